@@ -1,0 +1,16 @@
+#pragma once
+// Reading ALLOT_* environment variables. Only binaries' main() call these; libraries take
+// option structs (see DESIGN.md §6).
+#include <cstdint>
+#include <string>
+
+namespace allot {
+
+// The variable's value, or `fallback` when unset or empty.
+std::string env_string(const char* name, const std::string& fallback);
+
+// The variable parsed as an integer; throws std::invalid_argument naming the variable when it is
+// not an integer within [min, max].
+int64_t env_int(const char* name, int64_t fallback, int64_t min = INT64_MIN, int64_t max = INT64_MAX);
+
+}  // namespace allot

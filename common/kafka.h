@@ -1,0 +1,46 @@
+#pragma once
+// Kafka client setup shared by every binary: configuration maps, and reading a topic's
+// committed records up to its end (used by restores, the verifier and tests).
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace allot::kafka {
+
+using Settings = std::map<std::string, std::string>;
+
+// A librdkafka configuration from `settings`; throws std::runtime_error naming the bad key.
+std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings);
+
+std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const Settings& settings);
+std::unique_ptr<RdKafka::Producer> make_producer(const Settings& settings);
+
+// Partition count of `topic`; throws when the topic does not exist or metadata is unavailable.
+int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
+
+struct PartitionStart {
+  int32_t partition = 0;
+  int64_t from = 0;  // first offset to read
+};
+
+// Reads the committed records (read_committed) of `topic` on the given partitions, from each start to
+// the high watermark seen at the call, and hands every record to `on_record`. Waits while an open
+// transaction holds the end back; throws std::runtime_error when `timeout` passes first.
+// Returns the number of records read.
+int64_t read_committed_to_end(const std::string& brokers, const std::string& topic,
+                              const std::vector<PartitionStart>& starts,
+                              const std::function<void(const RdKafka::Message&)>& on_record,
+                              std::chrono::milliseconds timeout);
+
+// Same, for every partition of the topic from offset 0.
+int64_t read_all_committed(const std::string& brokers, const std::string& topic,
+                           const std::function<void(const RdKafka::Message&)>& on_record,
+                           std::chrono::milliseconds timeout);
+
+}  // namespace allot::kafka

@@ -1,0 +1,154 @@
+#include "topics/admin.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+namespace allot::topics {
+
+namespace {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* k) const { rd_kafka_destroy(k); }
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
+  void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+template <typename T>
+using Owned = std::unique_ptr<T, KafkaDeleter>;
+
+Owned<rd_kafka_t> make_admin(const std::string& brokers) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(err);
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);  // takes conf on success
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("admin client: ") + err);
+  }
+  return Owned<rd_kafka_t>(rk);
+}
+
+// Waits for the admin result event of `type` on `queue`.
+Owned<rd_kafka_event_t> wait_result(rd_kafka_queue_t* queue, rd_kafka_event_type_t type, int timeout_ms) {
+  Owned<rd_kafka_event_t> ev(rd_kafka_queue_poll(queue, timeout_ms + 1000));
+  if (!ev) throw std::runtime_error("admin request timed out: is the broker up?");
+  if (rd_kafka_event_type(ev.get()) != type) throw std::runtime_error("unexpected admin event");
+  if (rd_kafka_event_error(ev.get())) throw std::runtime_error(rd_kafka_event_error_string(ev.get()));
+  return ev;
+}
+
+// Existing topic -> partition count, from cluster metadata.
+std::map<std::string, int> existing_topics(rd_kafka_t* rk, int timeout_ms) {
+  const rd_kafka_metadata_t* md = nullptr;
+  auto code = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
+  if (code) throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(code));
+  std::map<std::string, int> out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (!md->topics[i].err) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+  }
+  rd_kafka_metadata_destroy(md);
+  return out;
+}
+
+void create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs,
+                   int timeout_ms) {
+  char err[512];
+  std::vector<Owned<rd_kafka_NewTopic_t>> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const auto* s : specs) {
+    owned.emplace_back(rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, 1, err, sizeof err));
+    if (!owned.back()) throw std::runtime_error(s->name + ": " + err);
+    for (const auto& [k, v] : s->configs) {
+      if (rd_kafka_NewTopic_set_config(owned.back().get(), k.c_str(), v.c_str())) {
+        throw std::runtime_error(s->name + ": bad config " + k);
+      }
+    }
+    raw.push_back(owned.back().get());
+  }
+  Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  rd_kafka_AdminOptions_set_operation_timeout(opts.get(), timeout_ms, err, sizeof err);
+  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), opts.get(), queue);
+  auto ev = wait_result(queue, RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout_ms);
+  size_t n = 0;
+  const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto code = rd_kafka_topic_result_error(results[i]);
+    if (code && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      throw std::runtime_error(std::string("create ") + rd_kafka_topic_result_name(results[i]) + ": " +
+                               rd_kafka_topic_result_error_string(results[i]));
+    }
+  }
+}
+
+// Topic -> its configs as the broker reports them.
+std::map<std::string, std::map<std::string, std::string>> describe_configs(
+    rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs, int timeout_ms) {
+  std::vector<Owned<rd_kafka_ConfigResource_t>> owned;
+  std::vector<rd_kafka_ConfigResource_t*> raw;
+  for (const auto* s : specs) {
+    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, s->name.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+  rd_kafka_DescribeConfigs(rk, raw.data(), raw.size(), opts.get(), queue);
+  auto ev = wait_result(queue, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout_ms);
+  size_t n = 0;
+  const auto* resources =
+      rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev.get()), &n);
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (size_t i = 0; i < n; ++i) {
+    if (rd_kafka_ConfigResource_error(resources[i])) continue;
+    auto& configs = out[rd_kafka_ConfigResource_name(resources[i])];
+    size_t m = 0;
+    const auto* entries = rd_kafka_ConfigResource_configs(resources[i], &m);
+    for (size_t j = 0; j < m; ++j) {
+      const char* v = rd_kafka_ConfigEntry_value(entries[j]);
+      configs[rd_kafka_ConfigEntry_name(entries[j])] = v ? v : "";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms) {
+  auto rk = make_admin(brokers);
+  Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
+  auto existing = existing_topics(rk.get(), timeout_ms);
+
+  ApplyReport report;
+  std::vector<const TopicSpec*> missing, present;
+  for (const auto& s : specs) (existing.count(s.name) ? present : missing).push_back(&s);
+  if (!missing.empty()) {
+    create_topics(rk.get(), queue.get(), missing, timeout_ms);
+    for (const auto* s : missing) report.created.push_back(s->name);
+  }
+  if (!present.empty()) {
+    auto actual = describe_configs(rk.get(), queue.get(), present, timeout_ms);
+    for (const auto* s : present) {
+      std::string diff;
+      if (existing[s->name] != s->partitions) {
+        diff += " partitions " + std::to_string(existing[s->name]) + " (want " + std::to_string(s->partitions) + ")";
+      }
+      for (const auto& [k, v] : s->configs) {
+        const auto& have = actual[s->name];
+        auto it = have.find(k);
+        if (it == have.end() || it->second != v) {
+          diff += " " + k + "=" + (it == have.end() ? "?" : it->second) + " (want " + v + ")";
+        }
+      }
+      (diff.empty() ? report.unchanged : report.drifted).push_back(diff.empty() ? s->name : s->name + ":" + diff);
+    }
+  }
+  return report;
+}
+
+}  // namespace allot::topics

@@ -1,0 +1,20 @@
+#pragma once
+// Applies topic definitions to a broker with librdkafka's AdminClient: creates the missing topics
+// and reports the ones whose partition count or configs differ (it never alters them: a human decides).
+#include <string>
+#include <vector>
+
+#include "topics/topics.h"
+
+namespace allot::topics {
+
+struct ApplyReport {
+  std::vector<std::string> created;
+  std::vector<std::string> unchanged;
+  std::vector<std::string> drifted;  // "name: what differs"
+};
+
+// Throws std::runtime_error when the broker cannot be reached or a creation fails.
+ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms);
+
+}  // namespace allot::topics
