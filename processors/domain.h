@@ -1,0 +1,53 @@
+#pragma once
+// The pure core of allot: decide() turns one command and the current state into one decision and the
+// state records it changes. No I/O, no clock: the caller passes state, command and time. The same
+// inputs always give the same result, which is what makes replays and aborted batches safe to redo.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "topics/messages.h"
+
+namespace allot::processors {
+
+// Read access to the state of one partition (RocksDB plus the batch's uncommitted overlay).
+class StateView {
+ public:
+  virtual ~StateView() = default;
+  virtual std::optional<std::string> get(const std::string& key) const = 0;
+};
+
+// One changed state record; the runner writes it to the changelog and, after commit, to RocksDB.
+struct StateWrite {
+  std::string key;
+  std::string value;
+};
+
+struct Result {
+  topics::Decision decision;
+  std::vector<StateWrite> writes;
+};
+
+// Decides `command`, found at `position` in allot.commands, at time `now` (Unix ms; becomes decided_at).
+// Opening windows are checked against the command's received_at, the moment the user asked, so a claim
+// is judged the same way however late it is processed. Returns nullopt when this request_id was already
+// decided (a retried Idempotency-Key): the first decision stands and no second one is made.
+std::optional<Result> decide(const StateView& state, const topics::Command& command,
+                             topics::CommandPosition position, int64_t now);
+
+// State keys, exposed for tools and tests.
+std::string event_key(std::string_view event_id);
+std::string user_key(std::string_view event_id, std::string_view user_id);
+std::string request_key(std::string_view request_id);
+
+// An event's state record.
+struct EventState {
+  topics::CreateEvent spec;
+  int64_t issued = 0;
+};
+std::string encode_event(const EventState& e);
+EventState decode_event(std::string_view value);
+
+}  // namespace allot::processors

@@ -1,0 +1,53 @@
+// allot-processor: decides commands exactly-once. Configuration from ALLOT_* variables (README).
+#include <csignal>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/ops_server.h"
+#include "processors/runner.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+int main() {
+  using allot::env_int;
+  using allot::env_string;
+  allot::processors::RunnerOptions opt;
+  std::string state_dir;
+  int metrics_port = 0;
+  try {
+    opt.brokers = env_string("ALLOT_KAFKA_BROKERS", opt.brokers);
+    opt.instance_id = env_string("ALLOT_INSTANCE_ID", opt.instance_id);
+    opt.batch_max_commands = static_cast<int>(env_int("ALLOT_BATCH_MAX_COMMANDS", opt.batch_max_commands, 1, 100000));
+    opt.batch_max_ms = static_cast<int>(env_int("ALLOT_BATCH_MAX_MS", opt.batch_max_ms, 1, 10000));
+    opt.transaction_timeout_ms =
+        static_cast<int>(env_int("ALLOT_TXN_TIMEOUT_MS", opt.transaction_timeout_ms, 1000, 900000));
+    state_dir = env_string("ALLOT_STATE_DIR", ".run/" + opt.instance_id + "/state");
+    metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9101, 1, 65535));
+  } catch (const std::exception& e) {
+    std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
+    return 2;
+  }
+  allot::log_info("processor", "config: brokers=" + opt.brokers + " instance=" + opt.instance_id +
+                                   " state_dir=" + state_dir + " batch_max_commands=" +
+                                   std::to_string(opt.batch_max_commands) + " batch_max_ms=" +
+                                   std::to_string(opt.batch_max_ms) + " txn_timeout_ms=" +
+                                   std::to_string(opt.transaction_timeout_ms) + " metrics_port=" +
+                                   std::to_string(metrics_port));
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  try {
+    auto store = allot::state::StateStore::open(state_dir);
+    allot::metrics::Registry registry;
+    allot::processors::RunnerProbe probe(registry);
+    allot::OpsServer ops("127.0.0.1", metrics_port, registry, [] { return std::string(); });
+    allot::processors::Runner runner(opt, *store, probe);
+    return runner.run(g_stop);
+  } catch (const std::exception& e) {
+    allot::log_error("processor", std::string("fatal: ") + e.what());
+    return 1;
+  }
+}
