@@ -1,0 +1,62 @@
+// allot-ingress: the HTTP API. Configuration from ALLOT_* variables (README).
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "ingress/server.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+int main() {
+  using allot::env_int;
+  using allot::env_string;
+  allot::ingress::ServerOptions server;
+  allot::ingress::PublisherOptions publisher;
+  int offsets_refresh_ms = 0;
+  try {
+    server.host = env_string("ALLOT_HTTP_HOST", server.host);
+    server.port = static_cast<int>(env_int("ALLOT_HTTP_PORT", server.port, 1, 65535));
+    server.threads = static_cast<int>(env_int("ALLOT_HTTP_THREADS", server.threads, 1, 64));
+    server.max_body_bytes = static_cast<size_t>(env_int("ALLOT_MAX_BODY_BYTES", 4096, 64, 1 << 20));
+    server.admin_token = env_string("ALLOT_ADMIN_TOKEN", "");
+    server.static_dir = env_string("ALLOT_STATIC_DIR", "ingress/web");
+    publisher.brokers = env_string("ALLOT_KAFKA_BROKERS", publisher.brokers);
+    publisher.delivery_timeout_ms =
+        static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
+    publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
+    offsets_refresh_ms = static_cast<int>(env_int("ALLOT_OFFSETS_REFRESH_MS", 500, 50, 60000));
+  } catch (const std::exception& e) {
+    std::cerr << "allot-ingress: bad configuration: " << e.what() << "\n";
+    return 2;
+  }
+  allot::log_info("ingress", "config: http=" + server.host + ":" + std::to_string(server.port) +
+                                 " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
+                                 std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
+                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) +
+                                 " admin_token=" + (server.admin_token.empty() ? "(unset)" : "(set)"));
+  if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    allot::metrics::Registry registry;
+    allot::ingress::Publisher pub(publisher, registry);
+    allot::ingress::GroupOffsets offsets(publisher.brokers, "allot-processor", publisher.topic, offsets_refresh_ms);
+    allot::ingress::Server http(server, pub, offsets, registry);
+    http.start();
+    allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    allot::log_info("ingress", "draining");
+    http.drain_and_stop(publisher.delivery_timeout_ms + 1000);
+    allot::log_info("ingress", "stopped cleanly");
+    return 0;
+  } catch (const std::exception& e) {
+    allot::log_error("ingress", std::string("fatal: ") + e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,118 @@
+#include "ingress/requests.h"
+
+#include <nlohmann/json.hpp>
+
+#include "topics/topics.h"
+
+namespace allot::ingress {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMaxStock = 100'000'000;
+constexpr int64_t kMaxPerUserLimit = 1'000'000;
+constexpr size_t kMaxTitle = 200;
+
+ApiError bad(std::string message) { return {400, "invalid_request", std::move(message)}; }
+
+std::variant<json, ApiError> parse_object(std::string_view body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return ApiError{400, "malformed_json", "the body is not valid JSON"};
+  if (!j.is_object()) return bad("the body must be a JSON object");
+  return j;
+}
+
+// A non-negative integer field (JSON integers only: no floats, strings or booleans).
+std::optional<int64_t> integer(const json& v) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) return v.get<int64_t>();
+  if (v.is_number_integer()) return v.get<int64_t>();
+  return std::nullopt;
+}
+
+std::variant<std::optional<int64_t>, ApiError> instant(const json& j, const char* name) {
+  if (!j.contains(name) || j.at(name).is_null()) return std::optional<int64_t>{};
+  const auto& v = j.at(name);
+  if (auto i = integer(v); i && *i >= 0) return std::optional<int64_t>{*i};
+  if (v.is_string()) {
+    if (auto t = topics::parse_instant(v.get<std::string>())) return std::optional<int64_t>{*t};
+  }
+  return bad(std::string(name) + " must be Unix milliseconds or an RFC 3339 UTC time like 2026-11-22T10:00:00Z");
+}
+
+}  // namespace
+
+std::string error_body(const ApiError& e) {
+  return json{{"error", {{"code", e.code}, {"message", e.message}}}}.dump();
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  if (media.size() != 16) return false;
+  constexpr std::string_view kJson = "application/json";
+  for (size_t i = 0; i < media.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(media[i])) != kJson[i]) return false;
+  }
+  return true;
+}
+
+std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  const json& j = std::get<json>(parsed);
+  topics::CreateEvent ev;
+  if (!j.contains("event_id") || !j.at("event_id").is_string() ||
+      !topics::valid_event_id(j.at("event_id").get<std::string>())) {
+    return bad("event_id must be a string matching [a-z0-9][a-z0-9-]{0,63}");
+  }
+  ev.event_id = j.at("event_id").get<std::string>();
+  if (!j.contains("title") || !j.at("title").is_string() || j.at("title").get<std::string>().empty() ||
+      j.at("title").get<std::string>().size() > kMaxTitle) {
+    return bad("title must be a non-empty string of at most 200 bytes");
+  }
+  ev.title = j.at("title").get<std::string>();
+  auto stock = j.contains("stock") ? integer(j.at("stock")) : std::nullopt;
+  if (!stock || *stock < 0 || *stock > kMaxStock) return bad("stock must be an integer from 0 to 100000000");
+  ev.stock = *stock;
+  if (j.contains("per_user_limit") && !j.at("per_user_limit").is_null()) {
+    auto limit = integer(j.at("per_user_limit"));
+    if (!limit || *limit < 1 || *limit > kMaxPerUserLimit) return bad("per_user_limit must be an integer from 1 to 1000000");
+    ev.per_user_limit = *limit;
+  }
+  auto opens = instant(j, "opens_at");
+  if (auto* e = std::get_if<ApiError>(&opens)) return *e;
+  auto closes = instant(j, "closes_at");
+  if (auto* e = std::get_if<ApiError>(&closes)) return *e;
+  ev.opens_at = std::get<std::optional<int64_t>>(opens);
+  ev.closes_at = std::get<std::optional<int64_t>>(closes);
+  if (ev.opens_at && ev.closes_at && *ev.closes_at <= *ev.opens_at) return bad("closes_at must be after opens_at");
+  return ev;
+}
+
+std::variant<std::string, ApiError> parse_claim(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  const json& j = std::get<json>(parsed);
+  if (!j.contains("user_id") || !j.at("user_id").is_string() ||
+      !topics::valid_user_id(j.at("user_id").get<std::string>())) {
+    return bad("user_id must be a string matching [A-Za-z0-9_-]{1,64}");
+  }
+  return j.at("user_id").get<std::string>();
+}
+
+bool bearer_matches(std::string_view header, std::string_view token) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (token.empty() || !header.starts_with(kPrefix)) return false;
+  auto presented = header.substr(kPrefix.size());
+  // Constant time over the token's length: every byte is compared whatever the first mismatch.
+  unsigned char diff = presented.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < token.size(); ++i) {
+    unsigned char a = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+    diff |= static_cast<unsigned char>(a ^ static_cast<unsigned char>(token[i]));
+  }
+  return diff == 0;
+}
+
+}  // namespace allot::ingress
