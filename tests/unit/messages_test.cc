@@ -1,0 +1,98 @@
+#include "topics/messages.h"
+
+#include <gtest/gtest.h>
+
+#include "topics/topics.h"
+
+namespace allot::topics {
+namespace {
+
+TEST(Messages, ClaimCommandRoundTrips) {
+  Command c{"abc", 42, Claim{"spring-sale", "user_1"}};
+  auto back = decode_command(encode(c));
+  EXPECT_EQ(back.request_id, "abc");
+  EXPECT_EQ(back.received_at, 42);
+  ASSERT_TRUE(back.is_claim());
+  EXPECT_EQ(std::get<Claim>(back.body).user_id, "user_1");
+  EXPECT_EQ(back.event_id(), "spring-sale");
+}
+
+TEST(Messages, CreateEventRoundTripsWithWindow) {
+  Command c{"r1", 1, CreateEvent{"e1", "Title", 100, 2, 1000, 2000}};
+  auto e = std::get<CreateEvent>(decode_command(encode(c)).body);
+  EXPECT_EQ(e.stock, 100);
+  EXPECT_EQ(e.per_user_limit, 2);
+  EXPECT_EQ(e.opens_at, 1000);
+  EXPECT_EQ(e.closes_at, 2000);
+}
+
+TEST(Messages, DecisionRoundTrips) {
+  Decision d;
+  d.type = "claim";
+  d.request_id = "r";
+  d.event_id = "e";
+  d.user_id = "u";
+  d.outcome = Outcome::kIssued;
+  d.coupon_seq = 7;
+  d.remaining = 93;
+  d.command = {3, 99};
+  d.decided_at = 5;
+  auto back = decode_decision(encode(d));
+  EXPECT_EQ(back.outcome, Outcome::kIssued);
+  EXPECT_EQ(back.coupon_seq, 7);
+  EXPECT_EQ(back.command.partition, 3);
+  EXPECT_EQ(back.command.offset, 99);
+  EXPECT_EQ(back.remaining, 93);
+}
+
+TEST(Messages, BadCommandsAreRejected) {
+  EXPECT_THROW(decode_command("not json"), DecodeError);
+  EXPECT_THROW(decode_command("[]"), DecodeError);
+  EXPECT_THROW(decode_command(R"({"type":"claim","request_id":"r","received_at":1,"event_id":"BAD","user_id":"u"})"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"type":"nope","request_id":"r","received_at":1,"event_id":"e"})"), DecodeError);
+  EXPECT_THROW(decode_command(R"({"type":"claim","request_id":"r","received_at":"x","event_id":"e","user_id":"u"})"),
+               DecodeError);
+}
+
+TEST(Messages, OutcomeNamesRoundTrip) {
+  for (auto o : {Outcome::kIssued, Outcome::kSoldOut, Outcome::kDuplicate, Outcome::kNotOpen, Outcome::kClosed,
+                 Outcome::kUnknownEvent, Outcome::kCreated, Outcome::kAlreadyExists}) {
+    EXPECT_EQ(outcome_from_string(to_string(o)), o);
+  }
+  EXPECT_FALSE(outcome_from_string("bogus"));
+}
+
+TEST(Messages, InstantsParse) {
+  EXPECT_EQ(parse_instant("1000"), 1000);
+  EXPECT_EQ(parse_instant("1970-01-01T00:00:01Z"), 1000);
+  EXPECT_EQ(parse_instant("1970-01-01T00:00:01.5Z"), 1500);
+  EXPECT_EQ(parse_instant("2026-11-22T10:00:00Z"), 1795341600000);
+  EXPECT_FALSE(parse_instant("2026-11-22T10:00:00+01:00"));
+  EXPECT_FALSE(parse_instant("yesterday"));
+  EXPECT_FALSE(parse_instant(""));
+}
+
+TEST(Ids, FollowTheContract) {
+  EXPECT_TRUE(valid_event_id("a"));
+  EXPECT_TRUE(valid_event_id("spring-sale-2026"));
+  EXPECT_FALSE(valid_event_id("-a"));
+  EXPECT_FALSE(valid_event_id("A"));
+  EXPECT_FALSE(valid_event_id(""));
+  EXPECT_FALSE(valid_event_id(std::string(65, 'a')));
+  EXPECT_TRUE(valid_event_id(std::string(64, 'a')));
+  EXPECT_TRUE(valid_user_id("User_1-x"));
+  EXPECT_FALSE(valid_user_id("a b"));
+  EXPECT_FALSE(valid_user_id("\xc3\xa9"));
+  EXPECT_FALSE(valid_user_id(std::string(65, 'a')));
+}
+
+TEST(TopicSpecs, TheCheckedInDefinitionsParse) {
+  auto specs = parse_specs(R"({"topics":[{"name":"x","partitions":3,"configs":{"cleanup.policy":"compact"}}]})");
+  ASSERT_EQ(specs.size(), 1u);
+  EXPECT_EQ(specs[0].configs.at("cleanup.policy"), "compact");
+  EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":0}]})"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace allot::topics

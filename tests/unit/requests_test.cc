@@ -1,0 +1,71 @@
+#include "ingress/requests.h"
+
+#include <gtest/gtest.h>
+
+namespace allot::ingress {
+namespace {
+
+int status_of(const std::variant<topics::CreateEvent, ApiError>& v) {
+  return std::holds_alternative<ApiError>(v) ? std::get<ApiError>(v).status : 0;
+}
+
+TEST(CreateEventBody, AcceptsTheContract) {
+  auto v = parse_create_event(R"({"event_id":"e1","title":"T","stock":100,"per_user_limit":2,
+                                  "opens_at":"2026-11-22T10:00:00Z","closes_at":1795345200000})");
+  ASSERT_TRUE(std::holds_alternative<topics::CreateEvent>(v));
+  const auto& e = std::get<topics::CreateEvent>(v);
+  EXPECT_EQ(e.stock, 100);
+  EXPECT_EQ(e.per_user_limit, 2);
+  EXPECT_EQ(e.opens_at, 1795341600000);
+  EXPECT_EQ(e.closes_at, 1795345200000);
+}
+
+TEST(CreateEventBody, RejectsBadInputWith400) {
+  for (const char* body : {"", "{", "[]", "null", R"({"title":"T","stock":1})", R"({"event_id":"E","title":"T","stock":1})",
+                           R"({"event_id":"e","stock":1})", R"({"event_id":"e","title":"","stock":1})",
+                           R"({"event_id":"e","title":"T","stock":-1})", R"({"event_id":"e","title":"T","stock":1.5})",
+                           R"({"event_id":"e","title":"T","stock":"1"})", R"({"event_id":"e","title":"T","stock":1e300})",
+                           R"({"event_id":"e","title":"T","stock":99999999999999999999999})",
+                           R"({"event_id":"e","title":"T","stock":1,"per_user_limit":0})",
+                           R"({"event_id":"e","title":"T","stock":1,"opens_at":"tomorrow"})",
+                           R"({"event_id":"e","title":"T","stock":1,"opens_at":2000,"closes_at":1000})"}) {
+    EXPECT_EQ(status_of(parse_create_event(body)), 400) << body;
+  }
+}
+
+TEST(ClaimBody, AcceptsAUserAndRejectsTheRest) {
+  auto ok = parse_claim(R"({"user_id":"alice_01"})");
+  ASSERT_TRUE(std::holds_alternative<std::string>(ok));
+  EXPECT_EQ(std::get<std::string>(ok), "alice_01");
+  for (const char* body : {"", "nope", R"({"user_id":5})", R"({"user_id":""})", R"({"user_id":"a b"})", R"({})",
+                           R"({"user_id":["a"]})", "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"}) {
+    auto v = parse_claim(body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(v)) << body;
+    EXPECT_EQ(std::get<ApiError>(v).status, 400) << body;
+  }
+  EXPECT_EQ(std::get<ApiError>(parse_claim("{bad")).code, "malformed_json");
+}
+
+TEST(ContentType, OnlyJson) {
+  EXPECT_TRUE(is_json_content_type("application/json"));
+  EXPECT_TRUE(is_json_content_type("Application/JSON; charset=utf-8"));
+  EXPECT_FALSE(is_json_content_type("text/plain"));
+  EXPECT_FALSE(is_json_content_type("application/jsonx"));
+  EXPECT_FALSE(is_json_content_type(""));
+}
+
+TEST(Bearer, MatchesOnlyTheExactToken) {
+  EXPECT_TRUE(bearer_matches("Bearer s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer s3cre", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer s3cret2", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Basic s3cret", "s3cret"));
+  EXPECT_FALSE(bearer_matches("", "s3cret"));
+  EXPECT_FALSE(bearer_matches("Bearer ", ""));  // an unset token never matches
+}
+
+TEST(ErrorBody, HasCodeAndMessage) {
+  EXPECT_EQ(error_body({400, "x", "y \"q\""}), R"({"error":{"code":"x","message":"y \"q\""}})");
+}
+
+}  // namespace
+}  // namespace allot::ingress

@@ -1,0 +1,39 @@
+#pragma once
+// The invariants of DESIGN §4, checked over what actually landed in allot.commands and
+// allot.decisions (read_committed). Pure: the caller reads the topics; tests, the bench and
+// `allotctl verify` share it. The checks are written from the contract, independently of decide().
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "topics/messages.h"
+
+namespace allot::topics {
+
+struct PositionedCommand {
+  CommandPosition position;
+  Command command;
+};
+
+struct VerifyInput {
+  std::vector<PositionedCommand> commands;  // in any order
+  std::vector<Decision> decisions;          // in any order
+  // Request ids a client saw answered 202; each must have exactly one decision. May be empty.
+  std::vector<std::string> accepted;
+};
+
+struct VerifyReport {
+  int64_t commands = 0;
+  int64_t decisions = 0;
+  int64_t events = 0;
+  int64_t issued = 0;
+  std::map<std::string, int64_t> outcomes;
+  std::vector<std::string> violations;  // empty when every invariant holds
+  bool ok() const { return violations.empty(); }
+  std::string summary() const;  // one line of counts, then one line per violation (at most 20)
+};
+
+VerifyReport verify(const VerifyInput& input);
+
+}  // namespace allot::topics
