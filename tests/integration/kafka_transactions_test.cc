@@ -67,7 +67,7 @@ CPtr<rd_kafka_t> make_admin_client(std::string& error) {
 
 // Asks the broker for metadata; fails with the broker address when it does not answer.
 ::testing::AssertionResult broker_answers(rd_kafka_t* rk) {
-  const rd_kafka_metadata* md = nullptr;
+  const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, nullptr, &md, 10000);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return ::testing::AssertionFailure() << "Kafka at " << brokers()
@@ -123,7 +123,7 @@ CPtr<rd_kafka_event_t> wait_admin_result(rd_kafka_queue_t* queue, rd_kafka_event
   std::string last = "no metadata";
   while (Clock::now() < deadline) {
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-    const rd_kafka_metadata* md = nullptr;
+    const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
     rd_kafka_topic_destroy(rkt);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -1,0 +1,311 @@
+#include "support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/kafka.h"
+#include "topics/topics.h"
+
+namespace allot::testsupport {
+
+namespace {
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return (v && *v) ? v : fallback;
+}
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+}  // namespace
+
+std::string brokers() { return env_or("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"); }
+int http_port() { return std::stoi(env_or("ALLOT_HTTP_PORT", "8080")); }
+std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
+std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
+std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
+
+std::string unique_id(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  return prefix + "-" + std::to_string(now_ms() % 100000000) + "-" + std::to_string(++counter);
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// ---- HTTP ----
+
+HttpClient::HttpClient(int port) : port_(port) {}
+HttpClient::~HttpClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void HttpClient::connect() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port_) + " (is the stack up?)");
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval tv{30, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+HttpResponse HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
+                                 const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  req += "\r\n" + body;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (fd_ < 0) connect();
+    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+      ::close(fd_);
+      fd_ = -1;
+      continue;  // the server closed an idle connection: reconnect once
+    }
+    std::string buf;
+    char chunk[8192];
+    size_t header_end = std::string::npos;
+    size_t content_length = 0;
+    HttpResponse resp;
+    while (true) {
+      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<size_t>(n));
+      if (header_end == std::string::npos && (header_end = buf.find("\r\n\r\n")) != std::string::npos) {
+        std::istringstream head(buf.substr(0, header_end));
+        std::string line;
+        std::getline(head, line);
+        resp.status = std::stoi(line.substr(9, 3));
+        while (std::getline(head, line)) {
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          auto colon = line.find(':');
+          if (colon == std::string::npos) continue;
+          std::string name = line.substr(0, colon);
+          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          std::string value = line.substr(colon + 1);
+          while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+          resp.headers[name] = value;
+        }
+        content_length = resp.headers.count("content-length") ? std::stoul(resp.headers["content-length"]) : 0;
+      }
+      if (header_end != std::string::npos && buf.size() >= header_end + 4 + content_length) {
+        resp.body = buf.substr(header_end + 4, content_length);
+        auto conn = resp.headers["connection"];
+        if (conn == "Close" || conn == "close") {
+          ::close(fd_);
+          fd_ = -1;
+        }
+        return resp;
+      }
+    }
+    ::close(fd_);
+    fd_ = -1;
+    if (header_end != std::string::npos) throw std::runtime_error("truncated HTTP response");
+  }
+  throw std::runtime_error("no HTTP response from 127.0.0.1:" + std::to_string(port_));
+}
+
+HttpResponse HttpClient::post_json(const std::string& path, const std::string& body,
+                                   std::vector<std::pair<std::string, std::string>> headers) {
+  headers.emplace_back("Content-Type", "application/json");
+  return request("POST", path, body, headers);
+}
+
+// ---- Kafka ----
+
+TopicTail::TopicTail(const std::string& topic) {
+  consumer_ = kafka::make_consumer({{"bootstrap.servers", brokers()},
+                                    {"group.id", "allot-test-tail"},
+                                    {"enable.auto.commit", "false"},
+                                    {"isolation.level", "read_committed"}});
+  int32_t n = kafka::partition_count(*consumer_, topic, std::chrono::seconds(10));
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int32_t p = 0; p < n; ++p) {
+    int64_t low = 0, high = 0;
+    if (consumer_->query_watermark_offsets(topic, p, &low, &high, 10000) != RdKafka::ERR_NO_ERROR) {
+      RdKafka::TopicPartition::destroy(parts);
+      throw std::runtime_error("watermarks of " + topic);
+    }
+    parts.push_back(RdKafka::TopicPartition::create(topic, p, high));
+  }
+  consumer_->assign(parts);
+  RdKafka::TopicPartition::destroy(parts);
+}
+
+TopicTail::~TopicTail() { consumer_->close(); }
+
+bool TopicTail::read_until(const std::function<void(const RdKafka::Message&)>& on_record,
+                           const std::function<bool()>& done, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::unique_ptr<RdKafka::Message> m(consumer_->consume(200));
+    if (m->err() == RdKafka::ERR_NO_ERROR) on_record(*m);
+  }
+  return true;
+}
+
+bool DecisionLog::wait_for(const std::vector<std::string>& event_ids, size_t count, std::chrono::seconds timeout) {
+  auto wanted = [&](const std::string& id) {
+    for (const auto& e : event_ids) {
+      if (e == id) return true;
+    }
+    return false;
+  };
+  return tail_.read_until(
+      [&](const RdKafka::Message& m) {
+        auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+        if (wanted(d.event_id)) decisions_.push_back(std::move(d));
+      },
+      [&] { return decisions_.size() >= count; }, timeout);
+}
+
+struct CommandProducer::Impl : RdKafka::DeliveryReportCb {
+  std::unique_ptr<RdKafka::Producer> producer;
+  std::mutex mu;
+  std::vector<topics::PositionedCommand> delivered;
+  std::vector<std::unique_ptr<topics::Command>> pending;
+  int failed = 0;
+  void dr_cb(RdKafka::Message& m) override {
+    std::unique_ptr<topics::Command> c(static_cast<topics::Command*>(m.msg_opaque()));
+    if (m.err()) {
+      ++failed;
+      return;
+    }
+    delivered.push_back({{m.partition(), m.offset()}, *c});
+  }
+};
+
+CommandProducer::CommandProducer() : impl_(std::make_unique<Impl>()) {
+  auto conf = kafka::make_conf({{"bootstrap.servers", brokers()},
+                                {"enable.idempotence", "true"},
+                                {"linger.ms", "10"},
+                                {"queue.buffering.max.messages", "1000000"}});
+  std::string err;
+  conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(impl_.get()), err);
+  impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!impl_->producer) throw std::runtime_error(err);
+}
+
+CommandProducer::~CommandProducer() { impl_->producer->flush(10000); }
+
+void CommandProducer::send(const topics::Command& c) {
+  auto value = topics::encode(c);
+  auto* copy = new topics::Command(c);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    auto code = impl_->producer->produce("allot.commands", RdKafka::Topic::PARTITION_UA,
+                                         RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
+                                         c.event_id().data(), c.event_id().size(), 0, copy);
+    if (code == RdKafka::ERR_NO_ERROR) return;
+    if (code != RdKafka::ERR__QUEUE_FULL) break;
+    impl_->producer->poll(10);
+  }
+  delete copy;
+  throw std::runtime_error("produce failed");
+}
+
+std::vector<topics::PositionedCommand> CommandProducer::flush() {
+  if (impl_->producer->flush(60000) != RdKafka::ERR_NO_ERROR) throw std::runtime_error("flush timed out");
+  impl_->producer->poll(0);
+  if (impl_->failed) throw std::runtime_error(std::to_string(impl_->failed) + " commands not delivered");
+  return std::move(impl_->delivered);
+}
+
+// ---- processes ----
+
+int sh(const std::string& command) {
+  std::string full = "cd '" + repo_root() + "' && " + command;
+  int rc = std::system(full.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int signal_service(const std::string& name, int signal) {
+  auto pid_text = read_file(run_dir() + "/" + name + ".pid");
+  if (pid_text.empty()) return -1;
+  int pid = std::stoi(pid_text);
+  if (::kill(pid, signal) != 0) return -1;
+  return pid;
+}
+
+bool service_alive(const std::string& name) {
+  auto pid_text = read_file(run_dir() + "/" + name + ".pid");
+  return !pid_text.empty() && ::kill(std::stoi(pid_text), 0) == 0;
+}
+
+}  // namespace allot::testsupport
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace allot::testsupport {
+
+int spawn(const std::string& exe, const std::vector<std::string>& env, const std::string& log) {
+  std::vector<std::string> vars;
+  for (char** e = environ; *e; ++e) vars.emplace_back(*e);
+  for (const auto& v : env) vars.push_back(v);
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::string path = exe;
+  char* argv[] = {path.data(), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + exe);
+  return pid;
+}
+
+bool stop_process(int pid, int signal, std::chrono::seconds timeout) {
+  ::kill(pid, signal);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+bool wait_gone(int pid, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::kill(pid, 0) != 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace allot::testsupport

@@ -1,0 +1,111 @@
+#pragma once
+// Shared plumbing for integration tests against the real local stack (scripts/stack up):
+// where the servers are, a keep-alive HTTP client, reading topics from "now", producing commands,
+// and controlling allot's own processes. A missing server makes the calling test fail.
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "topics/messages.h"
+#include "topics/verify.h"
+
+namespace allot::testsupport {
+
+std::string brokers();
+int http_port();
+std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack wrote to .run/admin-token
+std::string repo_root();
+std::string run_dir();
+// A fresh lowercase id usable as an event id: prefix-<time>-<counter>.
+std::string unique_id(const std::string& prefix);
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+// One keep-alive HTTP/1.1 connection to 127.0.0.1; reconnects when the server closed it.
+class HttpClient {
+ public:
+  explicit HttpClient(int port);
+  ~HttpClient();
+  // Throws std::runtime_error when the server cannot be reached.
+  HttpResponse request(const std::string& method, const std::string& path, const std::string& body = "",
+                       const std::vector<std::pair<std::string, std::string>>& headers = {});
+  HttpResponse post_json(const std::string& path, const std::string& body,
+                         std::vector<std::pair<std::string, std::string>> headers = {});
+
+ private:
+  void connect();
+  int port_;
+  int fd_ = -1;
+};
+
+// Reads a topic (read_committed) from its end at construction, so a test sees only what it caused.
+class TopicTail {
+ public:
+  TopicTail(const std::string& topic);
+  ~TopicTail();
+  // Feeds every new record to `on_record` until `done()` is true (returns true) or `timeout` passes.
+  bool read_until(const std::function<void(const RdKafka::Message&)>& on_record, const std::function<bool()>& done,
+                  std::chrono::seconds timeout);
+
+ private:
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+};
+
+// Collects decisions of chosen events from allot.decisions.
+class DecisionLog {
+ public:
+  DecisionLog() : tail_("allot.decisions") {}
+  // Waits until `count` decisions of `event_ids` arrived; returns whether they did in time.
+  bool wait_for(const std::vector<std::string>& event_ids, size_t count, std::chrono::seconds timeout);
+  const std::vector<topics::Decision>& decisions() const { return decisions_; }
+
+ private:
+  TopicTail tail_;
+  std::vector<topics::Decision> decisions_;
+};
+
+// Produces commands straight to allot.commands with an idempotent producer (for loads the HTTP path
+// would only slow down); returns each command's position.
+class CommandProducer {
+ public:
+  CommandProducer();
+  ~CommandProducer();
+  void send(const topics::Command& c);
+  // Waits for every delivery; throws if any failed.
+  std::vector<topics::PositionedCommand> flush();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs a shell command from the repository root; returns its exit status.
+int sh(const std::string& command);
+// Sends `signal` to the process of a stack service (".run/<name>.pid"); returns the pid or -1.
+int signal_service(const std::string& name, int signal);
+// Whether the stack service's process is alive.
+bool service_alive(const std::string& name);
+
+int64_t now_ms();
+
+}  // namespace allot::testsupport
+
+namespace allot::testsupport {
+
+// Starts `exe` with extra environment `env` ("NAME=value"), output appended to `log`; returns the pid.
+int spawn(const std::string& exe, const std::vector<std::string>& env, const std::string& log);
+// Sends `signal` to `pid` and waits up to `timeout` for it to exit; returns whether it did.
+bool stop_process(int pid, int signal, std::chrono::seconds timeout);
+// Waits up to `timeout` until `pid` (not our child) is gone.
+bool wait_gone(int pid, std::chrono::seconds timeout);
+
+}  // namespace allot::testsupport
