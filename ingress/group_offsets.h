@@ -1,10 +1,12 @@
 #pragma once
-// Keeps the processor group's committed offsets on allot.commands fresh in the background, so a
-// claim's queue position costs no broker round trip. Never joins the group and never commits.
+// Keeps a consumer group's committed offsets on one topic fresh in the background (with the topic's
+// end offsets), so queue positions, wait estimates and "is this group caught up" cost no broker round
+// trip per request. Never joins the group and never commits.
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,17 +17,32 @@ namespace allot::ingress {
 
 class GroupOffsets {
  public:
-  GroupOffsets(std::string brokers, std::string group, std::string topic, int refresh_ms);
+  // `end_slack`: how far below the end a caught-up group may stay. 0 for a plain topic; 1 for a
+  // transactional one, whose last offset is a commit marker no consumer commits past.
+  GroupOffsets(std::string brokers, std::string group, std::string topic, int refresh_ms, int64_t end_slack = 0);
   ~GroupOffsets();
-  // Commands ahead of `p` on its partition that the processors have not yet committed (>= 0).
+  // Commands ahead of `p` on its partition that the group has not yet committed (>= 0).
   int64_t queue_position(topics::CommandPosition p) const;
+  // The group's recent progress in records per second (smoothed); 0 when idle or unknown.
+  double rate() const;
+  // Estimated wait for a queue position, from the recent rate; nullopt when the group made no progress lately.
+  std::optional<int64_t> estimated_wait_ms(int64_t queue_position) const;
+  // At the last refresh, the group had committed everything up to each partition's end.
+  bool caught_up() const;
 
  private:
   void refresh_loop();
+  void record(std::vector<int64_t> committed, std::vector<int64_t> ends);
   std::string brokers_, group_, topic_;
   int refresh_ms_;
+  int64_t end_slack_;
   mutable std::mutex mu_;
   std::vector<int64_t> committed_;  // per partition; 0 until known
+  std::vector<int64_t> ends_;
+  bool known_ = false;
+  double rate_ = 0;
+  int64_t last_total_ = -1;
+  std::chrono::steady_clock::time_point last_at_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

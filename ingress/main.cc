@@ -18,6 +18,7 @@ int main() {
   allot::ingress::ServerOptions server;
   allot::ingress::PublisherOptions publisher;
   int offsets_refresh_ms = 0;
+  allot::ingress::ProjectionOptions projection;
   try {
     server.host = env_string("ALLOT_HTTP_HOST", server.host);
     server.port = static_cast<int>(env_int("ALLOT_HTTP_PORT", server.port, 1, 65535));
@@ -30,6 +31,9 @@ int main() {
         static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
     publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
     offsets_refresh_ms = static_cast<int>(env_int("ALLOT_OFFSETS_REFRESH_MS", 500, 50, 60000));
+    projection.host = env_string("ALLOT_REDIS_HOST", projection.host);
+    projection.port = static_cast<int>(env_int("ALLOT_REDIS_PORT", projection.port, 1, 65535));
+    projection.prefix = env_string("ALLOT_REDIS_PREFIX", projection.prefix);
   } catch (const std::exception& e) {
     std::cerr << "allot-ingress: bad configuration: " << e.what() << "\n";
     return 2;
@@ -37,7 +41,8 @@ int main() {
   allot::log_info("ingress", "config: http=" + server.host + ":" + std::to_string(server.port) +
                                  " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
                                  std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
-                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) +
+                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " redis=" +
+                                 projection.host + ":" + std::to_string(projection.port) +
                                  " admin_token=" + (server.admin_token.empty() ? "(unset)" : "(set)"));
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
   std::signal(SIGTERM, on_signal);
@@ -46,8 +51,11 @@ int main() {
   try {
     allot::metrics::Registry registry;
     allot::ingress::Publisher pub(publisher, registry);
-    allot::ingress::GroupOffsets offsets(publisher.brokers, "allot-processor", publisher.topic, offsets_refresh_ms);
-    allot::ingress::Server http(server, pub, offsets, registry);
+    allot::ingress::GroupOffsets processors(publisher.brokers, "allot-processor", publisher.topic, offsets_refresh_ms);
+    allot::ingress::GroupOffsets redis_sink(publisher.brokers, "allot-sink-redis", "allot.decisions",
+                                            offsets_refresh_ms, /*end_slack=*/1);
+    allot::ingress::Projections projections(projection);
+    allot::ingress::Server http(server, pub, {projections, processors, redis_sink}, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

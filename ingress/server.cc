@@ -7,11 +7,14 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <random>
+#include <unordered_set>
 #include <sstream>
 #include <thread>
 
 #include "common/log.h"
+#include "ingress/pending_claims.h"
 #include "ingress/requests.h"
 #include "topics/topics.h"
 
@@ -82,19 +85,17 @@ struct Reply {
   }
 };
 
-// Answers a published command: 202 once persisted, 503 otherwise.
+// Answers a published command: 202 once persisted (with the body `accepted` makes from the command's
+// position), 503 otherwise.
 class CommandDelivery : public Delivery {
  public:
-  CommandDelivery(Reply reply, std::string request_id, GroupOffsets* offsets, Probe& probe)
-      : reply_(std::move(reply)), request_id_(std::move(request_id)), offsets_(offsets), probe_(probe) {
+  using Accepted = std::function<json(topics::CommandPosition)>;
+  CommandDelivery(Reply reply, std::string request_id, Accepted accepted, Probe& probe)
+      : reply_(std::move(reply)), request_id_(std::move(request_id)), accepted_(std::move(accepted)), probe_(probe) {
     probe_.in_flight.add(1);
   }
   ~CommandDelivery() override { probe_.in_flight.add(-1); }
-  void delivered(topics::CommandPosition position) override {
-    json body{{"request_id", request_id_}, {"status", "pending"}};
-    if (offsets_) body["queue_position"] = offsets_->queue_position(position);
-    reply_.send(202, body.dump());
-  }
+  void delivered(topics::CommandPosition position) override { reply_.send(202, accepted_(position).dump()); }
   void failed(const std::string& reason) override {
     log_warn("ingress", "command " + request_id_ + " not accepted by the broker: " + reason);
     reply_.error({503, "broker_unavailable", "the command could not be stored; retry later"}, 1);
@@ -103,8 +104,34 @@ class CommandDelivery : public Delivery {
  private:
   Reply reply_;
   std::string request_id_;
-  GroupOffsets* offsets_;
+  Accepted accepted_;
   Probe& probe_;
+};
+
+json event_json(const EventView& e) {
+  json j{{"event_id", e.event_id}, {"title", e.title},         {"stock", e.stock},
+         {"issued", e.issued},     {"remaining", e.remaining}, {"per_user_limit", e.per_user_limit},
+         {"claims", e.claims}};
+  if (e.opens_at) j["opens_at"] = *e.opens_at;
+  if (e.closes_at) j["closes_at"] = *e.closes_at;
+  return j;
+}
+
+// A set of event ids, safe across threads.
+class EventIds {
+ public:
+  void add(const std::string& id) {
+    std::lock_guard lock(mu_);
+    ids_.insert(id);
+  }
+  bool contains(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    return ids_.count(id) > 0;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> ids_;
 };
 
 std::string header_value(const Rest::Request& req, const std::string& name) {
@@ -117,16 +144,19 @@ std::string header_value(const Rest::Request& req, const std::string& name) {
 struct Server::Impl {
   ServerOptions opt;
   Publisher& publisher;
-  GroupOffsets& offsets;
+  ReadSide read;
   metrics::Registry& registry;
   Probe probe;
+  PendingClaims pending;
+  EventIds known_events;    // seen in the projection: events are never deleted
+  EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   std::atomic<bool> draining{false};
   Rest::Router router;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string page;
 
-  Impl(ServerOptions o, Publisher& p, GroupOffsets& g, metrics::Registry& r)
-      : opt(std::move(o)), publisher(p), offsets(g), registry(r), probe(r) {}
+  Impl(ServerOptions o, Publisher& p, ReadSide rs, metrics::Registry& r)
+      : opt(std::move(o)), publisher(p), read(rs), registry(r), probe(r), pending(opt.pending_capacity) {}
 
   Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
     keep_alive(req, w);
@@ -161,10 +191,43 @@ struct Server::Impl {
     if (auto e = check_command_request(req)) return r.error(*e);
     auto parsed = parse_create_event(req.body());
     if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
+    const auto& event = std::get<topics::CreateEvent>(parsed);
+    if (event_known(event.event_id).value_or(false)) {
+      return r.error({409, "event_exists", "event " + event.event_id + " already exists"});
+    }
     if (auto e = check_broker()) return r.error(*e, 1);
-    topics::Command c{new_request_id(), now_ms(), std::get<topics::CreateEvent>(parsed)};
+    topics::Command c{new_request_id(), now_ms(), event};
     std::string id = c.request_id;
-    publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), id, nullptr, probe));
+    auto accepted = [this, id, event_id = event.event_id](topics::CommandPosition) {
+      created_here.add(event_id);
+      return json{{"request_id", id}, {"status", "pending"}};
+    };
+    publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe));
+  }
+
+  // Whether the event exists: true once the projection shows it or this ingress accepted its creation;
+  // false only when sure (the projection lacks it and both the processors and the Redis sink have
+  // caught up, so no creation is in flight); nullopt when it cannot tell.
+  std::optional<bool> event_known(const std::string& event_id) {
+    if (known_events.contains(event_id) || created_here.contains(event_id)) return true;
+    try {
+      if (read.projections.event(event_id)) {
+        known_events.add(event_id);
+        return true;
+      }
+    } catch (const ProjectionUnavailable&) {
+      return std::nullopt;
+    }
+    if (read.processor_offsets.caught_up() && read.sink_offsets.caught_up()) return false;
+    return std::nullopt;
+  }
+
+  json pending_json(const std::string& request_id, const PendingClaim& p) {
+    auto position = read.processor_offsets.queue_position(p.position);
+    json j{{"request_id", request_id}, {"event_id", p.event_id}, {"user_id", p.user_id},
+           {"status", "pending"},      {"queue_position", position}};
+    if (auto wait = read.processor_offsets.estimated_wait_ms(position)) j["estimated_wait_ms"] = *wait;
+    return j;
   }
 
   void claim(const Rest::Request& req, Http::ResponseWriter w) {
@@ -182,9 +245,91 @@ struct Server::Impl {
     } else if (!topics::valid_request_id(request_id)) {
       return r.error({400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"});
     }
+    if (event_known(event_id) == false) {
+      return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
+    }
     if (auto e = check_broker()) return r.error(*e, 1);
-    topics::Command c{request_id, now_ms(), topics::Claim{event_id, std::get<std::string>(parsed)}};
-    publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), request_id, &offsets, probe));
+    const auto& user_id = std::get<std::string>(parsed);
+    topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
+    auto accepted = [this, request_id, event_id, user_id](topics::CommandPosition position) {
+      PendingClaim p{event_id, user_id, position};
+      pending.add(request_id, p);
+      auto body = pending_json(request_id, p);
+      body.erase("event_id");
+      body.erase("user_id");
+      return body;
+    };
+    publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), request_id, accepted, probe));
+  }
+
+  void get_claim(const Rest::Request& req, Http::ResponseWriter w) {
+    auto r = reply(req, w, "get_claim");
+    auto id = req.param(":request_id").as<std::string>();
+    if (!topics::valid_request_id(id)) {
+      return r.error({400, "invalid_request_id", "request ids match [A-Za-z0-9_-]{1,64}"});
+    }
+    auto waiting = pending.find(id);
+    try {
+      if (auto c = read.projections.claim(id)) {
+        json j{{"request_id", id}, {"event_id", c->event_id}, {"user_id", c->user_id}, {"status", c->status}};
+        if (c->coupon_seq) j["coupon_seq"] = *c->coupon_seq;
+        if (c->decided_at) j["decided_at"] = *c->decided_at;
+        return r.send(200, j.dump());
+      }
+    } catch (const ProjectionUnavailable& e) {
+      if (!waiting) return r.error({503, "projection_unavailable", "claim statuses are unavailable; retry later"}, 1);
+    }
+    if (waiting) return r.send(200, pending_json(id, *waiting).dump());
+    r.error({404, "not_found", "no claim " + id + " (unknown, or older than the claim status TTL)"});
+  }
+
+  void list_events(const Rest::Request& req, Http::ResponseWriter w) {
+    auto r = reply(req, w, "list_events");
+    try {
+      json list = json::array();
+      for (const auto& e : read.projections.events(1000)) list.push_back(event_json(e));
+      r.send(200, list.dump());
+    } catch (const ProjectionUnavailable&) {
+      r.error({503, "projection_unavailable", "events are unavailable; retry later"}, 1);
+    }
+  }
+
+  void get_event(const Rest::Request& req, Http::ResponseWriter w) {
+    auto r = reply(req, w, "get_event");
+    auto id = req.param(":event_id").as<std::string>();
+    if (!topics::valid_event_id(id)) return r.error({400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"});
+    try {
+      auto e = read.projections.event(id);
+      if (!e) return r.error({404, "not_found", "no event " + id});
+      r.send(200, event_json(*e).dump());
+    } catch (const ProjectionUnavailable&) {
+      r.error({503, "projection_unavailable", "events are unavailable; retry later"}, 1);
+    }
+  }
+
+  void get_ranking(const Rest::Request& req, Http::ResponseWriter w) {
+    auto r = reply(req, w, "get_ranking");
+    auto id = req.param(":event_id").as<std::string>();
+    if (!topics::valid_event_id(id)) return r.error({400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"});
+    size_t limit = 10;
+    if (auto q = req.query().get("limit")) {
+      const std::string& text = *q;
+      if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(text) < 1 || std::stoul(text) > 1000) {
+        return r.error({400, "invalid_limit", "limit must be an integer from 1 to 1000"});
+      }
+      limit = std::stoul(text);
+    }
+    try {
+      if (!read.projections.event(id)) return r.error({404, "not_found", "no event " + id});
+      json list = json::array();
+      for (const auto& e : read.projections.ranking(id, limit)) {
+        list.push_back({{"rank", e.rank}, {"user_id", e.user_id}, {"coupon_seq", e.coupon_seq}});
+      }
+      r.send(200, list.dump());
+    } catch (const ProjectionUnavailable&) {
+      r.error({503, "projection_unavailable", "rankings are unavailable; retry later"}, 1);
+    }
   }
 
   void healthz(const Rest::Request& req, Http::ResponseWriter w) { reply(req, w, "healthz").send(200, R"({"status":"ok"})"); }
@@ -221,6 +366,10 @@ struct Server::Impl {
     using namespace Rest;
     Routes::Post(router, "/api/events", Routes::bind(&Impl::create_event, this));
     Routes::Post(router, "/api/events/:event_id/claims", Routes::bind(&Impl::claim, this));
+    Routes::Get(router, "/api/events", Routes::bind(&Impl::list_events, this));
+    Routes::Get(router, "/api/events/:event_id", Routes::bind(&Impl::get_event, this));
+    Routes::Get(router, "/api/events/:event_id/ranking", Routes::bind(&Impl::get_ranking, this));
+    Routes::Get(router, "/api/claims/:request_id", Routes::bind(&Impl::get_claim, this));
     Routes::Get(router, "/healthz", Routes::bind(&Impl::healthz, this));
     Routes::Get(router, "/readyz", Routes::bind(&Impl::readyz, this));
     Routes::Get(router, "/metrics", Routes::bind(&Impl::metrics_page, this));
@@ -229,8 +378,8 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, Publisher& publisher, GroupOffsets& offsets, metrics::Registry& registry)
-    : impl_(std::make_unique<Impl>(std::move(options), publisher, offsets, registry)) {}
+Server::Server(ServerOptions options, Publisher& publisher, ReadSide read, metrics::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), publisher, read, registry)) {}
 
 Server::~Server() {
   if (impl_->endpoint) impl_->endpoint->shutdown();

@@ -8,6 +8,7 @@
 
 #include "common/metrics.h"
 #include "ingress/group_offsets.h"
+#include "ingress/projections.h"
 #include "ingress/publisher.h"
 
 namespace allot::ingress {
@@ -19,11 +20,19 @@ struct ServerOptions {
   size_t max_body_bytes = 4096;  // larger claim/event bodies get 413
   std::string admin_token;       // empty: admin endpoints always answer 401
   std::string static_dir;        // the web page; empty: no page
+  size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
+};
+
+// What the server reads from besides its own state.
+struct ReadSide {
+  Projections& projections;         // Redis projection (events, claims, rankings)
+  GroupOffsets& processor_offsets;  // group allot-processor on allot.commands: queue positions
+  GroupOffsets& sink_offsets;       // group allot-sink-redis on allot.decisions: is the projection caught up
 };
 
 class Server {
  public:
-  Server(ServerOptions options, Publisher& publisher, GroupOffsets& offsets, metrics::Registry& registry);
+  Server(ServerOptions options, Publisher& publisher, ReadSide read, metrics::Registry& registry);
   ~Server();
   void start();  // returns once listening
   // Stops taking new claims (readyz goes 503), waits for in-flight ones up to `drain_ms`, then shuts down.

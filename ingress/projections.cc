@@ -1,0 +1,125 @@
+#include "ingress/projections.h"
+
+#include <hiredis/hiredis.h>
+
+#include <map>
+#include <memory>
+
+namespace allot::ingress {
+
+namespace {
+
+struct ContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// This thread's connection to `host:port`, (re)connected on demand.
+redisContext* connection(const ProjectionOptions& o, bool reset = false) {
+  thread_local std::unique_ptr<redisContext, ContextDeleter> ctx;
+  if (reset) ctx.reset();
+  if (!ctx) {
+    timeval tv{o.timeout_ms / 1000, (o.timeout_ms % 1000) * 1000};
+    ctx.reset(redisConnectWithTimeout(o.host.c_str(), o.port, tv));
+    if (!ctx || ctx->err) {
+      std::string why = ctx ? ctx->errstr : "out of memory";
+      ctx.reset();
+      throw ProjectionUnavailable("redis " + o.host + ":" + std::to_string(o.port) + ": " + why);
+    }
+    redisSetTimeout(ctx.get(), tv);
+  }
+  return ctx.get();
+}
+
+ReplyPtr command(const ProjectionOptions& o, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto* c = connection(o, attempt > 0);
+    ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (r && r->type != REDIS_REPLY_ERROR) return r;
+    if (r) throw ProjectionUnavailable(std::string("redis: ") + r->str);
+  }
+  connection(o, true);
+  throw ProjectionUnavailable("redis connection lost");
+}
+
+std::map<std::string, std::string> as_hash(const redisReply* r) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+    out[std::string(r->element[i]->str, r->element[i]->len)] = std::string(r->element[i + 1]->str, r->element[i + 1]->len);
+  }
+  return out;
+}
+
+int64_t number(const std::map<std::string, std::string>& h, const std::string& key, int64_t fallback = 0) {
+  auto it = h.find(key);
+  if (it == h.end() || it->second.empty()) return fallback;
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+std::optional<int64_t> optional_number(const std::map<std::string, std::string>& h, const std::string& key) {
+  auto it = h.find(key);
+  if (it == h.end() || it->second.empty()) return std::nullopt;
+  return number(h, key);
+}
+
+}  // namespace
+
+std::optional<EventView> Projections::event(const std::string& event_id) const {
+  auto h = as_hash(command(opt_, {"HGETALL", opt_.prefix + "event:" + event_id}).get());
+  if (h.empty()) return std::nullopt;
+  EventView e;
+  e.event_id = event_id;
+  e.title = h["title"];
+  e.stock = number(h, "stock");
+  e.per_user_limit = number(h, "per_user_limit", 1);
+  e.issued = number(h, "issued");
+  e.remaining = number(h, "remaining", e.stock - e.issued);
+  e.opens_at = optional_number(h, "opens_at");
+  e.closes_at = optional_number(h, "closes_at");
+  auto score = command(opt_, {"ZSCORE", opt_.prefix + "events", event_id});  // popularity = claims decided
+  if (score->type == REDIS_REPLY_STRING) e.claims = static_cast<int64_t>(std::stod(std::string(score->str, score->len)));
+  return e;
+}
+
+std::vector<EventView> Projections::events(size_t limit) const {
+  auto ids = command(opt_, {"ZREVRANGE", opt_.prefix + "events", "0", std::to_string(limit == 0 ? 0 : limit - 1)});
+  std::vector<EventView> out;
+  for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; ++i) {
+    if (auto e = event(std::string(ids->element[i]->str, ids->element[i]->len))) out.push_back(*e);
+  }
+  return out;
+}
+
+std::optional<ClaimView> Projections::claim(const std::string& request_id) const {
+  auto h = as_hash(command(opt_, {"HGETALL", opt_.prefix + "claim:" + request_id}).get());
+  if (h.empty()) return std::nullopt;
+  ClaimView c{request_id, h["event_id"], h["user_id"], h["status"], optional_number(h, "coupon_seq"),
+              optional_number(h, "decided_at")};
+  return c;
+}
+
+std::vector<RankEntry> Projections::ranking(const std::string& event_id, size_t limit) const {
+  auto r = command(opt_, {"ZRANGE", opt_.prefix + "ranking:" + event_id, "0",
+                          std::to_string(limit == 0 ? 0 : limit - 1), "WITHSCORES"});
+  std::vector<RankEntry> out;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements && limit > 0; i += 2) {
+    out.push_back({static_cast<int64_t>(out.size() + 1), std::string(r->element[i]->str, r->element[i]->len),
+                   std::stoll(std::string(r->element[i + 1]->str, r->element[i + 1]->len))});
+  }
+  return out;
+}
+
+}  // namespace allot::ingress

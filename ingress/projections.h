@@ -1,0 +1,60 @@
+#pragma once
+// Reads the Redis projection written by allot-sink-redis (key layout in sinks/redis_projection.h):
+// events, claim statuses and rankings. One connection per calling thread (hiredis contexts are not
+// thread-safe), reconnected after an error. Every method throws ProjectionUnavailable when Redis is
+// unreachable, which handlers answer with 503.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace allot::ingress {
+
+struct ProjectionUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct EventView {
+  std::string event_id;
+  std::string title;
+  int64_t stock = 0;
+  int64_t per_user_limit = 1;
+  int64_t issued = 0;
+  int64_t remaining = 0;
+  std::optional<int64_t> opens_at, closes_at;
+  int64_t claims = 0;  // claims decided so far
+};
+
+struct ClaimView {
+  std::string request_id, event_id, user_id, status;
+  std::optional<int64_t> coupon_seq;
+  std::optional<int64_t> decided_at;
+};
+
+struct RankEntry {
+  int64_t rank = 0;
+  std::string user_id;
+  int64_t coupon_seq = 0;
+};
+
+struct ProjectionOptions {
+  std::string host = "127.0.0.1";
+  int port = 16379;
+  std::string prefix = "allot:";
+  int timeout_ms = 500;
+};
+
+class Projections {
+ public:
+  explicit Projections(ProjectionOptions options) : opt_(std::move(options)) {}
+  std::optional<EventView> event(const std::string& event_id) const;
+  std::vector<EventView> events(size_t limit) const;  // most claimed first
+  std::optional<ClaimView> claim(const std::string& request_id) const;
+  std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const;  // issue order
+
+ private:
+  ProjectionOptions opt_;
+};
+
+}  // namespace allot::ingress
