@@ -17,6 +17,7 @@ struct KafkaDeleter {
   void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
   void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+  void operator()(rd_kafka_DeleteGroup_t* g) const { rd_kafka_DeleteGroup_destroy(g); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, KafkaDeleter>;
@@ -149,6 +150,29 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
     }
   }
   return report;
+}
+
+void delete_groups(const std::string& brokers, const std::vector<std::string>& groups, int timeout_ms) {
+  auto rk = make_admin(brokers);
+  Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
+  std::vector<Owned<rd_kafka_DeleteGroup_t>> owned;
+  std::vector<rd_kafka_DeleteGroup_t*> raw;
+  for (const auto& g : groups) {
+    owned.emplace_back(rd_kafka_DeleteGroup_new(g.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_DELETEGROUPS));
+  rd_kafka_DeleteGroups(rk.get(), raw.data(), raw.size(), opts.get(), queue.get());
+  auto ev = wait_result(queue.get(), RD_KAFKA_EVENT_DELETEGROUPS_RESULT, timeout_ms);
+  size_t n = 0;
+  const auto* results = rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    const rd_kafka_error_t* err = rd_kafka_group_result_error(results[i]);
+    if (err && rd_kafka_error_code(err) != RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
+      throw std::runtime_error(std::string("delete group ") + rd_kafka_group_result_name(results[i]) + ": " +
+                               rd_kafka_error_string(err));
+    }
+  }
 }
 
 }  // namespace allot::topics

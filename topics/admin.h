@@ -17,4 +17,8 @@ struct ApplyReport {
 // Throws std::runtime_error when the broker cannot be reached or a creation fails.
 ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms);
 
+// Deletes consumer groups (their committed offsets), so their next members start from the beginning.
+// A group that does not exist is fine; one that still has members fails (stop its workers first).
+void delete_groups(const std::string& brokers, const std::vector<std::string>& groups, int timeout_ms);
+
 }  // namespace allot::topics

@@ -1,0 +1,77 @@
+// The web page in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
+// creates an event through the API, claims through the page as a person would, checks what the page
+// shows, and saves a screenshot. Against the running stack; every wait is bounded.
+//   node tests/web/page.test.mjs [screenshot.png]
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const port = process.env.ALLOT_HTTP_PORT || "8080";
+const runDir = process.env.ALLOT_RUN_DIR || `${root}/.run`;
+const token = process.env.ALLOT_ADMIN_TOKEN || readFileSync(`${runDir}/admin-token`, "utf8").trim();
+const shot = resolve(process.argv[2] || `${root}/artifacts/page.png`);
+const base = `http://127.0.0.1:${port}`;
+
+function check(cond, message) {
+  if (!cond) throw new Error("FAILED: " + message);
+  console.log("ok:", message);
+}
+
+const eventId = `page-${Date.now()}`;
+const created = await fetch(`${base}/api/events`, {
+  method: "POST",
+  headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+  body: JSON.stringify({ event_id: eventId, title: "Browser test coupons", stock: 3 }),
+});
+check(created.status === 202, `event ${eventId} accepted (HTTP ${created.status})`);
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+let failed = null;
+const page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
+try {
+  await page.goto(base + "/", { timeout: 15000 });
+  const row = `#event-${eventId}`;
+  await page.waitForSelector(row, { timeout: 30000 });
+  check(true, "the new event is listed");
+  check((await page.textContent(`${row} .remaining`)).includes("3 of 3"), "it shows 3 of 3 remaining");
+
+  await page.fill("#user-id", "not valid!");
+  await page.click(`${row} button.claim`);
+  check((await page.textContent("#user-error")).includes("Enter a user id"), "a bad user id gets a clear message");
+
+  await page.fill("#user-id", "browser_user");
+  await page.click(`${row} button.claim`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("coupon #1"),
+                             row, { timeout: 30000 });
+  check(true, "the page shows the issued coupon #1");
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .ranking`)?.textContent.includes("browser_user"),
+                             row, { timeout: 30000 });
+  check(true, "the ranking lists the user");
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .remaining`)?.textContent.includes("2 of 3"),
+                             row, { timeout: 30000 });
+  check(true, "remaining stock drops to 2 of 3");
+  mkdirSync(dirname(shot), { recursive: true });
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log("screenshot:", shot);
+
+  await page.click(`${row} button.claim`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("already have"),
+                             row, { timeout: 30000 });
+  check(true, "a second claim by the same user is answered as a duplicate");
+} catch (e) {
+  failed = e;
+  mkdirSync(dirname(shot), { recursive: true });
+  await page.screenshot({ path: shot.replace(/\.png$/, "-failed.png"), fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+if (failed) {
+  console.error(failed.message);
+  process.exit(1);
+}
