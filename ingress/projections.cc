@@ -89,8 +89,7 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
   e.remaining = number(h, "remaining", e.stock - e.issued);
   e.opens_at = optional_number(h, "opens_at");
   e.closes_at = optional_number(h, "closes_at");
-  auto score = command(opt_, {"ZSCORE", opt_.prefix + "events", event_id});  // popularity = claims decided
-  if (score->type == REDIS_REPLY_STRING) e.claims = static_cast<int64_t>(std::stod(std::string(score->str, score->len)));
+  e.claims = number(h, "claims_received");
   return e;
 }
 
