@@ -128,7 +128,9 @@ RunnerProbe::RunnerProbe(metrics::Registry& r)
       restored_records(r.counter("allot_processor_restored_records_total", "Changelog records restored").with()),
       restore_seconds(r.histogram("allot_processor_restore_seconds", "Duration of a restore").with()),
       lag(r.gauge("allot_processor_consumer_lag", "Commands not yet consumed, per partition")),
-      assigned(r.gauge("allot_processor_assigned_partitions", "Partitions this instance owns").with()) {}
+      assigned(r.gauge("allot_processor_assigned_partitions", "Partitions this instance owns").with()),
+      event_stock(r.gauge("allot_event_stock", "Stock of an event, per event")),
+      event_issued(r.gauge("allot_event_issued", "Units issued so far, per event")) {}
 
 struct Runner::Impl : public RdKafka::RebalanceCb {
   RunnerOptions opt;
@@ -350,6 +352,7 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
     Overlay overlay;
     std::map<int32_t, int64_t> next_offset;
     std::map<std::string, int> outcomes;
+    std::map<std::string, std::pair<int64_t, int64_t>> event_levels;  // event -> (stock, issued) after the batch
     bool produced = true;
     for (const auto& m : batch) {
       int32_t p = m->partition();
@@ -374,6 +377,12 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
         overlay[p][w.key] = std::move(w.value);
       }
       ++outcomes[std::string(topics::to_string(result->decision.outcome))];
+      // Only these decisions move an event's levels; both carry enough to know stock and issued.
+      if (const auto& d = result->decision; d.coupon_seq) {
+        event_levels[d.event_id] = {*d.coupon_seq + d.remaining, *d.coupon_seq};
+      } else if (d.event) {
+        event_levels[d.event_id] = {d.event->stock, d.event->stock - d.remaining};
+      }
       if (!produced) break;
     }
     if (!produced) return abort_and_rewind();
@@ -403,6 +412,10 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
       store.commit(p, records, {next, changelog_next});
     }
     for (const auto& [outcome, n] : outcomes) probe.commands.with({{"outcome", outcome}}).inc(n);
+    for (const auto& [event, levels] : event_levels) {
+      probe.event_stock.with({{"event_id", event}}).set(static_cast<double>(levels.first));
+      probe.event_issued.with({{"event_id", event}}).set(static_cast<double>(levels.second));
+    }
     probe.batch_size.observe(static_cast<double>(batch.size()));
     probe.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     batch.clear();

@@ -40,6 +40,8 @@ struct RunnerProbe {
   metrics::Histogram& restore_seconds;
   metrics::Family<metrics::Gauge>& lag;  // by partition, from librdkafka statistics
   metrics::Gauge& assigned;
+  metrics::Family<metrics::Gauge>& event_stock;   // by event, as last decided here
+  metrics::Family<metrics::Gauge>& event_issued;  // by event, as last decided here
 };
 
 class Runner {
