@@ -18,6 +18,7 @@ int main() {
   allot::processors::RunnerOptions opt;
   std::string state_dir;
   int metrics_port = 0;
+  std::string metrics_host;
   try {
     opt.brokers = env_string("ALLOT_KAFKA_BROKERS", opt.brokers);
     opt.instance_id = env_string("ALLOT_INSTANCE_ID", opt.instance_id);
@@ -27,6 +28,7 @@ int main() {
         static_cast<int>(env_int("ALLOT_TXN_TIMEOUT_MS", opt.transaction_timeout_ms, 1000, 900000));
     state_dir = env_string("ALLOT_STATE_DIR", ".run/" + opt.instance_id + "/state");
     metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9101, 1, 65535));
+    metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
   } catch (const std::exception& e) {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
@@ -35,15 +37,15 @@ int main() {
                                    " state_dir=" + state_dir + " batch_max_commands=" +
                                    std::to_string(opt.batch_max_commands) + " batch_max_ms=" +
                                    std::to_string(opt.batch_max_ms) + " txn_timeout_ms=" +
-                                   std::to_string(opt.transaction_timeout_ms) + " metrics_port=" +
-                                   std::to_string(metrics_port));
+                                   std::to_string(opt.transaction_timeout_ms) + " metrics=" + metrics_host +
+                                   ":" + std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   try {
     auto store = allot::state::StateStore::open(state_dir);
     allot::metrics::Registry registry;
     allot::processors::RunnerProbe probe(registry);
-    allot::OpsServer ops("127.0.0.1", metrics_port, registry, [] { return std::string(); });
+    allot::OpsServer ops(metrics_host, metrics_port, registry, [] { return std::string(); });
     allot::processors::Runner runner(opt, *store, probe);
     return runner.run(g_stop);
   } catch (const std::exception& e) {
