@@ -19,6 +19,7 @@ int main() {
   allot::ingress::PublisherOptions publisher;
   int offsets_refresh_ms = 0;
   allot::ingress::ProjectionOptions projection;
+  allot::ingress::BaselineOptions baseline;
   try {
     server.host = env_string("ALLOT_HTTP_HOST", server.host);
     server.port = static_cast<int>(env_int("ALLOT_HTTP_PORT", server.port, 1, 65535));
@@ -34,6 +35,15 @@ int main() {
     projection.host = env_string("ALLOT_REDIS_HOST", projection.host);
     projection.port = static_cast<int>(env_int("ALLOT_REDIS_PORT", projection.port, 1, 65535));
     projection.prefix = env_string("ALLOT_REDIS_PREFIX", projection.prefix);
+    baseline.mysql_host = env_string("ALLOT_MYSQL_HOST", baseline.mysql_host);
+    baseline.mysql_port = static_cast<int>(env_int("ALLOT_MYSQL_PORT", baseline.mysql_port, 1, 65535));
+    baseline.mysql_user = env_string("ALLOT_MYSQL_USER", baseline.mysql_user);
+    baseline.mysql_password = env_string("ALLOT_MYSQL_PASSWORD", "");
+    baseline.mysql_database = env_string("ALLOT_MYSQL_DATABASE", baseline.mysql_database);
+    baseline.redis_host = projection.host;
+    baseline.redis_port = projection.port;
+    baseline.redis_prefix = projection.prefix;
+    baseline.workers = static_cast<int>(env_int("ALLOT_BASELINE_POOL", baseline.workers, 1, 512));
   } catch (const std::exception& e) {
     std::cerr << "allot-ingress: bad configuration: " << e.what() << "\n";
     return 2;
@@ -42,7 +52,10 @@ int main() {
                                  " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
                                  std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
                                  " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " redis=" +
-                                 projection.host + ":" + std::to_string(projection.port) +
+                                 projection.host + ":" + std::to_string(projection.port) + " mysql=" +
+                                 baseline.mysql_user + "@" + baseline.mysql_host + ":" +
+                                 std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
+                                 " baseline_pool=" + std::to_string(baseline.workers) +
                                  " admin_token=" + (server.admin_token.empty() ? "(unset)" : "(set)"));
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
   std::signal(SIGTERM, on_signal);
@@ -55,7 +68,8 @@ int main() {
     allot::ingress::GroupOffsets redis_sink(publisher.brokers, "allot-sink-redis", "allot.decisions",
                                             offsets_refresh_ms, /*end_slack=*/1);
     allot::ingress::Projections projections(projection);
-    allot::ingress::Server http(server, pub, {projections, processors, redis_sink}, registry);
+    allot::ingress::Baselines baselines(baseline, registry);
+    allot::ingress::Server http(server, pub, {projections, processors, redis_sink}, baselines, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -145,6 +145,7 @@ struct Server::Impl {
   ServerOptions opt;
   Publisher& publisher;
   ReadSide read;
+  Baselines& baselines;
   metrics::Registry& registry;
   Probe probe;
   PendingClaims pending;
@@ -155,8 +156,8 @@ struct Server::Impl {
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string page;
 
-  Impl(ServerOptions o, Publisher& p, ReadSide rs, metrics::Registry& r)
-      : opt(std::move(o)), publisher(p), read(rs), registry(r), probe(r), pending(opt.pending_capacity) {}
+  Impl(ServerOptions o, Publisher& p, ReadSide rs, Baselines& b, metrics::Registry& r)
+      : opt(std::move(o)), publisher(p), read(rs), baselines(b), registry(r), probe(r), pending(opt.pending_capacity) {}
 
   Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
     keep_alive(req, w);
@@ -230,26 +231,55 @@ struct Server::Impl {
     return j;
   }
 
+  // A claim request every strategy accepts the same way: ids, content type, size, body.
+  struct ClaimRequest {
+    std::string event_id, user_id, request_id;
+  };
+  std::variant<ClaimRequest, ApiError> parse_claim_request(const Rest::Request& req) {
+    ClaimRequest c;
+    c.event_id = req.param(":event_id").as<std::string>();
+    if (!topics::valid_event_id(c.event_id)) {
+      return ApiError{400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"};
+    }
+    if (auto e = check_command_request(req)) return *e;
+    auto parsed = parse_claim(req.body());
+    if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+    c.user_id = std::get<std::string>(parsed);
+    c.request_id = header_value(req, "Idempotency-Key");
+    if (c.request_id.empty()) {
+      c.request_id = new_request_id();
+    } else if (!topics::valid_request_id(c.request_id)) {
+      return ApiError{400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"};
+    }
+    return c;
+  }
+
+  // The seed experiment's baselines: same validation, synchronous answer from a database.
+  void baseline_claim(Baselines::Strategy strategy, const char* route, const Rest::Request& req,
+                      Http::ResponseWriter w) {
+    auto r = std::make_shared<Reply>(reply(req, w, route));
+    auto parsed = parse_claim_request(req);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return r->error(*e);
+    const auto& c = std::get<ClaimRequest>(parsed);
+    baselines.claim(strategy, c.event_id, c.user_id, c.request_id,
+                    [r](int status, const std::string& body) { r->send(status, body); });
+  }
+  void claim_v1(const Rest::Request& req, Http::ResponseWriter w) {
+    baseline_claim(Baselines::Strategy::kV1DatabaseLock, "v1_claim", req, std::move(w));
+  }
+  void claim_v2(const Rest::Request& req, Http::ResponseWriter w) {
+    baseline_claim(Baselines::Strategy::kV2RedisAtomic, "v2_claim", req, std::move(w));
+  }
+
   void claim(const Rest::Request& req, Http::ResponseWriter w) {
     auto r = reply(req, w, "claim");
-    auto event_id = req.param(":event_id").as<std::string>();
-    if (!topics::valid_event_id(event_id)) {
-      return r.error({400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"});
-    }
-    if (auto e = check_command_request(req)) return r.error(*e);
-    auto parsed = parse_claim(req.body());
+    auto parsed = parse_claim_request(req);
     if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
-    std::string request_id = header_value(req, "Idempotency-Key");
-    if (request_id.empty()) {
-      request_id = new_request_id();
-    } else if (!topics::valid_request_id(request_id)) {
-      return r.error({400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"});
-    }
+    const auto& [event_id, user_id, request_id] = std::get<ClaimRequest>(parsed);
     if (event_known(event_id) == false) {
       return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     }
     if (auto e = check_broker()) return r.error(*e, 1);
-    const auto& user_id = std::get<std::string>(parsed);
     topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
     auto accepted = [this, request_id, event_id, user_id](topics::CommandPosition position) {
       PendingClaim p{event_id, user_id, position};
@@ -366,6 +396,8 @@ struct Server::Impl {
     using namespace Rest;
     Routes::Post(router, "/api/events", Routes::bind(&Impl::create_event, this));
     Routes::Post(router, "/api/events/:event_id/claims", Routes::bind(&Impl::claim, this));
+    Routes::Post(router, "/api/v1/events/:event_id/claims", Routes::bind(&Impl::claim_v1, this));
+    Routes::Post(router, "/api/v2/events/:event_id/claims", Routes::bind(&Impl::claim_v2, this));
     Routes::Get(router, "/api/events", Routes::bind(&Impl::list_events, this));
     Routes::Get(router, "/api/events/:event_id", Routes::bind(&Impl::get_event, this));
     Routes::Get(router, "/api/events/:event_id/ranking", Routes::bind(&Impl::get_ranking, this));
@@ -378,8 +410,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, Publisher& publisher, ReadSide read, metrics::Registry& registry)
-    : impl_(std::make_unique<Impl>(std::move(options), publisher, read, registry)) {}
+Server::Server(ServerOptions options, Publisher& publisher, ReadSide read, Baselines& baselines,
+               metrics::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), publisher, read, baselines, registry)) {}
 
 Server::~Server() {
   if (impl_->endpoint) impl_->endpoint->shutdown();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/metrics.h"
+#include "ingress/baselines.h"
 #include "ingress/group_offsets.h"
 #include "ingress/projections.h"
 #include "ingress/publisher.h"
@@ -32,7 +33,7 @@ struct ReadSide {
 
 class Server {
  public:
-  Server(ServerOptions options, Publisher& publisher, ReadSide read, metrics::Registry& registry);
+  Server(ServerOptions options, Publisher& publisher, ReadSide read, Baselines& baselines, metrics::Registry& registry);
   ~Server();
   void start();  // returns once listening
   // Stops taking new claims (readyz goes 503), waits for in-flight ones up to `drain_ms`, then shuts down.
