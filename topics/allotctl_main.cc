@@ -2,16 +2,25 @@
 //   allotctl topics apply [--brokers B] [--file topics/topics.json]   create missing topics, report drift
 //   allotctl groups delete GROUP... [--brokers B]                      forget groups' offsets (for replays)
 //   allotctl groups wait GROUP TOPIC [--timeout S] [--brokers B]       wait until GROUP has consumed TOPIC
+//   allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers B]
+//       checks every invariant of DESIGN §4 on allot.commands and allot.decisions (read_committed): each
+//       command and each request id in FILE (one per line: the ids a client saw answered 202) decided
+//       exactly once, stock, sequences, limits, first come first served; with --projections also that
+//       MySQL and Redis equal the decisions. Prints a verdict with counts; exits 1 on any violation.
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <set>
 #include <thread>
 
 #include "common/config.h"
 #include "common/kafka.h"
+#include "topics/projection_check.h"
+#include "topics/verify.h"
 #include "topics/admin.h"
 
 namespace {
@@ -19,7 +28,8 @@ namespace {
 int usage() {
   std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT] [--file topics.json]\n"
                "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
-               "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n";
+               "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
+               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers HOST:PORT]\n";
   return 2;
 }
 
@@ -106,6 +116,90 @@ int groups_wait(const std::vector<std::string>& args) {
   return lag == 0 ? 0 : 1;
 }
 
+bool has_flag(const std::vector<std::string>& args, const std::string& name) {
+  return std::find(args.begin(), args.end(), name) != args.end();
+}
+
+std::set<std::string> split_commas(const std::string& text) {
+  std::set<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.insert(item);
+  }
+  return out;
+}
+
+int verify(const std::vector<std::string>& args) {
+  using namespace allot;
+  auto brokers = flag(args, "--brokers", env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"));
+  auto events = split_commas(flag(args, "--events", ""));
+  auto wanted = [&](const std::string& e) { return events.empty() || events.count(e) > 0; };
+  const auto timeout = std::chrono::minutes(5);
+
+  topics::VerifyInput input;
+  int64_t undecodable = 0;
+  kafka::read_all_committed(brokers, "allot.commands", [&](const RdKafka::Message& m) {
+    try {
+      auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+      if (wanted(c.event_id())) input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
+    } catch (const topics::DecodeError&) {
+      ++undecodable;  // the processor skips these too, without a decision
+    }
+  }, timeout);
+  kafka::read_all_committed(brokers, "allot.decisions", [&](const RdKafka::Message& m) {
+    auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+    if (wanted(d.event_id)) input.decisions.push_back(std::move(d));
+  }, timeout);
+  if (auto file = flag(args, "--accepted", ""); !file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "allotctl: cannot read " << file << "\n";
+      return 2;
+    }
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) input.accepted.push_back(line);
+    }
+  }
+  auto report = topics::verify(input);
+  std::cout << "kafka: " << report.summary() << (undecodable ? " undecodable_commands=" + std::to_string(undecodable) : "")
+            << "\n";
+  bool ok = report.ok();
+
+  if (has_flag(args, "--projections")) {
+    std::set<std::string> checked = events;
+    if (checked.empty()) {
+      for (const auto& d : input.decisions) {
+        if (d.outcome == topics::Outcome::kCreated) checked.insert(d.event_id);
+      }
+    }
+    topics::StoreAddress where;
+    where.mysql_host = env_string("ALLOT_MYSQL_HOST", where.mysql_host);
+    where.mysql_port = static_cast<int>(env_int("ALLOT_MYSQL_PORT", where.mysql_port));
+    where.mysql_user = env_string("ALLOT_MYSQL_USER", where.mysql_user);
+    where.mysql_password = env_string("ALLOT_MYSQL_PASSWORD", "");
+    where.mysql_database = env_string("ALLOT_MYSQL_DATABASE", where.mysql_database);
+    where.redis_host = env_string("ALLOT_REDIS_HOST", where.redis_host);
+    where.redis_port = static_cast<int>(env_int("ALLOT_REDIS_PORT", where.redis_port));
+    where.redis_prefix = env_string("ALLOT_REDIS_PREFIX", where.redis_prefix);
+    int differing = 0;
+    for (const auto& event : checked) {
+      auto want = topics::expected_projection(input.decisions, event);
+      std::vector<std::string> ids;
+      for (const auto& [id, c] : want.claims) ids.push_back(id);
+      auto in_mysql = topics::describe_difference(want, topics::mysql_projection(where, event));
+      auto in_redis = topics::describe_difference(want, topics::redis_projection(where, event, ids));
+      if (!in_mysql.empty()) std::cout << "  MySQL differs for " << event << ": " << in_mysql << "\n";
+      if (!in_redis.empty()) std::cout << "  Redis differs for " << event << ": " << in_redis << "\n";
+      differing += !in_mysql.empty() || !in_redis.empty();
+    }
+    std::cout << "projections: " << (differing ? "VIOLATED" : "OK") << ": events=" << checked.size()
+              << " differing=" << differing << "\n";
+    ok = ok && differing == 0;
+  }
+  std::cout << "verdict: " << (ok ? "CLEAN" : "VIOLATIONS") << "\n";
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +208,7 @@ int main(int argc, char** argv) {
     if (args.size() >= 2 && args[0] == "topics" && args[1] == "apply") return topics_apply(args);
     if (args.size() >= 2 && args[0] == "groups" && args[1] == "delete") return groups_delete(args);
     if (args.size() >= 2 && args[0] == "groups" && args[1] == "wait") return groups_wait(args);
+    if (!args.empty() && args[0] == "verify") return verify(args);
     return usage();
   } catch (const std::exception& e) {
     std::cerr << "allotctl: " << e.what() << "\n";

@@ -1,0 +1,103 @@
+// The read side on the real stack: MySQL and Redis agree exactly with allot.decisions after a flash
+// sale, after kill -9 of the sinks in mid-batch, and after a full replay (scripts/replay projections).
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "support.h"
+#include "topics/projection_check.h"
+
+namespace allot {
+namespace {
+
+using namespace testsupport;
+using namespace std::chrono_literals;
+
+// Polls (bounded) until both projections equal the truth; reports the last difference otherwise.
+void expect_projections_match(const std::vector<topics::Decision>& decisions, const std::string& event,
+                              std::chrono::seconds timeout = 120s) {
+  topics::StoreAddress where;
+  if (const char* port = std::getenv("ALLOT_MYSQL_PORT")) where.mysql_port = std::stoi(port);
+  if (const char* port = std::getenv("ALLOT_REDIS_PORT")) where.redis_port = std::stoi(port);
+  auto truth = topics::expected_projection(decisions, event);
+  ASSERT_FALSE(truth.claims.empty());
+  std::vector<std::string> ids;
+  for (const auto& [id, row] : truth.claims) ids.push_back(id);
+  std::string in_mysql, in_redis;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    in_mysql = topics::describe_difference(truth, topics::mysql_projection(where, event));
+    in_redis = topics::describe_difference(truth, topics::redis_projection(where, event, ids));
+    if (in_mysql.empty() && in_redis.empty()) break;
+    std::this_thread::sleep_for(500ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(in_mysql, "") << "MySQL differs from allot.decisions for " << event;
+  EXPECT_EQ(in_redis, "") << "Redis differs from allot.decisions for " << event;
+}
+
+void load(CommandProducer& producer, const std::string& event, int stock, int claims, const std::string& users) {
+  producer.send({unique_id("create"), now_ms(), topics::CreateEvent{event, "Projection test", stock, 1, {}, {}}});
+  for (int i = 0; i < claims; ++i) producer.send({unique_id("c"), now_ms(), topics::Claim{event, users + std::to_string(i % (claims * 9 / 10))}});
+}
+
+class Projections : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(service_alive("sink-mysql") && service_alive("sink-redis")) << "the stack's sinks must run";
+  }
+  void TearDown() override { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0); }
+};
+
+TEST_F(Projections, AgreeWithTheDecisionsAfterAFlashSaleAKillNineOfTheSinksAndAFullReplay) {
+  DecisionLog log;
+  CommandProducer producer;
+  const auto sale = unique_id("proj-sale");
+  load(producer, sale, 100, 10000, "user-");  // 10,000 claims (10% repeated users) for 100 coupons
+  producer.flush();
+  ASSERT_TRUE(log.wait_for({sale}, 10001, 180s));
+  expect_projections_match(log.decisions(), sale);
+
+  // kill -9 both sinks while a second event's 20,000 claims are being projected
+  const auto second = unique_id("proj-kill");
+  load(producer, second, 5000, 20000, "k-");
+  producer.flush();
+  ASSERT_TRUE(log.wait_for({sale, second}, 10001 + 20001, 180s));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_GT(signal_service("sink-mysql", SIGKILL), 0);
+  EXPECT_GT(signal_service("sink-redis", SIGKILL), 0);
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+  expect_projections_match(log.decisions(), second);
+
+  // Empty both projections and replay allot.decisions from the beginning: the same again.
+  ASSERT_EQ(sh("scripts/replay projections"), 0);
+  expect_projections_match(log.decisions(), sale);
+  expect_projections_match(log.decisions(), second);
+}
+
+TEST_F(Projections, ProcessorStateReplayedFromTheChangelogDecidesTheSame) {
+  DecisionLog log;
+  CommandProducer producer;
+  const auto event = unique_id("state-replay");
+  producer.send({unique_id("create"), now_ms(), topics::CreateEvent{event, "State replay", 20, 1, {}, {}}});
+  for (int i = 0; i < 10; ++i) producer.send({unique_id("c"), now_ms(), topics::Claim{event, "a" + std::to_string(i)}});
+  producer.flush();
+  ASSERT_TRUE(log.wait_for({event}, 11, 60s));
+  ASSERT_EQ(sh("scripts/replay state processor-1 && scripts/replay state processor-2"), 0);
+  // Both processors lost their RocksDB: what they decide now shows what they restored.
+  for (int i = 0; i < 5; ++i) producer.send({unique_id("c"), now_ms(), topics::Claim{event, "a" + std::to_string(i)}});
+  for (int i = 0; i < 15; ++i) producer.send({unique_id("c"), now_ms(), topics::Claim{event, "b" + std::to_string(i)}});
+  producer.flush();
+  ASSERT_TRUE(log.wait_for({event}, 31, 180s));
+  std::map<std::string, topics::Decision> last;
+  for (size_t i = 11; i < log.decisions().size(); ++i) last[log.decisions()[i].user_id] = log.decisions()[i];
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(last["a" + std::to_string(i)].outcome, topics::Outcome::kDuplicate);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(last["b" + std::to_string(i)].coupon_seq, 11 + i);
+  for (int i = 10; i < 15; ++i) EXPECT_EQ(last["b" + std::to_string(i)].outcome, topics::Outcome::kSoldOut);
+}
+
+}  // namespace
+}  // namespace allot
