@@ -26,6 +26,10 @@ int main() {
     server.threads = static_cast<int>(env_int("ALLOT_HTTP_THREADS", server.threads, 1, 64));
     server.max_body_bytes = static_cast<size_t>(env_int("ALLOT_MAX_BODY_BYTES", 4096, 64, 1 << 20));
     server.admin_token = env_string("ALLOT_ADMIN_TOKEN", "");
+    server.user_rate = static_cast<double>(env_int("ALLOT_RATE_PER_USER", 20, 0, 1000000));
+    server.user_burst = static_cast<double>(env_int("ALLOT_BURST_PER_USER", 40, 1, 1000000));
+    server.address_rate = static_cast<double>(env_int("ALLOT_RATE_PER_ADDRESS", 0, 0, 10000000));
+    server.address_burst = static_cast<double>(env_int("ALLOT_BURST_PER_ADDRESS", 1000, 1, 10000000));
     server.static_dir = env_string("ALLOT_STATIC_DIR", "ingress/web");
     publisher.brokers = env_string("ALLOT_KAFKA_BROKERS", publisher.brokers);
     publisher.delivery_timeout_ms =
@@ -56,7 +60,9 @@ int main() {
                                  baseline.mysql_user + "@" + baseline.mysql_host + ":" +
                                  std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
                                  " baseline_pool=" + std::to_string(baseline.workers) +
-                                 " admin_token=" + (server.admin_token.empty() ? "(unset)" : "(set)"));
+                                 " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) + "/s rate_per_address=" +
+                                 std::to_string(static_cast<int>(server.address_rate)) + "/s admin_token=" +
+                                 (server.admin_token.empty() ? "(unset)" : "(set)"));
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);

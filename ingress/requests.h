@@ -14,6 +14,7 @@ struct ApiError {
   int status = 400;
   std::string code;
   std::string message;
+  int retry_after_s = 0;  // > 0: sent as Retry-After (429, 503)
 };
 
 // {"error":{"code":...,"message":...}}

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "ingress/pending_claims.h"
+#include "ingress/rate_limiter.h"
 #include "ingress/requests.h"
 #include "topics/topics.h"
 
@@ -51,6 +52,19 @@ void keep_alive(const Http::Request& req, Http::ResponseWriter& w) {
   w.headers().add<Http::Header::Connection>(Http::ConnectionControl::KeepAlive);
 }
 
+// Pistache 0.0.5 writes only typed headers, so Retry-After needs a type of its own.
+class RetryAfter : public Http::Header::Header {
+ public:
+  NAME("Retry-After")
+  RetryAfter() = default;
+  explicit RetryAfter(int seconds) : seconds_(seconds) {}
+  void parse(const std::string& data) override { seconds_ = std::atoi(data.c_str()); }
+  void write(std::ostream& os) const override { os << seconds_; }
+
+ private:
+  int seconds_ = 0;
+};
+
 // Per-route request counts and latency, and rejections by reason.
 struct Probe {
   explicit Probe(metrics::Registry& r)
@@ -73,7 +87,7 @@ struct Reply {
 
   void send(int status, const std::string& body, int retry_after_s = 0) {
     writer.headers().add<Http::Header::ContentType>(MIME(Application, Json));
-    if (retry_after_s > 0) writer.headers().addRaw(Http::Header::Raw("Retry-After", std::to_string(retry_after_s)));
+    if (retry_after_s > 0) writer.headers().add<RetryAfter>(retry_after_s);
     writer.send(static_cast<Http::Code>(status), body);
     probe.requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
     probe.latency.with({{"route", route}})
@@ -81,7 +95,7 @@ struct Reply {
   }
   void error(const ApiError& e, int retry_after_s = 0) {
     probe.rejections.with({{"reason", e.code}}).inc();
-    send(e.status, error_body(e), retry_after_s);
+    send(e.status, error_body(e), retry_after_s > 0 ? retry_after_s : e.retry_after_s);
   }
 };
 
@@ -149,6 +163,7 @@ struct Server::Impl {
   metrics::Registry& registry;
   Probe probe;
   PendingClaims pending;
+  RateLimiter per_user, per_address;
   EventIds known_events;    // seen in the projection: events are never deleted
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   std::atomic<bool> draining{false};
@@ -157,7 +172,15 @@ struct Server::Impl {
   std::string page;
 
   Impl(ServerOptions o, Publisher& p, ReadSide rs, Baselines& b, metrics::Registry& r)
-      : opt(std::move(o)), publisher(p), read(rs), baselines(b), registry(r), probe(r), pending(opt.pending_capacity) {}
+      : opt(std::move(o)),
+        publisher(p),
+        read(rs),
+        baselines(b),
+        registry(r),
+        probe(r),
+        pending(opt.pending_capacity),
+        per_user(opt.user_rate, opt.user_burst),
+        per_address(opt.address_rate, opt.address_burst) {}
 
   Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
     keep_alive(req, w);
@@ -251,7 +274,22 @@ struct Server::Impl {
     } else if (!topics::valid_request_id(c.request_id)) {
       return ApiError{400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"};
     }
+    if (auto e = check_rate(req, c.user_id)) return *e;
     return c;
+  }
+
+  // A flood from one user (or one address) is cut at the door, so it cannot delay everyone else.
+  std::optional<ApiError> check_rate(const Rest::Request& req, const std::string& user_id) {
+    int64_t now = now_ms(), retry_ms = 0;
+    const char* who = nullptr;
+    if (!per_user.allow(user_id, now, &retry_ms)) {
+      who = "this user";
+    } else if (!per_address.allow(req.address().host(), now, &retry_ms)) {
+      who = "this client address";
+    }
+    if (!who) return std::nullopt;
+    return ApiError{429, "rate_limited", std::string("too many claims from ") + who + "; slow down",
+                    static_cast<int>((retry_ms + 999) / 1000)};
   }
 
   // The seed experiment's baselines: same validation, synchronous answer from a database.

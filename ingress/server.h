@@ -22,6 +22,8 @@ struct ServerOptions {
   std::string admin_token;       // empty: admin endpoints always answer 401
   std::string static_dir;        // the web page; empty: no page
   size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
+  double user_rate = 20, user_burst = 40;       // claims per second per user id (0: no limit)
+  double address_rate = 0, address_burst = 0;   // claims per second per client address (0: no limit)
 };
 
 // What the server reads from besides its own state.

@@ -162,6 +162,25 @@ TEST(Ingress, RejectsBadRequestsWithJsonErrors) {
   expect_error(http.request("GET", "/api/nothing-here"), 404, "unknown route");
 }
 
+TEST(Ingress, AFloodingUserIsRateLimitedWhileOthersGetThrough) {
+  const auto event = unique_id("flood");
+  ASSERT_NO_FATAL_FAILURE(create_event(event, 1000));
+  HttpClient flooder(http_port()), other(http_port());
+  int limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 200; ++i) {  // far above the per-user burst (ALLOT_BURST_PER_USER, 40)
+    auto r = flooder.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})");
+    if (r.status == 429) {
+      ++limited;
+      retry_after = r.headers["retry-after"];
+      EXPECT_NE(r.body.find("rate_limited"), std::string::npos);
+    }
+  }
+  EXPECT_GT(limited, 100);
+  EXPECT_FALSE(retry_after.empty()) << "429 without Retry-After";
+  EXPECT_EQ(other.post_json("/api/events/" + event + "/claims", R"({"user_id":"patient"})").status, 202);
+}
+
 TEST(Ingress, HealthAndReadiness) {
   HttpClient http(http_port());
   EXPECT_EQ(http.request("GET", "/healthz").status, 200);
