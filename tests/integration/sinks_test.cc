@@ -586,8 +586,7 @@ TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipp
   EXPECT_EQ(rc, 0);
   EXPECT_GE(probe.retries.value(), 3);
   for (const auto& d : log.decisions()) EXPECT_EQ(projection.applied()[d.request_id], 1) << d.request_id;
-  // The failed batch came back unchanged: the first successful call repeats the first failed one
-  // (it may carry more, since the retry does not wait for new records... it does not: same batch).
+  // The failed batch came back unchanged, three times: retried, not re-collected or cut short.
   auto calls = projection.calls();
   ASSERT_GE(calls.size(), 4u);
   for (int i = 1; i <= 3; ++i) {
@@ -596,16 +595,21 @@ TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipp
   }
   EXPECT_EQ(source.health(), "");
 
-  // The offsets were committed after the apply: a second consumer of the group has nothing to read of ours.
+  // The offsets were committed after the applies: a new consumer in the group gets a marker claim of
+  // the same event (same partition, later offset) and nothing of what came before it.
   FlakyProjection after(event, 0);
   sinks::SourceProbe probe2(registry, "test2");
   sinks::DecisionSource again(opt, after, probe2);
   std::atomic<bool> stop2{false};
   std::thread runner2([&] { again.run(stop2); });
-  std::this_thread::sleep_for(3s);  // time to be assigned and fetch: anything of ours would show up
+  auto marker = claim_command(event, "user-marker");
+  producer.send(marker);
+  ASSERT_NO_THROW(producer.flush());
+  bool seen = converges([&] { return after.applied().count(marker.request_id) ? "" : "marker not applied"; }, 60s, last);
   stop2 = true;
   runner2.join();
-  EXPECT_TRUE(after.applied().empty()) << "decisions were re-delivered after their offsets were committed";
+  ASSERT_TRUE(seen) << last;
+  EXPECT_EQ(after.applied().size(), 1u) << "decisions were re-delivered after their offsets were committed";
 }
 
 TEST(DecisionSourceHealth, ReportsTheProjectionFailureWhileRetrying) {
@@ -701,7 +705,7 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(mysql_group));
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(redis_group));
 
-  const std::string logs = run_dir() + "/sinks-test-" + tag + ".log";
+  const std::string logs = std::string(ALLOT_BUILD_DIR) + "/sinks-test-" + tag + ".log";
   auto start_sinks = [&] {
     std::vector<std::string> common{"ALLOT_KAFKA_BROKERS=" + brokers(), "ALLOT_SINK_BATCH_MAX=200",
                                     "ALLOT_SINK_BATCH_MAX_MS=20", "ALLOT_MYSQL_DATABASE=" + std::string(kTestDatabase),
@@ -730,28 +734,30 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
       producer.send(claim_command(event, "user-" + std::to_string(i % 3000)));  // the last 1000 repeat a user
       if (i % 200 == 199) {
         producer.flush();
-        std::this_thread::sleep_for(50ms);  // a steady flow for the kill to land in
+        std::this_thread::sleep_for(100ms);  // a steady flow for the kills to land in
       }
     }
     producer.flush();
     produced = true;
   });
 
-  // Kill both once they have projected part of the event, while more keeps coming.
+  // Kill both three times, each time once MySQL shows a further part of the event, while more keeps
+  // coming; start them again at once.
   std::string last;
-  bool partly = converges(
-      [&] {
-        auto rows = db->query("SELECT COUNT(*) FROM claims WHERE event_id = " + db->quote(event));
-        return std::stoll(*rows[0][0]) >= 500 ? "" : "not yet";
-      },
-      60s, last);
-  EXPECT_TRUE(partly) << "the test's sink-mysql projected nothing; see " << logs;
-  EXPECT_TRUE(stop_process(mysql_pid, SIGKILL, 10s));
-  EXPECT_TRUE(stop_process(redis_pid, SIGKILL, 10s));
-  bool done_before_restart = produced;
-  std::tie(mysql_pid, redis_pid) = start_sinks();
+  for (int64_t threshold : {500, 1500, 2500}) {
+    bool partly = converges(
+        [&] {
+          auto rows = db->query("SELECT COUNT(*) FROM claims WHERE event_id = " + db->quote(event));
+          return std::stoll(*rows[0][0]) >= threshold ? "" : "not yet";
+        },
+        60s, last);
+    EXPECT_TRUE(partly) << "the test's sink-mysql did not reach " << threshold << " claims; see " << logs;
+    EXPECT_FALSE(produced) << "the load ended before the kill at " << threshold << ": not mid-run";
+    EXPECT_TRUE(stop_process(mysql_pid, SIGKILL, 10s));
+    EXPECT_TRUE(stop_process(redis_pid, SIGKILL, 10s));
+    std::tie(mysql_pid, redis_pid) = start_sinks();
+  }
   load.join();
-  EXPECT_FALSE(done_before_restart) << "the load ended before the kill: the kill was not mid-run";
 
   EXPECT_TRUE(log.wait_for({event}, kClaims + 1, 120s)) << "only " << log.decisions().size() << " decisions arrived";
   EXPECT_TRUE(converges([&] { return mysql_diff(*db, log.decisions()); }, 120s, last)) << last;

@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -139,10 +141,12 @@ HttpResponse HttpClient::post_json(const std::string& path, const std::string& b
 
 // ---- Kafka ----
 
-TopicTail::TopicTail(const std::string& topic) {
+TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
+  // auto.offset.reset=error: a tail that silently jumped to the end would hide lost records.
   consumer_ = kafka::make_consumer({{"bootstrap.servers", brokers()},
                                     {"group.id", "allot-test-tail"},
                                     {"enable.auto.commit", "false"},
+                                    {"auto.offset.reset", "error"},
                                     {"isolation.level", "read_committed"}});
   int32_t n = kafka::partition_count(*consumer_, topic, std::chrono::seconds(10));
   std::vector<RdKafka::TopicPartition*> parts;
@@ -153,6 +157,7 @@ TopicTail::TopicTail(const std::string& topic) {
       throw std::runtime_error("watermarks of " + topic);
     }
     parts.push_back(RdKafka::TopicPartition::create(topic, p, high));
+    starts_.push_back({p, high});
   }
   consumer_->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
@@ -166,9 +171,28 @@ bool TopicTail::read_until(const std::function<void(const RdKafka::Message&)>& o
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(200));
-    if (m->err() == RdKafka::ERR_NO_ERROR) on_record(*m);
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      on_record(*m);
+    } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
+      std::cerr << "tail of " << topic_ << ": " << m->errstr() << "\n";  // e.g. a bounce; reread() is the truth
+    }
   }
   return true;
+}
+
+void TopicTail::reread(const std::function<void(const RdKafka::Message&)>& on_record, std::chrono::seconds timeout) {
+  kafka::read_committed_to_end(brokers(), topic_, starts_, on_record, timeout);
+}
+
+void DecisionLog::reread(const std::vector<std::string>& event_ids, std::chrono::seconds timeout) {
+  std::vector<topics::Decision> fresh;
+  tail_.reread(
+      [&](const RdKafka::Message& m) {
+        auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+        if (std::find(event_ids.begin(), event_ids.end(), d.event_id) != event_ids.end()) fresh.push_back(std::move(d));
+      },
+      timeout);
+  decisions_ = std::move(fresh);
 }
 
 bool DecisionLog::wait_for(const std::vector<std::string>& event_ids, size_t count, std::chrono::seconds timeout) {

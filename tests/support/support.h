@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/kafka.h"
 #include "topics/messages.h"
 #include "topics/verify.h"
 
@@ -55,8 +56,13 @@ class TopicTail {
   // Feeds every new record to `on_record` until `done()` is true (returns true) or `timeout` passes.
   bool read_until(const std::function<void(const RdKafka::Message&)>& on_record, const std::function<bool()>& done,
                   std::chrono::seconds timeout);
+  // Reads everything from the offsets at construction to the current end again, with a fresh consumer:
+  // what landed, independent of anything the live consumer went through (e.g. a broker bounce).
+  void reread(const std::function<void(const RdKafka::Message&)>& on_record, std::chrono::seconds timeout);
 
  private:
+  std::string topic_;
+  std::vector<kafka::PartitionStart> starts_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
 };
 
@@ -67,6 +73,8 @@ class DecisionLog {
   // Waits until `count` decisions of `event_ids` arrived; returns whether they did in time.
   bool wait_for(const std::vector<std::string>& event_ids, size_t count, std::chrono::seconds timeout);
   const std::vector<topics::Decision>& decisions() const { return decisions_; }
+  // Replaces what was collected with a fresh read of everything since construction (see TopicTail::reread).
+  void reread(const std::vector<std::string>& event_ids, std::chrono::seconds timeout);
 
  private:
   TopicTail tail_;
