@@ -1,0 +1,35 @@
+// allot-sink-mysql: projects allot.decisions into the MySQL tables of sinks/schema.sql.
+// Configuration from ALLOT_* variables (sinks/README.md); printed at start without the password.
+#include <iostream>
+
+#include "sinks/mysql_projection.h"
+#include "sinks/sink_main.h"
+
+int main() {
+  using allot::env_int;
+  using allot::env_string;
+  allot::sinks::SourceOptions source;
+  allot::sinks::MysqlOptions mysql;
+  int metrics_port = 0;
+  try {
+    source = allot::sinks::source_options_from_env("allot-sink-mysql");
+    mysql.host = env_string("ALLOT_MYSQL_HOST", mysql.host);
+    mysql.port = static_cast<int>(env_int("ALLOT_MYSQL_PORT", mysql.port, 1, 65535));
+    mysql.user = env_string("ALLOT_MYSQL_USER", mysql.user);
+    mysql.password = env_string("ALLOT_MYSQL_PASSWORD", mysql.password);
+    mysql.database = env_string("ALLOT_MYSQL_DATABASE", mysql.database);
+    metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9201, 1, 65535));
+  } catch (const std::exception& e) {
+    std::cerr << "allot-sink-mysql: bad configuration: " << e.what() << "\n";
+    return 2;
+  }
+  allot::log_info("sink-mysql", "config: " + allot::sinks::describe(source) + " mysql=" + mysql.user + "@" +
+                                    mysql.host + ":" + std::to_string(mysql.port) + "/" + mysql.database +
+                                    " password=" + (mysql.password.empty() ? "(none)" : "(set)") +
+                                    " metrics_port=" + std::to_string(metrics_port));
+  allot::metrics::Registry registry;
+  allot::sinks::SourceProbe probe(registry, "mysql");
+  auto& rows = registry.counter("allot_sink_writes_total", "Rows upserted (mysql) or write commands sent (redis)").with({{"sink", "mysql"}});
+  allot::sinks::MysqlProjection projection(mysql, &rows);
+  return allot::sinks::run_sink("sink-mysql", source, projection, registry, probe, metrics_port);
+}

@@ -1,0 +1,71 @@
+#pragma once
+// The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables
+// `events` and `claims` of sinks/schema.sql, applied at every (re)connect.
+//
+// One database transaction per batch:
+//   1. events: one row per create_event decision (created or already_exists carry the event),
+//      INSERT ... ON DUPLICATE KEY UPDATE of the event's description;
+//   2. claims: one row per claim decision, keyed by request_id, multi-row upserts;
+//   3. claim_counts: the slices of 1000 command offsets the batch touched are recounted from
+//      `claims` (issued = COUNT(outcome = issued), received = COUNT(outcome <> unknown_event));
+//   4. the counters of every touched event are derived from its slices (issued, claims_received,
+//      remaining = stock - issued, updated_at = the latest decided_at), never incremented.
+// Applying the same batch twice therefore leaves every row as it was, and a batch costs the same
+// whether its event has a hundred claims or a million.
+//
+// Owned by the sink's main; used from the DecisionSource thread only (a MYSQL* is not thread-safe).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "sinks/decision_source.h"
+
+struct st_mysql;  // MYSQL, from <mysql.h>
+
+namespace allot::sinks {
+
+struct MysqlOptions {
+  std::string host = "127.0.0.1";
+  int port = 13306;
+  std::string user = "root";
+  std::string password;  // secret: never logged
+  std::string database = "allot";
+  int connect_timeout_s = 3;
+  int io_timeout_s = 10;       // read and write timeout of one statement
+  size_t rows_per_insert = 500;  // rows of one multi-row INSERT
+};
+
+// The schema of sinks/schema.sql (compiled in), one statement per element.
+std::vector<std::string> mysql_schema_statements();
+
+class MysqlProjection : public Projection {
+ public:
+  // `rows_written` (optional) counts the rows upserted; it must outlive the projection.
+  explicit MysqlProjection(MysqlOptions options, metrics::Counter* rows_written = nullptr);
+  ~MysqlProjection() override;
+
+  // Throws std::runtime_error on any database error, after dropping the connection (which rolls the
+  // open transaction back); the next call reconnects.
+  void apply(const std::vector<topics::Decision>& batch) override;
+  // Connects (applying the schema) when not connected, then pings.
+  void check() override;
+
+ private:
+  struct Close {
+    void operator()(st_mysql* m) const;
+  };
+  st_mysql* connection();
+  void repair();
+  void exec(const std::string& sql);
+  int64_t query_number(const std::string& sql);
+  [[noreturn]] void fail(const std::string& what);
+  std::string quote(const std::string& text);
+
+  MysqlOptions opt_;
+  metrics::Counter* rows_written_;
+  std::unique_ptr<st_mysql, Close> db_;
+};
+
+}  // namespace allot::sinks

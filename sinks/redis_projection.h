@@ -1,0 +1,79 @@
+#pragma once
+// The Redis projection of allot.decisions, read by the ingress (ingress/projections.cc).
+//
+// Key layout (prefix configurable, default "allot:"):
+//   {p}claim:{request_id}        hash  event_id, user_id, status (the outcome), decided_at, coupon_seq (issued
+//                                      only); expires claim_ttl_s after decided_at (PEXPIREAT, so a re-applied
+//                                      batch sets the same instant; 0 = never)
+//   {p}ranking:{event_id}        zset  member user_id, score coupon_seq: issued users in issue order. ZADD LT, so
+//                                      a user holding several coupons (per_user_limit > 1) ranks by the first
+//   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at? (from the create
+//                                      decision), issued, remaining, claims_received (derived, see below)
+//   {p}events                    zset  member event_id, score claims received: events by popularity
+//   {p}event:{event_id}:requests set   request ids of the event's decided claims (unknown_event excluded)
+//   {p}event:{event_id}:issued   set   request ids of the event's issued claims
+//
+// Every write is idempotent: hash fields and sorted-set scores are set, never incremented. The counters
+// are derived after each batch, inside the same MULTI/EXEC, by a small Lua script per touched event:
+// issued = SCARD(issued set), claims_received = SCARD(requests set), remaining = stock - issued, and the
+// popularity score = claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it
+// or none of it.
+//
+// Owned by the sink's main; used from the DecisionSource thread only (a redisContext is not thread-safe).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "sinks/decision_source.h"
+
+struct redisContext;
+
+namespace allot::sinks {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 16379;
+  std::string password;  // AUTH when set; secret: never logged
+  std::string prefix = "allot:";
+  int64_t claim_ttl_s = 86400;  // claim status lives this long after its decision; 0 = forever
+  int timeout_ms = 5000;        // connect and command timeout
+};
+
+// Key names, for the ingress and tests.
+struct RedisKeys {
+  std::string prefix;
+  std::string claim(const std::string& request_id) const { return prefix + "claim:" + request_id; }
+  std::string ranking(const std::string& event_id) const { return prefix + "ranking:" + event_id; }
+  std::string event(const std::string& event_id) const { return prefix + "event:" + event_id; }
+  std::string events() const { return prefix + "events"; }
+  std::string requests(const std::string& event_id) const { return prefix + "event:" + event_id + ":requests"; }
+  std::string issued(const std::string& event_id) const { return prefix + "event:" + event_id + ":issued"; }
+};
+
+class RedisProjection : public Projection {
+ public:
+  // `commands_written` (optional) counts the write commands sent; it must outlive the projection.
+  explicit RedisProjection(RedisOptions options, metrics::Counter* commands_written = nullptr);
+  ~RedisProjection() override;
+
+  // Throws std::runtime_error on any failure, after dropping the connection; the next call reconnects.
+  void apply(const std::vector<topics::Decision>& batch) override;
+  // Connects when not connected, then PING.
+  void check() override;
+
+ private:
+  struct Free {
+    void operator()(redisContext* c) const;
+  };
+  redisContext* connection();
+  [[noreturn]] void fail(const std::string& what);
+
+  RedisOptions opt_;
+  RedisKeys keys_;
+  metrics::Counter* commands_written_;
+  std::unique_ptr<redisContext, Free> ctx_;
+};
+
+}  // namespace allot::sinks
