@@ -165,7 +165,7 @@ class Redis {
     std::vector<std::string> out;
     std::string cursor = "0";
     do {
-      auto r = cmd({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"});
+      auto r = cmd({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "10000"});
       cursor = r->element[0]->str;
       for (size_t i = 0; i < r->element[1]->elements; ++i) out.push_back(r->element[1]->element[i]->str);
     } while (cursor != "0");
@@ -745,37 +745,40 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
   DecisionLog log;
   const auto event = unique_id("fault-event");
   constexpr int kClaims = 4000, kStock = 1500;
-  std::atomic<bool> produced{false};
+  const std::vector<int> gates{1000, 2000, 3000};  // the load waits at each for the next kill
+  std::atomic<int> kills{0};
   std::thread load([&] {
     CommandProducer producer;
     producer.send(create_command(event, kStock));
     producer.flush();
     for (int i = 0; i < kClaims; ++i) {
-      producer.send(claim_command(event, "user-" + std::to_string(i % 3000)));  // the last 1000 repeat a user
-      if (i % 200 == 199) {
+      for (size_t k = 0; k < gates.size(); ++k) {
+        if (i != gates[k]) continue;
         producer.flush();
-        std::this_thread::sleep_for(100ms);  // a steady flow for the kills to land in
+        auto deadline = std::chrono::steady_clock::now() + 120s;
+        while (kills <= static_cast<int>(k) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
       }
+      producer.send(claim_command(event, "user-" + std::to_string(i % 3000)));  // the last 1000 repeat a user
+      if (i % 200 == 199) producer.flush();
     }
     producer.flush();
-    produced = true;
   });
 
-  // Kill both three times, each time once MySQL shows a further part of the event, while more keeps
-  // coming; start them again at once.
+  // Kill both three times while the load is in flight: each time once MySQL shows most of what was
+  // produced before the load's gate (the rest is still on its way), then start them again at once.
   std::string last;
-  for (int64_t threshold : {500, 1500, 2500}) {
+  for (size_t k = 0; k < gates.size(); ++k) {
     bool partly = converges(
         [&] {
           auto rows = db->query("SELECT COUNT(*) FROM claims WHERE event_id = " + db->quote(event));
-          return std::stoll(*rows[0][0]) >= threshold ? "" : "not yet";
+          return std::stoll(*rows[0][0]) >= gates[k] - 400 ? "" : "not yet";
         },
-        60s, last);
-    EXPECT_TRUE(partly) << "the test's sink-mysql did not reach " << threshold << " claims; see " << logs;
-    EXPECT_FALSE(produced) << "the load ended before the kill at " << threshold << ": not mid-run";
+        120s, last);
+    EXPECT_TRUE(partly) << "the test's sink-mysql did not reach " << gates[k] - 400 << " claims; see " << logs;
     EXPECT_TRUE(stop_process(mysql_pid, SIGKILL, 10s));
     EXPECT_TRUE(stop_process(redis_pid, SIGKILL, 10s));
     std::tie(mysql_pid, redis_pid) = start_sinks();
+    kills = static_cast<int>(k) + 1;
   }
   load.join();
 
