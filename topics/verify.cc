@@ -112,7 +112,7 @@ VerifyReport verify(const VerifyInput& in) {
 std::string VerifyReport::summary() const {
   std::string s = (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
                   " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
-                  " issued=" + std::to_string(issued);
+                  " coupons=" + std::to_string(issued) + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];
