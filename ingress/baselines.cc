@@ -104,12 +104,14 @@ class Connections {
   }
 
   void exec(const std::string& sql) {
+    if (!db_) throw Failure("mysql: not connected");
     if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) fail_mysql();
     if (MYSQL_RES* r = mysql_store_result(db_.get())) mysql_free_result(r);
   }
 
   // Rows of a query, each as strings ("" for NULL).
   std::vector<std::vector<std::string>> rows(const std::string& sql) {
+    if (!db_) throw Failure("mysql: not connected");
     if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) fail_mysql();
     std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)> res(mysql_store_result(db_.get()), mysql_free_result);
     std::vector<std::vector<std::string>> out;
@@ -125,8 +127,8 @@ class Connections {
   [[noreturn]] void fail_mysql() {
     unsigned code = mysql_errno(db_.get());
     std::string why = mysql_error(db_.get());
-    // Lock conflicts leave the connection usable; anything else may not.
-    if (code != ER_LOCK_DEADLOCK && code != ER_LOCK_WAIT_TIMEOUT) db_.reset();
+    // Lock conflicts and duplicate keys leave the connection usable; anything else may not.
+    if (code != ER_LOCK_DEADLOCK && code != ER_LOCK_WAIT_TIMEOUT && code != ER_DUP_ENTRY) db_.reset();
     throw Failure("mysql " + std::to_string(code) + ": " + why);
   }
   bool retriable(const Failure& f) const {
@@ -215,9 +217,18 @@ struct Baselines::Impl {
     for (auto& w : workers) w.join();
   }
 
+  // A request id (Idempotency-Key) already decided by this strategy: the same answer again.
+  std::optional<std::pair<int, std::string>> earlier(Connections& c, const std::string& table, const std::string& rid) {
+    auto row = c.rows("SELECT outcome, COALESCE(coupon_seq, 0) FROM " + table + " WHERE request_id='" + rid + "'");
+    if (row.empty()) return std::nullopt;
+    int64_t seq = std::stoll(row[0][1]);
+    return std::pair{seq ? 200 : 409, outcome_body(rid, row[0][0], seq)};
+  }
+
   // v1: the whole decision inside one transaction holding the event row's lock.
   std::pair<int, std::string> v1(Connections& c, const std::string& event, const std::string& user, const std::string& rid) {
     c.mysql();
+    if (auto e = earlier(c, "v1_claims", rid)) return *e;
     for (int attempt = 0;; ++attempt) {
       try {
         c.exec("START TRANSACTION");
@@ -264,6 +275,11 @@ struct Baselines::Impl {
         try {
           c.exec("ROLLBACK");
         } catch (const Failure&) {
+          // the connection is gone, and the transaction with it
+        }
+        if (std::string(f.what()).starts_with("mysql " + std::to_string(ER_DUP_ENTRY))) {
+          // the same request id decided concurrently: that decision stands
+          return {409, error_json("duplicate_request", "request " + rid + " is being or was decided already")};
         }
         if (!c.retriable(f) || attempt >= 3) throw;
         retries.inc();
@@ -273,6 +289,8 @@ struct Baselines::Impl {
 
   // v2: Redis decides atomically; MySQL records the decision afterwards.
   std::pair<int, std::string> v2(Connections& c, const std::string& event, const std::string& user, const std::string& rid) {
+    c.mysql();
+    if (auto e = earlier(c, "v2_claims", rid)) return *e;
     auto h = c.redis({"HMGET", opt.redis_prefix + "event:" + event, "stock", "per_user_limit", "opens_at", "closes_at"});
     auto field = [&](size_t i) {
       const auto* el = h->element[i];
@@ -290,7 +308,6 @@ struct Baselines::Impl {
       outcome = std::string(r->element[0]->str, r->element[0]->len);
       seq = r->element[1]->integer;
     }
-    c.mysql();
     c.exec("INSERT INTO v2_claims (request_id, event_id, user_id, outcome, coupon_seq, decided_at) VALUES ('" + rid +
            "','" + event + "','" + user + "','" + outcome + "'," + (seq ? std::to_string(seq) : "NULL") + "," +
            std::to_string(now) + ")");

@@ -148,10 +148,6 @@ class EventIds {
   std::unordered_set<std::string> ids_;
 };
 
-std::string header_value(const Rest::Request& req, const std::string& name) {
-  auto raw = req.headers().tryGetRaw(name);
-  return raw ? raw->value() : std::string();
-}
 
 }  // namespace
 
@@ -268,10 +264,9 @@ struct Server::Impl {
     auto parsed = parse_claim(req.body());
     if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
     c.user_id = std::get<std::string>(parsed);
-    c.request_id = header_value(req, "Idempotency-Key");
-    if (c.request_id.empty()) {
-      c.request_id = new_request_id();
-    } else if (!topics::valid_request_id(c.request_id)) {
+    auto key = req.headers().tryGetRaw("Idempotency-Key");
+    c.request_id = key ? key->value() : new_request_id();
+    if (!topics::valid_request_id(c.request_id)) {
       return ApiError{400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"};
     }
     if (auto e = check_rate(req, c.user_id)) return *e;
@@ -432,18 +427,48 @@ struct Server::Impl {
 
   void setup_routes() {
     using namespace Rest;
-    Routes::Post(router, "/api/events", Routes::bind(&Impl::create_event, this));
-    Routes::Post(router, "/api/events/:event_id/claims", Routes::bind(&Impl::claim, this));
-    Routes::Post(router, "/api/v1/events/:event_id/claims", Routes::bind(&Impl::claim_v1, this));
-    Routes::Post(router, "/api/v2/events/:event_id/claims", Routes::bind(&Impl::claim_v2, this));
-    Routes::Get(router, "/api/events", Routes::bind(&Impl::list_events, this));
-    Routes::Get(router, "/api/events/:event_id", Routes::bind(&Impl::get_event, this));
-    Routes::Get(router, "/api/events/:event_id/ranking", Routes::bind(&Impl::get_ranking, this));
-    Routes::Get(router, "/api/claims/:request_id", Routes::bind(&Impl::get_claim, this));
-    Routes::Get(router, "/healthz", Routes::bind(&Impl::healthz, this));
-    Routes::Get(router, "/readyz", Routes::bind(&Impl::readyz, this));
-    Routes::Get(router, "/metrics", Routes::bind(&Impl::metrics_page, this));
-    Routes::Get(router, "/", Routes::bind(&Impl::index, this));
+    using Http::Method;
+    // Every path with the methods it answers; the others get a JSON 405 with Allow (Pistache's own
+    // 405 is plain text).
+    struct PathRoutes {
+      const char* path;
+      std::vector<std::pair<Method, Rest::Route::Handler>> handlers;
+    };
+    const std::vector<PathRoutes> routes = {
+        {"/api/events", {{Method::Post, Routes::bind(&Impl::create_event, this)},
+                         {Method::Get, Routes::bind(&Impl::list_events, this)}}},
+        {"/api/events/:event_id", {{Method::Get, Routes::bind(&Impl::get_event, this)}}},
+        {"/api/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim, this)}}},
+        {"/api/events/:event_id/ranking", {{Method::Get, Routes::bind(&Impl::get_ranking, this)}}},
+        {"/api/v1/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v1, this)}}},
+        {"/api/v2/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v2, this)}}},
+        {"/api/claims/:request_id", {{Method::Get, Routes::bind(&Impl::get_claim, this)}}},
+        {"/healthz", {{Method::Get, Routes::bind(&Impl::healthz, this)}}},
+        {"/readyz", {{Method::Get, Routes::bind(&Impl::readyz, this)}}},
+        {"/metrics", {{Method::Get, Routes::bind(&Impl::metrics_page, this)}}},
+        {"/", {{Method::Get, Routes::bind(&Impl::index, this)}}},
+    };
+    for (const auto& r : routes) {
+      std::string allow;
+      std::vector<Method> allowed;
+      for (const auto& [method, handler] : r.handlers) {
+        router.addRoute(method, r.path, handler);
+        allow += std::string(allow.empty() ? "" : ", ") + Http::methodString(method);
+        allowed.push_back(method);
+      }
+      for (Method m : {Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options,
+                       Method::Head, Method::Trace, Method::Connect}) {
+        bool handled = false;
+        for (const auto& h : r.handlers) handled = handled || h.first == m;
+        if (handled) continue;
+        router.addRoute(m, r.path, [this, allow, allowed](const Rest::Request& req, Http::ResponseWriter w) {
+          w.headers().add<Http::Header::Allow>(allowed);
+          reply(req, w, "method_not_allowed")
+              .error({405, "method_not_allowed", std::string(Http::methodString(req.method())) + " is not allowed here; use " + allow});
+          return Rest::Route::Result::Ok;
+        });
+      }
+    }
     router.addNotFoundHandler(Routes::bind(&Impl::not_found, this));
   }
 };
