@@ -83,7 +83,18 @@ class LagFromStatistics : public RdKafka::EventCb {
         auto j = nlohmann::json::parse(e.str());
         for (const auto& [p, info] : j.at("topics").at(topic_).at("partitions").items()) {
           if (p == "-1") continue;
-          int64_t lag = info.value("consumer_lag", int64_t{-1});
+          // Only the partitions this instance owns: another owner reports the others (and a revoked
+          // partition's figures here go stale).
+          if (!info.value("desired", false)) {
+            lag_.with({{"partition", p}}).set(0);
+            continue;
+          }
+          // The transactions commit the offsets (send_offsets_to_transaction), which librdkafka's own
+          // committed_offset never sees: consumer_lag would only grow. The runner stores each committed
+          // batch's offsets (offsets_store), so consumer_lag_stored is the true lag; before the first batch
+          // after an assignment nothing is stored yet and consumer_lag (from the fetched committed offset) is.
+          int64_t stored_lag = info.value("consumer_lag_stored", int64_t{-1});
+          int64_t lag = stored_lag >= 0 ? stored_lag : info.value("consumer_lag", int64_t{-1});
           lag_.with({{"partition", p}}).set(static_cast<double>(std::max<int64_t>(lag, 0)));
         }
       } catch (const std::exception&) {
@@ -410,6 +421,10 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
       int64_t changelog_next = cl == deliveries.changelog_next.end() ? stored.changelog_next
                                                                      : std::max(stored.changelog_next, cl->second);
       store.commit(p, records, {next, changelog_next});
+    }
+    // For the lag metric only (auto commit is off, so stored offsets are never committed by the consumer).
+    if (auto code = consumer->offsets_store(offsets.items); code != RdKafka::ERR_NO_ERROR) {
+      log_warn(kLog, "offsets_store (lag metric only): " + RdKafka::err2str(code));
     }
     for (const auto& [outcome, n] : outcomes) probe.commands.with({{"outcome", outcome}}).inc(n);
     for (const auto& [event, levels] : event_levels) {

@@ -11,6 +11,7 @@ int main() {
   allot::sinks::SourceOptions source;
   allot::sinks::MysqlOptions mysql;
   int metrics_port = 0;
+  std::string metrics_host;
   try {
     source = allot::sinks::source_options_from_env("allot-sink-mysql");
     mysql.host = env_string("ALLOT_MYSQL_HOST", mysql.host);
@@ -19,6 +20,7 @@ int main() {
     mysql.password = env_string("ALLOT_MYSQL_PASSWORD", mysql.password);
     mysql.database = env_string("ALLOT_MYSQL_DATABASE", mysql.database);
     metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9201, 1, 65535));
+    metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
   } catch (const std::exception& e) {
     std::cerr << "allot-sink-mysql: bad configuration: " << e.what() << "\n";
     return 2;
@@ -26,10 +28,10 @@ int main() {
   allot::log_info("sink-mysql", "config: " + allot::sinks::describe(source) + " mysql=" + mysql.user + "@" +
                                     mysql.host + ":" + std::to_string(mysql.port) + "/" + mysql.database +
                                     " password=" + (mysql.password.empty() ? "(none)" : "(set)") +
-                                    " metrics_port=" + std::to_string(metrics_port));
+                                    " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   allot::metrics::Registry registry;
   allot::sinks::SourceProbe probe(registry, "mysql");
   auto& rows = registry.counter("allot_sink_writes_total", "Rows upserted (mysql) or write commands sent (redis)").with({{"sink", "mysql"}});
   allot::sinks::MysqlProjection projection(mysql, &rows);
-  return allot::sinks::run_sink("sink-mysql", source, projection, registry, probe, metrics_port);
+  return allot::sinks::run_sink("sink-mysql", source, projection, registry, probe, metrics_host, metrics_port);
 }

@@ -39,15 +39,16 @@ inline std::atomic<bool> g_stop{false};
 inline void on_signal(int) { g_stop = true; }
 }  // namespace detail
 
-// Serves /metrics and /healthz on 127.0.0.1:`metrics_port` and runs the source until SIGTERM/SIGINT.
+// Serves /metrics and /healthz on `metrics_host`:`metrics_port` and runs the source until SIGTERM/SIGINT.
 // Returns the process exit status.
 inline int run_sink(const std::string& name, const SourceOptions& options, Projection& projection,
-                    metrics::Registry& registry, SourceProbe& probe, int metrics_port) {
+                    metrics::Registry& registry, SourceProbe& probe, const std::string& metrics_host,
+                    int metrics_port) {
   std::signal(SIGTERM, detail::on_signal);
   std::signal(SIGINT, detail::on_signal);
   try {
     DecisionSource source(options, projection, probe);
-    OpsServer ops("127.0.0.1", metrics_port, registry, [&source] { return source.health(); });
+    OpsServer ops(metrics_host, metrics_port, registry, [&source] { return source.health(); });
     return source.run(detail::g_stop);
   } catch (const std::exception& e) {
     log_error(name, std::string("fatal: ") + e.what());

@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -29,6 +31,7 @@
 #include "sinks/mysql_projection.h"
 #include "sinks/redis_projection.h"
 #include "support.h"
+#include "topics/admin.h"
 
 namespace allot {
 namespace {
@@ -161,24 +164,13 @@ class Redis {
     for (size_t i = 0; i + 1 < r->elements; i += 2) out.emplace_back(r->element[i]->str, std::stoll(r->element[i + 1]->str));
     return out;
   }
-  std::vector<std::string> keys(const std::string& prefix) {
-    std::vector<std::string> out;
-    std::string cursor = "0";
-    do {
-      auto r = cmd({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "10000"});
-      cursor = r->element[0]->str;
-      for (size_t i = 0; i < r->element[1]->elements; ++i) out.push_back(r->element[1]->element[i]->str);
-    } while (cursor != "0");
-    std::sort(out.begin(), out.end());
-    return out;
+  void del(const std::vector<std::string>& keys) {
+    for (const auto& k : keys) cmd({"DEL", k});
   }
-  void delete_prefix(const std::string& prefix) {
-    for (const auto& k : keys(prefix)) cmd({"DEL", k});
-  }
-  // Every key under `prefix` with its type, content and absolute expiry: equal snapshots, equal data.
-  std::string snapshot(const std::string& prefix) {
+  // Each of `keys` with its type, content and absolute expiry: equal snapshots, equal data.
+  std::string snapshot(const std::vector<std::string>& keys) {
     std::ostringstream os;
-    for (const auto& k : keys(prefix)) {
+    for (const auto& k : keys) {
       std::string type = cmd({"TYPE", k})->str;
       os << k << " " << type << " expires " << cmd({"PEXPIRETIME", k})->integer << ":";
       if (type == "hash") {
@@ -227,6 +219,19 @@ EventTruth truth_of(const std::vector<Decision>& decisions, const std::string& e
   for (const auto& [user, seq] : first) t.ranking.emplace_back(user, seq);
   std::sort(t.ranking.begin(), t.ranking.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   return t;
+}
+
+// Every key the Redis projection may write for `decisions` (no SCAN: the stack's Redis is large).
+std::vector<std::string> redis_keys_of(const std::string& prefix, const std::vector<Decision>& decisions) {
+  sinks::RedisKeys keys{prefix};
+  std::set<std::string> out{keys.events()};
+  for (const auto& d : decisions) {
+    if (d.type == "claim") out.insert(keys.claim(d.request_id));
+    for (const auto& k : {keys.event(d.event_id), keys.ranking(d.event_id), keys.requests(d.event_id), keys.issued(d.event_id)}) {
+      out.insert(k);
+    }
+  }
+  return {out.begin(), out.end()};
 }
 
 // Empty when MySQL shows exactly the claims of `decisions` and, for each event created among them,
@@ -359,6 +364,27 @@ void start_group_at_end(const std::string& group) {
   consumer->close();
   ASSERT_EQ(code, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(code);
 }
+
+// Deletes the consumer groups a test made, when it ends. A sink that stopped with static membership
+// stays a member until its session times out (10 s), so deletion is retried for a while.
+struct GroupsCleanup {
+  std::vector<std::string> groups;
+  ~GroupsCleanup() {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      try {
+        topics::delete_groups(brokers(), groups, 10000);
+        return;
+      } catch (const std::exception& e) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          std::cerr << "could not delete test consumer groups: " << e.what() << "\n";
+          return;
+        }
+        std::this_thread::sleep_for(1s);
+      }
+    }
+  }
+};
 
 // A synthetic batch for projection tests: event `e` (stock 4) created, claims at offsets around a
 // slice boundary of claim_counts (998..1006), issued x4, duplicate, sold_out x2, a repeated create
@@ -503,7 +529,8 @@ TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
   sinks::RedisProjection projection(redis_options(prefix));
   ASSERT_NO_THROW(projection.check());
   ASSERT_NO_THROW(projection.apply(batch_));
-  auto once = redis.snapshot(prefix);
+  const auto keys = redis_keys_of(prefix, batch_);
+  auto once = redis.snapshot(keys);
   EXPECT_EQ(redis_diff(redis, prefix, batch_), "");
   EXPECT_TRUE(redis.hash(prefix + "event:" + ghost_).empty());
   // The claim status expires claim_ttl_s after the decision, wherever in time it is applied.
@@ -512,10 +539,10 @@ TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
             first_claim.decided_at + 86400 * 1000);
 
   ASSERT_NO_THROW(projection.apply(batch_));
-  EXPECT_EQ(redis.snapshot(prefix), once);
+  EXPECT_EQ(redis.snapshot(keys), once);
   ASSERT_NO_THROW(projection.apply({batch_.begin() + 2, batch_.begin() + 6}));
-  EXPECT_EQ(redis.snapshot(prefix), once);
-  redis.delete_prefix(prefix);
+  EXPECT_EQ(redis.snapshot(keys), once);
+  redis.del(keys);
 }
 
 TEST(ProjectionUnreachable, ApplyAndCheckThrowAndSayWhere) {
@@ -574,6 +601,7 @@ class FlakyProjection : public sinks::Projection {
 TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipped) {
   const auto event = unique_id("retry");
   const auto group = unique_id("allot-sink-test");
+  GroupsCleanup cleanup{{group}};
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(group));
 
   metrics::Registry registry;
@@ -635,6 +663,7 @@ TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipp
 TEST(DecisionSourceHealth, ReportsTheProjectionFailureWhileRetrying) {
   const auto event = unique_id("health");
   const auto group = unique_id("allot-sink-test");
+  GroupsCleanup cleanup{{group}};
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(group));
   metrics::Registry registry;
   sinks::SourceProbe probe(registry, "test");
@@ -722,6 +751,7 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
   const auto tag = unique_id("fault");
   const std::string prefix = "allot-test-" + tag + ":";
   const std::string mysql_group = "allot-sink-test-mysql-" + tag, redis_group = "allot-sink-test-redis-" + tag;
+  GroupsCleanup cleanup{{mysql_group, redis_group}};
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(mysql_group));
   ASSERT_NO_FATAL_FAILURE(start_group_at_end(redis_group));
 
@@ -790,7 +820,7 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
 
   EXPECT_TRUE(stop_process(mysql_pid, SIGTERM, 30s));
   EXPECT_TRUE(stop_process(redis_pid, SIGTERM, 30s));
-  redis->delete_prefix(prefix);
+  redis->del(redis_keys_of(prefix, log.decisions()));
 }
 
 }  // namespace

@@ -153,7 +153,10 @@ def wait_for_scrapes(prom, before, users, sinks_built, failures):
                 value = prom.scalar(expr)
             except opslib.PrometheusError:
                 return False
-            return value is not None and value >= before.get(what, 0) + users
+            if value is None:
+                return False
+            base = before.get(what, 0)
+            return value >= (base if value >= base else 0) + users  # a restarted service counts from 0
         if not opslib.wait_until(60, seen):
             failures.add(f"Prometheus did not see the load's {what} within 60 s ({expr})")
     time.sleep(2 * STEP_S)  # one more scrape of everything
@@ -290,6 +293,8 @@ def main():
         failures.finish("the load did not run; nothing queried")
     wait_for_scrapes(prom, before, users, sinks_built, failures)
     end = time.time()
+    print(f"range queries over the load: {time.strftime('%H:%M:%S', time.gmtime(start))}Z + {end - start:.0f} s, "
+          f"step {STEP_S} s", flush=True)
 
     n_panels = n_queries = n_vars = n_ok = 0
     for name, d, panels in boards:

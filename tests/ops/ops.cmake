@@ -23,3 +23,6 @@ set_tests_properties(Ops.ConsumerLagDrains PROPERTIES LABELS integration TIMEOUT
 add_test(NAME Ops.Compose
          COMMAND ${ALLOT_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/compose_check.py --build-dir ${PROJECT_BINARY_DIR})
 set_tests_properties(Ops.Compose PROPERTIES LABELS integration TIMEOUT 180)
+
+add_test(NAME Ops.ApiContract COMMAND ${CMAKE_CURRENT_LIST_DIR}/api_contract_check.sh)
+set_tests_properties(Ops.ApiContract PROPERTIES LABELS integration TIMEOUT 600)
