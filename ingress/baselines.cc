@@ -138,27 +138,29 @@ class Connections {
   }
 
   ReplyPtr redis(const std::vector<std::string>& args) {
-    if (!rc_) {
-      timeval tv{2, 0};
-      rc_.reset(redisConnectWithTimeout(opt_.redis_host.c_str(), opt_.redis_port, tv));
-      if (!rc_ || rc_->err) {
-        std::string why = rc_ ? rc_->errstr : "out of memory";
-        rc_.reset();
-        throw Failure("redis: " + why);
-      }
-      redisSetTimeout(rc_.get(), tv);
-    }
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const auto& a : args) {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(rc_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!r) {
-      rc_.reset();
-      throw Failure("redis connection lost");
+    ReplyPtr r;
+    for (int attempt = 0; attempt < 2 && !r; ++attempt) {  // once more on a fresh connection (Redis restarted)
+      if (!rc_) {
+        timeval tv{2, 0};
+        rc_.reset(redisConnectWithTimeout(opt_.redis_host.c_str(), opt_.redis_port, tv));
+        if (!rc_ || rc_->err) {
+          std::string why = rc_ ? rc_->errstr : "out of memory";
+          rc_.reset();
+          throw Failure("redis: " + why);
+        }
+        redisSetTimeout(rc_.get(), tv);
+      }
+      r.reset(static_cast<redisReply*>(
+          redisCommandArgv(rc_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+      if (!r) rc_.reset();
     }
+    if (!r) throw Failure("redis connection lost");
     if (r->type == REDIS_REPLY_ERROR) throw Failure(std::string("redis: ") + r->str);
     return r;
   }
