@@ -160,6 +160,11 @@ TEST(Ingress, RejectsBadRequestsWithJsonErrors) {
   expect_error(http.post_json("/api/events", create_event_body("x1", 1), {{"Authorization", "Bearer wrong"}}), 401,
                "wrong token");
   expect_error(http.request("GET", "/api/nothing-here"), 404, "unknown route");
+  for (const char* method : {"PUT", "DELETE", "PATCH"}) {
+    auto r = http.request(method, "/api/events/e1/claims", R"({"user_id":"u"})", {{"Content-Type", "application/json"}});
+    expect_error(r, 405, std::string(method) + " on a POST-only path");
+    EXPECT_EQ(r.headers["allow"], "POST") << method;
+  }
 }
 
 TEST(Ingress, AFloodingUserIsRateLimitedWhileOthersGetThrough) {

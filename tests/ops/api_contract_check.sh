@@ -5,6 +5,8 @@
 # Excluded, with reason: `unsupported_method` — for methods Pistache's HTTP parser does not know at all
 # (e.g. QUERY) Pistache answers 400 in plain text before any of our code runs; every standard method
 # our routes do not serve gets a JSON 405 with Allow, which tests/integration/pipeline_test.cc checks.
+# Not run: the stateful phase, which expects a resource to be readable right after its POST; here a POST
+# is a command answered 202 once Kafka has it, and the event is readable once processed and projected.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 st="${ALLOT_VENV:-$HOME/.cache/allot/venv}/bin/schemathesis"
@@ -12,5 +14,6 @@ port="${ALLOT_HTTP_PORT:-8080}"
 token="${ALLOT_ADMIN_TOKEN:-$(cat "${ALLOT_RUN_DIR:-$root/.run}/admin-token")}"
 [ -x "$st" ] || { echo "schemathesis is not installed (run scripts/setup)" >&2; exit 1; }
 exec "$st" run "$root/ingress/openapi.yaml" --url "http://127.0.0.1:$port" --mode all --checks all \
+  --phases examples,coverage,fuzzing \
   --exclude-checks unsupported_method -H "Authorization: Bearer $token" --max-examples 40 --seed 1 \
   --request-timeout 10 --no-color
