@@ -120,6 +120,34 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
   return count;
 }
 
+RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch, size_t max_records, int max_ms,
+                                 const std::function<bool()>& keep_going, std::string& error) {
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  while (batch.size() < max_records && keep_going()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    int wait = batch.empty()
+                   ? 100
+                   : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+    std::unique_ptr<RdKafka::Message> m(consumer.consume(std::max(wait, 1)));
+    switch (m->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        if (batch.empty()) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+        batch.push_back(std::move(m));
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+        if (batch.empty()) return RdKafka::ERR_NO_ERROR;
+        break;
+      case RdKafka::ERR__PARTITION_EOF:
+        break;
+      default:
+        error = m->errstr();
+        return m->err();
+    }
+  }
+  return RdKafka::ERR_NO_ERROR;
+}
+
 int64_t read_all_committed(const std::string& brokers, const std::string& topic,
                            const std::function<void(const RdKafka::Message&)>& on_record,
                            std::chrono::milliseconds timeout) {

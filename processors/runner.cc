@@ -151,7 +151,7 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
   LagFromStatistics stats;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   std::unique_ptr<RdKafka::Producer> producer;
-  std::vector<std::unique_ptr<RdKafka::Message>> batch;
+  kafka::Batch batch;
   std::string fatal;  // set from a callback; the loop exits with it
 
   Impl(RunnerOptions o, state::StateStore& s, RunnerProbe& p)
@@ -257,30 +257,12 @@ struct Runner::Impl : public RdKafka::RebalanceCb {
 
   // 4. Collect a batch: up to batch_max_commands, or batch_max_ms after its first command.
   void collect(const std::atomic<bool>& stop) {
-    auto deadline = std::chrono::steady_clock::time_point::max();
-    while (batch.size() < static_cast<size_t>(opt.batch_max_commands) && !stop && fatal.empty()) {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) break;
-      int wait = batch.empty()
-                     ? 100
-                     : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-      std::unique_ptr<RdKafka::Message> m(consumer->consume(std::max(wait, 1)));
-      switch (m->err()) {
-        case RdKafka::ERR_NO_ERROR:
-          if (batch.empty()) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.batch_max_ms);
-          batch.push_back(std::move(m));
-          break;
-        case RdKafka::ERR__TIMED_OUT:
-          if (batch.empty()) return;  // let the loop look at `stop`
-          break;
-        case RdKafka::ERR__PARTITION_EOF:
-          break;
-        default:
-          log_warn(kLog, "consume: " + m->errstr());
-          if (m->err() == RdKafka::ERR__FATAL) fatal = "consumer fatal error: " + m->errstr();
-          return;
-      }
-    }
+    std::string error;
+    auto code = kafka::collect_batch(*consumer, batch, static_cast<size_t>(opt.batch_max_commands), opt.batch_max_ms,
+                                     [&] { return !stop && fatal.empty(); }, error);
+    if (code == RdKafka::ERR_NO_ERROR) return;
+    log_warn(kLog, "consume: " + error);
+    if (code == RdKafka::ERR__FATAL) fatal = "consumer fatal error: " + error;
   }
 
   bool produce(const std::string& topic, int32_t partition, const std::string& key, const std::string& value) {

@@ -67,7 +67,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   Projection& projection;
   SourceProbe& probe;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
-  std::vector<std::unique_ptr<RdKafka::Message>> batch;
+  kafka::Batch batch;
   std::string fatal;  // set on a fatal Kafka error (run thread only); the loop exits with it
 
   // What health() reports; written by the run thread, read by the ops server's thread.
@@ -178,32 +178,15 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     }
   }
 
-  // 3. Collect a batch: up to batch_max records, or batch_max_ms after its first one.
+  // 3. Collect a batch: up to batch_max records, or batch_max_ms after its first one. An empty return
+  // lets the loop look at `stop` and the idle check.
   void collect(const std::atomic<bool>& stop) {
-    auto deadline = std::chrono::steady_clock::time_point::max();
-    while (batch.size() < static_cast<size_t>(opt.batch_max) && !stop && fatal.empty()) {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) break;
-      int wait = batch.empty()
-                     ? 100
-                     : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-      std::unique_ptr<RdKafka::Message> m(consumer->consume(std::max(wait, 1)));
-      switch (m->err()) {
-        case RdKafka::ERR_NO_ERROR:
-          if (batch.empty()) deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.batch_max_ms);
-          batch.push_back(std::move(m));
-          break;
-        case RdKafka::ERR__TIMED_OUT:
-          if (batch.empty()) return;  // let the loop look at `stop` and the idle check
-          break;
-        case RdKafka::ERR__PARTITION_EOF:
-          break;
-        default:
-          log_warn(log_name, "consume: " + m->errstr());
-          if (m->err() == RdKafka::ERR__FATAL) set_fatal("consumer fatal error: " + m->errstr());
-          return;
-      }
-    }
+    std::string error;
+    auto code = kafka::collect_batch(*consumer, batch, static_cast<size_t>(opt.batch_max), opt.batch_max_ms,
+                                     [&] { return !stop && fatal.empty(); }, error);
+    if (code == RdKafka::ERR_NO_ERROR) return;
+    log_warn(log_name, "consume: " + error);
+    if (code == RdKafka::ERR__FATAL) set_fatal("consumer fatal error: " + error);
   }
 
   // 4. Decode; a record that is not a decision is counted, logged and skipped (its offset is

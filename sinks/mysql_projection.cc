@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common/log.h"
+#include "common/sql_script.h"
 
 namespace allot::sinks {
 
@@ -16,12 +17,6 @@ extern const char* const kSchemaSql;  // schema_sql.cc, generated from schema.sq
 
 namespace {
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::string number(int64_t v) { return std::to_string(v); }
 std::string number_or_null(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "NULL"; }
@@ -48,31 +43,7 @@ struct EventRow {
 
 }  // namespace
 
-std::vector<std::string> mysql_schema_statements() {
-  // Statements end with a semicolon at the end of a line; "--" lines are comments.
-  std::vector<std::string> out;
-  std::string current;
-  std::string text = kSchemaSql;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (auto c = line.find("--"); c != std::string::npos) line.erase(c);
-    line = trim(line);
-    if (line.empty()) continue;
-    bool ends = line.back() == ';';
-    if (ends) line.pop_back();
-    current += (current.empty() ? "" : "\n") + line;
-    if (ends) {
-      out.push_back(current);
-      current.clear();
-    }
-  }
-  if (!trim(current).empty()) out.push_back(current);
-  return out;
-}
+std::vector<std::string> mysql_schema_statements() { return split_sql_script(kSchemaSql); }
 
 void MysqlProjection::Close::operator()(st_mysql* m) const { mysql_close(m); }
 
