@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <mysql.h>
+#include <errmsg.h>
 #include <mysqld_error.h>
 
 #include <chrono>
@@ -130,6 +131,11 @@ class Connections {
     // Lock conflicts and duplicate keys leave the connection usable; anything else may not.
     if (code != ER_LOCK_DEADLOCK && code != ER_LOCK_WAIT_TIMEOUT && code != ER_DUP_ENTRY) db_.reset();
     throw Failure("mysql " + std::to_string(code) + ": " + why);
+  }
+  bool lost_connection(const Failure& f) const {
+    std::string s = f.what();
+    return !db_ && (s.starts_with("mysql " + std::to_string(CR_SERVER_GONE_ERROR)) ||
+                    s.starts_with("mysql " + std::to_string(CR_SERVER_LOST)));
   }
   bool retriable(const Failure& f) const {
     std::string s = f.what();
@@ -333,10 +339,21 @@ void Baselines::claim(Strategy strategy, const std::string& event_id, const std:
     }
     // Ids are validated ([A-Za-z0-9_-], [a-z0-9-]) before they get here, so inlining them in SQL is safe.
     i.queue.push_back([&i, strategy, event_id, user_id, request_id, done = std::move(done)](Connections& c) {
+      auto decide = [&] {
+        return strategy == Strategy::kV1DatabaseLock ? i.v1(c, event_id, user_id, request_id)
+                                                     : i.v2(c, event_id, user_id, request_id);
+      };
       try {
-        auto [status, body] = strategy == Strategy::kV1DatabaseLock ? i.v1(c, event_id, user_id, request_id)
-                                                                    : i.v2(c, event_id, user_id, request_id);
-        done(status, body);
+        std::pair<int, std::string> answer;
+        try {
+          answer = decide();
+        } catch (const Failure& f) {
+          // A connection the server dropped (e.g. it restarted) is dropped here too: one more try on a
+          // fresh one. Nothing was committed by the failed try, so it is safe to run again.
+          if (!c.lost_connection(f)) throw;
+          answer = decide();
+        }
+        done(answer.first, answer.second);
       } catch (const std::exception& e) {
         log_warn("baseline", e.what());
         done(503, error_json("store_unavailable", "the database could not decide the claim; retry later"));

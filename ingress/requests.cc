@@ -31,7 +31,7 @@ std::optional<int64_t> integer(const json& v) {
 }
 
 std::variant<std::optional<int64_t>, ApiError> instant(const json& j, const char* name) {
-  if (!j.contains(name) || j.at(name).is_null()) return std::optional<int64_t>{};
+  if (!j.contains(name)) return std::optional<int64_t>{};
   const auto& v = j.at(name);
   if (auto i = integer(v); i && *i >= 0) return std::optional<int64_t>{*i};
   if (v.is_string()) {
@@ -76,7 +76,7 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   auto stock = j.contains("stock") ? integer(j.at("stock")) : std::nullopt;
   if (!stock || *stock < 0 || *stock > kMaxStock) return bad("stock must be an integer from 0 to 100000000");
   ev.stock = *stock;
-  if (j.contains("per_user_limit") && !j.at("per_user_limit").is_null()) {
+  if (j.contains("per_user_limit")) {
     auto limit = integer(j.at("per_user_limit"));
     if (!limit || *limit < 1 || *limit > kMaxPerUserLimit) return bad("per_user_limit must be an integer from 1 to 1000000");
     ev.per_user_limit = *limit;
