@@ -47,6 +47,10 @@ SourceProbe::SourceProbe(metrics::Registry& r, const std::string& name)
       batches(r.counter("allot_sink_batches_total", "Batches projected and committed").with({{"sink", name}})),
       batch_seconds(r.histogram("allot_sink_batch_seconds", "Apply and offset commit of one batch, retries included")
                         .with({{"sink", name}})),
+      apply_seconds(r.histogram("allot_sink_apply_seconds", "The projection's write of one batch (a successful attempt)")
+                        .with({{"sink", name}})),
+      commit_seconds(r.histogram("allot_sink_offset_commit_seconds", "The synchronous offset commit of one batch")
+                         .with({{"sink", name}})),
       batch_size(r.histogram("allot_sink_batch_records", "Records per batch", {1, 10, 50, 100, 250, 500, 1000, 2500, 5000})
                      .with({{"sink", name}})),
       decision_age(r.histogram("allot_sink_decision_age_seconds",
@@ -232,7 +236,9 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     Backoff backoff(std::chrono::milliseconds(opt.backoff_min_ms), std::chrono::milliseconds(opt.backoff_max_ms));
     for (int attempt = 1;; ++attempt) {
       try {
+        auto started = std::chrono::steady_clock::now();
         projection.apply(decisions);
+        probe.apply_seconds.observe(seconds_since(started));
         if (clear_projection_error()) log_info(log_name, "projection recovered after " + std::to_string(attempt) +
                                                                 " attempts; resuming");
         return true;
@@ -287,7 +293,9 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
       abandoned = true;
       return;
     }
+    auto commit_started = std::chrono::steady_clock::now();
     bool committed = commit();
+    probe.commit_seconds.observe(seconds_since(commit_started));
     probe.batch_seconds.observe(seconds_since(started));
     probe.batch_size.observe(static_cast<double>(batch.size()));
     if (committed) {

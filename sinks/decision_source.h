@@ -63,6 +63,8 @@ struct SourceProbe {
   metrics::Counter& decisions;        // decisions applied (and committed)
   metrics::Counter& batches;          // batches applied
   metrics::Histogram& batch_seconds;  // apply + offset commit of one batch, retries included
+  metrics::Histogram& apply_seconds;  // the projection's write of one batch (one attempt that succeeded)
+  metrics::Histogram& commit_seconds; // the offset commit of one batch
   metrics::Histogram& batch_size;     // records per batch
   metrics::Histogram& decision_age;   // from decided_at to the offset commit: how stale the projection is
   metrics::Counter& retries;          // failed applies (each is retried)

@@ -333,7 +333,11 @@ std::string redis_diff(Redis& redis, const std::string& prefix, const std::vecto
 bool converges(const std::function<std::string()>& diff, std::chrono::seconds timeout, std::string& last) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    last = diff();
+    try {
+      last = diff();
+    } catch (const std::exception& e) {  // a database that is briefly unreachable: try again, say so at the end
+      last = std::string("error: ") + e.what();
+    }
     if (last.empty()) return true;
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(200ms);
@@ -777,21 +781,28 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
   constexpr int kClaims = 4000, kStock = 1500;
   const std::vector<int> gates{1000, 2000, 3000};  // the load waits at each for the next kill
   std::atomic<int> kills{0};
+  std::string load_error;  // an exception must not escape the thread (that aborts the whole test binary)
   std::thread load([&] {
-    CommandProducer producer;
-    producer.send(create_command(event, kStock));
-    producer.flush();
-    for (int i = 0; i < kClaims; ++i) {
-      for (size_t k = 0; k < gates.size(); ++k) {
-        if (i != gates[k]) continue;
-        producer.flush();
-        auto deadline = std::chrono::steady_clock::now() + 120s;
-        while (kills <= static_cast<int>(k) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    try {
+      CommandProducer producer;
+      producer.send(create_command(event, kStock));
+      producer.flush();
+      for (int i = 0; i < kClaims; ++i) {
+        for (size_t k = 0; k < gates.size(); ++k) {
+          if (i != gates[k]) continue;
+          producer.flush();
+          auto deadline = std::chrono::steady_clock::now() + 120s;
+          while (kills <= static_cast<int>(k) && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+          }
+        }
+        producer.send(claim_command(event, "user-" + std::to_string(i % 3000)));  // the last 1000 repeat a user
+        if (i % 200 == 199) producer.flush();
       }
-      producer.send(claim_command(event, "user-" + std::to_string(i % 3000)));  // the last 1000 repeat a user
-      if (i % 200 == 199) producer.flush();
+      producer.flush();
+    } catch (const std::exception& e) {
+      load_error = e.what();
     }
-    producer.flush();
   });
 
   // Kill both three times while the load is in flight: each time once MySQL shows most of what was
@@ -811,6 +822,7 @@ TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {
     kills = static_cast<int>(k) + 1;
   }
   load.join();
+  ASSERT_EQ(load_error, "") << "the load failed";
 
   EXPECT_TRUE(log.wait_for({event}, kClaims + 1, 120s)) << "only " << log.decisions().size() << " decisions arrived";
   EXPECT_TRUE(converges([&] { return mysql_diff(*db, log.decisions()); }, 120s, last)) << last;
