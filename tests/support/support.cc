@@ -285,30 +285,41 @@ bool service_alive(const std::string& name) {
 }  // namespace allot::testsupport
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 extern char** environ;
 
 namespace allot::testsupport {
 
 int spawn(const std::string& exe, const std::vector<std::string>& env, const std::string& log) {
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<std::string> vars;
   for (char** e = environ; *e; ++e) vars.emplace_back(*e);
   for (const auto& v : env) vars.push_back(v);
   std::vector<char*> envp;
   for (auto& v : vars) envp.push_back(v.data());
   envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
   std::string path = exe;
   char* argv[] = {path.data(), nullptr};
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + exe);
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("cannot open " + log);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // The child dies with the test: a test binary that crashes or aborts leaves no service behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execve(path.c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  if (pid < 0) throw std::runtime_error("cannot start " + exe);
   return pid;
 }
 
