@@ -316,6 +316,8 @@ int spawn(const std::string& exe, const std::vector<std::string>& env, const std
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
     ::execve(path.c_str(), argv, envp.data());
+    static const char kFailed[] = "spawn: execve failed (missing or not executable)\n";
+    [[maybe_unused]] auto n = ::write(2, kFailed, sizeof kFailed - 1);
     ::_exit(127);
   }
   ::close(log_fd);

@@ -110,7 +110,8 @@ int64_t now_ms();
 namespace allot::testsupport {
 
 // Starts `exe` with extra environment `env` ("NAME=value"), output appended to `log`; returns the pid.
-// The child is killed when the test process dies, so a crashed test leaves no service running.
+// The child is killed when the test process dies, so a crashed test leaves no service running
+// (strictly: when the calling thread ends, so call it from the test's main thread).
 int spawn(const std::string& exe, const std::vector<std::string>& env, const std::string& log);
 // Sends `signal` to `pid` and waits up to `timeout` for it to exit; returns whether it did.
 bool stop_process(int pid, int signal, std::chrono::seconds timeout);
