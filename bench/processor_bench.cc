@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
                 << proc.rate << " | " << std::setprecision(3) << proc.rate / raw << " | " << std::setprecision(0)
                 << proc.mean_batch << " |\n"
                 << std::flush;
+      topics::delete_topics(brokers, {t.commands, t.decisions, t.changelog}, 15000);  // throw-away data
     }
   } catch (const std::exception& e) {
     std::cerr << "bench failed: " << e.what() << "\n";

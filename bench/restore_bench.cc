@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
               << recovery_s << " | " << std::setprecision(0) << probe_metrics.restored_records.value() / restore.sum
               << " |\n";
     std::filesystem::remove_all(dir);
+    topics::delete_topics(brokers, {opt.commands_topic, opt.decisions_topic, opt.changelog_topic}, 15000);
     return decided() >= 1 ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "bench failed: " << e.what() << "\n";

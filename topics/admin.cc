@@ -18,6 +18,7 @@ struct KafkaDeleter {
   void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
   void operator()(rd_kafka_DeleteGroup_t* g) const { rd_kafka_DeleteGroup_destroy(g); }
+  void operator()(rd_kafka_DeleteTopic_t* t) const { rd_kafka_DeleteTopic_destroy(t); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, KafkaDeleter>;
@@ -171,6 +172,29 @@ void delete_groups(const std::string& brokers, const std::vector<std::string>& g
     if (err && rd_kafka_error_code(err) != RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
       throw std::runtime_error(std::string("delete group ") + rd_kafka_group_result_name(results[i]) + ": " +
                                rd_kafka_error_string(err));
+    }
+  }
+}
+
+void delete_topics(const std::string& brokers, const std::vector<std::string>& names, int timeout_ms) {
+  auto rk = make_admin(brokers);
+  Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
+  std::vector<Owned<rd_kafka_DeleteTopic_t>> owned;
+  std::vector<rd_kafka_DeleteTopic_t*> raw;
+  for (const auto& name : names) {
+    owned.emplace_back(rd_kafka_DeleteTopic_new(name.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS));
+  rd_kafka_DeleteTopics(rk.get(), raw.data(), raw.size(), opts.get(), queue.get());
+  auto ev = wait_result(queue.get(), RD_KAFKA_EVENT_DELETETOPICS_RESULT, timeout_ms);
+  size_t n = 0;
+  const auto* results = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto code = rd_kafka_topic_result_error(results[i]);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      throw std::runtime_error(std::string("delete topic ") + rd_kafka_topic_result_name(results[i]) + ": " +
+                               rd_kafka_topic_result_error_string(results[i]));
     }
   }
 }

@@ -21,4 +21,7 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
 // A group that does not exist is fine; one that still has members fails (stop its workers first).
 void delete_groups(const std::string& brokers, const std::vector<std::string>& groups, int timeout_ms);
 
+// Deletes topics (the benchmarks' throw-away ones); a topic that does not exist is fine.
+void delete_topics(const std::string& brokers, const std::vector<std::string>& names, int timeout_ms);
+
 }  // namespace allot::topics
