@@ -23,6 +23,18 @@ struct KafkaDeleter {
 template <typename T>
 using Owned = std::unique_ptr<T, KafkaDeleter>;
 
+// The array of request objects librdkafka's batch admin calls take, each freed with the array.
+template <typename T>
+struct OwnedArray {
+  std::vector<Owned<T>> owned;
+  std::vector<T*> raw;
+  T* add(T* item) {
+    owned.emplace_back(item);
+    raw.push_back(item);
+    return item;
+  }
+};
+
 Owned<rd_kafka_t> make_admin(const std::string& brokers) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -47,6 +59,18 @@ Owned<rd_kafka_event_t> wait_result(rd_kafka_queue_t* queue, rd_kafka_event_type
   return ev;
 }
 
+// Throws on the first topic result with an error other than `tolerated` ("create", "delete topic").
+void check_topic_results(const rd_kafka_topic_result_t* const* results, size_t n,
+                         rd_kafka_resp_err_t tolerated, const std::string& verb) {
+  for (size_t i = 0; i < n; ++i) {
+    auto code = rd_kafka_topic_result_error(results[i]);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != tolerated) {
+      throw std::runtime_error(verb + " " + rd_kafka_topic_result_name(results[i]) + ": " +
+                               rd_kafka_topic_result_error_string(results[i]));
+    }
+  }
+}
+
 // Existing topic -> partition count, from cluster metadata.
 std::map<std::string, int> existing_topics(rd_kafka_t* rk, int timeout_ms) {
   const rd_kafka_metadata_t* md = nullptr;
@@ -63,44 +87,35 @@ std::map<std::string, int> existing_topics(rd_kafka_t* rk, int timeout_ms) {
 void create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs,
                    int timeout_ms) {
   char err[512];
-  std::vector<Owned<rd_kafka_NewTopic_t>> owned;
-  std::vector<rd_kafka_NewTopic_t*> raw;
+  OwnedArray<rd_kafka_NewTopic_t> topics;
   for (const auto* s : specs) {
-    owned.emplace_back(rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, 1, err, sizeof err));
-    if (!owned.back()) throw std::runtime_error(s->name + ": " + err);
+    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, 1, err, sizeof err);
+    if (!topic) throw std::runtime_error(s->name + ": " + err);
+    topics.add(topic);
     for (const auto& [k, v] : s->configs) {
-      if (rd_kafka_NewTopic_set_config(owned.back().get(), k.c_str(), v.c_str())) {
+      if (rd_kafka_NewTopic_set_config(topic, k.c_str(), v.c_str())) {
         throw std::runtime_error(s->name + ": bad config " + k);
       }
     }
-    raw.push_back(owned.back().get());
   }
   Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   rd_kafka_AdminOptions_set_operation_timeout(opts.get(), timeout_ms, err, sizeof err);
-  rd_kafka_CreateTopics(rk, raw.data(), raw.size(), opts.get(), queue);
+  rd_kafka_CreateTopics(rk, topics.raw.data(), topics.raw.size(), opts.get(), queue);
   auto ev = wait_result(queue, RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout_ms);
   size_t n = 0;
   const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
-  for (size_t i = 0; i < n; ++i) {
-    auto code = rd_kafka_topic_result_error(results[i]);
-    if (code && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      throw std::runtime_error(std::string("create ") + rd_kafka_topic_result_name(results[i]) + ": " +
-                               rd_kafka_topic_result_error_string(results[i]));
-    }
-  }
+  check_topic_results(results, n, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "create");
 }
 
 // Topic -> its configs as the broker reports them.
 std::map<std::string, std::map<std::string, std::string>> describe_configs(
     rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs, int timeout_ms) {
-  std::vector<Owned<rd_kafka_ConfigResource_t>> owned;
-  std::vector<rd_kafka_ConfigResource_t*> raw;
+  OwnedArray<rd_kafka_ConfigResource_t> resources_asked;
   for (const auto* s : specs) {
-    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, s->name.c_str()));
-    raw.push_back(owned.back().get());
+    resources_asked.add(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, s->name.c_str()));
   }
   Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
-  rd_kafka_DescribeConfigs(rk, raw.data(), raw.size(), opts.get(), queue);
+  rd_kafka_DescribeConfigs(rk, resources_asked.raw.data(), resources_asked.raw.size(), opts.get(), queue);
   auto ev = wait_result(queue, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout_ms);
   size_t n = 0;
   const auto* resources =
@@ -156,14 +171,10 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
 void delete_groups(const std::string& brokers, const std::vector<std::string>& groups, int timeout_ms) {
   auto rk = make_admin(brokers);
   Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
-  std::vector<Owned<rd_kafka_DeleteGroup_t>> owned;
-  std::vector<rd_kafka_DeleteGroup_t*> raw;
-  for (const auto& g : groups) {
-    owned.emplace_back(rd_kafka_DeleteGroup_new(g.c_str()));
-    raw.push_back(owned.back().get());
-  }
+  OwnedArray<rd_kafka_DeleteGroup_t> deletions;
+  for (const auto& g : groups) deletions.add(rd_kafka_DeleteGroup_new(g.c_str()));
   Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_DELETEGROUPS));
-  rd_kafka_DeleteGroups(rk.get(), raw.data(), raw.size(), opts.get(), queue.get());
+  rd_kafka_DeleteGroups(rk.get(), deletions.raw.data(), deletions.raw.size(), opts.get(), queue.get());
   auto ev = wait_result(queue.get(), RD_KAFKA_EVENT_DELETEGROUPS_RESULT, timeout_ms);
   size_t n = 0;
   const auto* results = rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(ev.get()), &n);
@@ -179,24 +190,14 @@ void delete_groups(const std::string& brokers, const std::vector<std::string>& g
 void delete_topics(const std::string& brokers, const std::vector<std::string>& names, int timeout_ms) {
   auto rk = make_admin(brokers);
   Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
-  std::vector<Owned<rd_kafka_DeleteTopic_t>> owned;
-  std::vector<rd_kafka_DeleteTopic_t*> raw;
-  for (const auto& name : names) {
-    owned.emplace_back(rd_kafka_DeleteTopic_new(name.c_str()));
-    raw.push_back(owned.back().get());
-  }
+  OwnedArray<rd_kafka_DeleteTopic_t> deletions;
+  for (const auto& name : names) deletions.add(rd_kafka_DeleteTopic_new(name.c_str()));
   Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS));
-  rd_kafka_DeleteTopics(rk.get(), raw.data(), raw.size(), opts.get(), queue.get());
+  rd_kafka_DeleteTopics(rk.get(), deletions.raw.data(), deletions.raw.size(), opts.get(), queue.get());
   auto ev = wait_result(queue.get(), RD_KAFKA_EVENT_DELETETOPICS_RESULT, timeout_ms);
   size_t n = 0;
   const auto* results = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &n);
-  for (size_t i = 0; i < n; ++i) {
-    auto code = rd_kafka_topic_result_error(results[i]);
-    if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-      throw std::runtime_error(std::string("delete topic ") + rd_kafka_topic_result_name(results[i]) + ": " +
-                               rd_kafka_topic_result_error_string(results[i]));
-    }
-  }
+  check_topic_results(results, n, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "delete topic");
 }
 
 }  // namespace allot::topics
