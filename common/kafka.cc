@@ -53,15 +53,6 @@ int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::
   throw std::runtime_error("topic " + topic + " not found");
 }
 
-namespace {
-
-struct TopicPartitionList {
-  std::vector<RdKafka::TopicPartition*> items;
-  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(items); }
-};
-
-}  // namespace
-
 int64_t read_committed_to_end(const std::string& brokers, const std::string& topic,
                               const std::vector<PartitionStart>& starts,
                               const std::function<void(const RdKafka::Message&)>& on_record,
@@ -75,7 +66,7 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
                                  {"fetch.max.bytes", "52428800"}});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unordered_map<int32_t, int64_t> end;  // partition -> high watermark at the start
-  TopicPartitionList assignment;
+  PartitionList assignment;
   for (const auto& s : starts) {
     int64_t low = 0, high = 0;
     auto code = consumer->query_watermark_offsets(topic, s.partition, &low, &high,

@@ -15,6 +15,21 @@ namespace allot::kafka {
 
 using Settings = std::map<std::string, std::string>;
 
+// RAII owners of librdkafka's C++ objects that callers must free by hand.
+struct ErrorDeleter {
+  void operator()(RdKafka::Error* e) const { delete e; }
+};
+using ErrorPtr = std::unique_ptr<RdKafka::Error, ErrorDeleter>;
+
+// A list of TopicPartition pointers, destroyed with the list.
+struct PartitionList {
+  std::vector<RdKafka::TopicPartition*> items;
+  PartitionList() = default;
+  PartitionList(const PartitionList&) = delete;
+  PartitionList& operator=(const PartitionList&) = delete;
+  ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
+};
+
 // A librdkafka configuration from `settings`; throws std::runtime_error naming the bad key.
 std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings);
 
