@@ -14,7 +14,7 @@
 
 #include "common/config.h"
 #include "common/kafka.h"
-#include "processors/runner.h"
+#include "processors/kafka_io.h"
 #include "state/store.h"
 #include "topics/admin.h"
 #include "topics/messages.h"
@@ -91,9 +91,8 @@ ProcessorResult processor_rate(const std::string& brokers, const Topics& t, cons
   opt.decisions_topic = t.decisions;
   opt.changelog_topic = t.changelog;
   opt.batch_max_commands = batch_max;
-  processors::Runner runner(opt, *store, probe);
   std::atomic<bool> stop{false};
-  std::thread worker([&] { runner.run(stop); });
+  std::thread worker([&] { processors::run_processor(opt, *store, probe, stop); });
   auto decided = [&] {
     double sum = 0;
     for (const auto& [labels, c] : probe.commands.series()) sum += c->value();

@@ -14,7 +14,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "processors/domain.h"
-#include "processors/runner.h"
+#include "processors/kafka_io.h"
 #include "state/store.h"
 #include "topics/admin.h"
 
@@ -85,9 +85,8 @@ int main(int argc, char** argv) {
     auto store = state::StateStore::open(dir.string());
     metrics::Registry registry;
     processors::RunnerProbe probe_metrics(registry);
-    processors::Runner runner(opt, *store, probe_metrics);
     std::atomic<bool> stop{false};
-    std::thread worker([&] { runner.run(stop); });
+    std::thread worker([&] { processors::run_processor(opt, *store, probe_metrics, stop); });
     auto deadline = Clock::now() + std::chrono::minutes(10);
     auto decided = [&] {
       double sum = 0;

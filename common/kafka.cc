@@ -1,5 +1,6 @@
 #include "common/kafka.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -75,6 +76,7 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
       throw std::runtime_error("watermarks of " + topic + "/" + std::to_string(s.partition) + ": " +
                                RdKafka::err2str(code));
     }
+    if (s.to >= 0) high = std::min(high, s.to);
     if (s.from >= high) continue;
     end[s.partition] = high;
     assignment.items.push_back(RdKafka::TopicPartition::create(topic, s.partition, std::max(s.from, low)));
@@ -91,11 +93,15 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
     }
     std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
     switch (m->err()) {
-      case RdKafka::ERR_NO_ERROR:
+      case RdKafka::ERR_NO_ERROR: {
+        // Records past a partition's end (it may grow while others are still read) are not handed out.
+        auto it = end.find(m->partition());
+        if (it == end.end() || m->offset() >= it->second) break;
         ++count;
         on_record(*m);
-        if (auto it = end.find(m->partition()); it != end.end() && m->offset() + 1 >= it->second) end.erase(it);
+        if (m->offset() + 1 >= it->second) end.erase(it);
         break;
+      }
       case RdKafka::ERR__PARTITION_EOF:
         // The EOF offset is where a read_committed fetch stops: past aborted records and markers.
         if (auto it = end.find(m->partition()); it != end.end() && m->offset() >= it->second) end.erase(it);

@@ -42,10 +42,11 @@ int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::
 struct PartitionStart {
   int32_t partition = 0;
   int64_t from = 0;  // first offset to read
+  int64_t to = -1;   // read up to this offset (exclusive); -1: the high watermark seen at the call
 };
 
 // Reads the committed records (read_committed) of `topic` on the given partitions, from each start to
-// the high watermark seen at the call, and hands every record to `on_record`. Waits while an open
+// its end, and hands every record to `on_record`. Waits while an open
 // transaction holds the end back; throws std::runtime_error when `timeout` passes first.
 // Returns the number of records read.
 int64_t read_committed_to_end(const std::string& brokers, const std::string& topic,

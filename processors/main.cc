@@ -5,7 +5,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/ops_server.h"
-#include "processors/runner.h"
+#include "processors/kafka_io.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -46,8 +46,7 @@ int main() {
     allot::metrics::Registry registry;
     allot::processors::RunnerProbe probe(registry);
     allot::OpsServer ops(metrics_host, metrics_port, registry, [] { return std::string(); });
-    allot::processors::Runner runner(opt, *store, probe);
-    return runner.run(g_stop);
+    return allot::processors::run_processor(opt, *store, probe, g_stop);
   } catch (const std::exception& e) {
     allot::log_error("processor", std::string("fatal: ") + e.what());
     return 1;

@@ -1,15 +1,18 @@
 #pragma once
-// The processor runner: drives decide() exactly-once over Kafka (DESIGN §4, EOS v2 / KIP-447).
+// The processor runner: drives decide() exactly-once (DESIGN §4, EOS v2 / KIP-447) through the I/O of
+// io.h. This is the batch state machine only: collect, decide, produce, send offsets, commit, store,
+// and on errors abort and rewind. The librdkafka implementations of its I/O are in kafka_io.h.
 //
-// One runner per process, on one thread. It owns a read_committed consumer in the group and one
-// transactional producer. A transaction is opened and committed entirely inside one batch, never
-// across a consume() call, so a rebalance never meets an open transaction: revoked partitions simply
-// lose their uncommitted batch entries, and assigned ones are restored from the changelog first.
+// One runner per process, on one thread. A transaction is opened and committed entirely inside one
+// batch, never across collect(), so a rebalance never meets an open transaction: revoked partitions
+// simply lose their uncommitted batch entries, and assigned ones are restored from the changelog first.
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/metrics.h"
+#include "processors/io.h"
 #include "state/store.h"
 
 namespace allot::processors {
@@ -25,6 +28,7 @@ struct RunnerOptions {
   int batch_max_ms = 50;          // ...or this long after its first command, whichever comes first
   int transaction_timeout_ms = 15000;
   int restore_timeout_ms = 120000;
+  int retry_backoff_ms = 100;  // between attempts of a retriable transactional call
 };
 
 // Metrics the runner updates; the binary exposes the registry on /metrics.
@@ -38,18 +42,35 @@ struct RunnerProbe {
   metrics::Counter& restores;
   metrics::Counter& restored_records;
   metrics::Histogram& restore_seconds;
+  metrics::Counter& state_resets;  // local state dropped: another cluster's, or ahead of the changelog
   metrics::Family<metrics::Gauge>& lag;  // by partition, from librdkafka statistics
   metrics::Gauge& assigned;
   metrics::Family<metrics::Gauge>& event_stock;   // by event, as last decided here
   metrics::Family<metrics::Gauge>& event_issued;  // by event, as last decided here
 };
 
+// The processor's I/O, created by the binary (kafka_io.h) or by a test (fakes).
+struct RunnerIo {
+  CommandSource& source;
+  TxnProducer& producer;
+  ChangelogReader& changelog;
+};
+
 class Runner {
  public:
-  Runner(RunnerOptions options, state::StateStore& store, RunnerProbe& probe);
+  Runner(RunnerOptions options, state::Store& store, RunnerProbe& probe, RunnerIo io);
   ~Runner();
-  // Runs until `stop` is set (returns 0 after a clean shutdown) or a fatal error (returns 1).
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Runs until `stop` is set (returns 0 after a clean shutdown) or a fatal error (returns 1; the
+  // consumer is closed first so the group moves its partitions at once).
   int run(const std::atomic<bool>& stop);
+
+  // One turn of run()'s loop: collect a batch (rebalances are handled in there) and process it.
+  // Returns false once the runner hit a fatal error (why: fatal_error()). For tests.
+  bool step(const std::atomic<bool>& stop);
+  [[nodiscard]] const std::string& fatal_error() const;
 
  private:
   struct Impl;

@@ -83,6 +83,20 @@ void StateStore::commit(int32_t partition, const std::vector<Record>& records, S
   check(db_->Write(wo, &batch), "write");
 }
 
+std::string StateStore::lineage(int32_t partition) const {
+  std::string v;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_key(partition, "lineage"), &v);
+  if (s.IsNotFound()) return {};
+  check(s, "get lineage");
+  return v;
+}
+
+void StateStore::set_lineage(int32_t partition, std::string_view lineage) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  check(db_->Put(wo, meta_key(partition, "lineage"), rocksdb::Slice(lineage.data(), lineage.size())), "put lineage");
+}
+
 void StateStore::clear(int32_t partition) {
   rocksdb::WriteBatch batch;
   static_assert(kMetaTag < kRecordTag);  // one range covers both tags of the partition

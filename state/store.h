@@ -34,22 +34,37 @@ struct StoredOffsets {
   int64_t changelog_next = 0;  // first changelog offset not yet reflected
 };
 
-class StateStore {
+// What the processor's runner needs of a store; StateStore is the RocksDB one, tests wrap it to
+// inject failures. Every method throws StateError on failure.
+class Store {
+ public:
+  virtual ~Store() = default;
+  [[nodiscard]] virtual std::optional<std::string> get(int32_t partition, std::string_view key) const = 0;
+  [[nodiscard]] virtual StoredOffsets offsets(int32_t partition) const = 0;
+  // Atomically writes `records` into the partition's key space together with `offsets`.
+  virtual void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets) = 0;
+  // Deletes the partition's whole key space (records, offsets, lineage), e.g. before a full rebuild.
+  virtual void clear(int32_t partition) = 0;
+  // Which Kafka cluster and changelog the partition's state was restored from ("" when never set).
+  // A store whose lineage differs from the live cluster's holds another cluster's state.
+  [[nodiscard]] virtual std::string lineage(int32_t partition) const = 0;
+  virtual void set_lineage(int32_t partition, std::string_view lineage) = 0;
+};
+
+class StateStore final : public Store {
  public:
   // Opens (creating if needed) the store at `path`.
   static std::unique_ptr<StateStore> open(const std::string& path);
-  ~StateStore();
+  ~StateStore() override;
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
-  [[nodiscard]] std::optional<std::string> get(int32_t partition, std::string_view key) const;
-  [[nodiscard]] StoredOffsets offsets(int32_t partition) const;
-
-  // Atomically writes `records` into the partition's key space together with `offsets`.
-  void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets);
-
-  // Deletes the partition's whole key space (records and offsets), e.g. before a full rebuild.
-  void clear(int32_t partition);
+  [[nodiscard]] std::optional<std::string> get(int32_t partition, std::string_view key) const override;
+  [[nodiscard]] StoredOffsets offsets(int32_t partition) const override;
+  void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets) override;
+  void clear(int32_t partition) override;
+  [[nodiscard]] std::string lineage(int32_t partition) const override;
+  void set_lineage(int32_t partition, std::string_view lineage) override;
 
   // Number of state records of the partition (a full scan: for tools and tests).
   [[nodiscard]] int64_t count(int32_t partition) const;
