@@ -1,6 +1,8 @@
 #include "state/store.h"
 
 #include <rocksdb/db.h>
+
+#include <filesystem>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -52,6 +54,8 @@ std::unique_ptr<StateStore> StateStore::open(const std::string& path) {
   options.IncreaseParallelism(2);
   options.OptimizeLevelStyleCompaction();
   rocksdb::DB* db = nullptr;
+  std::error_code ec;  // RocksDB creates only the last folder of the path
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   check(rocksdb::DB::Open(options, path, &db), "open");
   return std::unique_ptr<StateStore>(new StateStore(db));
 }

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/kafka.h"
+#include "processors/domain.h"
 #include "processors/kafka_io.h"
 #include "processors/runner.h"
 #include "state/store.h"
@@ -155,13 +156,15 @@ TEST_F(RunnerScheduleTest, NewOwnerRestoresThePreviousOwnersLastBatchBeforeConsu
   // Long enough for B's assignment and restore to happen while A still holds its transaction open.
   for (int i = 0; i < 500 && probe_b.restores.value() < 1; ++i) std::this_thread::sleep_for(50ms);
   std::this_thread::sleep_for(5s);
+  // A commits and then stops (it would otherwise rejoin and might get the partition back, and the
+  // schedule would not test B).
+  stop_a = true;
   pausing.release = true;
+  thread_a.join();
 
   send({"claim-second", now_ms(), topics::Claim{"ev", "second"}});
   bool all = wait_for_decisions(3, 90s);
-  stop_a = true;
   stop_b = true;
-  thread_a.join();
   thread_b.join();
   ASSERT_TRUE(all) << "three commands, three decisions";
 
@@ -174,6 +177,37 @@ TEST_F(RunnerScheduleTest, NewOwnerRestoresThePreviousOwnersLastBatchBeforeConsu
   EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
   EXPECT_EQ(d[2].user_id, "second");
   EXPECT_EQ(d[2].outcome, topics::Outcome::kSoldOut) << "B decided on A's last batch";
+  EXPECT_EQ(probe_b.commands.with({{"outcome", "sold_out"}}).value(), 1) << "B decided the second claim";
+}
+
+// Issue 15.2: a processor's RocksDB folder survived while the broker was purged (new cluster, new
+// topics). Its old state says the event exists and is sold out; the new cluster's log says nothing of
+// the sort. The processor must drop that state and decide from the new log alone.
+TEST_F(RunnerScheduleTest, StateFromAnotherClusterIsDroppedNotTrusted) {
+  auto store = state::StateStore::open((dir_ / "survivor").string());
+  processors::EventState old{topics::CreateEvent{"ev", "old", 1, 1, {}, {}}, 1};
+  store->commit(0, {{processors::event_key("ev"), processors::encode_event(old)},
+                    {processors::request_key("create-ev"), "created"}},
+                {40, 90});
+  store->set_lineage(0, "a-purged-cluster/" + t_.changelog);
+
+  send({"create-ev", now_ms(), topics::CreateEvent{"ev", "t", 2, 1, {}, {}}});
+  send({"claim-a", now_ms(), topics::Claim{"ev", "a"}});
+  metrics::Registry r;
+  processors::RunnerProbe probe(r);
+  std::atomic<bool> stop{false};
+  std::thread worker([&] { processors::run_processor(options("p"), *store, probe, stop); });
+  bool decided = wait_for_decisions(2, 60s);
+  stop = true;
+  worker.join();
+  ASSERT_TRUE(decided) << "both commands decided (a trusted stale r/create-ev would leave one pending forever)";
+  auto d = decisions();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
+  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
+  EXPECT_EQ(probe.state_resets.value(), 1);
+  EXPECT_NE(store->lineage(0).find(t_.changelog), std::string::npos);
+  EXPECT_NE(store->lineage(0), "a-purged-cluster/" + t_.changelog);
 }
 
 }  // namespace
