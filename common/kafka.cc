@@ -1,5 +1,13 @@
 #include "common/kafka.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
@@ -153,6 +161,205 @@ int64_t read_all_committed(const std::string& brokers, const std::string& topic,
   std::vector<PartitionStart> starts;
   for (int32_t p = 0; p < n; ++p) starts.push_back({p, 0});
   return read_committed_to_end(brokers, topic, starts, on_record, timeout);
+}
+
+
+// ---- topic_id: one Metadata request (API key 3, version 11, flexible encoding) over a plain socket.
+
+namespace {
+
+class Wire {
+ public:
+  void i8(int8_t v) { out_.push_back(static_cast<char>(v)); }
+  void i16(int16_t v) { be(static_cast<uint16_t>(v), 2); }
+  void i32(int32_t v) { be(static_cast<uint32_t>(v), 4); }
+  void uvarint(uint32_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void raw(std::string_view s) { out_.append(s); }
+  std::string& bytes() { return out_; }
+
+ private:
+  void be(uint32_t v, int n) {
+    for (int i = n - 1; i >= 0; --i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  uint32_t be(int n) {
+    need(static_cast<size_t>(n));
+    uint32_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(in_[pos_++]);
+    return v;
+  }
+  uint32_t uvarint() {
+    uint32_t v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+      need(1);
+      auto b = static_cast<uint8_t>(in_[pos_++]);
+      v |= static_cast<uint32_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw std::runtime_error("metadata response: bad varint");
+  }
+  std::string_view take(size_t n) {
+    need(n);
+    auto s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  // COMPACT_(NULLABLE_)STRING: length + 1 as an unsigned varint, 0 = null.
+  std::string_view compact_string() {
+    uint32_t n = uvarint();
+    return n == 0 ? std::string_view() : take(n - 1);
+  }
+  void tagged_fields() {
+    for (uint32_t n = uvarint(); n > 0; --n) {
+      uvarint();
+      take(uvarint());
+    }
+  }
+
+ private:
+  void need(size_t n) const {
+    if (pos_ + n > in_.size()) throw std::runtime_error("metadata response: truncated");
+  }
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+std::string base64url(std::string_view bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      out.push_back(kAlphabet[(acc >> (bits - 6)) & 0x3f]);
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Sends `request` (without its size prefix) to host:port and returns the response (without it).
+std::string round_trip(const std::string& host_port, const std::string& request, std::chrono::milliseconds timeout) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("broker address without port: " + host_port);
+  std::string host = host_port.substr(0, colon), port = host_port.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw std::runtime_error("resolve " + host_port + ": " + ::gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+  Fd s;
+  s.fd = ::socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  if (s.fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  // On Linux the send timeout also bounds connect().
+  ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(s.fd, found->ai_addr, found->ai_addrlen) != 0) {
+    throw std::runtime_error("connect " + host_port + ": " + std::strerror(errno));
+  }
+  Wire framed;
+  framed.i32(static_cast<int32_t>(request.size()));
+  framed.raw(request);
+  const std::string& out = framed.bytes();
+  for (size_t sent = 0; sent < out.size();) {
+    ssize_t n = ::send(s.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) throw std::runtime_error("send to " + host_port + ": " + std::strerror(errno));
+    sent += static_cast<size_t>(n);
+  }
+  auto read_exactly = [&](size_t n) {
+    std::string buf(n, '\0');
+    for (size_t got = 0; got < n;) {
+      ssize_t r = ::recv(s.fd, buf.data() + got, n - got, 0);
+      if (r <= 0) throw std::runtime_error("receive from " + host_port + ": " + (r == 0 ? "closed" : std::strerror(errno)));
+      got += static_cast<size_t>(r);
+    }
+    return buf;
+  };
+  Reader size(read_exactly(4));
+  uint32_t n = size.be(4);
+  if (n > (64u << 20)) throw std::runtime_error("metadata response too large");
+  return read_exactly(n);
+}
+
+}  // namespace
+
+std::string topic_id(const std::string& brokers, const std::string& topic, std::chrono::milliseconds timeout) {
+  constexpr int32_t kCorrelation = 0x616c6f74;
+  Wire req;
+  req.i16(3);   // Metadata
+  req.i16(11);  // the first version without cluster authorized operations; topic ids since 10
+  req.i32(kCorrelation);
+  req.i16(static_cast<int16_t>(std::string_view("allot").size()));
+  req.raw("allot");  // client_id: a plain nullable string even in flexible headers
+  req.uvarint(0);    // header tagged fields
+  req.uvarint(2);    // one topic (compact array: n + 1)
+  req.raw(std::string(16, '\0'));  // topic_id unknown: look up by name
+  req.uvarint(static_cast<uint32_t>(topic.size() + 1));
+  req.raw(topic);
+  req.uvarint(0);  // topic tagged fields
+  req.i8(0);       // allow_auto_topic_creation
+  req.i8(0);       // include_topic_authorized_operations
+  req.uvarint(0);  // body tagged fields
+
+  std::string last_error = "no broker given";
+  std::string list = brokers;
+  for (size_t start = 0; start <= list.size();) {
+    size_t comma = list.find(',', start);
+    std::string broker = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    if (broker.empty()) continue;
+    try {
+      std::string response = round_trip(broker, req.bytes(), timeout);
+      Reader r(response);
+      if (static_cast<int32_t>(r.be(4)) != kCorrelation) throw std::runtime_error("metadata response: wrong correlation id");
+      r.tagged_fields();
+      r.be(4);  // throttle_time_ms
+      for (uint32_t b = r.uvarint(); b > 1; --b) {  // brokers
+        r.be(4);
+        r.compact_string();
+        r.be(4);
+        r.compact_string();
+        r.tagged_fields();
+      }
+      r.compact_string();  // cluster_id
+      r.be(4);             // controller_id
+      if (r.uvarint() < 2) throw std::runtime_error("metadata response: no topic");
+      auto error = static_cast<int16_t>(r.be(2));
+      auto name = r.compact_string();
+      auto id = r.take(16);
+      if (error != 0 || name != topic) {
+        throw std::runtime_error("topic " + topic + ": " + RdKafka::err2str(static_cast<RdKafka::ErrorCode>(error)));
+      }
+      return base64url(id);
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+  }
+  throw std::runtime_error("topic id of " + topic + ": " + last_error);
 }
 
 }  // namespace allot::kafka

@@ -39,6 +39,11 @@ std::unique_ptr<RdKafka::Producer> make_producer(const Settings& settings);
 // Partition count of `topic`; throws when the topic does not exist or metadata is unavailable.
 int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
 
+// The topic's id (KIP-516), base64url as Kafka's tools print it. A recreated topic gets a new id under
+// the same name. librdkafka 2.0 does not expose topic ids, so this asks a broker directly with one
+// Metadata v11 request; throws std::runtime_error when no broker answers or the topic is unknown.
+std::string topic_id(const std::string& brokers, const std::string& topic, std::chrono::milliseconds timeout);
+
 struct PartitionStart {
   int32_t partition = 0;
   int64_t from = 0;  // first offset to read

@@ -99,6 +99,8 @@ class TxnProducer {
 class ChangelogReader {
  public:
   virtual ~ChangelogReader() = default;
+  // The changelog topic's id: a topic deleted and created again under the same name gets a new one.
+  [[nodiscard]] virtual std::string topic_id() = 0;
   // The end (high watermark) of each partition now; throws std::runtime_error.
   [[nodiscard]] virtual OffsetMap end_offsets(const std::vector<int32_t>& partitions) = 0;
   // Reads the committed records of each partition from `from[p]` to `to[p]` and hands each to

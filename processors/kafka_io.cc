@@ -286,6 +286,10 @@ class KafkaChangelogReader : public ChangelogReader {
  public:
   explicit KafkaChangelogReader(const RunnerOptions& opt, RdKafka::Handle& handle) : opt_(opt), handle_(handle) {}
 
+  std::string topic_id() override {
+    return kafka::topic_id(opt_.brokers, opt_.changelog_topic, std::chrono::milliseconds(opt_.restore_timeout_ms));
+  }
+
   OffsetMap end_offsets(const std::vector<int32_t>& partitions) override {
     OffsetMap end;
     for (int32_t p : partitions) {

@@ -111,8 +111,8 @@ struct Runner::Impl : RebalanceHandler {
   }
 
   // Why the partition's local state cannot be trusted ("" when it can): it was restored from another
-  // cluster (a purged or new broker), or it claims more than the changelog or the group's offsets hold
-  // (the topics were recreated). Such state would make new requests look decided or miss decisions.
+  // cluster (a purged or new broker) or another changelog topic (deleted and recreated: a new topic id),
+  // or it claims more than the changelog or the group's offsets hold. Such state would make new requests look decided or miss decisions.
   static std::string distrust(const state::StoredOffsets& stored, const std::string& stored_lineage,
                               const std::string& lineage, int64_t changelog_end, int64_t committed) {
     bool has_state = stored.input_next > 0 || stored.changelog_next > 0;
@@ -142,7 +142,7 @@ struct Runner::Impl : RebalanceHandler {
       throw std::runtime_error("committed offsets: " + s.message);
     }
     OffsetMap end = io.changelog.end_offsets(partitions);
-    const std::string lineage = io.source.cluster_id() + "/" + opt.changelog_topic;
+    const std::string lineage = io.source.cluster_id() + "/" + opt.changelog_topic + "/" + io.changelog.topic_id();
     OffsetMap from;
     for (int32_t p : partitions) {
       auto stored = store.offsets(p);

@@ -210,5 +210,35 @@ TEST_F(RunnerScheduleTest, StateFromAnotherClusterIsDroppedNotTrusted) {
   EXPECT_NE(store->lineage(0), "a-purged-cluster/" + t_.changelog);
 }
 
+// The changelog's identity comes from a raw Metadata request (librdkafka 2.0 has no topic ids).
+TEST_F(RunnerScheduleTest, TopicIdIsStableForATopicAndNewWhenItIsRecreated) {
+  auto first = kafka::topic_id(testsupport::brokers(), t_.changelog, 10s);
+  EXPECT_EQ(first.size(), 22u) << first;  // 16 bytes, base64url without padding, as Kafka prints them
+  EXPECT_EQ(kafka::topic_id(testsupport::brokers(), t_.changelog, 10s), first);
+  EXPECT_NE(kafka::topic_id(testsupport::brokers(), t_.decisions, 10s), first);
+  topics::delete_topics(testsupport::brokers(), {t_.changelog}, 15000);
+  bool gone = false;  // the deletion reaches the broker's metadata cache a moment later
+  for (int i = 0; i < 100 && !gone; ++i) {
+    try {
+      (void)kafka::topic_id(testsupport::brokers(), t_.changelog, 10s);
+      std::this_thread::sleep_for(100ms);
+    } catch (const std::runtime_error&) {
+      gone = true;
+    }
+  }
+  EXPECT_TRUE(gone) << "a deleted topic has no id";
+  topics::apply_specs(testsupport::brokers(), {{t_.changelog, 1, {{"cleanup.policy", "compact"}}}}, 15000);
+  std::string again;
+  for (int i = 0; i < 50 && again.empty(); ++i) {
+    try {
+      again = kafka::topic_id(testsupport::brokers(), t_.changelog, 10s);
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(100ms);  // the new topic's metadata reaches the broker's cache
+    }
+  }
+  EXPECT_EQ(again.size(), 22u);
+  EXPECT_NE(again, first);
+}
+
 }  // namespace
 }  // namespace allot

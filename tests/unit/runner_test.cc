@@ -28,6 +28,7 @@ struct FakeCluster {
     OffsetMap offsets;
   };
   std::string cluster_id = "cluster-a";
+  std::string changelog_id = "topic-1";
   std::map<int32_t, std::vector<std::string>> commands;
   std::map<int32_t, std::vector<Record>> changelog;
   std::map<int32_t, std::vector<std::string>> decisions;
@@ -213,6 +214,7 @@ class FakeProducer : public TxnProducer {
 class FakeChangelog : public ChangelogReader {
  public:
   explicit FakeChangelog(FakeCluster& c) : c_(c) {}
+  std::string topic_id() override { return c_.changelog_id; }
   OffsetMap end_offsets(const std::vector<int32_t>& partitions) override {
     OffsetMap end;
     for (int32_t p : partitions) end[p] = static_cast<int64_t>(c_.changelog[p].size());
@@ -337,7 +339,7 @@ TEST_F(RunnerTest, ABatchCommitsDecisionsChangelogAndOffsetsThenTheStore) {
   EXPECT_EQ(c.group_offsets[0], 4);
   EXPECT_EQ(store->offsets(0).input_next, 4);
   EXPECT_EQ(store->offsets(0).changelog_next, static_cast<int64_t>(c.changelog[0].size()));
-  EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog");
+  EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog/topic-1");
   expect_exactly_once(c, {{"ev", 2}});
 }
 
@@ -396,15 +398,15 @@ TEST_F(RunnerTest, StateFromAnotherClusterIsDroppedAndRestoredFromThisOne) {
   EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
   EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
   EXPECT_EQ(b.probe.state_resets.value(), 1);
-  EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog");
+  EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog/topic-1");
 }
 
-// Same cluster, but the topics were deleted and created again: the stored offsets point past the
-// new changelog's end and past the group's offsets.
+// Same cluster and topic, but the stored offsets point past the changelog's end and the group's
+// offsets (the broker lost its tail: an unclean leader election, a restored backup).
 TEST_F(RunnerTest, StateAheadOfTheChangelogIsDroppedAndRestored) {
   auto store = open_store("a");
   store->commit(0, {{event_key("ev"), encode_event({topics::CreateEvent{"ev", "t", 1, 1, {}, {}}, 1})}}, {50, 70});
-  store->set_lineage(0, "cluster-a/allot.changelog");
+  store->set_lineage(0, "cluster-a/allot.changelog/topic-1");
   FakeCluster c;
   c.append(0, create("ev", 3));
   c.append(0, claim("ev", "a"));
@@ -416,6 +418,32 @@ TEST_F(RunnerTest, StateAheadOfTheChangelogIsDroppedAndRestored) {
   EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
   EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
   EXPECT_EQ(a.probe.state_resets.value(), 1);
+}
+
+// Same cluster, the changelog deleted and created again under the same name: a new topic id.
+TEST_F(RunnerTest, StateOfARecreatedChangelogTopicIsDroppedAndRestored) {
+  auto store = open_store("a");
+  FakeCluster c;
+  c.append(0, create("ev", 1));
+  c.append(0, claim("ev", "a"));
+  {
+    Instance a(c, *store, registry_);
+    a.assign_at_next_collect({0});
+    ASSERT_TRUE(a.step());
+  }
+  FakeCluster recreated;
+  recreated.changelog_id = "topic-2";
+  recreated.append(0, create("ev", 1));
+  recreated.append(0, claim("ev", "a"));
+  metrics::Registry r2;
+  Instance b(recreated, *store, r2);
+  b.assign_at_next_collect({0});
+  ASSERT_TRUE(b.step());
+  auto d = recreated.all_decisions();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
+  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
+  EXPECT_EQ(b.probe.state_resets.value(), 1);
 }
 
 TEST_F(RunnerTest, StoreWithoutLineageIsRestoredFullyOnceAndThenTrusted) {
