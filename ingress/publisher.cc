@@ -1,5 +1,6 @@
 #include "ingress/publisher.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
@@ -77,6 +78,10 @@ void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery
   }
 }
 
+void Publisher::raise_fatal_error_for_test() {
+  rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "raised by a test");
+}
+
 void Publisher::flush(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -90,6 +95,7 @@ void Publisher::poll_loop() {
   while (!stop_) {
     producer_->poll(5);
     if (std::chrono::steady_clock::now() >= next_check) {
+      if (opt_.test_hook) opt_.test_hook("publisher:readiness_check");
       RdKafka::Metadata* raw = nullptr;
       auto code = producer_->metadata(false, nullptr, &raw, 1000);
       std::unique_ptr<RdKafka::Metadata> md(raw);

@@ -2,8 +2,10 @@
 // Publishes commands to allot.commands with the idempotent producer (acks=all) and reports each
 // delivery exactly once. A background thread serves delivery reports and checks broker readiness.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/metrics.h"
@@ -15,6 +17,10 @@ class DeliveryReportCb;
 }  // namespace RdKafka
 
 namespace allot::ingress {
+
+// Tests only: called at named points of a background thread or a handler, where a test may pause it to
+// force a schedule. Empty in production.
+using TestHook = std::function<void(std::string_view point)>;
 
 // Told once how a publish ended: with the command's position (the broker has it) or an error.
 class Delivery {
@@ -29,6 +35,8 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   int linger_ms = 2;
+  // Points: "publisher:readiness_check" (before the readiness metadata request).
+  TestHook test_hook;
 };
 
 class Publisher {
@@ -42,6 +50,9 @@ class Publisher {
   int64_t in_flight() const { return in_flight_.load(); }
   // Waits up to `timeout_ms` for every delivery to be reported.
   void flush(int timeout_ms);
+  // Tests only: raises a real fatal idempotent-producer error inside librdkafka (as a broker's
+  // out-of-order sequence answer would).
+  void raise_fatal_error_for_test();
 
  private:
   void poll_loop();

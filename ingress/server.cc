@@ -178,6 +178,10 @@ struct Server::Impl {
         per_user(opt.user_rate, opt.user_burst),
         per_address(opt.address_rate, opt.address_burst) {}
 
+  void hook(std::string_view point) {
+    if (opt.test_hook) opt.test_hook(point);
+  }
+
   Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
     keep_alive(req, w);
     return Reply{std::move(w), std::move(route), std::chrono::steady_clock::now(), probe};
@@ -222,7 +226,9 @@ struct Server::Impl {
       created_here.add(event_id);
       return json{{"request_id", id}, {"status", "pending"}};
     };
+    hook("command:publishing");
     publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe));
+    hook("command:published");
   }
 
   // Whether the event exists: true once the projection shows it or this ingress accepted its creation;
@@ -322,7 +328,9 @@ struct Server::Impl {
       body.erase("user_id");
       return body;
     };
+    hook("command:publishing");
     publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), request_id, accepted, probe));
+    hook("command:published");
   }
 
   void get_claim(const Rest::Request& req, Http::ResponseWriter w) {
@@ -506,8 +514,16 @@ void Server::drain_and_stop(int drain_ms) {
   auto& i = *impl_;
   i.draining = true;
   i.publisher.flush(drain_ms);
+  i.hook("drain:flushed");
   i.endpoint->shutdown();
   i.endpoint.reset();
+}
+
+int Server::run(const std::atomic<bool>& stop, int drain_ms) {
+  while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  log_info("ingress", "draining");
+  drain_and_stop(drain_ms);
+  return 0;
 }
 
 }  // namespace allot::ingress

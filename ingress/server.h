@@ -24,6 +24,9 @@ struct ServerOptions {
   size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
   double user_rate = 20, user_burst = 40;       // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;   // claims per second per client address (0: no limit)
+  // Points: "command:publishing" / "command:published" (a handler, around its publish), "drain:flushed"
+  // (drain_and_stop, after the final flush).
+  TestHook test_hook;
 };
 
 // What the server reads from besides its own state.
@@ -40,6 +43,8 @@ class Server {
   void start();  // returns once listening
   // Stops taking new claims (readyz goes 503), waits for in-flight ones up to `drain_ms`, then shuts down.
   void drain_and_stop(int drain_ms);
+  // Serves until `stop` is set, then drains (up to `drain_ms`) and stops; returns the process's exit code.
+  int run(const std::atomic<bool>& stop, int drain_ms);
 
  private:
   struct Impl;
