@@ -1,7 +1,7 @@
 // allot-ingress: the HTTP API. Configuration from ALLOT_* variables (README).
 #include <csignal>
 #include <iostream>
-#include <thread>
+#include <atomic>
 
 #include "common/config.h"
 #include "common/log.h"
