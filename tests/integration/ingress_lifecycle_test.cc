@@ -163,6 +163,7 @@ HttpResponse create_event(int port) {
 TEST(IngressLifecycle, HandlersInProgressPublishBeforeTheFinalFlush) {
   Trace trace;
   auto hook = [&trace](std::string_view point) {
+    if (point.starts_with("publisher:")) return;  // the readiness checks are not part of this schedule
     trace.record(point);
     // Hold the handler past the draining check until the drain has begun: either it waits for the
     // handlers still inside, or (without that wait) it has already flushed.
