@@ -54,7 +54,8 @@ class ProducerEvents : public RdKafka::EventCb {
         }
       } else if (e.type() == RdKafka::Event::EVENT_LOG && e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
         // Setting an event callback routes librdkafka's log lines here instead of stderr.
-        log_warn("ingress", "kafka: " + e.fac() + ": " + e.str());
+        log(e.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR ? LogLevel::kError : LogLevel::kWarn, "ingress",
+            "kafka: " + e.fac() + ": " + e.str());
       }
     } catch (...) {
       // only a failed allocation of a log line gets here
