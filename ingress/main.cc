@@ -1,7 +1,7 @@
 // allot-ingress: the HTTP API. Configuration from ALLOT_* variables (README).
 #include <csignal>
 #include <iostream>
-#include <thread>
+#include <atomic>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -78,11 +78,9 @@ int main() {
     allot::ingress::Server http(server, pub, {projections, processors, redis_sink}, baselines, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
-    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    allot::log_info("ingress", "draining");
-    http.drain_and_stop(publisher.delivery_timeout_ms + 1000);
-    allot::log_info("ingress", "stopped cleanly");
-    return 0;
+    int rc = http.run(g_stop, publisher.delivery_timeout_ms + 1000);
+    if (rc == 0) allot::log_info("ingress", "stopped cleanly");
+    return rc;
   } catch (const std::exception& e) {
     allot::log_error("ingress", std::string("fatal: ") + e.what());
     return 1;

@@ -1,5 +1,6 @@
 #include "ingress/publisher.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
@@ -38,11 +39,41 @@ class DeliveryReports : public RdKafka::DeliveryReportCb {
   Publisher& publisher_;
 };
 
+// Error events come from poll() on the poll thread; log events from librdkafka's own threads.
+// Nothing here throws: an exception must not cross a Kafka callback.
+class ProducerEvents : public RdKafka::EventCb {
+ public:
+  explicit ProducerEvents(Publisher& p) : publisher_(p) {}
+  void event_cb(RdKafka::Event& e) override {
+    try {
+      if (e.type() == RdKafka::Event::EVENT_ERROR) {
+        if (e.fatal()) {
+          publisher_.on_fatal_error();
+        } else {
+          log_warn("ingress", "kafka: " + RdKafka::err2str(e.err()) + ": " + e.str());
+        }
+      } else if (e.type() == RdKafka::Event::EVENT_LOG && e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+        // Setting an event callback routes librdkafka's log lines here instead of stderr.
+        log(e.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR ? LogLevel::kError : LogLevel::kWarn, "ingress",
+            "kafka: " + e.fac() + ": " + e.str());
+      }
+    } catch (...) {
+      // only a failed allocation of a log line gets here
+    }
+  }
+
+ private:
+  Publisher& publisher_;
+};
+
 Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
     : opt_(std::move(options)),
       reports_(std::make_unique<DeliveryReports>(*this)),
+      events_(std::make_unique<ProducerEvents>(*this)),
       produce_seconds_(registry.histogram("allot_ingress_produce_seconds",
-                                          "Time from produce to the broker's acknowledgement").with()) {
+                                          "Time from produce to the broker's acknowledgement").with()),
+      failed_gauge_(registry.gauge("allot_ingress_producer_failed",
+                                   "1 once the Kafka producer failed fatally (the process then exits)").with()) {
   auto conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers},
                                 {"enable.idempotence", "true"},
                                 {"acks", "all"},
@@ -52,15 +83,45 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
                                 {"socket.keepalive.enable", "true"}});
   std::string err;
   if (conf->set("dr_cb", reports_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  if (conf->set("event_cb", events_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!producer_) throw std::runtime_error("producer: " + err);
   poller_ = std::thread([this] { poll_loop(); });
+  checker_ = std::thread([this] { readiness_loop(); });
 }
 
 Publisher::~Publisher() {
   flush(opt_.delivery_timeout_ms + 1000);
-  stop_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  checker_.join();
   poller_.join();
+}
+
+std::string Publisher::fatal_error() const {
+  std::lock_guard lock(mu_);
+  return fatal_;
+}
+
+void Publisher::on_fatal_error() {
+  std::string reason;
+  auto code = producer_->fatal_error(reason);
+  {
+    std::lock_guard lock(mu_);
+    if (!fatal_.empty()) return;
+    fatal_ = RdKafka::err2str(code) + ": " + reason;
+    reason = fatal_;
+  }
+  failed_gauge_.set(1);
+  failed_ = true;
+  log_error("ingress", "kafka producer failed fatally (" + reason + "); every command is refused from now on");
+}
+
+void Publisher::raise_fatal_error_for_test() {
+  rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "raised by a test");
 }
 
 void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery) {
@@ -84,20 +145,25 @@ void Publisher::flush(int timeout_ms) {
   }
 }
 
-// Serves delivery reports continuously and refreshes readiness once a second from a metadata request.
+// Only polls: every delivery report (every 202) and error event is served here, so nothing else may
+// block this thread.
 void Publisher::poll_loop() {
-  auto next_check = std::chrono::steady_clock::now();
+  while (!stop_) producer_->poll(5);
+}
+
+// Refreshes readiness once a second from a metadata request, which can block up to a second when the
+// broker does not answer: on its own thread, so the poll thread never waits for it.
+void Publisher::readiness_loop() {
   while (!stop_) {
-    producer_->poll(5);
-    if (std::chrono::steady_clock::now() >= next_check) {
-      RdKafka::Metadata* raw = nullptr;
-      auto code = producer_->metadata(false, nullptr, &raw, 1000);
-      std::unique_ptr<RdKafka::Metadata> md(raw);
-      bool ok = code == RdKafka::ERR_NO_ERROR && md && !md->brokers()->empty();
-      if (ok != ready_.load()) log_info("ingress", ok ? "broker reachable" : "broker unreachable");
-      ready_ = ok;
-      next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    }
+    if (opt_.test_hook) opt_.test_hook("publisher:readiness_check");
+    RdKafka::Metadata* raw = nullptr;
+    auto code = producer_->metadata(false, nullptr, &raw, 1000);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    bool ok = code == RdKafka::ERR_NO_ERROR && md && !md->brokers()->empty();
+    if (ok != ready_.load()) log_info("ingress", ok ? "broker reachable" : "broker unreachable");
+    ready_ = ok;
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
   }
 }
 

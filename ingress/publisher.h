@@ -1,9 +1,19 @@
 #pragma once
 // Publishes commands to allot.commands with the idempotent producer (acks=all) and reports each
-// delivery exactly once. A background thread serves delivery reports and checks broker readiness.
+// delivery exactly once.
+// Threads: publish() is called from any thread (Pistache's handlers). One background thread only polls:
+// it serves every delivery report (so every 202) and librdkafka's error events. A second one checks broker
+// readiness with a blocking metadata request once a second, so that request never delays a 202.
+// A fatal producer error (the idempotent producer can no longer promise order without duplicates) is
+// final: ready() turns false for good, every publish fails, and failed() tells main to exit non-zero so
+// the supervisor starts a fresh producer.
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/metrics.h"
@@ -12,9 +22,14 @@
 namespace RdKafka {
 class Producer;
 class DeliveryReportCb;
+class EventCb;
 }  // namespace RdKafka
 
 namespace allot::ingress {
+
+// Tests only: called at named points of a background thread or a handler, where a test may pause it to
+// force a schedule. Empty in production.
+using TestHook = std::function<void(std::string_view point)>;
 
 // Told once how a publish ended: with the command's position (the broker has it) or an error.
 class Delivery {
@@ -29,6 +44,8 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   int linger_ms = 2;
+  // Points: "publisher:readiness_check" (readiness thread, before its metadata request).
+  TestHook test_hook;
 };
 
 class Publisher {
@@ -37,23 +54,40 @@ class Publisher {
   ~Publisher();  // flushes what is in flight (bounded by the delivery timeout)
   // Takes ownership of `delivery` and calls exactly one of its methods, possibly before returning.
   void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery);
-  // The broker answered a metadata request recently.
-  bool ready() const { return ready_.load(); }
+  // The broker answered a metadata request recently and the producer has not failed.
+  bool ready() const { return ready_.load() && !failed_.load(); }
+  // The producer failed fatally; it never recovers (see fatal_error()).
+  bool failed() const { return failed_.load(); }
+  // Why the producer failed; empty while it has not.
+  std::string fatal_error() const;
   int64_t in_flight() const { return in_flight_.load(); }
   // Waits up to `timeout_ms` for every delivery to be reported.
   void flush(int timeout_ms);
+  // Tests only: raises a real fatal idempotent-producer error inside librdkafka (as a broker's
+  // out-of-order sequence answer would); it is reported like any other, from the poll thread.
+  void raise_fatal_error_for_test();
 
  private:
   void poll_loop();
+  void readiness_loop();
+  void on_fatal_error();
   PublisherOptions opt_;
   std::unique_ptr<RdKafka::DeliveryReportCb> reports_;
+  std::unique_ptr<RdKafka::EventCb> events_;
   std::unique_ptr<RdKafka::Producer> producer_;
   metrics::Histogram& produce_seconds_;
+  metrics::Gauge& failed_gauge_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> failed_{false};
   std::atomic<int64_t> in_flight_{0};
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // ends the readiness thread's wait at stop
+  std::string fatal_;             // guarded by mu_
   std::atomic<bool> stop_{false};
   std::thread poller_;
+  std::thread checker_;
   friend class DeliveryReports;
+  friend class ProducerEvents;
 };
 
 }  // namespace allot::ingress

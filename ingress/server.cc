@@ -5,6 +5,7 @@
 #include <pistache/router.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <functional>
@@ -163,6 +164,10 @@ struct Server::Impl {
   EventIds known_events;    // seen in the projection: events are never deleted
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   std::atomic<bool> draining{false};
+  // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
+  std::atomic<int> handlers{0};
+  std::mutex handlers_mu;
+  std::condition_variable handlers_left;
   Rest::Router router;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string page;
@@ -177,6 +182,29 @@ struct Server::Impl {
         pending(opt.pending_capacity),
         per_user(opt.user_rate, opt.user_burst),
         per_address(opt.address_rate, opt.address_burst) {}
+
+  void hook(std::string_view point) {
+    if (opt.test_hook) opt.test_hook(point);
+  }
+
+  // Held by a command handler from before its draining check until its publish returned (a baseline
+  // claim: until it was answered). Taken before the check, so a drain that began after the check still
+  // sees it, and waits for it before the final flush: no command is published after that flush.
+  class HandlerScope {
+   public:
+    explicit HandlerScope(Impl& i) : i_(i) { i_.handlers.fetch_add(1); }
+    ~HandlerScope() {
+      if (i_.handlers.fetch_sub(1) == 1) {
+        std::lock_guard lock(i_.handlers_mu);  // so a drain between its check and its wait cannot miss this
+        i_.handlers_left.notify_all();
+      }
+    }
+    HandlerScope(const HandlerScope&) = delete;
+    HandlerScope& operator=(const HandlerScope&) = delete;
+
+   private:
+    Impl& i_;
+  };
 
   Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
     keep_alive(req, w);
@@ -198,11 +226,15 @@ struct Server::Impl {
 
   // The broker must be reachable before we take a command we cannot store.
   std::optional<ApiError> check_broker() {
+    if (publisher.failed()) {
+      return ApiError{503, "producer_failed", "this ingress can no longer store commands and is restarting; retry later"};
+    }
     if (!publisher.ready()) return ApiError{503, "broker_unavailable", "the message broker is unreachable; retry later"};
     return std::nullopt;
   }
 
   void create_event(const Rest::Request& req, Http::ResponseWriter w) {
+    HandlerScope scope(*this);
     auto r = reply(req, w, "create_event");
     auto auth = req.headers().tryGet<Http::Header::Authorization>();
     if (!auth || !bearer_matches(auth->value(), opt.admin_token)) {
@@ -222,7 +254,9 @@ struct Server::Impl {
       created_here.add(event_id);
       return json{{"request_id", id}, {"status", "pending"}};
     };
+    hook("command:publishing");
     publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe));
+    hook("command:published");
   }
 
   // Whether the event exists: true once the projection shows it or this ingress accepted its creation;
@@ -290,12 +324,13 @@ struct Server::Impl {
   // The seed experiment's baselines: same validation, synchronous answer from a database.
   void baseline_claim(Baselines::Strategy strategy, const char* route, const Rest::Request& req,
                       Http::ResponseWriter w) {
+    auto scope = std::make_shared<HandlerScope>(*this);
     auto r = std::make_shared<Reply>(reply(req, w, route));
     auto parsed = parse_claim_request(req);
     if (auto* e = std::get_if<ApiError>(&parsed)) return r->error(*e);
     const auto& c = std::get<ClaimRequest>(parsed);
     baselines.claim(strategy, c.event_id, c.user_id, c.request_id,
-                    [r](int status, const std::string& body) { r->send(status, body); });
+                    [r, scope](int status, const std::string& body) { r->send(status, body); });
   }
   void claim_v1(const Rest::Request& req, Http::ResponseWriter w) {
     baseline_claim(Baselines::Strategy::kV1DatabaseLock, "v1_claim", req, std::move(w));
@@ -305,6 +340,7 @@ struct Server::Impl {
   }
 
   void claim(const Rest::Request& req, Http::ResponseWriter w) {
+    HandlerScope scope(*this);
     auto r = reply(req, w, "claim");
     auto parsed = parse_claim_request(req);
     if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
@@ -322,7 +358,9 @@ struct Server::Impl {
       body.erase("user_id");
       return body;
     };
+    hook("command:publishing");
     publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), request_id, accepted, probe));
+    hook("command:published");
   }
 
   void get_claim(const Rest::Request& req, Http::ResponseWriter w) {
@@ -399,14 +437,19 @@ struct Server::Impl {
 
   void readyz(const Rest::Request& req, Http::ResponseWriter w) {
     auto r = reply(req, w, "readyz");
-    bool broker = publisher.ready();
-    json body{{"broker", broker ? "up" : "down"}, {"draining", draining.load()}};
+    bool broker = publisher.ready(), failed = publisher.failed();
+    json body{{"broker", failed ? "failed" : broker ? "up" : "down"}, {"draining", draining.load()}};
     if (broker && !draining) {
       body["status"] = "ready";
       return r.send(200, body.dump());
     }
     body["status"] = "not_ready";
-    body["error"] = {{"code", "not_ready"}, {"message", draining ? "shutting down" : "the message broker is unreachable"}};
+    if (failed) {
+      body["error"] = {{"code", "producer_failed"},
+                       {"message", "the Kafka producer failed fatally (" + publisher.fatal_error() + "); restarting"}};
+    } else {
+      body["error"] = {{"code", "not_ready"}, {"message", draining ? "shutting down" : "the message broker is unreachable"}};
+    }
     r.send(503, body.dump());
   }
 
@@ -504,10 +547,37 @@ void Server::start() {
 
 void Server::drain_and_stop(int drain_ms) {
   auto& i = *impl_;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
   i.draining = true;
-  i.publisher.flush(drain_ms);
+  // Handlers that passed the draining check before it was set may still publish: wait for them first,
+  // or a publish after the final flush answers through a server that is gone.
+  i.hook("drain:waiting_for_handlers");
+  {
+    std::unique_lock lock(i.handlers_mu);
+    if (!i.handlers_left.wait_until(lock, deadline, [&i] { return i.handlers.load() == 0; })) {
+      log_warn("ingress", std::to_string(i.handlers.load()) + " handlers still running at the end of the drain");
+    }
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  i.publisher.flush(static_cast<int>(std::max<int64_t>(left.count(), 0)));
+  i.hook("drain:flushed");
   i.endpoint->shutdown();
   i.endpoint.reset();
+}
+
+int Server::run(const std::atomic<bool>& stop, int drain_ms) {
+  auto& i = *impl_;
+  while (!stop && !i.publisher.failed()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (i.publisher.failed()) {
+    // A fatal producer never recovers: a fresh process (the supervisor's restart) gets a new one.
+    log_error("ingress", "fatal: kafka producer failed (" + i.publisher.fatal_error() +
+                             "); draining and exiting for the supervisor to restart");
+    drain_and_stop(drain_ms);
+    return 1;
+  }
+  log_info("ingress", "draining");
+  drain_and_stop(drain_ms);
+  return 0;
 }
 
 }  // namespace allot::ingress

@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP ingress (Pistache): validates, publishes commands, answers 202 once the broker has them.
 // Owned by main(); Pistache's threads call the handlers; delivery reports answer from the publisher's
-// thread (Pistache queues cross-thread writes onto the connection's own thread).
+// poll thread (Pistache queues cross-thread writes onto the connection's own thread). Shutdown refuses
+// new commands, waits for the handlers already past that check, then flushes: within its bound, no
+// command is published, and no delivery report arrives, after drain_and_stop returns.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -24,6 +26,10 @@ struct ServerOptions {
   size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
   double user_rate = 20, user_burst = 40;       // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;   // claims per second per client address (0: no limit)
+  // Points: "command:publishing" / "command:published" (a handler, around its publish),
+  // "drain:waiting_for_handlers" and "drain:flushed" (drain_and_stop, before waiting for the handlers
+  // and after the final flush).
+  TestHook test_hook;
 };
 
 // What the server reads from besides its own state.
@@ -38,8 +44,12 @@ class Server {
   Server(ServerOptions options, Publisher& publisher, ReadSide read, Baselines& baselines, metrics::Registry& registry);
   ~Server();
   void start();  // returns once listening
-  // Stops taking new claims (readyz goes 503), waits for in-flight ones up to `drain_ms`, then shuts down.
+  // Stops taking new commands (readyz goes 503), waits for the handlers that already passed that check,
+  // then for in-flight commands (all within `drain_ms`), then shuts down.
   void drain_and_stop(int drain_ms);
+  // Serves until `stop` is set or the publisher failed fatally, then drains (up to `drain_ms`) and stops;
+  // returns the process's exit code: 0 after a requested stop, 1 after a fatal error.
+  int run(const std::atomic<bool>& stop, int drain_ms);
 
  private:
   struct Impl;

@@ -1,0 +1,262 @@
+// The ingress's lifecycle against the real broker: shutdown lets every handler that got past the
+// draining check publish before the final flush; a fatal producer error makes the ingress not ready and
+// ends it; delivery reports (the 202s) never wait for the readiness check's metadata request.
+// Each test runs its own Publisher and Server in this process, on a free loopback port, and forces the
+// schedule it is about through the test hooks (ServerOptions/PublisherOptions::test_hook): no sleeps
+// decide anything, every wait is bounded.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ingress/server.h"
+#include "support.h"
+
+namespace allot {
+namespace {
+
+using namespace testsupport;
+using namespace std::chrono_literals;
+
+const std::string kToken = "lifecycle-test-token";
+
+// A loopback port nobody listens on right now.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("no free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The points the server's threads passed, in order; lets a test wait for one.
+class Trace {
+ public:
+  void record(std::string_view point) {
+    {
+      std::lock_guard lock(mu_);
+      points_.emplace_back(point);
+    }
+    changed_.notify_all();
+  }
+  // Waits up to `timeout` until any of `points` was recorded; returns whether one was.
+  bool wait_for_any(const std::vector<std::string>& points, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] {
+      for (const auto& p : points) {
+        if (std::find(points_.begin(), points_.end(), p) != points_.end()) return true;
+      }
+      return false;
+    });
+  }
+  bool contains(const std::string& point) const {
+    std::lock_guard lock(mu_);
+    return std::find(points_.begin(), points_.end(), point) != points_.end();
+  }
+  // Position of the first `point`, or -1.
+  int index_of(const std::string& point) const {
+    std::lock_guard lock(mu_);
+    auto it = std::find(points_.begin(), points_.end(), point);
+    return it == points_.end() ? -1 : static_cast<int>(it - points_.begin());
+  }
+  std::string str() const {
+    std::lock_guard lock(mu_);
+    std::string s;
+    for (const auto& p : points_) s += (s.empty() ? "" : ", ") + p;
+    return s;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<std::string> points_;
+};
+
+// One ingress (publisher, read side, HTTP server) in this process, on a free port, against the real
+// broker, Redis and MariaDB of the local stack. `hook` sees every test point.
+class Ingress {
+ public:
+  explicit Ingress(ingress::TestHook hook)
+      : port_(free_port()),
+        publisher_(publisher_options(hook), registry_),
+        processors_(brokers(), "allot-processor", "allot.commands", 500),
+        sink_(brokers(), "allot-sink-redis", "allot.decisions", 500, 1),
+        projections_(ingress::ProjectionOptions{}),
+        baselines_(baseline_options(), registry_),
+        server_(server_options(port_, hook), publisher_, {projections_, processors_, sink_}, baselines_, registry_) {
+    server_.start();
+  }
+  ~Ingress() {
+    // Whatever the test did, no delivery report may outlive the server.
+    publisher_.flush(10000);
+  }
+  int port() const { return port_; }
+  ingress::Publisher& publisher() { return publisher_; }
+  ingress::Server& server() { return server_; }
+
+  // Waits (bounded) until /readyz says ready: the broker answered the publisher.
+  void wait_ready() {
+    HttpClient http(port_);
+    for (int i = 0; i < 300; ++i) {
+      if (http.request("GET", "/readyz").status == 200) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    FAIL() << "the ingress on port " << port_ << " never became ready (is the broker at " << brokers() << " up?)";
+  }
+
+ private:
+  static ingress::PublisherOptions publisher_options(ingress::TestHook hook) {
+    ingress::PublisherOptions o;
+    o.brokers = brokers();
+    o.test_hook = std::move(hook);
+    return o;
+  }
+  static ingress::BaselineOptions baseline_options() {
+    ingress::BaselineOptions o;
+    o.workers = 1;
+    return o;
+  }
+  static ingress::ServerOptions server_options(int port, ingress::TestHook hook) {
+    ingress::ServerOptions o;
+    o.port = port;
+    o.admin_token = kToken;
+    o.static_dir = "";
+    o.test_hook = std::move(hook);
+    return o;
+  }
+  int port_;
+  metrics::Registry registry_;
+  ingress::Publisher publisher_;
+  ingress::GroupOffsets processors_, sink_;
+  ingress::Projections projections_;
+  ingress::Baselines baselines_;
+  ingress::Server server_;
+};
+
+// A command through the HTTP API: creating an event (published like a claim, needs no existing event).
+HttpResponse create_event(int port) {
+  HttpClient http(port);
+  nlohmann::json body{{"event_id", unique_id("lifecycle")}, {"title", "lifecycle test"}, {"stock", 1}};
+  return http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + kToken}});
+}
+
+// A handler that passed the draining check before the drain began must publish before the final flush
+// (and so be answered): otherwise its delivery report arrives after the server is gone.
+TEST(IngressLifecycle, HandlersInProgressPublishBeforeTheFinalFlush) {
+  Trace trace;
+  auto hook = [&trace](std::string_view point) {
+    if (point.starts_with("publisher:")) return;  // the readiness checks are not part of this schedule
+    trace.record(point);
+    // Hold the handler past the draining check until the drain has begun: either it waits for the
+    // handlers still inside, or (without that wait) it has already flushed.
+    if (point == "command:publishing") trace.wait_for_any({"drain:waiting_for_handlers", "drain:flushed"}, 30s);
+  };
+  Ingress ingress(hook);
+  ingress.wait_ready();
+  if (HasFatalFailure()) return;
+
+  auto answer = std::async(std::launch::async, [&] { return create_event(ingress.port()); });
+  ASSERT_TRUE(trace.wait_for_any({"command:publishing"}, 30s)) << "the handler never reached its publish";
+  ingress.server().drain_and_stop(20000);
+
+  HttpResponse r;
+  std::string error;
+  try {
+    r = answer.get();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  int published = trace.index_of("command:published"), flushed = trace.index_of("drain:flushed");
+  ASSERT_NE(flushed, -1) << trace.str();
+  EXPECT_NE(published, -1) << trace.str();
+  EXPECT_LT(published, flushed) << "a handler published after the final flush: " << trace.str();
+  EXPECT_EQ(r.status, 202) << "the command in progress at shutdown was not answered 202: " << r.body << error;
+}
+
+// After a fatal idempotent-producer error the ingress cannot store a command again: readiness says so
+// (with a JSON error) and the serving loop ends with a non-zero exit code for the supervisor.
+TEST(IngressLifecycle, FatalProducerErrorMakesItNotReadyAndEndsIt) {
+  Ingress ingress({});
+  ingress.wait_ready();
+  if (HasFatalFailure()) return;
+
+  ingress.publisher().raise_fatal_error_for_test();
+
+  HttpClient http(ingress.port());
+  HttpResponse ready;
+  for (int i = 0; i < 300; ++i) {
+    ready = http.request("GET", "/readyz");
+    if (ready.status != 200) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(ready.status, 503) << "/readyz after a fatal producer error: " << ready.body;
+  auto body = nlohmann::json::parse(ready.body, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << ready.body;
+  EXPECT_EQ(body.value("status", ""), "not_ready") << ready.body;
+  EXPECT_TRUE(body.contains("error") && body["error"].contains("code") && body["error"].contains("message"))
+      << ready.body;
+  EXPECT_EQ(create_event(ingress.port()).status, 503) << "a command after the fatal error";
+
+  // Nobody asks it to stop: the loop must end on its own, with a failure code.
+  std::atomic<bool> stop{false};
+  auto rc = std::async(std::launch::async, [&] { return ingress.server().run(stop, 5000); });
+  bool ended = rc.wait_for(30s) == std::future_status::ready;
+  stop = true;
+  EXPECT_TRUE(ended) << "the serving loop went on after a fatal producer error";
+  EXPECT_NE(rc.get(), 0) << "exit code after a fatal producer error";
+}
+
+// Every 202 is sent from a delivery report; the readiness check's metadata request (which blocks up to
+// a second when the broker is slow) must not hold them. The test holds one readiness check and expects
+// a command to be answered meanwhile.
+TEST(IngressLifecycle, DeliveryReportsDoNotWaitForTheReadinessCheck) {
+  Trace trace;
+  std::atomic<bool> hold{false};
+  std::mutex mu;
+  std::condition_variable released_cv;
+  bool released = false;
+  auto hook = [&](std::string_view point) {
+    if (point != "publisher:readiness_check" || !hold) return;
+    trace.record("readiness_check:held");
+    std::unique_lock lock(mu);
+    if (!released_cv.wait_for(lock, 15s, [&] { return released; })) trace.record("readiness_check:gave_up");
+    hold = false;
+  };
+  Ingress ingress(hook);
+  ingress.wait_ready();
+  if (HasFatalFailure()) return;
+
+  hold = true;
+  ASSERT_TRUE(trace.wait_for_any({"readiness_check:held"}, 30s)) << "no readiness check ran";
+  auto r = create_event(ingress.port());
+  bool held_throughout = !trace.contains("readiness_check:gave_up");
+  {
+    std::lock_guard lock(mu);
+    released = true;
+  }
+  released_cv.notify_all();
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_TRUE(held_throughout) << "the command was answered only after the held readiness check let go: "
+                                  "delivery reports wait for the metadata request";
+}
+
+}  // namespace
+}  // namespace allot
