@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "processors/domain.h"
@@ -22,11 +23,6 @@ namespace {
 
 using namespace allot;
 using Clock = std::chrono::steady_clock;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

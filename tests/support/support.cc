@@ -48,11 +48,6 @@ std::string unique_id(const std::string& prefix) {
   return prefix + "-" + std::to_string(now_ms() % 100000000) + "-" + std::to_string(++counter);
 }
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 // ---- HTTP ----
 
 HttpClient::HttpClient(int port) : port_(port) {}
