@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -330,8 +332,9 @@ void start_group_at_end(const std::string& group) {
   }
   auto code = consumer->commitSync(offsets);
   RdKafka::TopicPartition::destroy(offsets);
-  consumer->close();
+  auto closed = consumer->close();
   ASSERT_EQ(code, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(code);
+  ASSERT_EQ(closed, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(closed);
 }
 
 // Deletes the consumer groups a test made, when it ends. A sink that stopped with static membership
@@ -702,9 +705,10 @@ int free_port() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
+  bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::runtime_error(std::string("no free port on 127.0.0.1: ") + std::strerror(errno));
   return ntohs(addr.sin_port);
 }
 
