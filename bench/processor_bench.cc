@@ -12,6 +12,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "processors/kafka_io.h"
@@ -23,11 +24,6 @@ namespace {
 
 using namespace allot;
 using Clock = std::chrono::steady_clock;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Topics {
   std::string commands, decisions, changelog;

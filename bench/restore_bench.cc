@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "processors/domain.h"
@@ -22,11 +23,6 @@ namespace {
 
 using namespace allot;
 using Clock = std::chrono::steady_clock;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -75,9 +71,13 @@ int main(int argc, char** argv) {
     // A probe claim (for an event that does not exist: decided unknown_event) waits in the commands topic.
     topics::Command probe{"probe-" + run, now_ms(), topics::Claim{"probe-event", "probe-user"}};
     auto value = topics::encode(probe);
-    producer->produce(opt.commands_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, value.data(),
-                      value.size(), probe.event_id().data(), probe.event_id().size(), 0, nullptr);
-    producer->flush(30000);
+    if (auto code = producer->produce(opt.commands_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                      value.data(), value.size(), probe.event_id().data(), probe.event_id().size(), 0,
+                                      nullptr);
+        code != RdKafka::ERR_NO_ERROR) {
+      throw std::runtime_error("probe produce: " + RdKafka::err2str(code));
+    }
+    if (producer->flush(30000) != RdKafka::ERR_NO_ERROR) throw std::runtime_error("probe flush timed out");
 
     auto dir = std::filesystem::temp_directory_path() / ("allot-bench-" + run);
     std::filesystem::remove_all(dir);

@@ -12,7 +12,21 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/log.h"
+
 namespace allot::kafka {
+
+namespace {
+
+// Closes a consumer that only assigned (never joined a group), so nobody waits on its leaving: a
+// failed close is logged, not thrown (it may run while another error is on its way out).
+void close_reader(RdKafka::KafkaConsumer& consumer, const std::string& topic) {
+  if (auto code = consumer.close(); code != RdKafka::ERR_NO_ERROR) {
+    log_warn("kafka", "closing the reader of " + topic + ": " + RdKafka::err2str(code));
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -96,7 +110,7 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
   int64_t count = 0;
   while (!end.empty()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      consumer->close();
+      close_reader(*consumer, topic);
       throw std::runtime_error("reading " + topic + " to its end timed out (an open transaction?)");
     }
     std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
@@ -117,11 +131,11 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
       case RdKafka::ERR__TIMED_OUT:
         break;
       default:
-        consumer->close();
+        close_reader(*consumer, topic);
         throw std::runtime_error("reading " + topic + ": " + m->errstr());
     }
   }
-  consumer->close();
+  close_reader(*consumer, topic);
   return count;
 }
 

@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/mysql.h"
+#include "common/redis.h"
 #include "common/sql_script.h"
 
 namespace allot::ingress {
@@ -25,25 +28,11 @@ namespace {
 
 using nlohmann::json;
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct MysqlClose {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
-struct RedisFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+using ReplyPtr = redis::Reply;
 
 // The event as allot projected it; the baselines start from it.
 struct EventSpec {
@@ -91,14 +80,14 @@ class Connections {
 
   MYSQL* mysql() {
     if (db_) return db_.get();
-    db_.reset(mysql_init(nullptr));
-    unsigned timeout = 5;
-    mysql_options(db_.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    if (!mysql_real_connect(db_.get(), opt_.mysql_host.c_str(), opt_.mysql_user.c_str(), opt_.mysql_password.c_str(),
-                            opt_.mysql_database.c_str(), static_cast<unsigned>(opt_.mysql_port), nullptr, 0)) {
-      std::string why = mysql_error(db_.get());
-      db_.reset();
-      throw Failure("mysql: " + why);
+    try {
+      db_ = mysql::connect({.host = opt_.mysql_host,
+                            .port = opt_.mysql_port,
+                            .user = opt_.mysql_user,
+                            .password = opt_.mysql_password,
+                            .database = opt_.mysql_database});
+    } catch (const std::runtime_error& e) {
+      throw Failure(e.what());
     }
     for (const auto& s : split_sql_script(kBaselinesSql)) exec(s);
     return db_.get();
@@ -114,7 +103,7 @@ class Connections {
   std::vector<std::vector<std::string>> rows(const std::string& sql) {
     if (!db_) throw Failure("mysql: not connected");
     if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) fail_mysql();
-    std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)> res(mysql_store_result(db_.get()), mysql_free_result);
+    mysql::Result res(mysql_store_result(db_.get()));
     std::vector<std::vector<std::string>> out;
     if (!res) return out;
     unsigned n = mysql_num_fields(res.get());
@@ -144,26 +133,16 @@ class Connections {
   }
 
   ReplyPtr redis(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
     ReplyPtr r;
     for (int attempt = 0; attempt < 2 && !r; ++attempt) {  // once more on a fresh connection (Redis restarted)
       if (!rc_) {
-        timeval tv{2, 0};
-        rc_.reset(redisConnectWithTimeout(opt_.redis_host.c_str(), opt_.redis_port, tv));
-        if (!rc_ || rc_->err) {
-          std::string why = rc_ ? rc_->errstr : "out of memory";
-          rc_.reset();
-          throw Failure("redis: " + why);
+        try {
+          rc_ = redis::connect(opt_.redis_host, opt_.redis_port, std::chrono::seconds(2));
+        } catch (const std::runtime_error& e) {
+          throw Failure(e.what());
         }
-        redisSetTimeout(rc_.get(), tv);
       }
-      r.reset(static_cast<redisReply*>(
-          redisCommandArgv(rc_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+      r = redis::command(rc_.get(), args);
       if (!r) rc_.reset();
     }
     if (!r) throw Failure("redis connection lost");
@@ -173,8 +152,8 @@ class Connections {
 
  private:
   const BaselineOptions& opt_;
-  std::unique_ptr<MYSQL, MysqlClose> db_;
-  std::unique_ptr<redisContext, RedisFree> rc_;
+  mysql::Connection db_;
+  redis::Context rc_;
 };
 
 std::optional<int64_t> opt_int(const std::string& s) {

@@ -104,7 +104,12 @@ void GroupOffsets::refresh_loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  if (consumer) consumer->close();
+  // Never joined the group (no subscribe): a failed close keeps nobody waiting, so it is only logged.
+  if (consumer) {
+    if (auto code = consumer->close(); code != RdKafka::ERR_NO_ERROR) {
+      log_warn("ingress", "closing the group offsets reader: " + RdKafka::err2str(code));
+    }
+  }
 }
 
 }  // namespace allot::ingress

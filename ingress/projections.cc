@@ -5,45 +5,31 @@
 #include <map>
 #include <memory>
 
+#include "common/redis.h"
+
 namespace allot::ingress {
 
 namespace {
 
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+using ReplyPtr = redis::Reply;
 
 // This thread's connection to `host:port`, (re)connected on demand.
 redisContext* connection(const ProjectionOptions& o, bool reset = false) {
-  thread_local std::unique_ptr<redisContext, ContextDeleter> ctx;
+  thread_local redis::Context ctx;
   if (reset) ctx.reset();
   if (!ctx) {
-    timeval tv{o.timeout_ms / 1000, (o.timeout_ms % 1000) * 1000};
-    ctx.reset(redisConnectWithTimeout(o.host.c_str(), o.port, tv));
-    if (!ctx || ctx->err) {
-      std::string why = ctx ? ctx->errstr : "out of memory";
-      ctx.reset();
-      throw ProjectionUnavailable("redis " + o.host + ":" + std::to_string(o.port) + ": " + why);
+    try {
+      ctx = redis::connect(o.host, o.port, std::chrono::milliseconds(o.timeout_ms));
+    } catch (const std::runtime_error& e) {
+      throw ProjectionUnavailable(e.what());
     }
-    redisSetTimeout(ctx.get(), tv);
   }
   return ctx.get();
 }
 
 ReplyPtr command(const ProjectionOptions& o, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto* c = connection(o, attempt > 0);
-    ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    ReplyPtr r = redis::command(connection(o, attempt > 0), args);
     if (r && r->type != REDIS_REPLY_ERROR) return r;
     if (r) throw ProjectionUnavailable(std::string("redis: ") + r->str);
   }

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/kafka.h"
 #include "common/log.h"
 
@@ -16,22 +17,9 @@ namespace allot::sinks {
 
 namespace {
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
-
-struct PartitionList {
-  std::vector<RdKafka::TopicPartition*> items;
-  PartitionList() = default;
-  PartitionList(const PartitionList&) = delete;
-  PartitionList& operator=(const PartitionList&) = delete;
-  ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
-};
 
 }  // namespace
 
@@ -116,24 +104,34 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   }
 
   // 2. Rebalance: records of a revoked partition are dropped from the batch in hand; whoever owns
-  // the partition next reads them again from the committed offset.
+  // the partition next reads them again from the committed offset. A failed assign() or unassign()
+  // is fatal: the group would count partitions as ours that we do not consume (or the reverse), so
+  // the loop exits non-zero and the supervisor's restart rejoins cleanly. No exception leaves here.
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      c->assign(partitions);
+      if (auto code = c->assign(partitions); code != RdKafka::ERR_NO_ERROR) {
+        set_fatal("assign of " + std::to_string(partitions.size()) + " partitions failed: " + RdKafka::err2str(code));
+        return;
+      }
       probe.assigned.set(static_cast<double>(partitions.size()));
       log_info(log_name, "assigned " + std::to_string(partitions.size()) + " partitions of " + opt.topic);
-    } else {
-      std::set<int32_t> revoked;
-      for (const auto* tp : partitions) {
-        revoked.insert(tp->partition());
-        probe.lag.with({{"sink", probe.sink}, {"partition", std::to_string(tp->partition())}}).set(0);
-      }
-      std::erase_if(batch, [&](const auto& m) { return revoked.count(m->partition()) > 0; });
-      c->unassign();
-      probe.assigned.set(0);
-      log_info(log_name, "revoked " + std::to_string(partitions.size()) + " partitions");
+      return;
     }
+    // Revoke, or a rebalance error: either way librdkafka asks us to give up what we hold.
+    if (err != RdKafka::ERR__REVOKE_PARTITIONS) log_warn(log_name, "rebalance error: " + RdKafka::err2str(err));
+    std::set<int32_t> revoked;
+    for (const auto* tp : partitions) {
+      revoked.insert(tp->partition());
+      probe.lag.with({{"sink", probe.sink}, {"partition", std::to_string(tp->partition())}}).set(0);
+    }
+    std::erase_if(batch, [&](const auto& m) { return revoked.count(m->partition()) > 0; });
+    probe.assigned.set(0);
+    if (auto code = c->unassign(); code != RdKafka::ERR_NO_ERROR) {
+      set_fatal("unassign of " + std::to_string(partitions.size()) + " partitions failed: " + RdKafka::err2str(code));
+      return;
+    }
+    log_info(log_name, "revoked " + std::to_string(partitions.size()) + " partitions");
   }
 
   // librdkafka statistics -> lag per partition; errors -> log and health. Served inside consume().
@@ -210,7 +208,13 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     return out;
   }
 
+  // The first fatal error is the one reported; later ones (close() revoking after a failed
+  // unassign, say) are only logged.
   void set_fatal(const std::string& why) {
+    if (!fatal.empty()) {
+      log_error(log_name, "also: " + why);
+      return;
+    }
     fatal = why;
     std::lock_guard lock(mu);
     fatal_reported = why;
@@ -269,7 +273,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   bool commit() {
     std::map<int32_t, int64_t> next;
     for (const auto& m : batch) next[m->partition()] = std::max(next[m->partition()], m->offset() + 1);
-    PartitionList offsets;
+    kafka::PartitionList offsets;
     for (const auto& [p, n] : next) offsets.items.push_back(RdKafka::TopicPartition::create(opt.topic, p, n));
     auto code = consumer->commitSync(offsets.items);
     if (code == RdKafka::ERR_NO_ERROR) {
@@ -345,11 +349,22 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     // committed: "finish the batch, commit, close".)
     if (!fatal.empty()) {
       log_error(log_name, fatal);
+      close_consumer();  // leave the group now, so our partitions do not wait out a session timeout
       return 1;
     }
-    consumer->close();
+    if (!close_consumer()) return 1;
     log_info(log_name, "stopped");
     return 0;
+  }
+
+  // Leaves the group (revoking through rebalance_cb) and closes the consumer. Returns false, logged,
+  // when close fails: then the group only learns of our leaving by the session timeout.
+  bool close_consumer() {
+    if (auto code = consumer->close(); code != RdKafka::ERR_NO_ERROR) {
+      log_error(log_name, "consumer close: " + RdKafka::err2str(code));
+      return false;
+    }
+    return true;
   }
 
   std::string health() const {

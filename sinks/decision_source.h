@@ -85,7 +85,9 @@ class DecisionSource {
 
   // Runs until `stop` is set, then finishes the batch in hand, commits it and closes the consumer
   // (returns 0). A stop while the projection keeps failing leaves that batch uncommitted: it is
-  // re-delivered on the next start. Returns 1 on a fatal Kafka error.
+  // re-delivered on the next start. Returns 1 on a fatal Kafka error (a failed assign or unassign
+  // included), after closing the consumer so that the group reassigns its partitions at once, or
+  // when the close itself fails.
   int run(const std::atomic<bool>& stop);
 
   // Empty when healthy, else why not (the projection's target unreachable, Kafka down, fatal error).

@@ -45,8 +45,6 @@ struct EventRow {
 
 std::vector<std::string> mysql_schema_statements() { return split_sql_script(kSchemaSql); }
 
-void MysqlProjection::Close::operator()(st_mysql* m) const { mysql_close(m); }
-
 MysqlProjection::MysqlProjection(MysqlOptions options, metrics::Counter* rows_written)
     : opt_(std::move(options)), rows_written_(rows_written) {}
 
@@ -61,20 +59,13 @@ void MysqlProjection::fail(const std::string& what) {
 
 MYSQL* MysqlProjection::connection() {
   if (db_) return db_.get();
-  db_.reset(mysql_init(nullptr));
-  if (!db_) throw std::runtime_error("mysql_init: out of memory");
-  unsigned connect_timeout = static_cast<unsigned>(opt_.connect_timeout_s);
-  unsigned io_timeout = static_cast<unsigned>(opt_.io_timeout_s);
-  unsigned protocol = MYSQL_PROTOCOL_TCP;  // also for "localhost": the stack listens on TCP
-  mysql_optionsv(db_.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-  mysql_optionsv(db_.get(), MYSQL_OPT_READ_TIMEOUT, &io_timeout);
-  mysql_optionsv(db_.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
-  mysql_optionsv(db_.get(), MYSQL_OPT_PROTOCOL, &protocol);
-  mysql_optionsv(db_.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  if (!mysql_real_connect(db_.get(), opt_.host.c_str(), opt_.user.c_str(), opt_.password.c_str(),
-                          opt_.database.c_str(), static_cast<unsigned>(opt_.port), nullptr, 0)) {
-    fail("connect as " + opt_.user + " to database " + opt_.database);
-  }
+  db_ = mysql::connect({.host = opt_.host,
+                        .port = opt_.port,
+                        .user = opt_.user,
+                        .password = opt_.password,
+                        .database = opt_.database,
+                        .connect_timeout_s = opt_.connect_timeout_s,
+                        .io_timeout_s = opt_.io_timeout_s});
   // The schema at every (re)connect: idempotent, and a database recreated meanwhile gets it back.
   for (const auto& statement : mysql_schema_statements()) exec(statement);
   repair();
@@ -83,7 +74,7 @@ MYSQL* MysqlProjection::connection() {
 
 int64_t MysqlProjection::query_number(const std::string& sql) {
   if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) fail("query " + sql.substr(0, 60) + "...");
-  std::unique_ptr<MYSQL_RES, decltype(&mysql_free_result)> res(mysql_store_result(db_.get()), mysql_free_result);
+  mysql::Result res(mysql_store_result(db_.get()));
   MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr;
   if (!row || !row[0]) fail("no value from " + sql.substr(0, 60) + "...");
   return std::stoll(row[0]);
@@ -119,14 +110,7 @@ void MysqlProjection::exec(const std::string& sql) {
   if (MYSQL_RES* r = mysql_store_result(db)) mysql_free_result(r);
 }
 
-std::string MysqlProjection::quote(const std::string& text) {
-  std::string out(text.size() * 2 + 3, '\0');
-  out[0] = '\'';
-  unsigned long n = mysql_real_escape_string(db_.get(), out.data() + 1, text.data(), text.size());
-  out.resize(n + 1);
-  out += '\'';
-  return out;
-}
+std::string MysqlProjection::quote(const std::string& text) { return mysql::quote(db_.get(), text); }
 
 void MysqlProjection::check() {
   connection();

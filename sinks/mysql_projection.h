@@ -20,9 +20,8 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/mysql.h"
 #include "sinks/decision_source.h"
-
-struct st_mysql;  // MYSQL, from <mysql.h>
 
 namespace allot::sinks {
 
@@ -53,9 +52,6 @@ class MysqlProjection : public Projection {
   void check() override;
 
  private:
-  struct Close {
-    void operator()(st_mysql* m) const;
-  };
   st_mysql* connection();
   void repair();
   void exec(const std::string& sql);
@@ -65,7 +61,7 @@ class MysqlProjection : public Projection {
 
   MysqlOptions opt_;
   metrics::Counter* rows_written_;
-  std::unique_ptr<st_mysql, Close> db_;
+  mysql::Connection db_;
 };
 
 }  // namespace allot::sinks

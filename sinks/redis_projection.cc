@@ -23,10 +23,7 @@ redis.call('ZADD', KEYS[4], received, ARGV[1])
 return 1
 )lua";
 
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using redis::Reply;
 
 using Command = std::vector<std::string>;
 
@@ -39,8 +36,6 @@ std::string describe(const Command& cmd) {
 }
 
 }  // namespace
-
-void RedisProjection::Free::operator()(redisContext* c) const { redisFree(c); }
 
 RedisProjection::RedisProjection(RedisOptions options, metrics::Counter* commands_written)
     : opt_(std::move(options)), keys_{opt_.prefix}, commands_written_(commands_written) {}
@@ -56,13 +51,9 @@ void RedisProjection::fail(const std::string& what) {
 
 redisContext* RedisProjection::connection() {
   if (ctx_) return ctx_.get();
-  timeval tv{opt_.timeout_ms / 1000, (opt_.timeout_ms % 1000) * 1000};
-  ctx_.reset(redisConnectWithTimeout(opt_.host.c_str(), opt_.port, tv));
-  if (!ctx_) throw std::runtime_error("redis: out of memory");
-  if (ctx_->err) fail("connect");
-  if (redisSetTimeout(ctx_.get(), tv) != REDIS_OK) fail("set timeout");
+  ctx_ = redis::connect(opt_.host, opt_.port, std::chrono::milliseconds(opt_.timeout_ms));
   if (!opt_.password.empty()) {
-    Reply r(static_cast<redisReply*>(redisCommand(ctx_.get(), "AUTH %b", opt_.password.data(), opt_.password.size())));
+    Reply r = redis::command(ctx_.get(), {"AUTH", opt_.password});
     if (!r) fail("AUTH");
     if (r->type == REDIS_REPLY_ERROR) fail("AUTH: " + reply_error(r.get()));
   }
@@ -70,7 +61,7 @@ redisContext* RedisProjection::connection() {
 }
 
 void RedisProjection::check() {
-  Reply r(static_cast<redisReply*>(redisCommand(connection(), "PING")));
+  Reply r = redis::command(connection(), {"PING"});
   if (!r) fail("PING");
   if (r->type == REDIS_REPLY_ERROR) fail("PING: " + reply_error(r.get()));
 }
@@ -113,17 +104,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
   // One round trip: MULTI, every write, EXEC; then read the replies in order.
   redisContext* c = connection();
   auto append = [&](const Command& cmd) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    argv.reserve(cmd.size());
-    lens.reserve(cmd.size());
-    for (const auto& a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
-      fail("append " + cmd.front());
-    }
+    if (!redis::append(c, cmd)) fail("append " + cmd.front());
   };
   append({"MULTI"});
   for (const auto& w : writes) append(w);

@@ -26,9 +26,8 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/redis.h"
 #include "sinks/decision_source.h"
-
-struct redisContext;
 
 namespace allot::sinks {
 
@@ -64,16 +63,13 @@ class RedisProjection : public Projection {
   void check() override;
 
  private:
-  struct Free {
-    void operator()(redisContext* c) const;
-  };
   redisContext* connection();
   [[noreturn]] void fail(const std::string& what);
 
   RedisOptions opt_;
   RedisKeys keys_;
   metrics::Counter* commands_written_;
-  std::unique_ptr<redisContext, Free> ctx_;
+  redis::Context ctx_;
 };
 
 }  // namespace allot::sinks

@@ -2,7 +2,7 @@
 # `scripts/stack up`; a missing server fails them. SinksFault.* kills and restarts sink processes of its
 # own (never the stack's), so it also carries the label `fault`.
 add_executable(sinks_test ${CMAKE_CURRENT_LIST_DIR}/integration/sinks_test.cc)
-target_link_libraries(sinks_test PRIVATE allot_sinks allot_test_support allot_topics_admin PkgConfig::MARIADB
+target_link_libraries(sinks_test PRIVATE allot_sinks allot_test_support allot_topics_admin allot_mysql allot_redis PkgConfig::MARIADB
                                          PkgConfig::HIREDIS GTest::gtest_main)
 # gtest_add_tests (scanned at configure time) names every test, so each can get its own labels.
 gtest_add_tests(TARGET sinks_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/sinks_test.cc TEST_LIST sinks_tests)

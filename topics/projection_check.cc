@@ -6,6 +6,9 @@
 #include <memory>
 #include <stdexcept>
 
+#include "common/mysql.h"
+#include "common/redis.h"
+
 namespace allot::topics {
 
 ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const std::string& event_id) {
@@ -29,20 +32,16 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
 }
 
 ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_id) {
-  std::unique_ptr<MYSQL, void (*)(MYSQL*)> db(mysql_init(nullptr), mysql_close);
-  if (!mysql_real_connect(db.get(), a.mysql_host.c_str(), a.mysql_user.c_str(), a.mysql_password.c_str(),
-                          a.mysql_database.c_str(), static_cast<unsigned>(a.mysql_port), nullptr, 0)) {
-    throw std::runtime_error(std::string("MySQL: ") + mysql_error(db.get()));
-  }
-  auto query = [&](const std::string& sql) {
-    if (mysql_query(db.get(), sql.c_str()) != 0) throw std::runtime_error(std::string("MySQL: ") + mysql_error(db.get()));
-    return std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)>(mysql_store_result(db.get()), mysql_free_result);
-  };
-  std::string escaped(event_id.size() * 2 + 1, '\0');
-  escaped.resize(mysql_real_escape_string(db.get(), escaped.data(), event_id.data(), event_id.size()));
+  auto db = mysql::connect({.host = a.mysql_host,
+                           .port = a.mysql_port,
+                           .user = a.mysql_user,
+                           .password = a.mysql_password,
+                           .database = a.mysql_database});
+  auto query = [&](const std::string& sql) { return mysql::query(db.get(), sql); };
+  const std::string event = mysql::quote(db.get(), event_id);
   ProjectedEvent p;
-  auto claims = query("SELECT request_id, user_id, outcome, COALESCE(coupon_seq, 0) FROM claims WHERE event_id='" +
-                      escaped + "' AND outcome <> 'unknown_event'");
+  auto claims = query("SELECT request_id, user_id, outcome, COALESCE(coupon_seq, 0) FROM claims WHERE event_id=" +
+                      event + " AND outcome <> 'unknown_event'");
   std::map<int64_t, std::string> by_seq;
   while (MYSQL_ROW r = mysql_fetch_row(claims.get())) {
     int64_t seq = std::stoll(r[3]);
@@ -50,7 +49,7 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
     if (seq > 0) by_seq[seq] = r[1];
   }
   for (const auto& [seq, user] : by_seq) p.ranking.push_back(user);
-  auto ev = query("SELECT stock, issued, remaining FROM events WHERE event_id='" + escaped + "'");
+  auto ev = query("SELECT stock, issued, remaining FROM events WHERE event_id=" + event);
   if (MYSQL_ROW r = mysql_fetch_row(ev.get())) {
     p.stock = std::stoll(r[0]);
     p.issued = std::stoll(r[1]);
@@ -59,26 +58,12 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
   return p;
 }
 
-namespace {
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-}  // namespace
-
 ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_id,
                                 const std::vector<std::string>& request_ids) {
-  std::unique_ptr<redisContext, void (*)(redisContext*)> r(redisConnect(a.redis_host.c_str(), a.redis_port), redisFree);
-  if (!r || r->err) throw std::runtime_error("Redis " + a.redis_host + ":" + std::to_string(a.redis_port) + " unreachable");
+  auto r = redis::connect(a.redis_host, a.redis_port, std::chrono::seconds(5));
   auto cmd = [&](const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& s : args) {
-      argv.push_back(s.data());
-      lens.push_back(s.size());
-    }
-    std::unique_ptr<redisReply, ReplyFree> reply(
-        static_cast<redisReply*>(redisCommandArgv(r.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!reply || reply->type == REDIS_REPLY_ERROR) throw std::runtime_error("Redis command failed");
+    auto reply = redis::command(r.get(), args);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) throw std::runtime_error("Redis " + args.front() + " failed");
     return reply;
   };
   auto hash = [](const redisReply* h) {

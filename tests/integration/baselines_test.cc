@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "common/mysql.h"
 #include "support.h"
 
 namespace allot {
@@ -25,16 +26,12 @@ struct Landed {
   int64_t rows = 0;
 };
 
-using Result = std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)>;
-
-Result query(const std::string& sql) {
-  std::unique_ptr<MYSQL, void (*)(MYSQL*)> db(mysql_init(nullptr), mysql_close);
-  const char* port = std::getenv("ALLOT_MYSQL_PORT");
-  if (!mysql_real_connect(db.get(), "127.0.0.1", "root", "", "allot", port ? std::stoi(port) : 13306, nullptr, 0)) {
-    throw std::runtime_error(mysql_error(db.get()));
-  }
-  if (mysql_query(db.get(), sql.c_str()) != 0) throw std::runtime_error(mysql_error(db.get()));
-  return Result(mysql_store_result(db.get()), mysql_free_result);
+mysql::Result query(const std::string& sql) {
+  mysql::ConnectOptions options;  // the stack's root on 127.0.0.1
+  if (const char* port = std::getenv("ALLOT_MYSQL_PORT")) options.port = std::stoi(port);
+  options.database = "allot";
+  auto db = mysql::connect(options);
+  return mysql::query(db.get(), sql);
 }
 
 // What the strategy's own table says about the event.

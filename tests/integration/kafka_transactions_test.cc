@@ -211,7 +211,7 @@ std::vector<std::string> read_all(const std::string& topic, const std::string& i
       break;
     }
   }
-  consumer->close();
+  EXPECT_EQ(consumer->close(), RdKafka::ERR_NO_ERROR);
   return values;
 }
 

@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/mysql.h"
+
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -24,18 +26,12 @@ std::string env_or(const char* name, const std::string& fallback) {
   return (v && *v) ? v : fallback;
 }
 
-struct MysqlClose {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
 struct MysqlStmtClose {
   void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
 };
-struct MysqlResFree {
-  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
-};
-using Connection = std::unique_ptr<MYSQL, MysqlClose>;
+using allot::mysql::Connection;
+using allot::mysql::Result;
 using Statement = std::unique_ptr<MYSQL_STMT, MysqlStmtClose>;
-using Result = std::unique_ptr<MYSQL_RES, MysqlResFree>;
 
 ::testing::AssertionResult query(MYSQL* db, const std::string& sql) {
   if (mysql_real_query(db, sql.data(), sql.size()) != 0) {
@@ -47,24 +43,16 @@ using Result = std::unique_ptr<MYSQL_RES, MysqlResFree>;
 class MariaDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string host = env_or("ALLOT_MYSQL_HOST", "127.0.0.1");
-    const unsigned port = static_cast<unsigned>(std::stoul(env_or("ALLOT_MYSQL_PORT", "13306")));
-    const std::string user = env_or("ALLOT_MYSQL_USER", "root");
-    const std::string password = env_or("ALLOT_MYSQL_PASSWORD", "");
-    const std::string database = env_or("ALLOT_MYSQL_DATABASE", "allot");
-
-    db_.reset(mysql_init(nullptr));
-    ASSERT_TRUE(db_) << "mysql_init failed";
-    unsigned timeout = 5;
-    mysql_optionsv(db_.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    // TCP even for "localhost": the services connect over TCP and so does this test.
-    unsigned protocol = MYSQL_PROTOCOL_TCP;
-    mysql_optionsv(db_.get(), MYSQL_OPT_PROTOCOL, &protocol);
-    mysql_optionsv(db_.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    ASSERT_TRUE(mysql_real_connect(db_.get(), host.c_str(), user.c_str(), password.c_str(),
-                                   database.c_str(), port, nullptr, 0))
-        << "cannot connect to MariaDB at " << host << ":" << port << " as " << user << ", database "
-        << database << " (is `scripts/stack up` running?): " << mysql_error(db_.get());
+    // TCP and utf8mb4, as the services connect (common/mysql.h).
+    try {
+      db_ = allot::mysql::connect({.host = env_or("ALLOT_MYSQL_HOST", "127.0.0.1"),
+                                   .port = std::stoi(env_or("ALLOT_MYSQL_PORT", "13306")),
+                                   .user = env_or("ALLOT_MYSQL_USER", "root"),
+                                   .password = env_or("ALLOT_MYSQL_PASSWORD", ""),
+                                   .database = env_or("ALLOT_MYSQL_DATABASE", "allot")});
+    } catch (const std::exception& e) {
+      FAIL() << e.what() << " (is `scripts/stack up` running?)";
+    }
 
     auto now = std::chrono::system_clock::now().time_since_epoch();
     table_ = "it_rows_" + std::to_string(::getpid()) + "_" +

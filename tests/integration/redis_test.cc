@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/redis.h"
+
 namespace {
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -22,14 +24,8 @@ std::string env_or(const char* name, const std::string& fallback) {
   return (v && *v) ? v : fallback;
 }
 
-struct RedisFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Context = std::unique_ptr<redisContext, RedisFree>;
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using allot::redis::Context;
+using allot::redis::Reply;
 
 // Decrements KEYS[1] by one when it is positive, atomically; returns the new value, or -1 when
 // there was nothing left. The shape of the v2 baseline's claim.
@@ -44,12 +40,11 @@ class RedisTest : public ::testing::Test {
   void SetUp() override {
     const std::string host = env_or("ALLOT_REDIS_HOST", "127.0.0.1");
     const int port = std::stoi(env_or("ALLOT_REDIS_PORT", "16379"));
-    timeval timeout{5, 0};
-    ctx_.reset(redisConnectWithTimeout(host.c_str(), port, timeout));
-    ASSERT_TRUE(ctx_) << "hiredis could not allocate a context";
-    ASSERT_EQ(ctx_->err, 0) << "cannot connect to Redis at " << host << ":" << port
-                            << " (is `scripts/stack up` running?): " << ctx_->errstr;
-    ASSERT_EQ(redisSetTimeout(ctx_.get(), timeout), REDIS_OK);
+    try {
+      ctx_ = allot::redis::connect(host, port, std::chrono::seconds(5));
+    } catch (const std::exception& e) {
+      FAIL() << e.what() << " (is `scripts/stack up` running?)";
+    }
 
     auto now = std::chrono::system_clock::now().time_since_epoch();
     prefix_ = "allot-it:" + std::to_string(::getpid()) + ":" +
@@ -71,19 +66,12 @@ class RedisTest : public ::testing::Test {
 
   // Runs one command given as separate arguments (binary safe, no format string parsing).
   Reply command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+    Reply reply = allot::redis::command(ctx_.get(), args);
     EXPECT_NE(reply, nullptr) << args[0] << ": " << ctx_->errstr;
     if (reply && reply->type == REDIS_REPLY_ERROR) {
       ADD_FAILURE() << args[0] << ": " << std::string(reply->str, reply->len);
     }
-    return Reply(reply);
+    return reply;
   }
 
   static std::string str(const redisReply* r) {

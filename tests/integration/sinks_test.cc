@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -27,6 +29,8 @@
 
 #include "common/kafka.h"
 #include "common/metrics.h"
+#include "common/mysql.h"
+#include "common/redis.h"
 #include "sinks/decision_source.h"
 #include "sinks/mysql_projection.h"
 #include "sinks/redis_projection.h"
@@ -68,9 +72,6 @@ sinks::RedisOptions redis_options(const std::string& prefix) {
 
 // ---- MySQL, read back with the C connector --------------------------------------------------------
 
-struct MysqlClose {
-  void operator()(MYSQL* m) const { mysql_close(m); }
-};
 using Row = std::vector<std::optional<std::string>>;
 
 class Mysql {
@@ -78,23 +79,11 @@ class Mysql {
   // Connects to `database` ("" for none); throws when the server cannot be reached.
   explicit Mysql(const std::string& database) {
     auto o = mysql_options(database);
-    db_.reset(mysql_init(nullptr));
-    unsigned timeout = 5, protocol = MYSQL_PROTOCOL_TCP;
-    mysql_optionsv(db_.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_optionsv(db_.get(), MYSQL_OPT_PROTOCOL, &protocol);
-    mysql_optionsv(db_.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(db_.get(), o.host.c_str(), o.user.c_str(), o.password.c_str(),
-                            database.empty() ? nullptr : database.c_str(), static_cast<unsigned>(o.port), nullptr, 0)) {
-      throw std::runtime_error("cannot connect to MySQL at " + o.host + ":" + std::to_string(o.port) +
-                               " (is `scripts/stack up` running?): " + mysql_error(db_.get()));
-    }
+    db_ = mysql::connect({.host = o.host, .port = o.port, .user = o.user, .password = o.password, .database = database});
   }
   std::vector<Row> query(const std::string& sql) {
-    if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) {
-      throw std::runtime_error(sql + ": " + mysql_error(db_.get()));
-    }
     std::vector<Row> rows;
-    std::unique_ptr<MYSQL_RES, decltype(&mysql_free_result)> res(mysql_store_result(db_.get()), mysql_free_result);
+    auto res = mysql::query(db_.get(), sql);
     if (!res) return rows;
     unsigned n = mysql_num_fields(res.get());
     while (MYSQL_ROW r = mysql_fetch_row(res.get())) {
@@ -104,14 +93,10 @@ class Mysql {
     }
     return rows;
   }
-  std::string quote(const std::string& s) {
-    std::string out(s.size() * 2 + 1, '\0');
-    out.resize(mysql_real_escape_string(db_.get(), out.data(), s.data(), s.size()));
-    return "'" + out + "'";
-  }
+  std::string quote(const std::string& s) { return mysql::quote(db_.get(), s); }
 
  private:
-  std::unique_ptr<MYSQL, MysqlClose> db_;
+  mysql::Connection db_;
 };
 
 std::string show(const std::optional<std::string>& v) { return v ? *v : "NULL"; }
@@ -119,34 +104,16 @@ std::string opt_number(const std::optional<int64_t>& v) { return v ? std::to_str
 
 // ---- Redis, read back with hiredis ----------------------------------------------------------------
 
-struct RedisFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using redis::Reply;
 
 class Redis {
  public:
   Redis() {
     auto o = redis_options("");
-    timeval tv{5, 0};
-    ctx_.reset(redisConnectWithTimeout(o.host.c_str(), o.port, tv));
-    if (!ctx_ || ctx_->err) {
-      throw std::runtime_error("cannot connect to Redis at " + o.host + ":" + std::to_string(o.port) +
-                               " (is `scripts/stack up` running?): " + (ctx_ ? ctx_->errstr : "out of memory"));
-    }
-    redisSetTimeout(ctx_.get(), tv);
+    ctx_ = redis::connect(o.host, o.port, 5s);
   }
   Reply cmd(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    Reply r(static_cast<redisReply*>(redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+    Reply r = redis::command(ctx_.get(), args);
     if (!r) throw std::runtime_error("redis: " + std::string(ctx_->errstr));
     if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error("redis " + args[0] + ": " + r->str);
     return r;
@@ -190,7 +157,7 @@ class Redis {
   }
 
  private:
-  std::unique_ptr<redisContext, RedisFree> ctx_;
+  redis::Context ctx_;
 };
 
 // ---- What the decisions say, and how the projections differ from it -------------------------------
@@ -365,8 +332,9 @@ void start_group_at_end(const std::string& group) {
   }
   auto code = consumer->commitSync(offsets);
   RdKafka::TopicPartition::destroy(offsets);
-  consumer->close();
+  auto closed = consumer->close();
   ASSERT_EQ(code, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(code);
+  ASSERT_EQ(closed, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(closed);
 }
 
 // Deletes the consumer groups a test made, when it ends. A sink that stopped with static membership
@@ -737,9 +705,10 @@ int free_port() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
+  bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::runtime_error(std::string("no free port on 127.0.0.1: ") + std::strerror(errno));
   return ntohs(addr.sin_port);
 }
 

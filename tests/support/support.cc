@@ -48,11 +48,6 @@ std::string unique_id(const std::string& prefix) {
   return prefix + "-" + std::to_string(now_ms() % 100000000) + "-" + std::to_string(++counter);
 }
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 // ---- HTTP ----
 
 HttpClient::HttpClient(int port) : port_(port) {}
@@ -159,11 +154,17 @@ TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
     parts.push_back(RdKafka::TopicPartition::create(topic, p, high));
     starts_.push_back({p, high});
   }
-  consumer_->assign(parts);
+  auto code = consumer_->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
+  if (code != RdKafka::ERR_NO_ERROR) throw std::runtime_error("assign " + topic + ": " + RdKafka::err2str(code));
 }
 
-TopicTail::~TopicTail() { consumer_->close(); }
+TopicTail::~TopicTail() {
+  // Assigned only, never joined: a failed close keeps nobody waiting.
+  if (auto code = consumer_->close(); code != RdKafka::ERR_NO_ERROR) {
+    std::cerr << "TopicTail: close: " << RdKafka::err2str(code) << "\n";
+  }
+}
 
 bool TopicTail::read_until(const std::function<void(const RdKafka::Message&)>& on_record,
                            const std::function<bool()>& done, std::chrono::seconds timeout) {
@@ -237,7 +238,13 @@ CommandProducer::CommandProducer() : impl_(std::make_unique<Impl>()) {
   if (!impl_->producer) throw std::runtime_error(err);
 }
 
-CommandProducer::~CommandProducer() { impl_->producer->flush(10000); }
+CommandProducer::~CommandProducer() {
+  // A command still queued here is lost to the test that sent it: say so, where it can be seen.
+  if (auto code = impl_->producer->flush(10000); code != RdKafka::ERR_NO_ERROR) {
+    std::cerr << "CommandProducer: flush: " << RdKafka::err2str(code) << " (" << impl_->producer->outq_len()
+              << " messages not delivered)\n";
+  }
+}
 
 void CommandProducer::send(const topics::Command& c) {
   auto value = topics::encode(c);

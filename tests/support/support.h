@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"  // now_ms(), for the tests' command timestamps
 #include "common/kafka.h"
 #include "topics/messages.h"
 #include "topics/verify.h"
@@ -102,8 +103,6 @@ int sh(const std::string& command);
 int signal_service(const std::string& name, int signal);
 // Whether the stack service's process is alive.
 bool service_alive(const std::string& name);
-
-int64_t now_ms();
 
 }  // namespace allot::testsupport
 

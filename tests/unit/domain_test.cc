@@ -22,7 +22,7 @@ class MapState : public StateView {
 class DecideTest : public ::testing::Test {
  protected:
   // Runs one command through decide() and applies its writes; returns the decision (or nullopt).
-  std::optional<topics::Decision> run(topics::Command c, int64_t now = 1000) {
+  std::optional<topics::Decision> run(const topics::Command& c, int64_t now = 1000) {
     auto r = decide(state_, c, {3, offset_++}, now);
     if (!r) return std::nullopt;
     for (auto& w : r->writes) state_.kv[w.key] = w.value;
