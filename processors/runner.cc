@@ -268,10 +268,7 @@ struct Runner::Impl : RebalanceHandler {
         continue;
       }
       produced = io.producer.produce_decision(p, command.event_id(), topics::encode(result->decision));
-      for (auto& w : result->writes) {
-        if (produced.is_ok()) produced = io.producer.produce_changelog(p, w.key, w.value);
-        overlay[p][w.key] = std::move(w.value);
-      }
+      for (auto& w : result->writes) overlay[p][w.key] = std::move(w.value);
       if (!produced.is_ok()) break;
       ++outcomes[std::string(topics::to_string(result->decision.outcome))];
       // Only these decisions move an event's levels; both carry enough to know stock and issued.
@@ -279,6 +276,14 @@ struct Runner::Impl : RebalanceHandler {
         event_levels[d.event_id] = {*d.coupon_seq + d.remaining, *d.coupon_seq};
       } else if (d.event) {
         event_levels[d.event_id] = {d.event->stock, d.event->stock - d.remaining};
+      }
+    }
+    // Each changed key once per batch, its last value (as Kafka Streams' cache does): the changelog is
+    // compacted and restored in order, so the intermediate values of a batch would only cost.
+    for (const auto& [p, changes] : overlay) {
+      for (const auto& [key, value] : changes) {
+        if (!produced.is_ok()) break;
+        produced = io.producer.produce_changelog(p, key, value);
       }
     }
     if (!produced.is_ok()) {

@@ -157,5 +157,34 @@ TEST_F(DecideTest, NonIssuedClaimsChangeNoCounters) {
   EXPECT_EQ(r->writes[0].key, request_key("r1"));
 }
 
+TEST(EventRecord, RoundTripsEveryFieldIncludingATitleWithSeparators) {
+  EventState e{topics::CreateEvent{"", "Spring | sale, \"50%\"", 100, 2, 1700000000000, 1700000600000}, 42};
+  auto back = decode_event(encode_event(e));
+  EXPECT_EQ(back.spec.title, e.spec.title);
+  EXPECT_EQ(back.spec.stock, 100);
+  EXPECT_EQ(back.spec.per_user_limit, 2);
+  EXPECT_EQ(back.issued, 42);
+  EXPECT_EQ(back.spec.opens_at, 1700000000000);
+  EXPECT_EQ(back.spec.closes_at, 1700000600000);
+  auto open = decode_event(encode_event({topics::CreateEvent{"", "", 5, 1, {}, {}}, 0}));
+  EXPECT_FALSE(open.spec.opens_at);
+  EXPECT_FALSE(open.spec.closes_at);
+  EXPECT_EQ(open.spec.title, "");
+}
+
+TEST(EventRecord, ReadsTheJsonRecordsOfEarlierChangelogs) {
+  auto e = decode_event(R"({"title":"old","stock":10,"per_user_limit":1,"issued":3,"opens_at":5})");
+  EXPECT_EQ(e.spec.title, "old");
+  EXPECT_EQ(e.spec.stock, 10);
+  EXPECT_EQ(e.issued, 3);
+  EXPECT_EQ(e.spec.opens_at, 5);
+  EXPECT_FALSE(e.spec.closes_at);
+}
+
+TEST(EventRecord, ACorruptRecordThrows) {
+  EXPECT_ANY_THROW(decode_event("e2|10|1"));
+  EXPECT_ANY_THROW(decode_event("e2|ten|1|0|||t"));
+}
+
 }  // namespace
 }  // namespace allot::processors
