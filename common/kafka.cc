@@ -340,7 +340,7 @@ std::string topic_id(const std::string& brokers, const std::string& topic, std::
   req.uvarint(0);  // body tagged fields
 
   std::string last_error = "no broker given";
-  std::string list = brokers;
+  const std::string& list = brokers;
   for (size_t start = 0; start <= list.size();) {
     size_t comma = list.find(',', start);
     std::string broker = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);

@@ -94,7 +94,7 @@ class Trace {
 // broker, Redis and MariaDB of the local stack. `hook` sees every test point.
 class Ingress {
  public:
-  explicit Ingress(ingress::TestHook hook)
+  explicit Ingress(const ingress::TestHook& hook)
       : port_(free_port()),
         publisher_(publisher_options(hook), registry_),
         processors_(brokers(), "allot-processor", "allot.commands", 500),

@@ -269,7 +269,7 @@ struct Instance {
     o.retry_backoff_ms = 0;
     return o;
   }
-  void assign_at_next_collect(std::vector<int32_t> partitions) {
+  void assign_at_next_collect(const std::vector<int32_t>& partitions) {
     source.events.push_back({0, [partitions](RebalanceHandler& h) { h.on_assigned(partitions); }});
   }
   bool step() { return runner.step(stop); }
