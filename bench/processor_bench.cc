@@ -6,6 +6,8 @@
 // For each partition count it preloads N claim commands over E events (plus the E creates), then
 //   1. reads them with a plain read_committed consumer (librdkafka's raw rate, the ceiling), and
 //   2. runs the real Runner (RocksDB state, one transaction per batch) until all are decided.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
@@ -70,7 +72,15 @@ double raw_consume_rate(const std::string& brokers, const std::string& topic) {
 struct ProcessorResult {
   double rate = 0;
   double mean_batch = 0;
+  double cpu_us_per_decision = 0;  // the whole process (runner and librdkafka threads) while deciding
 };
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 ProcessorResult processor_rate(const std::string& brokers, const Topics& t, const std::string& run, int64_t total,
                                int batch_max) {
@@ -98,16 +108,19 @@ ProcessorResult processor_rate(const std::string& brokers, const Topics& t, cons
   auto deadline = Clock::now() + std::chrono::minutes(10);
   while (decided() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto started = Clock::now();
+  double cpu_started = process_cpu_seconds();
   int64_t first = decided();
   while (decided() < total && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  double cpu = process_cpu_seconds() - cpu_started;
   int64_t done = decided();
   stop = true;
   worker.join();
   std::filesystem::remove_all(dir);
   auto batches = probe.batch_size.snapshot();
   if (done < total) throw std::runtime_error("processor decided only " + std::to_string(done));
-  return {static_cast<double>(done - first) / secs, batches.count ? batches.sum / static_cast<double>(batches.count) : 0};
+  return {static_cast<double>(done - first) / secs, batches.count ? batches.sum / static_cast<double>(batches.count) : 0,
+          cpu * 1e6 / static_cast<double>(done - first)};
 }
 
 }  // namespace
@@ -125,8 +138,8 @@ int main(int argc, char** argv) {
   }
   if (partition_counts.empty()) partition_counts = {1, 12};
   const auto brokers = env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092");
-  std::cout << "| partitions | commands | raw consume (msg/s) | processor EOS (decisions/s) | ratio | mean batch |\n"
-            << "|---:|---:|---:|---:|---:|---:|\n";
+  std::cout << "| partitions | commands | raw consume (msg/s) | processor EOS (decisions/s) | ratio | mean batch | CPU per decision (us) |\n"
+            << "|---:|---:|---:|---:|---:|---:|---:|\n";
   try {
     for (int p : partition_counts) {
       std::string run = std::to_string(now_ms()) + "-p" + std::to_string(p);
@@ -136,7 +149,7 @@ int main(int argc, char** argv) {
       auto proc = processor_rate(brokers, t, run, commands + events, batch_max);
       std::cout << std::fixed << std::setprecision(0) << "| " << p << " | " << commands + events << " | " << raw << " | "
                 << proc.rate << " | " << std::setprecision(3) << proc.rate / raw << " | " << std::setprecision(0)
-                << proc.mean_batch << " |\n"
+                << proc.mean_batch << " | " << std::setprecision(1) << proc.cpu_us_per_decision << " |\n"
                 << std::flush;
       topics::delete_topics(brokers, {t.commands, t.decisions, t.changelog}, 15000);  // throw-away data
     }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <ctime>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "topics/topics.h"
@@ -123,20 +124,96 @@ Command decode_command(std::string_view text) {
   return c;
 }
 
+namespace {
+
+// A JSON object written straight into a string: decisions are encoded once per command on the
+// processor's hot path, where building a DOM first cost more than deciding. Keys must come in the
+// order the caller wants them (sorted, as nlohmann's std::map objects print them).
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  void field(std::string_view key, std::string_view value) {
+    start(key);
+    out_ += '"';
+    escape(value);
+    out_ += '"';
+  }
+  void field(std::string_view key, int64_t value) {
+    start(key);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    out_.append(buf, end);
+  }
+  // Opens a nested object under `key`; the caller fills it and closes it with end().
+  ObjectWriter object(std::string_view key) {
+    start(key);
+    return ObjectWriter(out_);
+  }
+  void end() { out_ += '}'; }
+
+ private:
+  void start(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += key;  // our own keys: nothing to escape
+    out_ += "\":";
+  }
+  void escape(std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : s) {
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            out_ += "\\u00";
+            out_ += kHex[(c >> 4) & 0xf];
+            out_ += kHex[c & 0xf];
+          } else {
+            out_ += c;  // UTF-8 passes through, as nlohmann's dump() does
+          }
+      }
+    }
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
 std::string encode(const Decision& d) {
-  json j{{"type", d.type},
-         {"request_id", d.request_id},
-         {"event_id", d.event_id},
-         {"outcome", to_string(d.outcome)},
-         {"remaining", d.remaining},
-         {"command_partition", d.command.partition},
-         {"command_offset", d.command.offset},
-         {"decided_at", d.decided_at},
-         {"received_at", d.received_at}};
-  if (d.type == "claim") j["user_id"] = d.user_id;
-  if (d.coupon_seq) j["coupon_seq"] = *d.coupon_seq;
-  if (d.event) j["event"] = event_to_json(*d.event);
-  return j.dump();
+  std::string out;
+  out.reserve(320);
+  ObjectWriter j(out);
+  j.field("command_offset", d.command.offset);
+  j.field("command_partition", d.command.partition);
+  if (d.coupon_seq) j.field("coupon_seq", *d.coupon_seq);
+  j.field("decided_at", d.decided_at);
+  if (d.event) {
+    auto e = j.object("event");
+    if (d.event->closes_at) e.field("closes_at", *d.event->closes_at);
+    e.field("event_id", d.event->event_id);
+    if (d.event->opens_at) e.field("opens_at", *d.event->opens_at);
+    e.field("per_user_limit", d.event->per_user_limit);
+    e.field("stock", d.event->stock);
+    e.field("title", d.event->title);
+    e.end();
+  }
+  j.field("event_id", d.event_id);
+  j.field("outcome", to_string(d.outcome));
+  j.field("received_at", d.received_at);
+  j.field("remaining", d.remaining);
+  j.field("request_id", d.request_id);
+  j.field("type", d.type);
+  if (d.type == "claim") j.field("user_id", d.user_id);
+  j.end();
+  return out;
 }
 
 Decision decode_decision(std::string_view text) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "topics/topics.h"
 
 namespace allot::topics {
@@ -43,6 +45,41 @@ TEST(Messages, DecisionRoundTrips) {
   EXPECT_EQ(back.command.partition, 3);
   EXPECT_EQ(back.command.offset, 99);
   EXPECT_EQ(back.remaining, 93);
+}
+
+// The decision encoder writes JSON by hand (hot path); it must print exactly what a JSON library
+// prints for the same object, escapes included.
+TEST(Messages, DecisionEncodingIsByteIdenticalToNlohmannsDump) {
+  Decision d;
+  d.type = "claim";
+  d.request_id = "r-1";
+  d.event_id = "ev";
+  d.user_id = "u_1";
+  d.outcome = Outcome::kIssued;
+  d.coupon_seq = 7;
+  d.remaining = -0;
+  d.command = {11, 123456789012};
+  d.decided_at = 1764000000000;
+  d.received_at = -5;
+  d.event = CreateEvent{"ev", "Quote \" back \\ ctl \x01\x1f tab\t nl\n cr\r bs\b ff\f é €", 100, 2, 1, std::nullopt};
+  nlohmann::json ref{{"type", d.type},           {"request_id", d.request_id},
+                     {"event_id", d.event_id},   {"outcome", "issued"},
+                     {"remaining", d.remaining}, {"command_partition", d.command.partition},
+                     {"command_offset", d.command.offset}, {"decided_at", d.decided_at},
+                     {"received_at", d.received_at}, {"user_id", d.user_id},
+                     {"coupon_seq", 7},
+                     {"event", {{"event_id", "ev"}, {"title", d.event->title}, {"stock", 100}, {"per_user_limit", 2},
+                                {"opens_at", 1}}}};
+  EXPECT_EQ(encode(d), ref.dump());
+  Decision create;
+  create.type = "create_event";
+  create.request_id = "c";
+  create.event_id = "e";
+  create.outcome = Outcome::kCreated;
+  nlohmann::json ref2{{"type", "create_event"}, {"request_id", "c"}, {"event_id", "e"}, {"outcome", "created"},
+                      {"remaining", 0}, {"command_partition", 0}, {"command_offset", 0}, {"decided_at", 0},
+                      {"received_at", 0}};
+  EXPECT_EQ(encode(create), ref2.dump());
 }
 
 TEST(Messages, BadCommandsAreRejected) {
