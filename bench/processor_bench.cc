@@ -128,7 +128,7 @@ ProcessorResult processor_rate(const std::string& brokers, const Topics& t, cons
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   int64_t commands = 200000;
-  int events = 20, batch_max = 1000;
+  int events = 20, batch_max = 5000;
   std::vector<int> partition_counts;
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
     if (args[i] == "--commands") commands = std::stoll(args[i + 1]);

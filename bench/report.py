@@ -261,7 +261,7 @@ def main():
     env_sink = (m.get("service_env") or {}).get("sink-redis", {})
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
-      f"each), two processors (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '1000')} commands or "
+      f"each), two processors (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
       f"{env_proc.get('ALLOT_BATCH_MAX_MS', '50')} ms), sinks to MySQL and Redis (batch ≤ "
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       "2 cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "

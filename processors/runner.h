@@ -24,7 +24,7 @@ struct RunnerOptions {
   std::string commands_topic = "allot.commands";
   std::string decisions_topic = "allot.decisions";
   std::string changelog_topic = "allot.changelog";
-  int batch_max_commands = 1000;  // a transaction closes at this many commands...
+  int batch_max_commands = 5000;  // a transaction closes at this many commands...
   int batch_max_ms = 50;          // ...or this long after its first command, whichever comes first
   int transaction_timeout_ms = 15000;
   int restore_timeout_ms = 120000;

@@ -104,7 +104,97 @@ std::string encode(const Command& c) {
   return j.dump();
 }
 
+namespace {
+
+// The common case on the processor's hot path, a claim as the ingress writes it: a flat object of plain
+// ASCII strings (no escapes) and integers. Anything else (escapes, other types, extra or repeated
+// keys, a create_event) returns nullopt and goes through the full JSON parser, which then decides;
+// the same validators run on what this returns, so both paths accept and reject the same commands.
+std::optional<Command> decode_plain_claim(std::string_view text) {
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+  };
+  auto plain_string = [&](std::string_view& out) {
+    if (i >= text.size() || text[i] != '"') return false;
+    size_t start = ++i;
+    while (i < text.size() && text[i] != '"') {
+      auto c = static_cast<unsigned char>(text[i]);
+      if (c == '\\' || c < 0x20 || c >= 0x80) return false;
+      ++i;
+    }
+    if (i >= text.size()) return false;
+    out = text.substr(start, i - start);
+    ++i;
+    return true;
+  };
+  std::string_view event_id, user_id, request_id, type;
+  std::optional<int64_t> received_at;
+  int seen = 0;
+  skip_ws();
+  if (i >= text.size() || text[i++] != '{') return std::nullopt;
+  for (;;) {
+    skip_ws();
+    std::string_view key;
+    if (!plain_string(key)) return std::nullopt;
+    skip_ws();
+    if (i >= text.size() || text[i++] != ':') return std::nullopt;
+    skip_ws();
+    if (key == "received_at") {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), v);
+      if (ec != std::errc() || end == text.data() + i) return std::nullopt;
+      i = static_cast<size_t>(end - text.data());
+      if (i < text.size() && (text[i] == '.' || text[i] == 'e' || text[i] == 'E')) return std::nullopt;
+      if (received_at) return std::nullopt;
+      received_at = v;
+    } else {
+      std::string_view value;
+      if (!plain_string(value)) return std::nullopt;
+      std::string_view* slot = key == "event_id" ? &event_id
+                               : key == "user_id" ? &user_id
+                               : key == "request_id" ? &request_id
+                               : key == "type" ? &type
+                                                 : nullptr;
+      if (!slot || slot->data() != nullptr) return std::nullopt;
+      *slot = value;
+    }
+    ++seen;
+    skip_ws();
+    if (i < text.size() && text[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < text.size() && text[i] == '}') break;
+    return std::nullopt;
+  }
+  ++i;
+  skip_ws();
+  if (i != text.size() || seen != 5 || type != "claim" || !received_at || !event_id.data() || !user_id.data() ||
+      !request_id.data()) {
+    return std::nullopt;
+  }
+  Command c;
+  c.request_id = std::string(request_id);
+  c.received_at = *received_at;
+  c.body = Claim{std::string(event_id), std::string(user_id)};
+  return c;
+}
+
+void validate_claim(const Command& c) {
+  const auto& claim = std::get<Claim>(c.body);
+  if (!valid_event_id(claim.event_id)) throw DecodeError("invalid event_id");
+  if (!valid_user_id(claim.user_id)) throw DecodeError("invalid user_id");
+}
+
+}  // namespace
+
 Command decode_command(std::string_view text) {
+  if (auto fast = decode_plain_claim(text)) {
+    if (!valid_request_id(fast->request_id)) throw DecodeError("invalid request_id");
+    validate_claim(*fast);
+    return std::move(*fast);
+  }
   json j = parse(text);
   Command c;
   c.request_id = field<std::string>(j, "request_id");
@@ -114,10 +204,8 @@ Command decode_command(std::string_view text) {
   if (type == "create_event") {
     c.body = event_from_json(j);
   } else if (type == "claim") {
-    Claim claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
-    if (!valid_event_id(claim.event_id)) throw DecodeError("invalid event_id");
-    if (!valid_user_id(claim.user_id)) throw DecodeError("invalid user_id");
-    c.body = std::move(claim);
+    c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
+    validate_claim(c);
   } else {
     throw DecodeError("unknown command type " + type);
   }

@@ -82,6 +82,40 @@ TEST(Messages, DecisionEncodingIsByteIdenticalToNlohmannsDump) {
   EXPECT_EQ(encode(create), ref2.dump());
 }
 
+// Claims take a fast path when plain; every variant must decode (or fail) as the full parser decides.
+TEST(Messages, ClaimsDecodeTheSameWhateverTheirSpelling) {
+  auto claim_of = [](std::string_view text) {
+    auto c = decode_command(text);
+    const auto& claim = std::get<Claim>(c.body);
+    return c.request_id + "|" + std::to_string(c.received_at) + "|" + claim.event_id + "|" + claim.user_id;
+  };
+  const std::string expected = "r1|42|ev|u_1";
+  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"), expected);
+  EXPECT_EQ(claim_of(R"( { "type" : "claim" , "user_id":"u_1","event_id":"ev","request_id":"r1","received_at":42 } )"),
+            expected);
+  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+            expected) << "escapes go the full way";
+  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1","x":[1]})"),
+            expected) << "unknown fields are ignored, as before";
+  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42.0,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+            expected) << "a number spelled as a float, as the JSON library reads it";
+  EXPECT_EQ(claim_of(R"({"event_id":"xx","event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+            expected) << "a repeated key: the last wins, as in the JSON library";
+  EXPECT_THROW(decode_command(R"({"event_id":"EV","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r 1","type":"claim","user_id":"u_1"})"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"ü"})"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":"42","request_id":"r1","type":"claim","user_id":"u"})"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u"} x)"),
+               DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim"})"), DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"clam","user_id":"u"})"),
+               DecodeError);
+}
+
 TEST(Messages, BadCommandsAreRejected) {
   EXPECT_THROW(decode_command("not json"), DecodeError);
   EXPECT_THROW(decode_command("[]"), DecodeError);
