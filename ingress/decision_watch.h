@@ -1,0 +1,96 @@
+#pragma once
+// Wakes long-polling requests (GET /api/claims/{id}?wait_ms=N) the moment their claim is decided, without
+// asking Redis again: the ingress reads allot.decisions itself (read_committed, every partition assigned
+// from its end at start, no consumer group joined, nothing committed) and keeps the claim decisions it
+// saw in a bounded memory, newest last.
+// Threads: wait()/find() from any thread (Pistache's handlers, the publisher's poll thread). One consumer
+// thread answers waiters whose claim was decided; one timer thread answers those whose time ran out.
+// Each waiter's callback runs exactly once, on one of those two threads, never under a lock of ours,
+// and must not throw or block. At destruction every waiter still open is answered as timed out.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "common/metrics.h"
+#include "ingress/projections.h"
+
+namespace RdKafka {
+class KafkaConsumer;
+}
+
+namespace allot::ingress {
+
+struct DecisionWatchOptions {
+  std::string brokers = "127.0.0.1:19092";
+  std::string topic = "allot.decisions";
+  size_t remembered = 200'000;  // claim decisions kept in memory (about 200 bytes each)
+  size_t max_waiters = 50'000;  // open long polls; beyond this wait() refuses (the handler answers 503)
+};
+
+class DecisionWatch {
+ public:
+  // Called once: with the decision, or with nullptr when the deadline passed first (or at shutdown).
+  using Callback = std::function<void(const ClaimView* decided)>;
+  enum class Result { kDecided, kWaiting, kFull };
+
+  // Assigns every partition of the topic at its end; throws std::runtime_error when the broker or the
+  // topic cannot be reached.
+  DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry);
+  ~DecisionWatch();
+  DecisionWatch(const DecisionWatch&) = delete;
+  DecisionWatch& operator=(const DecisionWatch&) = delete;
+
+  // The decision of `request_id` if this ingress has seen it.
+  std::optional<ClaimView> find(const std::string& request_id) const;
+  // Atomically: when the decision is already known, fills *decided and returns kDecided (the callback is
+  // not called); otherwise keeps `callback` until the decision or `deadline` (kWaiting), or refuses when
+  // max_waiters are open (kFull).
+  Result wait(const std::string& request_id, std::chrono::steady_clock::time_point deadline, Callback callback,
+              ClaimView* decided);
+  size_t waiters() const;
+  // Answers every open waiter as timed out, now, on the calling thread: the server calls it before it
+  // stops, so no waiter outlives the connections it would answer.
+  void release_all();
+
+ private:
+  struct Waiter {
+    std::string request_id;
+    std::chrono::steady_clock::time_point deadline;
+    Callback callback;
+  };
+  DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry, metrics::Family<metrics::Counter>& answers);
+  void consume_loop();
+  void timer_loop();
+  void decided(ClaimView claim);
+  void remember(const ClaimView& claim);  // under mu_
+
+  DecisionWatchOptions opt_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  metrics::Gauge& waiters_gauge_;
+  metrics::Counter& woken_;
+  metrics::Counter& timed_out_;
+  mutable std::mutex mu_;
+  std::condition_variable deadline_changed_;
+  uint64_t next_id_ = 0;
+  std::map<uint64_t, Waiter> waiters_;
+  std::set<std::pair<std::chrono::steady_clock::time_point, uint64_t>> deadlines_;
+  std::unordered_multimap<std::string, uint64_t> by_request_;
+  std::unordered_map<std::string, ClaimView> recent_;
+  std::deque<std::string> order_;
+  std::atomic<bool> stop_{false};
+  std::thread consumer_thread_;
+  std::thread timer_thread_;
+};
+
+}  // namespace allot::ingress
