@@ -4,6 +4,8 @@
 #include <pistache/http.h>
 #include <pistache/router.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -62,23 +64,60 @@ class RetryAfter : public Http::Header::Header {
   int seconds_ = 0;
 };
 
+// The series of one route, looked up once: a label lookup (a std::map of label maps, under a lock) per
+// request showed in the claim path's profile.
+class RouteProbe {
+ public:
+  RouteProbe(std::string route, metrics::Family<metrics::Counter>& requests, metrics::Family<metrics::Histogram>& latency)
+      : route_(std::move(route)), requests_(requests), latency_(latency.with({{"route", route_}})) {}
+  void answered(int status, double seconds) {
+    auto& slot = by_status_[static_cast<size_t>(std::clamp(status, 0, 599))];
+    auto* c = slot.load(std::memory_order_acquire);
+    if (!c) {  // first answer with this status: with() returns the same series to every racer
+      c = &requests_.with({{"route", route_}, {"status", std::to_string(status)}});
+      slot.store(c, std::memory_order_release);
+    }
+    c->inc();
+    latency_.observe(seconds);
+  }
+
+ private:
+  std::string route_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Histogram& latency_;
+  std::array<std::atomic<metrics::Counter*>, 600> by_status_{};
+};
+
 // Per-route request counts and latency, and rejections by reason.
 struct Probe {
   explicit Probe(metrics::Registry& r)
       : requests(r.counter("allot_ingress_requests_total", "HTTP requests by route and status")),
         latency(r.histogram("allot_ingress_request_seconds", "Time to answer, by route")),
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
-        in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {}
+        in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
+    for (const char* route : {"claim", "create_event", "get_claim", "get_event", "get_ranking", "healthz",
+                              "list_events", "method_not_allowed", "not_found", "page", "readyz", "v1_claim",
+                              "v2_claim"}) {
+      routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
+    }
+  }
+  // Every route's probe; filled at construction, read-only afterwards (so no lock).
+  RouteProbe& route(const std::string& name) {
+    auto it = routes.find(name);
+    if (it == routes.end()) throw std::logic_error("no probe for route " + name);
+    return *it->second;
+  }
   metrics::Family<metrics::Counter>& requests;
   metrics::Family<metrics::Histogram>& latency;
   metrics::Family<metrics::Counter>& rejections;
   metrics::Gauge& in_flight;
+  std::unordered_map<std::string, std::unique_ptr<RouteProbe>> routes;
 };
 
 // Answers one request and records it. Safe to use from the publisher's thread.
 struct Reply {
   Http::ResponseWriter writer;
-  std::string route;
+  RouteProbe* route;
   std::chrono::steady_clock::time_point started;
   Probe& probe;
 
@@ -91,9 +130,7 @@ struct Reply {
       // e.g. the client closed its connection while a long poll waited: nobody is left to answer
       log_warn("ingress", std::string("answer not sent: ") + e.what());
     }
-    probe.requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
-    probe.latency.with({{"route", route}})
-        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    route->answered(status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   void error(const ApiError& e, int retry_after_s = 0) {
     probe.rejections.with({{"reason", e.code}}).inc();
@@ -227,9 +264,9 @@ struct Server::Impl {
     Impl& i_;
   };
 
-  Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
+  Reply reply(const Rest::Request& req, Http::ResponseWriter& w, const std::string& route) {
     keep_alive(req, w);
-    return Reply{std::move(w), std::move(route), std::chrono::steady_clock::now(), probe};
+    return Reply{std::move(w), &probe.route(route), std::chrono::steady_clock::now(), probe};
   }
 
   // Checks common to every command endpoint; nullopt when the request may go on.
