@@ -13,6 +13,31 @@ namespace allot::ingress {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// The claim decision in `raw` (JSON on allot.decisions), or nullopt when it is not a valid claim decision.
+std::optional<ClaimView> decode_claim(const std::string& raw) {
+  try {
+    auto d = topics::decode_decision(raw);
+    if (d.type != "claim") return std::nullopt;
+    return ClaimView{std::move(d.request_id), std::move(d.event_id), std::move(d.user_id),
+                     std::string(topics::to_string(d.outcome)), d.coupon_seq, d.decided_at};
+  } catch (const std::exception& e) {
+    log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+// The string value that follows `key` (e.g. "request_id":") in a JSON text, without decoding it. A key
+// pattern cannot match inside a string value, where every quote is escaped; the value itself is checked
+// when the decision is decoded.
+std::optional<std::string_view> string_after(std::string_view json, std::string_view key) {
+  auto at = json.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  auto start = at + key.size();
+  auto end = json.find('"', start);
+  if (end == std::string_view::npos) return std::nullopt;
+  return json.substr(start, end - start);
+}
+
 // Answers waiters outside our lock; a callback must not throw, but one that does must not end the thread.
 void answer(const DecisionWatch::Callback& cb, const ClaimView* decided) {
   try {
@@ -80,28 +105,39 @@ void DecisionWatch::release_all() {
 }
 
 std::optional<ClaimView> DecisionWatch::find(const std::string& request_id) const {
-  std::lock_guard lock(mu_);
-  auto it = recent_.find(request_id);
-  if (it == recent_.end()) return std::nullopt;
-  return it->second;
+  std::string raw;
+  {
+    std::lock_guard lock(mu_);
+    auto it = recent_.find(request_id);
+    if (it == recent_.end()) return std::nullopt;
+    raw = it->second;
+  }
+  return decode_claim(raw);
 }
 
 DecisionWatch::Result DecisionWatch::wait(const std::string& request_id, Clock::time_point deadline, Callback callback,
                                           ClaimView* decided) {
-  std::lock_guard lock(mu_);
-  if (auto it = recent_.find(request_id); it != recent_.end()) {
-    *decided = it->second;
-    return Result::kDecided;
+  std::string raw;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = recent_.find(request_id); it != recent_.end()) {
+      raw = it->second;
+    } else {
+      if (waiters_.size() >= opt_.max_waiters || stop_) return Result::kFull;
+      uint64_t id = next_id_++;
+      bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
+      waiters_.emplace(id, Waiter{request_id, deadline, std::move(callback)});
+      deadlines_.emplace(deadline, id);
+      by_request_.emplace(request_id, id);
+      waiters_gauge_.set(static_cast<double>(waiters_.size()));
+      if (earliest) deadline_changed_.notify_one();
+      return Result::kWaiting;
+    }
   }
-  if (waiters_.size() >= opt_.max_waiters || stop_) return Result::kFull;
-  uint64_t id = next_id_++;
-  bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
-  waiters_.emplace(id, Waiter{request_id, deadline, std::move(callback)});
-  deadlines_.emplace(deadline, id);
-  by_request_.emplace(request_id, id);
-  waiters_gauge_.set(static_cast<double>(waiters_.size()));
-  if (earliest) deadline_changed_.notify_one();
-  return Result::kWaiting;
+  auto claim = decode_claim(raw);
+  if (!claim) return Result::kFull;  // kept only after a cheap look: the caller answers without waiting
+  *decided = std::move(*claim);
+  return Result::kDecided;
 }
 
 size_t DecisionWatch::waiters() const {
@@ -109,21 +145,21 @@ size_t DecisionWatch::waiters() const {
   return waiters_.size();
 }
 
-void DecisionWatch::remember(const ClaimView& claim) {
-  if (!recent_.emplace(claim.request_id, claim).second) return;  // a replayed decision: the first one stands
-  order_.push_back(claim.request_id);
+void DecisionWatch::remember(std::string request_id, std::string raw) {
+  auto [it, fresh] = recent_.try_emplace(std::move(request_id), std::move(raw));
+  if (!fresh) return;  // a replayed decision: the first one stands
+  order_.push_back(it->first);
   while (order_.size() > opt_.remembered) {
     recent_.erase(order_.front());
     order_.pop_front();
   }
 }
 
-void DecisionWatch::decided(ClaimView claim) {
+void DecisionWatch::decided(std::string request_id, std::string raw) {
   std::vector<Callback> ready;
   {
     std::lock_guard lock(mu_);
-    remember(claim);
-    auto [first, last] = by_request_.equal_range(claim.request_id);
+    auto [first, last] = by_request_.equal_range(request_id);
     for (auto it = first; it != last; ++it) {
       auto w = waiters_.find(it->second);
       deadlines_.erase({w->second.deadline, it->second});
@@ -132,9 +168,15 @@ void DecisionWatch::decided(ClaimView claim) {
     }
     by_request_.erase(first, last);
     if (!ready.empty()) waiters_gauge_.set(static_cast<double>(waiters_.size()));
+    if (ready.empty()) {
+      remember(std::move(request_id), std::move(raw));
+      return;
+    }
+    remember(request_id, raw);
   }
-  for (const auto& cb : ready) answer(cb, &claim);
-  woken_.inc(static_cast<double>(ready.size()));
+  auto claim = decode_claim(raw);
+  for (const auto& cb : ready) answer(cb, claim ? &*claim : nullptr);
+  (claim ? woken_ : timed_out_).inc(static_cast<double>(ready.size()));
 }
 
 // Reads decisions as they are committed. Errors are logged and retried: librdkafka reconnects by itself,
@@ -149,13 +191,14 @@ void DecisionWatch::consume_loop() {
       last_error = m->errstr();
       continue;
     }
+    std::string_view json(static_cast<const char*>(m->payload()), m->len());
+    auto type = string_after(json, R"("type":")");
+    auto request_id = string_after(json, R"("request_id":")");
+    if (!type || *type != "claim" || !request_id) continue;
     try {
-      auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m->payload()), m->len()));
-      if (d.type != "claim") continue;
-      decided(ClaimView{std::move(d.request_id), std::move(d.event_id), std::move(d.user_id),
-                        std::string(topics::to_string(d.outcome)), d.coupon_seq, d.decided_at});
-    } catch (const std::exception& e) {
-      log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());
+      decided(std::string(*request_id), std::string(json));
+    } catch (const std::exception& e) {  // only a failed allocation gets here
+      log_warn("ingress", std::string("decision watch: ") + e.what());
     }
   }
 }

@@ -2,7 +2,9 @@
 // Wakes long-polling requests (GET /api/claims/{id}?wait_ms=N) the moment their claim is decided, without
 // asking Redis again: the ingress reads allot.decisions itself (read_committed, every partition assigned
 // from its end at start, no consumer group joined, nothing committed) and keeps the claim decisions it
-// saw in a bounded memory, newest last.
+// saw in a bounded memory, newest last. A decision is kept as its raw JSON and decoded only when someone
+// asks for it or waits for it: most are never asked about, and a JSON document per decision showed in
+// the profile.
 // Threads: wait()/find() from any thread (Pistache's handlers, the publisher's poll thread). One consumer
 // thread answers waiters whose claim was decided; one timer thread answers those whose time ran out.
 // Each waiter's callback runs exactly once, on one of those two threads, never under a lock of ours,
@@ -34,7 +36,7 @@ namespace allot::ingress {
 struct DecisionWatchOptions {
   std::string brokers = "127.0.0.1:19092";
   std::string topic = "allot.decisions";
-  size_t remembered = 200'000;  // claim decisions kept in memory (about 200 bytes each)
+  size_t remembered = 100'000;  // claim decisions kept in memory (about 300 bytes each)
   size_t max_waiters = 50'000;  // open long polls; beyond this wait() refuses (the handler answers 503)
 };
 
@@ -72,8 +74,8 @@ class DecisionWatch {
   DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry, metrics::Family<metrics::Counter>& answers);
   void consume_loop();
   void timer_loop();
-  void decided(ClaimView claim);
-  void remember(const ClaimView& claim);  // under mu_
+  void decided(std::string request_id, std::string raw);
+  void remember(std::string request_id, std::string raw);  // under mu_
 
   DecisionWatchOptions opt_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
@@ -86,7 +88,7 @@ class DecisionWatch {
   std::map<uint64_t, Waiter> waiters_;
   std::set<std::pair<std::chrono::steady_clock::time_point, uint64_t>> deadlines_;
   std::unordered_multimap<std::string, uint64_t> by_request_;
-  std::unordered_map<std::string, ClaimView> recent_;
+  std::unordered_map<std::string, std::string> recent_;  // request id -> the decision's JSON
   std::deque<std::string> order_;
   std::atomic<bool> stop_{false};
   std::thread consumer_thread_;

@@ -408,12 +408,29 @@ struct Server::Impl {
     if (event_known(event_id) == false) {
       return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     }
+    if (std::get<int>(wait) > 0 && req.headers().tryGetRaw("Idempotency-Key")) {
+      // A retried key whose claim is decided gets no second decision (the first stands): answer with it
+      // rather than wait for one that never comes.
+      if (auto decided = known_decision(request_id)) return r.send(200, decided_json(*decided));
+    }
     if (auto e = check_broker()) return r.error(*e, 1);
     topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
     hook("command:publishing");
     publisher.publish(c, std::make_unique<ClaimDelivery>(*this, std::move(r), std::move(request_id),
                                                          std::move(event_id), std::move(user_id), std::get<int>(wait)));
     hook("command:published");
+  }
+
+  // The claim's decision if this ingress saw it or the projection has it; nullopt also when Redis is down.
+  std::optional<ClaimView> known_decision(const std::string& request_id) {
+    if (read.decisions) {
+      if (auto c = read.decisions->find(request_id)) return c;
+    }
+    try {
+      return read.projections.claim(request_id);
+    } catch (const ProjectionUnavailable&) {
+      return std::nullopt;
+    }
   }
 
   // The 202 body of an accepted claim. Ids are validated to [A-Za-z0-9_-], so they need no escaping.

@@ -188,6 +188,13 @@ TEST(IngressLongPoll, ReturnsTheDecisionOfADecidedClaim) {
   EXPECT_EQ(j.value("request_id", ""), rid);
   EXPECT_EQ(j.value("user_id", ""), "alice");
 
+  // A retried Idempotency-Key of a decided claim gets no second decision: the waiting POST answers with
+  // the first one rather than wait for one that never comes.
+  auto retried = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "alice"}}.dump(),
+                                {{"Idempotency-Key", rid}});
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json::parse(retried.body).value("coupon_seq", 0), 1) << retried.body;
+
   // The same claim answered in one request: a decision within the wait is 200 with it, else a 202.
   auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "bob"}}.dump());
   ASSERT_TRUE(p.status == 200 || p.status == 202) << p.status << " " << p.body;
