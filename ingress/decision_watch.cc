@@ -67,14 +67,6 @@ DecisionWatch::DecisionWatch(DecisionWatchOptions options, metrics::Registry& re
                                     {"isolation.level", "read_committed"},
                                     {"enable.partition.eof", "false"},
                                     {"fetch.wait.max.ms", "10"}});
-  int32_t partitions = kafka::partition_count(*consumer_, opt_.topic, std::chrono::seconds(10));
-  // From the end: decisions older than this process are in the Redis projection already (or soon).
-  kafka::PartitionList assignment;
-  for (int32_t p = 0; p < partitions; ++p) {
-    assignment.items.push_back(RdKafka::TopicPartition::create(opt_.topic, p, RdKafka::Topic::OFFSET_END));
-  }
-  auto code = consumer_->assign(assignment.items);
-  if (code != RdKafka::ERR_NO_ERROR) throw std::runtime_error("assign " + opt_.topic + ": " + RdKafka::err2str(code));
   consumer_thread_ = std::thread([this] { consume_loop(); });
   timer_thread_ = std::thread([this] { timer_loop(); });
 }
@@ -130,7 +122,7 @@ DecisionWatch::Result DecisionWatch::wait(const std::string& request_id, Clock::
       deadlines_.emplace(deadline, id);
       by_request_.emplace(request_id, id);
       waiters_gauge_.set(static_cast<double>(waiters_.size()));
-      if (earliest) deadline_changed_.notify_one();
+      if (earliest) deadline_changed_.notify_all();  // the consumer thread may wait on it too (while assigning)
       return Result::kWaiting;
     }
   }
@@ -179,9 +171,34 @@ void DecisionWatch::decided(std::string request_id, std::string raw) {
   (claim ? woken_ : timed_out_).inc(static_cast<double>(ready.size()));
 }
 
+// Assigns every partition of the topic at its end; false (logged) while the broker cannot say how many
+// there are. From the end: decisions older than this are in the Redis projection already (or soon).
+bool DecisionWatch::assign() {
+  try {
+    int32_t partitions = kafka::partition_count(*consumer_, opt_.topic, std::chrono::seconds(2));
+    kafka::PartitionList assignment;
+    for (int32_t p = 0; p < partitions; ++p) {
+      assignment.items.push_back(RdKafka::TopicPartition::create(opt_.topic, p, RdKafka::Topic::OFFSET_END));
+    }
+    auto code = consumer_->assign(assignment.items);
+    if (code != RdKafka::ERR_NO_ERROR) throw std::runtime_error("assign: " + RdKafka::err2str(code));
+    reading_ = true;
+    log_info("ingress", "decision watch: reading " + opt_.topic + " (" + std::to_string(partitions) + " partitions)");
+    return true;
+  } catch (const std::exception& e) {
+    log_warn("ingress", std::string("decision watch: ") + e.what() + "; retrying (long polls answer pending meanwhile)");
+    return false;
+  }
+}
+
 // Reads decisions as they are committed. Errors are logged and retried: librdkafka reconnects by itself,
-// and a waiter whose decision this misses is still answered (pending) at its deadline.
+// and a waiter whose decision this misses is still answered (pending) at its deadline. The ingress also
+// starts while the broker is down: the assignment is retried here until it succeeds.
 void DecisionWatch::consume_loop() {
+  while (!stop_ && !assign()) {
+    std::unique_lock lock(mu_);
+    deadline_changed_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
+  }
   std::string last_error;
   while (!stop_) {
     std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));

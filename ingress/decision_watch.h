@@ -46,8 +46,7 @@ class DecisionWatch {
   using Callback = std::function<void(const ClaimView* decided)>;
   enum class Result { kDecided, kWaiting, kFull };
 
-  // Assigns every partition of the topic at its end; throws std::runtime_error when the broker or the
-  // topic cannot be reached.
+  // Starts reading the topic from its end (in the background: the broker may still be down).
   DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry);
   ~DecisionWatch();
   DecisionWatch(const DecisionWatch&) = delete;
@@ -61,6 +60,8 @@ class DecisionWatch {
   Result wait(const std::string& request_id, std::chrono::steady_clock::time_point deadline, Callback callback,
               ClaimView* decided);
   size_t waiters() const;
+  // The topic's partitions are assigned: decisions committed from about now on wake their waiters.
+  bool reading() const { return reading_.load(); }
   // Answers every open waiter as timed out, now, on the calling thread: the server calls it before it
   // stops, so no waiter outlives the connections it would answer.
   void release_all();
@@ -72,6 +73,7 @@ class DecisionWatch {
     Callback callback;
   };
   DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry, metrics::Family<metrics::Counter>& answers);
+  bool assign();
   void consume_loop();
   void timer_loop();
   void decided(std::string request_id, std::string raw);
@@ -91,6 +93,7 @@ class DecisionWatch {
   std::unordered_map<std::string, std::string> recent_;  // request id -> the decision's JSON
   std::deque<std::string> order_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reading_{false};
   std::thread consumer_thread_;
   std::thread timer_thread_;
 };

@@ -92,7 +92,7 @@ class Ingress {
   void wait_ready() {
     HttpClient http(port_);
     for (int i = 0; i < 300; ++i) {
-      if (http.request("GET", "/readyz").status == 200) return;
+      if (http.request("GET", "/readyz").status == 200 && watch_.reading()) return;
       std::this_thread::sleep_for(100ms);
     }
     FAIL() << "the ingress on port " << port_ << " never became ready (is the broker at " << brokers() << " up?)";
