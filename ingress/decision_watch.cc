@@ -94,6 +94,17 @@ void DecisionWatch::release_all() {
   }
   for (auto& [id, w] : left) answer(w.callback, nullptr);
   timed_out_.inc(static_cast<double>(left.size()));
+  left.clear();
+  // Callbacks the other threads took out before us may still be running: the caller is about to take
+  // down what they answer through, so wait for them (bounded: a callback does not block).
+  std::unique_lock lock(mu_);
+  answered_.wait_for(lock, std::chrono::seconds(5), [this] { return answering_ == 0; });
+}
+
+void DecisionWatch::done_answering(size_t n) {
+  std::lock_guard lock(mu_);
+  answering_ -= n;
+  if (answering_ == 0) answered_.notify_all();
 }
 
 std::optional<ClaimView> DecisionWatch::find(const std::string& request_id) const {
@@ -165,10 +176,14 @@ void DecisionWatch::decided(std::string request_id, std::string raw) {
       return;
     }
     remember(request_id, raw);
+    answering_ += ready.size();
   }
   auto claim = decode_claim(raw);
   for (const auto& cb : ready) answer(cb, claim ? &*claim : nullptr);
   (claim ? woken_ : timed_out_).inc(static_cast<double>(ready.size()));
+  size_t n = ready.size();
+  ready.clear();  // the callbacks (and the answers they hold) go before release_all may return
+  done_answering(n);
 }
 
 // Assigns every partition of the topic at its end; false (logged) while the broker cannot say how many
@@ -250,10 +265,13 @@ void DecisionWatch::timer_loop() {
       waiters_.erase(w);
     }
     waiters_gauge_.set(static_cast<double>(waiters_.size()));
+    answering_ += expired.size();
     lock.unlock();
     for (const auto& cb : expired) answer(cb, nullptr);
     timed_out_.inc(static_cast<double>(expired.size()));
-    expired.clear();  // the callbacks (and the answers they hold) go before the lock is taken again
+    size_t n = expired.size();
+    expired.clear();  // the callbacks (and the answers they hold) go before release_all may return
+    done_answering(n);
     lock.lock();
   }
 }

@@ -62,8 +62,9 @@ class DecisionWatch {
   size_t waiters() const;
   // The topic's partitions are assigned: decisions committed from about now on wake their waiters.
   bool reading() const { return reading_.load(); }
-  // Answers every open waiter as timed out, now, on the calling thread: the server calls it before it
-  // stops, so no waiter outlives the connections it would answer.
+  // Answers every open waiter as timed out, now, on the calling thread, and waits (bounded) for the
+  // answers other threads are giving: the server calls it before it stops, so no answer outlives the
+  // connections it goes through.
   void release_all();
 
  private:
@@ -78,6 +79,7 @@ class DecisionWatch {
   void timer_loop();
   void decided(std::string request_id, std::string raw);
   void remember(std::string request_id, std::string raw);  // under mu_
+  void done_answering(size_t n);
 
   DecisionWatchOptions opt_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
@@ -86,6 +88,8 @@ class DecisionWatch {
   metrics::Counter& timed_out_;
   mutable std::mutex mu_;
   std::condition_variable deadline_changed_;
+  std::condition_variable answered_;  // answering_ dropped to 0
+  size_t answering_ = 0;              // callbacks taken out of waiters_ and not yet done
   uint64_t next_id_ = 0;
   std::map<uint64_t, Waiter> waiters_;
   std::set<std::pair<std::chrono::steady_clock::time_point, uint64_t>> deadlines_;

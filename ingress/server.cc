@@ -120,12 +120,19 @@ struct Reply {
   RouteProbe* route;
   std::chrono::steady_clock::time_point started;
   Probe& probe;
+  // When set, counts this answer until Pistache wrote it: a stopping server waits for long polls'
+  // answers, which it queues onto the connections' threads just before it shuts them down.
+  std::atomic<int>* unwritten = nullptr;
 
   void send(int status, const std::string& body, int retry_after_s = 0) {
     try {
       writer.headers().add<Http::Header::ContentType>(MIME(Application, Json));
       if (retry_after_s > 0) writer.headers().add<RetryAfter>(retry_after_s);
-      writer.send(static_cast<Http::Code>(status), body);
+      auto written = writer.send(static_cast<Http::Code>(status), body);
+      if (auto* n = unwritten) {
+        n->fetch_add(1);
+        written.then([n](ssize_t) { n->fetch_sub(1); }, [n](std::exception_ptr) { n->fetch_sub(1); });
+      }
     } catch (const std::exception& e) {
       // e.g. the client closed its connection while a long poll waited: nobody is left to answer
       log_warn("ingress", std::string("answer not sent: ") + e.what());
@@ -222,6 +229,7 @@ struct Server::Impl {
   EventIds known_events;    // seen in the projection: events are never deleted
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   std::atomic<bool> draining{false};
+  std::atomic<int> unwritten_answers{0};  // long polls' answers queued and not yet written (Reply::unwritten)
   // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
   std::atomic<int> handlers{0};
   std::mutex handlers_mu;
@@ -240,6 +248,17 @@ struct Server::Impl {
         pending(opt.pending_capacity),
         per_user(opt.user_rate, opt.user_burst),
         per_address(opt.address_rate, opt.address_burst) {}
+
+  // Answers the open long polls now (pending) and waits, up to `deadline` (at least 500 ms from now), until
+  // Pistache wrote those answers: their connections close right after.
+  void release_long_polls(std::chrono::steady_clock::time_point deadline) {
+    if (!read.decisions) return;
+    read.decisions->release_all();
+    deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+    while (unwritten_answers.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
 
   void hook(std::string_view point) {
     if (opt.test_hook) opt.test_hook(point);
@@ -511,6 +530,7 @@ struct Server::Impl {
   // GET with its pending status (200), a POST as accepted (202). The calling thread does not wait.
   void long_poll(Reply r, const std::string& id, const PendingClaim& p, int wait_ms, int pending_status = 200) {
     auto shared = std::make_shared<Reply>(std::move(r));
+    shared->unwritten = &unwritten_answers;
     auto deadline = shared->started + std::chrono::milliseconds(wait_ms);
     ClaimView decided;
     auto result = read.decisions->wait(id, deadline, [this, shared, id, p, pending_status](const ClaimView* c) {
@@ -663,7 +683,7 @@ Server::Server(ServerOptions options, Publisher& publisher, ReadSide read, Basel
 
 Server::~Server() {
   impl_->draining = true;
-  if (impl_->read.decisions) impl_->read.decisions->release_all();
+  if (impl_->endpoint) impl_->release_long_polls(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   if (impl_->endpoint) impl_->endpoint->shutdown();
 }
 
@@ -704,8 +724,7 @@ void Server::drain_and_stop(int drain_ms) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   i.publisher.flush(static_cast<int>(std::max<int64_t>(left.count(), 0)));
   i.hook("drain:flushed");
-  // Open long polls are answered now (pending), while their connections still exist.
-  if (i.read.decisions) i.read.decisions->release_all();
+  i.release_long_polls(deadline);
   i.endpoint->shutdown();
   i.endpoint.reset();
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -87,6 +88,7 @@ class Ingress {
   ~Ingress() { publisher_.flush(10000); }
   int port() const { return port_; }
   ingress::DecisionWatch& watch() { return watch_; }
+  ingress::Server& server() { return server_; }
   metrics::Registry& registry() { return registry_; }
 
   void wait_ready() {
@@ -262,6 +264,30 @@ TEST(IngressLongPoll, RejectsABadWaitWithAJsonError) {
   }
   // The cap itself is allowed (an unknown claim is answered at once: nothing to wait for).
   EXPECT_EQ(http.request("GET", "/api/claims/no-such-claim?wait_ms=30000").status, 404);
+}
+
+// A stopping ingress answers its open long polls (pending) before it closes their connections.
+TEST(IngressLongPoll, ShutdownAnswersOpenLongPolls) {
+  FreshTopic topic;
+  Ingress ingress(topic.name());
+  ingress.wait_ready();
+  if (HasFatalFailure()) return;
+  HttpClient http(ingress.port());
+  std::string event = create_event(http, 10);
+  std::string rid = claim(http, event, "grace");
+  ASSERT_FALSE(rid.empty());
+  auto poll = std::async(std::launch::async, [&] {
+    HttpClient own(ingress.port());
+    return own.request("GET", "/api/claims/" + rid + "?wait_ms=30000");
+  });
+  for (int i = 0; i < 600 && ingress.watch().waiters() < 1; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(ingress.watch().waiters(), 1u);
+  ingress.server().drain_and_stop(5000);
+  ASSERT_EQ(poll.wait_for(30s), std::future_status::ready) << "the long poll was not answered at shutdown";
+  auto r = poll.get();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body).value("status", ""), "pending") << r.body;
+  EXPECT_EQ(ingress.watch().waiters(), 0u);
 }
 
 // One raw connection holding a long poll open.
