@@ -20,6 +20,7 @@ int main() {
   int offsets_refresh_ms = 0;
   allot::ingress::ProjectionOptions projection;
   allot::ingress::BaselineOptions baseline;
+  allot::ingress::DecisionWatchOptions decisions;
   try {
     server.host = env_string("ALLOT_HTTP_HOST", server.host);
     server.port = static_cast<int>(env_int("ALLOT_HTTP_PORT", server.port, 1, 65535));
@@ -31,7 +32,11 @@ int main() {
     server.address_rate = static_cast<double>(env_int("ALLOT_RATE_PER_ADDRESS", 0, 0, 10000000));
     server.address_burst = static_cast<double>(env_int("ALLOT_BURST_PER_ADDRESS", 1000, 1, 10000000));
     server.static_dir = env_string("ALLOT_STATIC_DIR", "ingress/web");
+    server.max_wait_ms = static_cast<int>(env_int("ALLOT_MAX_WAIT_MS", server.max_wait_ms, 0, 300000));
     publisher.brokers = env_string("ALLOT_KAFKA_BROKERS", publisher.brokers);
+    // Another commands topic lets a test or a benchmark run an ingress whose claims no processor decides.
+    publisher.topic = env_string("ALLOT_COMMANDS_TOPIC", publisher.topic);
+    decisions.brokers = publisher.brokers;
     publisher.delivery_timeout_ms =
         static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
     publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
@@ -54,7 +59,8 @@ int main() {
   }
   allot::log_info("ingress", "config: http=" + server.host + ":" + std::to_string(server.port) +
                                  " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
-                                 std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
+                                 std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers + " commands_topic=" + publisher.topic +
+                                 " max_wait_ms=" + std::to_string(server.max_wait_ms) +
                                  " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " redis=" +
                                  projection.host + ":" + std::to_string(projection.port) + " mysql=" +
                                  baseline.mysql_user + "@" + baseline.mysql_host + ":" +
@@ -75,7 +81,8 @@ int main() {
                                             offsets_refresh_ms, /*end_slack=*/1);
     allot::ingress::Projections projections(projection);
     allot::ingress::Baselines baselines(baseline, registry);
-    allot::ingress::Server http(server, pub, {projections, processors, redis_sink}, baselines, registry);
+    allot::ingress::DecisionWatch watch(decisions, registry);
+    allot::ingress::Server http(server, pub, {projections, processors, redis_sink, &watch}, baselines, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
     int rc = http.run(g_stop, publisher.delivery_timeout_ms + 1000);

@@ -80,7 +80,9 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
                                 {"linger.ms", std::to_string(opt_.linger_ms)},
                                 {"message.timeout.ms", std::to_string(opt_.delivery_timeout_ms)},
                                 {"queue.buffering.max.messages", "200000"},
-                                {"socket.keepalive.enable", "true"}});
+                                {"socket.keepalive.enable", "true"},
+                                // A 202 waits for this round trip: no Nagle delay on small produce requests.
+                                {"socket.nagle.disable", "true"}});
   std::string err;
   if (conf->set("dr_cb", reports_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
   if (conf->set("event_cb", events_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);

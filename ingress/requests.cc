@@ -92,7 +92,36 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   return ev;
 }
 
+namespace {
+// The body every client sends, {"user_id":"..."} with optional whitespace and a valid id, read without
+// building a JSON document (the DOM showed in the claim path's profile). Anything else, valid or not,
+// goes to the full parser, which answers it as before.
+std::optional<std::string_view> plain_claim_user(std::string_view b) {
+  size_t i = 0;
+  auto skip = [&b, &i] {
+    while (i < b.size() && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')) ++i;
+  };
+  auto expect = [&b, &i, &skip](std::string_view token) {
+    skip();
+    if (b.substr(i, token.size()) != token) return false;
+    i += token.size();
+    return true;
+  };
+  if (!expect("{") || !expect(R"("user_id")") || !expect(":") || !expect("\"")) return std::nullopt;
+  size_t start = i;
+  while (i < b.size() && b[i] != '"' && b[i] != '\\') ++i;
+  if (i >= b.size() || b[i] != '"') return std::nullopt;
+  auto user = b.substr(start, i - start);
+  ++i;
+  if (!expect("}")) return std::nullopt;
+  skip();
+  if (i != b.size() || !topics::valid_user_id(user)) return std::nullopt;
+  return user;
+}
+}  // namespace
+
 std::variant<std::string, ApiError> parse_claim(std::string_view body) {
+  if (auto user = plain_claim_user(body)) return std::string(*user);
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
   const json& j = std::get<json>(parsed);

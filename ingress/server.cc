@@ -4,6 +4,8 @@
 #include <pistache/http.h>
 #include <pistache/router.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "ingress/pending_claims.h"
 #include "ingress/rate_limiter.h"
@@ -26,11 +29,6 @@ using namespace Pistache;
 using nlohmann::json;
 
 namespace {
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // 128 random bits as 32 hex digits.
 std::string new_request_id() {
@@ -66,33 +64,80 @@ class RetryAfter : public Http::Header::Header {
   int seconds_ = 0;
 };
 
+// The series of one route, looked up once: a label lookup (a std::map of label maps, under a lock) per
+// request showed in the claim path's profile.
+class RouteProbe {
+ public:
+  RouteProbe(std::string route, metrics::Family<metrics::Counter>& requests, metrics::Family<metrics::Histogram>& latency)
+      : route_(std::move(route)), requests_(requests), latency_(latency.with({{"route", route_}})) {}
+  void answered(int status, double seconds) {
+    auto& slot = by_status_[static_cast<size_t>(std::clamp(status, 0, 599))];
+    auto* c = slot.load(std::memory_order_acquire);
+    if (!c) {  // first answer with this status: with() returns the same series to every racer
+      c = &requests_.with({{"route", route_}, {"status", std::to_string(status)}});
+      slot.store(c, std::memory_order_release);
+    }
+    c->inc();
+    latency_.observe(seconds);
+  }
+
+ private:
+  std::string route_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Histogram& latency_;
+  std::array<std::atomic<metrics::Counter*>, 600> by_status_{};
+};
+
 // Per-route request counts and latency, and rejections by reason.
 struct Probe {
   explicit Probe(metrics::Registry& r)
       : requests(r.counter("allot_ingress_requests_total", "HTTP requests by route and status")),
         latency(r.histogram("allot_ingress_request_seconds", "Time to answer, by route")),
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
-        in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {}
+        in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
+    for (const char* route : {"claim", "create_event", "get_claim", "get_event", "get_ranking", "healthz",
+                              "list_events", "method_not_allowed", "not_found", "page", "readyz", "v1_claim",
+                              "v2_claim"}) {
+      routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
+    }
+  }
+  // Every route's probe; filled at construction, read-only afterwards (so no lock).
+  RouteProbe& route(const std::string& name) {
+    auto it = routes.find(name);
+    if (it == routes.end()) throw std::logic_error("no probe for route " + name);
+    return *it->second;
+  }
   metrics::Family<metrics::Counter>& requests;
   metrics::Family<metrics::Histogram>& latency;
   metrics::Family<metrics::Counter>& rejections;
   metrics::Gauge& in_flight;
+  std::unordered_map<std::string, std::unique_ptr<RouteProbe>> routes;
 };
 
 // Answers one request and records it. Safe to use from the publisher's thread.
 struct Reply {
   Http::ResponseWriter writer;
-  std::string route;
+  RouteProbe* route;
   std::chrono::steady_clock::time_point started;
   Probe& probe;
+  // When set, counts this answer until Pistache wrote it: a stopping server waits for long polls'
+  // answers, which it queues onto the connections' threads just before it shuts them down.
+  std::atomic<int>* unwritten = nullptr;
 
   void send(int status, const std::string& body, int retry_after_s = 0) {
-    writer.headers().add<Http::Header::ContentType>(MIME(Application, Json));
-    if (retry_after_s > 0) writer.headers().add<RetryAfter>(retry_after_s);
-    writer.send(static_cast<Http::Code>(status), body);
-    probe.requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
-    probe.latency.with({{"route", route}})
-        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    try {
+      writer.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+      if (retry_after_s > 0) writer.headers().add<RetryAfter>(retry_after_s);
+      auto written = writer.send(static_cast<Http::Code>(status), body);
+      if (auto* n = unwritten) {
+        n->fetch_add(1);
+        written.then([n](ssize_t) { n->fetch_sub(1); }, [n](std::exception_ptr) { n->fetch_sub(1); });
+      }
+    } catch (const std::exception& e) {
+      // e.g. the client closed its connection while a long poll waited: nobody is left to answer
+      log_warn("ingress", std::string("answer not sent: ") + e.what());
+    }
+    route->answered(status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   void error(const ApiError& e, int retry_after_s = 0) {
     probe.rejections.with({{"reason", e.code}}).inc();
@@ -122,6 +167,26 @@ class CommandDelivery : public Delivery {
   Accepted accepted_;
   Probe& probe_;
 };
+
+// A decided claim, from the projection or from the decision itself.
+std::string decided_json(const ClaimView& c) {
+  json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"user_id", c.user_id}, {"status", c.status}};
+  if (c.coupon_seq) j["coupon_seq"] = *c.coupon_seq;
+  if (c.decided_at) j["decided_at"] = *c.decided_at;
+  return j.dump();
+}
+
+// ?wait_ms=N of a long poll: 0 when absent; an integer from 0 to `max`, else a 400.
+std::variant<int, ApiError> parse_wait_ms(const Rest::Request& req, int max) {
+  auto q = req.query().get("wait_ms");
+  if (!q) return 0;
+  const std::string& text = *q;
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stol(text) > max) {
+    return ApiError{400, "invalid_wait_ms", "wait_ms must be an integer from 0 to " + std::to_string(max)};
+  }
+  return static_cast<int>(std::stol(text));
+}
 
 json event_json(const EventView& e) {
   json j{{"event_id", e.event_id}, {"title", e.title},         {"stock", e.stock},
@@ -164,6 +229,7 @@ struct Server::Impl {
   EventIds known_events;    // seen in the projection: events are never deleted
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   std::atomic<bool> draining{false};
+  std::atomic<int> unwritten_answers{0};  // long polls' answers queued and not yet written (Reply::unwritten)
   // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
   std::atomic<int> handlers{0};
   std::mutex handlers_mu;
@@ -182,6 +248,17 @@ struct Server::Impl {
         pending(opt.pending_capacity),
         per_user(opt.user_rate, opt.user_burst),
         per_address(opt.address_rate, opt.address_burst) {}
+
+  // Answers the open long polls now (pending) and waits, up to `deadline` (at least 500 ms from now), until
+  // Pistache wrote those answers: their connections close right after.
+  void release_long_polls(std::chrono::steady_clock::time_point deadline) {
+    if (!read.decisions) return;
+    read.decisions->release_all();
+    deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+    while (unwritten_answers.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
 
   void hook(std::string_view point) {
     if (opt.test_hook) opt.test_hook(point);
@@ -206,9 +283,9 @@ struct Server::Impl {
     Impl& i_;
   };
 
-  Reply reply(const Rest::Request& req, Http::ResponseWriter& w, std::string route) {
+  Reply reply(const Rest::Request& req, Http::ResponseWriter& w, const std::string& route) {
     keep_alive(req, w);
-    return Reply{std::move(w), std::move(route), std::chrono::steady_clock::now(), probe};
+    return Reply{std::move(w), &probe.route(route), std::chrono::steady_clock::now(), probe};
   }
 
   // Checks common to every command endpoint; nullopt when the request may go on.
@@ -342,30 +419,85 @@ struct Server::Impl {
   void claim(const Rest::Request& req, Http::ResponseWriter w) {
     HandlerScope scope(*this);
     auto r = reply(req, w, "claim");
+    auto wait = parse_wait_ms(req, opt.max_wait_ms);
+    if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
     auto parsed = parse_claim_request(req);
     if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
-    // Plain references, not structured bindings: clang-tidy 14 (the lint) cannot capture bindings in lambdas.
-    const auto& claim_request = std::get<ClaimRequest>(parsed);
-    const auto& event_id = claim_request.event_id;
-    const auto& user_id = claim_request.user_id;
-    const auto& request_id = claim_request.request_id;
+    auto& [event_id, user_id, request_id] = std::get<ClaimRequest>(parsed);
     if (event_known(event_id) == false) {
       return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     }
+    if (std::get<int>(wait) > 0 && req.headers().tryGetRaw("Idempotency-Key")) {
+      // A retried key whose claim is decided gets no second decision (the first stands): answer with it
+      // rather than wait for one that never comes.
+      if (auto decided = known_decision(request_id)) return r.send(200, decided_json(*decided));
+    }
     if (auto e = check_broker()) return r.error(*e, 1);
     topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
-    auto accepted = [this, request_id, event_id, user_id](topics::CommandPosition position) {
-      PendingClaim p{event_id, user_id, position};
-      pending.add(request_id, p);
-      auto body = pending_json(request_id, p);
-      body.erase("event_id");
-      body.erase("user_id");
-      return body;
-    };
     hook("command:publishing");
-    publisher.publish(c, std::make_unique<CommandDelivery>(std::move(r), request_id, accepted, probe));
+    publisher.publish(c, std::make_unique<ClaimDelivery>(*this, std::move(r), std::move(request_id),
+                                                         std::move(event_id), std::move(user_id), std::get<int>(wait)));
     hook("command:published");
   }
+
+  // The claim's decision if this ingress saw it or the projection has it; nullopt also when Redis is down.
+  std::optional<ClaimView> known_decision(const std::string& request_id) {
+    if (read.decisions) {
+      if (auto c = read.decisions->find(request_id)) return c;
+    }
+    try {
+      return read.projections.claim(request_id);
+    } catch (const ProjectionUnavailable&) {
+      return std::nullopt;
+    }
+  }
+
+  // The 202 body of an accepted claim. Ids are validated to [A-Za-z0-9_-], so they need no escaping.
+  std::string accepted_body(const std::string& request_id, const PendingClaim& p) {
+    auto position = read.processor_offsets.queue_position(p.position);
+    std::string body;
+    body.reserve(128);
+    body += R"({"request_id":")";
+    body += request_id;
+    body += R"(","status":"pending","queue_position":)";
+    body += std::to_string(position);
+    if (auto wait = read.processor_offsets.estimated_wait_ms(position)) {
+      body += R"(,"estimated_wait_ms":)";
+      body += std::to_string(*wait);
+    }
+    body += '}';
+    return body;
+  }
+
+  // Answers a published claim from the publisher's poll thread: once the broker has it, 202 with its
+  // queue position, or with ?wait_ms=N its decision (200) when that comes within N ms of the request.
+  class ClaimDelivery : public Delivery {
+   public:
+    ClaimDelivery(Impl& i, Reply r, std::string request_id, std::string event_id, std::string user_id, int wait_ms)
+        : i_(i), reply_(std::move(r)), request_id_(std::move(request_id)), event_id_(std::move(event_id)),
+          user_id_(std::move(user_id)), wait_ms_(wait_ms) {
+      i_.probe.in_flight.add(1);
+    }
+    ~ClaimDelivery() override { i_.probe.in_flight.add(-1); }
+    void delivered(topics::CommandPosition position) override {
+      PendingClaim p{std::move(event_id_), std::move(user_id_), position};
+      i_.pending.add(request_id_, p);
+      if (wait_ms_ > 0 && i_.read.decisions && !i_.draining) {
+        return i_.long_poll(std::move(reply_), request_id_, p, wait_ms_, 202);
+      }
+      reply_.send(202, i_.accepted_body(request_id_, p));
+    }
+    void failed(const std::string& reason) override {
+      log_warn("ingress", "command " + request_id_ + " not accepted by the broker: " + reason);
+      reply_.error({503, "broker_unavailable", "the command could not be stored; retry later"}, 1);
+    }
+
+   private:
+    Impl& i_;
+    Reply reply_;
+    std::string request_id_, event_id_, user_id_;
+    int wait_ms_;
+  };
 
   void get_claim(const Rest::Request& req, Http::ResponseWriter w) {
     auto r = reply(req, w, "get_claim");
@@ -373,19 +505,44 @@ struct Server::Impl {
     if (!topics::valid_request_id(id)) {
       return r.error({400, "invalid_request_id", "request ids match [A-Za-z0-9_-]{1,64}"});
     }
+    auto wait = parse_wait_ms(req, opt.max_wait_ms);
+    if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+    int wait_ms = std::get<int>(wait);
+    if (read.decisions) {
+      if (auto c = read.decisions->find(id)) return r.send(200, decided_json(*c));
+    }
     auto waiting = pending.find(id);
     try {
-      if (auto c = read.projections.claim(id)) {
-        json j{{"request_id", id}, {"event_id", c->event_id}, {"user_id", c->user_id}, {"status", c->status}};
-        if (c->coupon_seq) j["coupon_seq"] = *c->coupon_seq;
-        if (c->decided_at) j["decided_at"] = *c->decided_at;
-        return r.send(200, j.dump());
-      }
+      if (auto c = read.projections.claim(id)) return r.send(200, decided_json(*c));
     } catch (const ProjectionUnavailable& e) {
       if (!waiting) return r.error({503, "projection_unavailable", "claim statuses are unavailable; retry later"}, 1);
     }
-    if (waiting) return r.send(200, pending_json(id, *waiting).dump());
-    r.error({404, "not_found", "no claim " + id + " (unknown, or older than the claim status TTL)"});
+    if (!waiting) return r.error({404, "not_found", "no claim " + id + " (unknown, or older than the claim status TTL)"});
+    if (wait_ms > 0 && read.decisions) {
+      // Held like a command handler, so a drain cannot release the waiters between our check and our wait.
+      HandlerScope scope(*this);
+      if (!draining) return long_poll(std::move(r), id, *waiting, wait_ms, 200);
+    }
+    r.send(200, pending_json(id, *waiting).dump());
+  }
+
+  // Answers `r` when the claim is decided (200), or once `wait_ms` from the request's start passed: a
+  // GET with its pending status (200), a POST as accepted (202). The calling thread does not wait.
+  void long_poll(Reply r, const std::string& id, const PendingClaim& p, int wait_ms, int pending_status = 200) {
+    auto shared = std::make_shared<Reply>(std::move(r));
+    shared->unwritten = &unwritten_answers;
+    auto deadline = shared->started + std::chrono::milliseconds(wait_ms);
+    ClaimView decided;
+    auto result = read.decisions->wait(id, deadline, [this, shared, id, p, pending_status](const ClaimView* c) {
+      if (c) return shared->send(200, decided_json(*c));
+      if (pending_status == 202) return shared->send(202, accepted_body(id, p));
+      shared->send(200, pending_json(id, p).dump());
+    }, &decided);
+    if (result == DecisionWatch::Result::kDecided) return shared->send(200, decided_json(decided));
+    if (result == DecisionWatch::Result::kFull) {
+      if (pending_status == 202) return shared->send(202, accepted_body(id, p));
+      return shared->error({503, "too_many_waiters", "too many open long polls; retry later"}, 1);
+    }
   }
 
   void list_events(const Rest::Request& req, Http::ResponseWriter w) {
@@ -525,6 +682,8 @@ Server::Server(ServerOptions options, Publisher& publisher, ReadSide read, Basel
     : impl_(std::make_unique<Impl>(std::move(options), publisher, read, baselines, registry)) {}
 
 Server::~Server() {
+  impl_->draining = true;
+  if (impl_->endpoint) impl_->release_long_polls(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   if (impl_->endpoint) impl_->endpoint->shutdown();
 }
 
@@ -565,6 +724,7 @@ void Server::drain_and_stop(int drain_ms) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   i.publisher.flush(static_cast<int>(std::max<int64_t>(left.count(), 0)));
   i.hook("drain:flushed");
+  i.release_long_polls(deadline);
   i.endpoint->shutdown();
   i.endpoint.reset();
 }

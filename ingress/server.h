@@ -10,6 +10,7 @@
 
 #include "common/metrics.h"
 #include "ingress/baselines.h"
+#include "ingress/decision_watch.h"
 #include "ingress/group_offsets.h"
 #include "ingress/projections.h"
 #include "ingress/publisher.h"
@@ -26,6 +27,7 @@ struct ServerOptions {
   size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
   double user_rate = 20, user_burst = 40;       // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;   // claims per second per client address (0: no limit)
+  int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
   // Points: "command:publishing" / "command:published" (a handler, around its publish),
   // "drain:waiting_for_handlers" and "drain:flushed" (drain_and_stop, before waiting for the handlers
   // and after the final flush).
@@ -37,6 +39,7 @@ struct ReadSide {
   Projections& projections;         // Redis projection (events, claims, rankings)
   GroupOffsets& processor_offsets;  // group allot-processor on allot.commands: queue positions
   GroupOffsets& sink_offsets;       // group allot-sink-redis on allot.decisions: is the projection caught up
+  DecisionWatch* decisions = nullptr;  // wakes long polls; null: ?wait_ms= is validated but answers at once
 };
 
 class Server {

@@ -7,6 +7,8 @@
 # our routes do not serve gets a JSON 405 with Allow, which tests/integration/pipeline_test.cc checks.
 # Not run: the stateful phase, which expects a resource to be readable right after its POST; here a POST
 # is a command answered 202 once Kafka has it, and the event is readable once processed and projected.
+# The request timeout sits above the long poll's cap (wait_ms <= 30000): such a request may rightly
+# take that long when no decision comes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 st="${ALLOT_VENV:-$HOME/.cache/allot/venv}/bin/schemathesis"
@@ -16,4 +18,4 @@ token="${ALLOT_ADMIN_TOKEN:-$(cat "${ALLOT_RUN_DIR:-$root/.run}/admin-token")}"
 exec "$st" run "$root/ingress/openapi.yaml" --url "http://127.0.0.1:$port" --mode all --checks all \
   --phases examples,coverage,fuzzing \
   --exclude-checks unsupported_method -H "Authorization: Bearer $token" --max-examples 40 --seed 1 \
-  --request-timeout 10 --no-color
+  --request-timeout 40 --no-color

@@ -9,6 +9,17 @@
 namespace allot::topics {
 namespace {
 
+// The claim's direct encoding is byte for byte the JSON document's dump; ids that would need escaping
+// take the document's path.
+TEST(Messages, ClaimEncodingIsTheJsonDocument) {
+  Command c{"req-1", 1796000000000, Claim{"spring-sale", "user_1"}};
+  nlohmann::json j{{"request_id", "req-1"}, {"received_at", 1796000000000}, {"type", "claim"},
+                   {"event_id", "spring-sale"}, {"user_id", "user_1"}};
+  EXPECT_EQ(encode(c), j.dump());
+  Command odd{"req-2", 1, Claim{"spring-sale", "quote\"d"}};
+  EXPECT_EQ(nlohmann::json::parse(encode(odd)).at("user_id"), "quote\"d");
+}
+
 TEST(Messages, ClaimCommandRoundTrips) {
   Command c{"abc", 42, Claim{"spring-sale", "user_1"}};
   auto back = decode_command(encode(c));

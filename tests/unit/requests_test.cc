@@ -68,5 +68,21 @@ TEST(ErrorBody, HasCodeAndMessage) {
   EXPECT_EQ(error_body({400, "x", "y \"q\""}), R"({"error":{"code":"x","message":"y \"q\""}})");
 }
 
+// The plain body is read without a JSON document; every other body answers as the full parser does.
+TEST(ClaimBody, PlainAndGeneralBodiesParseAlike) {
+  for (std::string body : {R"({"user_id":"u1"})", " {\n \"user_id\" :\t\"u1\" } ", R"({"user_id":"u\u0031"})",
+                           R"({"user_id":"u1","extra":1})"}) {
+    auto v = parse_claim(body);
+    ASSERT_TRUE(std::holds_alternative<std::string>(v)) << body;
+    EXPECT_EQ(std::get<std::string>(v), "u1") << body;
+  }
+  for (std::string body : {R"({"user_id":"u 1"})", R"({"user_id":""})", R"({"user_id":"u1"}x)", R"({"user_id":1})",
+                           R"({"user_id":"u1")", R"({"user_id":"u1"})" "\x01", R"({"user_id":"u1\"})"}) {
+    auto v = parse_claim(body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(v)) << body;
+    EXPECT_EQ(std::get<ApiError>(v).status, 400) << body;
+  }
+}
+
 }  // namespace
 }  // namespace allot::ingress
