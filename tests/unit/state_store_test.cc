@@ -36,6 +36,15 @@ TEST_F(StateStoreTest, CommitsRecordsWithOffsetsAndSurvivesReopen) {
   EXPECT_EQ(s->count(3), 2);
 }
 
+// A restore hands over a changelog's records in log order, one key possibly several times.
+TEST_F(StateStoreTest, OfTwoRecordsWithOneKeyInABatchTheLaterWins) {
+  auto s = StateStore::open(dir_);
+  s->commit(1, {{"b", "1"}, {"a", "x"}, {"b", "2"}, {"c", "y"}, {"b", "3"}}, {1, 5});
+  EXPECT_EQ(s->get(1, "b"), "3");
+  EXPECT_EQ(s->get(1, "a"), "x");
+  EXPECT_EQ(s->count(1), 3);
+}
+
 TEST_F(StateStoreTest, ClearEmptiesOnlyThatPartition) {
   auto s = StateStore::open(dir_);
   s->commit(0, {{"k", "v"}}, {5, 6});
