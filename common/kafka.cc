@@ -55,6 +55,27 @@ std::unique_ptr<RdKafka::Producer> make_producer(const Settings& settings) {
   return p;
 }
 
+std::unique_ptr<RdKafka::KafkaConsumer> make_group_consumer(Settings settings, const std::string& topic,
+                                                            RdKafka::RebalanceCb* rebalance, RdKafka::EventCb* events) {
+  const Settings defaults{{"isolation.level", "read_committed"},  {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},
+                          {"session.timeout.ms", "10000"},       {"heartbeat.interval.ms", "1000"},
+                          {"statistics.interval.ms", "2000"}};
+  for (const auto& [key, value] : defaults) settings.try_emplace(key, value);
+  auto conf = make_conf(settings);
+  std::string err;
+  if (conf->set("rebalance_cb", rebalance, err) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", events, err) != RdKafka::Conf::CONF_OK) {
+    throw std::runtime_error("kafka consumer callbacks: " + err);
+  }
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!consumer) throw std::runtime_error("kafka consumer: " + err);
+  if (auto code = consumer->subscribe({topic}); code != RdKafka::ERR_NO_ERROR) {
+    throw std::runtime_error("subscribe " + topic + ": " + RdKafka::err2str(code));
+  }
+  return consumer;
+}
+
 int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout) {
   std::string err;
   std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&handle, topic, nullptr, err));

@@ -36,6 +36,14 @@ std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings);
 std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const Settings& settings);
 std::unique_ptr<RdKafka::Producer> make_producer(const Settings& settings);
 
+// A consumer of `topic` in a consumer group the way processors and sinks consume: read_committed, offsets
+// committed by hand (never auto-committed or auto-stored), a new group starts at the earliest offset,
+// 10 s session, statistics every 2 s. `settings` add to those or override them (bootstrap.servers,
+// group.id and client.id at least). The callbacks are installed and the topic subscribed; throws
+// std::runtime_error on any failure.
+std::unique_ptr<RdKafka::KafkaConsumer> make_group_consumer(Settings settings, const std::string& topic,
+                                                            RdKafka::RebalanceCb* rebalance, RdKafka::EventCb* events);
+
 // Partition count of `topic`; throws when the topic does not exist or metadata is unavailable.
 int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
 

@@ -80,7 +80,9 @@ DecisionWatch::~DecisionWatch() {
   consumer_thread_.join();
   timer_thread_.join();
   release_all();
-  consumer_->close();
+  if (auto code = consumer_->close(); code != RdKafka::ERR_NO_ERROR) {
+    log_warn("ingress", "decision watch: consumer close: " + RdKafka::err2str(code));
+  }
 }
 
 void DecisionWatch::release_all() {
@@ -148,8 +150,8 @@ size_t DecisionWatch::waiters() const {
   return waiters_.size();
 }
 
-void DecisionWatch::remember(std::string request_id, std::string raw) {
-  auto [it, fresh] = recent_.try_emplace(std::move(request_id), std::move(raw));
+void DecisionWatch::remember(std::string request_id, const std::string& raw) {
+  auto [it, fresh] = recent_.try_emplace(std::move(request_id), raw);
   if (!fresh) return;  // a replayed decision: the first one stands
   order_.push_back(it->first);
   while (order_.size() > opt_.remembered) {
@@ -158,7 +160,7 @@ void DecisionWatch::remember(std::string request_id, std::string raw) {
   }
 }
 
-void DecisionWatch::decided(std::string request_id, std::string raw) {
+void DecisionWatch::decided(std::string request_id, const std::string& raw) {
   std::vector<Callback> ready;
   {
     std::lock_guard lock(mu_);
@@ -172,7 +174,7 @@ void DecisionWatch::decided(std::string request_id, std::string raw) {
     by_request_.erase(first, last);
     if (!ready.empty()) waiters_gauge_.set(static_cast<double>(waiters_.size()));
     if (ready.empty()) {
-      remember(std::move(request_id), std::move(raw));
+      remember(std::move(request_id), raw);
       return;
     }
     remember(request_id, raw);

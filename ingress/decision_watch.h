@@ -77,8 +77,8 @@ class DecisionWatch {
   bool assign();
   void consume_loop();
   void timer_loop();
-  void decided(std::string request_id, std::string raw);
-  void remember(std::string request_id, std::string raw);  // under mu_
+  void decided(std::string request_id, const std::string& raw);
+  void remember(std::string request_id, const std::string& raw);  // under mu_
   void done_answering(size_t n);
 
   DecisionWatchOptions opt_;

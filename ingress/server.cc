@@ -131,7 +131,7 @@ struct Reply {
       auto written = writer.send(static_cast<Http::Code>(status), body);
       if (auto* n = unwritten) {
         n->fetch_add(1);
-        written.then([n](ssize_t) { n->fetch_sub(1); }, [n](std::exception_ptr) { n->fetch_sub(1); });
+        written.then([n](ssize_t) { n->fetch_sub(1); }, [n](const std::exception_ptr&) { n->fetch_sub(1); });
       }
     } catch (const std::exception& e) {
       // e.g. the client closed its connection while a long poll waited: nobody is left to answer

@@ -73,28 +73,12 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
  public:
   KafkaCommandSource(const RunnerOptions& opt, const KafkaIoOptions& kopt, RunnerProbe& probe)
       : topic_(opt.commands_topic), timeout_ms_(opt.restore_timeout_ms), stats_(opt.commands_topic, probe.lag) {
-    auto conf = kafka::make_conf({{"bootstrap.servers", opt.brokers},
-                                  {"group.id", opt.group_id},
-                                  {"client.id", opt.instance_id},
-                                  {"isolation.level", "read_committed"},
-                                  {"enable.auto.commit", "false"},
-                                  {"enable.auto.offset.store", "false"},
-                                  {"auto.offset.reset", "earliest"},
-                                  {"partition.assignment.strategy", "roundrobin"},
-                                  {"session.timeout.ms", "10000"},
-                                  {"heartbeat.interval.ms", "1000"},
-                                  {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)},
-                                  {"statistics.interval.ms", "2000"}});
-    std::string err;
-    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&stats_), err) != RdKafka::Conf::CONF_OK) {
-      throw std::runtime_error(err);
-    }
-    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-    if (!consumer_) throw std::runtime_error("consumer: " + err);
-    if (auto code = consumer_->subscribe({topic_}); code != RdKafka::ERR_NO_ERROR) {
-      throw std::runtime_error("subscribe: " + RdKafka::err2str(code));
-    }
+    consumer_ = kafka::make_group_consumer({{"bootstrap.servers", opt.brokers},
+                                            {"group.id", opt.group_id},
+                                            {"client.id", opt.instance_id},
+                                            {"partition.assignment.strategy", "roundrobin"},
+                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)}},
+                                           topic_, this, &stats_);
   }
   ~KafkaCommandSource() override { close(); }
   KafkaCommandSource(const KafkaCommandSource&) = delete;

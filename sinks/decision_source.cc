@@ -74,33 +74,17 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   Impl(SourceOptions o, Projection& p, SourceProbe& pr)
       : opt(std::move(o)), projection(p), probe(pr), log_name("sink-" + pr.sink) {}
 
-  // 1. The consumer: read_committed, so aborted processor transactions never reach a projection;
-  // offsets committed by hand, after the projection wrote the batch.
+  // 1. The consumer (kafka::make_group_consumer): read_committed, so aborted processor transactions never
+  // reach a projection; offsets committed by hand, after the projection wrote the batch; a new group
+  // projects the whole topic from the earliest offset.
   void create_consumer() {
     kafka::Settings settings{{"bootstrap.servers", opt.brokers},
                              {"group.id", opt.group_id},
                              {"client.id", opt.instance_id.empty() ? opt.group_id : opt.instance_id},
-                             {"isolation.level", "read_committed"},
-                             {"enable.auto.commit", "false"},
-                             {"enable.auto.offset.store", "false"},
-                             {"auto.offset.reset", "earliest"},  // a new group projects the whole topic
-                             {"session.timeout.ms", "10000"},
-                             {"heartbeat.interval.ms", "1000"},
                              // a failing database keeps the loop out of consume() while it retries
-                             {"max.poll.interval.ms", std::to_string(opt.max_poll_interval_ms)},
-                             {"statistics.interval.ms", "2000"}};
+                             {"max.poll.interval.ms", std::to_string(opt.max_poll_interval_ms)}};
     if (!opt.instance_id.empty()) settings["group.instance.id"] = opt.instance_id;
-    auto conf = kafka::make_conf(settings);
-    std::string err;
-    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), err) != RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), err) != RdKafka::Conf::CONF_OK) {
-      throw std::runtime_error(err);
-    }
-    consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-    if (!consumer) throw std::runtime_error("consumer: " + err);
-    if (auto code = consumer->subscribe({opt.topic}); code != RdKafka::ERR_NO_ERROR) {
-      throw std::runtime_error("subscribe " + opt.topic + ": " + RdKafka::err2str(code));
-    }
+    consumer = kafka::make_group_consumer(std::move(settings), opt.topic, this, this);
   }
 
   // 2. Rebalance: records of a revoked partition are dropped from the batch in hand; whoever owns

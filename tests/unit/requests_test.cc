@@ -77,7 +77,7 @@ TEST(ClaimBody, PlainAndGeneralBodiesParseAlike) {
     EXPECT_EQ(std::get<std::string>(v), "u1") << body;
   }
   for (std::string body : {R"({"user_id":"u 1"})", R"({"user_id":""})", R"({"user_id":"u1"}x)", R"({"user_id":1})",
-                           R"({"user_id":"u1")", R"({"user_id":"u1"})" "\x01", R"({"user_id":"u1\"})"}) {
+                           R"({"user_id":"u1")", "{\"user_id\":\"u1\"}\x01", R"({"user_id":"u1\"})"}) {
     auto v = parse_claim(body);
     ASSERT_TRUE(std::holds_alternative<ApiError>(v)) << body;
     EXPECT_EQ(std::get<ApiError>(v).status, 400) << body;
