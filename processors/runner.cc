@@ -112,7 +112,8 @@ struct Runner::Impl : RebalanceHandler {
 
   // Why the partition's local state cannot be trusted ("" when it can): it was restored from another
   // cluster (a purged or new broker) or another changelog topic (deleted and recreated: a new topic id),
-  // or it claims more than the changelog or the group's offsets hold. Such state would make new requests look decided or miss decisions.
+  // or it claims more than the changelog or the group's offsets hold. Such state would make new requests
+  // look decided, or decide without batches it never saw.
   static std::string distrust(const state::StoredOffsets& stored, const std::string& stored_lineage,
                               const std::string& lineage, int64_t changelog_end, int64_t committed) {
     bool has_state = stored.input_next > 0 || stored.changelog_next > 0;
