@@ -698,20 +698,6 @@ TEST(SinksOnStack, MysqlAndRedisShowExactlyWhatTheDecisionsSay) {
       << last;
 }
 
-// A free TCP port on 127.0.0.1 (asked of the kernel, then released).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw std::runtime_error(std::string("no free port on 127.0.0.1: ") + std::strerror(errno));
-  return ntohs(addr.sin_port);
-}
-
 // Both sink binaries, in their own group, database and key prefix, killed with SIGKILL while a load
 // flows through them and started again: the projections end exactly as the decisions say.
 TEST(SinksFault, KilledWithSigkillMidRunAndRestartedTheProjectionsAreExact) {

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <iostream>
 #include <csignal>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -42,6 +44,19 @@ int http_port() { return std::stoi(env_or("ALLOT_HTTP_PORT", "8080")); }
 std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
 std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
 std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::runtime_error(std::string("no free port on 127.0.0.1: ") + std::strerror(errno));
+  return ntohs(addr.sin_port);
+}
 
 std::string unique_id(const std::string& prefix) {
   static std::atomic<int> counter{0};

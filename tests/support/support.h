@@ -23,6 +23,10 @@ int http_port();
 std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack wrote to .run/admin-token
 std::string repo_root();
 std::string run_dir();
+// A TCP port on 127.0.0.1 that nothing listens on right now (asked of the kernel, then released), for
+// a server a test starts itself. Throws std::runtime_error when the kernel has none.
+int free_port();
+
 // A fresh lowercase id usable as an event id: prefix-<time>-<counter>.
 std::string unique_id(const std::string& prefix);
 

@@ -372,32 +372,39 @@ TEST_F(RunnerTest, RestoreWaitsForThePreviousOwnersTransactionBeforeReadingTheCh
   EXPECT_EQ(decisions.back().outcome, topics::Outcome::kSoldOut);
 }
 
+// A new instance owns partition 0 and decides what is there in one batch; returns how many times it
+// dropped the partition's local state.
+double decide_once(FakeCluster& c, state::Store& store) {
+  metrics::Registry registry;
+  Instance instance(c, store, registry);
+  instance.assign_at_next_collect({0});
+  EXPECT_TRUE(instance.step());
+  return instance.probe.state_resets.value();
+}
+
+// The cluster's two commands (a create, then a claim) were decided on its own log alone.
+void expect_created_then_issued(const FakeCluster& c) {
+  auto d = c.all_decisions();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
+  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
+}
+
 // Issue 15.2: a store that survived while the topics were recreated on another cluster must not be
 // trusted: here its old event would make the new event's creation "already_exists".
 TEST_F(RunnerTest, StateFromAnotherClusterIsDroppedAndRestoredFromThisOne) {
   auto store = open_store("a");
-  {
-    FakeCluster old;
-    old.cluster_id = "cluster-old";
-    old.append(0, create("spring-sale", 1));
-    old.append(0, claim("spring-sale", "a"));
-    Instance a(old, *store, registry_);
-    a.assign_at_next_collect({0});
-    ASSERT_TRUE(a.step());
-  }
+  FakeCluster old;
+  old.cluster_id = "cluster-old";
+  old.append(0, create("spring-sale", 1));
+  old.append(0, claim("spring-sale", "a"));
+  EXPECT_EQ(decide_once(old, *store), 0);
   ASSERT_GT(store->offsets(0).input_next, 0);
   FakeCluster fresh;  // a purged broker: new cluster id, empty topics, same event id again
   fresh.append(0, create("spring-sale", 5));
   fresh.append(0, claim("spring-sale", "a"));
-  metrics::Registry r2;
-  Instance b(fresh, *store, r2);
-  b.assign_at_next_collect({0});
-  ASSERT_TRUE(b.step());
-  auto d = fresh.all_decisions();
-  ASSERT_EQ(d.size(), 2u);
-  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
-  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
-  EXPECT_EQ(b.probe.state_resets.value(), 1);
+  EXPECT_EQ(decide_once(fresh, *store), 1);
+  expect_created_then_issued(fresh);
   EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog/topic-1");
 }
 
@@ -410,14 +417,8 @@ TEST_F(RunnerTest, StateAheadOfTheChangelogIsDroppedAndRestored) {
   FakeCluster c;
   c.append(0, create("ev", 3));
   c.append(0, claim("ev", "a"));
-  Instance a(c, *store, registry_);
-  a.assign_at_next_collect({0});
-  ASSERT_TRUE(a.step());
-  auto d = c.all_decisions();
-  ASSERT_EQ(d.size(), 2u);
-  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
-  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
-  EXPECT_EQ(a.probe.state_resets.value(), 1);
+  EXPECT_EQ(decide_once(c, *store), 1);
+  expect_created_then_issued(c);
 }
 
 // Same cluster, the changelog deleted and created again under the same name: a new topic id.
@@ -426,24 +427,13 @@ TEST_F(RunnerTest, StateOfARecreatedChangelogTopicIsDroppedAndRestored) {
   FakeCluster c;
   c.append(0, create("ev", 1));
   c.append(0, claim("ev", "a"));
-  {
-    Instance a(c, *store, registry_);
-    a.assign_at_next_collect({0});
-    ASSERT_TRUE(a.step());
-  }
+  EXPECT_EQ(decide_once(c, *store), 0);
   FakeCluster recreated;
   recreated.changelog_id = "topic-2";
   recreated.append(0, create("ev", 1));
   recreated.append(0, claim("ev", "a"));
-  metrics::Registry r2;
-  Instance b(recreated, *store, r2);
-  b.assign_at_next_collect({0});
-  ASSERT_TRUE(b.step());
-  auto d = recreated.all_decisions();
-  ASSERT_EQ(d.size(), 2u);
-  EXPECT_EQ(d[0].outcome, topics::Outcome::kCreated);
-  EXPECT_EQ(d[1].outcome, topics::Outcome::kIssued);
-  EXPECT_EQ(b.probe.state_resets.value(), 1);
+  EXPECT_EQ(decide_once(recreated, *store), 1);
+  expect_created_then_issued(recreated);
 }
 
 TEST_F(RunnerTest, StoreWithoutLineageIsRestoredFullyOnceAndThenTrusted) {
