@@ -4,11 +4,7 @@
 // Each test runs its own Publisher and Server in this process, on a free loopback port, and forces the
 // schedule it is about through the test hooks (ServerOptions/PublisherOptions::test_hook): no sleeps
 // decide anything, every wait is bounded.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +17,7 @@
 #include <vector>
 
 #include "ingress/server.h"
+#include "in_process_ingress.h"
 #include "support.h"
 
 namespace allot {
@@ -74,65 +71,10 @@ class Trace {
   std::vector<std::string> points_;
 };
 
-// One ingress (publisher, read side, HTTP server) in this process, on a free port, against the real
-// broker, Redis and MariaDB of the local stack. `hook` sees every test point.
-class Ingress {
+// The ingress under test, in this process; `hook` sees every test point.
+class Ingress : public InProcessIngress {
  public:
-  explicit Ingress(const ingress::TestHook& hook)
-      : port_(free_port()),
-        publisher_(publisher_options(hook), registry_),
-        processors_(brokers(), "allot-processor", "allot.commands", 500),
-        sink_(brokers(), "allot-sink-redis", "allot.decisions", 500, 1),
-        projections_(ingress::ProjectionOptions{}),
-        baselines_(baseline_options(), registry_),
-        server_(server_options(port_, hook), publisher_, {projections_, processors_, sink_}, baselines_, registry_) {
-    server_.start();
-  }
-  ~Ingress() {
-    // Whatever the test did, no delivery report may outlive the server.
-    publisher_.flush(10000);
-  }
-  int port() const { return port_; }
-  ingress::Publisher& publisher() { return publisher_; }
-  ingress::Server& server() { return server_; }
-
-  // Waits (bounded) until /readyz says ready: the broker answered the publisher.
-  void wait_ready() {
-    HttpClient http(port_);
-    for (int i = 0; i < 300; ++i) {
-      if (http.request("GET", "/readyz").status == 200) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "the ingress on port " << port_ << " never became ready (is the broker at " << brokers() << " up?)";
-  }
-
- private:
-  static ingress::PublisherOptions publisher_options(ingress::TestHook hook) {
-    ingress::PublisherOptions o;
-    o.brokers = brokers();
-    o.test_hook = std::move(hook);
-    return o;
-  }
-  static ingress::BaselineOptions baseline_options() {
-    ingress::BaselineOptions o;
-    o.workers = 1;
-    return o;
-  }
-  static ingress::ServerOptions server_options(int port, ingress::TestHook hook) {
-    ingress::ServerOptions o;
-    o.port = port;
-    o.admin_token = kToken;
-    o.static_dir = "";
-    o.test_hook = std::move(hook);
-    return o;
-  }
-  int port_;
-  metrics::Registry registry_;
-  ingress::Publisher publisher_;
-  ingress::GroupOffsets processors_, sink_;
-  ingress::Projections projections_;
-  ingress::Baselines baselines_;
-  ingress::Server server_;
+  explicit Ingress(const ingress::TestHook& hook) : InProcessIngress({.admin_token = kToken, .hook = hook}) {}
 };
 
 // A command through the HTTP API: creating an event (published like a claim, needs no existing event).

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ingress/server.h"
+#include "in_process_ingress.h"
 #include "support.h"
 #include "topics/admin.h"
 
@@ -55,69 +56,15 @@ class FreshTopic {
   std::string name_;
 };
 
-// One ingress in this process publishing to `commands_topic`, woken by allot.decisions.
-class Ingress {
+// The ingress under test, in this process, publishing to `commands_topic` and woken by allot.decisions;
+// the tests claim fast from few users, so no per-user rate limit.
+class Ingress : public InProcessIngress {
  public:
   explicit Ingress(const std::string& commands_topic)
-      : port_(free_port()),
-        publisher_(publisher_options(commands_topic), registry_),
-        processors_(brokers(), "allot-processor", commands_topic, 500),
-        sink_(brokers(), "allot-sink-redis", "allot.decisions", 500, 1),
-        projections_(ingress::ProjectionOptions{}),
-        baselines_(baseline_options(), registry_),
-        watch_(watch_options(), registry_),
-        server_(server_options(port_), publisher_, {projections_, processors_, sink_, &watch_}, baselines_,
-                registry_) {
-    server_.start();
-  }
-  ~Ingress() { publisher_.flush(10000); }
-  int port() const { return port_; }
-  ingress::DecisionWatch& watch() { return watch_; }
-  ingress::Server& server() { return server_; }
-  metrics::Registry& registry() { return registry_; }
-
-  void wait_ready() {
-    HttpClient http(port_);
-    for (int i = 0; i < 300; ++i) {
-      if (http.request("GET", "/readyz").status == 200 && watch_.reading()) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "the ingress on port " << port_ << " never became ready (is the broker at " << brokers() << " up?)";
-  }
-
- private:
-  static ingress::PublisherOptions publisher_options(const std::string& topic) {
-    ingress::PublisherOptions o;
-    o.brokers = brokers();
-    o.topic = topic;
-    return o;
-  }
-  static ingress::DecisionWatchOptions watch_options() {
-    ingress::DecisionWatchOptions o;
-    o.brokers = brokers();
-    return o;
-  }
-  static ingress::BaselineOptions baseline_options() {
-    ingress::BaselineOptions o;
-    o.workers = 1;
-    return o;
-  }
-  static ingress::ServerOptions server_options(int port) {
-    ingress::ServerOptions o;
-    o.port = port;
-    o.admin_token = kToken;
-    o.static_dir = "";
-    o.user_rate = 0;  // the tests claim fast from few users
-    return o;
-  }
-  int port_;
-  metrics::Registry registry_;
-  ingress::Publisher publisher_;
-  ingress::GroupOffsets processors_, sink_;
-  ingress::Projections projections_;
-  ingress::Baselines baselines_;
-  ingress::DecisionWatch watch_;
-  ingress::Server server_;
+      : InProcessIngress({.admin_token = kToken,
+                          .commands_topic = commands_topic,
+                          .watch_decisions = true,
+                          .user_rate = 0}) {}
 };
 
 // Creates an event through `http` (202 expected) and returns its id.
