@@ -560,6 +560,19 @@ def limits(outdir, seconds=5):
         res["noop_wrk_p99"] = re.search(r"\s99%\s+(\S+)", out).group(1)
     except Exception as e:
         log(f"wrk: {e}")
+    # 1b. Accepted claims under the same wrk settings, next to the no-op in the same call (bench/ingress_bench.sh).
+    try:
+        p = run([os.path.join(BENCH, "ingress_bench.sh"), "10", "64"], timeout=120)
+        with open(os.path.join(outdir, "ingress-bench.txt"), "w") as f:
+            f.write(p.stdout)
+        rows = {l.split("|")[1].strip(): l.split("|")[2:] for l in p.stdout.splitlines() if l.startswith("| ")}
+        noop = next(v for k, v in rows.items() if k.startswith("GET /healthz"))
+        claim = next(v for k, v in rows.items() if k.startswith("POST claims"))
+        res["ingress_bench_noop_rps"] = float(noop[0])
+        res["ingress_bench_claims_rps"] = float(claim[0])
+        res["ingress_bench_claims_p99"] = claim[3].strip()
+    except Exception as e:
+        log(f"ingress_bench.sh: {e}")
     # 2. The load generator's own ceiling: k6 (64 VUs) on the same no-op endpoint.
     try:
         script = os.path.join(outdir, "noop.js")
@@ -590,20 +603,22 @@ def limits(outdir, seconds=5):
         return set(p.stdout.split()) if p.returncode == 0 else None
 
     before = topics()
-    try:
-        p = run([os.path.join(BUILD_DIR, "bench", "allot-bench-processor"), "--commands", "200000", "--partitions", "12"],
-                timeout=600)
-        with open(os.path.join(outdir, "bench-processor.txt"), "w") as f:
-            f.write(p.stdout)
-        row = [l for l in p.stdout.splitlines() if l.startswith("| 12 |")][-1].strip("|").split("|")
-        res["raw_consume_msgs_per_s"] = float(row[2])
-        res["processor_eos_decisions_per_s"] = float(row[3])
-        res["processor_mean_batch"] = float(row[5])
-    except Exception as e:
-        log(f"allot-bench-processor: {e}")
+    for parts, suffix in ((12, ""), (1, "_p1")):
+        try:
+            p = run([os.path.join(BUILD_DIR, "bench", "allot-bench-processor"), "--commands", "200000",
+                     "--partitions", str(parts)], timeout=600)
+            with open(os.path.join(outdir, f"bench-processor-p{parts}.txt"), "w") as f:
+                f.write(p.stdout)
+            row = [l for l in p.stdout.splitlines() if l.startswith(f"| {parts} |")][-1].strip("|").split("|")
+            res["raw_consume_msgs_per_s" + suffix] = float(row[2])
+            res["processor_eos_decisions_per_s" + suffix] = float(row[3])
+            res["processor_mean_batch" + suffix] = float(row[5])
+            res["processor_cpu_us_per_decision" + suffix] = float(row[6])
+        except Exception as e:
+            log(f"allot-bench-processor --partitions {parts}: {e}")
     after = topics()
     if before is not None and after is not None:
-        mine = sorted(t for t in after - before if re.fullmatch(r"bench\.\d+-p12\.(commands|decisions|changelog)", t))
+        mine = sorted(t for t in after - before if re.fullmatch(r"bench\.\d+-p(1|12)\.(commands|decisions|changelog)", t))
         if mine:
             run(java + ["delete"] + mine, timeout=120, check=False)
     # 4. librdkafka's raw produce rate: kcat, idempotent, acks=all, 200,000 claim-sized keyed messages, 12 partitions.

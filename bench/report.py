@@ -412,6 +412,7 @@ def main():
           f"{f(g('sink-mysql', 'sink-redis'), 0)}% | {f(g('kafka'), 0)}% | {f(g('mariadb'), 0)}% | {f(g('redis'), 0)}% | "
           f"{f(100 * c.get('other_cpu_s', 0) / tot, 0)}% |")
     w("")
+    cost_table(doc["runs"], w)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]
     if restarted:
         w("Services that restarted during a run (their pid changed): " +
@@ -516,6 +517,38 @@ def main():
           f"{', '.join(c for c in charts.values() if c)}")
 
 
+# The parts each strategy needs to run: v1 and v2 would be deployed without Kafka, processors and sinks,
+# so the idle ones are left out of their cost (their CPU still shows in the table above).
+STRATEGY_PARTS = {
+    "v1": ("ingress", "mariadb"),
+    "v2": ("ingress", "mariadb", "redis"),
+    "v3": ("ingress", "kafka", "processor-1", "processor-2", "sink-mysql", "sink-redis", "mariadb", "redis"),
+}
+
+
+def cost_table(runs, w):
+    """CPU seconds the system under test spent per 1,000 answered claims (the load generator apart)."""
+    w("### CPU seconds per 1,000 claims")
+    w("")
+    w("CPU (user + system, from /proc) of the parts each strategy needs, summed over the k6 run and divided by the "
+      "claims answered. k6, Prometheus and everything else on the machine are left out. On a 2-core box where the "
+      "client shares the cores, this is the figure that carries to a bigger machine. v3's sinks finish the last "
+      "batch shortly after k6 ends; that tail (well under a second) is not counted.")
+    w("")
+    w("| scenario | strategy | answered | CPU s total | per 1,000 claims | ingress | kafka | processors | sinks | mariadb | redis |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        sv = r["cpu"].get("services_cpu_s") or {}
+        n = r["figures"]["answered"]
+        parts = STRATEGY_PARTS.get(r["strategy"], tuple(sv))
+        total = sum((sv.get(p) or 0) for p in parts)
+        per_k = lambda *names: f(sum((sv.get(x) or 0) for x in names if x in parts) * 1000 / n, 2) if n else "-"  # noqa: E731
+        w(f"| {r['scenario']} | {r['strategy']} | {n:,} | {f(total, 1)} | **{f(total * 1000 / n, 2) if n else '-'}** | "
+          f"{per_k('ingress')} | {per_k('kafka')} | {per_k('processor-1', 'processor-2')} | "
+          f"{per_k('sink-mysql', 'sink-redis')} | {per_k('mariadb')} | {per_k('redis')} |")
+    w("")
+
+
 def redis_durability(m):
     aof = m.get("redis_appendonly")
     if aof is None:
@@ -532,6 +565,11 @@ def limits_section(w, lim, by):
     w("| what | rate | note |")
     w("|---|---:|---|")
     w(f"| HTTP no-op (`GET /healthz`), wrk -t1 -c64 | {f(lim.get('noop_wrk_rps'), 0)} req/s | p99 {lim.get('noop_wrk_p99', '–')}; the server's ceiling |")
+    if lim.get("ingress_bench_claims_rps"):
+        w(f"| Accepted claims (`POST .../claims`, 202 after the broker's ack), wrk -t1 -c64 | "
+          f"{f(lim['ingress_bench_claims_rps'], 0)} req/s | p99 {lim.get('ingress_bench_claims_p99', '–')}; "
+          f"{f(ratio(lim['ingress_bench_claims_rps'], lim.get('ingress_bench_noop_rps')), 2)} of the no-op rate "
+          f"({f(lim.get('ingress_bench_noop_rps'), 0)} req/s) in the same `bench/ingress_bench.sh 10 64` call |")
     w(f"| HTTP no-op, k6 64 VUs | {f(lim.get('noop_k6_rps'), 0)} req/s | p95 {f(lim.get('noop_k6_p95_ms'), 1)} ms, "
       f"p99 {f(lim.get('noop_k6_p99_ms'), 1)} ms, k6 at "
       f"{f(100 * (lim.get('noop_k6_cpu_share') or 0), 0)}% of the machine; the load generator's ceiling here |")
@@ -543,6 +581,13 @@ def limits_section(w, lim, by):
     w(f"| allot processor, exactly-once decisions (same data, one processor) | "
       f"{f(lim.get('processor_eos_decisions_per_s'), 0)} decisions/s | mean batch {f(lim.get('processor_mean_batch'), 0)}; "
       "a transaction per batch with decisions + changelog + offsets |")
+    if lim.get("processor_eos_decisions_per_s_p1"):
+        w(f"| allot processor on one partition (`allot-bench-processor --commands 200000 --partitions 1`) | "
+          f"{f(lim['processor_eos_decisions_per_s_p1'], 0)} decisions/s | "
+          f"{f(ratio(lim['processor_eos_decisions_per_s_p1'], lim.get('raw_consume_msgs_per_s_p1')), 3)} of the raw consume "
+          f"rate of the same partition ({f(lim.get('raw_consume_msgs_per_s_p1'), 0)} msg/s); "
+          f"{f(lim.get('processor_cpu_us_per_decision_p1'), 1)} µs CPU per decision; "
+          f"mean batch {f(lim.get('processor_mean_batch_p1'), 0)} |")
     w("")
     v3s = by.get(("seed", "v3"))
     if v3s and lim.get("noop_k6_rps"):

@@ -91,19 +91,25 @@ T& Family<T>::with(const Labels& labels) {
   auto& slot = series_[labels];
   if (!slot) {
     if constexpr (std::is_same_v<T, Histogram>) {
-      slot = std::make_unique<T>(bounds_);
+      slot = std::make_shared<T>(bounds_);
     } else {
-      slot = std::make_unique<T>();
+      slot = std::make_shared<T>();
     }
   }
   return *slot;
 }
 
 template <typename T>
-std::vector<std::pair<Labels, const T*>> Family<T>::series() const {
+void Family<T>::remove(const Labels& labels) {
   std::lock_guard lock(mu_);
-  std::vector<std::pair<Labels, const T*>> out;
-  for (const auto& [labels, s] : series_) out.emplace_back(labels, s.get());
+  series_.erase(labels);
+}
+
+template <typename T>
+std::vector<std::pair<Labels, std::shared_ptr<const T>>> Family<T>::series() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<Labels, std::shared_ptr<const T>>> out;
+  for (const auto& [labels, s] : series_) out.emplace_back(labels, s);
   return out;
 }
 

@@ -61,17 +61,20 @@ class Family {
  public:
   Family(std::string name, std::string help, std::vector<double> bounds = {})
       : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)) {}
-  // The series for `labels`, created on first use; the reference stays valid for the family's life.
+  // The series for `labels`, created on first use; the reference stays valid until remove(labels).
   T& with(const Labels& labels = {});
+  // Drops a series (e.g. an event that no longer moves), so that series do not grow without bound.
+  void remove(const Labels& labels);
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
-  std::vector<std::pair<Labels, const T*>> series() const;
+  // Shared, so that a render in progress keeps the series it is reading alive across a remove().
+  std::vector<std::pair<Labels, std::shared_ptr<const T>>> series() const;
 
  private:
   std::string name_, help_;
   std::vector<double> bounds_;
   mutable std::mutex mu_;
-  std::map<Labels, std::unique_ptr<T>> series_;
+  std::map<Labels, std::shared_ptr<T>> series_;
 };
 
 class Registry {

@@ -19,6 +19,7 @@ int main() {
   std::string state_dir;
   int metrics_port = 0;
   std::string metrics_host;
+  size_t max_event_series = 0;
   try {
     opt.brokers = env_string("ALLOT_KAFKA_BROKERS", opt.brokers);
     opt.instance_id = env_string("ALLOT_INSTANCE_ID", opt.instance_id);
@@ -29,6 +30,7 @@ int main() {
     state_dir = env_string("ALLOT_STATE_DIR", ".run/" + opt.instance_id + "/state");
     metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9101, 1, 65535));
     metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
+    max_event_series = static_cast<size_t>(env_int("ALLOT_METRICS_MAX_EVENTS", 200, 1, 1000000));
   } catch (const std::exception& e) {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
@@ -44,7 +46,7 @@ int main() {
   try {
     auto store = allot::state::StateStore::open(state_dir);
     allot::metrics::Registry registry;
-    allot::processors::RunnerProbe probe(registry);
+    allot::processors::RunnerProbe probe(registry, max_event_series);
     allot::OpsServer ops(metrics_host, metrics_port, registry, [] { return std::string(); });
     return allot::processors::run_processor(opt, *store, probe, g_stop);
   } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 #include "processors/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -45,7 +46,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-RunnerProbe::RunnerProbe(metrics::Registry& r)
+RunnerProbe::RunnerProbe(metrics::Registry& r, size_t max_event_series)
     : commands(r.counter("allot_processor_commands_total", "Commands decided, by outcome")),
       batch_size(r.histogram("allot_processor_batch_commands", "Commands per transaction",
                              {1, 10, 50, 100, 250, 500, 1000, 2500, 5000})
@@ -64,7 +65,26 @@ RunnerProbe::RunnerProbe(metrics::Registry& r)
       lag(r.gauge("allot_processor_consumer_lag", "Commands not yet consumed, per partition")),
       assigned(r.gauge("allot_processor_assigned_partitions", "Partitions this instance owns").with()),
       event_stock(r.gauge("allot_event_stock", "Stock of an event, per event")),
-      event_issued(r.gauge("allot_event_issued", "Units issued so far, per event")) {}
+      event_issued(r.gauge("allot_event_issued", "Units issued so far, per event")),
+      max_event_series_(std::max<size_t>(max_event_series, 1)) {}
+
+void RunnerProbe::set_event_levels(const std::string& event_id, int64_t stock, int64_t issued) {
+  if (auto it = event_slot_.find(event_id); it != event_slot_.end()) {
+    recent_events_.splice(recent_events_.begin(), recent_events_, it->second);
+  } else {
+    recent_events_.push_front(event_id);
+    event_slot_[event_id] = recent_events_.begin();
+    if (recent_events_.size() > max_event_series_) {
+      const std::string& oldest = recent_events_.back();
+      event_stock.remove({{"event_id", oldest}});
+      event_issued.remove({{"event_id", oldest}});
+      event_slot_.erase(oldest);
+      recent_events_.pop_back();
+    }
+  }
+  event_stock.with({{"event_id", event_id}}).set(static_cast<double>(stock));
+  event_issued.with({{"event_id", event_id}}).set(static_cast<double>(issued));
+}
 
 struct Runner::Impl : RebalanceHandler {
   RunnerOptions opt;
@@ -314,10 +334,7 @@ struct Runner::Impl : RebalanceHandler {
     }
     io.source.record_progress(next_offset);
     for (const auto& [outcome, n] : outcomes) probe.commands.with({{"outcome", outcome}}).inc(n);
-    for (const auto& [event, levels] : event_levels) {
-      probe.event_stock.with({{"event_id", event}}).set(static_cast<double>(levels.first));
-      probe.event_issued.with({{"event_id", event}}).set(static_cast<double>(levels.second));
-    }
+    for (const auto& [event, levels] : event_levels) probe.set_event_levels(event, levels.first, levels.second);
     probe.batch_size.observe(static_cast<double>(batch.size()));
     probe.commit_seconds.observe(seconds_since(started));
     batch.clear();

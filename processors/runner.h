@@ -8,8 +8,10 @@
 // simply lose their uncommitted batch entries, and assigned ones are restored from the changelog first.
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "common/metrics.h"
 #include "processors/io.h"
@@ -33,7 +35,10 @@ struct RunnerOptions {
 
 // Metrics the runner updates; the binary exposes the registry on /metrics.
 struct RunnerProbe {
-  explicit RunnerProbe(metrics::Registry& r);
+  // Per-event series are kept for the `max_event_series` events decided most recently; older ones drop out,
+  // so a long run over many events does not grow the exposition without bound.
+  explicit RunnerProbe(metrics::Registry& r, size_t max_event_series = 200);
+  void set_event_levels(const std::string& event_id, int64_t stock, int64_t issued);
   metrics::Family<metrics::Counter>& commands;  // by outcome
   metrics::Histogram& batch_size;
   metrics::Histogram& commit_seconds;
@@ -47,6 +52,11 @@ struct RunnerProbe {
   metrics::Gauge& assigned;
   metrics::Family<metrics::Gauge>& event_stock;   // by event, as last decided here
   metrics::Family<metrics::Gauge>& event_issued;  // by event, as last decided here
+
+ private:
+  size_t max_event_series_;
+  std::list<std::string> recent_events_;  // most recently set first
+  std::unordered_map<std::string, std::list<std::string>::iterator> event_slot_;
 };
 
 // The processor's I/O, created by the binary (kafka_io.h) or by a test (fakes).

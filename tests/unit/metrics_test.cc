@@ -22,6 +22,22 @@ TEST(Metrics, RendersCountersGaugesAndHistograms) {
   EXPECT_NE(text.find("allot_h_seconds_count{route=\"a\"} 3\n"), std::string::npos);
 }
 
+TEST(Metrics, ARemovedSeriesLeavesTheExpositionAndComesBackOnUse) {
+  Registry r;
+  auto& g = r.gauge("allot_g", "A gauge");
+  g.with({{"event_id", "a"}}).set(1);
+  g.with({{"event_id", "b"}}).set(2);
+  auto held = g.series();  // a render in progress keeps what it reads
+  g.remove({{"event_id", "a"}});
+  EXPECT_EQ(held.size(), 2U);
+  EXPECT_EQ(held[0].second->value(), 1);
+  auto text = r.render();
+  EXPECT_EQ(text.find("allot_g{event_id=\"a\"}"), std::string::npos);
+  EXPECT_NE(text.find("allot_g{event_id=\"b\"} 2\n"), std::string::npos);
+  g.with({{"event_id", "a"}}).set(3);
+  EXPECT_NE(r.render().find("allot_g{event_id=\"a\"} 3\n"), std::string::npos);
+}
+
 TEST(Metrics, EscapesLabelValues) {
   EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }

@@ -327,6 +327,21 @@ class RunnerTest : public ::testing::Test {
   metrics::Registry registry_;
 };
 
+TEST(RunnerProbeTest, KeepsPerEventSeriesOnlyForTheMostRecentlyDecidedEvents) {
+  metrics::Registry registry;
+  RunnerProbe probe(registry, 2);
+  probe.set_event_levels("a", 10, 1);
+  probe.set_event_levels("b", 10, 2);
+  probe.set_event_levels("a", 10, 3);  // a is now the most recent: b goes first
+  probe.set_event_levels("c", 10, 4);
+  auto text = registry.render();
+  EXPECT_NE(text.find("allot_event_issued{event_id=\"a\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("allot_event_issued{event_id=\"c\"} 4\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("event_id=\"b\""), std::string::npos) << text;
+  EXPECT_EQ(probe.event_stock.series().size(), 2U);
+  EXPECT_EQ(probe.event_issued.series().size(), 2U);
+}
+
 TEST_F(RunnerTest, ABatchCommitsDecisionsChangelogAndOffsetsThenTheStore) {
   FakeCluster c;
   c.append(0, create("ev", 2));
