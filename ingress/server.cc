@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingress/parse_errors.h"
 #include "ingress/pending_claims.h"
 #include "ingress/rate_limiter.h"
 #include "ingress/requests.h"
@@ -698,13 +699,16 @@ void Server::start() {
   i.setup_routes();
   Address addr(i.opt.host, Port(static_cast<uint16_t>(i.opt.port)));
   i.endpoint = std::make_unique<Http::Endpoint>(addr);
-  // Pistache's own limit sits well above ours so that our handler answers 413 with a JSON body.
+  // Pistache's own limit (the whole request) sits well above ours so that our handler answers 413 for a
+  // body; over it, JsonErrorRouterHandler answers 413, 414 or 431.
   auto opts = Http::Endpoint::options()
                   .threads(i.opt.threads)
                   .flags(Tcp::Options::ReuseAddr)
                   .maxRequestSize(std::max<size_t>(i.opt.max_body_bytes * 4, 64 * 1024));
   i.endpoint->init(opts);
-  i.endpoint->setHandler(i.router.handler());
+  // The router's handler, but for requests Pistache's parser refuses: those get JSON too (parse_errors.h).
+  i.endpoint->setHandler(std::make_shared<JsonErrorRouterHandler>(
+      i.router, [&i](const ApiError& e) { i.probe.rejections.with({{"reason", e.code}}).inc(); }));
   i.endpoint->serveThreaded();
 }
 
