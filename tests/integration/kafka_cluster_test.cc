@@ -4,8 +4,9 @@
 // min.insync.replicas), independently of `allotctl topics apply`, for allot's topics and for the broker's
 // internal ones (__consumer_offsets, __transaction_state), then checks that the tool reports drift.
 //
-// Broker: ALLOT_KAFKA_BROKERS (default 127.0.0.1:19092; give every node of a cluster). The cluster's size
-// is the number of brokers its metadata lists; when ALLOT_KAFKA_NODES is set, it must be that many.
+// Broker: ALLOT_KAFKA_BROKERS (default 127.0.0.1:19092; `scripts/stack brokers` prints every node's). The
+// cluster's size is ALLOT_KAFKA_NODES when set (and its metadata must list that many brokers), else the
+// number of brokers its metadata lists. A broker that is down fails the test, naming it.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -48,6 +50,8 @@ struct LiveTopic {
 };
 struct Cluster {
   int brokers = 0;
+  std::set<int32_t> broker_ids;   // the brokers that answer
+  std::set<int32_t> replica_ids;  // the brokers that hold a replica of any partition
   std::map<std::string, LiveTopic> topics;
 };
 
@@ -59,6 +63,7 @@ Cluster read_cluster() {
   std::unique_ptr<RdKafka::Metadata> md(raw);
   Cluster out;
   out.brokers = static_cast<int>(md->brokers()->size());
+  for (const auto* b : *md->brokers()) out.broker_ids.insert(b->id());
   for (const auto* t : *md->topics()) {
     if (t->err() != RdKafka::ERR_NO_ERROR) continue;
     auto& live = out.topics[t->topic()];
@@ -66,6 +71,7 @@ Cluster read_cluster() {
       live.replicas.push_back(static_cast<int>(p->replicas()->size()));
       live.in_sync.push_back(static_cast<int>(p->isrs()->size()));
       live.leaders.push_back(p->leader());
+      out.replica_ids.insert(p->replicas()->begin(), p->replicas()->end());
     }
   }
   return out;
@@ -130,8 +136,13 @@ void make_internal_topics_exist() {
 }
 
 int expected_cluster_size(const Cluster& cluster) {
+  for (int32_t id : cluster.replica_ids) {
+    EXPECT_TRUE(cluster.broker_ids.count(id)) << "broker " << id << " holds replicas but is not in the cluster's "
+                                              << "metadata: is it down?";
+  }
   if (const char* nodes = std::getenv("ALLOT_KAFKA_NODES"); nodes && *nodes) {
     EXPECT_EQ(cluster.brokers, std::atoi(nodes)) << "brokers in the metadata vs ALLOT_KAFKA_NODES";
+    return std::atoi(nodes);
   }
   return cluster.brokers;
 }
