@@ -2,9 +2,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
+#include <thread>
 
 namespace allot::topics {
 
@@ -71,28 +75,54 @@ void check_topic_results(const rd_kafka_topic_result_t* const* results, size_t n
   }
 }
 
-// Existing topic -> partition count, from cluster metadata.
-std::map<std::string, int> existing_topics(rd_kafka_t* rk, int timeout_ms) {
+// A topic as the cluster's metadata shows it.
+struct LiveTopic {
+  int partitions = 0;
+  int min_replicas = 0;  // the fewest and most replicas any partition has
+  int max_replicas = 0;
+};
+struct ClusterView {
+  int brokers = 0;
+  std::map<std::string, LiveTopic> topics;
+};
+
+ClusterView cluster_view(rd_kafka_t* rk, int timeout_ms) {
   const rd_kafka_metadata_t* md = nullptr;
   auto code = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
   if (code) throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(code));
-  std::map<std::string, int> out;
+  ClusterView out;
+  out.brokers = md->broker_cnt;
   for (int i = 0; i < md->topic_cnt; ++i) {
-    if (!md->topics[i].err) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+    const auto& t = md->topics[i];
+    if (t.err) continue;
+    LiveTopic live;
+    live.partitions = t.partition_cnt;
+    for (int p = 0; p < t.partition_cnt; ++p) {
+      int n = t.partitions[p].replica_cnt;
+      live.min_replicas = p == 0 ? n : std::min(live.min_replicas, n);
+      live.max_replicas = std::max(live.max_replicas, n);
+    }
+    out.topics[t.topic] = live;
   }
   rd_kafka_metadata_destroy(md);
   return out;
 }
 
-void create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs,
-                   int timeout_ms) {
+// Creates the topics; returns the names of those that existed already (the metadata read before was
+// older than the cluster: another broker's view, or a concurrent apply).
+std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue,
+                                    const std::vector<const TopicSpec*>& specs, int cluster_size, int timeout_ms) {
   char err[512];
   OwnedArray<rd_kafka_NewTopic_t> topics;
   for (const auto* s : specs) {
-    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, 1, err, sizeof err);
+    auto r = replication_for(*s, cluster_size);
+    rd_kafka_NewTopic_t* topic =
+        rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, r.replication_factor, err, sizeof err);
     if (!topic) throw std::runtime_error(s->name + ": " + err);
     topics.add(topic);
-    for (const auto& [k, v] : s->configs) {
+    auto configs = s->configs;
+    configs["min.insync.replicas"] = std::to_string(r.min_insync_replicas);
+    for (const auto& [k, v] : configs) {
       if (rd_kafka_NewTopic_set_config(topic, k.c_str(), v.c_str())) {
         throw std::runtime_error(s->name + ": bad config " + k);
       }
@@ -105,6 +135,13 @@ void create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<co
   size_t n = 0;
   const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
   check_topic_results(results, n, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, "create");
+  std::set<std::string> existed;
+  for (size_t i = 0; i < n; ++i) {
+    if (rd_kafka_topic_result_error(results[i]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      existed.insert(rd_kafka_topic_result_name(results[i]));
+    }
+  }
+  return existed;
 }
 
 // Topic -> its configs as the broker reports them.
@@ -134,35 +171,86 @@ std::map<std::string, std::map<std::string, std::string>> describe_configs(
   return out;
 }
 
+// "12 partitions, replication factor 3, min.insync.replicas 2" (no partitions for an internal topic).
+std::string describe(const TopicSpec& s, const Replication& r) {
+  return (s.internal ? "" : std::to_string(s.partitions) + " partitions, ") + "replication factor " +
+         std::to_string(r.replication_factor) + ", min.insync.replicas " + std::to_string(r.min_insync_replicas);
+}
+
+// What differs between a definition and the live topic: " what=have (want x)" per difference, or "".
+std::string drift(const TopicSpec& s, const Replication& r, const LiveTopic& live,
+                  const std::map<std::string, std::string>& configs) {
+  std::string diff;
+  if (!s.internal && live.partitions != s.partitions) {
+    diff += " partitions " + std::to_string(live.partitions) + " (want " + std::to_string(s.partitions) + ")";
+  }
+  if (live.min_replicas != r.replication_factor || live.max_replicas != r.replication_factor) {
+    auto have = std::to_string(live.min_replicas);
+    if (live.max_replicas != live.min_replicas) have += "-" + std::to_string(live.max_replicas);
+    diff += " replication factor " + have + " (want " + std::to_string(r.replication_factor) + ")";
+  }
+  auto wanted = s.configs;
+  wanted["min.insync.replicas"] = std::to_string(r.min_insync_replicas);
+  for (const auto& [k, v] : wanted) {
+    auto it = configs.find(k);
+    if (it == configs.end() || it->second != v) {
+      diff += " " + k + "=" + (it == configs.end() ? "?" : it->second) + " (want " + v + ")";
+    }
+  }
+  return diff;
+}
+
 }  // namespace
 
-ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms) {
+ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms,
+                        int cluster_size) {
   auto rk = make_admin(brokers);
   Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
-  auto existing = existing_topics(rk.get(), timeout_ms);
+  auto cluster = cluster_view(rk.get(), timeout_ms);
 
   ApplyReport report;
+  report.brokers_answering = cluster.brokers;
+  report.cluster_size = cluster_size > 0 ? cluster_size : cluster.brokers;
   std::vector<const TopicSpec*> missing, present;
-  for (const auto& s : specs) (existing.count(s.name) ? present : missing).push_back(&s);
+  for (const auto& s : specs) {
+    if (cluster.topics.count(s.name)) {
+      present.push_back(&s);
+    } else if (s.internal) {
+      report.absent.push_back(s.name + ": not created yet (the broker creates it on first use)");
+    } else {
+      missing.push_back(&s);
+    }
+  }
   if (!missing.empty()) {
-    create_topics(rk.get(), queue.get(), missing, timeout_ms);
-    for (const auto* s : missing) report.created.push_back(s->name);
+    auto existed = create_topics(rk.get(), queue.get(), missing, report.cluster_size, timeout_ms);
+    for (const auto* s : missing) {
+      if (existed.count(s->name)) {
+        present.push_back(s);  // checked like the others below
+      } else {
+        report.created.push_back(s->name + ": " + describe(*s, replication_for(*s, report.cluster_size)));
+      }
+    }
   }
   if (!present.empty()) {
+    // On a cluster, the broker asked may not know yet a topic that another one knows (one created a moment
+    // ago): ask again, for up to 5 s, before calling its partitions or configs unknown.
+    auto known = [&](const auto& view) {
+      return std::all_of(present.begin(), present.end(), [&](const TopicSpec* s) { return view.count(s->name) > 0; });
+    };
     auto actual = describe_configs(rk.get(), queue.get(), present, timeout_ms);
+    for (int attempt = 0; attempt < 10 && !(known(cluster.topics) && known(actual)); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      cluster = cluster_view(rk.get(), timeout_ms);
+      actual = describe_configs(rk.get(), queue.get(), present, timeout_ms);
+    }
     for (const auto* s : present) {
-      std::string diff;
-      if (existing[s->name] != s->partitions) {
-        diff += " partitions " + std::to_string(existing[s->name]) + " (want " + std::to_string(s->partitions) + ")";
+      auto r = replication_for(*s, report.cluster_size);
+      auto diff = drift(*s, r, cluster.topics[s->name], actual[s->name]);
+      if (diff.empty()) {
+        report.unchanged.push_back(s->name + ": " + describe(*s, r));
+      } else {
+        report.drifted.push_back(s->name + ":" + diff);
       }
-      for (const auto& [k, v] : s->configs) {
-        const auto& have = actual[s->name];
-        auto it = have.find(k);
-        if (it == have.end() || it->second != v) {
-          diff += " " + k + "=" + (it == have.end() ? "?" : it->second) + " (want " + v + ")";
-        }
-      }
-      (diff.empty() ? report.unchanged : report.drifted).push_back(diff.empty() ? s->name : s->name + ":" + diff);
     }
   }
   return report;

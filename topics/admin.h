@@ -1,6 +1,7 @@
 #pragma once
 // Applies topic definitions to a broker with librdkafka's AdminClient: creates the missing topics
-// and reports the ones whose partition count or configs differ (it never alters them: a human decides).
+// and reports the ones whose partition count, replication factor or configs differ (it never alters
+// them: a human decides). Replication is fitted to the cluster's size (topics.h, replication_for).
 #include <string>
 #include <vector>
 
@@ -9,13 +10,19 @@
 namespace allot::topics {
 
 struct ApplyReport {
-  std::vector<std::string> created;
-  std::vector<std::string> unchanged;
-  std::vector<std::string> drifted;  // "name: what differs"
+  int cluster_size = 0;       // the broker count replication was fitted to
+  int brokers_answering = 0;  // the brokers in the cluster's metadata
+  std::vector<std::string> created;    // "name: partitions, replication"
+  std::vector<std::string> unchanged;  // the same
+  std::vector<std::string> drifted;    // "name: what differs (want what)"
+  std::vector<std::string> absent;     // internal topics the broker has not created yet
 };
 
+// cluster_size: the brokers the cluster is meant to have; 0 counts the brokers in its metadata (one that is
+// down then lowers the count: scripts/stack passes its node count). Internal specs are checked, never created.
 // Throws std::runtime_error when the broker cannot be reached or a creation fails.
-ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms);
+ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>& specs, int timeout_ms,
+                        int cluster_size = 0);
 
 // Deletes consumer groups (their committed offsets), so their next members start from the beginning.
 // A group that does not exist is fine; one that still has members fails (stop its workers first).

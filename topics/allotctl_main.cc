@@ -1,5 +1,8 @@
 // allotctl: the operator's tool.
-//   allotctl topics apply [--brokers B] [--file topics/topics.json]   create missing topics, report drift
+//   allotctl topics apply [--brokers B] [--file topics/topics.json] [--cluster-size N]
+//       creates missing topics, reports drift (partitions, replication factor, configs, min.insync.replicas)
+//       and the internal topics'; replication fitted to N brokers (else ALLOT_KAFKA_NODES, else the brokers
+//       that answer): exit 3 when anything differs
 //   allotctl groups delete GROUP... [--brokers B]                      forget groups' offsets (for replays)
 //   allotctl groups wait GROUP TOPIC [--timeout S] [--brokers B]       wait until GROUP has consumed TOPIC
 //   allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers B]
@@ -26,7 +29,7 @@
 namespace {
 
 int usage() {
-  std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT] [--file topics.json]\n"
+  std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
                "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
                "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
                "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers HOST:PORT]\n";
@@ -51,9 +54,15 @@ int topics_apply(const std::vector<std::string>& args) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto report = allot::topics::apply_specs(brokers, allot::topics::parse_specs(text.str()), 15000);
+  // The size the cluster is meant to have: a broker that is down must not lower the replication wanted.
+  int cluster_size = std::stoi(flag(args, "--cluster-size", std::to_string(allot::env_int("ALLOT_KAFKA_NODES", 0, 0))));
+  auto report = allot::topics::apply_specs(brokers, allot::topics::parse_specs(text.str()), 15000, cluster_size);
+  std::cout << "cluster   " << report.cluster_size << " broker(s)"
+            << (cluster_size > 0 ? " (as told)" : " (counted)") << ", " << report.brokers_answering
+            << " answering\n";
   for (const auto& t : report.created) std::cout << "created   " << t << "\n";
   for (const auto& t : report.unchanged) std::cout << "ok        " << t << "\n";
+  for (const auto& t : report.absent) std::cout << "absent    " << t << "\n";
   for (const auto& t : report.drifted) std::cout << "DIFFERS   " << t << "\n";
   return report.drifted.empty() ? 0 : 3;
 }

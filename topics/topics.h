@@ -12,14 +12,31 @@ inline constexpr std::string_view kCommands = "allot.commands";
 inline constexpr std::string_view kDecisions = "allot.decisions";
 inline constexpr std::string_view kChangelog = "allot.changelog";
 
+// One topic's definition. Replication is asked of a full cluster and fitted to the actual one by
+// replication_for(): topics.json says 3 and 2, which a one-node cluster gets as 1 and 1.
 struct TopicSpec {
   std::string name;
-  int32_t partitions = 0;
-  std::map<std::string, std::string> configs;
+  int32_t partitions = 0;  // 0 for an internal topic: the broker chooses, nobody checks
+  std::map<std::string, std::string> configs;  // never min.insync.replicas: see min_insync_replicas
+  int32_t replication_factor = 1;              // wanted on a cluster of at least this many brokers
+  int32_t min_insync_replicas = 1;             // wanted with replication_factor replicas
+  bool internal = false;  // created by the broker itself (__consumer_offsets, __transaction_state): checked only
 };
 
-// Parses topics.json; throws std::invalid_argument on a malformed definition.
+// Parses topics.json: "topics" (ours, created by `allotctl topics apply`) then "internal_topics" (the
+// broker's, checked only). "replication_factor" and "min_insync_replicas" at the top are every topic's
+// default; a topic may set its own. Throws std::invalid_argument on a malformed definition.
 std::vector<TopicSpec> parse_specs(const std::string& json_text);
+
+// What a definition asks of a cluster of `brokers` brokers: on a cluster at least as large as its
+// replication factor, the definition as it stands; on a smaller one, one replica per broker and
+// min.insync.replicas capped at replication factor - 1 (so that one replica may be down and acks=all
+// still succeed), at least 1. 3 and 2 give 1/1 on one broker, 2/1 on two, 3/2 on three or more.
+struct Replication {
+  int32_t replication_factor = 1;
+  int32_t min_insync_replicas = 1;
+};
+Replication replication_for(const TopicSpec& spec, int brokers);
 
 // event_id: [a-z0-9][a-z0-9-]{0,63}
 bool valid_event_id(std::string_view id);

@@ -25,6 +25,11 @@ Docker engine allows.
    the code of that service must read it); the processor can scale (no container_name, no host port);
    compose/prometheus/prometheus.yml passes `promtool check config` and scrapes compose services on the
    ports they serve /metrics on.
+7. Kafka, alone and as the three brokers of compose/docker-compose.3brokers.yml (merged onto the file by
+   `docker-compose -f ... -f ... config`, which must parse): node ids 1..N, one cluster id, every node's
+   quorum voters are all the nodes, replication (default, min.insync.replicas, the internal topics') as
+   topics/topics.json asks for N brokers, host ports and data volumes of their own, and allot's services
+   and the topics job bootstrap from every node (the job with --cluster-size N) once every node is healthy.
 
   compose_check.py [--build-dir DIR]
 
@@ -60,6 +65,8 @@ import opslib  # noqa: E402
 
 ROOT = opslib.repo_root()
 COMPOSE = os.path.join(ROOT, "compose", "docker-compose.yml")
+COMPOSE_3BROKERS = os.path.join(ROOT, "compose", "docker-compose.3brokers.yml")
+TOPICS_JSON = os.path.join(ROOT, "topics", "topics.json")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
 SETUP = os.path.join(ROOT, "scripts", "setup")
 
@@ -281,6 +288,83 @@ def code_reads(names_dirs):
                 with open(path, errors="replace") as f:
                     found.update(re.findall(r'"(ALLOT_[A-Z0-9_]+)"', f.read()))
     return found
+
+
+def replication_for(n_brokers):
+    """(replication factor, min.insync.replicas) that topics/topics.json's defaults ask of n brokers: the
+    rule of topics/topics.h replication_for()."""
+    import json
+    with open(TOPICS_JSON) as f:
+        doc = json.load(f)
+    rf, min_isr = int(doc.get("replication_factor", 1)), int(doc.get("min_insync_replicas", 1))
+    if n_brokers >= rf:
+        return rf, min_isr
+    rf = max(1, n_brokers)
+    return rf, max(1, min(min_isr, rf - 1))
+
+
+def check_kafka_cluster(failures, services, label):
+    """Section 7 on one merged configuration (`docker-compose config` output); returns the node count."""
+    nodes = {n: s for n, s in services.items() if (s.get("image") or "").startswith("apache/kafka:")}
+    if not failures.check(nodes, f"{label}: no apache/kafka service"):
+        return 0
+    envs = {n: env_of(s) for n, s in nodes.items()}
+    ids = {n: e.get("KAFKA_NODE_ID", "") for n, e in envs.items()}
+    failures.check(sorted(ids.values()) == [str(i) for i in range(1, len(nodes) + 1)],
+                   f"{label}: Kafka node ids {sorted(ids.values())}, not 1..{len(nodes)}")
+    voters = ",".join(f"{ids[n]}@{n}:9093" for n in sorted(nodes, key=lambda n: ids[n]))
+    rf, min_isr = replication_for(len(nodes))
+    want = {"KAFKA_CONTROLLER_QUORUM_VOTERS": voters, "KAFKA_PROCESS_ROLES": "broker,controller",
+            "KAFKA_DEFAULT_REPLICATION_FACTOR": str(rf), "KAFKA_MIN_INSYNC_REPLICAS": str(min_isr),
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": str(rf),
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": str(rf),
+            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": str(min_isr)}
+    for n, e in envs.items():
+        for k, v in want.items():
+            failures.check(e.get(k) == v, f"{label}: {n}: {k}={e.get(k)!r}, want {v!r}")
+    failures.check(len({e.get("CLUSTER_ID") for e in envs.values()}) == 1,
+                   f"{label}: the Kafka nodes do not share one CLUSTER_ID")
+    host_ports, volumes = [], []
+    for n, svc in nodes.items():
+        m = re.search(r"HOST://127\.0\.0\.1:(\d+)", envs[n].get("KAFKA_ADVERTISED_LISTENERS", ""))
+        published = [str(p).split("/")[0] for p in svc.get("ports") or []]
+        if failures.check(m, f"{label}: {n} advertises no HOST listener on 127.0.0.1"):
+            host_ports.append(m.group(1))
+            failures.check(f"127.0.0.1:{m.group(1)}:19092" in published,
+                           f"{label}: {n} advertises 127.0.0.1:{m.group(1)} but publishes {published}")
+        failures.check(f"PLAINTEXT://{n}:9092" in envs[n].get("KAFKA_ADVERTISED_LISTENERS", ""),
+                       f"{label}: {n} does not advertise PLAINTEXT://{n}:9092")
+        volumes += [str(v).split(":")[0] for v in svc.get("volumes") or [] if ":/var/lib/kafka/data" in str(v)]
+    failures.check(len(set(host_ports)) == len(nodes), f"{label}: Kafka host ports {host_ports} are not one per node")
+    failures.check(len(set(volumes)) == len(nodes), f"{label}: Kafka data volumes {volumes} are not one per node")
+    bootstrap = {f"{n}:9092" for n in nodes}
+    for name, svc in services.items():
+        brokers = env_of(svc).get("ALLOT_KAFKA_BROKERS")
+        if brokers is not None:
+            failures.check(set(brokers.split(",")) == bootstrap,
+                           f"{label}: {name}: ALLOT_KAFKA_BROKERS={brokers}, want every node {sorted(bootstrap)}")
+    topics = services.get("topics", {})
+    words = command_words(topics)
+    given = words[words.index("--brokers") + 1] if "--brokers" in words[:-1] else ""
+    failures.check(set(given.split(",")) == bootstrap, f"{label}: topics: --brokers {given!r}, want {sorted(bootstrap)}")
+    size = words[words.index("--cluster-size") + 1] if "--cluster-size" in words[:-1] else None
+    failures.check(size == str(len(nodes)) if len(nodes) > 1 else size in (None, "1"),
+                   f"{label}: topics: --cluster-size {size}, for {len(nodes)} Kafka node(s)")
+    deps = topics.get("depends_on") or {}
+    for n in nodes:
+        cond = deps.get(n, {}).get("condition") if isinstance(deps, dict) else None
+        failures.check(cond == "service_healthy", f"{label}: topics does not wait for {n} to be healthy")
+    return len(nodes)
+
+
+def merged_config(dc, files):
+    """The configuration docker-compose makes of `files` (interpolated with the defaults), or None."""
+    args = [a for f in files for a in ("-f", f)]
+    p = subprocess.run(dc + args + ["config"], capture_output=True, text=True, timeout=60,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("ALLOT_")})
+    if p.returncode != 0:
+        return None, p.stdout + p.stderr
+    return yaml.safe_load(p.stdout), ""
 
 
 def main():
@@ -540,6 +624,17 @@ def main():
         for name, svc in built_services.items():
             if name != "topics" and command_words(svc)[:1] != ["allotctl"]:
                 failures.check(name in scraped, f"prometheus does not scrape {name}")
+
+    # 7. Kafka alone, and three brokers with the override file.
+    kafka_nodes = []
+    if dc:
+        for files in ([COMPOSE], [COMPOSE, COMPOSE_3BROKERS]):
+            label = " + ".join(os.path.basename(f) for f in files)
+            cfg, err = merged_config(dc, files)
+            if failures.check(cfg, f"{' '.join(dc)} config of {label} failed:\n{err}"):
+                kafka_nodes.append(check_kafka_cluster(failures, cfg.get("services", {}), label))
+        failures.check(kafka_nodes == [1, 3], f"Kafka nodes {kafka_nodes}: want 1 alone, 3 with the override")
+        print(f"kafka: {' and '.join(map(str, kafka_nodes))} node(s), replication as topics.json asks")
 
     failures.finish(f"{len(services)} services, {n_files} referenced files, {len(used)} allot commands, "
                     f"{len(have_build)} build + {len(have_runtime)} runtime packages checked")

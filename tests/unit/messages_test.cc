@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <utility>
 
 #include "topics/topics.h"
 
@@ -174,6 +178,64 @@ TEST(TopicSpecs, TheCheckedInDefinitionsParse) {
   ASSERT_EQ(specs.size(), 1u);
   EXPECT_EQ(specs[0].configs.at("cleanup.policy"), "compact");
   EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":0}]})"), std::invalid_argument);
+}
+
+TEST(TopicSpecs, ReplicationDefaultsOverridesAndInternalTopics) {
+  auto specs = parse_specs(R"({"replication_factor":3,"min_insync_replicas":2,
+    "topics":[{"name":"a","partitions":2},{"name":"b","partitions":1,"replication_factor":1,"min_insync_replicas":1}],
+    "internal_topics":[{"name":"__consumer_offsets"}]})");
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].replication_factor, 3);
+  EXPECT_EQ(specs[0].min_insync_replicas, 2);
+  EXPECT_FALSE(specs[0].internal);
+  EXPECT_EQ(specs[1].replication_factor, 1);
+  EXPECT_TRUE(specs[2].internal);
+  EXPECT_EQ(specs[2].partitions, 0);
+  EXPECT_EQ(specs[2].replication_factor, 3);
+  // Without replication settings: one replica, as before.
+  EXPECT_EQ(parse_specs(R"({"topics":[{"name":"x","partitions":1}]})")[0].replication_factor, 1);
+  // min.insync.replicas is fitted to the cluster: never a plain config; never above the replication factor.
+  EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":1,"configs":{"min.insync.replicas":"2"}}]})"),
+               std::invalid_argument);
+  EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":1,"replication_factor":1,"min_insync_replicas":2}]})"),
+               std::invalid_argument);
+  EXPECT_THROW(parse_specs(R"({"topics":[],"internal_topics":[{"name":"y","configs":{"a":"b"}}]})"),
+               std::invalid_argument);
+}
+
+TEST(TopicSpecs, ReplicationIsFittedToTheClusterSize) {
+  TopicSpec s;
+  s.replication_factor = 3;
+  s.min_insync_replicas = 2;
+  auto fit = [&](int brokers) {
+    auto r = replication_for(s, brokers);
+    return std::pair(r.replication_factor, r.min_insync_replicas);
+  };
+  EXPECT_EQ(fit(1), std::pair(1, 1));
+  EXPECT_EQ(fit(2), std::pair(2, 1));  // one replica may be down
+  EXPECT_EQ(fit(3), std::pair(3, 2));
+  EXPECT_EQ(fit(5), std::pair(3, 2));
+  EXPECT_EQ(fit(0), std::pair(1, 1));
+  s.min_insync_replicas = 3;  // as written on a cluster large enough, even without room for a replica down
+  EXPECT_EQ(fit(3), std::pair(3, 3));
+  EXPECT_EQ(fit(2), std::pair(2, 1));
+}
+
+TEST(TopicSpecs, TheCheckedInFileAsksForThreeReplicasTwoInSync) {
+  std::ifstream in(std::string(ALLOT_SOURCE_DIR) + "/topics/topics.json");
+  ASSERT_TRUE(in) << "topics/topics.json";
+  std::stringstream text;
+  text << in.rdbuf();
+  auto specs = parse_specs(text.str());
+  std::set<std::string> internal;
+  for (const auto& s : specs) {
+    if (s.internal) internal.insert(s.name);
+    EXPECT_EQ(replication_for(s, 1).replication_factor, 1) << s.name;
+    EXPECT_EQ(replication_for(s, 1).min_insync_replicas, 1) << s.name;
+    EXPECT_EQ(replication_for(s, 3).replication_factor, 3) << s.name;
+    EXPECT_EQ(replication_for(s, 3).min_insync_replicas, 2) << s.name;
+  }
+  EXPECT_EQ(internal, (std::set<std::string>{"__consumer_offsets", "__transaction_state"}));
 }
 
 }  // namespace
