@@ -4,12 +4,14 @@
 //                                     v2: POST /api/v2/events/E/claims (Redis Lua + MySQL insert), synchronous
 //                                     v3: POST /api/events/E/claims (202 after the broker's ack), then the long
 //                                         poll GET /api/claims/ID?wait_ms=N until the status is no longer pending
-//   ALLOT_SCENARIO = seed | many | sustained
+//   ALLOT_SCENARIO = seed | many | sustained | soak
 //     seed       ALLOT_CLAIMS distinct users (default 10000), one claim each, on ALLOT_EVENTS (one event),
 //                as simultaneous as the machine allows: shared-iterations over ALLOT_VUS VUs (default 500).
 //     many       the same executor over several events: claim i goes to event i mod len(ALLOT_EVENTS).
 //     sustained  open model: ramping-arrival-rate, stepped per ALLOT_STAGES ("rate:seconds,..."), each step
 //                reached in 1 s then held; up to ALLOT_MAX_VUS VUs (default 1500).
+//     soak       open model at a constant ALLOT_RATE claims/s for ALLOT_DURATION_S seconds (bench/soak), claim i
+//                to event i mod len(ALLOT_EVENTS).
 //
 // Every iteration is a distinct user (user id from exec.scenario.iterationInTest), so k6 needs far fewer VUs
 // than users (~3 MB per VU: 10,000 VUs would not fit). Each claim is written as one line to the console output
@@ -74,7 +76,20 @@ function scenarios() {
       },
     };
   }
-  throw new Error(`ALLOT_SCENARIO must be seed, many or sustained, not ${scenario}`);
+  if (scenario === 'soak') {
+    return {
+      soak: {
+        executor: 'constant-arrival-rate',
+        rate: num('ALLOT_RATE', 200),
+        timeUnit: '1s',
+        duration: `${num('ALLOT_DURATION_S', 600)}s`,
+        preAllocatedVUs: Math.min(vus, maxVUs),
+        maxVUs,
+        gracefulStop: '30s',
+      },
+    };
+  }
+  throw new Error(`ALLOT_SCENARIO must be seed, many, sustained or soak, not ${scenario}`);
 }
 
 export const options = {
