@@ -148,7 +148,7 @@ def timeline_chart(doc, scenario, path):
     ax[0].grid(alpha=.3)
     ax[1].set_yscale("log")
     ax[1].set_ylabel("time to final answer (ms)")
-    ax[1].set_title("latency of the claims sent in each bucket (v3: 202 + processing + projection + polling)")
+    ax[1].set_title("latency of the claims sent in each bucket (v3: accept + processing + the decision back to the ingress)")
     ax[1].legend(fontsize=8, ncol=3)
     ax[1].grid(alpha=.3, which="both")
     ax[2].set_ylabel("CPU % of 2 cores")
@@ -274,10 +274,11 @@ def main():
       f"The sustained scenario is open-model (ramping-arrival-rate, {args.get('sustained_vus')} pre-allocated VUs, at most "
       f"{args.get('max_vus')}).")
     w("- v1 and v2 answer synchronously (200 issued / 409 sold_out|duplicate), so their accept and final answer are the "
-      "same request. v3 answers 202 once the broker has the command (accept), then the client polls "
-      "`GET /api/claims/{id}` every 50 ms for the first second (then backing off to 250 ms) until the status is decided "
-      "(final answer, end to end). Polling adds on average half an interval (~25 ms) to v3's final answer and one or "
-      "more extra requests per claim to k6's and the ingress's work.")
+      "same request. v3's client sends `POST .../claims?wait_ms=5000`: the ingress takes the claim only once the "
+      "broker has it (the 202 point), then holds the request until the processors' decision reaches it (its own "
+      "read_committed consumer of `allot.decisions`) and answers 200 with the decision; a claim not decided within "
+      "the wait gets 202 + pending and the client long-polls `GET /api/claims/{id}?wait_ms=N`. So, like v1 and v2, "
+      "one request per claim when the pipeline keeps up; for those claims the accept time shown is the final answer's.")
     others = [r["cpu"].get("other_cpu_s", 0) / max(r["cpu"]["wall_s"] * r["cpu"]["cores"], 1e-9) for r in doc["runs"]]
     if others and max(others) > 0.05:
         w(f"- **Other work on the machine.** Processes outside this experiment (other people's builds, tests and stacks "
@@ -487,16 +488,15 @@ def main():
               "with an append-only file fsynced every second, a crash can lose the last second of issues, which v2 "
               "would then issue again") + "; and a crash between its Lua script and its MySQL insert loses the record "
           "of an issued coupon).")
-        w("- **Final answer.** v3's final answer is the sum of: the accept; waiting for the processor's batch to close "
-          "(≤ 50 ms); the Kafka transaction commit (decisions + changelog + offsets); the sink's batch (≤ 100 ms) and its "
-          "write to Redis/MySQL; and the client's polling interval (50 ms, ~25 ms on average). Each is there for "
+        w("- **Final answer.** v3's final answer is the sum of: the broker round trip of the accept; waiting for the "
+          "processor's batch to close (≤ 50 ms); the Kafka transaction commit (decisions + changelog + offsets); and the "
+          "ingress's own decisions consumer seeing the committed decision (read_committed). Each is there for "
           "exactly-once and replayability; each is tunable (smaller batches trade throughput for latency). v1/v2 decide "
           "inline in the request.")
         w("- **Throughput under a closed-model test.** Each k6 VU waits for its user's final answer before taking the next "
-          "user, so v3's longer time to answer and its extra poll requests (which k6 and the ingress must serve on the "
-          "same 2 cores) cap its claims/s in the seed and many scenarios; neither Kafka nor the processor is the limit "
-          "(v3 decided at a few percent of the processor's own rate, see the limits). A push channel (SSE/WebSocket) instead of polling would remove both "
-          "the extra requests and the polling delay.")
+          "user, and k6, the ingress, the broker, the processors, the sinks, MariaDB and Redis share the same 2 cores; "
+          "neither Kafka nor the processor is the limit (v3 decides at a few percent of the processor's own rate, see "
+          "the limits). The CPU-per-1,000-claims table says what each strategy costs the machine.")
         w("- **A shared, busy machine.** The “other” column of the CPU table is work outside this experiment that ran "
           "at the same time; runs are noisy in proportion, and a figure that differs by less than that noise is not a "
           "difference between the strategies.")
