@@ -17,6 +17,11 @@ namespace {
 
 constexpr const char* kLog = "processor";
 
+// A changelog key no domain key can be (those start with "e/", "u/", "r/"): every batch writes the next
+// command offset of each partition it consumed under it, in the same transaction as the group's offsets.
+// A restore that ends below the committed offset has not seen the previous owner's last batches yet.
+constexpr const char* kInputNextKey = "m/input_next";
+
 // Uncommitted state changes of the open batch, per partition.
 using Overlay = std::unordered_map<int32_t, std::unordered_map<std::string, std::string>>;
 
@@ -151,6 +156,22 @@ struct Runner::Impl : RebalanceHandler {
     return {};
   }
 
+  // Partitions whose restored state reflects fewer commands than the group committed ("" when none).
+  // State written before the input marker existed has none: it is trusted as before.
+  std::string changelog_behind(const std::vector<int32_t>& partitions, const OffsetMap& committed) const {
+    std::string behind;
+    for (int32_t p : partitions) {
+      auto c = committed.find(p);
+      auto mark = store.get(p, kInputNextKey);
+      if (c == committed.end() || c->second < 0 || !mark) continue;
+      if (int64_t restored = std::stoll(*mark); restored != c->second) {
+        behind += (behind.empty() ? "" : ", ") + std::to_string(p) + ": restored to command " + std::to_string(restored) +
+                  ", committed " + std::to_string(c->second);
+      }
+    }
+    return behind;
+  }
+
   // Brings the store up to date for `partitions` and returns where to start consuming each.
   // The order is Kafka Streams': first the group's committed offsets, stable (a previous owner's
   // transaction that already sent offsets for them has ended, so its changelog records are in the log);
@@ -183,15 +204,38 @@ struct Runner::Impl : RebalanceHandler {
       store.commit(p, pending[p], {store.offsets(p).input_next, changelog_next});
       pending[p].clear();
     };
-    int64_t n = io.changelog.read(from, end, [&](int32_t p, int64_t offset, std::string_view key, std::string_view value) {
-      pending[p].push_back({std::string(key), std::string(value)});
-      if (pending[p].size() >= 10000) flush(p, offset + 1);
-    });
+    // The changelog's visible end can still lag the committed offsets: the transaction's commit markers
+    // reach the offsets topic and the changelog's partitions separately, and a new partition leader can
+    // answer a stale end. Read on until the restored state reflects every batch the group committed.
+    int64_t n = 0;
+    OffsetMap position = from;
+    for (int attempt = 0;; ++attempt) {
+      n += io.changelog.read(position, end, [&](int32_t p, int64_t offset, std::string_view key, std::string_view value) {
+        pending[p].push_back({std::string(key), std::string(value)});
+        if (pending[p].size() >= 10000) flush(p, offset + 1);
+      });
+      for (int32_t p : partitions) {
+        position[p] = std::max(end[p], position[p]);
+        flush(p, position[p]);
+      }
+      auto behind = changelog_behind(partitions, committed);
+      if (behind.empty()) break;
+      if (seconds_since(started) * 1000 > opt.restore_timeout_ms) {
+        throw std::runtime_error("the changelog still lags the group's committed offsets after " +
+                                 std::to_string(opt.restore_timeout_ms) + " ms: " + behind);
+      }
+      if (attempt == 0) log_warn(kLog, "restore: the changelog lags the group's committed offsets (" + behind + "); reading on");
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(opt.retry_backoff_ms, 1)));
+      if (auto s = io.source.committed(partitions, committed); !s.is_ok()) {
+        throw std::runtime_error("committed offsets: " + s.message);
+      }
+      end = io.changelog.end_offsets(partitions);
+    }
     OffsetMap start;
     for (int32_t p : partitions) {
-      // The state now reflects the changelog to its end, hence every batch the group committed.
+      // The state now reflects every batch the group committed.
       int64_t group = committed.count(p) ? committed[p] : kFromBeginning;
-      store.commit(p, pending[p], {std::max<int64_t>(group, 0), std::max(end[p], from[p])});
+      store.commit(p, {}, {std::max<int64_t>(group, 0), position[p]});
       start[p] = group;
     }
     double secs = seconds_since(started);
@@ -299,6 +343,7 @@ struct Runner::Impl : RebalanceHandler {
         event_levels[d.event_id] = {d.event->stock, d.event->stock - d.remaining};
       }
     }
+    for (const auto& [p, next] : next_offset) overlay[p][kInputNextKey] = std::to_string(next);
     // Each changed key once per batch, its last value (as Kafka Streams' cache does): the changelog is
     // compacted and restored in order, so the intermediate values of a batch would only cost.
     for (const auto& [p, changes] : overlay) {
