@@ -38,6 +38,17 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// "decided again 3.2 s" / "NOT decided again" (a probe got no 202 in 2 min, or no decision 2 min after it).
+std::string decided_text(double seconds) {
+  std::ostringstream s;
+  if (seconds < 0) {
+    s << "NOT decided again";
+  } else {
+    s << std::fixed << std::setprecision(1) << "decided again " << seconds << " s";
+  }
+  return s.str();
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -129,34 +140,47 @@ int active_controller() {
 class ProbeWatch {
  public:
   ProbeWatch() : tail_("allot.decisions") {}
-  // A fresh claim on `event`, retried (0.5 s apart, at most 240 times) until answered 202, then awaited
-  // until decided (up to 120 s). Returns whether it was decided.
-  bool claim_decided(const std::string& event) {
+  // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
+  // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
+  // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
+  double all_decided_since(Clock::time_point from, const std::vector<std::string>& events, std::string& missing) {
     HttpClient http(http_port());
-    std::string id;
-    for (int i = 0; i < 240 && id.empty(); ++i) {
-      try {
-        auto r = http.post_json("/api/events/" + event + "/claims",
-                                R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
-        if (r.status == 202) id = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
-      } catch (const std::exception&) {
+    std::map<std::string, std::string> id_of;  // event -> its probe's request id
+    for (int round = 0; round < 240 && id_of.size() < events.size(); ++round) {
+      for (const auto& e : events) {
+        if (id_of.count(e)) continue;
+        try {
+          auto r = http.post_json("/api/events/" + e + "/claims",
+                                  R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
+          if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
+        } catch (const std::exception&) {
+          // the ingress restarting: the next round tries again
+        }
       }
-      if (id.empty()) std::this_thread::sleep_for(500ms);
+      if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
     }
-    if (id.empty()) return false;
-    return tail_.read_until(
+    auto all_seen = [&] {
+      for (const auto& [e, id] : id_of) {
+        if (!seen_.count(id)) return false;
+      }
+      return true;
+    };
+    tail_.read_until(
         [&](const RdKafka::Message& m) {
           seen_.insert(
               topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id);
         },
-        [&] { return seen_.count(id) > 0; }, 120s);
-  }
-  // Seconds from `from` until a fresh claim on every one of `events` has been decided (-1: one never was).
-  double all_decided_since(Clock::time_point from, const std::vector<std::string>& events) {
+        all_seen, 120s);
+    missing.clear();
     for (const auto& e : events) {
-      if (!claim_decided(e)) return -1;
+      auto it = id_of.find(e);
+      if (it == id_of.end()) {
+        missing += " " + e + " (no 202)";
+      } else if (!seen_.count(it->second)) {
+        missing += " " + e + " (undecided)";
+      }
     }
-    return since(from);
+    return missing.empty() ? since(from) : -1;
   }
 
  private:
@@ -164,6 +188,16 @@ class ProbeWatch {
   std::set<std::string> seen_;
   int probes_ = 0;
 };
+
+// How often the stack's supervisors restarted allot's services so far (each exit logs one line).
+int service_restarts() {
+  int n = 0;
+  for (const char* name : {"ingress", "processor-1", "processor-2", "sink-mysql", "sink-redis"}) {
+    std::istringstream log(slurp(run_dir() + "/" + name + ".log"));
+    for (std::string line; std::getline(log, line);) n += line.rfind("supervisor: exited", 0) == 0;
+  }
+  return n;
+}
 
 class ClusterFaults : public ::testing::Test {
  protected:
@@ -201,19 +235,22 @@ std::vector<int> fault_order(bool leaders_first) {
                    [&](int a, int b) { return v.commands_leading[a] > v.commands_leading[b]; });
   std::cout << "allot.commands partitions led:";
   for (int n : order) std::cout << " kafka-" << n << " " << v.commands_leading[n];
-  std::cout << "\n";
+  std::cout << std::endl;
   return order;
 }
 
 // Verifies the scenario (the fault tests' check and the projections) and prints its FAULTS line.
+// `restarts_before`: service_restarts() when the scenario began.
 void finish(const std::string& scenario, const std::string& faults, DecisionLog& log,
-            const std::vector<std::string>& events, ClaimLoad& load, double recovery) {
+            const std::vector<std::string>& events, ClaimLoad& load, double recovery, int restarts_before) {
   load.stop();
+  int restarts = service_restarts() - restarts_before;
   std::string out;
   bool projections = projections_match(events, load.accepted(), 90, &out);
   EXPECT_TRUE(projections) << "allotctl verify --projections --accepted:\n" << out;
   std::cout << "allotctl verify: " << out;
-  verify_and_report(scenario, faults, log, events, load, recovery, projections);
+  verify_and_report(scenario, faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
+                    log, events, load, recovery, projections);
 }
 
 // Each broker in turn: `signal` (SIGTERM: a controlled shutdown; SIGKILL: none), down for `down`
@@ -224,6 +261,7 @@ void each_broker(const std::string& scenario, int signal, bool leaders_first, co
   auto events = create_events(8, 500, prefix);
   ClaimLoad load(events, 150, 100000);
   std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
   double recovery = 0;
   std::ostringstream faults;
   faults << std::fixed << std::setprecision(1) << (signal == SIGKILL ? "kill -9" : "SIGTERM");
@@ -235,9 +273,10 @@ void each_broker(const std::string& scenario, int signal, bool leaders_first, co
     ASSERT_TRUE(wait_gone(pid, 60s)) << name << " did not exit";
     double gone = since(fault_at);
     // With two of three brokers the claims go on: a fresh claim on every event decided again.
-    double decided = probes.all_decided_since(fault_at, events);
-    EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down";
-    recovery = std::max(recovery, decided);
+    std::string missing;
+    double decided = probes.all_decided_since(fault_at, events, missing);
+    EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
+    recovery = recovery < 0 || decided < 0 ? -1 : std::max(recovery, decided);
     std::this_thread::sleep_until(fault_at + 15s);  // load on two brokers, past the session timeout
     int n503 = load.answered_between(503, fault_at, Clock::now());
     auto restart = Clock::now();
@@ -247,14 +286,14 @@ void each_broker(const std::string& scenario, int signal, bool leaders_first, co
     double replicated = wait_fully_replicated(180s, &why);
     ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
     std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name << " | exited "
-              << gone << " s | claims decided again " << decided << " s after the fault | 503: " << n503
+              << gone << " s | claims " << decided_text(decided) << " after the fault | 503: " << n503
               << " while down | up again " << rejoined << " s, ISR full " << replicated + rejoined
-              << " s after the restart |\n";
-    faults << " " << name << " (" << n503 << " x 503, decided again " << decided << " s, ISR full "
+              << " s after the restart |" << (missing.empty() ? "" : " not decided:" + missing) << std::endl;
+    faults << " " << name << " (" << n503 << " x 503, " << decided_text(decided) << ", ISR full "
            << replicated + rejoined << " s after restart);";
   }
   std::this_thread::sleep_for(3s);
-  finish(scenario, faults.str() + " restart each with scripts/stack up", log, events, load, recovery);
+  finish(scenario, faults.str() + " restart each with scripts/stack up", log, events, load, recovery, restarts);
 }
 
 TEST_F(ClusterFaults, EachBrokerRestartedCleanlyInTurn) {
@@ -271,14 +310,16 @@ TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
   auto events = create_events(8, 500, "cstop");
   ClaimLoad load(events, 150, 100000);
   std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
   int controller = active_controller();
   ASSERT_GE(controller, 1) << "no active controller in the nodes' quorum-state files under " << run_dir();
   auto name = kafka_service(controller);
   auto paused_at = Clock::now();
   int pid = signal_service(name, SIGSTOP);
   ASSERT_GT(pid, 0) << name;
-  double decided = probes.all_decided_since(paused_at, events);
-  EXPECT_GE(decided, 0) << "claims not decided again with the controller " << name << " paused";
+  std::string missing;
+  double decided = probes.all_decided_since(paused_at, events, missing);
+  EXPECT_GE(decided, 0) << "claims not decided again with the controller " << name << " paused:" << missing;
   std::this_thread::sleep_until(paused_at + 20s);  // past broker.session.timeout.ms (9 s): fenced
   int successor = active_controller();
   EXPECT_NE(successor, controller) << "no other node took over as the active controller";
@@ -291,11 +332,11 @@ TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
   std::this_thread::sleep_for(3s);
   std::ostringstream faults;
   faults << std::fixed << std::setprecision(1) << "SIGSTOP active controller " << name << " 20 s, SIGCONT (" << n503
-         << " x 503, decided again " << decided << " s, controller now kafka-" << successor << ", ISR full "
+         << " x 503, " << decided_text(decided) << ", controller now kafka-" << successor << ", ISR full "
          << replicated << " s after SIGCONT)";
-  std::cout << "CLUSTER | controller pause | " << faults.str() << " |\n";
+  std::cout << "CLUSTER | controller pause | " << faults.str() << " |" << std::endl;
   (void)resumed;
-  finish("3 nodes: active controller paused 20 s", faults.str(), log, events, load, decided);
+  finish("3 nodes: active controller paused 20 s", faults.str(), log, events, load, decided, restarts);
 }
 
 TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
@@ -304,6 +345,7 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   auto events = create_events(6, 500, "csink");
   ClaimLoad load(events, 150, 100000);
   std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
   int node = fault_order(true).front();
   auto name = kafka_service(node);
   auto fault_at = Clock::now();
@@ -315,8 +357,9 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   int mysql = signal_service("sink-mysql", SIGKILL), redis = signal_service("sink-redis", SIGKILL);
   ASSERT_GT(mysql, 0);
   ASSERT_GT(redis, 0);
-  double decided = probes.all_decided_since(fault_at, events);
-  EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down";
+  std::string missing;
+  double decided = probes.all_decided_since(fault_at, events, missing);
+  EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
   std::this_thread::sleep_until(fault_at + 15s);
   int n503 = load.answered_between(503, fault_at, Clock::now());
   auto restart = Clock::now();
@@ -328,9 +371,9 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   std::this_thread::sleep_for(3s);
   std::ostringstream faults;
   faults << std::fixed << std::setprecision(1) << "kill -9 " << name << ", 3 s later kill -9 sink-mysql and sink-redis ("
-         << n503 << " x 503, decided again " << decided << " s), restart " << name << " (ISR full " << back
+         << n503 << " x 503, " << decided_text(decided) << "), restart " << name << " (ISR full " << back
          << " s after)";
-  finish("3 nodes: sinks killed while a broker is down", faults.str(), log, events, load, decided);
+  finish("3 nodes: sinks killed while a broker is down", faults.str(), log, events, load, decided, restarts);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ double seconds_until_processing(DecisionLog& log, const std::string& event);
 // consumer), checks every invariant of DESIGN §4 (topics::verify), EXPECTs them and prints the FAULTS
 // line: "FAULTS | scenario | faults | sent N, 202: a, 503: b, refused: c | verdict (...) | recovery s |".
 // `extra_ok` false (e.g. the projections did not match) also makes the verdict VIOLATED.
+// A negative `recovery_s` (the system never decided claims again during the fault) prints "none: ...".
 // Returns whether the verdict is clean.
 bool verify_and_report(const std::string& scenario, const std::string& faults, DecisionLog& log,
                        const std::vector<std::string>& events, const ClaimLoad& load, double recovery_s,
