@@ -2,17 +2,15 @@
 // clients, a read_committed verifier requiring 0 duplicates and output == input) and Jepsen's Kafka
 // checker (lost, duplicated, aborted, unseen). After each fault: every request answered 202 has exactly
 // one decision and every invariant of DESIGN §4 holds. Each scenario prints one FAULTS line that
-// bench/run-faults collects into bench/FAULTS.md. Loopback only; every loop bounded.
+// bench/run-faults collects into bench/FAULTS.md (the load and the check: tests/support/fault_load.h).
+// Loopback only; every loop bounded.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <csignal>
 #include <filesystem>
-#include <iomanip>
-#include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "fault_load.h"
 #include "support.h"
 #include "topics/verify.h"
 
@@ -22,126 +20,6 @@ namespace {
 using namespace testsupport;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// Claims through the HTTP ingress from a background thread, paced, over a few events, recording
-// every answer. Bounded by `max_requests` and by stop().
-class ClaimLoad {
- public:
-  ClaimLoad(std::vector<std::string> events, int per_second, int max_requests)
-      : events_(std::move(events)), per_second_(per_second), max_(max_requests) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~ClaimLoad() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::vector<std::string> accepted() const {
-    std::lock_guard lock(mu_);
-    return accepted_;
-  }
-  std::map<int, int> statuses() const {
-    std::lock_guard lock(mu_);
-    return statuses_;
-  }
-  // 202s answered between `from` and `to` (by the time the answer came back).
-  int accepted_between(Clock::time_point from, Clock::time_point to) const {
-    std::lock_guard lock(mu_);
-    int n = 0;
-    for (auto t : accepted_at_) n += t >= from && t <= to;
-    return n;
-  }
-  int sent() const { return sent_.load(); }
-
- private:
-  void run() {
-    HttpClient http(http_port());
-    auto next = Clock::now();
-    for (int i = 0; i < max_ && !stop_; ++i) {
-      next += std::chrono::microseconds(1000000 / per_second_);
-      std::this_thread::sleep_until(next);
-      const auto& event = events_[static_cast<size_t>(i) % events_.size()];
-      int status = 0;
-      std::string id;
-      try {
-        auto r = http.post_json("/api/events/" + event + "/claims",
-                                R"({"user_id":"load-)" + std::to_string(i / static_cast<int>(events_.size())) + "\"}");
-        status = r.status;
-        if (status == 202) id = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
-      } catch (const std::exception&) {
-        status = 0;  // connection refused/reset: never a 202
-      }
-      ++sent_;
-      std::lock_guard lock(mu_);
-      ++statuses_[status];
-      if (status == 202) {
-        accepted_.push_back(id);
-        accepted_at_.push_back(Clock::now());
-      }
-    }
-  }
-  std::vector<std::string> events_;
-  int per_second_, max_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> sent_{0};
-  mutable std::mutex mu_;
-  std::vector<std::string> accepted_;
-  std::vector<Clock::time_point> accepted_at_;
-  std::map<int, int> statuses_;
-  std::thread thread_;
-};
-
-std::vector<std::string> create_events(int n, int stock, const std::string& prefix) {
-  std::vector<std::string> events;
-  HttpClient http(http_port());
-  for (int i = 0; i < n; ++i) {
-    events.push_back(unique_id(prefix));
-    auto r = http.post_json("/api/events",
-                            nlohmann::json{{"event_id", events.back()}, {"title", "Fault"}, {"stock", stock}}.dump(),
-                            {{"Authorization", "Bearer " + admin_token()}});
-    EXPECT_EQ(r.status, 202) << r.body;
-  }
-  return events;
-}
-
-// Time until a fresh claim is decided: the system is processing again.
-double seconds_until_processing(DecisionLog& log, const std::string& event) {
-  auto started = Clock::now();
-  HttpClient http(http_port());
-  size_t before = log.decisions().size();
-  for (int i = 0; i < 120; ++i) {  // the ingress may answer 503 while the broker comes back
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"probe-)" + std::to_string(i) + "\"}");
-    if (r.status == 202) break;
-    std::this_thread::sleep_for(500ms);
-  }
-  log.wait_for({event}, before + 1, 120s);
-  return std::chrono::duration<double>(Clock::now() - started).count();
-}
-
-// Waits for every accepted claim's decision, checks the invariants, prints the FAULTS line.
-void verify_and_report(const std::string& scenario, const std::string& faults, DecisionLog& log,
-                       const std::vector<std::string>& events, const ClaimLoad& load, double recovery_s) {
-  auto accepted = load.accepted();
-  size_t creates = events.size();
-  // Probes add decisions too; wait until at least every accepted claim and create is decided.
-  // What landed, read again from the start with a fresh consumer each time (the live tail lived through the
-  // fault), until every accepted claim is decided. Bounded: 60 rounds.
-  bool all = false;
-  for (int i = 0; i < 60 && !all; ++i) {
-    log.reread(events, 120s);
-    all = log.decisions().size() >= accepted.size() + creates;
-    if (!all) std::this_thread::sleep_for(3s);
-  }
-  auto report = topics::verify({{}, log.decisions(), accepted});
-  EXPECT_TRUE(all) << log.decisions().size() << " decisions for " << accepted.size() << " accepted";
-  EXPECT_TRUE(report.ok()) << report.summary();
-  auto statuses = load.statuses();
-  std::cout << std::fixed << std::setprecision(1) << "FAULTS | " << scenario << " | " << faults << " | sent "
-            << load.sent() << ", 202: " << statuses[202] << ", 503: " << statuses[503]
-            << ", refused: " << statuses[0] << " | " << (report.ok() && all ? "clean" : "VIOLATED") << " ("
-            << report.decisions << " decisions, " << report.violations.size() << " violations) | " << recovery_s
-            << " s |\n";
-}
 
 class Faults : public ::testing::Test {
  protected:

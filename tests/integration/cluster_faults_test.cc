@@ -1,0 +1,380 @@
+// Faults of a 3-node KRaft cluster (ALLOT_KAFKA_NODES=3 scripts/stack up) while claims flow through the
+// HTTP ingress (issue 12): each broker restarted cleanly in turn, each broker killed (-9) in turn (the
+// leaders of allot.commands first), the active controller paused past the broker session timeout, and a
+// sink killed while a broker is down. Topics have replication 3 and min.insync.replicas 2, so one broker
+// down must cost no accepted claim: 503s are allowed while a partition has no leader (the ingress's
+// readiness is one metadata request with a 1 s timeout), a 202 that is then lost is not. Every scenario
+// ends with the fault tests' check (tests/support/fault_load.h: every 202 decided exactly once, no
+// oversell, gap-free sequences, per-user limits, first come first served) plus `allotctl verify
+// --projections --accepted` (MySQL and Redis equal the decisions), and prints one FAULTS line for
+// bench/run-faults --nodes 3 (bench/FAULTS.md).
+//
+// Labels `fault` and `cluster`: scripts/test (one broker) excludes `cluster`. Pointed at fewer than three
+// brokers the test FAILS (it does not skip). Environment as for the stack: ALLOT_RUN_DIR, the ports,
+// ALLOT_KAFKA_NODES=3 and ALLOT_KAFKA_BROKERS=$(scripts/stack brokers). Loopback only; every loop bounded.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/kafka.h"
+#include "fault_load.h"
+#include "support.h"
+
+namespace allot {
+namespace {
+
+using namespace testsupport;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// "decided again 3.2 s" / "NOT decided again" (a probe got no 202 in 2 min, or no decision 2 min after it).
+std::string decided_text(double seconds) {
+  std::ostringstream s;
+  if (seconds < 0) {
+    s << "NOT decided again";
+  } else {
+    s << std::fixed << std::setprecision(1) << "decided again " << seconds << " s";
+  }
+  return s.str();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The node count the stack runs with: ALLOT_KAFKA_NODES, else what `up` last used in the run dir, else 1.
+int configured_nodes() {
+  const char* env = std::getenv("ALLOT_KAFKA_NODES");
+  std::string text = env && *env ? env : slurp(run_dir() + "/kafka.nodes");
+  try {
+    return text.empty() ? 1 : std::stoi(text);
+  } catch (const std::exception&) {
+    return 1;
+  }
+}
+
+std::string kafka_service(int node) { return "kafka-" + std::to_string(node); }
+
+// The cluster as its metadata shows it.
+struct ClusterView {
+  std::set<int32_t> brokers;                // brokers that answer
+  std::map<int32_t, int> commands_leading;  // broker -> partitions of allot.commands it leads
+  std::string not_replicated;               // first partition (allot.* or internal) without a leader or a full ISR
+};
+
+ClusterView read_cluster() {
+  ClusterView out;
+  auto producer = kafka::make_producer({{"bootstrap.servers", brokers()}});
+  RdKafka::Metadata* raw = nullptr;
+  auto code = producer->metadata(true, nullptr, &raw, 5000);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    out.not_replicated = "metadata: " + RdKafka::err2str(code);
+    return out;
+  }
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  for (const auto* b : *md->brokers()) out.brokers.insert(b->id());
+  for (const auto* t : *md->topics()) {
+    const auto& name = t->topic();
+    if (name.rfind("allot.", 0) != 0 && name.rfind("__", 0) != 0) continue;
+    for (const auto* p : *t->partitions()) {
+      if (name == "allot.commands" && p->leader() >= 0) ++out.commands_leading[p->leader()];
+      bool full = p->err() == RdKafka::ERR_NO_ERROR && p->leader() >= 0 && p->isrs()->size() == p->replicas()->size();
+      if (!full && out.not_replicated.empty()) {
+        out.not_replicated = name + "[" + std::to_string(p->id()) + "] leader " + std::to_string(p->leader()) +
+                             ", isr " + std::to_string(p->isrs()->size()) + "/" +
+                             std::to_string(p->replicas()->size());
+      }
+    }
+  }
+  return out;
+}
+
+// Waits until all three brokers answer and every partition has a leader and its full ISR; returns the
+// seconds it took, or -1 after `timeout` (then `why` says what was missing).
+double wait_fully_replicated(std::chrono::seconds timeout, std::string* why = nullptr) {
+  auto start = Clock::now();
+  ClusterView v;
+  while (Clock::now() - start < timeout) {
+    v = read_cluster();
+    if (v.brokers.size() >= 3 && v.not_replicated.empty()) return since(start);
+    std::this_thread::sleep_for(500ms);
+  }
+  if (why) *why = std::to_string(v.brokers.size()) + " brokers; " + v.not_replicated;
+  return -1;
+}
+
+// The quorum's active controller: the leader id of the highest epoch any node's quorum-state records.
+int active_controller() {
+  int leader = -1;
+  int64_t epoch = -1;
+  for (int node = 1; node <= 3; ++node) {
+    auto text = slurp(run_dir() + "/" + kafka_service(node) + "/data/__cluster_metadata-0/quorum-state");
+    try {
+      auto j = nlohmann::json::parse(text);
+      if (j.value("leaderEpoch", int64_t{-1}) > epoch && j.value("leaderId", -1) >= 0) {
+        epoch = j["leaderEpoch"].get<int64_t>();
+        leader = j["leaderId"].get<int>();
+      }
+    } catch (const std::exception&) {
+      // a node that never wrote it, or mid-write: the others say who leads
+    }
+  }
+  return leader;
+}
+
+// Decisions of the probes' own request ids, from allot.decisions (read_committed), from construction on.
+class ProbeWatch {
+ public:
+  ProbeWatch() : tail_("allot.decisions") {}
+  // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
+  // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
+  // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
+  double all_decided_since(Clock::time_point from, const std::vector<std::string>& events, std::string& missing) {
+    HttpClient http(http_port());
+    std::map<std::string, std::string> id_of;  // event -> its probe's request id
+    for (int round = 0; round < 240 && id_of.size() < events.size(); ++round) {
+      for (const auto& e : events) {
+        if (id_of.count(e)) continue;
+        try {
+          auto r = http.post_json("/api/events/" + e + "/claims",
+                                  R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
+          if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
+        } catch (const std::exception&) {
+          // the ingress restarting: the next round tries again
+        }
+      }
+      if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
+    }
+    auto all_seen = [&] {
+      for (const auto& [e, id] : id_of) {
+        if (!seen_.count(id)) return false;
+      }
+      return true;
+    };
+    tail_.read_until(
+        [&](const RdKafka::Message& m) {
+          seen_.insert(
+              topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id);
+        },
+        all_seen, 120s);
+    missing.clear();
+    for (const auto& e : events) {
+      auto it = id_of.find(e);
+      if (it == id_of.end()) {
+        missing += " " + e + " (no 202)";
+      } else if (!seen_.count(it->second)) {
+        missing += " " + e + " (undecided)";
+      }
+    }
+    return missing.empty() ? since(from) : -1;
+  }
+
+ private:
+  TopicTail tail_;
+  std::set<std::string> seen_;
+  int probes_ = 0;
+};
+
+// How often the stack's supervisors restarted allot's services so far (each exit logs one line).
+int service_restarts() {
+  int n = 0;
+  for (const char* name : {"ingress", "processor-1", "processor-2", "sink-mysql", "sink-redis"}) {
+    std::istringstream log(slurp(run_dir() + "/" + name + ".log"));
+    for (std::string line; std::getline(log, line);) n += line.rfind("supervisor: exited", 0) == 0;
+  }
+  return n;
+}
+
+class ClusterFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int nodes = configured_nodes();
+    ASSERT_GE(nodes, 3) << "cluster_faults_test needs a 3-node Kafka cluster and this stack has " << nodes
+                        << " node(s): ALLOT_KAFKA_NODES=3 scripts/stack up (a separate ALLOT_RUN_DIR and ports), "
+                           "ALLOT_KAFKA_BROKERS=$(scripts/stack brokers), or bench/run-faults --nodes 3";
+    cluster_ = true;
+    ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+    auto v = read_cluster();
+    ASSERT_GE(v.brokers.size(), 3u) << "ALLOT_KAFKA_BROKERS=" << brokers() << " reaches a cluster of "
+                                    << v.brokers.size() << " broker(s) (" << v.not_replicated
+                                    << "); cluster_faults_test needs 3: export ALLOT_KAFKA_BROKERS=$(scripts/stack brokers)";
+    std::string why;
+    ASSERT_GE(wait_fully_replicated(180s, &why), 0) << "the cluster is not fully replicated before the fault: " << why;
+  }
+  void TearDown() override {
+    if (!cluster_) return;  // never start a stack the test refused
+    for (int node = 1; node <= 3; ++node) signal_service(kafka_service(node), SIGCONT);  // a paused node, if failed
+    ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+    std::string why;
+    EXPECT_GE(wait_fully_replicated(180s, &why), 0) << "not fully replicated after the scenario: " << why;
+  }
+  bool cluster_ = false;
+};
+
+// The nodes in the order to fault them: with `leaders_first`, by how many allot.commands partitions each
+// leads, most first (ties by id); else 1, 2, 3.
+std::vector<int> fault_order(bool leaders_first) {
+  std::vector<int> order{1, 2, 3};
+  if (!leaders_first) return order;
+  auto v = read_cluster();
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return v.commands_leading[a] > v.commands_leading[b]; });
+  std::cout << "allot.commands partitions led:";
+  for (int n : order) std::cout << " kafka-" << n << " " << v.commands_leading[n];
+  std::cout << std::endl;
+  return order;
+}
+
+// Verifies the scenario (the fault tests' check and the projections) and prints its FAULTS line.
+// `restarts_before`: service_restarts() when the scenario began.
+void finish(const std::string& scenario, const std::string& faults, DecisionLog& log,
+            const std::vector<std::string>& events, ClaimLoad& load, double recovery, int restarts_before) {
+  load.stop();
+  int restarts = service_restarts() - restarts_before;
+  std::string out;
+  bool projections = projections_match(events, load.accepted(), 90, &out);
+  EXPECT_TRUE(projections) << "allotctl verify --projections --accepted:\n" << out;
+  std::cout << "allotctl verify: " << out;
+  verify_and_report(scenario, faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
+                    log, events, load, recovery, projections);
+}
+
+// Each broker in turn: `signal` (SIGTERM: a controlled shutdown; SIGKILL: none), down for `down`
+// (past the broker session timeout, 9 s), `scripts/stack up`, then fully replicated again before the next.
+void each_broker(const std::string& scenario, int signal, bool leaders_first, const std::string& prefix) {
+  DecisionLog log;
+  ProbeWatch probes;
+  auto events = create_events(8, 500, prefix);
+  ClaimLoad load(events, 150, 100000);
+  std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
+  double recovery = 0;
+  std::ostringstream faults;
+  faults << std::fixed << std::setprecision(1) << (signal == SIGKILL ? "kill -9" : "SIGTERM");
+  for (int node : fault_order(leaders_first)) {
+    auto name = kafka_service(node);
+    auto fault_at = Clock::now();
+    int pid = signal_service(name, signal);
+    ASSERT_GT(pid, 0) << name;
+    ASSERT_TRUE(wait_gone(pid, 60s)) << name << " did not exit";
+    double gone = since(fault_at);
+    // With two of three brokers the claims go on: a fresh claim on every event decided again.
+    std::string missing;
+    double decided = probes.all_decided_since(fault_at, events, missing);
+    EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
+    recovery = recovery < 0 || decided < 0 ? -1 : std::max(recovery, decided);
+    std::this_thread::sleep_until(fault_at + 15s);  // load on two brokers, past the session timeout
+    int n503 = load.answered_between(503, fault_at, Clock::now());
+    auto restart = Clock::now();
+    ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+    double rejoined = since(restart);
+    std::string why;
+    double replicated = wait_fully_replicated(180s, &why);
+    ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
+    std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name << " | exited "
+              << gone << " s | claims " << decided_text(decided) << " after the fault | 503: " << n503
+              << " while down | up again " << rejoined << " s, ISR full " << replicated + rejoined
+              << " s after the restart |" << (missing.empty() ? "" : " not decided:" + missing) << std::endl;
+    faults << " " << name << " (" << n503 << " x 503, " << decided_text(decided) << ", ISR full "
+           << replicated + rejoined << " s after restart);";
+  }
+  std::this_thread::sleep_for(3s);
+  finish(scenario, faults.str() + " restart each with scripts/stack up", log, events, load, recovery, restarts);
+}
+
+TEST_F(ClusterFaults, EachBrokerRestartedCleanlyInTurn) {
+  each_broker("3 nodes: each broker SIGTERM, restart", SIGTERM, false, "cterm");
+}
+
+TEST_F(ClusterFaults, EachBrokerKilledInTurnCommandLeadersFirst) {
+  each_broker("3 nodes: each broker kill -9, restart", SIGKILL, true, "ckill");
+}
+
+TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
+  DecisionLog log;
+  ProbeWatch probes;
+  auto events = create_events(8, 500, "cstop");
+  ClaimLoad load(events, 150, 100000);
+  std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
+  int controller = active_controller();
+  ASSERT_GE(controller, 1) << "no active controller in the nodes' quorum-state files under " << run_dir();
+  auto name = kafka_service(controller);
+  auto paused_at = Clock::now();
+  int pid = signal_service(name, SIGSTOP);
+  ASSERT_GT(pid, 0) << name;
+  std::string missing;
+  double decided = probes.all_decided_since(paused_at, events, missing);
+  EXPECT_GE(decided, 0) << "claims not decided again with the controller " << name << " paused:" << missing;
+  std::this_thread::sleep_until(paused_at + 20s);  // past broker.session.timeout.ms (9 s): fenced
+  int successor = active_controller();
+  EXPECT_NE(successor, controller) << "no other node took over as the active controller";
+  int n503 = load.answered_between(503, paused_at, Clock::now());
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  auto resumed = Clock::now();
+  std::string why;
+  double replicated = wait_fully_replicated(180s, &why);
+  ASSERT_GE(replicated, 0) << name << " resumed, but the cluster is not fully replicated: " << why;
+  std::this_thread::sleep_for(3s);
+  std::ostringstream faults;
+  faults << std::fixed << std::setprecision(1) << "SIGSTOP active controller " << name << " 20 s, SIGCONT (" << n503
+         << " x 503, " << decided_text(decided) << ", controller now kafka-" << successor << ", ISR full "
+         << replicated << " s after SIGCONT)";
+  std::cout << "CLUSTER | controller pause | " << faults.str() << " |" << std::endl;
+  (void)resumed;
+  finish("3 nodes: active controller paused 20 s", faults.str(), log, events, load, decided, restarts);
+}
+
+TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
+  DecisionLog log;
+  ProbeWatch probes;
+  auto events = create_events(6, 500, "csink");
+  ClaimLoad load(events, 150, 100000);
+  std::this_thread::sleep_for(3s);
+  int restarts = service_restarts();
+  int node = fault_order(true).front();
+  auto name = kafka_service(node);
+  auto fault_at = Clock::now();
+  int pid = signal_service(name, SIGKILL);
+  ASSERT_GT(pid, 0) << name;
+  ASSERT_TRUE(wait_gone(pid, 60s));
+  std::this_thread::sleep_for(3s);
+  // The sinks' supervisor restarts them a second later: they rejoin their groups with a broker missing.
+  int mysql = signal_service("sink-mysql", SIGKILL), redis = signal_service("sink-redis", SIGKILL);
+  ASSERT_GT(mysql, 0);
+  ASSERT_GT(redis, 0);
+  std::string missing;
+  double decided = probes.all_decided_since(fault_at, events, missing);
+  EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
+  std::this_thread::sleep_until(fault_at + 15s);
+  int n503 = load.answered_between(503, fault_at, Clock::now());
+  auto restart = Clock::now();
+  ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+  std::string why;
+  double replicated = wait_fully_replicated(180s, &why);
+  ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
+  double back = since(restart);
+  std::this_thread::sleep_for(3s);
+  std::ostringstream faults;
+  faults << std::fixed << std::setprecision(1) << "kill -9 " << name << ", 3 s later kill -9 sink-mysql and sink-redis ("
+         << n503 << " x 503, " << decided_text(decided) << "), restart " << name << " (ISR full " << back
+         << " s after)";
+  finish("3 nodes: sinks killed while a broker is down", faults.str(), log, events, load, decided, restarts);
+}
+
+}  // namespace
+}  // namespace allot
