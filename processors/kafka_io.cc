@@ -3,8 +3,11 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "common/kafka.h"
@@ -274,16 +277,30 @@ class KafkaChangelogReader : public ChangelogReader {
     return kafka::topic_id(opt_.brokers, opt_.changelog_topic, std::chrono::milliseconds(opt_.restore_timeout_ms));
   }
 
+  // Asks each partition's leader, a few seconds at a time: after a broker dies the cached leader can be
+  // the dead one, and one long wait on it stalled the restore (and every partition behind it) for minutes.
+  // Between attempts a metadata request moves the client to the new leader.
   OffsetMap end_offsets(const std::vector<int32_t>& partitions) override {
     OffsetMap end;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.restore_timeout_ms);
     for (int32_t p : partitions) {
-      int64_t low = 0, high = 0;
-      auto code = handle_.query_watermark_offsets(opt_.changelog_topic, p, &low, &high, opt_.restore_timeout_ms);
-      if (code != RdKafka::ERR_NO_ERROR) {
-        throw std::runtime_error("end of " + opt_.changelog_topic + "/" + std::to_string(p) + ": " +
-                                 RdKafka::err2str(code));
+      for (int attempt = 0;; ++attempt) {
+        int64_t low = 0, high = 0;
+        auto code = handle_.query_watermark_offsets(opt_.changelog_topic, p, &low, &high, kEndAttemptMs);
+        if (code == RdKafka::ERR_NO_ERROR) {
+          end[p] = high;
+          break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+          throw std::runtime_error("end of " + opt_.changelog_topic + "/" + std::to_string(p) + ": " +
+                                   RdKafka::err2str(code) + " (" + std::to_string(attempt + 1) + " attempts)");
+        }
+        if (attempt == 0) {
+          log_warn("processor", "end of " + opt_.changelog_topic + "/" + std::to_string(p) + ": " +
+                                    RdKafka::err2str(code) + "; asking again after a metadata refresh");
+        }
+        refresh_metadata();
       }
-      end[p] = high;
     }
     return end;
   }
@@ -306,6 +323,17 @@ class KafkaChangelogReader : public ChangelogReader {
 
  private:
   const RunnerOptions& opt_;
+  void refresh_metadata() {
+    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(&handle_, opt_.changelog_topic, nullptr, errstr_));
+    RdKafka::Metadata* md = nullptr;
+    if (topic && handle_.metadata(false, topic.get(), &md, kEndAttemptMs) == RdKafka::ERR_NO_ERROR) {
+      std::unique_ptr<RdKafka::Metadata> owned(md);  // only the refresh matters
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+
+  static constexpr int kEndAttemptMs = 3000;
+  std::string errstr_;
   RdKafka::Handle& handle_;
 };
 
