@@ -80,7 +80,11 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
                                             {"group.id", opt.group_id},
                                             {"client.id", opt.instance_id},
                                             {"partition.assignment.strategy", "roundrobin"},
-                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)}},
+                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)},
+                                            // A request to a broker that just died waits this long before it
+                                            // fails and is sent to the new leader; query_watermark_offsets
+                                            // (the restore's changelog end) has no timeout of its own.
+                                            {"socket.timeout.ms", "10000"}},
                                            topic_, this, &stats_);
   }
   ~KafkaCommandSource() override { close(); }
@@ -277,32 +281,35 @@ class KafkaChangelogReader : public ChangelogReader {
     return kafka::topic_id(opt_.brokers, opt_.changelog_topic, std::chrono::milliseconds(opt_.restore_timeout_ms));
   }
 
-  // Asks each partition's leader, a few seconds at a time: after a broker dies the cached leader can be
-  // the dead one, and one long wait on it stalled the restore (and every partition behind it) for minutes.
-  // Between attempts a metadata request moves the client to the new leader.
+  // Asks the partitions' leaders for their ends (ListOffsets "latest", read_committed like this client),
+  // a few seconds at a time: after a broker dies the cached leader can be the dead one.
+  // query_watermark_offsets waited on it for minutes (it has no deadline of its own); offsetsForTimes
+  // keeps its timeout, and a metadata refresh between attempts moves the client to the new leader.
   OffsetMap end_offsets(const std::vector<int32_t>& partitions) override {
-    OffsetMap end;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.restore_timeout_ms);
-    for (int32_t p : partitions) {
-      for (int attempt = 0;; ++attempt) {
-        int64_t low = 0, high = 0;
-        auto code = handle_.query_watermark_offsets(opt_.changelog_topic, p, &low, &high, kEndAttemptMs);
-        if (code == RdKafka::ERR_NO_ERROR) {
-          end[p] = high;
-          break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-          throw std::runtime_error("end of " + opt_.changelog_topic + "/" + std::to_string(p) + ": " +
-                                   RdKafka::err2str(code) + " (" + std::to_string(attempt + 1) + " attempts)");
-        }
-        if (attempt == 0) {
-          log_warn("processor", "end of " + opt_.changelog_topic + "/" + std::to_string(p) + ": " +
-                                    RdKafka::err2str(code) + "; asking again after a metadata refresh");
-        }
-        refresh_metadata();
+    for (int attempt = 0;; ++attempt) {
+      kafka::PartitionList query;
+      for (int32_t p : partitions) {
+        query.items.push_back(RdKafka::TopicPartition::create(opt_.changelog_topic, p, RdKafka::Topic::OFFSET_END));
       }
+      auto code = handle_.offsetsForTimes(query.items, kEndAttemptMs);
+      OffsetMap end;
+      std::string failed;
+      for (const auto* tp : query.items) {
+        if (code == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
+          end[tp->partition()] = tp->offset();
+        } else if (failed.empty()) {
+          failed = opt_.changelog_topic + "/" + std::to_string(tp->partition()) + ": " +
+                   RdKafka::err2str(code != RdKafka::ERR_NO_ERROR ? code : tp->err());
+        }
+      }
+      if (failed.empty()) return end;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw std::runtime_error("end of " + failed + " (" + std::to_string(attempt + 1) + " attempts)");
+      }
+      if (attempt == 0) log_warn("processor", "end of " + failed + "; asking again after a metadata refresh");
+      refresh_metadata();
     }
-    return end;
   }
 
   int64_t read(const OffsetMap& from, const OffsetMap& to, const OnRecord& on_record) override {
