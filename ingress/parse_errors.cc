@@ -47,8 +47,9 @@ bool is_token(std::string_view s) {
   });
 }
 
-// Pistache raises 400 for any method it does not know. A well-formed method we do not implement is
-// 501 (RFC 9110 §9.1, §15.6.2); a method that is not even a token is a malformed request.
+// Pistache raises 400 for any method it does not know; it stays 400, now with a body that names the
+// method. RFC 9110 allows 501 here, but a client's odd method is not a server fault: 5xx are kept for
+// those (alerts, and the API contract check, count them as server errors).
 class RequestLine : public Http::Private::RequestLineStep {
  public:
   using RequestLineStep::RequestLineStep;
@@ -65,7 +66,7 @@ class RequestLine : public Http::Private::RequestLineStep {
         throw BadInput({400, "malformed_request", "the request line does not start with a method"});
       }
       if (method.size() > 32) method = method.substr(0, 32) + "...";
-      throw BadInput({501, "unknown_method", "the method " + method + " is not implemented by this server"});
+      throw BadInput({400, "unknown_method", "the method " + method + " is not one this server knows"});
     }
   }
 };

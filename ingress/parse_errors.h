@@ -8,7 +8,7 @@
 // checks added to the parser (installed in onConnection). What does not parse gets
 //   400 malformed_request        a request line, header field or chunked body Pistache cannot parse
 //   400 invalid_content_length   Content-Length is not a decimal number (Pistache reads "abc" as 0)
-//   501 unknown_method           a method token Pistache does not know (RFC 9110 §9.1, §15.6.2)
+//   400 unknown_method           a method token Pistache does not know (not 501: no server fault)
 //   413 body_too_large           Content-Length or the body over the size limit (checked before
 //                                Pistache reserves memory for the body)
 //   414 request_line_too_long    the request line alone over the size limit

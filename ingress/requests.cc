@@ -33,7 +33,9 @@ std::optional<int64_t> integer(const json& v) {
 std::variant<std::optional<int64_t>, ApiError> instant(const json& j, const char* name) {
   if (!j.contains(name)) return std::optional<int64_t>{};
   const auto& v = j.at(name);
-  if (auto i = integer(v); i && *i >= 0) return std::optional<int64_t>{*i};
+  // The OpenAPI file's bounds: from the epoch to the last millisecond of year 9999 (what RFC 3339 can say).
+  constexpr int64_t kLastInstantMs = 253402300799999;
+  if (auto i = integer(v); i && *i >= 0 && *i <= kLastInstantMs) return std::optional<int64_t>{*i};
   if (v.is_string()) {
     if (auto t = topics::parse_instant(v.get<std::string>())) return std::optional<int64_t>{*t};
   }

@@ -94,8 +94,8 @@ TEST(IngressParseErrors, WhatThePistacheParserRefusesGetsAJsonError) {
   expect_json_error(send_raw(port, "@@@ garbage @@@\r\n\r\n"), 400, "malformed_request", "garbage request line");
   expect_json_error(send_raw(port, "GET / HTTP/1.1 nonsense\r\nHost: x\r\n\r\n"), 400, "malformed_request",
                     "garbage after the version");
-  expect_json_error(send_raw(port, "QUERY / HTTP/1.1\r\nHost: x\r\n\r\n"), 501, "unknown_method", "QUERY");
-  expect_json_error(send_raw(port, "FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 501, "unknown_method", "FOO");
+  expect_json_error(send_raw(port, "QUERY / HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "unknown_method", "QUERY");
+  expect_json_error(send_raw(port, "FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "unknown_method", "FOO");
   expect_json_error(send_raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + over_limit + "\r\n\r\n"), 431,
                     "header_fields_too_large", "oversized header");
   expect_json_error(send_raw(port, "GET /" + over_limit + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414,

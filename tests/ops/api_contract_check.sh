@@ -3,8 +3,8 @@
 # (installed by scripts/setup into ~/.cache/allot/venv): positive and negative data, every check:
 # no 5xx, every answer conforms to the description, schema-violating requests get 4xx.
 # Excluded, with reason: `unsupported_method` — a method Pistache's HTTP parser does not know at all
-# (e.g. QUERY) gets a JSON 501 unknown_method from below the routes (ingress/parse_errors.h: RFC 9110's
-# answer to a method the server does not recognise), not the 405 with Allow the check expects; every
+# (e.g. QUERY) gets a JSON 400 unknown_method from below the routes (ingress/parse_errors.h), not the 405
+# with Allow the check expects; every
 # standard method our routes do not serve gets a JSON 405 with Allow, which
 # tests/integration/pipeline_test.cc checks.
 # Not run: the stateful phase, which expects a resource to be readable right after its POST; here a POST

@@ -29,6 +29,8 @@ TEST(CreateEventBody, RejectsBadInputWith400) {
                            R"({"event_id":"e","title":"T","stock":1,"per_user_limit":0})",
                            R"({"event_id":"e","title":"T","stock":1,"opens_at":"tomorrow"})",
                            R"({"event_id":"e","title":"T","stock":1,"closes_at":null})",
+                           R"({"event_id":"e","title":"T","stock":1,"closes_at":253402300800000})",  // past year 9999
+                           R"({"event_id":"e","title":"T","stock":1,"opens_at":-1})",
                            R"({"event_id":"e","title":"T","stock":1,"per_user_limit":null})"}) {
     EXPECT_EQ(status_of(parse_create_event(body)), 400) << body;
   }
