@@ -170,6 +170,18 @@ function finish(result) {
   (outcome[result] || outcome.other).add(1);
 }
 
+// A claim whose final answer came in the claim's own response (v1, v2; v3 when decided within the wait).
+function answeredAtOnce(res, acc, t0, ei, user) {
+  const st = field(res, 'status');
+  accepted.add(1);
+  answered.add(1);
+  acceptMs.add(acc);
+  answerMs.add(acc);
+  claimErrors.add(0);
+  finish(st);
+  record(t0, ei, user, res.status, acc, acc, st, field(res, 'coupon_seq'), field(res, 'request_id'), 0, '');
+}
+
 export default function () {
   const it = exec.scenario.iterationInTest;
   if (it === 0) console.log(`S,${exec.scenario.startTime},${strategy},${scenario}`);
@@ -182,14 +194,7 @@ export default function () {
 
   if (strategy !== 'v3') {
     if (res.status === 200 || res.status === 409) {
-      const st = field(res, 'status');
-      accepted.add(1);
-      answered.add(1);
-      acceptMs.add(acc);
-      answerMs.add(acc);
-      claimErrors.add(0);
-      finish(st);
-      record(t0, ei, user, res.status, acc, acc, st, field(res, 'coupon_seq'), field(res, 'request_id'), 0, '');
+      answeredAtOnce(res, acc, t0, ei, user);
     } else {
       const k = kindOf(res);
       errKind[k].add(1);
@@ -199,16 +204,9 @@ export default function () {
     return;
   }
 
-  if (strategy === 'v3' && res.status === 200) {
+  if (res.status === 200) {
     // Decided within the POST's wait: one request from claim to final answer (the broker had it first).
-    const st = field(res, 'status');
-    accepted.add(1);
-    answered.add(1);
-    acceptMs.add(acc);
-    answerMs.add(acc);
-    claimErrors.add(0);
-    finish(st);
-    record(t0, ei, user, res.status, acc, acc, st, field(res, 'coupon_seq'), field(res, 'request_id'), 0, '');
+    answeredAtOnce(res, acc, t0, ei, user);
     return;
   }
   if (res.status !== 202) {

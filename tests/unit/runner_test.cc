@@ -322,6 +322,15 @@ void expect_exactly_once(const FakeCluster& c, const std::map<std::string, int64
   }
 }
 
+// Stock 1, "first" issued by the previous owner: the new owner must find it sold out for "second".
+void expect_second_claim_sold_out(const FakeCluster& c) {
+  expect_exactly_once(c, {{"ev", 1}});
+  auto decisions = c.all_decisions();
+  ASSERT_EQ(decisions.size(), 3u);
+  EXPECT_EQ(decisions.back().user_id, "second");
+  EXPECT_EQ(decisions.back().outcome, topics::Outcome::kSoldOut);
+}
+
 class RunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -391,11 +400,7 @@ TEST_F(RunnerTest, RestoreWaitsForThePreviousOwnersTransactionBeforeReadingTheCh
   c.append(0, claim("ev", "second"));
   ASSERT_TRUE(b.step());
   ASSERT_TRUE(b.step());
-  expect_exactly_once(c, {{"ev", 1}});
-  auto decisions = c.all_decisions();
-  ASSERT_EQ(decisions.size(), 3u);
-  EXPECT_EQ(decisions.back().user_id, "second");
-  EXPECT_EQ(decisions.back().outcome, topics::Outcome::kSoldOut);
+  expect_second_claim_sold_out(c);
 }
 
 // Issue 12 (3-node cluster, controller paused): the group's offsets already include the previous owner's
@@ -424,11 +429,7 @@ TEST_F(RunnerTest, RestoreReadsOnWhileTheChangelogEndLagsTheCommittedOffsets) {
   ASSERT_TRUE(b.step());
   ASSERT_TRUE(b.step());
   EXPECT_GE(b.changelog.end_fetches, 4) << "the restore read on until the end showed the last batch";
-  expect_exactly_once(c, {{"ev", 1}});
-  auto decisions = c.all_decisions();
-  ASSERT_EQ(decisions.size(), 3u);
-  EXPECT_EQ(decisions.back().user_id, "second");
-  EXPECT_EQ(decisions.back().outcome, topics::Outcome::kSoldOut);
+  expect_second_claim_sold_out(c);
 }
 
 // A new instance owns partition 0 and decides what is there in one batch; returns how many times it
