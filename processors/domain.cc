@@ -1,8 +1,11 @@
 #include "processors/domain.h"
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "topics/draw.h"
 
 namespace allot::processors {
 
@@ -15,21 +18,32 @@ std::string user_key(std::string_view event_id, std::string_view user_id) {
 std::string request_key(std::string_view request_id) { return "r/" + std::string(request_id); }
 
 // An event's record is internal (only processors read it, from RocksDB and the changelog), and read on
-// every claim: a flat text form is parsed far faster than JSON. "e2|stock|limit|issued|opens|closes|title"
-// (an absent window bound is empty; the title comes last, so it may contain anything). Records written
-// before this form are JSON objects, still read.
+// every claim: a flat text form is parsed far faster than JSON.
+// "e3|stock|limit|issued|opens|closes|mode|hold_ms|held|entries|stream_time|closed|title" (an absent
+// window bound is empty; the title comes last, so it may contain anything). Records written before
+// this form ("e2|stock|limit|issued|opens|closes|title", or JSON objects) are still read.
 std::string encode_event(const EventState& e) {
-  std::string out = "e2|";
-  out += std::to_string(e.spec.stock);
+  std::string out = "e3|";
+  auto num = [&](int64_t v) {
+    out += std::to_string(v);
+    out += '|';
+  };
+  auto opt = [&](const std::optional<int64_t>& v) {
+    if (v) out += std::to_string(*v);
+    out += '|';
+  };
+  num(e.spec.stock);
+  num(e.spec.per_user_limit);
+  num(e.issued);
+  opt(e.spec.opens_at);
+  opt(e.spec.closes_at);
+  out += topics::to_string(e.spec.mode);
   out += '|';
-  out += std::to_string(e.spec.per_user_limit);
-  out += '|';
-  out += std::to_string(e.issued);
-  out += '|';
-  if (e.spec.opens_at) out += std::to_string(*e.spec.opens_at);
-  out += '|';
-  if (e.spec.closes_at) out += std::to_string(*e.spec.closes_at);
-  out += '|';
+  num(e.spec.hold_ms);
+  num(e.held);
+  num(e.entries);
+  num(e.stream_time);
+  num(e.closed ? 1 : 0);
   out += e.spec.title;
   return out;
 }
@@ -67,7 +81,8 @@ int64_t to_int(std::string_view field) {
 }  // namespace
 
 EventState decode_event(std::string_view value) {
-  if (!value.starts_with("e2|")) return decode_event_json(value);
+  const bool v3 = value.starts_with("e3|");
+  if (!v3 && !value.starts_with("e2|")) return decode_event_json(value);
   std::string_view rest = value.substr(3);
   EventState e;
   e.spec.stock = to_int(next_field(rest));
@@ -75,14 +90,117 @@ EventState decode_event(std::string_view value) {
   e.issued = to_int(next_field(rest));
   if (auto f = next_field(rest); !f.empty()) e.spec.opens_at = to_int(f);
   if (auto f = next_field(rest); !f.empty()) e.spec.closes_at = to_int(f);
+  if (v3) {
+    auto mode = topics::mode_from_string(next_field(rest));
+    if (!mode) throw std::runtime_error("corrupt event record");
+    e.spec.mode = *mode;
+    e.spec.hold_ms = to_int(next_field(rest));
+    e.held = to_int(next_field(rest));
+    e.entries = to_int(next_field(rest));
+    e.stream_time = to_int(next_field(rest));
+    e.closed = to_int(next_field(rest)) != 0;
+  }
   e.spec.title = std::string(rest);
   return e;
 }
 
 namespace {
 
+using topics::EventMode;
+
+// The records one decide() call reads and changes: its own changes first, then the state. A call
+// changes a handful of keys (a tick or a draw: a few per hold or entry), so a vector searched from the
+// back serves.
+class Changes {
+ public:
+  explicit Changes(const StateView& state) : state_(state) {}
+  std::optional<std::string> get(const std::string& key) const {
+    for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+      if (it->key == key) return it->value;
+    }
+    return state_.get(key);
+  }
+  void put(std::string key, std::string value) { writes_.push_back({std::move(key), std::move(value)}); }
+  std::vector<StateWrite> take() { return std::move(writes_); }
+
+ private:
+  const StateView& state_;
+  std::vector<StateWrite> writes_;  // in order; a key written twice keeps its last value when applied
+};
+
+constexpr const char* kTimersKey = "t/timers";  // this partition's events that wait for time (see Tick)
+
+std::string hold_key(std::string_view event_id, std::string_view request_id) {
+  return "h/" + std::string(event_id) + "/" + std::string(request_id);
+}
+std::string hold_queue_key(std::string_view event_id) { return "hq/" + std::string(event_id); }
+std::string entry_key(std::string_view event_id, int64_t index) {
+  return "en/" + std::string(event_id) + "/" + std::to_string(index);
+}
+
+// A hold's record, "state|user_id|expires_at", state one of held, confirmed, cancelled, expired.
+struct Hold {
+  std::string state;
+  std::string user_id;
+  int64_t expires_at = 0;
+};
+std::string encode_hold(const Hold& h) { return h.state + "|" + h.user_id + "|" + std::to_string(h.expires_at); }
+Hold decode_hold(std::string_view v) {
+  Hold h;
+  h.state = std::string(next_field(v));
+  h.user_id = std::string(next_field(v));
+  h.expires_at = to_int(v);
+  return h;
+}
+
+// An event's live holds in expiry order, one "expires_at request_id user_id" line each. Expiries are
+// stream time + hold_ms and stream time never goes back, so claims append in order. At most `stock` lines.
+struct QueuedHold {
+  int64_t expires_at = 0;
+  std::string request_id, user_id;
+};
+std::vector<QueuedHold> decode_queue(const std::optional<std::string>& v) {
+  std::vector<QueuedHold> q;
+  if (!v) return q;
+  std::string_view rest = *v;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    auto a = line.find(' '), b = line.rfind(' ');
+    if (a == std::string_view::npos || a == b) throw std::runtime_error("corrupt hold queue");
+    q.push_back({to_int(line.substr(0, a)), std::string(line.substr(a + 1, b - a - 1)), std::string(line.substr(b + 1))});
+  }
+  return q;
+}
+std::string encode_queue(const std::vector<QueuedHold>& q) {
+  std::string out;
+  for (const auto& h : q) out += std::to_string(h.expires_at) + " " + h.request_id + " " + h.user_id + "\n";
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::optional<std::string>& v) {
+  std::vector<std::string> out;
+  if (!v) return out;
+  std::string_view rest = *v;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    if (nl != 0) out.emplace_back(rest.substr(0, nl));
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+  }
+  return out;
+}
+
+// Whether an event needs ticks: a raffle until its draw, a hold event while it holds units.
+bool waits_for_time(const EventState& e) {
+  return (e.spec.mode == EventMode::kRaffle && !e.closed) || (e.spec.mode == EventMode::kHold && e.held > 0);
+}
+
+int64_t remaining_of(const EventState& e) { return e.spec.stock - e.issued - e.held; }
+
 topics::Decision base_decision(const topics::Command& c, topics::CommandPosition position, int64_t now) {
   topics::Decision d;
+  d.type = std::string(c.type());
   d.request_id = c.request_id;
   d.event_id = c.event_id();
   d.command = position;
@@ -91,7 +209,7 @@ topics::Decision base_decision(const topics::Command& c, topics::CommandPosition
   return d;
 }
 
-std::optional<EventState> load_event(const StateView& state, const std::string& event_id) {
+std::optional<EventState> load_event(const Changes& state, const std::string& event_id) {
   auto v = state.get(event_key(event_id));
   if (!v) return std::nullopt;
   auto e = decode_event(*v);
@@ -99,73 +217,286 @@ std::optional<EventState> load_event(const StateView& state, const std::string& 
   return e;
 }
 
-Result decide_create(const StateView& state, const topics::Command& c, const topics::CreateEvent& create,
-                     topics::CommandPosition position, int64_t now) {
-  Result r{base_decision(c, position, now), {}};
-  r.decision.type = "create_event";
-  if (auto existing = load_event(state, create.event_id)) {
-    r.decision.outcome = Outcome::kAlreadyExists;
-    r.decision.remaining = existing->spec.stock - existing->issued;
-    r.decision.event = existing->spec;
-  } else {
-    r.decision.outcome = Outcome::kCreated;
-    r.decision.remaining = create.stock;
-    r.decision.event = create;
-    r.writes.push_back({event_key(create.event_id), encode_event({create, 0})});
+// One decide() call: the command, where it sits, and what it changes and causes.
+struct Ctx {
+  Changes st;
+  const topics::Command& c;
+  topics::CommandPosition position;
+  int64_t now;
+  std::vector<topics::Decision> caused;
+};
+
+void add_timer(Ctx& x, const std::string& event_id) {
+  auto timers = x.st.get(kTimersKey).value_or("");
+  for (const auto& id : split_lines(timers)) {
+    if (id == event_id) return;
   }
-  return r;
+  x.st.put(kTimersKey, timers + event_id + "\n");
 }
 
-// The order of the checks is the contract: window first, then the user's limit, then stock.
-Outcome judge_claim(const EventState& e, int64_t user_issued, int64_t received_at) {
+topics::Decision caused_decision(const Ctx& x, std::string_view type, const EventState& e, const std::string& request_id,
+                                 const std::string& user_id, topics::Outcome outcome) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.type = std::string(type);
+  d.request_id = request_id;
+  d.event_id = e.spec.event_id;
+  d.user_id = user_id;
+  d.outcome = outcome;
+  return d;
+}
+
+// A held unit goes back to stock (cancelled or expired): the holder may claim again.
+void release(Ctx& x, EventState& e, const std::string& request_id, const std::string& user_id, int64_t expires_at,
+             const char* state) {
+  e.held -= 1;
+  const auto ukey = user_key(e.spec.event_id, user_id);
+  int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
+  x.st.put(ukey, std::to_string(std::max<int64_t>(0, user_count - 1)));
+  x.st.put(hold_key(e.spec.event_id, request_id), encode_hold({state, user_id, expires_at}));
+}
+
+// Holds end when stream time reaches their expiry (a hold is live while stream time < expires_at).
+void expire_holds(Ctx& x, EventState& e) {
+  auto queue = decode_queue(x.st.get(hold_queue_key(e.spec.event_id)));
+  size_t n = 0;
+  while (n < queue.size() && queue[n].expires_at <= e.stream_time) {
+    const auto& h = queue[n++];
+    release(x, e, h.request_id, h.user_id, h.expires_at, "expired");
+    auto d = caused_decision(x, topics::kHoldExpired, e, h.request_id, h.user_id, topics::Outcome::kExpired);
+    d.remaining = remaining_of(e);
+    x.caused.push_back(std::move(d));
+  }
+  if (n == 0) return;
+  queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+  x.st.put(hold_queue_key(e.spec.event_id), encode_queue(queue));
+}
+
+// The raffle's draw, at this command's position (topics/draw.h): every entry learns won or lost.
+void draw(Ctx& x, EventState& e) {
+  auto winners = topics::draw_winners(topics::draw_seed(e.spec.event_id, x.position), e.entries, e.spec.stock);
+  std::vector<int64_t> rank(static_cast<size_t>(e.entries), 0);
+  for (size_t i = 0; i < winners.size(); ++i) rank[static_cast<size_t>(winners[i])] = static_cast<int64_t>(i) + 1;
+  e.issued = static_cast<int64_t>(winners.size());
+  e.closed = true;
+  for (int64_t i = 0; i < e.entries; ++i) {
+    auto entry = x.st.get(entry_key(e.spec.event_id, i));
+    if (!entry) throw std::runtime_error("raffle entry missing: " + entry_key(e.spec.event_id, i));
+    auto space = entry->find(' ');
+    auto won = rank[static_cast<size_t>(i)] > 0;
+    auto d = caused_decision(x, topics::kDrawResult, e, entry->substr(0, space), entry->substr(space + 1),
+                             won ? topics::Outcome::kWon : topics::Outcome::kLost);
+    if (won) d.coupon_seq = rank[static_cast<size_t>(i)];
+    d.remaining = remaining_of(e);
+    x.caused.push_back(std::move(d));
+  }
+}
+
+// Moves an event's stream time to `t`: holds that ran out end, a raffle past its closes_at draws.
+// Returns whether it drew.
+bool advance(Ctx& x, EventState& e, int64_t t) {
+  e.stream_time = std::max(e.stream_time, t);
+  if (e.spec.mode == EventMode::kHold && e.held > 0) expire_holds(x, e);
+  if (e.spec.mode == EventMode::kRaffle && !e.closed && e.spec.closes_at && e.stream_time >= *e.spec.closes_at) {
+    draw(x, e);
+    return true;
+  }
+  return false;
+}
+
+void save_event(Ctx& x, const EventState& e) { x.st.put(event_key(e.spec.event_id), encode_event(e)); }
+
+topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
+  auto d = base_decision(x.c, x.position, x.now);
+  if (auto existing = load_event(x.st, create.event_id)) {
+    d.outcome = Outcome::kAlreadyExists;
+    d.remaining = remaining_of(*existing);
+    d.event = existing->spec;
+  } else {
+    d.outcome = Outcome::kCreated;
+    d.remaining = create.stock;
+    d.event = create;
+    EventState e{create};
+    e.stream_time = x.c.received_at;
+    save_event(x, e);
+    if (waits_for_time(e)) add_timer(x, create.event_id);
+  }
+  return d;
+}
+
+// The order of the checks is the contract: window first (and an event closed by close_event), then the
+// user's limit, then stock. A raffle takes one entry per user and no stock check: the draw decides.
+Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at) {
   if (e.spec.opens_at && received_at < *e.spec.opens_at) return Outcome::kNotOpen;
-  if (e.spec.closes_at && received_at >= *e.spec.closes_at) return Outcome::kClosed;
-  if (user_issued >= e.spec.per_user_limit) return Outcome::kDuplicate;
+  if ((e.spec.closes_at && received_at >= *e.spec.closes_at) || e.closed) return Outcome::kClosed;
+  switch (e.spec.mode) {
+    case EventMode::kRaffle:
+      return user_count >= 1 ? Outcome::kDuplicate : Outcome::kEntered;
+    case EventMode::kHold:
+      if (user_count >= e.spec.per_user_limit) return Outcome::kDuplicate;
+      return remaining_of(e) <= 0 ? Outcome::kSoldOut : Outcome::kHeld;
+    case EventMode::kFcfs:
+      break;
+  }
+  if (user_count >= e.spec.per_user_limit) return Outcome::kDuplicate;
   if (e.issued >= e.spec.stock) return Outcome::kSoldOut;
   return Outcome::kIssued;
 }
 
-Result decide_claim(const StateView& state, const topics::Command& c, const topics::Claim& claim,
-                    topics::CommandPosition position, int64_t now) {
-  Result r{base_decision(c, position, now), {}};
-  r.decision.type = "claim";
-  r.decision.user_id = claim.user_id;
-  auto event = load_event(state, claim.event_id);
+topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.user_id = claim.user_id;
+  auto event = load_event(x.st, claim.event_id);
   if (!event) {
-    r.decision.outcome = Outcome::kUnknownEvent;
-    r.decision.remaining = 0;
-    return r;
+    d.outcome = Outcome::kUnknownEvent;
+    d.remaining = 0;
+    return d;
   }
+  EventState& e = *event;
+  const bool timed = e.spec.mode != EventMode::kFcfs;
+  if (timed) advance(x, e, x.c.received_at);
   const auto ukey = user_key(claim.event_id, claim.user_id);
-  int64_t user_issued = std::stoll(state.get(ukey).value_or("0"));
-  r.decision.outcome = judge_claim(*event, user_issued, c.received_at);
-  if (r.decision.outcome == Outcome::kIssued) {
-    event->issued += 1;
-    r.decision.coupon_seq = event->issued;
-    r.writes.push_back({event_key(claim.event_id), encode_event(*event)});
-    r.writes.push_back({ukey, std::to_string(user_issued + 1)});
+  int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
+  d.outcome = judge_claim(e, user_count, x.c.received_at);
+  if (d.outcome == Outcome::kIssued) {
+    e.issued += 1;
+    d.coupon_seq = e.issued;
+  } else if (d.outcome == Outcome::kEntered) {
+    x.st.put(entry_key(claim.event_id, e.entries), x.c.request_id + " " + claim.user_id);
+    e.entries += 1;
+  } else if (d.outcome == Outcome::kHeld) {
+    const int64_t expires_at = e.stream_time + e.spec.hold_ms;
+    e.held += 1;
+    d.hold_expires_at = expires_at;
+    x.st.put(hold_key(claim.event_id, x.c.request_id), encode_hold({"held", claim.user_id, expires_at}));
+    auto queue = x.st.get(hold_queue_key(claim.event_id)).value_or("");
+    x.st.put(hold_queue_key(claim.event_id),
+             queue + std::to_string(expires_at) + " " + x.c.request_id + " " + claim.user_id + "\n");
+    add_timer(x, claim.event_id);
   }
-  r.decision.remaining = event->spec.stock - event->issued;
-  return r;
+  const bool counted = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
+  if (counted) x.st.put(ukey, std::to_string(user_count + 1));
+  if (counted || timed) save_event(x, e);
+  d.remaining = remaining_of(e);
+  return d;
+}
+
+// confirm / cancel by the holder; `confirm` false is a cancel.
+topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool confirm) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.user_id = a.user_id;
+  d.claim_request_id = a.claim_request_id;
+  auto event = load_event(x.st, a.event_id);
+  if (!event) {
+    d.outcome = Outcome::kUnknownEvent;
+    return d;
+  }
+  EventState& e = *event;
+  if (e.spec.mode == EventMode::kHold) {
+    advance(x, e, x.c.received_at);
+    save_event(x, e);
+  }
+  d.remaining = remaining_of(e);
+  const auto hkey = hold_key(a.event_id, a.claim_request_id);
+  auto record = e.spec.mode == EventMode::kHold ? x.st.get(hkey) : std::nullopt;
+  if (!record) {
+    d.outcome = Outcome::kNotHeld;
+    return d;
+  }
+  Hold h = decode_hold(*record);
+  if (h.user_id != a.user_id) {
+    d.outcome = Outcome::kNotYours;
+  } else if (h.state == "expired") {
+    d.outcome = Outcome::kExpired;
+  } else if (h.state != "held") {
+    d.outcome = Outcome::kAlreadyEnded;
+  } else {
+    auto queue = decode_queue(x.st.get(hold_queue_key(a.event_id)));
+    std::erase_if(queue, [&](const QueuedHold& q) { return q.request_id == a.claim_request_id; });
+    x.st.put(hold_queue_key(a.event_id), encode_queue(queue));
+    if (confirm) {
+      e.held -= 1;
+      e.issued += 1;
+      d.coupon_seq = e.issued;
+      x.st.put(hkey, encode_hold({"confirmed", h.user_id, h.expires_at}));
+      d.outcome = Outcome::kConfirmed;
+    } else {
+      release(x, e, a.claim_request_id, h.user_id, h.expires_at, "cancelled");
+      d.outcome = Outcome::kCancelled;
+    }
+    save_event(x, e);
+    d.remaining = remaining_of(e);
+  }
+  return d;
+}
+
+topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
+  auto d = base_decision(x.c, x.position, x.now);
+  auto event = load_event(x.st, close.event_id);
+  if (!event) {
+    d.outcome = Outcome::kUnknownEvent;
+    return d;
+  }
+  EventState& e = *event;
+  bool drew = e.spec.mode != EventMode::kFcfs && advance(x, e, x.c.received_at);
+  if (!drew && e.closed) {
+    d.outcome = Outcome::kAlreadyClosed;
+  } else {
+    if (!drew && e.spec.mode == EventMode::kRaffle) {
+      draw(x, e);
+      drew = true;
+    }
+    e.closed = true;
+    d.outcome = drew ? Outcome::kDrawn : Outcome::kClosed;
+  }
+  if (drew) d.entries = e.entries;
+  save_event(x, e);
+  d.remaining = remaining_of(e);
+  return d;
+}
+
+// A tick moves stream time for every event of this partition that waits for it.
+void decide_tick(Ctx& x) {
+  auto timers = x.st.get(kTimersKey);
+  std::string still;
+  for (const auto& id : split_lines(timers)) {
+    auto e = load_event(x.st, id);
+    if (!e) continue;
+    advance(x, *e, x.c.received_at);
+    save_event(x, *e);
+    if (waits_for_time(*e)) still += id + "\n";
+  }
+  if (timers && still != *timers) x.st.put(kTimersKey, still);
 }
 
 }  // namespace
 
 std::optional<Result> decide(const StateView& state, const topics::Command& command,
                              topics::CommandPosition position, int64_t now) {
-  const auto rkey = request_key(command.request_id);
-  if (state.get(rkey)) return std::nullopt;
-  Result r = std::visit(
-      [&](const auto& body) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(body)>, topics::CreateEvent>) {
-          return decide_create(state, command, body, position, now);
-        } else {
-          return decide_claim(state, command, body, position, now);
-        }
-      },
-      command.body);
-  // Remember the request so a retry with the same Idempotency-Key gets no second decision.
-  r.writes.push_back({rkey, std::string(topics::to_string(r.decision.outcome))});
+  Ctx x{Changes(state), command, position, now, {}};
+  Result r;
+  if (std::holds_alternative<topics::Tick>(command.body)) {
+    // Ticks repeat by nature (many ingresses append them, each harmless): no request record.
+    decide_tick(x);
+    r.publish = false;
+  } else {
+    const auto rkey = request_key(command.request_id);
+    if (state.get(rkey)) return std::nullopt;
+    r.decision = std::visit(
+        [&](const auto& body) -> topics::Decision {
+          using T = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<T, topics::CreateEvent>) return decide_create(x, body);
+          if constexpr (std::is_same_v<T, topics::Claim>) return decide_claim(x, body);
+          if constexpr (std::is_same_v<T, topics::Confirm>) return decide_hold_action(x, body, true);
+          if constexpr (std::is_same_v<T, topics::Cancel>) return decide_hold_action(x, body, false);
+          if constexpr (std::is_same_v<T, topics::CloseEvent>) return decide_close(x, body);
+          return {};  // a Tick, handled above
+        },
+        command.body);
+    // Remember the request so a retry with the same Idempotency-Key gets no second decision.
+    x.st.put(rkey, std::string(topics::to_string(r.decision.outcome)));
+  }
+  r.caused = std::move(x.caused);
+  r.writes = x.st.take();
   return r;
 }
 

@@ -26,8 +26,10 @@ struct StateWrite {
 };
 
 struct Result {
-  topics::Decision decision;
+  topics::Decision decision;               // the command's own (not published for a tick: see publish)
+  std::vector<topics::Decision> caused;    // holds it expired, raffle entries it drew (topics::is_caused)
   std::vector<StateWrite> writes;
+  bool publish = true;                     // false for a tick: it has no decision of its own
 };
 
 // Decides `command`, found at `position` in allot.commands, at time `now` (Unix ms; becomes decided_at).
@@ -45,7 +47,11 @@ std::string request_key(std::string_view request_id);
 // An event's state record.
 struct EventState {
   topics::CreateEvent spec;
-  int64_t issued = 0;
+  int64_t issued = 0;       // fcfs: claims issued; hold: holds confirmed; raffle: winners drawn
+  int64_t held = 0;         // hold: units held, waiting for confirm (issued + held <= stock)
+  int64_t entries = 0;      // raffle: entries so far
+  int64_t stream_time = 0;  // the latest received_at of the event's commands (and of ticks): holds expire by it
+  bool closed = false;      // close_event (or a raffle's draw): no more claims
 };
 std::string encode_event(const EventState& e);
 EventState decode_event(std::string_view value);

@@ -332,12 +332,19 @@ struct Runner::Impl : RebalanceHandler {
         ++outcomes["repeated_request"];
         continue;
       }
-      produced = io.producer.produce_decision(p, command.event_id(), topics::encode(result->decision));
+      if (result->publish) {
+        produced = io.producer.produce_decision(p, command.event_id(), topics::encode(result->decision));
+        ++outcomes[std::string(topics::to_string(result->decision.outcome))];
+      }
+      for (const auto& d : result->caused) {
+        if (!produced.is_ok()) break;
+        produced = io.producer.produce_decision(p, d.event_id, topics::encode(d));
+        ++outcomes[std::string(topics::to_string(d.outcome))];
+      }
       for (auto& w : result->writes) overlay[p][w.key] = std::move(w.value);
       if (!produced.is_ok()) break;
-      ++outcomes[std::string(topics::to_string(result->decision.outcome))];
       // Only these decisions move an event's levels; both carry enough to know stock and issued.
-      if (const auto& d = result->decision; d.coupon_seq) {
+      if (const auto& d = result->decision; d.outcome == topics::Outcome::kIssued && d.coupon_seq) {
         event_levels[d.event_id] = {*d.coupon_seq + d.remaining, *d.coupon_seq};
       } else if (d.event) {
         event_levels[d.event_id] = {d.event->stock, d.event->stock - d.remaining};

@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 8> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 20> kOutcomeNames{{
     {Outcome::kIssued, "issued"},
     {Outcome::kSoldOut, "sold_out"},
     {Outcome::kDuplicate, "duplicate"},
@@ -22,12 +22,32 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 8> kOutcomeNames{{
     {Outcome::kUnknownEvent, "unknown_event"},
     {Outcome::kCreated, "created"},
     {Outcome::kAlreadyExists, "already_exists"},
+    {Outcome::kEntered, "entered"},
+    {Outcome::kWon, "won"},
+    {Outcome::kLost, "lost"},
+    {Outcome::kDrawn, "drawn"},
+    {Outcome::kAlreadyClosed, "already_closed"},
+    {Outcome::kHeld, "held"},
+    {Outcome::kConfirmed, "confirmed"},
+    {Outcome::kCancelled, "cancelled"},
+    {Outcome::kExpired, "expired"},
+    {Outcome::kAlreadyEnded, "already_ended"},
+    {Outcome::kNotYours, "not_yours"},
+    {Outcome::kNotHeld, "not_held"},
+}};
+
+constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
+    {EventMode::kFcfs, "fcfs"},
+    {EventMode::kRaffle, "raffle"},
+    {EventMode::kHold, "hold"},
 }};
 
 json event_to_json(const CreateEvent& e) {
   json j{{"event_id", e.event_id}, {"title", e.title}, {"stock", e.stock}, {"per_user_limit", e.per_user_limit}};
   if (e.opens_at) j["opens_at"] = *e.opens_at;
   if (e.closes_at) j["closes_at"] = *e.closes_at;
+  if (e.mode != EventMode::kFcfs) j["mode"] = to_string(e.mode);
+  if (e.mode == EventMode::kHold) j["hold_ms"] = e.hold_ms;
   return j;
 }
 
@@ -55,8 +75,20 @@ CreateEvent event_from_json(const json& j) {
   e.per_user_limit = optional_field<int64_t>(j, "per_user_limit").value_or(1);
   e.opens_at = optional_field<int64_t>(j, "opens_at");
   e.closes_at = optional_field<int64_t>(j, "closes_at");
+  auto mode = optional_field<std::string>(j, "mode");
+  if (mode) {
+    auto m = mode_from_string(*mode);
+    if (!m) throw DecodeError("mode must be fcfs, raffle or hold");
+    e.mode = *m;
+  }
+  e.hold_ms = optional_field<int64_t>(j, "hold_ms").value_or(0);
   if (!valid_event_id(e.event_id)) throw DecodeError("invalid event_id");
   if (e.stock < 0 || e.per_user_limit < 1) throw DecodeError("invalid stock or per_user_limit");
+  if (e.mode == EventMode::kHold && (e.hold_ms < 1 || e.hold_ms > kMaxHoldMs)) {
+    throw DecodeError("a hold event needs hold_ms between 1 and " + std::to_string(kMaxHoldMs));
+  }
+  if (e.mode != EventMode::kHold && e.hold_ms != 0) throw DecodeError("hold_ms is for hold events only");
+  if (e.mode == EventMode::kRaffle && !e.closes_at) throw DecodeError("a raffle needs closes_at (the draw)");
   return e;
 }
 
@@ -74,6 +106,27 @@ json parse(std::string_view text) {
 
 const std::string& Command::event_id() const {
   return std::visit([](const auto& b) -> const std::string& { return b.event_id; }, body);
+}
+
+std::string_view Command::type() const {
+  static constexpr std::array<std::string_view, 6> kNames{"create_event", "claim",  "close_event",
+                                                          "confirm",      "cancel", "tick"};
+  static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
+  return kNames[body.index()];
+}
+
+std::string_view to_string(EventMode mode) {
+  for (const auto& [m, name] : kModeNames) {
+    if (m == mode) return name;
+  }
+  return "fcfs";
+}
+
+std::optional<EventMode> mode_from_string(std::string_view s) {
+  for (const auto& [m, name] : kModeNames) {
+    if (name == s) return m;
+  }
+  return std::nullopt;
 }
 
 std::string_view to_string(Outcome outcome) {
@@ -108,15 +161,20 @@ std::string encode(const Command& c) {
     s += "\"}";
     return s;
   }
-  json j{{"request_id", c.request_id}, {"received_at", c.received_at}};
+  json j{{"request_id", c.request_id}, {"received_at", c.received_at}, {"type", c.type()}};
   if (const auto* e = std::get_if<CreateEvent>(&c.body)) {
-    j["type"] = "create_event";
     j.update(event_to_json(*e));
-  } else {
-    const auto& claim = std::get<Claim>(c.body);
-    j["type"] = "claim";
-    j["event_id"] = claim.event_id;
-    j["user_id"] = claim.user_id;
+  } else if (const auto* claim = std::get_if<Claim>(&c.body)) {
+    j["event_id"] = claim->event_id;
+    j["user_id"] = claim->user_id;
+  } else if (const auto* close = std::get_if<CloseEvent>(&c.body)) {
+    j["event_id"] = close->event_id;
+  } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
+    const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
+                                                            : std::get<Cancel>(c.body);
+    j["event_id"] = a.event_id;
+    j["claim_request_id"] = a.claim_request_id;
+    j["user_id"] = a.user_id;
   }
   return j.dump();
 }
@@ -223,6 +281,22 @@ Command decode_command(std::string_view text) {
   } else if (type == "claim") {
     c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     validate_claim(c);
+  } else if (type == "close_event") {
+    c.body = CloseEvent{field<std::string>(j, "event_id")};
+    if (!valid_event_id(c.event_id())) throw DecodeError("invalid event_id");
+  } else if (type == "confirm" || type == "cancel") {
+    HoldAction a{field<std::string>(j, "event_id"), field<std::string>(j, "claim_request_id"),
+                 field<std::string>(j, "user_id")};
+    if (!valid_event_id(a.event_id)) throw DecodeError("invalid event_id");
+    if (!valid_request_id(a.claim_request_id)) throw DecodeError("invalid claim_request_id");
+    if (!valid_user_id(a.user_id)) throw DecodeError("invalid user_id");
+    if (type == "confirm") {
+      c.body = Confirm{std::move(a)};
+    } else {
+      c.body = Cancel{std::move(a)};
+    }
+  } else if (type == "tick") {
+    c.body = Tick{};
   } else {
     throw DecodeError("unknown command type " + type);
   }
@@ -296,14 +370,18 @@ std::string encode(const Decision& d) {
   std::string out;
   out.reserve(320);
   ObjectWriter j(out);
+  if (!d.claim_request_id.empty()) j.field("claim_request_id", d.claim_request_id);
   j.field("command_offset", d.command.offset);
   j.field("command_partition", d.command.partition);
   if (d.coupon_seq) j.field("coupon_seq", *d.coupon_seq);
   j.field("decided_at", d.decided_at);
+  if (d.entries) j.field("entries", *d.entries);
   if (d.event) {
     auto e = j.object("event");
     if (d.event->closes_at) e.field("closes_at", *d.event->closes_at);
     e.field("event_id", d.event->event_id);
+    if (d.event->mode == EventMode::kHold) e.field("hold_ms", d.event->hold_ms);
+    if (d.event->mode != EventMode::kFcfs) e.field("mode", to_string(d.event->mode));
     if (d.event->opens_at) e.field("opens_at", *d.event->opens_at);
     e.field("per_user_limit", d.event->per_user_limit);
     e.field("stock", d.event->stock);
@@ -311,12 +389,13 @@ std::string encode(const Decision& d) {
     e.end();
   }
   j.field("event_id", d.event_id);
+  if (d.hold_expires_at) j.field("hold_expires_at", *d.hold_expires_at);
   j.field("outcome", to_string(d.outcome));
   j.field("received_at", d.received_at);
   j.field("remaining", d.remaining);
   j.field("request_id", d.request_id);
   j.field("type", d.type);
-  if (d.type == "claim") j.field("user_id", d.user_id);
+  if (!d.user_id.empty() || d.type == "claim") j.field("user_id", d.user_id);
   j.end();
   return out;
 }
@@ -337,6 +416,9 @@ Decision decode_decision(std::string_view text) {
   d.command.offset = field<int64_t>(j, "command_offset");
   d.decided_at = field<int64_t>(j, "decided_at");
   d.received_at = optional_field<int64_t>(j, "received_at").value_or(0);
+  d.hold_expires_at = optional_field<int64_t>(j, "hold_expires_at");
+  d.claim_request_id = optional_field<std::string>(j, "claim_request_id").value_or("");
+  d.entries = optional_field<int64_t>(j, "entries");
   if (j.contains("event") && j.at("event").is_object()) d.event = event_from_json(j.at("event"));
   return d;
 }

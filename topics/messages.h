@@ -14,31 +14,86 @@ struct DecodeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How an event hands out its stock: fcfs (first come, first served: a claim is issued at once), raffle
+// (claims are entries; at the close `stock` winners are drawn) or hold (a claim holds a unit for hold_ms;
+// confirm issues it, cancel or the expiry releases it to the next claimant).
+enum class EventMode { kFcfs, kRaffle, kHold };
+std::string_view to_string(EventMode mode);
+std::optional<EventMode> mode_from_string(std::string_view s);
+
 struct CreateEvent {
   std::string event_id;
   std::string title;
   int64_t stock = 0;
   int64_t per_user_limit = 1;
   std::optional<int64_t> opens_at;   // claims before this instant are not_open
-  std::optional<int64_t> closes_at;  // claims at or after this instant are closed
+  std::optional<int64_t> closes_at;  // claims at or after this instant are closed (a raffle draws then)
+  EventMode mode = EventMode::kFcfs;
+  int64_t hold_ms = 0;  // hold mode: how long a held unit waits for its confirm
 };
+inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
 
 struct Claim {
   std::string event_id;
   std::string user_id;
 };
 
+// Admin: no more claims; a raffle draws its winners.
+struct CloseEvent {
+  std::string event_id;
+};
+
+// The holder of a held claim turns it into an issued unit (Confirm) or gives it back (Cancel).
+struct HoldAction {
+  std::string event_id;
+  std::string claim_request_id;  // the claim that holds the unit
+  std::string user_id;           // who asks; only the holder may
+};
+struct Confirm : HoldAction {};
+struct Cancel : HoldAction {};
+
+// Stream time for one partition of allot.commands (the ingress appends one per partition every second):
+// holds whose expiry has passed are released and raffles whose closes_at has passed are drawn, decided
+// from the log like everything else. A tick has no decision of its own, only the ones it causes.
+struct Tick {
+  std::string event_id;  // always empty: a tick belongs to a partition, not to an event
+};
+
 // A command on allot.commands, keyed by event_id.
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim> body;
+  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick> body;
 
   const std::string& event_id() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
+  std::string_view type() const;  // "create_event", "claim", "close_event", "confirm", "cancel", "tick"
 };
 
-enum class Outcome { kIssued, kSoldOut, kDuplicate, kNotOpen, kClosed, kUnknownEvent, kCreated, kAlreadyExists };
+enum class Outcome {
+  kIssued,
+  kSoldOut,
+  kDuplicate,
+  kNotOpen,
+  kClosed,
+  kUnknownEvent,
+  kCreated,
+  kAlreadyExists,
+  // raffle: a claim is an entry; the draw answers each entry won or lost; close_event answers drawn
+  kEntered,
+  kWon,
+  kLost,
+  kDrawn,
+  kAlreadyClosed,  // close_event of an event closed (or drawn) before
+  // hold: a claim holds a unit; it ends confirmed, cancelled or expired, exactly once
+  kHeld,
+  kConfirmed,
+  kCancelled,
+  kExpired,
+  kAlreadyEnded,  // confirm/cancel of a hold that was confirmed or cancelled before
+  kNotYours,      // confirm/cancel by someone else than the holder
+  kNotHeld,       // confirm/cancel of a claim that holds nothing (unknown, or not a held claim)
+};
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view s);
 
@@ -48,21 +103,30 @@ struct CommandPosition {
   int64_t offset = 0;
 };
 
-// One decision per command on allot.decisions, keyed by event_id.
+// One decision per command on allot.decisions, keyed by event_id; a command may also cause decisions
+// about earlier claims (kCausedTypes): a hold's expiry, a raffle entry's draw result.
 struct Decision {
-  std::string type;  // "claim" or "create_event"
-  std::string request_id;
+  std::string type;  // the command's type, or "hold_expired" / "draw_result" for what it caused
+  std::string request_id;  // the command's; for a caused decision, the claim it is about
   std::string event_id;
-  std::string user_id;  // claims only
+  std::string user_id;  // claims, confirm/cancel and caused decisions
   Outcome outcome = Outcome::kUnknownEvent;
-  std::optional<int64_t> coupon_seq;  // when issued
-  int64_t remaining = 0;              // stock left after this decision (0 for unknown events)
+  std::optional<int64_t> coupon_seq;  // when issued (fcfs), confirmed (hold) or won (raffle: draw rank)
+  int64_t remaining = 0;              // units neither issued nor held after this decision (0 for unknown events)
+  std::optional<int64_t> hold_expires_at;  // held: when the hold ends unless confirmed
+  std::string claim_request_id;            // confirm/cancel: the claim they act on
+  std::optional<int64_t> entries;          // a raffle's close: how many entries the draw chose from
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;
   // create_event decisions (and claims, for projections that start late) describe the event:
   std::optional<CreateEvent> event;
 };
+
+inline constexpr std::string_view kHoldExpired = "hold_expired";
+inline constexpr std::string_view kDrawResult = "draw_result";
+// A decision caused by a later command rather than answering its own command.
+inline bool is_caused(const Decision& d) { return d.type == kHoldExpired || d.type == kDrawResult; }
 
 std::string encode(const Command& c);
 Command decode_command(std::string_view json);

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
+
+#include "topics/draw.h"
 
 namespace allot::processors {
 namespace {
@@ -155,6 +159,249 @@ TEST_F(DecideTest, NonIssuedClaimsChangeNoCounters) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->writes.size(), 1u);  // only the request marker
   EXPECT_EQ(r->writes[0].key, request_key("r1"));
+}
+
+// Raffles and holds: what a command decides and what it causes (expiries, draw results).
+class ModesTest : public DecideTest {
+ protected:
+  struct Step {
+    topics::Decision decision;
+    std::vector<topics::Decision> caused;
+    bool published = true;
+  };
+  Step step(const topics::Command& c) {
+    auto r = decide(state_, c, {3, offset_++}, 1000);
+    EXPECT_TRUE(r);
+    for (auto& w : r->writes) state_.kv[w.key] = w.value;
+    return {r->decision, r->caused, r->publish};
+  }
+  std::string next_id() { return "q" + std::to_string(offset_); }
+  void raffle(const std::string& id, int64_t stock, int64_t closes_at = 10'000) {
+    topics::CreateEvent e{id, "Raffle", stock, 1, {}, closes_at};
+    e.mode = topics::EventMode::kRaffle;
+    create(e);
+  }
+  void hold_event(const std::string& id, int64_t stock, int64_t hold_ms = 100, int64_t limit = 1) {
+    topics::CreateEvent e{id, "Seats", stock, limit, {}, {}};
+    e.mode = topics::EventMode::kHold;
+    e.hold_ms = hold_ms;
+    create(e);
+  }
+  Step claim_at(const std::string& event, const std::string& user, int64_t at) {
+    return step({next_id(), at, topics::Claim{event, user}});
+  }
+  Step confirm(const std::string& event, const std::string& claim_id, const std::string& user, int64_t at) {
+    return step({next_id(), at, topics::Confirm{{event, claim_id, user}}});
+  }
+  Step cancel(const std::string& event, const std::string& claim_id, const std::string& user, int64_t at) {
+    return step({next_id(), at, topics::Cancel{{event, claim_id, user}}});
+  }
+  Step close(const std::string& event, int64_t at) { return step({next_id(), at, topics::CloseEvent{event}}); }
+  Step tick(int64_t at) { return step({next_id(), at, topics::Tick{}}); }
+};
+
+TEST_F(ModesTest, RaffleTakesOneEntryPerUserThenDrawsStockDistinctWinnersAtTheClose) {
+  raffle("r1", 3);
+  std::vector<std::string> entry_ids;
+  for (int i = 0; i < 10; ++i) {
+    auto s = claim_at("r1", "u" + std::to_string(i), 1000 + i);
+    EXPECT_EQ(s.decision.outcome, Outcome::kEntered);
+    EXPECT_FALSE(s.decision.coupon_seq);
+    entry_ids.push_back(s.decision.request_id);
+  }
+  EXPECT_EQ(claim_at("r1", "u3", 2000).decision.outcome, Outcome::kDuplicate);
+  const int64_t close_offset = offset_;
+  auto closed = close("r1", 5000);
+  EXPECT_EQ(closed.decision.outcome, Outcome::kDrawn);
+  EXPECT_EQ(closed.decision.entries, 10);
+  EXPECT_EQ(closed.decision.remaining, 0);
+  ASSERT_EQ(closed.caused.size(), 10u);
+  std::set<int64_t> ranks;
+  std::vector<std::string> winners;
+  for (const auto& d : closed.caused) {
+    EXPECT_EQ(d.type, topics::kDrawResult);
+    if (d.outcome == Outcome::kWon) {
+      ranks.insert(*d.coupon_seq);
+      winners.push_back(d.request_id);
+    } else {
+      EXPECT_EQ(d.outcome, Outcome::kLost);
+      EXPECT_FALSE(d.coupon_seq);
+    }
+  }
+  EXPECT_EQ(ranks, (std::set<int64_t>{1, 2, 3}));
+  // Anyone can re-run the draw from the log: the seed is the event id and the close's position.
+  auto again = topics::draw_winners(topics::draw_seed("r1", {3, close_offset}), 10, 3);
+  std::vector<std::string> rederived;
+  for (auto i : again) rederived.push_back(entry_ids[static_cast<size_t>(i)]);
+  std::sort(winners.begin(), winners.end());
+  std::sort(rederived.begin(), rederived.end());
+  EXPECT_EQ(winners, rederived);
+  EXPECT_EQ(claim_at("r1", "late", 5001).decision.outcome, Outcome::kClosed);
+  auto twice = close("r1", 5002);
+  EXPECT_EQ(twice.decision.outcome, Outcome::kAlreadyClosed);
+  EXPECT_TRUE(twice.caused.empty());
+}
+
+TEST_F(ModesTest, ADrawWithFewerEntriesThanStockMakesEveryEntryAWinner) {
+  raffle("r2", 5);
+  claim_at("r2", "a", 1000);
+  claim_at("r2", "b", 1000);
+  auto closed = close("r2", 2000);
+  ASSERT_EQ(closed.caused.size(), 2u);
+  for (const auto& d : closed.caused) EXPECT_EQ(d.outcome, Outcome::kWon);
+  EXPECT_EQ(closed.decision.remaining, 3);
+  EXPECT_TRUE(close("r2", 2001).caused.empty());
+}
+
+TEST_F(ModesTest, ATickPastClosesAtDrawsTheRaffleWithoutADecisionOfItsOwn) {
+  raffle("r3", 1, 5000);
+  claim_at("r3", "a", 1000);
+  auto early = tick(4999);
+  EXPECT_FALSE(early.published);
+  EXPECT_TRUE(early.caused.empty());
+  auto due = tick(5000);
+  EXPECT_FALSE(due.published);
+  ASSERT_EQ(due.caused.size(), 1u);
+  EXPECT_EQ(due.caused[0].outcome, Outcome::kWon);
+  EXPECT_TRUE(tick(6000).caused.empty());  // drawn once; the raffle no longer waits for time
+  EXPECT_EQ(close("r3", 7000).decision.outcome, Outcome::kAlreadyClosed);
+}
+
+TEST_F(ModesTest, AHoldConfirmedIssuesTheUnitWithTheNextSequence) {
+  hold_event("h1", 2);
+  auto held = claim_at("h1", "alice", 1000);
+  EXPECT_EQ(held.decision.outcome, Outcome::kHeld);
+  EXPECT_EQ(held.decision.hold_expires_at, 1100);
+  EXPECT_EQ(held.decision.remaining, 1);
+  EXPECT_FALSE(held.decision.coupon_seq);
+  auto ok = confirm("h1", held.decision.request_id, "alice", 1050);
+  EXPECT_EQ(ok.decision.outcome, Outcome::kConfirmed);
+  EXPECT_EQ(ok.decision.coupon_seq, 1);
+  EXPECT_EQ(ok.decision.claim_request_id, held.decision.request_id);
+  EXPECT_EQ(ok.decision.remaining, 1);
+  EXPECT_EQ(confirm("h1", held.decision.request_id, "alice", 1060).decision.outcome, Outcome::kAlreadyEnded);
+  EXPECT_EQ(cancel("h1", held.decision.request_id, "alice", 1060).decision.outcome, Outcome::kAlreadyEnded);
+  EXPECT_TRUE(tick(5000).caused.empty());  // a confirmed hold never expires
+}
+
+TEST_F(ModesTest, WhenEveryUnitIsHeldClaimsAreSoldOutUntilOneIsReleased) {
+  hold_event("h2", 1);
+  auto a = claim_at("h2", "a", 1000);
+  EXPECT_EQ(claim_at("h2", "b", 1010).decision.outcome, Outcome::kSoldOut);
+  auto cancelled = cancel("h2", a.decision.request_id, "a", 1020);
+  EXPECT_EQ(cancelled.decision.outcome, Outcome::kCancelled);
+  EXPECT_EQ(cancelled.decision.remaining, 1);
+  EXPECT_EQ(cancel("h2", a.decision.request_id, "a", 1021).decision.outcome, Outcome::kAlreadyEnded);
+  // Released and claimed again right away (the same batch, for the runner): the next user holds it.
+  EXPECT_EQ(claim_at("h2", "b", 1022).decision.outcome, Outcome::kHeld);
+  // The canceller may claim again later, but the unit is taken.
+  EXPECT_EQ(claim_at("h2", "a", 1023).decision.outcome, Outcome::kSoldOut);
+}
+
+TEST_F(ModesTest, AnExpiredHoldIsReleasedOnceAndItsConfirmComesTooLate) {
+  hold_event("h3", 1, 100);
+  auto a = claim_at("h3", "a", 1000);
+  auto t = tick(1099);
+  EXPECT_TRUE(t.caused.empty());
+  t = tick(1100);
+  ASSERT_EQ(t.caused.size(), 1u);
+  EXPECT_EQ(t.caused[0].type, topics::kHoldExpired);
+  EXPECT_EQ(t.caused[0].request_id, a.decision.request_id);
+  EXPECT_EQ(t.caused[0].outcome, Outcome::kExpired);
+  EXPECT_EQ(t.caused[0].remaining, 1);
+  EXPECT_TRUE(tick(2000).caused.empty());  // ends exactly once
+  EXPECT_EQ(confirm("h3", a.decision.request_id, "a", 2001).decision.outcome, Outcome::kExpired);
+  EXPECT_EQ(claim_at("h3", "b", 2002).decision.outcome, Outcome::kHeld);
+}
+
+TEST_F(ModesTest, LaterCommandsOfTheEventExpireHoldsWithoutATick) {
+  hold_event("h4", 1, 100);
+  auto a = claim_at("h4", "a", 1000);
+  auto b = claim_at("h4", "b", 1200);  // stream time 1200: a's hold ended at 1100
+  EXPECT_EQ(b.decision.outcome, Outcome::kHeld);
+  ASSERT_EQ(b.caused.size(), 1u);
+  EXPECT_EQ(b.caused[0].request_id, a.decision.request_id);
+  // A late-stamped command (another ingress's clock) cannot move stream time back.
+  auto c = claim_at("h4", "c", 900);
+  EXPECT_EQ(c.decision.outcome, Outcome::kSoldOut);
+  EXPECT_TRUE(c.caused.empty());
+}
+
+TEST_F(ModesTest, OnlyTheHolderMayConfirmOrCancel) {
+  hold_event("h5", 1);
+  auto a = claim_at("h5", "alice", 1000);
+  EXPECT_EQ(confirm("h5", a.decision.request_id, "mallory", 1001).decision.outcome, Outcome::kNotYours);
+  EXPECT_EQ(cancel("h5", a.decision.request_id, "mallory", 1001).decision.outcome, Outcome::kNotYours);
+  EXPECT_EQ(confirm("h5", "no-such-claim", "alice", 1001).decision.outcome, Outcome::kNotHeld);
+  EXPECT_EQ(confirm("nope", a.decision.request_id, "alice", 1001).decision.outcome, Outcome::kUnknownEvent);
+  EXPECT_EQ(confirm("h5", a.decision.request_id, "alice", 1002).decision.outcome, Outcome::kConfirmed);
+}
+
+TEST_F(ModesTest, ConfirmOnAFirstComeEventHoldsNothing) {
+  create({"f1", "t", 1, 1, {}, {}});
+  auto issued = claim_at("f1", "a", 1000);
+  EXPECT_EQ(issued.decision.outcome, Outcome::kIssued);
+  EXPECT_EQ(confirm("f1", issued.decision.request_id, "a", 1001).decision.outcome, Outcome::kNotHeld);
+}
+
+TEST_F(ModesTest, CloseStopsClaimsOfAFirstComeOrHoldEventButHoldsStillEnd) {
+  hold_event("h6", 2);
+  auto a = claim_at("h6", "a", 1000);
+  EXPECT_EQ(close("h6", 1010).decision.outcome, Outcome::kClosed);
+  EXPECT_EQ(claim_at("h6", "b", 1020).decision.outcome, Outcome::kClosed);
+  EXPECT_EQ(confirm("h6", a.decision.request_id, "a", 1030).decision.outcome, Outcome::kConfirmed);
+  EXPECT_EQ(close("h6", 1040).decision.outcome, Outcome::kAlreadyClosed);
+}
+
+// Held + issued never exceed stock, and every hold ends at most once, over a long mixed sequence.
+TEST_F(ModesTest, HeldPlusIssuedNeverExceedsStockOverAMixedSequence) {
+  hold_event("h7", 5, 50, 2);
+  std::map<std::string, std::string> holder;  // live hold -> user
+  std::set<std::string> ended;
+  int64_t t = 1000;
+  for (int i = 0; i < 400; ++i) {
+    t += (i * 7) % 13;
+    const std::string user = "u" + std::to_string(i % 17);
+    std::vector<topics::Decision> ds;
+    auto s = (i % 5 == 3 && !holder.empty()) ? (i % 2 ? confirm("h7", holder.begin()->first, holder.begin()->second, t)
+                                                      : cancel("h7", holder.begin()->first, holder.begin()->second, t))
+             : (i % 11 == 0)                 ? tick(t)
+                                             : claim_at("h7", user, t);
+    if (s.published) ds.push_back(s.decision);
+    ds.insert(ds.end(), s.caused.begin(), s.caused.end());
+    for (const auto& d : ds) {
+      const auto& id = d.type == "claim" ? d.request_id : (d.claim_request_id.empty() ? d.request_id : d.claim_request_id);
+      if (d.outcome == Outcome::kHeld) holder[id] = d.user_id;
+      if (d.outcome == Outcome::kConfirmed || d.outcome == Outcome::kCancelled ||
+          (d.outcome == Outcome::kExpired && d.type == topics::kHoldExpired)) {
+        EXPECT_TRUE(ended.insert(id).second) << id << " ended twice";
+        holder.erase(id);
+      }
+    }
+    auto e = decode_event(*state_.get(event_key("h7")));
+    ASSERT_LE(e.issued + e.held, 5) << "at step " << i;
+    ASSERT_GE(e.held, 0);
+    ASSERT_EQ(e.held, static_cast<int64_t>(holder.size()));
+  }
+  EXPECT_GE(ended.size(), 10u);  // the sequence does end holds every way
+}
+
+TEST(EventRecord, RoundTripsTheModeFields) {
+  EventState e{topics::CreateEvent{"", "x|y", 10, 2, {}, 99}, 3, 4, 5, 6, true};
+  e.spec.mode = topics::EventMode::kHold;
+  e.spec.hold_ms = 1500;
+  auto back = decode_event(encode_event(e));
+  EXPECT_EQ(back.spec.mode, topics::EventMode::kHold);
+  EXPECT_EQ(back.spec.hold_ms, 1500);
+  EXPECT_EQ(back.issued, 3);
+  EXPECT_EQ(back.held, 4);
+  EXPECT_EQ(back.entries, 5);
+  EXPECT_EQ(back.stream_time, 6);
+  EXPECT_TRUE(back.closed);
+  EXPECT_EQ(back.spec.title, "x|y");
+  auto old = decode_event("e2|10|1|3|||t");  // a record from before the modes: first come, first served
+  EXPECT_EQ(old.spec.mode, topics::EventMode::kFcfs);
+  EXPECT_EQ(old.issued, 3);
 }
 
 TEST(EventRecord, RoundTripsEveryFieldIncludingATitleWithSeparators) {
