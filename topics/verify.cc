@@ -1,6 +1,8 @@
 #include "topics/verify.h"
 
 #include <algorithm>
+
+#include "topics/draw.h"
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,34 +14,65 @@ namespace {
 struct EventTrack {
   std::optional<CreateEvent> spec;  // from the created decision
   int64_t created_at_offset = -1;
-  std::vector<const Decision*> claims;
+  std::vector<const Decision*> decisions;  // every other decision about the event, caused ones included
 };
 
-// The outcome the contract demands for the next claim of an event, given what was issued before it.
-Outcome expected_outcome(const EventTrack& t, const Decision& d, int64_t issued, int64_t user_issued) {
-  if (!t.spec || d.command.offset < t.created_at_offset) return Outcome::kUnknownEvent;
-  const auto& spec = *t.spec;
-  if (spec.opens_at && d.received_at < *spec.opens_at) return Outcome::kNotOpen;
-  if (spec.closes_at && d.received_at >= *spec.closes_at) return Outcome::kClosed;
-  if (user_issued >= spec.per_user_limit) return Outcome::kDuplicate;
-  if (issued >= spec.stock) return Outcome::kSoldOut;
-  return Outcome::kIssued;
+std::string where(const std::string& event_id, const Decision& d) {
+  return event_id + " offset " + std::to_string(d.command.offset) + " (" + d.type + " " + d.request_id +
+         (d.user_id.empty() ? "" : " by " + d.user_id) + ")";
 }
 
-// Promises 2, 3 and 4 for one event: walk its claims in partition order (one event lives on one
-// partition) and compare every outcome and coupon_seq with the contract's.
-void check_event(const std::string& event_id, EventTrack& t, VerifyReport& r) {
-  std::sort(t.claims.begin(), t.claims.end(),
-            [](const Decision* a, const Decision* b) { return a->command.offset < b->command.offset; });
+void expect_outcome(const std::string& event_id, const Decision& d, Outcome want, VerifyReport& r) {
+  if (d.outcome != want) {
+    r.violations.push_back(where(event_id, d) + ": " + std::string(to_string(d.outcome)) + ", the contract says " +
+                           std::string(to_string(want)));
+  }
+}
+
+bool before_creation(const EventTrack& t, const Decision& d) {
+  return !t.spec || d.command.offset < t.created_at_offset;
+}
+
+// The claim's window (and an explicit close) come first in every mode.
+std::optional<Outcome> window_outcome(const CreateEvent& spec, const Decision& d, bool closed) {
+  if (spec.opens_at && d.received_at < *spec.opens_at) return Outcome::kNotOpen;
+  if ((spec.closes_at && d.received_at >= *spec.closes_at) || closed) return Outcome::kClosed;
+  return std::nullopt;
+}
+
+// The close_event outcome when the event is not a raffle that draws now.
+Outcome close_outcome(bool& closed) {
+  if (closed) return Outcome::kAlreadyClosed;
+  closed = true;
+  return Outcome::kClosed;
+}
+
+// First come, first served (promises 2, 3 and 4): walk the event's decisions in partition order (one
+// event lives on one partition) and compare every outcome and coupon_seq with the contract's.
+void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
   int64_t issued = 0;
+  bool closed = false;
   std::unordered_map<std::string, int64_t> per_user;
-  for (const auto* d : t.claims) {
-    const std::string at = event_id + " offset " + std::to_string(d->command.offset) + " (" + d->user_id + ")";
-    Outcome want = expected_outcome(t, *d, issued, per_user[d->user_id]);
-    if (d->outcome != want) {
-      r.violations.push_back(at + ": " + std::string(to_string(d->outcome)) + ", the contract says " +
-                             std::string(to_string(want)));
+  for (const auto* d : t.decisions) {
+    const std::string at = where(event_id, *d);
+    if (before_creation(t, *d)) {
+      expect_outcome(event_id, *d, Outcome::kUnknownEvent, r);
+      continue;
     }
+    const auto& spec = *t.spec;
+    if (d->type == "close_event") {
+      expect_outcome(event_id, *d, close_outcome(closed), r);
+      continue;
+    }
+    if (d->type != "claim") {  // confirm / cancel hold nothing here
+      expect_outcome(event_id, *d, d->type == "confirm" || d->type == "cancel" ? Outcome::kNotHeld : Outcome::kUnknownEvent, r);
+      continue;
+    }
+    Outcome want = window_outcome(spec, *d, closed)
+                       .value_or(per_user[d->user_id] >= spec.per_user_limit ? Outcome::kDuplicate
+                                 : issued >= spec.stock                       ? Outcome::kSoldOut
+                                                                              : Outcome::kIssued);
+    expect_outcome(event_id, *d, want, r);
     if (d->outcome == Outcome::kIssued) {
       ++issued;
       ++per_user[d->user_id];
@@ -47,15 +80,182 @@ void check_event(const std::string& event_id, EventTrack& t, VerifyReport& r) {
         r.violations.push_back(at + ": coupon_seq " + (d->coupon_seq ? std::to_string(*d->coupon_seq) : "none") +
                                ", expected " + std::to_string(issued) + " (gap, repeat or out of order)");
       }
-      if (t.spec && issued > t.spec->stock) r.violations.push_back(at + ": issued beyond the stock");
-      if (t.spec && per_user[d->user_id] > t.spec->per_user_limit) {
-        r.violations.push_back(at + ": user above per_user_limit");
-      }
+      if (issued > spec.stock) r.violations.push_back(at + ": issued beyond the stock");
+      if (per_user[d->user_id] > spec.per_user_limit) r.violations.push_back(at + ": user above per_user_limit");
     } else if (d->coupon_seq) {
       r.violations.push_back(at + ": coupon_seq on a non-issued decision");
     }
   }
   r.issued += issued;
+}
+
+// Holds: a model of live holds replayed in partition order. At any offset held + issued <= stock;
+// every hold ends at most once (confirmed, cancelled or expired), only by its holder, and expires
+// exactly when the event's stream time (the latest received_at) reaches its expiry; confirmed holds
+// get coupon_seq 1..issued.
+void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
+  struct Live {
+    std::string user_id;
+    int64_t expires_at;
+  };
+  std::map<std::string, Live> live;           // claim request id -> hold
+  std::map<std::string, Live> ended;          // claim request id -> its holder; expires_at 0 unless it expired
+  std::unordered_map<std::string, int64_t> per_user;  // live holds + confirmed
+  int64_t issued = 0, stream_time = 0;
+  bool closed = false;
+  for (size_t i = 0; i < t.decisions.size(); ++i) {
+    const Decision& d = *t.decisions[i];
+    const std::string at = where(event_id, d);
+    if (before_creation(t, d)) {
+      expect_outcome(event_id, d, Outcome::kUnknownEvent, r);
+      continue;
+    }
+    const auto& spec = *t.spec;
+    stream_time = std::max(stream_time, d.received_at);
+    if (d.type == kHoldExpired) {
+      auto it = live.find(d.request_id);
+      if (it == live.end()) {
+        r.violations.push_back(at + ": expired a hold that is not live (ended twice, or never held)");
+        continue;
+      }
+      if (it->second.expires_at > stream_time) r.violations.push_back(at + ": expired before its expiry");
+      --per_user[it->second.user_id];
+      ended[d.request_id] = it->second;
+      live.erase(it);
+      continue;
+    }
+    // Before a command of the event is judged, every hold whose expiry stream time reached has ended.
+    for (const auto& [id, h] : live) {
+      if (h.expires_at <= stream_time) r.violations.push_back(at + ": hold " + id + " outlived its expiry");
+    }
+    if (d.type == "close_event") {
+      expect_outcome(event_id, d, close_outcome(closed), r);
+    } else if (d.type == "claim") {
+      const auto held = static_cast<int64_t>(live.size());
+      Outcome want = window_outcome(spec, d, closed)
+                         .value_or(per_user[d.user_id] >= spec.per_user_limit ? Outcome::kDuplicate
+                                   : issued + held >= spec.stock             ? Outcome::kSoldOut
+                                                                             : Outcome::kHeld);
+      expect_outcome(event_id, d, want, r);
+      if (d.outcome == Outcome::kHeld) {
+        if (!d.hold_expires_at || *d.hold_expires_at != stream_time + spec.hold_ms) {
+          r.violations.push_back(at + ": held without the expiry stream time + hold_ms");
+        }
+        live[d.request_id] = {d.user_id, d.hold_expires_at.value_or(0)};
+        ++per_user[d.user_id];
+      }
+    } else if (d.type == "confirm" || d.type == "cancel") {
+      auto it = live.find(d.claim_request_id);
+      auto gone = ended.find(d.claim_request_id);
+      Outcome want = Outcome::kNotHeld;
+      if (it != live.end()) {
+        want = it->second.user_id != d.user_id ? Outcome::kNotYours
+               : d.type == "confirm"           ? Outcome::kConfirmed
+                                               : Outcome::kCancelled;
+      } else if (gone != ended.end()) {  // the holder learns how it ended; anyone else that it is not theirs
+        want = gone->second.user_id != d.user_id ? Outcome::kNotYours
+               : gone->second.expires_at        ? Outcome::kExpired
+                                                : Outcome::kAlreadyEnded;
+      }
+      expect_outcome(event_id, d, want, r);
+      if (it != live.end() && (d.outcome == Outcome::kConfirmed || d.outcome == Outcome::kCancelled)) {
+        if (d.outcome == Outcome::kConfirmed) {
+          ++issued;
+          if (d.coupon_seq != issued) r.violations.push_back(at + ": coupon_seq not the next in 1..issued");
+        } else {
+          --per_user[it->second.user_id];
+        }
+        ended[d.claim_request_id] = {it->second.user_id, 0};
+        live.erase(it);
+      }
+    }
+    if (issued + static_cast<int64_t>(live.size()) > spec.stock) {
+      r.violations.push_back(at + ": held + issued above the stock");
+    }
+  }
+  r.issued += issued;
+  r.live_holds += static_cast<int64_t>(live.size());
+}
+
+// Raffles: one entry per user inside the window; one draw, at close_event or at the first command at
+// or past closes_at, whose winners are exactly what topics/draw.h gives for this event, the draw's
+// position and the entries in partition order; every entry learns won or lost once.
+void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
+  std::vector<const Decision*> entries;
+  std::unordered_set<std::string> entered_users;
+  std::optional<CommandPosition> drawn_at;
+  std::map<std::string, const Decision*> results;  // entry request id -> its draw result
+  bool closed = false;
+  for (const auto* d : t.decisions) {
+    const std::string at = where(event_id, *d);
+    if (before_creation(t, *d)) {
+      expect_outcome(event_id, *d, Outcome::kUnknownEvent, r);
+      continue;
+    }
+    const auto& spec = *t.spec;
+    if (d->type == kDrawResult) {
+      if (drawn_at && drawn_at->offset != d->command.offset) r.violations.push_back(at + ": a second draw");
+      if (!drawn_at && d->received_at < *spec.closes_at) {
+        // Only close_event may draw before closes_at; its own decision follows at the same offset.
+        auto own = std::find_if(t.decisions.begin(), t.decisions.end(), [&](const Decision* o) {
+          return o->command.offset == d->command.offset && o->type == "close_event";
+        });
+        if (own == t.decisions.end()) r.violations.push_back(at + ": drawn before closes_at without close_event");
+      }
+      drawn_at = d->command;
+      closed = true;
+      if (!results.emplace(d->request_id, d).second) r.violations.push_back(at + ": entry drawn twice");
+      continue;
+    }
+    if (d->type == "close_event") {
+      // A close that drew answers drawn; the draw's results share its offset.
+      if (drawn_at && drawn_at->offset == d->command.offset) {
+        expect_outcome(event_id, *d, Outcome::kDrawn, r);
+        if (d->entries != static_cast<int64_t>(entries.size())) r.violations.push_back(at + ": entries count differs");
+      } else {
+        expect_outcome(event_id, *d, closed ? Outcome::kAlreadyClosed : Outcome::kDrawn, r);
+        closed = true;
+      }
+      continue;
+    }
+    if (d->type != "claim") {
+      expect_outcome(event_id, *d, Outcome::kNotHeld, r);
+      continue;
+    }
+    Outcome want = window_outcome(spec, *d, closed)
+                       .value_or(entered_users.count(d->user_id) ? Outcome::kDuplicate : Outcome::kEntered);
+    expect_outcome(event_id, *d, want, r);
+    if (d->outcome == Outcome::kEntered) {
+      entries.push_back(d);
+      entered_users.insert(d->user_id);
+    }
+  }
+  if (!drawn_at) return;  // not drawn yet: nothing more to check
+  const auto& spec = *t.spec;
+  auto winners = draw_winners(draw_seed(event_id, *drawn_at), static_cast<int64_t>(entries.size()), spec.stock);
+  auto& drawn = r.draws[event_id];
+  for (size_t rank = 0; rank < winners.size(); ++rank) {
+    drawn.push_back(entries[static_cast<size_t>(winners[rank])]->user_id);
+  }
+  std::vector<int64_t> want_rank(entries.size(), 0);
+  for (size_t rank = 0; rank < winners.size(); ++rank) want_rank[static_cast<size_t>(winners[rank])] = static_cast<int64_t>(rank) + 1;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto it = results.find(entries[i]->request_id);
+    if (it == results.end()) {
+      r.violations.push_back(event_id + ": entry " + entries[i]->request_id + " got no draw result");
+      continue;
+    }
+    const Decision& res = *it->second;
+    const bool won = want_rank[i] > 0;
+    if (res.outcome != (won ? Outcome::kWon : Outcome::kLost) || (won && res.coupon_seq != want_rank[i]) ||
+        res.user_id != entries[i]->user_id) {
+      r.violations.push_back(where(event_id, res) + ": the draw re-derived from the log says " +
+                             (won ? "won rank " + std::to_string(want_rank[i]) : std::string("lost")));
+    }
+    results.erase(it);
+  }
+  for (const auto& [id, res] : results) r.violations.push_back(where(event_id, *res) + ": draw result for no entry");
+  r.issued += static_cast<int64_t>(winners.size());
 }
 
 }  // namespace
@@ -65,15 +265,17 @@ VerifyReport verify(const VerifyInput& in) {
   r.commands = static_cast<int64_t>(in.commands.size());
   r.decisions = static_cast<int64_t>(in.decisions.size());
 
-  // Promise 1: one decision per request id.
+  // Promise 1: one decision per request id (the decisions a later command caused are not answers).
   std::unordered_map<std::string, int> decided;
   for (const auto& d : in.decisions) {
     ++r.outcomes[std::string(to_string(d.outcome))];
+    if (is_caused(d)) continue;
     if (++decided[d.request_id] == 2) r.violations.push_back("request " + d.request_id + ": more than one decision");
   }
   std::unordered_set<std::string> commanded;
   for (const auto& c : in.commands) {
     commanded.insert(c.command.request_id);
+    if (std::holds_alternative<Tick>(c.command.body)) continue;  // ticks have no decision of their own
     if (!decided.count(c.command.request_id)) {
       r.violations.push_back("command " + c.command.request_id + " at " + std::to_string(c.position.partition) + "/" +
                              std::to_string(c.position.offset) + ": never decided");
@@ -83,7 +285,7 @@ VerifyReport verify(const VerifyInput& in) {
     if (!decided.count(id)) r.violations.push_back("request " + id + ": accepted (202) but never decided");
   }
   for (const auto& d : in.decisions) {
-    if (!in.commands.empty() && !commanded.count(d.request_id)) {
+    if (!in.commands.empty() && !is_caused(d) && !commanded.count(d.request_id)) {
       r.violations.push_back("decision for request " + d.request_id + " without a command");
     }
   }
@@ -99,12 +301,21 @@ VerifyReport verify(const VerifyInput& in) {
         t.created_at_offset = d.command.offset;
       }
     } else {
-      t.claims.push_back(&d);
+      t.decisions.push_back(&d);
     }
   }
   for (auto& [id, t] : events) {
+    // Partition order; at one offset what the command caused (expiries, a draw) came before its answer.
+    std::stable_sort(t.decisions.begin(), t.decisions.end(), [](const Decision* a, const Decision* b) {
+      if (a->command.offset != b->command.offset) return a->command.offset < b->command.offset;
+      return is_caused(*a) && !is_caused(*b);
+    });
     if (t.spec) ++r.events;
-    check_event(id, t, r);
+    switch (t.spec ? t.spec->mode : EventMode::kFcfs) {
+      case EventMode::kFcfs: check_fcfs(id, t, r); break;
+      case EventMode::kHold: check_hold(id, t, r); break;
+      case EventMode::kRaffle: check_raffle(id, t, r); break;
+    }
   }
   return r;
 }
@@ -112,7 +323,7 @@ VerifyReport verify(const VerifyInput& in) {
 std::string VerifyReport::summary() const {
   std::string s = (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
                   " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
-                  " coupons=" + std::to_string(issued) + " |";
+                  " coupons=" + std::to_string(issued) + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

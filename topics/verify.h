@@ -27,8 +27,10 @@ struct VerifyReport {
   int64_t commands = 0;
   int64_t decisions = 0;
   int64_t events = 0;
-  int64_t issued = 0;
+  int64_t issued = 0;      // fcfs issued + holds confirmed + raffle winners
+  int64_t live_holds = 0;  // holds not ended yet (their expiry is still ahead in stream time)
   std::map<std::string, int64_t> outcomes;
+  std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
   std::vector<std::string> violations;  // empty when every invariant holds
   bool ok() const { return violations.empty(); }
   std::string summary() const;  // one line of counts, then one line per violation (at most 20)

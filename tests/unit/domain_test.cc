@@ -8,6 +8,7 @@
 #include <set>
 
 #include "topics/draw.h"
+#include "topics/verify.h"
 
 namespace allot::processors {
 namespace {
@@ -30,6 +31,7 @@ class DecideTest : public ::testing::Test {
     auto r = decide(state_, c, {3, offset_++}, now);
     if (!r) return std::nullopt;
     for (auto& w : r->writes) state_.kv[w.key] = w.value;
+    log_.push_back(r->decision);
     return r->decision;
   }
   topics::Decision create(topics::CreateEvent e) {
@@ -40,6 +42,7 @@ class DecideTest : public ::testing::Test {
   }
   MapState state_;
   int64_t offset_ = 0;
+  std::vector<topics::Decision> log_;  // every decision published, as the runner would
 };
 
 TEST_F(DecideTest, CreatesAnEventOnceThenAnswersAlreadyExists) {
@@ -173,6 +176,8 @@ class ModesTest : public DecideTest {
     auto r = decide(state_, c, {3, offset_++}, 1000);
     EXPECT_TRUE(r);
     for (auto& w : r->writes) state_.kv[w.key] = w.value;
+    if (r->publish) log_.push_back(r->decision);
+    log_.insert(log_.end(), r->caused.begin(), r->caused.end());
     return {r->decision, r->caused, r->publish};
   }
   std::string next_id() { return "q" + std::to_string(offset_); }
@@ -384,6 +389,41 @@ TEST_F(ModesTest, HeldPlusIssuedNeverExceedsStockOverAMixedSequence) {
     ASSERT_EQ(e.held, static_cast<int64_t>(holder.size()));
   }
   EXPECT_GE(ended.size(), 10u);  // the sequence does end holds every way
+  // The verifier, written from the contract and not from decide(), agrees with every decision...
+  auto report = topics::verify({{}, log_, {}});
+  EXPECT_TRUE(report.ok()) << report.summary();
+  // ...and notices a hold that ends twice, or a unit held beyond the stock.
+  auto expiry = std::find_if(log_.begin(), log_.end(), [](const auto& d) { return d.type == topics::kHoldExpired; });
+  ASSERT_NE(expiry, log_.end());
+  auto twice = log_;
+  twice.push_back(*expiry);
+  EXPECT_FALSE(topics::verify({{}, twice, {}}).ok());
+  auto oversold = log_;
+  for (auto& d : oversold) {
+    if (d.outcome == Outcome::kSoldOut) {
+      d.outcome = Outcome::kHeld;
+      d.hold_expires_at = d.received_at + 50;
+      break;
+    }
+  }
+  EXPECT_FALSE(topics::verify({{}, oversold, {}}).ok());
+}
+
+TEST_F(ModesTest, TheVerifierReDerivesTheDrawAndCatchesAChangedWinner) {
+  raffle("r4", 3);
+  for (int i = 0; i < 20; ++i) claim_at("r4", "u" + std::to_string(i), 1000 + i);
+  close("r4", 2000);
+  auto report = topics::verify({{}, log_, {}});
+  ASSERT_TRUE(report.ok()) << report.summary();
+  ASSERT_EQ(report.draws["r4"].size(), 3u);
+  EXPECT_EQ(report.issued, 3);
+  auto forged = log_;
+  auto win = std::find_if(forged.begin(), forged.end(), [](const auto& d) { return d.outcome == Outcome::kWon; });
+  auto lose = std::find_if(forged.begin(), forged.end(), [](const auto& d) { return d.outcome == Outcome::kLost; });
+  ASSERT_TRUE(win != forged.end() && lose != forged.end());
+  std::swap(win->outcome, lose->outcome);
+  std::swap(win->coupon_seq, lose->coupon_seq);
+  EXPECT_FALSE(topics::verify({{}, forged, {}}).ok());
 }
 
 TEST(EventRecord, RoundTripsTheModeFields) {
