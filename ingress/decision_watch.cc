@@ -13,13 +13,26 @@ namespace allot::ingress {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// The claim decision in `raw` (JSON on allot.decisions), or nullopt when it is not a valid claim decision.
+// Decisions that answer a client's request (a claim, a confirm or cancel, a close); not create_event
+// (nobody polls it) nor what a command caused (those carry an earlier claim's request id).
+bool answers_a_request(std::string_view type) {
+  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event";
+}
+
+// The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.
 std::optional<ClaimView> decode_claim(const std::string& raw) {
   try {
     auto d = topics::decode_decision(raw);
-    if (d.type != "claim") return std::nullopt;
-    return ClaimView{std::move(d.request_id), std::move(d.event_id), std::move(d.user_id),
-                     std::string(topics::to_string(d.outcome)), d.coupon_seq, d.decided_at};
+    if (!answers_a_request(d.type)) return std::nullopt;
+    return ClaimView{std::move(d.request_id),
+                     std::move(d.event_id),
+                     std::move(d.user_id),
+                     std::string(topics::to_string(d.outcome)),
+                     d.coupon_seq,
+                     d.decided_at,
+                     std::move(d.type),
+                     std::move(d.claim_request_id),
+                     d.hold_expires_at};
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());
     return std::nullopt;
@@ -228,7 +241,7 @@ void DecisionWatch::consume_loop() {
     std::string_view json(static_cast<const char*>(m->payload()), m->len());
     auto type = string_after(json, R"("type":")");
     auto request_id = string_after(json, R"("request_id":")");
-    if (!type || *type != "claim" || !request_id) continue;
+    if (!type || !answers_a_request(*type) || !request_id) continue;
     try {
       decided(std::string(*request_id), std::string(json));
     } catch (const std::exception& e) {  // only a failed allocation gets here

@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "ingress/server.h"
+#include "ingress/ticker.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -18,6 +19,7 @@ int main() {
   allot::ingress::ServerOptions server;
   allot::ingress::PublisherOptions publisher;
   int offsets_refresh_ms = 0;
+  int tick_ms = 1000;
   allot::ingress::ProjectionOptions projection;
   allot::ingress::BaselineOptions baseline;
   allot::ingress::DecisionWatchOptions decisions;
@@ -41,6 +43,7 @@ int main() {
         static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
     publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
     offsets_refresh_ms = static_cast<int>(env_int("ALLOT_OFFSETS_REFRESH_MS", 500, 50, 60000));
+    tick_ms = static_cast<int>(env_int("ALLOT_TICK_MS", tick_ms, 0, 3600000));
     projection.host = env_string("ALLOT_REDIS_HOST", projection.host);
     projection.port = static_cast<int>(env_int("ALLOT_REDIS_PORT", projection.port, 1, 65535));
     projection.prefix = env_string("ALLOT_REDIS_PREFIX", projection.prefix);
@@ -61,7 +64,7 @@ int main() {
                                  " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
                                  std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers + " commands_topic=" + publisher.topic +
                                  " max_wait_ms=" + std::to_string(server.max_wait_ms) +
-                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " redis=" +
+                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " tick_ms=" + std::to_string(tick_ms) + " redis=" +
                                  projection.host + ":" + std::to_string(projection.port) + " mysql=" +
                                  baseline.mysql_user + "@" + baseline.mysql_host + ":" +
                                  std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
@@ -82,6 +85,7 @@ int main() {
     allot::ingress::Projections projections(projection);
     allot::ingress::Baselines baselines(baseline, registry);
     allot::ingress::DecisionWatch watch(decisions, registry);
+    allot::ingress::Ticker ticker(pub, tick_ms, registry);
     allot::ingress::Server http(server, pub, {projections, processors, redis_sink, &watch}, baselines, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));

@@ -76,6 +76,11 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
   e.opens_at = optional_number(h, "opens_at");
   e.closes_at = optional_number(h, "closes_at");
   e.claims = number(h, "claims_received");
+  if (auto mode = h.find("mode"); mode != h.end() && !mode->second.empty()) e.mode = mode->second;
+  e.hold_ms = number(h, "hold_ms");
+  e.held = number(h, "held");
+  e.entries = number(h, "entries");
+  e.closed = number(h, "closed") != 0;
   return e;
 }
 
@@ -93,6 +98,9 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
   if (h.empty()) return std::nullopt;
   ClaimView c{request_id, h["event_id"], h["user_id"], h["status"], optional_number(h, "coupon_seq"),
               optional_number(h, "decided_at")};
+  if (auto type = h.find("type"); type != h.end() && !type->second.empty()) c.type = type->second;
+  c.claim_request_id = h["claim_request_id"];
+  c.hold_expires_at = optional_number(h, "hold_expires_at");
   return c;
 }
 

@@ -24,13 +24,25 @@ struct EventView {
   int64_t remaining = 0;
   std::optional<int64_t> opens_at, closes_at;
   int64_t claims = 0;  // claims decided so far
+  std::string mode = "fcfs";
+  int64_t hold_ms = 0;   // hold mode
+  int64_t held = 0;      // hold mode: units held now
+  int64_t entries = 0;   // raffle mode
+  bool closed = false;   // closed by close_event, or drawn
 };
 
+// A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a
+// confirm / cancel / close_event (status = its outcome).
 struct ClaimView {
   std::string request_id, event_id, user_id, status;
   std::optional<int64_t> coupon_seq;
   std::optional<int64_t> decided_at;
+  std::string type = "claim";
+  std::string claim_request_id;            // confirm / cancel: the claim they acted on
+  std::optional<int64_t> hold_expires_at;  // a held claim
 };
+// Statuses that may still change (a hold's end, a raffle's draw).
+inline bool is_final_status(std::string_view status) { return status != "held" && status != "entered"; }
 
 struct RankEntry {
   int64_t rank = 0;

@@ -126,18 +126,23 @@ void Publisher::raise_fatal_error_for_test() {
   rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "raised by a test");
 }
 
-void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery) {
+void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition) {
   std::string value = topics::encode(command);
   const std::string& key = command.event_id();
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
-  auto code = producer_->produce(opt_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+  auto code = producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
+                                 RdKafka::Producer::RK_MSG_COPY,
                                  value.data(), value.size(), key.data(), key.size(), 0, f);
   if (code != RdKafka::ERR_NO_ERROR) {
     in_flight_.fetch_sub(1);
     std::unique_ptr<InFlight> owned(f);
     owned->delivery->failed(RdKafka::err2str(code));
   }
+}
+
+int32_t Publisher::partition_count(std::chrono::milliseconds timeout) {
+  return kafka::partition_count(*producer_, opt_.topic, timeout);
 }
 
 void Publisher::flush(int timeout_ms) {

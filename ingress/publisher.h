@@ -8,6 +8,7 @@
 // final: ready() turns false for good, every publish fails, and failed() tells main to exit non-zero so
 // the supervisor starts a fresh producer.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -53,7 +54,10 @@ class Publisher {
   Publisher(PublisherOptions options, metrics::Registry& registry);
   ~Publisher();  // flushes what is in flight (bounded by the delivery timeout)
   // Takes ownership of `delivery` and calls exactly one of its methods, possibly before returning.
-  void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery);
+  // The command goes to the partition of its event id, or to `partition` when given (a tick's).
+  void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
+  // Partitions of the commands topic (a metadata request); throws when the broker cannot say in time.
+  int32_t partition_count(std::chrono::milliseconds timeout);
   // The broker answered a metadata request recently and the producer has not failed.
   bool ready() const { return ready_.load() && !failed_.load(); }
   // The producer failed fatally; it never recovers (see fatal_error()).

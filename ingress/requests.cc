@@ -89,6 +89,21 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   if (auto* e = std::get_if<ApiError>(&closes)) return *e;
   ev.opens_at = std::get<std::optional<int64_t>>(opens);
   ev.closes_at = std::get<std::optional<int64_t>>(closes);
+  if (j.contains("mode")) {
+    auto mode = j.at("mode").is_string() ? topics::mode_from_string(j.at("mode").get<std::string>()) : std::nullopt;
+    if (!mode) return bad("mode must be one of fcfs, raffle, hold");
+    ev.mode = *mode;
+  }
+  if (j.contains("hold_ms")) {
+    auto hold = integer(j.at("hold_ms"));
+    if (ev.mode != topics::EventMode::kHold) return bad("hold_ms is for events with mode hold");
+    if (!hold || *hold < 1 || *hold > topics::kMaxHoldMs) return bad("hold_ms must be an integer from 1 to 86400000");
+    ev.hold_ms = *hold;
+  }
+  if (ev.mode == topics::EventMode::kHold && ev.hold_ms == 0) return bad("an event with mode hold needs hold_ms");
+  if (ev.mode == topics::EventMode::kRaffle && !ev.closes_at) {
+    return bad("an event with mode raffle needs closes_at: the draw happens then (or at POST .../close)");
+  }
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)
   return ev;

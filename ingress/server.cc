@@ -96,9 +96,9 @@ struct Probe {
         latency(r.histogram("allot_ingress_request_seconds", "Time to answer, by route")),
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
         in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
-    for (const char* route : {"claim", "create_event", "get_claim", "get_event", "get_ranking", "healthz",
-                              "list_events", "method_not_allowed", "not_found", "page", "readyz", "v1_claim",
-                              "v2_claim"}) {
+    for (const char* route : {"cancel", "claim", "close_event", "confirm", "create_event", "get_claim", "get_event",
+                              "get_ranking", "healthz", "list_events", "method_not_allowed", "not_found", "page",
+                              "readyz", "v1_claim", "v2_claim"}) {
       routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
     }
   }
@@ -171,9 +171,13 @@ class CommandDelivery : public Delivery {
 
 // A decided claim, from the projection or from the decision itself.
 std::string decided_json(const ClaimView& c) {
-  json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"user_id", c.user_id}, {"status", c.status}};
+  json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"status", c.status}};
+  if (!c.user_id.empty()) j["user_id"] = c.user_id;  // a close_event has none
   if (c.coupon_seq) j["coupon_seq"] = *c.coupon_seq;
   if (c.decided_at) j["decided_at"] = *c.decided_at;
+  if (c.type != "claim") j["type"] = c.type;
+  if (!c.claim_request_id.empty()) j["claim_request_id"] = c.claim_request_id;
+  if (c.hold_expires_at && c.status == "held") j["hold_expires_at"] = *c.hold_expires_at;
   return j.dump();
 }
 
@@ -195,6 +199,13 @@ json event_json(const EventView& e) {
          {"claims", e.claims}};
   if (e.opens_at) j["opens_at"] = *e.opens_at;
   if (e.closes_at) j["closes_at"] = *e.closes_at;
+  j["mode"] = e.mode;
+  j["closed"] = e.closed;
+  if (e.mode == "hold") {
+    j["hold_ms"] = e.hold_ms;
+    j["held"] = e.held;
+  }
+  if (e.mode == "raffle") j["entries"] = e.entries;
   return j;
 }
 
@@ -510,7 +521,8 @@ struct Server::Impl {
     if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
     int wait_ms = std::get<int>(wait);
     if (read.decisions) {
-      if (auto c = read.decisions->find(id)) return r.send(200, decided_json(*c));
+      // A held or entered claim changes later (confirm, expiry, draw): the projection knows the latest.
+      if (auto c = read.decisions->find(id); c && is_final_status(c->status)) return r.send(200, decided_json(*c));
     }
     auto waiting = pending.find(id);
     try {
@@ -544,6 +556,84 @@ struct Server::Impl {
       if (pending_status == 202) return shared->send(202, accepted_body(id, p));
       return shared->error({503, "too_many_waiters", "too many open long polls; retry later"}, 1);
     }
+  }
+
+  // POST /api/events/{id}/close (admin): no more claims; a raffle draws its winners.
+  void close_event(const Rest::Request& req, Http::ResponseWriter w) {
+    HandlerScope scope(*this);
+    auto r = reply(req, w, "close_event");
+    auto auth = req.headers().tryGet<Http::Header::Authorization>();
+    if (!auth || !bearer_matches(auth->value(), opt.admin_token)) {
+      return r.error({401, "unauthorized", "admin endpoints need Authorization: Bearer <ALLOT_ADMIN_TOKEN>"});
+    }
+    auto event_id = req.param(":event_id").as<std::string>();
+    if (!topics::valid_event_id(event_id)) {
+      return r.error({400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"});
+    }
+    auto wait = parse_wait_ms(req, opt.max_wait_ms);
+    if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+    if (draining) return r.error({503, "shutting_down", "the ingress is stopping; retry on another instance"});
+    if (event_known(event_id) == false) return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
+    if (auto e = check_broker()) return r.error(*e, 1);
+    topics::Command c{new_request_id(), now_ms(), topics::CloseEvent{event_id}};
+    publish_awaited(c, std::move(r), "", std::get<int>(wait));
+  }
+
+  // POST /api/claims/{id}/confirm | cancel by the claim's user. What the ingress can tell from the
+  // projection is answered at once (404 unknown claim, 403 someone else's, 409 nothing held); the rest is
+  // decided by the processor, whose outcome (confirmed, cancelled, expired, already_ended, ...) is the answer.
+  void hold_action(const Rest::Request& req, Http::ResponseWriter w, bool confirm) {
+    HandlerScope scope(*this);
+    auto r = reply(req, w, confirm ? "confirm" : "cancel");
+    auto claim_id = req.param(":request_id").as<std::string>();
+    if (!topics::valid_request_id(claim_id)) {
+      return r.error({400, "invalid_request_id", "request ids match [A-Za-z0-9_-]{1,64}"});
+    }
+    auto wait = parse_wait_ms(req, opt.max_wait_ms);
+    if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+    if (auto e = check_command_request(req)) return r.error(*e);
+    auto parsed = parse_claim(req.body());
+    if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
+    const auto& user_id = std::get<std::string>(parsed);
+    if (auto e = check_rate(req, user_id)) return r.error(*e);
+    std::optional<ClaimView> claim;
+    try {
+      claim = read.projections.claim(claim_id);
+    } catch (const ProjectionUnavailable&) {
+      if (read.decisions) claim = read.decisions->find(claim_id);
+      if (!claim) return r.error({503, "projection_unavailable", "claim statuses are unavailable; retry later"}, 1);
+    }
+    if (!claim && read.decisions) claim = read.decisions->find(claim_id);
+    if (!claim && pending.find(claim_id)) {
+      return r.error({409, "claim_pending", "the claim is not decided yet; retry when it is held"}, 1);
+    }
+    if (!claim || claim->type != "claim") return r.error({404, "unknown_claim", "no claim " + claim_id});
+    if (claim->user_id != user_id) return r.error({403, "not_yours", "only the claim's user may confirm or cancel it"});
+    if (claim->status != "held") {
+      return r.error({409, "not_held", "the claim holds nothing to " + std::string(confirm ? "confirm" : "cancel") +
+                                           " (its status is " + claim->status + ")"});
+    }
+    if (auto e = check_broker()) return r.error(*e, 1);
+    auto key = req.headers().tryGetRaw("Idempotency-Key");
+    std::string request_id = key ? key->value() : new_request_id();
+    if (!topics::valid_request_id(request_id)) {
+      return r.error({400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"});
+    }
+    topics::HoldAction action{claim->event_id, claim_id, user_id};
+    topics::Command c{request_id, now_ms(), topics::Confirm{action}};
+    if (!confirm) c.body = topics::Cancel{action};
+    publish_awaited(c, std::move(r), user_id, std::get<int>(wait));
+  }
+  void confirm(const Rest::Request& req, Http::ResponseWriter w) { hold_action(req, std::move(w), true); }
+  void cancel(const Rest::Request& req, Http::ResponseWriter w) { hold_action(req, std::move(w), false); }
+
+  // Publishes a command whose decision the client may wait for, answered as a claim is (202, or 200 with
+  // the decision within ?wait_ms).
+  void publish_awaited(const topics::Command& c, Reply r, std::string user_id, int wait_ms) {
+    hook("command:publishing");
+    publisher.publish(c, std::make_unique<ClaimDelivery>(*this, std::move(r), c.request_id, c.event_id(),
+                                                         std::move(user_id), wait_ms));
+    hook("command:published");
   }
 
   void list_events(const Rest::Request& req, Http::ResponseWriter w) {
@@ -648,6 +738,9 @@ struct Server::Impl {
         {"/api/v1/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v1, this)}}},
         {"/api/v2/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v2, this)}}},
         {"/api/claims/:request_id", {{Method::Get, Routes::bind(&Impl::get_claim, this)}}},
+        {"/api/claims/:request_id/confirm", {{Method::Post, Routes::bind(&Impl::confirm, this)}}},
+        {"/api/claims/:request_id/cancel", {{Method::Post, Routes::bind(&Impl::cancel, this)}}},
+        {"/api/events/:event_id/close", {{Method::Post, Routes::bind(&Impl::close_event, this)}}},
         {"/healthz", {{Method::Get, Routes::bind(&Impl::healthz, this)}}},
         {"/readyz", {{Method::Get, Routes::bind(&Impl::readyz, this)}}},
         {"/metrics", {{Method::Get, Routes::bind(&Impl::metrics_page, this)}}},

@@ -5,11 +5,13 @@
 //       that answer): exit 3 when anything differs
 //   allotctl groups delete GROUP... [--brokers B]                      forget groups' offsets (for replays)
 //   allotctl groups wait GROUP TOPIC [--timeout S] [--brokers B]       wait until GROUP has consumed TOPIC
-//   allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers B]
+//   allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers B]
 //       checks every invariant of DESIGN §4 on allot.commands and allot.decisions (read_committed): each
 //       command and each request id in FILE (one per line: the ids a client saw answered 202) decided
 //       exactly once, stock, sequences, limits, first come first served; with --projections also that
-//       MySQL and Redis equal the decisions. Prints a verdict with counts; exits 1 on any violation.
+//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners, re-derived
+//       from the log (topics/draw.h) and compared with the draw's decisions. Prints a verdict with counts;
+//       exits 1 on any violation.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -32,7 +34,7 @@ int usage() {
   std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
                "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
                "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
-               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--brokers HOST:PORT]\n";
+               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n";
   return 2;
 }
 
@@ -175,6 +177,15 @@ int verify(const std::vector<std::string>& args) {
   std::cout << "kafka: " << report.summary() << (undecodable ? " undecodable_commands=" + std::to_string(undecodable) : "")
             << "\n";
   bool ok = report.ok();
+  if (has_flag(args, "--draw")) {
+    // The winners as the published draw gives them for the logged entries and the closing position; any
+    // difference from the draw's decisions is a violation above.
+    for (const auto& [event, winners] : report.draws) {
+      std::cout << "draw " << event << ": " << winners.size() << " winners, in rank order:";
+      for (const auto& user : winners) std::cout << " " << user;
+      std::cout << "\n";
+    }
+  }
 
   if (has_flag(args, "--projections")) {
     std::set<std::string> checked = events;
