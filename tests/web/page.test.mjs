@@ -66,6 +66,26 @@ try {
   await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("already have"),
                              row, { timeout: 30000 });
   check(true, "a second claim by the same user is answered as a duplicate");
+
+  // A hold event: the claim is held with a countdown and a confirm button; confirming issues the unit.
+  const holdId = `page-hold-${Date.now()}`;
+  const held = await fetch(`${base}/api/events`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ event_id: holdId, title: "Browser test seats", stock: 2, mode: "hold", hold_ms: 120000 }),
+  });
+  check(held.status === 202, `hold event ${holdId} accepted (HTTP ${held.status})`);
+  const holdRow = `#event-${holdId}`;
+  await page.waitForSelector(holdRow, { timeout: 30000 });
+  await page.click(`${holdRow} button.claim`);
+  await page.waitForSelector(`${holdRow} button.confirm`, { timeout: 30000 });
+  check((await page.textContent(`${holdRow} .countdown`)).match(/^\d+ s$/) !== null, "a held claim shows a countdown");
+  await page.$eval(holdRow, (el) => el.scrollIntoView({ block: "center" }));
+  await page.screenshot({ path: shot.replace(/\.png$/, "-hold.png") });
+  await page.click(`${holdRow} button.confirm`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("Confirmed: unit #1"),
+                             holdRow, { timeout: 30000 });
+  check(true, "confirming the hold issues unit #1");
 } catch (e) {
   failed = e;
   mkdirSync(dirname(shot), { recursive: true });
