@@ -1,0 +1,247 @@
+// allot-seed-modes: the seed scenario for the other event modes, through the real HTTP ingress.
+//
+//   allot-seed-modes --mode raffle [--users 10000] [--stock 100] [--concurrency 64]
+//       every user enters once, then the admin closes the raffle: entries/s, the draw's time, the winners.
+//   allot-seed-modes --mode hold [--users 10000] [--stock 100] [--hold-ms 2000] [--unpaid 0.3] [--concurrency 64]
+//       every user claims at once; holders confirm, except a fixed share (`unpaid`) who never pay; when
+//       their holds expire, the next sold-out users in line (in the order they were decided) claim again,
+//       round after round, until the whole stock is confirmed.
+//
+// Both end with topics::verify over what landed in allot.decisions (held + issued <= stock at every
+// offset, every hold ends once, the draw re-derived from the log). Needs the stack up (scripts/stack up).
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support.h"
+#include "topics/verify.h"
+
+namespace {
+
+using namespace allot;
+using namespace allot::testsupport;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+struct Options {
+  std::string mode;
+  int users = 10000, stock = 100, concurrency = 64, hold_ms = 2000;
+  double unpaid = 0.3;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Runs session(http, i) for every user i over `concurrency` connections.
+void for_each_user(size_t users, int concurrency, const std::function<void(HttpClient&, size_t)>& session) {
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < static_cast<size_t>(concurrency); ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient http(http_port());
+      for (size_t i = t; i < users; i += static_cast<size_t>(concurrency)) session(http, i);
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+// POSTs {"user_id": user} to `path`; a connection error is status 0.
+HttpResponse post_user(HttpClient& http, const std::string& path, const std::string& user) {
+  try {
+    return http.post_json(path, json{{"user_id", user}}.dump());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+std::string body_field(const HttpResponse& r, const char* name) {
+  auto j = json::parse(r.body, nullptr, false);
+  return j.is_object() && j.contains(name) && j.at(name).is_string() ? j.at(name).get<std::string>() : "";
+}
+
+void create(const json& body) {
+  HttpClient admin(http_port());
+  auto r = admin.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
+  if (r.status != 202) throw std::runtime_error("create event: " + r.body);
+}
+
+size_t count(const DecisionLog& log, std::string_view type, topics::Outcome outcome) {
+  const auto& ds = log.decisions();
+  return static_cast<size_t>(
+      std::count_if(ds.begin(), ds.end(), [&](const auto& d) { return d.type == type && d.outcome == outcome; }));
+}
+
+int raffle(const Options& o) {
+  DecisionLog log;
+  const auto event = unique_id("seed-raffle");
+  create({{"event_id", event}, {"title", "Seed raffle"}, {"stock", o.stock}, {"mode", "raffle"}, {"closes_at", 4102444800000}});
+  std::vector<std::string> users, accepted;
+  for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  auto started = Clock::now();
+  std::vector<HttpResponse> answers(users.size());
+  std::vector<double> accept_ms(users.size());
+  for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
+    auto t0 = Clock::now();
+    answers[i] = post_user(http, "/api/events/" + event + "/claims", users[i]);
+    accept_ms[i] = ms_since(t0);
+  });
+  double accept_s = seconds_since(started);
+  for (const auto& r : answers) {
+    if (r.status == 202) accepted.push_back(body_field(r, "request_id"));
+  }
+  bool all = log.wait_for({event}, accepted.size() + 1, std::chrono::seconds(300));
+  double entered_s = seconds_since(started);
+
+  HttpClient admin(http_port());
+  auto close_started = Clock::now();
+  int64_t close_wall = now_ms();
+  auto closed = admin.request("POST", "/api/events/" + event + "/close?wait_ms=30000", "",
+                              {{"Authorization", "Bearer " + admin_token()}});
+  double close_answer_ms = seconds_since(close_started) * 1000;
+  if (closed.status == 200 || closed.status == 202) accepted.push_back(body_field(closed, "request_id"));
+  const size_t total = 1 + accepted.size() + accepted.size() - 1;  // create, entries, close, a result per entry
+  all = log.wait_for({event}, total, std::chrono::seconds(300)) && all;
+  int64_t last_result = 0;
+  for (const auto& d : log.decisions()) {
+    if (d.type == topics::kDrawResult) last_result = std::max(last_result, d.decided_at);
+  }
+  auto report = topics::verify({{}, log.decisions(), accepted});
+  std::cout << std::fixed << std::setprecision(1) << "raffle: event " << event << ", " << o.users << " users, stock "
+            << o.stock << ", " << o.concurrency << " concurrent HTTP connections\n\n"
+            << "| figure | value |\n|---|---:|\n"
+            << "| entries accepted (202) | " << accepted.size() - 1 << " of " << o.users << " |\n"
+            << "| entries accepted/s | " << static_cast<double>(accepted.size() - 1) / accept_s << " |\n"
+            << "| accept latency p50 / p99 (ms) | " << percentile(accept_ms, 0.5) << " / "
+            << percentile(accept_ms, 0.99) << " |\n"
+            << "| all entries decided after (s) | " << entered_s << " |\n"
+            << "| close answered (with the drawn decision) after (ms) | " << close_answer_ms << " |\n"
+            << "| close sent to the last draw result decided (ms) | " << static_cast<double>(last_result - close_wall)
+            << " |\n"
+            << "| entered / won / lost | " << count(log, "claim", topics::Outcome::kEntered) << " / "
+            << count(log, topics::kDrawResult, topics::Outcome::kWon) << " / "
+            << count(log, topics::kDrawResult, topics::Outcome::kLost) << " |\n"
+            << "| winners re-derived from the log | " << report.draws[event].size() << " |\n\n"
+            << "integrity: " << report.summary() << "\n";
+  return all && report.ok() && closed.status == 200 ? 0 : 1;
+}
+
+int hold(const Options& o) {
+  DecisionLog log;
+  const auto event = unique_id("seed-hold");
+  create({{"event_id", event}, {"title", "Seed holds"}, {"stock", o.stock}, {"mode", "hold"}, {"hold_ms", o.hold_ms}});
+  // A user never pays when the hash of their id falls in the unpaid share: fixed, so runs compare.
+  auto pays = [&](const std::string& user) {
+    return static_cast<double>(std::hash<std::string>{}(user) % 1000) >= o.unpaid * 1000;
+  };
+  std::vector<std::string> users, accepted, line;  // line: sold-out users in decision order
+  for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  const std::string claims = "/api/events/" + event + "/claims?wait_ms=10000";
+  std::mutex mu;
+  std::vector<std::pair<int64_t, std::string>> sold_out;  // (decided_at, user): the order they were answered
+  std::vector<double> first_ms;
+  size_t claims_sent = 0, holds = 0, unpaid = 0, confirmed = 0, answered = 0;
+  // One user's visit: claim; when held, pay at once (confirm) unless this user never pays.
+  auto visit = [&](HttpClient& http, const std::string& user, bool first_wave) {
+    auto t0 = Clock::now();
+    auto r = post_user(http, claims, user);
+    double ms = ms_since(t0);
+    auto status = body_field(r, "status");
+    HttpResponse paid;
+    if (status == "held" && pays(user)) {
+      paid = post_user(http, "/api/claims/" + body_field(r, "request_id") + "/confirm?wait_ms=10000", user);
+    }
+    std::lock_guard lock(mu);
+    if (first_wave) first_ms.push_back(ms);
+    ++claims_sent;
+    answered += r.status == 200;
+    accepted.push_back(body_field(r, "request_id"));
+    if (status == "sold_out") sold_out.emplace_back(json::parse(r.body, nullptr, false).value("decided_at", int64_t{0}), user);
+    if (status != "held") return;
+    ++holds;
+    if (paid.status == 0) {
+      ++unpaid;
+      return;
+    }
+    accepted.push_back(body_field(paid, "request_id"));
+    confirmed += body_field(paid, "status") == "confirmed";
+  };
+  auto started = Clock::now();
+  for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) { visit(http, users[i], true); });
+  double claimed_s = seconds_since(started);
+  std::sort(sold_out.begin(), sold_out.end());
+  for (const auto& [at, user] : sold_out) line.push_back(user);
+  // Round after round: the unpaid holds expire (by the ticks), and as many users as came free step up
+  // from the line, in the order they were turned away.
+  int rounds = 0;
+  size_t next_in_line = 0, expired_seen = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(300);
+  while (confirmed < static_cast<size_t>(o.stock) && next_in_line < line.size() && Clock::now() < deadline && rounds < 200) {
+    ++rounds;
+    while (count(log, topics::kHoldExpired, topics::Outcome::kExpired) < unpaid && Clock::now() < deadline) {
+      log.wait_for({event}, log.decisions().size() + 1, std::chrono::seconds(1));
+    }
+    size_t freed = count(log, topics::kHoldExpired, topics::Outcome::kExpired) - expired_seen;
+    expired_seen += freed;
+    size_t end = std::min(line.size(), next_in_line + freed);
+    for_each_user(end - next_in_line, o.concurrency,
+                  [&](HttpClient& http, size_t i) { visit(http, line[next_in_line + i], false); });
+    next_in_line = end;
+  }
+  double sold_s = seconds_since(started);
+  // Every request's decision, and an expiry for every hold that was not confirmed.
+  const size_t total = 1 + accepted.size() + holds - confirmed;
+  bool all = log.wait_for({event}, total, std::chrono::seconds(120));
+  log.wait_for({event}, total + 1, std::chrono::seconds(2));  // a decision too many would show here
+  auto report = topics::verify({{}, log.decisions(), accepted});
+  std::cout << std::fixed << std::setprecision(1) << "hold: event " << event << ", " << o.users << " users, stock "
+            << o.stock << ", hold_ms " << o.hold_ms << ", " << o.unpaid * 100 << "% of holders never pay, "
+            << o.concurrency << " concurrent HTTP connections\n\n"
+            << "| figure | value |\n|---|---:|\n"
+            << "| claims answered with their decision (200) | "
+            << answered << " of " << claims_sent << " |\n"
+            << "| first wave: users/s (claim, then confirm when held), claim answer p50 / p99 (ms) | "
+            << static_cast<double>(o.users) / claimed_s << ", " << percentile(first_ms, 0.5) << " / "
+            << percentile(first_ms, 0.99) << " |\n"
+            << "| rounds until the stock was confirmed | " << rounds << " |\n"
+            << "| holds made / confirmed / expired (unpaid) | " << holds << " / " << confirmed << " / "
+            << count(log, topics::kHoldExpired, topics::Outcome::kExpired) << " |\n"
+            << "| users from the line who got a unit later | " << next_in_line << " |\n"
+            << "| whole stock confirmed after (s) | " << sold_s << " |\n\n"
+            << "integrity: " << report.summary() << "\n";
+  return all && confirmed == static_cast<size_t>(o.stock) && report.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  Options o;
+  for (size_t i = 0; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--mode") o.mode = args[i + 1];
+    else if (args[i] == "--users") o.users = std::stoi(args[i + 1]);
+    else if (args[i] == "--stock") o.stock = std::stoi(args[i + 1]);
+    else if (args[i] == "--concurrency") o.concurrency = std::stoi(args[i + 1]);
+    else if (args[i] == "--hold-ms") o.hold_ms = std::stoi(args[i + 1]);
+    else if (args[i] == "--unpaid") o.unpaid = std::stod(args[i + 1]);
+  }
+  try {
+    if (o.mode == "raffle") return raffle(o);
+    if (o.mode == "hold") return hold(o);
+    std::cerr << "usage: allot-seed-modes --mode raffle|hold [--users N] [--stock N] [--hold-ms N] [--unpaid F]\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "allot-seed-modes: " << e.what() << "\n";
+    return 1;
+  }
+}
