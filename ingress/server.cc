@@ -313,6 +313,12 @@ struct Server::Impl {
     return std::nullopt;
   }
 
+  std::optional<ApiError> check_admin(const Rest::Request& req) {
+    auto auth = req.headers().tryGet<Http::Header::Authorization>();
+    if (auth && bearer_matches(auth->value(), opt.admin_token)) return std::nullopt;
+    return ApiError{401, "unauthorized", "admin endpoints need Authorization: Bearer <ALLOT_ADMIN_TOKEN>"};
+  }
+
   // The broker must be reachable before we take a command we cannot store.
   std::optional<ApiError> check_broker() {
     if (publisher.failed()) {
@@ -325,10 +331,7 @@ struct Server::Impl {
   void create_event(const Rest::Request& req, Http::ResponseWriter w) {
     HandlerScope scope(*this);
     auto r = reply(req, w, "create_event");
-    auto auth = req.headers().tryGet<Http::Header::Authorization>();
-    if (!auth || !bearer_matches(auth->value(), opt.admin_token)) {
-      return r.error({401, "unauthorized", "admin endpoints need Authorization: Bearer <ALLOT_ADMIN_TOKEN>"});
-    }
+    if (auto e = check_admin(req)) return r.error(*e);
     if (auto e = check_command_request(req)) return r.error(*e);
     auto parsed = parse_create_event(req.body());
     if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
@@ -562,10 +565,7 @@ struct Server::Impl {
   void close_event(const Rest::Request& req, Http::ResponseWriter w) {
     HandlerScope scope(*this);
     auto r = reply(req, w, "close_event");
-    auto auth = req.headers().tryGet<Http::Header::Authorization>();
-    if (!auth || !bearer_matches(auth->value(), opt.admin_token)) {
-      return r.error({401, "unauthorized", "admin endpoints need Authorization: Bearer <ALLOT_ADMIN_TOKEN>"});
-    }
+    if (auto e = check_admin(req)) return r.error(*e);
     auto event_id = req.param(":event_id").as<std::string>();
     if (!topics::valid_event_id(event_id)) {
       return r.error({400, "invalid_event_id", "event_id must match [a-z0-9][a-z0-9-]{0,63}"});

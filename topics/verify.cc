@@ -29,8 +29,11 @@ void expect_outcome(const std::string& event_id, const Decision& d, Outcome want
   }
 }
 
-bool before_creation(const EventTrack& t, const Decision& d) {
-  return !t.spec || d.command.offset < t.created_at_offset;
+// A decision about an event before its creation must be unknown_event; true when `d` was one (checked).
+bool before_creation(const std::string& event_id, const EventTrack& t, const Decision& d, VerifyReport& r) {
+  if (t.spec && d.command.offset >= t.created_at_offset) return false;
+  expect_outcome(event_id, d, Outcome::kUnknownEvent, r);
+  return true;
 }
 
 // The claim's window (and an explicit close) come first in every mode.
@@ -55,10 +58,7 @@ void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& 
   std::unordered_map<std::string, int64_t> per_user;
   for (const auto* d : t.decisions) {
     const std::string at = where(event_id, *d);
-    if (before_creation(t, *d)) {
-      expect_outcome(event_id, *d, Outcome::kUnknownEvent, r);
-      continue;
-    }
+    if (before_creation(event_id, t, *d, r)) continue;
     const auto& spec = *t.spec;
     if (d->type == "close_event") {
       expect_outcome(event_id, *d, close_outcome(closed), r);
@@ -106,10 +106,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
   for (size_t i = 0; i < t.decisions.size(); ++i) {
     const Decision& d = *t.decisions[i];
     const std::string at = where(event_id, d);
-    if (before_creation(t, d)) {
-      expect_outcome(event_id, d, Outcome::kUnknownEvent, r);
-      continue;
-    }
+    if (before_creation(event_id, t, d, r)) continue;
     const auto& spec = *t.spec;
     stream_time = std::max(stream_time, d.received_at);
     if (d.type == kHoldExpired) {
@@ -188,10 +185,7 @@ void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport
   bool closed = false;
   for (const auto* d : t.decisions) {
     const std::string at = where(event_id, *d);
-    if (before_creation(t, *d)) {
-      expect_outcome(event_id, *d, Outcome::kUnknownEvent, r);
-      continue;
-    }
+    if (before_creation(event_id, t, *d, r)) continue;
     const auto& spec = *t.spec;
     if (d->type == kDrawResult) {
       if (drawn_at && drawn_at->offset != d->command.offset) r.violations.push_back(at + ": a second draw");
