@@ -88,6 +88,14 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
   if (conf->set("event_cb", events_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!producer_) throw std::runtime_error("producer: " + err);
+  // The readiness check's own connections: on the producer's, a metadata request waits behind produce
+  // requests that the broker holds for acks=all (e.g. while a dead follower is still in the ISR), and one
+  // dead broker of three made the ingress refuse every claim for seconds.
+  auto probe_conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers}});
+  readiness_probe_.reset(RdKafka::Producer::create(probe_conf.get(), err));
+  if (!readiness_probe_) throw std::runtime_error("readiness probe: " + err);
+  commands_topic_.reset(RdKafka::Topic::create(readiness_probe_.get(), opt_.topic, nullptr, err));
+  if (!commands_topic_) throw std::runtime_error("readiness probe: " + err);
   poller_ = std::thread([this] { poll_loop(); });
   checker_ = std::thread([this] { readiness_loop(); });
 }
@@ -158,16 +166,35 @@ void Publisher::poll_loop() {
   while (!stop_) producer_->poll(5);
 }
 
+// One metadata request (up to a second) for the commands topic: some broker answered, and some partition
+// of the topic has a leader to take commands. A partition without one fails its commands by itself (503
+// at the delivery timeout).
+bool Publisher::commands_topic_led() {
+  RdKafka::Metadata* raw = nullptr;
+  auto code = readiness_probe_->metadata(false, commands_topic_.get(), &raw, 1000);
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  if (code != RdKafka::ERR_NO_ERROR || !md) return false;
+  for (const auto* t : *md->topics()) {
+    if (t->topic() != opt_.topic || t->err() != RdKafka::ERR_NO_ERROR) continue;
+    for (const auto* p : *t->partitions()) {
+      if (p->leader() >= 0) return true;
+    }
+  }
+  return false;
+}
+
 // Refreshes readiness once a second from a metadata request, which can block up to a second when the
 // broker does not answer: on its own thread, so the poll thread never waits for it.
 void Publisher::readiness_loop() {
   while (!stop_) {
     if (opt_.test_hook) opt_.test_hook("publisher:readiness_check");
-    RdKafka::Metadata* raw = nullptr;
-    auto code = producer_->metadata(false, nullptr, &raw, 1000);
-    std::unique_ptr<RdKafka::Metadata> md(raw);
-    bool ok = code == RdKafka::ERR_NO_ERROR && md && !md->brokers()->empty();
-    if (ok != ready_.load()) log_info("ingress", ok ? "broker reachable" : "broker unreachable");
+    // A second request when the first failed: it may have gone to a broker that died meanwhile, and the
+    // next one goes to a broker still up. Only both failing makes the ingress not ready.
+    bool ok = commands_topic_led() || commands_topic_led();
+    if (ok != ready_.load()) {
+      log_info("ingress", ok ? "broker reachable, " + opt_.topic + " has a leader"
+                             : "broker unreachable, or no leader for " + opt_.topic);
+    }
     ready_ = ok;
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });

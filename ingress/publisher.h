@@ -3,7 +3,8 @@
 // delivery exactly once.
 // Threads: publish() is called from any thread (Pistache's handlers). One background thread only polls:
 // it serves every delivery report (so every 202) and librdkafka's error events. A second one checks broker
-// readiness with a blocking metadata request once a second, so that request never delays a 202.
+// readiness with a blocking metadata request once a second, so that request never delays a 202: over its
+// own connections, so it never waits behind produce requests either.
 // A fatal producer error (the idempotent producer can no longer promise order without duplicates) is
 // final: ready() turns false for good, every publish fails, and failed() tells main to exit non-zero so
 // the supervisor starts a fresh producer.
@@ -22,6 +23,7 @@
 
 namespace RdKafka {
 class Producer;
+class Topic;
 class DeliveryReportCb;
 class EventCb;
 }  // namespace RdKafka
@@ -58,7 +60,8 @@ class Publisher {
   void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
   // Partitions of the commands topic (a metadata request); throws when the broker cannot say in time.
   int32_t partition_count(std::chrono::milliseconds timeout);
-  // The broker answered a metadata request recently and the producer has not failed.
+  // A broker answered the last readiness check with a leader for the commands topic, and the producer
+  // has not failed.
   bool ready() const { return ready_.load() && !failed_.load(); }
   // The producer failed fatally; it never recovers (see fatal_error()).
   bool failed() const { return failed_.load(); }
@@ -74,11 +77,14 @@ class Publisher {
  private:
   void poll_loop();
   void readiness_loop();
+  bool commands_topic_led();
   void on_fatal_error();
   PublisherOptions opt_;
   std::unique_ptr<RdKafka::DeliveryReportCb> reports_;
   std::unique_ptr<RdKafka::EventCb> events_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::Producer> readiness_probe_;  // metadata requests only; never produces
+  std::unique_ptr<RdKafka::Topic> commands_topic_;      // readiness_probe_'s handle of opt_.topic
   metrics::Histogram& produce_seconds_;
   metrics::Gauge& failed_gauge_;
   std::atomic<bool> ready_{false};

@@ -16,10 +16,12 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -136,67 +138,65 @@ int active_controller() {
   return leader;
 }
 
-// Decisions of the probes' own request ids, from allot.decisions (read_committed), from construction on.
-class ProbeWatch {
- public:
-  ProbeWatch() : tail_("allot.decisions") {}
-  // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
-  // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
-  // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
-  double all_decided_since(Clock::time_point from, const std::vector<std::string>& events, std::string& missing) {
-    HttpClient http(http_port());
-    std::map<std::string, std::string> id_of;  // event -> its probe's request id
-    for (int round = 0; round < 240 && id_of.size() < events.size(); ++round) {
-      for (const auto& e : events) {
-        if (id_of.count(e)) continue;
-        try {
-          auto r = http.post_json("/api/events/" + e + "/claims",
-                                  R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
-          if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
-        } catch (const std::exception&) {
-          // the ingress restarting: the next round tries again
-        }
-      }
-      if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
-    }
-    auto all_seen = [&] {
-      for (const auto& [e, id] : id_of) {
-        if (!seen_.count(id)) return false;
-      }
-      return true;
-    };
-    tail_.read_until(
-        [&](const RdKafka::Message& m) {
-          seen_.insert(
-              topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id);
-        },
-        all_seen, 120s);
-    missing.clear();
-    for (const auto& e : events) {
-      auto it = id_of.find(e);
-      if (it == id_of.end()) {
-        missing += " " + e + " (no 202)";
-      } else if (!seen_.count(it->second)) {
-        missing += " " + e + " (undecided)";
-      }
-    }
-    return missing.empty() ? since(from) : -1;
-  }
-
- private:
-  TopicTail tail_;
-  std::set<std::string> seen_;
-  int probes_ = 0;
-};
-
 // How often the stack's supervisors restarted allot's services so far (each exit logs one line).
 int service_restarts() {
   int n = 0;
-  for (const char* name : {"ingress", "processor-1", "processor-2", "sink-mysql", "sink-redis"}) {
+  for (const char* name :
+       {"ingress", "processor-1", "processor-2", "processor-3", "processor-4", "sink-mysql", "sink-redis"}) {
     std::istringstream log(slurp(run_dir() + "/" + name + ".log"));
     for (std::string line; std::getline(log, line);) n += line.rfind("supervisor: exited", 0) == 0;
   }
   return n;
+}
+
+// /readyz of the ingress, asked every 0.2 s from a background thread until destroyed (at most 100,000 times).
+class ReadyzWatch {
+ public:
+  ReadyzWatch() : thread_([this] { run(); }) {}
+  ~ReadyzWatch() {
+    stop_ = true;
+    thread_.join();
+  }
+  // How often /readyz answered 503 (not ready) between `from` and `to`.
+  int not_ready_between(Clock::time_point from, Clock::time_point to) const {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(std::count_if(not_ready_at_.begin(), not_ready_at_.end(),
+                                          [&](Clock::time_point t) { return t >= from && t <= to; }));
+  }
+
+ private:
+  void run() {
+    HttpClient http(http_port());
+    for (int i = 0; i < 100000 && !stop_; ++i) {
+      try {
+        if (http.request("GET", "/readyz").status == 503) {
+          std::lock_guard lock(mu_);
+          not_ready_at_.push_back(Clock::now());
+        }
+      } catch (const std::exception&) {
+        // the ingress restarting: not an answer
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<Clock::time_point> not_ready_at_;
+  std::thread thread_;
+};
+
+// The nodes in the order to fault them: with `leaders_first`, by how many allot.commands partitions each
+// leads, most first (ties by id); else 1, 2, 3.
+std::vector<int> fault_order(bool leaders_first) {
+  std::vector<int> order{1, 2, 3};
+  if (!leaders_first) return order;
+  auto v = read_cluster();
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return v.commands_leading[a] > v.commands_leading[b]; });
+  std::cout << "allot.commands partitions led:";
+  for (int n : order) std::cout << " kafka-" << n << " " << v.commands_leading[n];
+  std::cout << std::endl;
+  return order;
 }
 
 class ClusterFaults : public ::testing::Test {
@@ -217,84 +217,89 @@ class ClusterFaults : public ::testing::Test {
   }
   void TearDown() override {
     if (!cluster_) return;  // never start a stack the test refused
+    if (load_) load_->stop();
     for (int node = 1; node <= 3; ++node) signal_service(kafka_service(node), SIGCONT);  // a paused node, if failed
     ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
     std::string why;
     EXPECT_GE(wait_fully_replicated(180s, &why), 0) << "not fully replicated after the scenario: " << why;
   }
-  bool cluster_ = false;
-};
 
-// The nodes in the order to fault them: with `leaders_first`, by how many allot.commands partitions each
-// leads, most first (ties by id); else 1, 2, 3.
-std::vector<int> fault_order(bool leaders_first) {
-  std::vector<int> order{1, 2, 3};
-  if (!leaders_first) return order;
-  auto v = read_cluster();
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return v.commands_leading[a] > v.commands_leading[b]; });
-  std::cout << "allot.commands partitions led:";
-  for (int n : order) std::cout << " kafka-" << n << " " << v.commands_leading[n];
-  std::cout << std::endl;
-  return order;
-}
-
-// Verifies the scenario (the fault tests' check and the projections) and prints its FAULTS line.
-// `restarts_before`: service_restarts() when the scenario began.
-void finish(const std::string& scenario, const std::string& faults, DecisionLog& log,
-            const std::vector<std::string>& events, ClaimLoad& load, double recovery, int restarts_before) {
-  load.stop();
-  int restarts = service_restarts() - restarts_before;
-  std::string out;
-  bool projections = projections_match(events, load.accepted(), 90, &out);
-  EXPECT_TRUE(projections) << "allotctl verify --projections --accepted:\n" << out;
-  std::cout << "allotctl verify: " << out;
-  verify_and_report(scenario, faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
-                    log, events, load, recovery, projections);
-}
-
-// Each broker in turn: `signal` (SIGTERM: a controlled shutdown; SIGKILL: none), down for `down`
-// (past the broker session timeout, 9 s), `scripts/stack up`, then fully replicated again before the next.
-void each_broker(const std::string& scenario, int signal, bool leaders_first, const std::string& prefix) {
-  DecisionLog log;
-  ProbeWatch probes;
-  auto events = create_events(8, 500, prefix);
-  ClaimLoad load(events, 150, 100000);
-  std::this_thread::sleep_for(3s);
-  int restarts = service_restarts();
-  double recovery = 0;
-  std::ostringstream faults;
-  faults << std::fixed << std::setprecision(1) << (signal == SIGKILL ? "kill -9" : "SIGTERM");
-  for (int node : fault_order(leaders_first)) {
-    auto name = kafka_service(node);
-    auto fault_at = Clock::now();
-    int pid = signal_service(name, signal);
-    ASSERT_GT(pid, 0) << name;
-    ASSERT_TRUE(wait_gone(pid, 60s)) << name << " did not exit";
-    double gone = since(fault_at);
-    // With two of three brokers the claims go on: a fresh claim on every event decided again.
-    std::string missing;
-    double decided = probes.all_decided_since(fault_at, events, missing);
-    EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
-    recovery = recovery < 0 || decided < 0 ? -1 : std::max(recovery, decided);
-    std::this_thread::sleep_until(fault_at + 15s);  // load on two brokers, past the session timeout
-    int n503 = load.answered_between(503, fault_at, Clock::now());
-    auto restart = Clock::now();
-    ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
-    double rejoined = since(restart);
-    std::string why;
-    double replicated = wait_fully_replicated(180s, &why);
-    ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
-    std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name << " | exited "
-              << gone << " s | claims " << decided_text(decided) << " after the fault | 503: " << n503
-              << " while down | up again " << rejoined << " s, ISR full " << replicated + rejoined
-              << " s after the restart |" << (missing.empty() ? "" : " not decided:" + missing) << std::endl;
-    faults << " " << name << " (" << n503 << " x 503, " << decided_text(decided) << ", ISR full "
-           << replicated + rejoined << " s after restart);";
+  // The scenario's start: `n` fresh events of 500 units, claims on them at 150/s, 3 s of it before the fault.
+  void start_load(int n, const std::string& prefix) {
+    log_ = std::make_unique<DecisionLog>();  // both read allot.decisions from here on
+    probes_ = std::make_unique<ProbeWatch>();
+    events_ = create_events(n, 500, prefix);
+    load_ = std::make_unique<ClaimLoad>(events_, 150, 100000);
+    readyz_ = std::make_unique<ReadyzWatch>();
+    std::this_thread::sleep_for(3s);
+    restarts_ = service_restarts();
   }
-  std::this_thread::sleep_for(3s);
-  finish(scenario, faults.str() + " restart each with scripts/stack up", log, events, load, recovery, restarts);
-}
+
+  // Verifies the scenario (the fault tests' check and the projections) and prints its FAULTS line.
+  void finish(const std::string& scenario, const std::string& faults, double recovery) {
+    load_->stop();
+    int restarts = service_restarts() - restarts_;
+    std::string out;
+    bool projections = projections_match(events_, load_->accepted(), 90, &out);
+    EXPECT_TRUE(projections) << "allotctl verify --projections --accepted:\n" << out;
+    std::cout << "allotctl verify: " << out;
+    verify_and_report(scenario,
+                      faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
+                      *log_, events_, *load_, recovery, projections);
+  }
+
+  // Each broker in turn: `signal` (SIGTERM: a controlled shutdown; SIGKILL: none), down for 15 s
+  // (past the broker session timeout, 9 s), `scripts/stack up`, then fully replicated again before the next.
+  void each_broker(const std::string& scenario, int signal, bool leaders_first, const std::string& prefix) {
+    start_load(8, prefix);
+    double recovery = 0;
+    std::ostringstream faults;
+    faults << std::fixed << std::setprecision(1) << (signal == SIGKILL ? "kill -9" : "SIGTERM");
+    for (int node : fault_order(leaders_first)) {
+      auto name = kafka_service(node);
+      auto fault_at = Clock::now();
+      int pid = signal_service(name, signal);
+      ASSERT_GT(pid, 0) << name;
+      ASSERT_TRUE(wait_gone(pid, 60s)) << name << " did not exit";
+      double gone = since(fault_at);
+      // With two of three brokers the claims go on: a fresh claim on every event decided again.
+      std::string missing;
+      double decided = probes_->all_decided_since(fault_at, events_, missing);
+      EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
+      recovery = recovery < 0 || decided < 0 ? -1 : std::max(recovery, decided);
+      std::this_thread::sleep_until(fault_at + 15s);  // load on two brokers, past the session timeout
+      int n503 = load_->answered_between(503, fault_at, Clock::now());
+      // Two brokers hold every partition: the ingress stays ready (503s come only from commands whose
+      // partition lost its leader, at the delivery timeout).
+      int not_ready = readyz_->not_ready_between(fault_at, Clock::now());
+      EXPECT_EQ(not_ready, 0) << "/readyz answered 503 with " << name << " down and two brokers up";
+      auto restart = Clock::now();
+      ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
+      double rejoined = since(restart);
+      std::string why;
+      double replicated = wait_fully_replicated(180s, &why);
+      ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
+      std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name
+                << " | exited " << gone << " s | claims " << decided_text(decided)
+                << " after the fault | 503: " << n503 << " while down | /readyz 503: " << not_ready
+                << " | up again " << rejoined << " s, ISR full " << replicated + rejoined
+                << " s after the restart |" << (missing.empty() ? "" : " not decided:" + missing)
+                << std::endl;
+      faults << " " << name << " (" << n503 << " x 503, /readyz " << not_ready << " x 503, "
+             << decided_text(decided) << ", ISR full " << replicated + rejoined << " s after restart);";
+    }
+    std::this_thread::sleep_for(3s);
+    finish(scenario, faults.str() + " restart each with scripts/stack up", recovery);
+  }
+
+  bool cluster_ = false;
+  std::unique_ptr<DecisionLog> log_;
+  std::unique_ptr<ProbeWatch> probes_;
+  std::vector<std::string> events_;
+  std::unique_ptr<ClaimLoad> load_;
+  std::unique_ptr<ReadyzWatch> readyz_;
+  int restarts_ = 0;  // service_restarts() when the fault began
+};
 
 TEST_F(ClusterFaults, EachBrokerRestartedCleanlyInTurn) {
   each_broker("3 nodes: each broker SIGTERM, restart", SIGTERM, false, "cterm");
@@ -305,12 +310,7 @@ TEST_F(ClusterFaults, EachBrokerKilledInTurnCommandLeadersFirst) {
 }
 
 TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
-  DecisionLog log;
-  ProbeWatch probes;
-  auto events = create_events(8, 500, "cstop");
-  ClaimLoad load(events, 150, 100000);
-  std::this_thread::sleep_for(3s);
-  int restarts = service_restarts();
+  start_load(8, "cstop");
   int controller = active_controller();
   ASSERT_GE(controller, 1) << "no active controller in the nodes' quorum-state files under " << run_dir();
   auto name = kafka_service(controller);
@@ -318,14 +318,13 @@ TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
   int pid = signal_service(name, SIGSTOP);
   ASSERT_GT(pid, 0) << name;
   std::string missing;
-  double decided = probes.all_decided_since(paused_at, events, missing);
+  double decided = probes_->all_decided_since(paused_at, events_, missing);
   EXPECT_GE(decided, 0) << "claims not decided again with the controller " << name << " paused:" << missing;
   std::this_thread::sleep_until(paused_at + 20s);  // past broker.session.timeout.ms (9 s): fenced
   int successor = active_controller();
   EXPECT_NE(successor, controller) << "no other node took over as the active controller";
-  int n503 = load.answered_between(503, paused_at, Clock::now());
+  int n503 = load_->answered_between(503, paused_at, Clock::now());
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
-  auto resumed = Clock::now();
   std::string why;
   double replicated = wait_fully_replicated(180s, &why);
   ASSERT_GE(replicated, 0) << name << " resumed, but the cluster is not fully replicated: " << why;
@@ -335,17 +334,11 @@ TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
          << " x 503, " << decided_text(decided) << ", controller now kafka-" << successor << ", ISR full "
          << replicated << " s after SIGCONT)";
   std::cout << "CLUSTER | controller pause | " << faults.str() << " |" << std::endl;
-  (void)resumed;
-  finish("3 nodes: active controller paused 20 s", faults.str(), log, events, load, decided, restarts);
+  finish("3 nodes: active controller paused 20 s", faults.str(), decided);
 }
 
 TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
-  DecisionLog log;
-  ProbeWatch probes;
-  auto events = create_events(6, 500, "csink");
-  ClaimLoad load(events, 150, 100000);
-  std::this_thread::sleep_for(3s);
-  int restarts = service_restarts();
+  start_load(6, "csink");
   int node = fault_order(true).front();
   auto name = kafka_service(node);
   auto fault_at = Clock::now();
@@ -358,10 +351,10 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   ASSERT_GT(mysql, 0);
   ASSERT_GT(redis, 0);
   std::string missing;
-  double decided = probes.all_decided_since(fault_at, events, missing);
+  double decided = probes_->all_decided_since(fault_at, events_, missing);
   EXPECT_GE(decided, 0) << "claims not decided again with " << name << " down:" << missing;
   std::this_thread::sleep_until(fault_at + 15s);
-  int n503 = load.answered_between(503, fault_at, Clock::now());
+  int n503 = load_->answered_between(503, fault_at, Clock::now());
   auto restart = Clock::now();
   ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
   std::string why;
@@ -373,7 +366,17 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   faults << std::fixed << std::setprecision(1) << "kill -9 " << name << ", 3 s later kill -9 sink-mysql and sink-redis ("
          << n503 << " x 503, " << decided_text(decided) << "), restart " << name << " (ISR full " << back
          << " s after)";
-  finish("3 nodes: sinks killed while a broker is down", faults.str(), log, events, load, decided, restarts);
+  finish("3 nodes: sinks killed while a broker is down", faults.str(), decided);
+}
+
+// Processors scaled 1 -> 4 -> 1 while claims flow (three brokers): the partitions move six times, one
+// processor dies by kill -9; no claim accepted may be lost or decided twice, and no ingress 503 is expected.
+TEST_F(ClusterFaults, ProcessorsScaledOneToFourToOneUnderLoad) {
+  start_load(8, "cscale");
+  auto run = scale_processors_one_four_one(*probes_, events_);
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(load_->statuses()[503], 0) << "503s while only processors changed";
+  finish("3 nodes: processors scaled 1 -> 4 -> 1", run.faults, run.recovery);
 }
 
 }  // namespace

@@ -155,5 +155,20 @@ TEST_F(Faults, DatabasesStoppedForAWhileTheSinksCatchUp) {
   verify_and_report("MariaDB then Redis down 5 s each", "stop mariadb; stop redis", log, events, load, recovery);
 }
 
+// Processors scaled 1 -> 4 -> 1 while claims flow (as in cluster_faults_test, on one broker): the partitions
+// move six times, one processor dies by kill -9; the ingress has no reason to answer 503.
+TEST_F(Faults, ProcessorsScaledOneToFourToOneUnderLoad) {
+  DecisionLog log;
+  ProbeWatch probes;
+  auto events = create_events(4, 300, "scale");
+  ClaimLoad load(events, 200, 20000);
+  std::this_thread::sleep_for(2s);
+  auto run = scale_processors_one_four_one(probes, events);
+  std::this_thread::sleep_for(2s);
+  load.stop();
+  EXPECT_EQ(load.statuses()[503], 0) << "503s while only processors changed";
+  verify_and_report("processors scaled 1 -> 4 -> 1", run.faults, log, events, load, run.recovery);
+}
+
 }  // namespace
 }  // namespace allot

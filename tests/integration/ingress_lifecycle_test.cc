@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -16,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "ingress/server.h"
 #include "in_process_ingress.h"
+#include "ingress/server.h"
 #include "support.h"
 
 namespace allot {
@@ -148,6 +149,26 @@ TEST(IngressLifecycle, FatalProducerErrorMakesItNotReadyAndEndsIt) {
   stop = true;
   EXPECT_TRUE(ended) << "the serving loop went on after a fatal producer error";
   EXPECT_NE(rc.get(), 0) << "exit code after a fatal producer error";
+}
+
+// Ready means some broker leads the commands topic, not only that a broker answers: an ingress whose
+// commands topic no broker has (so none leads it) stays not ready, on /readyz and for commands, though the
+// broker answers its metadata requests. (With allot.commands, every other test's wait_ready() succeeds.)
+TEST(IngressLifecycle, NotReadyWhileNoBrokerLeadsTheCommandsTopic) {
+  std::atomic<int> checks{0};
+  InProcessIngress ingress(
+      {.admin_token = kToken,
+       .commands_topic = unique_id("no-such-topic"),
+       .hook = [&checks](std::string_view p) { checks += p == "publisher:readiness_check"; }});
+  // Bounded: until three readiness checks have begun, so that two have ended with their verdict.
+  for (int i = 0; i < 300 && checks < 3; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_GE(checks.load(), 3) << "the readiness checks did not run";
+  HttpClient http(ingress.port());
+  auto ready = http.request("GET", "/readyz");
+  EXPECT_EQ(ready.status, 503) << "/readyz with no leader for the commands topic: " << ready.body;
+  auto r = create_event(ingress.port());
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("unreachable"), std::string::npos) << "refused by the readiness check: " << r.body;
 }
 
 // Every 202 is sent from a delivery report; the readiness check's metadata request (which blocks up to

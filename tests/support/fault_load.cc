@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -104,22 +106,154 @@ double seconds_until_processing(DecisionLog& log, const std::string& event) {
   return std::chrono::duration<double>(FaultClock::now() - started).count();
 }
 
+double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events,
+                                     std::string& missing) {
+  HttpClient http(http_port());
+  std::map<std::string, std::string> id_of;  // event -> its probe's request id
+  for (int round = 0; round < 240 && id_of.size() < events.size(); ++round) {
+    for (const auto& e : events) {
+      if (id_of.count(e)) continue;
+      try {
+        auto r = http.post_json("/api/events/" + e + "/claims",
+                                R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
+        if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
+      } catch (const std::exception&) {
+        // the ingress restarting: the next round tries again
+      }
+    }
+    if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
+  }
+  auto all_seen = [&] {
+    for (const auto& [e, id] : id_of) {
+      if (!seen_.count(id)) return false;
+    }
+    return true;
+  };
+  tail_.read_until(
+      [&](const RdKafka::Message& m) {
+        seen_.insert(topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()))
+                         .request_id);
+      },
+      all_seen, 120s);
+  missing.clear();
+  for (const auto& e : events) {
+    auto it = id_of.find(e);
+    if (it == id_of.end()) {
+      missing += " " + e + " (no 202)";
+    } else if (!seen_.count(it->second)) {
+      missing += " " + e + " (undecided)";
+    }
+  }
+  return missing.empty() ? std::chrono::duration<double>(FaultClock::now() - from).count() : -1;
+}
+
+namespace {
+
+// Partitions processor-K owns now (its allot_processor_assigned_partitions gauge on the metrics port
+// scripts/stack gives it), -1 when it does not answer.
+int owned_partitions(int k) {
+  const char* base = std::getenv("ALLOT_PROCESSOR_METRICS_BASE");
+  try {
+    HttpClient http((base && *base ? std::stoi(base) : 9100) + k);
+    std::istringstream metrics(http.request("GET", "/metrics").body);
+    for (std::string line; std::getline(metrics, line);) {
+      if (line.rfind("allot_processor_assigned_partitions ", 0) == 0)
+        return std::stoi(line.substr(line.rfind(' ')));
+    }
+  } catch (const std::exception&) {
+    // stopped, or not serving yet
+  }
+  return -1;
+}
+
+// Waits (0.5 s apart, at most 180 times) until processors 1..n own all `partitions` between them, each at
+// least one; returns the counts last read, "6 6" (a -1 or a short sum when that never happened).
+std::string wait_balanced(int n, int partitions, bool& balanced) {
+  std::ostringstream owned;
+  balanced = false;
+  for (int i = 0; i < 180 && !balanced; ++i) {
+    if (i > 0) std::this_thread::sleep_for(500ms);
+    owned.str("");
+    int sum = 0;
+    bool each = true;
+    for (int k = 1; k <= n; ++k) {
+      int p = owned_partitions(k);
+      owned << (k > 1 ? " " : "") << p;
+      sum += p;
+      each = each && p > 0;
+    }
+    balanced = each && sum == partitions;
+  }
+  return owned.str();
+}
+
+}  // namespace
+
+ScaleRun scale_processors_one_four_one(ProbeWatch& probes, const std::vector<std::string>& events) {
+  struct Step {
+    std::string what, command;
+    int processors;  // running after the step: processor-1..N
+  };
+  const std::vector<Step> steps{
+      {"processor-1 alone", "scripts/stack stop processor-2 processor-3 processor-4", 1},
+      {"start processor-2", "scripts/stack start processor-2", 2},
+      {"start processor-3", "scripts/stack start processor-3", 3},
+      {"start processor-4", "scripts/stack start processor-4", 4},
+      {"stop processor-4", "scripts/stack stop processor-4", 3},
+      {"kill -9 processor-3", "scripts/stack stop --kill processor-3", 2},
+      {"stop processor-2", "scripts/stack stop processor-2", 1},
+  };
+  auto producer = kafka::make_producer({{"bootstrap.servers", brokers()}});
+  int partitions = kafka::partition_count(*producer, "allot.commands", 10s);
+  ScaleRun run;
+  std::ostringstream owned_text;
+  for (const auto& step : steps) {
+    auto at = FaultClock::now();
+    if (sh(step.command + " >/dev/null") != 0) {
+      ADD_FAILURE() << step.command << " failed";
+      sh("scripts/stack stop processor-3 processor-4 >/dev/null");  // `up` would leave these extras running
+      run.recovery = -1;
+      break;
+    }
+    bool balanced = false;
+    auto owned = wait_balanced(step.processors, partitions, balanced);
+    EXPECT_TRUE(balanced) << "after " << step.what << ", processor-1.." << step.processors << " own " << owned
+                          << " of " << partitions << " partitions";
+    std::string missing;
+    double decided = probes.all_decided_since(at, events, missing);
+    EXPECT_GE(decided, 0) << "claims not decided again after " << step.what << ":" << missing;
+    run.recovery = run.recovery < 0 || decided < 0 ? -1 : std::max(run.recovery, decided);
+    std::cout << std::fixed << std::setprecision(1) << "SCALE | " << step.what << " | partitions owned "
+              << owned << " | claims decided again " << decided << " s after |" << std::endl;
+    owned_text << (owned_text.tellp() > 0 ? " | " : "") << owned;
+    std::this_thread::sleep_until(at + 6s);  // a few seconds of load on this many processors
+  }
+  run.faults =
+      "processors 1 -> 2 -> 3 -> 4 -> 3 (SIGTERM) -> 2 (kill -9) -> 1 (SIGTERM), ~6 s apart; "
+      "partitions owned " +
+      owned_text.str();
+  return run;
+}
+
 bool verify_and_report(const std::string& scenario, const std::string& faults, DecisionLog& log,
                        const std::vector<std::string>& events, const ClaimLoad& load, double recovery_s,
                        bool extra_ok) {
   auto accepted = load.accepted();
-  size_t creates = events.size();
-  // Probes add decisions too; wait until at least every accepted claim and create is decided.
   // What landed, read again from the start with a fresh consumer each time (the live tail lived through the
-  // fault), until every accepted claim is decided. Bounded: 60 rounds.
-  bool all = false;
-  for (int i = 0; i < 60 && !all; ++i) {
+  // fault), until every accepted claim is decided: by request id, since probes add decisions too and a
+  // count would stop while a backlog of accepted claims is still undecided. Bounded: 60 rounds.
+  size_t undecided = accepted.size();
+  for (int i = 0; i < 60 && undecided > 0; ++i) {
     log.reread(events, 120s);
-    all = log.decisions().size() >= accepted.size() + creates;
-    if (!all) std::this_thread::sleep_for(3s);
+    std::set<std::string> decided;
+    for (const auto& d : log.decisions()) decided.insert(d.request_id);
+    undecided =
+        std::count_if(accepted.begin(), accepted.end(), [&](const auto& id) { return !decided.count(id); });
+    if (undecided > 0) std::this_thread::sleep_for(3s);
   }
+  bool all = undecided == 0;
   auto report = topics::verify({{}, log.decisions(), accepted});
-  EXPECT_TRUE(all) << log.decisions().size() << " decisions for " << accepted.size() << " accepted";
+  EXPECT_TRUE(all) << undecided << " of " << accepted.size() << " accepted claims undecided";
   EXPECT_TRUE(report.ok()) << report.summary();
   bool clean = report.ok() && all && extra_ok;
   auto statuses = load.statuses();

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +46,38 @@ class ClaimLoad {
   std::map<int, int> statuses_;
   std::thread thread_;
 };
+
+// Decisions of the probes' own request ids, from allot.decisions (read_committed), from construction on.
+class ProbeWatch {
+ public:
+  ProbeWatch() : tail_("allot.decisions") {}
+  // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
+  // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
+  // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
+  double all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events,
+                           std::string& missing);
+
+ private:
+  TopicTail tail_;
+  std::set<std::string> seen_;
+  int probes_ = 0;
+};
+
+// What scale_processors_one_four_one() did: the faults text of the FAULTS line, and the worst time from a
+// step until claims on every event were decided again (-1: after some step they were not).
+struct ScaleRun {
+  std::string faults;
+  double recovery = 0;
+};
+
+// Scales the processors 1 -> 4 -> 1 while claims flow (issue 12), so the partitions of allot.commands move
+// six times: stops all but processor-1, starts processor-2, -3, -4 one at a time (scripts/stack start), then
+// stops processor-4 (SIGTERM), processor-3 (kill -9, no restart: its partitions wait for the session timeout)
+// and processor-2 (SIGTERM). After each step it waits until the running processors own every partition
+// between them, each at least one, and a fresh claim on every event is decided; EXPECTs both.
+// Leaves processor-1 alone running (and no extra processor, also when a step fails); `scripts/stack up`
+// brings back the others.
+ScaleRun scale_processors_one_four_one(ProbeWatch& probes, const std::vector<std::string>& events);
 
 // Creates `n` events of `stock` units through the admin API; EXPECTs each 202.
 std::vector<std::string> create_events(int n, int stock, const std::string& prefix);
