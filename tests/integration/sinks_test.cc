@@ -633,6 +633,12 @@ TEST_F(ModesProjectionTest, EveryStatusCounterAndRequestIsProjectedAndAnOldBatch
   ASSERT_NO_FATAL_FAILURE(apply(first_half, 1));
   EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
   EXPECT_EQ(snapshot(), redis_once);
+  // Every claim's own decision again (held, entered), after all of them ended.
+  std::vector<Decision> own;
+  std::copy_if(h_.decisions.begin(), h_.decisions.end(), std::back_inserter(own), [](const Decision& d) { return d.type == "claim"; });
+  ASSERT_NO_FATAL_FAILURE(apply(own, own.size()));
+  EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
+  EXPECT_EQ(snapshot(), redis_once);
   EXPECT_EQ(diff(), "");
 }
 
