@@ -17,6 +17,7 @@ extern const char* const kSchemaSql;  // schema_sql.cc, generated from schema.sq
 
 namespace {
 
+using topics::Outcome;
 
 std::string number(int64_t v) { return std::to_string(v); }
 std::string number_or_null(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "NULL"; }
@@ -26,14 +27,43 @@ constexpr int64_t kBucketWidth = 1000;
 // Slices recounted by one statement.
 constexpr size_t kSlicesPerStatement = 200;
 
+// A claim's current status; rows projected before event modes have none, and their outcome is final.
+constexpr const char* kStatus = "COALESCE(status, outcome)";
+
+// Recounts the claim_counts slices of the `claims` rows matching `where` (all rows when empty).
+std::string recount_slices(const std::string& where) {
+  const std::string slice = "command_offset DIV " + number(kBucketWidth);
+  return "INSERT INTO claim_counts (event_id, command_partition, bucket, issued, received, last_decided_at, held,"
+         " entries) SELECT event_id, command_partition, " + slice + ", SUM(" + kStatus +
+         " IN ('issued', 'confirmed', 'won')), COUNT(*), MAX(GREATEST(decided_at, COALESCE(ended_at, 0))), SUM(" +
+         kStatus + " = 'held'), SUM(outcome = 'entered') FROM claims WHERE outcome <> 'unknown_event'" +
+         (where.empty() ? "" : " AND (" + where + ")") + " GROUP BY event_id, command_partition, " + slice +
+         " ON DUPLICATE KEY UPDATE issued = VALUES(issued), received = VALUES(received),"
+         " last_decided_at = VALUES(last_decided_at), held = VALUES(held), entries = VALUES(entries)";
+}
+
 // An event's counters from its claim_counts slices: kDeriveEventCounters, a WHERE on event_id (or
 // none, for all events), " GROUP BY event_id) c ON c.event_id = e.event_id", then kSetEventCounters.
 constexpr const char* kDeriveEventCounters =
-    "UPDATE events e JOIN (SELECT event_id, SUM(issued) AS issued, SUM(received) AS received,"
-    " MAX(last_decided_at) AS last FROM claim_counts";
+    "UPDATE events e JOIN (SELECT event_id, SUM(issued) AS issued, SUM(held) AS held, SUM(entries) AS entries,"
+    " SUM(received) AS received, MAX(last_decided_at) AS last FROM claim_counts";
 constexpr const char* kSetEventCounters =
-    " SET e.issued = c.issued, e.remaining = e.stock - c.issued, e.claims_received = c.received,"
-    " e.updated_at = GREATEST(e.updated_at, c.last)";
+    " SET e.issued = c.issued, e.held = c.held, e.entries = c.entries, e.remaining = e.stock - c.issued - c.held,"
+    " e.claims_received = c.received, e.updated_at = GREATEST(e.updated_at, c.last)";
+
+// Columns added after a table's first version: (table, column, definition), added at connect when missing.
+constexpr std::tuple<const char*, const char*, const char*> kAddedColumns[] = {
+    {"events", "mode", "VARCHAR(16) NOT NULL DEFAULT 'fcfs'"},
+    {"events", "hold_ms", "BIGINT NOT NULL DEFAULT 0"},
+    {"events", "held", "BIGINT NOT NULL DEFAULT 0"},
+    {"events", "entries", "BIGINT NOT NULL DEFAULT 0"},
+    {"events", "closed", "TINYINT NOT NULL DEFAULT 0"},
+    {"claims", "status", "VARCHAR(32) NULL"},
+    {"claims", "hold_expires_at", "BIGINT NULL"},
+    {"claims", "ended_at", "BIGINT NULL"},
+    {"claim_counts", "held", "BIGINT NOT NULL DEFAULT 0"},
+    {"claim_counts", "entries", "BIGINT NOT NULL DEFAULT 0"},
+};
 
 // An event's description and the latest decision that carried it, within one batch.
 struct EventRow {
@@ -72,16 +102,29 @@ MYSQL* MysqlProjection::connection() {
   return db_.get();
 }
 
-int64_t MysqlProjection::query_number(const std::string& sql) {
+mysql::Result MysqlProjection::select(const std::string& sql) {
   if (mysql_real_query(db_.get(), sql.data(), sql.size()) != 0) fail("query " + sql.substr(0, 60) + "...");
   mysql::Result res(mysql_store_result(db_.get()));
-  MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr;
+  if (!res) fail("no result from " + sql.substr(0, 60) + "...");
+  return res;
+}
+
+int64_t MysqlProjection::query_number(const std::string& sql) {
+  auto res = select(sql);
+  MYSQL_ROW row = mysql_fetch_row(res.get());
   if (!row || !row[0]) fail("no value from " + sql.substr(0, 60) + "...");
   return std::stoll(row[0]);
 }
 
 void MysqlProjection::repair() {
-  // CREATE TABLE IF NOT EXISTS leaves an older `claims` as it was: add the index the recount needs.
+  // CREATE TABLE IF NOT EXISTS leaves an older table as it was: add the columns and the index since.
+  for (const auto& [table, column, definition] : kAddedColumns) {
+    if (query_number(std::string("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+                                 " AND TABLE_NAME = '") + table + "' AND COLUMN_NAME = '" + column + "'") == 0) {
+      log_warn("sink-mysql", std::string("adding column ") + column + " to an existing " + table + " table");
+      exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + definition);
+    }
+  }
   if (query_number("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
                    " AND TABLE_NAME = 'claims' AND INDEX_NAME = 'claims_event_position'") == 0) {
     log_warn("sink-mysql", "adding index claims_event_position to an existing claims table");
@@ -92,12 +135,7 @@ void MysqlProjection::repair() {
   if (query_number("SELECT EXISTS(SELECT 1 FROM claims) AND NOT EXISTS(SELECT 1 FROM claim_counts)") == 1) {
     log_warn("sink-mysql", "claim_counts is empty but claims is not: rebuilding it from claims");
     exec("START TRANSACTION");
-    exec("INSERT INTO claim_counts (event_id, command_partition, bucket, issued, received, last_decided_at)"
-         " SELECT event_id, command_partition, command_offset DIV " + number(kBucketWidth) + ","
-         " SUM(outcome = 'issued'), COUNT(*), MAX(decided_at) FROM claims WHERE outcome <> 'unknown_event'"
-         " GROUP BY event_id, command_partition, command_offset DIV " + number(kBucketWidth) +
-         " ON DUPLICATE KEY UPDATE issued = VALUES(issued), received = VALUES(received),"
-         " last_decided_at = VALUES(last_decided_at)");
+    exec(recount_slices(""));
     exec(kDeriveEventCounters + std::string(" GROUP BY event_id) c ON c.event_id = e.event_id") + kSetEventCounters);
     if (mysql_commit(db_.get()) != 0) fail("commit");
   }
@@ -110,6 +148,16 @@ void MysqlProjection::exec(const std::string& sql) {
   if (MYSQL_RES* r = mysql_store_result(db)) mysql_free_result(r);
 }
 
+double MysqlProjection::insert_rows(const std::string& head, const std::vector<std::string>& rows,
+                                    const std::string& tail) {
+  for (size_t i = 0; i < rows.size(); i += opt_.rows_per_insert) {
+    std::string sql = head;
+    for (size_t k = i; k < std::min(rows.size(), i + opt_.rows_per_insert); ++k) sql += (k > i ? "," : "") + rows[k];
+    exec(sql + tail);
+  }
+  return static_cast<double>(rows.size());
+}
+
 std::string MysqlProjection::quote(const std::string& text) { return mysql::quote(db_.get(), text); }
 
 void MysqlProjection::check() {
@@ -120,7 +168,9 @@ void MysqlProjection::check() {
 void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   // What the batch says, event by event and claim by claim.
   std::map<std::string, EventRow> events;
-  std::vector<const topics::Decision*> claims;
+  std::vector<const topics::Decision*> claims, requests;
+  std::vector<std::pair<topics::ClaimEnding, int64_t>> endings;  // with the ending decision's decided_at
+  std::map<std::string, int64_t> closed;                          // event -> latest decided_at of its close
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
   for (const auto& d : batch) {
@@ -132,13 +182,19 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     }
     if (d.type == "claim") {
       claims.push_back(&d);
-      if (d.outcome != topics::Outcome::kUnknownEvent) {
+      if (d.outcome != Outcome::kUnknownEvent) {
         touched.insert(d.event_id);
         slices.insert({d.event_id, d.command.partition, d.command.offset / kBucketWidth});
       }
     }
+    if (topics::is_request_record(d)) requests.push_back(&d);
+    if (auto ending = topics::claim_ending(d)) {
+      endings.emplace_back(std::move(*ending), d.decided_at);
+      touched.insert(d.event_id);
+    }
+    if (topics::closes_event(d)) closed[d.event_id] = std::max(closed[d.event_id], d.decided_at);
   }
-  if (events.empty() && claims.empty()) return;
+  if (events.empty() && claims.empty() && requests.empty() && endings.empty()) return;
 
   connection();
   exec("START TRANSACTION");
@@ -146,80 +202,82 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
 
   // 1. Events: the description from the decision; counters start at zero and are derived below.
   std::vector<std::string> values;
-  auto flush_events = [&] {
-    if (values.empty()) return;
-    std::string sql =
-        "INSERT INTO events (event_id, title, stock, per_user_limit, opens_at, closes_at, issued, remaining,"
-        " claims_received, updated_at) VALUES ";
-    for (size_t i = 0; i < values.size(); ++i) sql += (i ? "," : "") + values[i];
-    sql +=
-        " ON DUPLICATE KEY UPDATE title = VALUES(title), stock = VALUES(stock),"
-        " per_user_limit = VALUES(per_user_limit), opens_at = VALUES(opens_at), closes_at = VALUES(closes_at),"
-        " remaining = VALUES(stock) - issued, updated_at = GREATEST(updated_at, VALUES(updated_at))";
-    exec(sql);
-    rows += static_cast<double>(values.size());
-    values.clear();
-  };
   for (const auto& [id, e] : events) {
     values.push_back("(" + quote(id) + "," + quote(e.spec.title) + "," + number(e.spec.stock) + "," +
                      number(e.spec.per_user_limit) + "," + number_or_null(e.spec.opens_at) + "," +
-                     number_or_null(e.spec.closes_at) + ",0," + number(e.spec.stock) + ",0," + number(e.decided_at) +
-                     ")");
-    if (values.size() >= opt_.rows_per_insert) flush_events();
+                     number_or_null(e.spec.closes_at) + "," + quote(std::string(topics::to_string(e.spec.mode))) + "," +
+                     number(e.spec.hold_ms) + ",0," + number(e.spec.stock) + ",0," + number(e.decided_at) + ")");
   }
-  flush_events();
+  rows += insert_rows(
+      "INSERT INTO events (event_id, title, stock, per_user_limit, opens_at, closes_at, mode, hold_ms, issued,"
+      " remaining, claims_received, updated_at) VALUES ",
+      values,
+      " ON DUPLICATE KEY UPDATE title = VALUES(title), stock = VALUES(stock),"
+      " per_user_limit = VALUES(per_user_limit), opens_at = VALUES(opens_at), closes_at = VALUES(closes_at),"
+      " mode = VALUES(mode), hold_ms = VALUES(hold_ms), remaining = VALUES(stock) - issued - held,"
+      " updated_at = GREATEST(updated_at, VALUES(updated_at))");
 
-  // 2. Claims: one row per request id; a repeated decision writes the same values again.
-  auto flush_claims = [&] {
-    if (values.empty()) return;
-    std::string sql =
-        "INSERT INTO claims (request_id, event_id, user_id, outcome, coupon_seq, command_partition, command_offset,"
-        " decided_at, received_at) VALUES ";
-    for (size_t i = 0; i < values.size(); ++i) sql += (i ? "," : "") + values[i];
-    sql +=
-        " ON DUPLICATE KEY UPDATE event_id = VALUES(event_id), user_id = VALUES(user_id), outcome = VALUES(outcome),"
-        " coupon_seq = VALUES(coupon_seq), command_partition = VALUES(command_partition),"
-        " command_offset = VALUES(command_offset), decided_at = VALUES(decided_at), received_at = VALUES(received_at)";
-    exec(sql);
-    rows += static_cast<double>(values.size());
-    values.clear();
-  };
+  // 2. Claims: one row per request id; a repeated decision writes the same values again, except that a
+  //    status (or coupon) a later decision gave the claim stays: re-applying cannot move it back.
+  values.clear();
   for (const auto* d : claims) {
-    values.push_back("(" + quote(d->request_id) + "," + quote(d->event_id) + "," + quote(d->user_id) + "," +
+    const auto outcome = quote(std::string(topics::to_string(d->outcome)));
+    values.push_back("(" + quote(d->request_id) + "," + quote(d->event_id) + "," + quote(d->user_id) + "," + outcome +
+                     "," + outcome + "," + number_or_null(d->coupon_seq) + "," + number_or_null(d->hold_expires_at) +
+                     "," + number(d->command.partition) + "," + number(d->command.offset) + "," +
+                     number(d->decided_at) + "," + number(d->received_at) + ")");
+  }
+  rows += insert_rows(
+      "INSERT INTO claims (request_id, event_id, user_id, outcome, status, coupon_seq, hold_expires_at,"
+      " command_partition, command_offset, decided_at, received_at) VALUES ",
+      values,
+      " ON DUPLICATE KEY UPDATE event_id = VALUES(event_id), user_id = VALUES(user_id), outcome = VALUES(outcome),"
+      " status = COALESCE(status, VALUES(status)), coupon_seq = COALESCE(coupon_seq, VALUES(coupon_seq)),"
+      " hold_expires_at = VALUES(hold_expires_at), command_partition = VALUES(command_partition),"
+      " command_offset = VALUES(command_offset), decided_at = VALUES(decided_at), received_at = VALUES(received_at)");
+
+  // 3. Held and entered claims that ended: their final status (each ends once, so re-applying writes the
+  //    same), and the slices of their own commands to recount.
+  if (!endings.empty()) apply_endings(endings, slices);
+  rows += static_cast<double>(endings.size());
+
+  // 4. Confirm, cancel and close_event decisions: a record of the request, and the events they closed.
+  values.clear();
+  for (const auto* d : requests) {
+    values.push_back("(" + quote(d->request_id) + "," + quote(d->type) + "," + quote(d->event_id) + "," +
+                     (d->user_id.empty() ? "NULL" : quote(d->user_id)) + "," +
+                     (d->claim_request_id.empty() ? "NULL" : quote(d->claim_request_id)) + "," +
                      quote(std::string(topics::to_string(d->outcome))) + "," + number_or_null(d->coupon_seq) + "," +
                      number(d->command.partition) + "," + number(d->command.offset) + "," + number(d->decided_at) +
                      "," + number(d->received_at) + ")");
-    if (values.size() >= opt_.rows_per_insert) flush_claims();
   }
-  flush_claims();
+  rows += insert_rows(
+      "INSERT INTO requests (request_id, type, event_id, user_id, claim_request_id, outcome, coupon_seq,"
+      " command_partition, command_offset, decided_at, received_at) VALUES ",
+      values,
+      " ON DUPLICATE KEY UPDATE type = VALUES(type), event_id = VALUES(event_id), user_id = VALUES(user_id),"
+      " claim_request_id = VALUES(claim_request_id), outcome = VALUES(outcome), coupon_seq = VALUES(coupon_seq),"
+      " command_partition = VALUES(command_partition), command_offset = VALUES(command_offset),"
+      " decided_at = VALUES(decided_at), received_at = VALUES(received_at)");
+  for (const auto& [id, at] : closed) {
+    exec("UPDATE events SET closed = 1, updated_at = GREATEST(updated_at, " + number(at) + ") WHERE event_id = " +
+         quote(id));
+  }
 
-  // 3. Recount the touched slices of each event from `claims` (at most kBucketWidth rows each)...
-  if (!slices.empty()) {
-    std::string conditions;
-    size_t n = 0;
-    auto flush_slices = [&] {
-      if (conditions.empty()) return;
-      exec(
-          "INSERT INTO claim_counts (event_id, command_partition, bucket, issued, received, last_decided_at)"
-          " SELECT event_id, command_partition, command_offset DIV " + number(kBucketWidth) + ","
-          " SUM(outcome = 'issued'), COUNT(*), MAX(decided_at) FROM claims"
-          " WHERE outcome <> 'unknown_event' AND (" + conditions + ")"
-          " GROUP BY event_id, command_partition, command_offset DIV " + number(kBucketWidth) +
-          " ON DUPLICATE KEY UPDATE issued = VALUES(issued), received = VALUES(received),"
-          " last_decided_at = VALUES(last_decided_at)");
+  // 5. Recount the touched slices of each event from `claims` (at most kBucketWidth rows each)...
+  std::string conditions;
+  size_t n = 0;
+  for (const auto& [id, partition, bucket] : slices) {
+    conditions += std::string(n ? " OR " : "") + "(event_id = " + quote(id) + " AND command_partition = " +
+                  number(partition) + " AND command_offset BETWEEN " + number(bucket * kBucketWidth) + " AND " +
+                  number(bucket * kBucketWidth + kBucketWidth - 1) + ")";
+    if (++n >= kSlicesPerStatement || n == slices.size()) {
+      exec(recount_slices(conditions));
       conditions.clear();
-      n = 0;
-    };
-    for (const auto& [id, partition, bucket] : slices) {
-      conditions += std::string(n ? " OR " : "") + "(event_id = " + quote(id) + " AND command_partition = " +
-                    number(partition) + " AND command_offset BETWEEN " + number(bucket * kBucketWidth) + " AND " +
-                    number(bucket * kBucketWidth + kBucketWidth - 1) + ")";
-      if (++n >= kSlicesPerStatement) flush_slices();
     }
-    flush_slices();
   }
 
-  // 4. ...and derive the counters of the touched events from their slices: never an increment.
+  // 6. ...and derive the counters of the touched events from their slices: never an increment.
   if (!touched.empty()) {
     std::string ids;
     for (const auto& id : touched) ids += (ids.empty() ? "" : ",") + quote(id);
@@ -229,6 +287,30 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
 
   if (mysql_commit(db_.get()) != 0) fail("commit");
   if (rows_written_) rows_written_->inc(rows);
+}
+
+void MysqlProjection::apply_endings(const std::vector<std::pair<topics::ClaimEnding, int64_t>>& endings,
+                                    std::set<std::tuple<std::string, int32_t, int64_t>>& slices) {
+  // One UPDATE per (status, ended_at) and chunk: a draw ends all its entries at one instant, so a big
+  // draw is a few statements; only confirmed and won carry a coupon each.
+  std::map<std::pair<std::string, int64_t>, std::vector<const topics::ClaimEnding*>> groups;
+  for (const auto& [e, at] : endings) groups[{std::string(topics::to_string(e.status)), at}].push_back(&e);
+  for (const auto& [key, group] : groups) {
+    for (size_t i = 0; i < group.size(); i += opt_.rows_per_insert) {
+      std::string ids, coupons;
+      for (size_t k = i; k < std::min(group.size(), i + opt_.rows_per_insert); ++k) {
+        const auto id = quote(group[k]->claim_request_id);
+        ids += (k > i ? "," : "") + id;
+        if (group[k]->coupon_seq) coupons += " WHEN " + id + " THEN " + number(*group[k]->coupon_seq);
+      }
+      exec("UPDATE claims SET status = " + quote(key.first) + ", ended_at = " + number(key.second) +
+           (coupons.empty() ? "" : ", coupon_seq = CASE request_id" + coupons + " ELSE coupon_seq END") +
+           " WHERE request_id IN (" + ids + ")");
+      auto res = select("SELECT event_id, command_partition, command_offset DIV " + number(kBucketWidth) +
+                        " FROM claims WHERE request_id IN (" + ids + ") GROUP BY 1, 2, 3");
+      while (MYSQL_ROW r = mysql_fetch_row(res.get())) slices.insert({r[0], std::stoi(r[1]), std::stoll(r[2])});
+    }
+  }
 }
 
 }  // namespace allot::sinks

@@ -1,27 +1,35 @@
 #pragma once
 // The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables
-// `events` and `claims` of sinks/schema.sql, applied at every (re)connect.
+// `events`, `claims`, `claim_counts` and `requests` of sinks/schema.sql, applied at every (re)connect.
 //
 // One database transaction per batch:
-//   1. events: one row per create_event decision (created or already_exists carry the event),
-//      INSERT ... ON DUPLICATE KEY UPDATE of the event's description;
-//   2. claims: one row per claim decision, keyed by request_id, multi-row upserts;
-//   3. claim_counts: the slices of 1000 command offsets the batch touched are recounted from
-//      `claims` (issued = COUNT(outcome = issued), received = COUNT(outcome <> unknown_event));
-//   4. the counters of every touched event are derived from its slices (issued, claims_received,
-//      remaining = stock - issued, updated_at = the latest decided_at), never incremented.
+//   1. events: one row per decision that carries the event (create_event: created or already_exists),
+//      INSERT ... ON DUPLICATE KEY UPDATE of the event's description (mode and hold_ms included);
+//   2. claims: one row per claim decision, keyed by request_id, multi-row upserts; `outcome` and, on
+//      first sight, `status` are the claim's own outcome (a status set later is kept);
+//   3. claims a later decision ends (topics/claim_status.h: confirm, cancel, hold_expired, draw_result)
+//      get their final status, coupon_seq (confirmed, won) and ended_at, grouped UPDATEs;
+//   4. requests: one row per confirm, cancel and close_event decision; events they closed get closed = 1;
+//   5. claim_counts: the slices of 1000 command offsets the batch touched (a claim's slice is that of
+//      its own command, also when a later decision ended it) are recounted from `claims`;
+//   6. the counters of every touched event are derived from its slices (issued, held, entries,
+//      claims_received, remaining = stock - issued - held, updated_at), never incremented.
 // Applying the same batch twice therefore leaves every row as it was, and a batch costs the same
 // whether its event has a hundred claims or a million.
 //
 // Owned by the sink's main; used from the DecisionSource thread only (a MYSQL* is not thread-safe).
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/metrics.h"
 #include "common/mysql.h"
 #include "sinks/decision_source.h"
+#include "topics/claim_status.h"
 
 namespace allot::sinks {
 
@@ -55,7 +63,13 @@ class MysqlProjection : public Projection {
   st_mysql* connection();
   void repair();
   void exec(const std::string& sql);
+  mysql::Result select(const std::string& sql);
   int64_t query_number(const std::string& sql);
+  // `head` + rows (comma-separated, rows_per_insert a statement) + `tail`, each chunk executed; returns the row count.
+  double insert_rows(const std::string& head, const std::vector<std::string>& rows, const std::string& tail);
+  // Step 3 of apply (see the top); adds the slices of the ended claims to `slices`.
+  void apply_endings(const std::vector<std::pair<topics::ClaimEnding, int64_t>>& endings,
+                     std::set<std::tuple<std::string, int32_t, int64_t>>& slices);
   [[noreturn]] void fail(const std::string& what);
   std::string quote(const std::string& text);
 

@@ -6,19 +6,24 @@
 #include <set>
 #include <stdexcept>
 
+#include "topics/claim_status.h"
+
 namespace allot::sinks {
 
 namespace {
 
-// KEYS: event hash, issued set, requests set, events zset. ARGV: event id.
-// Derives the event's counters from the sets; an event without a description (no create decision
-// seen) gets none, and is not ranked by popularity.
+// KEYS: event hash, issued set, requests set, events zset, holds set, holds_ended set, entries set.
+// ARGV: event id. Derives the event's counters from the sets; an event without a description (no
+// create decision seen) gets none, and is not ranked by popularity.
 constexpr const char* kDeriveCounters = R"lua(
 local stock = redis.call('HGET', KEYS[1], 'stock')
 if not stock then return 0 end
 local issued = redis.call('SCARD', KEYS[2])
 local received = redis.call('SCARD', KEYS[3])
-redis.call('HSET', KEYS[1], 'issued', issued, 'remaining', tonumber(stock) - issued, 'claims_received', received)
+local held = redis.call('SCARD', KEYS[5]) - redis.call('SCARD', KEYS[6])
+local entries = redis.call('SCARD', KEYS[7])
+redis.call('HSET', KEYS[1], 'issued', issued, 'held', held, 'entries', entries,
+           'remaining', tonumber(stock) - issued - held, 'claims_received', received)
 redis.call('ZADD', KEYS[4], received, ARGV[1])
 return 1
 )lua";
@@ -67,37 +72,87 @@ void RedisProjection::check() {
 }
 
 void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
+  using topics::Outcome;
   std::vector<Command> writes;
-  std::set<std::string> touched;
+  std::set<std::string> touched, closed;
+  auto optional_field = [](Command& c, const char* name, const std::optional<int64_t>& v) {
+    if (v) c.insert(c.end(), {name, std::to_string(*v)});
+  };
+  // A record expires claim_ttl_s after the latest decision about it. A claim's own decision sets its
+  // expiry only on a key that has none (NX): re-applied after the claim ended, it keeps the later one.
+  auto expire = [&](const std::string& key, int64_t decided_at, bool only_if_none) {
+    if (opt_.claim_ttl_s <= 0) return;
+    Command c{"PEXPIREAT", key, std::to_string(decided_at + opt_.claim_ttl_s * 1000)};
+    if (only_if_none) c.push_back("NX");
+    writes.push_back(std::move(c));
+  };
   for (const auto& d : batch) {
     if (d.event) {
       Command c{"HSET", keys_.event(d.event_id), "title", d.event->title, "stock", std::to_string(d.event->stock),
-                "per_user_limit", std::to_string(d.event->per_user_limit)};
-      if (d.event->opens_at) c.insert(c.end(), {"opens_at", std::to_string(*d.event->opens_at)});
-      if (d.event->closes_at) c.insert(c.end(), {"closes_at", std::to_string(*d.event->closes_at)});
+                "per_user_limit", std::to_string(d.event->per_user_limit), "mode",
+                std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
+      optional_field(c, "opens_at", d.event->opens_at);
+      optional_field(c, "closes_at", d.event->closes_at);
       writes.push_back(std::move(c));
       touched.insert(d.event_id);
     }
-    if (d.type != "claim") continue;
-    const auto claim_key = keys_.claim(d.request_id);
-    Command status{"HSET", claim_key, "event_id", d.event_id, "user_id", d.user_id,
-                   "status", std::string(topics::to_string(d.outcome)), "decided_at", std::to_string(d.decided_at)};
-    if (d.coupon_seq) status.insert(status.end(), {"coupon_seq", std::to_string(*d.coupon_seq)});
-    writes.push_back(std::move(status));
-    if (opt_.claim_ttl_s > 0) {
-      writes.push_back({"PEXPIREAT", claim_key, std::to_string(d.decided_at + opt_.claim_ttl_s * 1000)});
+    const auto status = std::string(topics::to_string(d.outcome));
+    if (d.type == "claim") {
+      // Held and entered go on to a final status: never written over one (HSETNX).
+      const auto key = keys_.claim(d.request_id);
+      const bool final = topics::is_final(d.outcome);
+      Command c{"HSET", key, "event_id", d.event_id, "user_id", d.user_id, "decided_at", std::to_string(d.decided_at)};
+      if (final) c.insert(c.end(), {"status", status});
+      optional_field(c, "coupon_seq", d.coupon_seq);
+      optional_field(c, "hold_expires_at", d.hold_expires_at);
+      writes.push_back(std::move(c));
+      if (!final) writes.push_back({"HSETNX", key, "status", status});
+      expire(key, d.decided_at, true);
+      if (d.outcome == Outcome::kUnknownEvent) continue;
+      writes.push_back({"SADD", keys_.requests(d.event_id), d.request_id});
+      if (d.outcome == Outcome::kIssued && d.coupon_seq) {
+        writes.push_back({"SADD", keys_.issued(d.event_id), d.request_id});
+        writes.push_back({"ZADD", keys_.ranking(d.event_id), "LT", std::to_string(*d.coupon_seq), d.user_id});
+      } else if (d.outcome == Outcome::kHeld) {
+        writes.push_back({"SADD", keys_.holds(d.event_id), d.request_id});
+      } else if (d.outcome == Outcome::kEntered) {
+        writes.push_back({"SADD", keys_.entries(d.event_id), d.request_id});
+      }
+      touched.insert(d.event_id);
+    } else if (topics::is_request_record(d)) {
+      const auto key = keys_.claim(d.request_id);
+      Command c{"HSET", key, "type", d.type, "event_id", d.event_id, "status", status, "decided_at",
+                std::to_string(d.decided_at)};
+      if (!d.user_id.empty()) c.insert(c.end(), {"user_id", d.user_id});
+      if (!d.claim_request_id.empty()) c.insert(c.end(), {"claim_request_id", d.claim_request_id});
+      optional_field(c, "coupon_seq", d.coupon_seq);
+      writes.push_back(std::move(c));
+      expire(key, d.decided_at, false);
     }
-    if (d.outcome == topics::Outcome::kUnknownEvent) continue;
-    writes.push_back({"SADD", keys_.requests(d.event_id), d.request_id});
-    if (d.outcome == topics::Outcome::kIssued && d.coupon_seq) {
-      writes.push_back({"SADD", keys_.issued(d.event_id), d.request_id});
-      writes.push_back({"ZADD", keys_.ranking(d.event_id), "LT", std::to_string(*d.coupon_seq), d.user_id});
+    if (auto ending = topics::claim_ending(d)) {
+      // The claim's final status; each claim ends once, so re-applying writes the same.
+      const auto& id = ending->claim_request_id;
+      const auto key = keys_.claim(id);
+      Command c{"HSET", key, "event_id", d.event_id, "user_id", d.user_id, "status", status, "ended_at",
+                std::to_string(d.decided_at)};
+      optional_field(c, "coupon_seq", ending->coupon_seq);
+      writes.push_back(std::move(c));
+      expire(key, d.decided_at, false);
+      if (topics::is_issued(ending->status) && ending->coupon_seq) {
+        writes.push_back({"SADD", keys_.issued(d.event_id), id});
+        writes.push_back({"ZADD", keys_.ranking(d.event_id), "LT", std::to_string(*ending->coupon_seq), d.user_id});
+      }
+      if (ending->status != Outcome::kWon && ending->status != Outcome::kLost) {
+        writes.push_back({"SADD", keys_.holds_ended(d.event_id), id});
+      }
+      touched.insert(d.event_id);
     }
-    touched.insert(d.event_id);
+    if (topics::closes_event(d)) closed.insert(d.event_id);
   }
+  for (const auto& id : closed) writes.push_back({"HSET", keys_.event(id), "closed", "1"});
   for (const auto& id : touched) {
-    writes.push_back({"EVAL", kDeriveCounters, "4", keys_.event(id), keys_.issued(id), keys_.requests(id),
-                      keys_.events(), id});
+    writes.push_back({"EVAL", kDeriveCounters, "7", keys_.event(id), keys_.issued(id), keys_.requests(id),
+                      keys_.events(), keys_.holds(id), keys_.holds_ended(id), keys_.entries(id), id});
   }
   if (writes.empty()) return;
 

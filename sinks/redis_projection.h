@@ -2,22 +2,39 @@
 // The Redis projection of allot.decisions, read by the ingress (ingress/projections.cc).
 //
 // Key layout (prefix configurable, default "allot:"):
-//   {p}claim:{request_id}        hash  event_id, user_id, status (the outcome), decided_at, coupon_seq (issued
-//                                      only); expires claim_ttl_s after decided_at (PEXPIREAT, so a re-applied
-//                                      batch sets the same instant; 0 = never)
-//   {p}ranking:{event_id}        zset  member user_id, score coupon_seq: issued users in issue order. ZADD LT, so
-//                                      a user holding several coupons (per_user_limit > 1) ranks by the first
-//   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at? (from the create
-//                                      decision), issued, remaining, claims_received (derived, see below)
+//   {p}claim:{request_id}        hash  a claim: event_id, user_id, decided_at, status, coupon_seq?, hold_expires_at?,
+//                                      ended_at?. status is the claim's CURRENT status (topics/claim_status.h):
+//                                      its own outcome, then for a held claim confirmed | cancelled | expired, for
+//                                      an entered one won | lost (ended_at = when). coupon_seq: issued, confirmed
+//                                      (from the confirm decision) or won (the draw rank). hold_expires_at: held
+//                                      claims (kept after the hold ends). No `type` field: a claim.
+//                                hash  a confirm, cancel or close_event request: type (confirm | cancel |
+//                                      close_event), event_id, user_id (confirm, cancel), status (its outcome),
+//                                      claim_request_id (confirm, cancel), coupon_seq (confirmed), decided_at.
+//                                      Both expire claim_ttl_s after the latest decision about them (PEXPIREAT,
+//                                      so a re-applied batch sets the same instant; 0 = never)
+//   {p}ranking:{event_id}        zset  member user_id, score coupon_seq: users holding an issued unit (issued,
+//                                      confirmed, won) in coupon order. ZADD LT, so a user holding several
+//                                      coupons (per_user_limit > 1) ranks by the first
+//   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
+//                                      hold), hold_ms (from the create decision); closed = 1 after a close_event
+//                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
+//                                      claims_received (derived, see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
 //   {p}event:{event_id}:requests set   request ids of the event's decided claims (unknown_event excluded)
-//   {p}event:{event_id}:issued   set   request ids of the event's issued claims
+//   {p}event:{event_id}:issued   set   request ids of the event's claims holding an issued unit (issued,
+//                                      confirmed, won)
+//   {p}event:{event_id}:holds    set   request ids of the event's claims that were held
+//   {p}event:{event_id}:holds_ended set  those of them that ended (confirmed, cancelled, expired)
+//   {p}event:{event_id}:entries  set   request ids of the event's raffle entries
 //
-// Every write is idempotent: hash fields and sorted-set scores are set, never incremented. The counters
+// Every write is idempotent: hash fields and sorted-set scores are set, set members added, never
+// incremented. A claim's status is written with HSETNX while it is held or entered, and with HSET only
+// when final (each claim ends once): re-applying an old batch cannot move a status back. The counters
 // are derived after each batch, inside the same MULTI/EXEC, by a small Lua script per touched event:
-// issued = SCARD(issued set), claims_received = SCARD(requests set), remaining = stock - issued, and the
-// popularity score = claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it
-// or none of it.
+// issued = SCARD(issued), held = SCARD(holds) - SCARD(holds_ended), entries = SCARD(entries),
+// claims_received = SCARD(requests), remaining = stock - issued - held, and the popularity score =
+// claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it or none of it.
 //
 // Owned by the sink's main; used from the DecisionSource thread only (a redisContext is not thread-safe).
 #include <cstdint>
@@ -49,6 +66,9 @@ struct RedisKeys {
   std::string events() const { return prefix + "events"; }
   std::string requests(const std::string& event_id) const { return prefix + "event:" + event_id + ":requests"; }
   std::string issued(const std::string& event_id) const { return prefix + "event:" + event_id + ":issued"; }
+  std::string holds(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds"; }
+  std::string holds_ended(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds_ended"; }
+  std::string entries(const std::string& event_id) const { return prefix + "event:" + event_id + ":entries"; }
 };
 
 class RedisProjection : public Projection {

@@ -1,6 +1,8 @@
 -- The MySQL projection of allot.decisions, written only by allot-sink-mysql (sinks/mysql_projection.cc).
 -- Applied at every (re)connect, so every statement must be idempotent. Times are Unix milliseconds.
 -- Statements are separated by a semicolon at the end of a line; keep semicolons out of comments.
+-- Columns added after a table's first version are also added to existing tables by the sink at connect
+-- (MysqlProjection::repair, from information_schema: MySQL 8.0 has no ADD COLUMN IF NOT EXISTS).
 
 -- One row per event, from its create_event decision. The counters are derived from `claim_counts`
 -- after every batch (never incremented), so replaying a batch cannot move them.
@@ -11,23 +13,35 @@ CREATE TABLE IF NOT EXISTS events (
   per_user_limit  BIGINT       NOT NULL DEFAULT 1,
   opens_at        BIGINT       NULL,
   closes_at       BIGINT       NULL,
-  issued          BIGINT       NOT NULL DEFAULT 0,  -- claims with outcome issued
-  remaining       BIGINT       NOT NULL,            -- stock - issued
+  issued          BIGINT       NOT NULL DEFAULT 0,  -- claims whose status is issued (fcfs), confirmed (hold) or won (raffle)
+  remaining       BIGINT       NOT NULL,            -- stock - issued - held
   claims_received BIGINT       NOT NULL DEFAULT 0,  -- claims decided for this event (unknown_event excluded)
-  updated_at      BIGINT       NOT NULL             -- decided_at of the latest decision about the event
+  updated_at      BIGINT       NOT NULL,            -- decided_at of the latest decision about the event or its claims
+  mode            VARCHAR(16)  NOT NULL DEFAULT 'fcfs',  -- fcfs, raffle or hold
+  hold_ms         BIGINT       NOT NULL DEFAULT 0,       -- hold: how long a held unit waits for its confirm
+  held            BIGINT       NOT NULL DEFAULT 0,       -- claims whose status is held
+  entries         BIGINT       NOT NULL DEFAULT 0,       -- raffle entries (claims with outcome entered)
+  closed          TINYINT      NOT NULL DEFAULT 0        -- 1 after a close_event (closed, drawn) or a draw
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- One row per claim decision. coupon_seq is NULL unless issued, and unique per event when set.
+-- One row per claim, keyed by its request id. `outcome` is the claim's own decision and never changes;
+-- `status` is where the claim is now: a held claim becomes confirmed, cancelled or expired, an entered
+-- one won or lost (decisions confirm, cancel, hold_expired, draw_result); any other outcome is final.
+-- A final status is never overwritten by an earlier one, so a re-applied batch cannot move it back.
+-- coupon_seq: the issue sequence (issued, confirmed) or the draw rank (won), unique per event when set.
 CREATE TABLE IF NOT EXISTS claims (
   request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
   event_id          VARCHAR(64) NOT NULL,
   user_id           VARCHAR(64) NOT NULL,
-  outcome           VARCHAR(32) NOT NULL,  -- issued, sold_out, duplicate, not_open, closed, unknown_event
+  outcome           VARCHAR(32) NOT NULL,  -- issued, sold_out, duplicate, not_open, closed, unknown_event, held, entered
   coupon_seq        BIGINT      NULL,
   command_partition INT         NOT NULL,
   command_offset    BIGINT      NOT NULL,
   decided_at        BIGINT      NOT NULL,
   received_at       BIGINT      NOT NULL,
+  status            VARCHAR(32) NULL,      -- current status; NULL in rows projected before event modes: read as outcome
+  hold_expires_at   BIGINT      NULL,      -- held claims: when the hold ends unless confirmed
+  ended_at          BIGINT      NULL,      -- decided_at of the decision that gave the final status to a held or entered claim
   UNIQUE KEY claims_event_coupon (event_id, coupon_seq),
   KEY claims_event_position (event_id, command_partition, command_offset),
   KEY claims_event_user (event_id, user_id)
@@ -37,13 +51,35 @@ CREATE TABLE IF NOT EXISTS claims (
 -- [bucket * 1000, bucket * 1000 + 999]. A batch recounts, from `claims`, only the slices it touched
 -- (at most 1000 rows each), and an event's counters are the sums over its slices. So the counters stay
 -- derived from the rows, and the cost of a batch does not grow with the size of the event.
--- The width 1000 is part of the key: changing it needs this table emptied and rebuilt.
+-- A claim belongs to the slice of its own command: a later decision about it (confirm, expiry, draw)
+-- recounts that slice. The width 1000 is part of the key: changing it needs this table emptied and rebuilt.
 CREATE TABLE IF NOT EXISTS claim_counts (
   event_id          VARCHAR(64) NOT NULL,
   command_partition INT         NOT NULL,
   bucket            BIGINT      NOT NULL,  -- command_offset DIV 1000
-  issued            BIGINT      NOT NULL,  -- claims with outcome issued in the slice
+  issued            BIGINT      NOT NULL,  -- claims in the slice whose status is issued, confirmed or won
   received          BIGINT      NOT NULL,  -- claims in the slice, unknown_event excluded
-  last_decided_at   BIGINT      NOT NULL,
+  last_decided_at   BIGINT      NOT NULL,  -- the latest decided_at or ended_at of its claims
+  held              BIGINT      NOT NULL DEFAULT 0,  -- claims in the slice whose status is held
+  entries           BIGINT      NOT NULL DEFAULT 0,  -- claims in the slice with outcome entered
   PRIMARY KEY (event_id, command_partition, bucket)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The requests that are not claims but act on one or on an event (confirm, cancel, close_event): one
+-- row per decision, keyed by the request's id, so a request can be looked up like a claim.
+-- Their effect on the claim (status, coupon_seq) and the event (closed) is projected there too.
+CREATE TABLE IF NOT EXISTS requests (
+  request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
+  type              VARCHAR(16) NOT NULL,  -- confirm, cancel, close_event
+  event_id          VARCHAR(64) NOT NULL,
+  user_id           VARCHAR(64) NULL,      -- who asked (confirm, cancel)
+  claim_request_id  VARCHAR(64) NULL,      -- the claim a confirm or cancel acts on
+  outcome           VARCHAR(32) NOT NULL,  -- confirmed, cancelled, expired, already_ended, not_yours, not_held,
+                                           -- closed, drawn, already_closed, unknown_event
+  coupon_seq        BIGINT      NULL,      -- confirmed: the issued unit's sequence
+  command_partition INT         NOT NULL,
+  command_offset    BIGINT      NOT NULL,
+  decided_at        BIGINT      NOT NULL,
+  received_at       BIGINT      NOT NULL,
+  KEY requests_event (event_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -206,8 +206,7 @@ int verify(const std::vector<std::string>& args) {
     int differing = 0;
     for (const auto& event : checked) {
       auto want = topics::expected_projection(input.decisions, event);
-      std::vector<std::string> ids;
-      for (const auto& [id, c] : want.claims) ids.push_back(id);
+      const auto ids = topics::request_ids(want);
       auto in_mysql = topics::describe_difference(want, topics::mysql_projection(where, event));
       auto in_redis = topics::describe_difference(want, topics::redis_projection(where, event, ids));
       if (!in_mysql.empty()) std::cout << "  MySQL differs for " << event << ": " << in_mysql << "\n";

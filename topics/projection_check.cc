@@ -4,31 +4,90 @@
 #include <mysql.h>
 
 #include <memory>
+#include <set>
 #include <stdexcept>
 
 #include "common/mysql.h"
 #include "common/redis.h"
+#include "topics/claim_status.h"
 
 namespace allot::topics {
 
+namespace {
+
+// Users in the order of their first coupon, each once (per_user_limit > 1 gives a user several).
+std::vector<std::string> ranking_of(const std::map<int64_t, std::string>& user_by_coupon) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& [seq, user] : user_by_coupon) {
+    if (seen.insert(user).second) out.push_back(user);
+  }
+  return out;
+}
+
+// The users of the claims that have a coupon (issued, confirmed, won), in ranking order.
+std::vector<std::string> ranking_of(const std::map<std::string, ProjectedClaim>& claims) {
+  std::map<int64_t, std::string> by_seq;
+  for (const auto& [id, c] : claims) {
+    if (c.coupon_seq > 0) by_seq[c.coupon_seq] = c.user_id;
+  }
+  return ranking_of(by_seq);
+}
+
+int64_t number_or(const std::map<std::string, std::string>& h, const std::string& field, int64_t fallback) {
+  auto it = h.find(field);
+  return it == h.end() || it->second.empty() ? fallback : std::stoll(it->second);
+}
+
+}  // namespace
+
 ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const std::string& event_id) {
   ProjectedEvent p;
-  std::map<int64_t, std::string> by_seq;
+  int64_t entries = 0;
   for (const auto& d : decisions) {
     if (d.event_id != event_id) continue;
     if (d.type == "create_event") {
-      if (d.outcome == Outcome::kCreated && d.event) p.stock = d.event->stock;
+      if (d.outcome == Outcome::kCreated && d.event) {
+        p.stock = d.event->stock;
+        p.mode = std::string(to_string(d.event->mode));
+      }
       continue;
     }
     if (d.outcome == Outcome::kUnknownEvent) continue;  // nothing to project for an event that was not there
-    p.claims[d.request_id] = {d.user_id, std::string(to_string(d.outcome)), d.coupon_seq.value_or(0)};
-    if (d.coupon_seq) by_seq[*d.coupon_seq] = d.user_id;
+    if (d.type == "claim") {
+      p.claims[d.request_id] = {d.user_id, std::string(to_string(d.outcome)), d.coupon_seq.value_or(0),
+                                d.hold_expires_at.value_or(0)};
+      entries += d.outcome == Outcome::kEntered;
+    } else if (is_request_record(d)) {
+      p.requests[d.request_id] = {d.type, d.user_id, std::string(to_string(d.outcome)), d.claim_request_id,
+                                  d.coupon_seq.value_or(0)};
+    }
+    if (auto ending = claim_ending(d)) {
+      auto& c = p.claims[ending->claim_request_id];
+      c.user_id = d.user_id;
+      c.status = std::string(to_string(ending->status));
+      if (ending->coupon_seq) c.coupon_seq = *ending->coupon_seq;
+    }
+    if (closes_event(d)) p.closed = true;
   }
-  if (p.stock < 0 && p.claims.empty()) return p;  // no such event: nothing projected either
-  p.issued = static_cast<int64_t>(by_seq.size());
-  p.remaining = p.stock - p.issued;
-  for (const auto& [seq, user] : by_seq) p.ranking.push_back(user);
+  if (p.stock < 0 && p.claims.empty() && p.requests.empty()) return p;  // no such event: nothing projected either
+  p.issued = p.held = 0;
+  for (const auto& [id, c] : p.claims) {
+    auto status = outcome_from_string(c.status);
+    p.issued += status && is_issued(*status);
+    p.held += status == Outcome::kHeld;
+  }
+  p.entries = entries;
+  p.remaining = p.stock - p.issued - p.held;
+  p.ranking = ranking_of(p.claims);
   return p;
+}
+
+std::vector<std::string> request_ids(const ProjectedEvent& expected) {
+  std::vector<std::string> ids;
+  for (const auto& [id, c] : expected.claims) ids.push_back(id);
+  for (const auto& [id, r] : expected.requests) ids.push_back(id);
+  return ids;
 }
 
 ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_id) {
@@ -40,20 +99,25 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
   auto query = [&](const std::string& sql) { return mysql::query(db.get(), sql); };
   const std::string event = mysql::quote(db.get(), event_id);
   ProjectedEvent p;
-  auto claims = query("SELECT request_id, user_id, outcome, COALESCE(coupon_seq, 0) FROM claims WHERE event_id=" +
-                      event + " AND outcome <> 'unknown_event'");
-  std::map<int64_t, std::string> by_seq;
-  while (MYSQL_ROW r = mysql_fetch_row(claims.get())) {
-    int64_t seq = std::stoll(r[3]);
-    p.claims[r[0]] = {r[1], r[2], seq};
-    if (seq > 0) by_seq[seq] = r[1];
-  }
-  for (const auto& [seq, user] : by_seq) p.ranking.push_back(user);
-  auto ev = query("SELECT stock, issued, remaining FROM events WHERE event_id=" + event);
+  // A NULL status is a row projected before event modes: its outcome is final (schema.sql).
+  auto claims = query(
+      "SELECT request_id, user_id, COALESCE(status, outcome), COALESCE(coupon_seq, 0), COALESCE(hold_expires_at, 0)"
+      " FROM claims WHERE event_id=" + event + " AND outcome <> 'unknown_event'");
+  while (MYSQL_ROW r = mysql_fetch_row(claims.get())) p.claims[r[0]] = {r[1], r[2], std::stoll(r[3]), std::stoll(r[4])};
+  p.ranking = ranking_of(p.claims);
+  auto requests = query(
+      "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0)"
+      " FROM requests WHERE event_id=" + event + " AND outcome <> 'unknown_event'");
+  while (MYSQL_ROW r = mysql_fetch_row(requests.get())) p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5])};
+  auto ev = query("SELECT stock, issued, held, entries, remaining, closed, mode FROM events WHERE event_id=" + event);
   if (MYSQL_ROW r = mysql_fetch_row(ev.get())) {
     p.stock = std::stoll(r[0]);
     p.issued = std::stoll(r[1]);
-    p.remaining = std::stoll(r[2]);
+    p.held = std::stoll(r[2]);
+    p.entries = std::stoll(r[3]);
+    p.remaining = std::stoll(r[4]);
+    p.closed = std::stoll(r[5]) != 0;
+    p.mode = r[6];
   }
   return p;
 }
@@ -75,15 +139,23 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
   for (const auto& id : request_ids) {
     auto h = hash(cmd({"HGETALL", a.redis_prefix + "claim:" + id}).get());
     if (h.empty() || h["status"] == "unknown_event") continue;
-    p.claims[id] = {h["user_id"], h["status"], h.count("coupon_seq") ? std::stoll(h["coupon_seq"]) : 0};
+    if (h.count("type")) {  // a confirm, cancel or close_event (sinks/redis_projection.h)
+      p.requests[id] = {h["type"], h["user_id"], h["status"], h["claim_request_id"], number_or(h, "coupon_seq", 0)};
+    } else {
+      p.claims[id] = {h["user_id"], h["status"], number_or(h, "coupon_seq", 0), number_or(h, "hold_expires_at", 0)};
+    }
   }
   auto ranking = cmd({"ZRANGE", a.redis_prefix + "ranking:" + event_id, "0", "-1"});
   for (size_t i = 0; i < ranking->elements; ++i) p.ranking.push_back(ranking->element[i]->str);
   auto e = hash(cmd({"HGETALL", a.redis_prefix + "event:" + event_id}).get());
   if (!e.empty()) {
-    p.stock = std::stoll(e["stock"]);
-    p.issued = std::stoll(e["issued"]);
-    p.remaining = std::stoll(e["remaining"]);
+    p.stock = number_or(e, "stock", -1);
+    p.issued = number_or(e, "issued", -1);
+    p.held = number_or(e, "held", -1);
+    p.entries = number_or(e, "entries", -1);
+    p.remaining = number_or(e, "remaining", -1);
+    p.closed = number_or(e, "closed", 0) != 0;
+    p.mode = e["mode"];
   }
   return p;
 }
@@ -91,10 +163,12 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
 std::string describe_difference(const ProjectedEvent& expected, const ProjectedEvent& actual) {
   if (expected == actual) return "";
   std::string out;
-  if (expected.stock != actual.stock || expected.issued != actual.issued || expected.remaining != actual.remaining) {
-    out += "stock/issued/remaining " + std::to_string(actual.stock) + "/" + std::to_string(actual.issued) + "/" +
-           std::to_string(actual.remaining) + " (want " + std::to_string(expected.stock) + "/" +
-           std::to_string(expected.issued) + "/" + std::to_string(expected.remaining) + "); ";
+  auto levels = [](const ProjectedEvent& p) {
+    return p.mode + " " + std::to_string(p.stock) + "/" + std::to_string(p.issued) + "/" + std::to_string(p.held) +
+           "/" + std::to_string(p.entries) + "/" + std::to_string(p.remaining) + (p.closed ? " closed" : " open");
+  };
+  if (levels(expected) != levels(actual)) {
+    out += "mode stock/issued/held/entries/remaining " + levels(actual) + " (want " + levels(expected) + "); ";
   }
   if (expected.claims.size() != actual.claims.size()) {
     out += std::to_string(actual.claims.size()) + " claims (want " + std::to_string(expected.claims.size()) + "); ";
@@ -102,11 +176,21 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
   int shown = 0;
   for (const auto& [id, want] : expected.claims) {
     auto it = actual.claims.find(id);
-    if (it == actual.claims.end() || !(it->second == want)) {
-      if (shown++ < 3) {
-        out += "claim " + id + ": " + (it == actual.claims.end() ? "missing" : it->second.outcome) + " (want " +
-               want.outcome + "); ";
-      }
+    if ((it == actual.claims.end() || !(it->second == want)) && shown++ < 3) {
+      out += "claim " + id + ": " +
+             (it == actual.claims.end() ? "missing"
+                                        : it->second.status + " coupon " + std::to_string(it->second.coupon_seq)) +
+             " (want " + want.status + " coupon " + std::to_string(want.coupon_seq) + "); ";
+    }
+  }
+  if (expected.requests.size() != actual.requests.size()) {
+    out += std::to_string(actual.requests.size()) + " requests (want " + std::to_string(expected.requests.size()) + "); ";
+  }
+  for (const auto& [id, want] : expected.requests) {
+    auto it = actual.requests.find(id);
+    if ((it == actual.requests.end() || !(it->second == want)) && shown++ < 6) {
+      out += want.type + " " + id + ": " + (it == actual.requests.end() ? "missing" : it->second.status) + " (want " +
+             want.status + "); ";
     }
   }
   if (expected.ranking != actual.ranking) out += "ranking differs; ";

@@ -1,6 +1,7 @@
 #pragma once
 // Compares the MySQL and Redis projections with what allot.decisions says (DESIGN §4, promise 5),
-// per event: every claim's outcome and coupon, the event's stock/issued/remaining, the ranking.
+// per event: every claim's current status (topics/claim_status.h) and coupon, every confirm, cancel and
+// close_event request, the event's mode, stock, issued, held, entries, remaining and closed, the ranking.
 // Used by `allotctl verify --projections` and by the projection tests.
 #include <cstdint>
 #include <map>
@@ -12,20 +13,34 @@
 namespace allot::topics {
 
 struct ProjectedClaim {
-  std::string user_id, outcome;
-  int64_t coupon_seq = 0;  // 0 when none
+  std::string user_id, status;  // status: the current one (held -> confirmed, entered -> won, ...)
+  int64_t coupon_seq = 0;       // 0 when none
+  int64_t hold_expires_at = 0;  // 0 when not held
   bool operator==(const ProjectedClaim&) const = default;
 };
 
+// A confirm, cancel or close_event request.
+struct ProjectedRequest {
+  std::string type, user_id, status, claim_request_id;
+  int64_t coupon_seq = 0;
+  bool operator==(const ProjectedRequest&) const = default;
+};
+
 struct ProjectedEvent {
-  std::map<std::string, ProjectedClaim> claims;  // request id -> claim
-  int64_t stock = -1, issued = -1, remaining = -1;
-  std::vector<std::string> ranking;  // user ids in coupon order
+  std::map<std::string, ProjectedClaim> claims;      // request id -> claim
+  std::map<std::string, ProjectedRequest> requests;  // request id -> confirm, cancel, close_event
+  std::string mode;                                  // "" when the event is not there
+  int64_t stock = -1, issued = -1, held = -1, entries = -1, remaining = -1;
+  bool closed = false;
+  std::vector<std::string> ranking;  // user ids in order of their first coupon
   bool operator==(const ProjectedEvent&) const = default;
 };
 
-// The truth for one event, from its decisions.
+// The truth for one event, from its decisions (in partition order).
 ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const std::string& event_id);
+
+// The ids to look up in Redis for what `expected` holds (claims and requests).
+std::vector<std::string> request_ids(const ProjectedEvent& expected);
 
 struct StoreAddress {
   std::string mysql_host = "127.0.0.1";
@@ -36,7 +51,7 @@ struct StoreAddress {
   std::string redis_prefix = "allot:";
 };
 
-// What each store holds for the event; `request_ids` are the claims to look up in Redis.
+// What each store holds for the event; `request_ids` are the claims and requests to look up in Redis.
 // Throws std::runtime_error when a store is unreachable.
 ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_id);
 ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_id,

@@ -24,8 +24,7 @@ void expect_projections_match(const std::vector<topics::Decision>& decisions, co
   if (const char* port = std::getenv("ALLOT_REDIS_PORT")) where.redis_port = std::stoi(port);
   auto truth = topics::expected_projection(decisions, event);
   ASSERT_FALSE(truth.claims.empty());
-  std::vector<std::string> ids;
-  for (const auto& [id, row] : truth.claims) ids.push_back(id);
+  const auto ids = topics::request_ids(truth);
   std::string in_mysql, in_redis;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
@@ -76,6 +75,57 @@ TEST_F(Projections, AgreeWithTheDecisionsAfterAFlashSaleAKillNineOfTheSinksAndAF
   ASSERT_EQ(sh("scripts/replay projections"), 0);
   expect_projections_match(log.decisions(), sale);
   expect_projections_match(log.decisions(), second);
+}
+
+// Raffle and hold events next to a first-come one, through the real processors and the stack's sinks:
+// every claim's current status, the requests, the counters and `allotctl verify --projections`, which
+// must also catch a status that is wrong.
+TEST_F(Projections, MixedModesAgreeWithTheDecisionsAndVerifyCatchesAWrongStatus) {
+  DecisionLog log;
+  CommandProducer producer;
+  const auto tag = unique_id("proj-modes");
+  const std::string fcfs = tag + "-f", raffle = tag + "-r", hold = tag + "-h", long_hold = tag + "-l";
+  const int64_t t = now_ms();
+  auto create = [&](const std::string& id, int64_t stock, topics::EventMode mode, int64_t hold_ms) {
+    topics::CreateEvent e{id, "Modes", stock, 1, {}, mode == topics::EventMode::kRaffle ? std::optional(t + 3'600'000) : std::nullopt};
+    e.mode = mode;
+    e.hold_ms = hold_ms;
+    producer.send({unique_id("create"), now_ms(), e});
+  };
+  auto send = [&](decltype(topics::Command::body) body) {
+    auto id = unique_id("m");
+    producer.send({id, now_ms(), std::move(body)});
+    return id;
+  };
+  create(fcfs, 2, topics::EventMode::kFcfs, 0);
+  create(raffle, 2, topics::EventMode::kRaffle, 0);
+  create(hold, 2, topics::EventMode::kHold, 2000);             // its holds expire within the test, by ticks
+  create(long_hold, 1, topics::EventMode::kHold, 3'600'000);  // its hold stays held
+  for (const char* u : {"a", "b", "c"}) send(topics::Claim{fcfs, u});
+  for (const char* u : {"u1", "u2", "u3", "u4"}) send(topics::Claim{raffle, u});
+  const auto h1 = send(topics::Claim{hold, "h1"});
+  const auto h2 = send(topics::Claim{hold, "h2"});
+  send(topics::Claim{hold, "h3"});  // sold_out: both units held
+  send(topics::Confirm{{hold, h1, "h1"}});
+  send(topics::Cancel{{hold, h2, "h2"}});
+  send(topics::Claim{hold, "h3"});  // held, until the ingress's ticks expire it
+  send(topics::Claim{long_hold, "k1"});
+  send(topics::CloseEvent{raffle});  // drawn: four draw results
+  producer.flush();
+  // 4 creates, 3 + 4 + 4 + 1 claims, confirm, cancel, close, 4 draw results, h3's expiry.
+  ASSERT_TRUE(log.wait_for({fcfs, raffle, hold, long_hold}, 24, 120s))
+      << "only " << log.decisions().size() << " decisions arrived (h3's hold expires by the ingress's ticks)";
+  for (const auto& e : {fcfs, raffle, hold, long_hold}) expect_projections_match(log.decisions(), e);
+
+  const std::string verify = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl verify --projections --events " + fcfs +
+                             "," + raffle + "," + hold + "," + long_hold + " --brokers " + brokers() + " >/dev/null";
+  EXPECT_EQ(sh(verify), 0);
+  const std::string redis = "redis-cli -p " + std::string(std::getenv("ALLOT_REDIS_PORT") ? std::getenv("ALLOT_REDIS_PORT") : "16379") +
+                            " HSET allot:claim:" + h1 + " status ";
+  ASSERT_EQ(sh(redis + "held >/dev/null"), 0);  // h1 was confirmed
+  EXPECT_NE(sh(verify), 0) << "allotctl verify --projections did not catch a wrong status";
+  ASSERT_EQ(sh(redis + "confirmed >/dev/null"), 0);
+  EXPECT_EQ(sh(verify), 0);
 }
 
 TEST_F(Projections, ProcessorStateReplayedFromTheChangelogDecidesTheSame) {

@@ -34,8 +34,10 @@
 #include "sinks/decision_source.h"
 #include "sinks/mysql_projection.h"
 #include "sinks/redis_projection.h"
+#include "mode_history.h"
 #include "support.h"
 #include "topics/admin.h"
+#include "topics/projection_check.h"
 
 namespace allot {
 namespace {
@@ -193,8 +195,10 @@ std::vector<std::string> redis_keys_of(const std::string& prefix, const std::vec
   sinks::RedisKeys keys{prefix};
   std::set<std::string> out{keys.events()};
   for (const auto& d : decisions) {
-    if (d.type == "claim") out.insert(keys.claim(d.request_id));
-    for (const auto& k : {keys.event(d.event_id), keys.ranking(d.event_id), keys.requests(d.event_id), keys.issued(d.event_id)}) {
+    if (d.type != "create_event") out.insert(keys.claim(d.request_id));
+    if (!d.claim_request_id.empty()) out.insert(keys.claim(d.claim_request_id));
+    for (const auto& k : {keys.event(d.event_id), keys.ranking(d.event_id), keys.requests(d.event_id), keys.issued(d.event_id),
+                          keys.holds(d.event_id), keys.holds_ended(d.event_id), keys.entries(d.event_id)}) {
       out.insert(k);
     }
   }
@@ -276,6 +280,10 @@ std::string redis_diff(Redis& redis, const std::string& prefix, const std::vecto
     std::map<std::string, std::string> want{{"title", t.spec.title},
                                             {"stock", std::to_string(t.spec.stock)},
                                             {"per_user_limit", std::to_string(t.spec.per_user_limit)},
+                                            {"mode", "fcfs"},
+                                            {"hold_ms", "0"},
+                                            {"held", "0"},
+                                            {"entries", "0"},
                                             {"issued", std::to_string(t.issued)},
                                             {"remaining", std::to_string(t.spec.stock - t.issued)},
                                             {"claims_received", std::to_string(t.received)}};
@@ -412,12 +420,13 @@ TEST(SinkBackoff, DoublesFromMinimumUpToTheCapAndResets) {
   EXPECT_EQ(b.next().count(), 100);
 }
 
-TEST(SinkSchema, HasTheThreeTablesAsStatements) {
+TEST(SinkSchema, HasTheFourTablesAsStatements) {
   auto statements = sinks::mysql_schema_statements();
-  ASSERT_EQ(statements.size(), 3u);
+  ASSERT_EQ(statements.size(), 4u);
   EXPECT_NE(statements[0].find("CREATE TABLE IF NOT EXISTS events"), std::string::npos);
   EXPECT_NE(statements[1].find("CREATE TABLE IF NOT EXISTS claims"), std::string::npos);
   EXPECT_NE(statements[2].find("CREATE TABLE IF NOT EXISTS claim_counts"), std::string::npos);
+  EXPECT_NE(statements[3].find("CREATE TABLE IF NOT EXISTS requests"), std::string::npos);
 }
 
 class ProjectionTest : public ::testing::Test {
@@ -434,12 +443,14 @@ class ProjectionTest : public ::testing::Test {
 };
 
 // Everything the projection wrote about the test's events, in a fixed order.
-std::vector<Row> mysql_state(Mysql& db, const std::string& e, const std::string& ghost) {
-  auto ids = db.quote(e) + "," + db.quote(ghost);
+std::vector<Row> mysql_state(Mysql& db, const std::vector<std::string>& events) {
+  std::string ids;
+  for (const auto& e : events) ids += (ids.empty() ? "" : ",") + db.quote(e);
   std::vector<Row> out;
   for (const auto& sql : {"SELECT * FROM events WHERE event_id IN (" + ids + ") ORDER BY event_id",
                           "SELECT * FROM claims WHERE event_id IN (" + ids + ") ORDER BY request_id",
-                          "SELECT * FROM claim_counts WHERE event_id IN (" + ids + ") ORDER BY command_partition, bucket"}) {
+                          "SELECT * FROM claim_counts WHERE event_id IN (" + ids + ") ORDER BY event_id, command_partition, bucket",
+                          "SELECT * FROM requests WHERE event_id IN (" + ids + ") ORDER BY request_id"}) {
     auto rows = db.query(sql);
     out.insert(out.end(), rows.begin(), rows.end());
     out.push_back({std::string("--")});
@@ -452,7 +463,7 @@ TEST_F(ProjectionTest, MysqlReappliedBatchChangesNothing) {
   sinks::MysqlProjection projection(mysql_options(kTestDatabase));
   ASSERT_NO_THROW(projection.check());
   ASSERT_NO_THROW(projection.apply(batch_));
-  auto once = mysql_state(db, event_, ghost_);
+  auto once = mysql_state(db, {event_, ghost_});
   EXPECT_EQ(mysql_diff(db, batch_), "");
   auto events = db.query("SELECT issued, remaining, claims_received FROM events WHERE event_id = " + db.quote(event_));
   ASSERT_EQ(events.size(), 1u);
@@ -462,10 +473,10 @@ TEST_F(ProjectionTest, MysqlReappliedBatchChangesNothing) {
   // The same batch again, then re-delivered in other cuts (as after a crash between the database
   // commit and the offset commit): nothing moves.
   ASSERT_NO_THROW(projection.apply(batch_));
-  EXPECT_EQ(mysql_state(db, event_, ghost_), once);
+  EXPECT_EQ(mysql_state(db, {event_, ghost_}), once);
   ASSERT_NO_THROW(projection.apply({batch_.begin() + 2, batch_.begin() + 6}));
   ASSERT_NO_THROW(projection.apply({batch_.begin() + 4, batch_.end()}));
-  EXPECT_EQ(mysql_state(db, event_, ghost_), once);
+  EXPECT_EQ(mysql_state(db, {event_, ghost_}), once);
 }
 
 TEST_F(ProjectionTest, MysqlBatchInPiecesEqualsBatchAtOnce) {
@@ -515,6 +526,149 @@ TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
   ASSERT_NO_THROW(projection.apply({batch_.begin() + 2, batch_.begin() + 6}));
   EXPECT_EQ(redis.snapshot(keys), once);
   redis.del(keys);
+}
+
+// ---- Event modes: raffle and hold next to fcfs ------------------------------------------------------
+
+// Both projections, straight from the classes, on a mixed-mode history decided by the real core
+// (tests/support/mode_history.h), checked against topics::expected_projection and read back by the
+// same readers as `allotctl verify --projections`.
+class ModesProjectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_THROW(Mysql("").query(std::string("CREATE DATABASE IF NOT EXISTS ") + kTestDatabase +
+                                    " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"));
+    ASSERT_NO_THROW(db_ = std::make_unique<Mysql>(kTestDatabase));
+    auto mo = mysql_options(kTestDatabase);
+    auto ro = redis_options(prefix_);
+    where_.mysql_host = mo.host;
+    where_.mysql_port = mo.port;
+    where_.mysql_user = mo.user;
+    where_.mysql_password = mo.password;
+    where_.mysql_database = kTestDatabase;
+    where_.redis_host = ro.host;
+    where_.redis_port = ro.port;
+    where_.redis_prefix = prefix_;
+    mysql_ = std::make_unique<sinks::MysqlProjection>(mo);
+    redis_sink_ = std::make_unique<sinks::RedisProjection>(ro);
+  }
+  void TearDown() override {
+    if (redis_) redis_->del(redis_keys_of(prefix_, h_.decisions));
+  }
+  std::vector<std::string> events() const { return {h_.fcfs, h_.raffle, h_.hold, h_.ghost}; }
+  // Applies `decisions` to both projections in batches of `batch` (in order).
+  void apply(const std::vector<Decision>& decisions, size_t batch) {
+    for (size_t i = 0; i < decisions.size(); i += batch) {
+      std::vector<Decision> part(decisions.begin() + static_cast<std::ptrdiff_t>(i),
+                                 decisions.begin() + static_cast<std::ptrdiff_t>(std::min(decisions.size(), i + batch)));
+      ASSERT_NO_THROW(mysql_->apply(part));
+      ASSERT_NO_THROW(redis_sink_->apply(part));
+    }
+  }
+  // Empty when both stores show what the decisions say for every event of the history.
+  std::string diff() {
+    std::string out;
+    for (const auto& e : events()) {
+      auto want = topics::expected_projection(h_.decisions, e);
+      auto in_mysql = topics::describe_difference(want, topics::mysql_projection(where_, e));
+      auto in_redis = topics::describe_difference(want, topics::redis_projection(where_, e, topics::request_ids(want)));
+      if (!in_mysql.empty()) out += "MySQL " + e + ": " + in_mysql + "\n";
+      if (!in_redis.empty()) out += "Redis " + e + ": " + in_redis + "\n";
+    }
+    return out;
+  }
+  std::string snapshot() { return redis_->snapshot(redis_keys_of(prefix_, h_.decisions)); }
+
+  const std::string prefix_ = unique_id("allot-test") + ":";
+  testsupport::ModeHistory h_ = testsupport::mixed_mode_history(unique_id("modes"), now_ms());
+  topics::StoreAddress where_;
+  std::unique_ptr<Mysql> db_;
+  std::unique_ptr<Redis> redis_ = std::make_unique<Redis>();
+  std::unique_ptr<sinks::MysqlProjection> mysql_;
+  std::unique_ptr<sinks::RedisProjection> redis_sink_;
+};
+
+TEST_F(ModesProjectionTest, EveryStatusCounterAndRequestIsProjectedAndAnOldBatchReappliedMovesNothing) {
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, 7));
+  EXPECT_EQ(diff(), "");
+
+  // The claim rows and hashes themselves, for the hold claims (the check above compares through readers).
+  auto row = db_->query("SELECT outcome, status, coupon_seq, ended_at IS NOT NULL FROM claims WHERE request_id = " +
+                        db_->quote(h_.held_confirmed));
+  EXPECT_EQ(row, (std::vector<Row>{{"held", "confirmed", "1", "1"}}));
+  row = db_->query("SELECT outcome, status, coupon_seq, hold_expires_at IS NOT NULL, ended_at FROM claims WHERE request_id = " +
+                   db_->quote(h_.held_open));
+  EXPECT_EQ(row, (std::vector<Row>{{"held", "held", std::nullopt, "1", std::nullopt}}));
+  row = db_->query("SELECT mode, hold_ms, issued, held, entries, remaining, closed FROM events WHERE event_id IN (" +
+                   db_->quote(h_.hold) + "," + db_->quote(h_.raffle) + ") ORDER BY mode");
+  EXPECT_EQ(row, (std::vector<Row>{{"hold", "1000", "1", "1", "0", "0", "1"}, {"raffle", "0", "2", "0", "4", "0", "1"}}));
+  auto claim = redis_->hash(prefix_ + "claim:" + h_.held_confirmed);
+  EXPECT_EQ(claim["status"], "confirmed");
+  EXPECT_EQ(claim["coupon_seq"], "1");
+  EXPECT_EQ(redis_->hash(prefix_ + "claim:" + h_.held_expired)["status"], "expired");
+  auto event = redis_->hash(prefix_ + "event:" + h_.hold);
+  EXPECT_EQ(event["mode"] + " " + event["held"] + " " + event["issued"] + " " + event["remaining"] + " " + event["closed"],
+            "hold 1 1 0 1");
+  bool confirm_record = false;
+  for (const auto& d : h_.decisions) {
+    if (d.type != "confirm" || d.outcome != Outcome::kConfirmed) continue;
+    auto r = redis_->hash(prefix_ + "claim:" + d.request_id);
+    EXPECT_EQ(r["type"] + " " + r["status"] + " " + r["claim_request_id"] + " " + r["coupon_seq"],
+              "confirm confirmed " + h_.held_confirmed + " 1");
+    confirm_record = true;
+  }
+  EXPECT_TRUE(confirm_record);
+
+  // Re-delivered: the whole history at once, then its first half (claims still held or entered, before
+  // their confirm, cancel, expiry or draw): nothing moves, no status goes back.
+  const auto mysql_once = mysql_state(*db_, events());
+  const auto redis_once = snapshot();
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, h_.decisions.size()));
+  const std::vector<Decision> first_half(h_.decisions.begin(),
+                                         h_.decisions.begin() + static_cast<std::ptrdiff_t>(h_.decisions.size() / 2));
+  ASSERT_NO_FATAL_FAILURE(apply(first_half, 5));
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, 3));
+  EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
+  EXPECT_EQ(snapshot(), redis_once);
+  ASSERT_NO_FATAL_FAILURE(apply(first_half, 1));
+  EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
+  EXPECT_EQ(snapshot(), redis_once);
+  // Every claim's own decision again (held, entered), after all of them ended.
+  std::vector<Decision> own;
+  std::copy_if(h_.decisions.begin(), h_.decisions.end(), std::back_inserter(own), [](const Decision& d) { return d.type == "claim"; });
+  ASSERT_NO_FATAL_FAILURE(apply(own, own.size()));
+  EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
+  EXPECT_EQ(snapshot(), redis_once);
+  EXPECT_EQ(diff(), "");
+}
+
+TEST_F(ModesProjectionTest, AReplayFromTheStartIntoEmptyStoresGivesTheSameProjections) {
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, 4));
+  const auto mysql_once = mysql_state(*db_, events());
+  const auto redis_once = snapshot();
+  // As scripts/replay projections does: empty the stores, replay every decision, in other batches.
+  std::string ids;
+  for (const auto& e : events()) ids += (ids.empty() ? "" : ",") + db_->quote(e);
+  for (const char* table : {"events", "claims", "claim_counts", "requests"}) {
+    db_->query(std::string("DELETE FROM ") + table + " WHERE event_id IN (" + ids + ")");
+  }
+  redis_->del(redis_keys_of(prefix_, h_.decisions));
+  ASSERT_TRUE(mysql_state(*db_, events()) != mysql_once);
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, h_.decisions.size()));
+  EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
+  EXPECT_EQ(snapshot(), redis_once);
+  EXPECT_EQ(diff(), "");
+}
+
+TEST_F(ModesProjectionTest, TheCheckFindsAStatusThatIsWrong) {
+  ASSERT_NO_FATAL_FAILURE(apply(h_.decisions, 50));
+  ASSERT_EQ(diff(), "");
+  db_->query("UPDATE claims SET status = 'held' WHERE request_id = " + db_->quote(h_.held_expired));
+  redis_->cmd({"HSET", prefix_ + "claim:" + h_.held_open, "status", "expired"});
+  auto found = diff();
+  EXPECT_NE(found.find("MySQL " + h_.hold + ": "), std::string::npos) << found;
+  EXPECT_NE(found.find("claim " + h_.held_expired + ": held"), std::string::npos) << found;
+  EXPECT_NE(found.find("claim " + h_.held_open + ": expired"), std::string::npos) << found;
 }
 
 TEST(ProjectionUnreachable, ApplyAndCheckThrowAndSayWhere) {

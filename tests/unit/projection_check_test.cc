@@ -1,0 +1,93 @@
+// expected_projection is pure: what the read side must show for a history that mixes the three modes,
+// decided by the real core (tests/support/mode_history.h), spelled out value by value.
+#include <gtest/gtest.h>
+
+#include "mode_history.h"
+#include "topics/projection_check.h"
+
+namespace allot::topics {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+
+class ExpectedProjection : public ::testing::Test {
+ protected:
+  testsupport::ModeHistory h = testsupport::mixed_mode_history("pc", kT0);
+  ProjectedEvent of(const std::string& event) { return expected_projection(h.decisions, event); }
+};
+
+TEST_F(ExpectedProjection, FirstComeShowsIssuedClaimsAndRejectionsAsDecided) {
+  auto p = of(h.fcfs);
+  EXPECT_EQ(p.mode, "fcfs");
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 2, 0, 0, 0}));
+  EXPECT_FALSE(p.closed);
+  EXPECT_EQ(p.claims.size(), 4u);
+  EXPECT_EQ(p.claims[h.fcfs_sold_out], (ProjectedClaim{"cid", "sold_out", 0, 0}));
+  EXPECT_EQ(p.ranking, (std::vector<std::string>{"ann", "bob"}));
+  EXPECT_TRUE(p.requests.empty());
+}
+
+TEST_F(ExpectedProjection, RaffleEntriesEndWonOrLostAndTheCloseIsARequest) {
+  auto p = of(h.raffle);
+  EXPECT_EQ(p.mode, "raffle");
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 2, 0, 4, 0}));
+  EXPECT_TRUE(p.closed);
+  EXPECT_EQ(p.claims.size(), 6u);  // four entries, a duplicate, a claim after the close
+  std::map<int64_t, std::string> winners;
+  int lost = 0;
+  for (const auto& id : h.entries) {
+    const auto& c = p.claims[id];
+    if (c.status == "won") winners[c.coupon_seq] = c.user_id;
+    lost += c.status == "lost" && c.coupon_seq == 0;
+  }
+  EXPECT_EQ(lost, 2);
+  ASSERT_EQ(winners.size(), 2u);
+  EXPECT_EQ(winners.begin()->first, 1);
+  EXPECT_EQ(p.ranking, (std::vector<std::string>{winners[1], winners[2]}));
+  ASSERT_EQ(p.requests.size(), 2u);
+  std::multiset<std::string> closes;
+  for (const auto& [id, r] : p.requests) closes.insert(r.type + ":" + r.status);
+  EXPECT_EQ(closes, (std::multiset<std::string>{"close_event:already_closed", "close_event:drawn"}));
+}
+
+TEST_F(ExpectedProjection, HoldsEndConfirmedCancelledOrExpiredAndOneIsStillHeld) {
+  auto p = of(h.hold);
+  EXPECT_EQ(p.mode, "hold");
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 1, 1, 0, 0}));
+  EXPECT_TRUE(p.closed);
+  EXPECT_EQ(p.claims[h.held_confirmed], (ProjectedClaim{"h1", "confirmed", 1, kT0 + 40 + 1000}));
+  EXPECT_EQ(p.claims[h.held_cancelled], (ProjectedClaim{"h2", "cancelled", 0, kT0 + 41 + 1000}));
+  EXPECT_EQ(p.claims[h.held_expired], (ProjectedClaim{"h3", "expired", 0, kT0 + 60 + 1000}));
+  EXPECT_EQ(p.claims[h.held_open], (ProjectedClaim{"h5", "held", 0, kT0 + 2002 + 1000}));
+  EXPECT_EQ(p.claims.size(), 6u);  // and two sold_out
+  EXPECT_EQ(p.ranking, (std::vector<std::string>{"h1"}));
+  std::multiset<std::string> requests;
+  for (const auto& [id, r] : p.requests) requests.insert(r.type + ":" + r.status + ":" + std::to_string(r.coupon_seq));
+  EXPECT_EQ(requests, (std::multiset<std::string>{"cancel:already_ended:0", "cancel:cancelled:0", "close_event:closed:0",
+                                                  "confirm:confirmed:1", "confirm:expired:0", "confirm:not_held:0",
+                                                  "confirm:not_yours:0"}));
+  // Redis is asked for every claim and request.
+  EXPECT_EQ(request_ids(p).size(), 13u);
+}
+
+TEST_F(ExpectedProjection, AnEventNeverCreatedProjectsNothing) {
+  EXPECT_EQ(of(h.ghost), ProjectedEvent{});
+}
+
+TEST_F(ExpectedProjection, AWrongStatusOrCounterIsDescribed) {
+  auto want = of(h.hold);
+  EXPECT_EQ(describe_difference(want, want), "");
+  auto got = want;
+  got.claims[h.held_open].status = "expired";
+  EXPECT_NE(describe_difference(want, got).find("claim " + h.held_open + ": expired"), std::string::npos)
+      << describe_difference(want, got);
+  got = want;
+  got.held = 0;
+  EXPECT_NE(describe_difference(want, got), "");
+  got = want;
+  got.requests.begin()->second.status = "pending";
+  EXPECT_NE(describe_difference(want, got), "");
+}
+
+}  // namespace
+}  // namespace allot::topics

@@ -1,0 +1,45 @@
+#pragma once
+// What each decision does to the read side: a claim's current status, which requests are records of
+// their own, which decisions close an event. Shared by both sinks (sinks/) and the projection check
+// (topics/projection_check.h), so that the projections and their check cannot read the modes differently.
+//
+// A claim's status starts as its own decision's outcome. Only held and entered go on:
+//   held    -> confirmed (a confirm decision, claim_request_id) | cancelled (a cancel decision) |
+//              expired (a hold_expired decision, request_id = the claim)
+//   entered -> won (coupon_seq = draw rank) | lost (draw_result decisions, request_id = the claim)
+// Each of those ends a claim once; every other status is final from the start.
+#include <optional>
+#include <string>
+
+#include "topics/messages.h"
+
+namespace allot::topics {
+
+// The claim a decision ends, and how.
+struct ClaimEnding {
+  std::string claim_request_id;
+  Outcome status = Outcome::kExpired;
+  std::optional<int64_t> coupon_seq;  // confirmed, won
+};
+std::optional<ClaimEnding> claim_ending(const Decision& d);
+
+// A claim status that no later decision changes (everything but held and entered).
+inline bool is_final(Outcome status) { return status != Outcome::kHeld && status != Outcome::kEntered; }
+
+// The statuses that hold an issued unit, ranked by coupon_seq: issued (fcfs), confirmed (hold), won (raffle).
+inline bool is_issued(Outcome status) {
+  return status == Outcome::kIssued || status == Outcome::kConfirmed || status == Outcome::kWon;
+}
+
+// confirm, cancel and close_event answer their own request: projected as a request record.
+inline bool is_request_record(const Decision& d) {
+  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event";
+}
+
+// The event takes no more claims after it: a close_event that closed or drew it, or a draw result.
+inline bool closes_event(const Decision& d) {
+  return d.type == kDrawResult ||
+         (d.type == "close_event" && (d.outcome == Outcome::kClosed || d.outcome == Outcome::kDrawn));
+}
+
+}  // namespace allot::topics
