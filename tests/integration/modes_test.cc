@@ -116,6 +116,8 @@ TEST_F(Modes, TenThousandEnterARaffleOfOneHundredAndAKillNineDuringTheDrawChange
   const auto& rederived = report.draws[event];
   EXPECT_EQ(std::set<std::string>(rederived.begin(), rederived.end()), winners);
   EXPECT_EQ(count(log.decisions(), "close_event", Outcome::kDrawn), 1u);
+  std::string out;
+  EXPECT_TRUE(projections_match({event}, accepted, 60, &out)) << "entries and winners in MySQL and Redis: " << out;
 }
 
 // 1,000 users want 100 units held for 8 s: 30 holders confirm, 40 cancel, 30 let the hold expire; the
@@ -184,6 +186,12 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   EXPECT_EQ(count(log.decisions(), "claim", Outcome::kHeld), 170u);
   EXPECT_EQ(count(log.decisions(), "confirm", Outcome::kConfirmed), 100u);
   EXPECT_EQ(count(log.decisions(), "cancel", Outcome::kCancelled), 40u);
+
+  // MySQL and Redis show every claim's current status (held ones ended), and again after a replay.
+  std::string out;
+  EXPECT_TRUE(projections_match({event}, accepted, 60, &out)) << out;
+  ASSERT_EQ(sh("scripts/replay projections >/dev/null"), 0);
+  EXPECT_TRUE(projections_match({event}, accepted, 120, &out)) << "after the replay: " << out;
 }
 
 // Confirm and cancel that cannot act get a clear answer and change nothing.
