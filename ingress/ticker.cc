@@ -29,12 +29,13 @@ std::string tick_id() {
 }  // namespace
 
 Ticker::Ticker(Publisher& publisher, int interval_ms, metrics::Registry& registry)
+    : Ticker(publisher, interval_ms, registry.counter("allot_ingress_ticks_total", "Ticks appended to allot.commands, by result")) {}
+
+Ticker::Ticker(Publisher& publisher, int interval_ms, metrics::Family<metrics::Counter>& ticks)
     : publisher_(publisher),
       interval_ms_(interval_ms),
-      sent_(registry.counter("allot_ingress_ticks_total", "Ticks appended to allot.commands, by result")
-                .with({{"result", "sent"}})),
-      failed_(registry.counter("allot_ingress_ticks_total", "Ticks appended to allot.commands, by result")
-                  .with({{"result", "failed"}})) {
+      sent_(ticks.with({{"result", "sent"}})),
+      failed_(ticks.with({{"result", "failed"}})) {
   if (interval_ms_ > 0) thread_ = std::thread([this] { run(); });
 }
 

@@ -22,6 +22,7 @@ class Ticker {
   Ticker& operator=(const Ticker&) = delete;
 
  private:
+  Ticker(Publisher& publisher, int interval_ms, metrics::Family<metrics::Counter>& ticks);
   void run();
   Publisher& publisher_;
   int interval_ms_;

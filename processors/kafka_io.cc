@@ -214,7 +214,11 @@ class KafkaTxnProducer : public TxnProducer {
                                   {"linger.ms", std::to_string(kopt.linger_ms)},
                                   // a commit right after a commit may get CONCURRENT_TRANSACTIONS: retry soon
                                   {"retry.backoff.ms", "10"},
-                                  {"queue.buffering.max.messages", "1000000"}});
+                                  {"queue.buffering.max.messages", "1000000"},
+                                  // A paused broker (SIGSTOP) keeps its connections open: a commit sent to
+                                  // it waits this long, not librdkafka's 60 s, before it is retried elsewhere
+                                  // (two such waits outlasted the 120 s recovery in the controller-pause test).
+                                  {"socket.timeout.ms", "10000"}});
     std::string err;
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&deliveries_), err) != RdKafka::Conf::CONF_OK) {
       throw std::runtime_error(err);
