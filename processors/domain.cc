@@ -4,6 +4,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "topics/draw.h"
 
@@ -108,24 +109,37 @@ namespace {
 
 using topics::EventMode;
 
-// The records one decide() call reads and changes: its own changes first, then the state. A call
-// changes a handful of keys (a tick or a draw: a few per hold or entry), so a vector searched from the
-// back serves.
+// The records one decide() call reads and changes: its own changes first, then the state. A claim changes
+// three keys, searched from the back of a vector; a tick that expires many holds or a draw changes many,
+// so past a few dozen an index keeps each lookup constant.
 class Changes {
  public:
   explicit Changes(const StateView& state) : state_(state) {}
   std::optional<std::string> get(const std::string& key) const {
+    if (!index_.empty()) {
+      if (auto it = index_.find(key); it != index_.end()) return writes_[it->second].value;
+      return state_.get(key);
+    }
     for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
       if (it->key == key) return it->value;
     }
     return state_.get(key);
   }
-  void put(std::string key, std::string value) { writes_.push_back({std::move(key), std::move(value)}); }
+  void put(std::string key, std::string value) {
+    writes_.push_back({std::move(key), std::move(value)});
+    if (!index_.empty()) {
+      index_[writes_.back().key] = writes_.size() - 1;
+    } else if (writes_.size() > kIndexFrom) {
+      for (size_t i = 0; i < writes_.size(); ++i) index_[writes_[i].key] = i;
+    }
+  }
   std::vector<StateWrite> take() { return std::move(writes_); }
 
  private:
+  static constexpr size_t kIndexFrom = 32;
   const StateView& state_;
   std::vector<StateWrite> writes_;  // in order; a key written twice keeps its last value when applied
+  std::unordered_map<std::string, size_t> index_;  // key -> its last write, once there are many
 };
 
 constexpr const char* kTimersKey = "t/timers";  // this partition's events that wait for time (see Tick)

@@ -319,6 +319,21 @@ TEST_F(ModesTest, AnExpiredHoldIsReleasedOnceAndItsConfirmComesTooLate) {
   EXPECT_EQ(claim_at("h3", "b", 2002).decision.outcome, Outcome::kHeld);
 }
 
+TEST_F(ModesTest, OneTickExpiresThousandsOfHoldsEachOnce) {
+  constexpr int kHolds = 3000;
+  hold_event("big", kHolds, 100);
+  for (int i = 0; i < kHolds; ++i) ASSERT_EQ(claim_at("big", "u" + std::to_string(i), 1000).decision.outcome, Outcome::kHeld);
+  auto t = tick(1100);
+  ASSERT_EQ(t.caused.size(), static_cast<size_t>(kHolds));
+  std::set<std::string> ended;
+  for (const auto& d : t.caused) ended.insert(d.request_id);
+  EXPECT_EQ(ended.size(), static_cast<size_t>(kHolds));
+  auto e = decode_event(*state_.get(event_key("big")));
+  EXPECT_EQ(e.held, 0);
+  EXPECT_EQ(t.caused.back().remaining, kHolds);
+  EXPECT_EQ(claim_at("big", "u0", 1200).decision.outcome, Outcome::kHeld);  // the user's count went back to 0
+}
+
 TEST_F(ModesTest, LaterCommandsOfTheEventExpireHoldsWithoutATick) {
   hold_event("h4", 1, 100);
   auto a = claim_at("h4", "a", 1000);
