@@ -42,6 +42,22 @@ constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
     {EventMode::kHold, "hold"},
 }};
 
+// Lookups in the name tables above, both ways.
+template <typename Table, typename Value>
+std::string_view name_in(const Table& table, Value value, std::string_view fallback) {
+  for (const auto& [v, name] : table) {
+    if (v == value) return name;
+  }
+  return fallback;
+}
+template <typename Table>
+auto value_in(const Table& table, std::string_view s) -> std::optional<typename Table::value_type::first_type> {
+  for (const auto& [v, name] : table) {
+    if (name == s) return v;
+  }
+  return std::nullopt;
+}
+
 json event_to_json(const CreateEvent& e) {
   json j{{"event_id", e.event_id}, {"title", e.title}, {"stock", e.stock}, {"per_user_limit", e.per_user_limit}};
   if (e.opens_at) j["opens_at"] = *e.opens_at;
@@ -115,33 +131,10 @@ std::string_view Command::type() const {
   return kNames[body.index()];
 }
 
-std::string_view to_string(EventMode mode) {
-  for (const auto& [m, name] : kModeNames) {
-    if (m == mode) return name;
-  }
-  return "fcfs";
-}
-
-std::optional<EventMode> mode_from_string(std::string_view s) {
-  for (const auto& [m, name] : kModeNames) {
-    if (name == s) return m;
-  }
-  return std::nullopt;
-}
-
-std::string_view to_string(Outcome outcome) {
-  for (const auto& [o, name] : kOutcomeNames) {
-    if (o == outcome) return name;
-  }
-  return "unknown";
-}
-
-std::optional<Outcome> outcome_from_string(std::string_view s) {
-  for (const auto& [o, name] : kOutcomeNames) {
-    if (name == s) return o;
-  }
-  return std::nullopt;
-}
+std::string_view to_string(EventMode mode) { return name_in(kModeNames, mode, "fcfs"); }
+std::optional<EventMode> mode_from_string(std::string_view s) { return value_in(kModeNames, s); }
+std::string_view to_string(Outcome outcome) { return name_in(kOutcomeNames, outcome, "unknown"); }
+std::optional<Outcome> outcome_from_string(std::string_view s) { return value_in(kOutcomeNames, s); }
 
 std::string encode(const Command& c) {
   if (const auto* claim = std::get_if<Claim>(&c.body);
