@@ -311,6 +311,23 @@ bool advance(Ctx& x, EventState& e, int64_t t) {
   return false;
 }
 
+// The event a claim, confirm, cancel or close acts on; nullopt, with `d` answered, when there is none
+// (unknown_event) or it was deleted (deleted, with the remaining it kept).
+std::optional<EventState> load_live_event(const Ctx& x, const std::string& event_id, topics::Decision& d) {
+  auto event = load_event(x.st, event_id);
+  if (!event) {
+    d.outcome = Outcome::kUnknownEvent;
+    d.remaining = 0;
+    return std::nullopt;
+  }
+  if (event->deleted) {
+    d.outcome = Outcome::kDeleted;
+    d.remaining = remaining_of(*event);
+    return std::nullopt;
+  }
+  return event;
+}
+
 void save_event(Ctx& x, const EventState& e) { x.st.put(event_key(e.spec.event_id), encode_event(e)); }
 
 topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
@@ -353,18 +370,9 @@ Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at
 topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   auto d = base_decision(x.c, x.position, x.now);
   d.user_id = claim.user_id;
-  auto event = load_event(x.st, claim.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    d.remaining = 0;
-    return d;
-  }
+  auto event = load_live_event(x, claim.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
-  if (e.deleted) {
-    d.outcome = Outcome::kDeleted;
-    d.remaining = remaining_of(e);
-    return d;
-  }
   const bool timed = e.spec.mode != EventMode::kFcfs;
   if (timed) advance(x, e, x.c.received_at);
   const auto ukey = user_key(claim.event_id, claim.user_id);
@@ -398,17 +406,9 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
   auto d = base_decision(x.c, x.position, x.now);
   d.user_id = a.user_id;
   d.claim_request_id = a.claim_request_id;
-  auto event = load_event(x.st, a.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    return d;
-  }
+  auto event = load_live_event(x, a.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
-  if (e.deleted) {
-    d.outcome = Outcome::kDeleted;
-    d.remaining = remaining_of(e);
-    return d;
-  }
   if (e.spec.mode == EventMode::kHold) {
     advance(x, e, x.c.received_at);
     save_event(x, e);
@@ -449,17 +449,9 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
 
 topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
   auto d = base_decision(x.c, x.position, x.now);
-  auto event = load_event(x.st, close.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    return d;
-  }
+  auto event = load_live_event(x, close.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
-  if (e.deleted) {
-    d.outcome = Outcome::kDeleted;
-    d.remaining = remaining_of(e);
-    return d;
-  }
   bool drew = e.spec.mode != EventMode::kFcfs && advance(x, e, x.c.received_at);
   if (!drew && e.closed) {
     d.outcome = Outcome::kAlreadyClosed;
