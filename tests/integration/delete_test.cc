@@ -58,30 +58,32 @@ class DeleteEvent : public ::testing::Test {
   HttpClient http_{http_port()};
 };
 
-// Every place a text can hide in Redis under `pattern` (SCAN, bounded): hash fields and values, set and
-// sorted-set members, strings.
-std::vector<std::string> redis_texts(redisContext* r, const std::string& pattern) {
+// Every place a text can hide in one Redis key: hash fields and values, set and sorted-set members, a string.
+void key_texts(redisContext* r, const std::string& key, std::vector<std::string>& out) {
+  auto type = redis::command(r, {"TYPE", key});
+  const std::string t = type && type->type == REDIS_REPLY_STATUS ? type->str : "none";
+  if (t == "none") return;
+  out.push_back(key);
+  redis::Reply content = t == "hash"   ? redis::command(r, {"HGETALL", key})
+                         : t == "set"  ? redis::command(r, {"SMEMBERS", key})
+                         : t == "zset" ? redis::command(r, {"ZRANGE", key, "0", "-1"})
+                                       : redis::command(r, {"GET", key});
+  if (content && content->type == REDIS_REPLY_ARRAY) {
+    for (size_t k = 0; k < content->elements; ++k) out.emplace_back(content->element[k]->str, content->element[k]->len);
+  } else if (content && content->type == REDIS_REPLY_STRING) {
+    out.emplace_back(content->str, content->len);
+  }
+}
+
+// The texts of every key matching `pattern` (SCAN, bounded).
+std::vector<std::string> scan_texts(redisContext* r, const std::string& pattern) {
   std::vector<std::string> out;
   std::string cursor = "0";
   for (int pages = 0; pages < 100000; ++pages) {
     auto page = redis::command(r, {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     if (!page || page->type != REDIS_REPLY_ARRAY || page->elements != 2) throw std::runtime_error("SCAN failed");
     cursor = page->element[0]->str;
-    for (size_t i = 0; i < page->element[1]->elements; ++i) {
-      std::string key = page->element[1]->element[i]->str;
-      out.push_back(key);
-      auto type = redis::command(r, {"TYPE", key});
-      std::string t = type ? type->str : "";
-      redis::Reply content = t == "hash"   ? redis::command(r, {"HGETALL", key})
-                             : t == "set"  ? redis::command(r, {"SMEMBERS", key})
-                             : t == "zset" ? redis::command(r, {"ZRANGE", key, "0", "-1"})
-                                           : redis::command(r, {"GET", key});
-      if (content && content->type == REDIS_REPLY_ARRAY) {
-        for (size_t k = 0; k < content->elements; ++k) out.emplace_back(content->element[k]->str, content->element[k]->len);
-      } else if (content && content->type == REDIS_REPLY_STRING) {
-        out.emplace_back(content->str, content->len);
-      }
-    }
+    for (size_t i = 0; i < page->element[1]->elements; ++i) key_texts(r, page->element[1]->element[i]->str, out);
     if (cursor == "0") break;
   }
   return out;
@@ -127,9 +129,10 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   // Redis: the event's own keys, and every claim and request record of it (by request id from the log).
   auto redis_mentions = [&] {
     size_t n = 0;
-    for (const auto& e : {fcfs, hold, raffle}) n += count_mentions(redis_texts(r.get(), "allot:*" + e + "*"), marker);
-    for (const auto& d : log.decisions()) n += count_mentions(redis_texts(r.get(), "allot:claim:" + d.request_id), marker);
-    return n;
+    for (const auto& e : {fcfs, hold, raffle}) n += count_mentions(scan_texts(r.get(), "allot:*" + e + "*"), marker);
+    std::vector<std::string> records;
+    for (const auto& d : log.decisions()) key_texts(r.get(), "allot:claim:" + d.request_id, records);
+    return n + count_mentions(records, marker);
   };
   ASSERT_TRUE(log.wait_for({fcfs, hold, raffle}, 3 + 3 + 3 + 3, 60s));
   for (int i = 0; i < 120 && (mysql_mentions() < 9 || redis_mentions() < 9); ++i) std::this_thread::sleep_for(500ms);
