@@ -19,12 +19,13 @@ std::string request_key(std::string_view request_id) { return "r/" + std::string
 
 // An event's record is internal (only processors read it, from RocksDB and the changelog), and read on
 // every claim: a flat text form is parsed far faster than JSON.
-// "e4|stock|limit|issued|opens|closes|mode|hold_ms|held|entries|stream_time|closed|deleted|title" (an
-// absent window bound is empty; the title comes last, so it may contain anything). Records written
-// before this form ("e3|..." without deleted, "e2|stock|limit|issued|opens|closes|title", or JSON
+// "e3|stock|limit|issued|opens|closes|mode|hold_ms|held|entries|stream_time|closed|title" (an absent
+// window bound is empty; the title comes last, so it may contain anything); a deleted event's record is
+// "e4|" with a field deleted (1) before the title, so a live event's record stays readable by the
+// binaries before delete_event. Older records ("e2|stock|limit|issued|opens|closes|title", or JSON
 // objects) are still read.
 std::string encode_event(const EventState& e) {
-  std::string out = "e4|";
+  std::string out = e.deleted ? "e4|" : "e3|";
   auto num = [&](int64_t v) {
     out += std::to_string(v);
     out += '|';
@@ -45,7 +46,7 @@ std::string encode_event(const EventState& e) {
   num(e.entries);
   num(e.stream_time);
   num(e.closed ? 1 : 0);
-  num(e.deleted ? 1 : 0);
+  if (e.deleted) num(1);
   out += e.spec.title;
   return out;
 }

@@ -543,9 +543,13 @@ TEST_F(DeleteTest, TheVerifierCatchesADecisionAfterTheDeleteThatIsNotDeleted) {
 TEST(EventRecord, RoundTripsDeletedAndReadsTheRecordsWrittenBeforeIt) {
   EventState e{topics::CreateEvent{"", "t|x", 10, 1, {}, {}}, 3};
   e.deleted = true;
+  EXPECT_TRUE(encode_event(e).starts_with("e4|"));
   auto back = decode_event(encode_event(e));
   EXPECT_TRUE(back.deleted);
   EXPECT_EQ(back.issued, 3);
+  e.deleted = false;
+  EXPECT_TRUE(encode_event(e).starts_with("e3|")) << "a live event's record is what older binaries read";
+  EXPECT_FALSE(decode_event(encode_event(e)).deleted);
   EXPECT_EQ(back.spec.title, "t|x");
   auto e3 = decode_event("e3|10|1|3|||fcfs|0|0|0|7|1|old|title");
   EXPECT_FALSE(e3.deleted);
