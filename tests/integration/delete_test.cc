@@ -6,6 +6,7 @@
 #include <mysql.h>
 
 #include <algorithm>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -144,7 +145,10 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
     ASSERT_EQ(del.status, 200) << del.body;
     EXPECT_EQ(json::parse(del.body)["status"], "deleted") << del.body;
   }
-  EXPECT_EQ(admin("DELETE", "/api/events/" + tag + "-none").status, 404);
+  // An unknown event: 404 when the ingress can be sure (nothing lags), else the processor's unknown_event.
+  auto none = admin("DELETE", "/api/events/" + tag + "-none?wait_ms=10000");
+  EXPECT_TRUE(none.status == 404 || (none.status == 200 && json::parse(none.body)["status"] == "unknown_event"))
+      << none.status << " " << none.body;
   EXPECT_EQ(http_.request("DELETE", "/api/events/" + fcfs).status, 401) << "admin only";
   // The clear answers: this ingress knows the event is deleted; the processor answers deleted too.
   auto late = http_.post_json("/api/events/" + fcfs + "/claims", json{{"user_id", user(30)}}.dump());
@@ -183,7 +187,9 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
                             10000);
   size_t left = 0;
   auto deadline = std::chrono::steady_clock::now() + 180s;
+  int rounds = 0;
   do {
+    ++rounds;
     for (const auto& e : {fcfs, hold, raffle}) producer.send({unique_id("roll"), now_ms(), topics::Claim{e, "roller"}});
     producer.flush();
     std::this_thread::sleep_for(2s);
@@ -197,6 +203,7 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
     }, 60s);
   } while (left > 0 && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(left, 0u) << "records of the deleted events' users are still in allot.changelog after compaction";
+  std::cout << "changelog clean of the users after " << rounds << " rounds\n";
 }
 
 }  // namespace
