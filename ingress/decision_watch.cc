@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 // Decisions that answer a client's request (a claim, a confirm or cancel, a close); not create_event
 // (nobody polls it) nor what a command caused (those carry an earlier claim's request id).
 bool answers_a_request(std::string_view type) {
-  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event";
+  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event" || type == "delete_event";
 }
 
 // The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.

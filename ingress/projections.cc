@@ -81,6 +81,7 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
   e.held = number(h, "held");
   e.entries = number(h, "entries");
   e.closed = number(h, "closed") != 0;
+  e.deleted = number(h, "deleted") != 0;
   return e;
 }
 

@@ -29,6 +29,7 @@ struct EventView {
   int64_t held = 0;      // hold mode: units held now
   int64_t entries = 0;   // raffle mode
   bool closed = false;   // closed by close_event, or drawn
+  bool deleted = false;  // deleted by delete_event: counters stay, users are erased
 };
 
 // A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a

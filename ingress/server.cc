@@ -96,7 +96,8 @@ struct Probe {
         latency(r.histogram("allot_ingress_request_seconds", "Time to answer, by route")),
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
         in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
-    for (const char* route : {"cancel", "claim", "close_event", "confirm", "create_event", "get_claim", "get_event",
+    for (const char* route : {"cancel", "claim", "close_event", "confirm", "create_event", "delete_event", "get_claim",
+                              "get_event",
                               "get_ranking", "healthz", "list_events", "method_not_allowed", "not_found", "page",
                               "readyz", "v1_claim", "v2_claim"}) {
       routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
@@ -201,6 +202,7 @@ json event_json(const EventView& e) {
   if (e.closes_at) j["closes_at"] = *e.closes_at;
   j["mode"] = e.mode;
   j["closed"] = e.closed;
+  if (e.deleted) j["deleted"] = true;  // its counters stay; its users are erased
   if (e.mode == "hold") {
     j["hold_ms"] = e.hold_ms;
     j["held"] = e.held;
@@ -238,8 +240,9 @@ struct Server::Impl {
   Probe probe;
   PendingClaims pending;
   RateLimiter per_user, per_address;
-  EventIds known_events;    // seen in the projection: events are never deleted
+  EventIds known_events;    // seen in the projection (deleted ones too: their ids stay taken)
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
+  EventIds deleted_events;  // seen deleted in the projection, or deleted through this ingress
   std::atomic<bool> draining{false};
   std::atomic<int> unwritten_answers{0};  // long polls' answers queued and not yet written (Reply::unwritten)
   // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
@@ -357,8 +360,9 @@ struct Server::Impl {
   std::optional<bool> event_known(const std::string& event_id) {
     if (known_events.contains(event_id) || created_here.contains(event_id)) return true;
     try {
-      if (read.projections.event(event_id)) {
+      if (auto e = read.projections.event(event_id)) {
         known_events.add(event_id);
+        if (e->deleted) deleted_events.add(event_id);
         return true;
       }
     } catch (const ProjectionUnavailable&) {
@@ -442,6 +446,8 @@ struct Server::Impl {
     if (event_known(event_id) == false) {
       return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     }
+    // Known deleted here: answered at once. Otherwise the processor answers a deleted event's claim deleted.
+    if (deleted_events.contains(event_id)) return r.error({404, "event_deleted", "event " + event_id + " was deleted"});
     if (std::get<int>(wait) > 0 && req.headers().tryGetRaw("Idempotency-Key")) {
       // A retried key whose claim is decided gets no second decision (the first stands): answer with it
       // rather than wait for one that never comes.
@@ -563,8 +569,23 @@ struct Server::Impl {
 
   // POST /api/events/{id}/close (admin): no more claims; a raffle draws its winners.
   void close_event(const Rest::Request& req, Http::ResponseWriter w) {
+    admin_event_command(req, std::move(w), "close_event", [](const std::string& id) { return topics::CloseEvent{id}; });
+  }
+  // DELETE /api/events/{id} (admin): erases the event's users from the projections and the state; its
+  // counters stay and every later command about it is answered deleted.
+  void delete_event(const Rest::Request& req, Http::ResponseWriter w) {
+    admin_event_command(req, std::move(w), "delete_event", [this](const std::string& id) {
+      // From now on this ingress answers the event's claims 404 (should the publish fail, the admin's
+      // retry deletes it; the processor answers deleted either way).
+      deleted_events.add(id);
+      return topics::DeleteEvent{id};
+    });
+  }
+  // An admin command about one existing event, answered as a claim is (202, or its decision within ?wait_ms).
+  template <typename MakeBody>
+  void admin_event_command(const Rest::Request& req, Http::ResponseWriter w, const char* route, MakeBody make_body) {
     HandlerScope scope(*this);
-    auto r = reply(req, w, "close_event");
+    auto r = reply(req, w, route);
     if (auto e = check_admin(req)) return r.error(*e);
     auto event_id = req.param(":event_id").as<std::string>();
     if (!topics::valid_event_id(event_id)) {
@@ -575,7 +596,7 @@ struct Server::Impl {
     if (draining) return r.error({503, "shutting_down", "the ingress is stopping; retry on another instance"});
     if (event_known(event_id) == false) return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     if (auto e = check_broker()) return r.error(*e, 1);
-    topics::Command c{new_request_id(), now_ms(), topics::CloseEvent{event_id}};
+    topics::Command c{new_request_id(), now_ms(), make_body(event_id)};
     publish_awaited(c, std::move(r), "", std::get<int>(wait));
   }
 
@@ -608,6 +629,8 @@ struct Server::Impl {
       return r.error({409, "claim_pending", "the claim is not decided yet; retry when it is held"}, 1);
     }
     if (!claim || claim->type != "claim") return r.error({404, "unknown_claim", "no claim " + claim_id});
+    // A claim always has a user: only a deleted event's claims lost theirs.
+    if (claim->user_id.empty()) return r.error({404, "event_deleted", "event " + claim->event_id + " was deleted"});
     if (claim->user_id != user_id) return r.error({403, "not_yours", "only the claim's user may confirm or cancel it"});
     if (claim->status != "held") {
       return r.error({409, "not_held", "the claim holds nothing to " + std::string(confirm ? "confirm" : "cancel") +
@@ -732,7 +755,8 @@ struct Server::Impl {
     const std::vector<PathRoutes> routes = {
         {"/api/events", {{Method::Post, Routes::bind(&Impl::create_event, this)},
                          {Method::Get, Routes::bind(&Impl::list_events, this)}}},
-        {"/api/events/:event_id", {{Method::Get, Routes::bind(&Impl::get_event, this)}}},
+        {"/api/events/:event_id", {{Method::Get, Routes::bind(&Impl::get_event, this)},
+                                   {Method::Delete, Routes::bind(&Impl::delete_event, this)}}},
         {"/api/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim, this)}}},
         {"/api/events/:event_id/ranking", {{Method::Get, Routes::bind(&Impl::get_ranking, this)}}},
         {"/api/v1/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v1, this)}}},

@@ -21,10 +21,12 @@ std::string request_key(std::string_view request_id) { return "r/" + std::string
 // An event's record is internal (only processors read it, from RocksDB and the changelog), and read on
 // every claim: a flat text form is parsed far faster than JSON.
 // "e3|stock|limit|issued|opens|closes|mode|hold_ms|held|entries|stream_time|closed|title" (an absent
-// window bound is empty; the title comes last, so it may contain anything). Records written before
-// this form ("e2|stock|limit|issued|opens|closes|title", or JSON objects) are still read.
+// window bound is empty; the title comes last, so it may contain anything); a deleted event's record is
+// "e4|" with a field deleted (1) before the title, so a live event's record stays readable by the
+// binaries before delete_event. Older records ("e2|stock|limit|issued|opens|closes|title", or JSON
+// objects) are still read.
 std::string encode_event(const EventState& e) {
-  std::string out = "e3|";
+  std::string out = e.deleted ? "e4|" : "e3|";
   auto num = [&](int64_t v) {
     out += std::to_string(v);
     out += '|';
@@ -45,6 +47,7 @@ std::string encode_event(const EventState& e) {
   num(e.entries);
   num(e.stream_time);
   num(e.closed ? 1 : 0);
+  if (e.deleted) num(1);
   out += e.spec.title;
   return out;
 }
@@ -82,7 +85,8 @@ int64_t to_int(std::string_view field) {
 }  // namespace
 
 EventState decode_event(std::string_view value) {
-  const bool v3 = value.starts_with("e3|");
+  const bool v4 = value.starts_with("e4|");
+  const bool v3 = v4 || value.starts_with("e3|");
   if (!v3 && !value.starts_with("e2|")) return decode_event_json(value);
   std::string_view rest = value.substr(3);
   EventState e;
@@ -101,6 +105,7 @@ EventState decode_event(std::string_view value) {
     e.stream_time = to_int(next_field(rest));
     e.closed = to_int(next_field(rest)) != 0;
   }
+  if (v4) e.deleted = to_int(next_field(rest)) != 0;
   e.spec.title = std::string(rest);
   return e;
 }
@@ -125,7 +130,14 @@ class Changes {
     }
     return state_.get(key);
   }
-  void put(std::string key, std::string value) {
+  // The state's records under `prefix`, without this call's own changes (delete_event scans first).
+  void scan(std::string_view prefix, const StateView::OnRecord& on_record) const { state_.scan(prefix, on_record); }
+  void put(std::string key, std::string value) { record(std::move(key), std::move(value)); }
+  void erase(std::string key) { record(std::move(key), std::nullopt); }
+  std::vector<StateWrite> take() { return std::move(writes_); }
+
+ private:
+  void record(std::string key, std::optional<std::string> value) {
     writes_.push_back({std::move(key), std::move(value)});
     if (!index_.empty()) {
       index_[writes_.back().key] = writes_.size() - 1;
@@ -133,9 +145,6 @@ class Changes {
       for (size_t i = 0; i < writes_.size(); ++i) index_[writes_[i].key] = i;
     }
   }
-  std::vector<StateWrite> take() { return std::move(writes_); }
-
- private:
   static constexpr size_t kIndexFrom = 32;
   const StateView& state_;
   std::vector<StateWrite> writes_;  // in order; a key written twice keeps its last value when applied
@@ -207,6 +216,7 @@ std::vector<std::string> split_lines(const std::optional<std::string>& v) {
 
 // Whether an event needs ticks: a raffle until its draw, a hold event while it holds units.
 bool waits_for_time(const EventState& e) {
+  if (e.deleted) return false;
   return (e.spec.mode == EventMode::kRaffle && !e.closed) || (e.spec.mode == EventMode::kHold && e.held > 0);
 }
 
@@ -317,6 +327,23 @@ bool advance(Ctx& x, EventState& e, int64_t t) {
   return false;
 }
 
+// The event a claim, confirm, cancel or close acts on; nullopt, with `d` answered, when there is none
+// (unknown_event) or it was deleted (deleted, with the remaining it kept).
+std::optional<EventState> load_live_event(const Ctx& x, const std::string& event_id, topics::Decision& d) {
+  auto event = load_event(x.st, event_id);
+  if (!event) {
+    d.outcome = Outcome::kUnknownEvent;
+    d.remaining = 0;
+    return std::nullopt;
+  }
+  if (event->deleted) {
+    d.outcome = Outcome::kDeleted;
+    d.remaining = remaining_of(*event);
+    return std::nullopt;
+  }
+  return event;
+}
+
 void save_event(Ctx& x, const EventState& e) { x.st.put(event_key(e.spec.event_id), encode_event(e)); }
 
 topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
@@ -359,12 +386,8 @@ Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at
 topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   auto d = base_decision(x.c, x.position, x.now);
   d.user_id = claim.user_id;
-  auto event = load_event(x.st, claim.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    d.remaining = 0;
-    return d;
-  }
+  auto event = load_live_event(x, claim.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
   const bool timed = e.spec.mode != EventMode::kFcfs;
   if (timed) advance(x, e, x.c.received_at);
@@ -399,11 +422,8 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
   auto d = base_decision(x.c, x.position, x.now);
   d.user_id = a.user_id;
   d.claim_request_id = a.claim_request_id;
-  auto event = load_event(x.st, a.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    return d;
-  }
+  auto event = load_live_event(x, a.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
   if (e.spec.mode == EventMode::kHold) {
     advance(x, e, x.c.received_at);
@@ -445,11 +465,8 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
 
 topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
   auto d = base_decision(x.c, x.position, x.now);
-  auto event = load_event(x.st, close.event_id);
-  if (!event) {
-    d.outcome = Outcome::kUnknownEvent;
-    return d;
-  }
+  auto event = load_live_event(x, close.event_id, d);
+  if (!event) return d;
   EventState& e = *event;
   bool drew = e.spec.mode != EventMode::kFcfs && advance(x, e, x.c.received_at);
   if (!drew && e.closed) {
@@ -468,13 +485,47 @@ topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
   return d;
 }
 
+// delete_event: the event's record stays with its counters, marked deleted; every other record of the
+// event holds a user id (per-user counts, raffle entries, holds, the hold queue) and is tombstoned, and
+// the event leaves the timers. Nothing is expired or drawn first: a deleted event decides nothing more.
+topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
+  auto d = base_decision(x.c, x.position, x.now);
+  auto event = load_event(x.st, del.event_id);
+  if (!event) {
+    d.outcome = Outcome::kUnknownEvent;
+    return d;
+  }
+  EventState& e = *event;
+  d.remaining = remaining_of(e);
+  if (e.deleted) {
+    d.outcome = Outcome::kAlreadyDeleted;
+    return d;
+  }
+  e.deleted = true;
+  save_event(x, e);
+  std::vector<std::string> doomed;
+  auto collect = [&](const std::string& key, const std::string&) { doomed.push_back(key); };
+  for (const char* kind : {"u/", "en/", "h/"}) x.st.scan(kind + del.event_id + "/", collect);
+  for (auto& key : doomed) x.st.erase(std::move(key));
+  if (x.st.get(hold_queue_key(del.event_id))) x.st.erase(hold_queue_key(del.event_id));
+  if (auto timers = x.st.get(kTimersKey)) {
+    std::string still;
+    for (const auto& id : split_lines(timers)) {
+      if (id != del.event_id) still += id + "\n";
+    }
+    if (still != *timers) x.st.put(kTimersKey, still);
+  }
+  d.outcome = Outcome::kDeleted;
+  return d;
+}
+
 // A tick moves stream time for every event of this partition that waits for it.
 void decide_tick(Ctx& x) {
   auto timers = x.st.get(kTimersKey);
   std::string still;
   for (const auto& id : split_lines(timers)) {
     auto e = load_event(x.st, id);
-    if (!e) continue;
+    if (!e || e->deleted) continue;
     advance(x, *e, x.c.received_at);
     save_event(x, *e);
     if (waits_for_time(*e)) still += id + "\n";
@@ -503,6 +554,7 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
           if constexpr (std::is_same_v<T, topics::Confirm>) return decide_hold_action(x, body, true);
           if constexpr (std::is_same_v<T, topics::Cancel>) return decide_hold_action(x, body, false);
           if constexpr (std::is_same_v<T, topics::CloseEvent>) return decide_close(x, body);
+          if constexpr (std::is_same_v<T, topics::DeleteEvent>) return decide_delete(x, body);
           return {};  // a Tick, handled above
         },
         command.body);

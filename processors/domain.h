@@ -3,6 +3,7 @@
 // state records it changes. No I/O, no clock: the caller passes state, command and time. The same
 // inputs always give the same result, which is what makes replays and aborted batches safe to redo.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,12 +18,17 @@ class StateView {
  public:
   virtual ~StateView() = default;
   virtual std::optional<std::string> get(const std::string& key) const = 0;
+  // Every record whose key starts with `prefix`, in key order. Only delete_event scans (a claim never
+  // does: it reads a few known keys).
+  using OnRecord = std::function<void(const std::string& key, const std::string& value)>;
+  virtual void scan(std::string_view prefix, const OnRecord& on_record) const = 0;
 };
 
 // One changed state record; the runner writes it to the changelog and, after commit, to RocksDB.
+// No value: a tombstone (the record is deleted, and a null value on the compacted changelog drops it).
 struct StateWrite {
   std::string key;
-  std::string value;
+  std::optional<std::string> value;
 };
 
 struct Result {
@@ -52,6 +58,7 @@ struct EventState {
   int64_t entries = 0;      // raffle: entries so far
   int64_t stream_time = 0;  // the latest received_at of the event's commands (and of ticks): holds expire by it
   bool closed = false;      // close_event (or a raffle's draw): no more claims
+  bool deleted = false;     // delete_event: every later command answers deleted; the counters stay
 };
 std::string encode_event(const EventState& e);
 EventState decode_event(std::string_view value);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,7 +87,9 @@ class TxnProducer {
   [[nodiscard]] virtual IoStatus begin() = 0;
   // Queues one record of the open transaction; not kOk means the transaction cannot complete.
   [[nodiscard]] virtual IoStatus produce_decision(int32_t partition, std::string_view key, std::string_view value) = 0;
-  [[nodiscard]] virtual IoStatus produce_changelog(int32_t partition, std::string_view key, std::string_view value) = 0;
+  // A changelog record without a value is a tombstone (a null Kafka value): compaction drops the key.
+  [[nodiscard]] virtual IoStatus produce_changelog(int32_t partition, std::string_view key,
+                                                   std::optional<std::string_view> value) = 0;
   // Adds the consumer's next offsets to the transaction, under the group's current generation.
   [[nodiscard]] virtual IoStatus send_offsets(const OffsetMap& next) = 0;
   [[nodiscard]] virtual IoStatus commit() = 0;
@@ -104,8 +107,9 @@ class ChangelogReader {
   // The end (high watermark) of each partition now; throws std::runtime_error.
   [[nodiscard]] virtual OffsetMap end_offsets(const std::vector<int32_t>& partitions) = 0;
   // Reads the committed records of each partition from `from[p]` to `to[p]` and hands each to
-  // `on_record(partition, offset, key, value)`; returns how many; throws std::runtime_error.
-  using OnRecord = std::function<void(int32_t, int64_t, std::string_view, std::string_view)>;
+  // `on_record(partition, offset, key, value)` (no value: a tombstone); returns how many; throws
+  // std::runtime_error.
+  using OnRecord = std::function<void(int32_t, int64_t, std::string_view, std::optional<std::string_view>)>;
   virtual int64_t read(const OffsetMap& from, const OffsetMap& to, const OnRecord& on_record) = 0;
 };
 

@@ -237,7 +237,7 @@ class KafkaTxnProducer : public TxnProducer {
   IoStatus produce_decision(int32_t partition, std::string_view key, std::string_view value) override {
     return produce(opt_.decisions_topic, partition, key, value);
   }
-  IoStatus produce_changelog(int32_t partition, std::string_view key, std::string_view value) override {
+  IoStatus produce_changelog(int32_t partition, std::string_view key, std::optional<std::string_view> value) override {
     return produce(opt_.changelog_topic, partition, key, value);
   }
   IoStatus send_offsets(const OffsetMap& next) override {
@@ -256,11 +256,13 @@ class KafkaTxnProducer : public TxnProducer {
   OffsetMap changelog_next() const override { return deliveries_.changelog_next; }
 
  private:
-  IoStatus produce(const std::string& topic, int32_t partition, std::string_view key, std::string_view value) {
+  // No value: a null payload, Kafka's tombstone.
+  IoStatus produce(const std::string& topic, int32_t partition, std::string_view key,
+                   std::optional<std::string_view> value) {
     for (int attempt = 0; attempt < 200; ++attempt) {
       auto code = producer_->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
-                                     const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-                                     nullptr);
+                                     value ? const_cast<char*>(value->data()) : nullptr, value ? value->size() : 0,
+                                     key.data(), key.size(), 0, nullptr);
       if (code == RdKafka::ERR_NO_ERROR) return IoStatus::ok();
       if (code != RdKafka::ERR__QUEUE_FULL) {
         std::string m = "produce to " + topic + ": " + RdKafka::err2str(code);
@@ -326,8 +328,10 @@ class KafkaChangelogReader : public ChangelogReader {
     return kafka::read_committed_to_end(
         opt_.brokers, opt_.changelog_topic, ranges,
         [&](const RdKafka::Message& m) {
-          on_record(m.partition(), m.offset(), m.key() ? std::string_view(*m.key()) : std::string_view(),
-                    std::string_view(static_cast<const char*>(m.payload()), m.len()));
+          // A null payload is a tombstone: the key is deleted.
+          std::optional<std::string_view> value;
+          if (m.payload()) value = std::string_view(static_cast<const char*>(m.payload()), m.len());
+          on_record(m.partition(), m.offset(), m.key() ? std::string_view(*m.key()) : std::string_view(), value);
         },
         std::chrono::milliseconds(opt_.restore_timeout_ms));
   }

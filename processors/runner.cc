@@ -22,8 +22,8 @@ constexpr const char* kLog = "processor";
 // A restore that ends below the committed offset has not seen the previous owner's last batches yet.
 constexpr const char* kInputNextKey = "m/input_next";
 
-// Uncommitted state changes of the open batch, per partition.
-using Overlay = std::unordered_map<int32_t, std::unordered_map<std::string, std::string>>;
+// Uncommitted state changes of the open batch, per partition (no value: deleted in this batch).
+using Overlay = std::unordered_map<int32_t, std::unordered_map<std::string, std::optional<std::string>>>;
 
 // decide() sees the batch's own changes first, then the store.
 class OverlayView : public StateView {
@@ -35,6 +35,19 @@ class OverlayView : public StateView {
       if (auto it = p->second.find(key); it != p->second.end()) return it->second;
     }
     return store_.get(partition_, key);
+  }
+  // The store's records merged with the batch's changes (rare: delete_event), so a copy in order serves.
+  void scan(std::string_view prefix, const OnRecord& on_record) const override {
+    std::map<std::string, std::optional<std::string>> merged;
+    store_.scan(partition_, prefix, [&](std::string_view k, std::string_view v) { merged[std::string(k)] = std::string(v); });
+    if (auto p = overlay_.find(partition_); p != overlay_.end()) {
+      for (const auto& [k, v] : p->second) {
+        if (k.starts_with(prefix)) merged[k] = v;
+      }
+    }
+    for (const auto& [k, v] : merged) {
+      if (v) on_record(k, *v);
+    }
   }
 
  private:
@@ -210,8 +223,10 @@ struct Runner::Impl : RebalanceHandler {
     int64_t n = 0;
     OffsetMap position = from;
     for (int attempt = 0;; ++attempt) {
-      n += io.changelog.read(position, end, [&](int32_t p, int64_t offset, std::string_view key, std::string_view value) {
-        pending[p].push_back({std::string(key), std::string(value)});
+      n += io.changelog.read(position, end, [&](int32_t p, int64_t offset, std::string_view key,
+                                                std::optional<std::string_view> value) {
+        // A tombstone (not yet compacted away) deletes the key, as a later value replaces it.
+        pending[p].push_back({std::string(key), value ? std::optional<std::string>(*value) : std::nullopt});
         if (pending[p].size() >= 10000) flush(p, offset + 1);
       });
       for (int32_t p : partitions) {

@@ -58,6 +58,7 @@ constexpr std::tuple<const char*, const char*, const char*> kAddedColumns[] = {
     {"events", "held", "BIGINT NOT NULL DEFAULT 0"},
     {"events", "entries", "BIGINT NOT NULL DEFAULT 0"},
     {"events", "closed", "TINYINT NOT NULL DEFAULT 0"},
+    {"events", "deleted", "TINYINT NOT NULL DEFAULT 0"},
     {"claims", "status", "VARCHAR(32) NULL"},
     {"claims", "hold_expires_at", "BIGINT NULL"},
     {"claims", "ended_at", "BIGINT NULL"},
@@ -171,6 +172,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::vector<const topics::Decision*> claims, requests;
   std::vector<std::pair<topics::ClaimEnding, int64_t>> endings;  // with the ending decision's decided_at
   std::map<std::string, int64_t> closed;                          // event -> latest decided_at of its close
+  std::set<std::string> deleted;                                  // events a delete_event deleted
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
   for (const auto& d : batch) {
@@ -193,6 +195,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
       touched.insert(d.event_id);
     }
     if (topics::closes_event(d)) closed[d.event_id] = std::max(closed[d.event_id], d.decided_at);
+    if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
   if (events.empty() && claims.empty() && requests.empty() && endings.empty()) return;
 
@@ -222,7 +225,8 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   values.clear();
   for (const auto* d : claims) {
     const auto outcome = quote(std::string(topics::to_string(d->outcome)));
-    values.push_back("(" + quote(d->request_id) + "," + quote(d->event_id) + "," + quote(d->user_id) + "," + outcome +
+    values.push_back("(" + quote(d->request_id) + "," + quote(d->event_id) + "," + quote(topics::projected_user(*d)) +
+                     "," + outcome +
                      "," + outcome + "," + number_or_null(d->coupon_seq) + "," + number_or_null(d->hold_expires_at) +
                      "," + number(d->command.partition) + "," + number(d->command.offset) + "," +
                      number(d->decided_at) + "," + number(d->received_at) + ")");
@@ -245,7 +249,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   values.clear();
   for (const auto* d : requests) {
     values.push_back("(" + quote(d->request_id) + "," + quote(d->type) + "," + quote(d->event_id) + "," +
-                     (d->user_id.empty() ? "NULL" : quote(d->user_id)) + "," +
+                     (topics::projected_user(*d).empty() ? "NULL" : quote(d->user_id)) + "," +
                      (d->claim_request_id.empty() ? "NULL" : quote(d->claim_request_id)) + "," +
                      quote(std::string(topics::to_string(d->outcome))) + "," + number_or_null(d->coupon_seq) + "," +
                      number(d->command.partition) + "," + number(d->command.offset) + "," + number(d->decided_at) +
@@ -262,6 +266,14 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   for (const auto& [id, at] : closed) {
     exec("UPDATE events SET closed = 1, updated_at = GREATEST(updated_at, " + number(at) + ") WHERE event_id = " +
          quote(id));
+  }
+
+  // 4b. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
+  //     lose every user id, those written by earlier statements of this batch included.
+  for (const auto& id : deleted) {
+    exec("UPDATE claims SET user_id = '' WHERE event_id = " + quote(id) + " AND user_id <> ''");
+    exec("UPDATE requests SET user_id = NULL WHERE event_id = " + quote(id) + " AND user_id IS NOT NULL");
+    exec("UPDATE events SET deleted = 1 WHERE event_id = " + quote(id));
   }
 
   // 5. Recount the touched slices of each event from `claims` (at most kBucketWidth rows each)...

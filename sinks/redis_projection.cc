@@ -28,6 +28,19 @@ redis.call('ZADD', KEYS[4], received, ARGV[1])
 return 1
 )lua";
 
+// KEYS: requests set, actions set, ranking zset, event hash. ARGV: the claim key prefix ("allot:claim:").
+// Erases the event's user ids (delete_event): idempotent, so a replayed batch erases again.
+constexpr const char* kEraseUsers = R"lua(
+for _, set in ipairs({KEYS[1], KEYS[2]}) do
+  for _, id in ipairs(redis.call('SMEMBERS', set)) do
+    redis.call('HDEL', ARGV[1] .. id, 'user_id')
+  end
+end
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[4], 'deleted', '1')
+return 1
+)lua";
+
 using redis::Reply;
 
 using Command = std::vector<std::string>;
@@ -36,7 +49,9 @@ std::string reply_error(const redisReply* r) { return std::string(r->str, r->len
 
 // "SADD allot:event:x:requests", "EVAL allot:event:x": enough to say which write failed.
 std::string describe(const Command& cmd) {
-  if (cmd.front() == "EVAL" && cmd.size() > 3) return "EVAL (derive counters) " + cmd[3];
+  if (cmd.front() == "EVAL" && cmd.size() > 3) {
+    return std::string(cmd[1] == kEraseUsers ? "EVAL (erase users) " : "EVAL (derive counters) ") + cmd[3];
+  }
   return cmd.front() + (cmd.size() > 1 ? " " + cmd[1] : "");
 }
 
@@ -74,7 +89,7 @@ void RedisProjection::check() {
 void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
   using topics::Outcome;
   std::vector<Command> writes;
-  std::set<std::string> touched, closed;
+  std::set<std::string> touched, closed, deleted;
   auto optional_field = [](Command& c, const char* name, const std::optional<int64_t>& v) {
     if (v) c.insert(c.end(), {name, std::to_string(*v)});
   };
@@ -97,11 +112,13 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       touched.insert(d.event_id);
     }
     const auto status = std::string(topics::to_string(d.outcome));
+    const auto& user_id = topics::projected_user(d);
     if (d.type == "claim") {
       // Held and entered go on to a final status: never written over one (HSETNX).
       const auto key = keys_.claim(d.request_id);
       const bool final = topics::is_final(d.outcome);
-      Command c{"HSET", key, "event_id", d.event_id, "user_id", d.user_id, "decided_at", std::to_string(d.decided_at)};
+      Command c{"HSET", key, "event_id", d.event_id, "decided_at", std::to_string(d.decided_at)};
+      if (!user_id.empty()) c.insert(c.end(), {"user_id", user_id});
       if (final) c.insert(c.end(), {"status", status});
       optional_field(c, "coupon_seq", d.coupon_seq);
       optional_field(c, "hold_expires_at", d.hold_expires_at);
@@ -123,11 +140,12 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       const auto key = keys_.claim(d.request_id);
       Command c{"HSET", key, "type", d.type, "event_id", d.event_id, "status", status, "decided_at",
                 std::to_string(d.decided_at)};
-      if (!d.user_id.empty()) c.insert(c.end(), {"user_id", d.user_id});
+      if (!user_id.empty()) c.insert(c.end(), {"user_id", user_id});
       if (!d.claim_request_id.empty()) c.insert(c.end(), {"claim_request_id", d.claim_request_id});
       optional_field(c, "coupon_seq", d.coupon_seq);
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
+      if (d.outcome != Outcome::kUnknownEvent) writes.push_back({"SADD", keys_.actions(d.event_id), d.request_id});
     }
     if (auto ending = topics::claim_ending(d)) {
       // The claim's final status; each claim ends once, so re-applying writes the same.
@@ -148,8 +166,14 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       touched.insert(d.event_id);
     }
     if (topics::closes_event(d)) closed.insert(d.event_id);
+    if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
   for (const auto& id : closed) writes.push_back({"HSET", keys_.event(id), "closed", "1"});
+  // After every other write of the batch: the users its earlier decisions wrote go too.
+  for (const auto& id : deleted) {
+    writes.push_back({"EVAL", kEraseUsers, "4", keys_.requests(id), keys_.actions(id), keys_.ranking(id), keys_.event(id),
+                      keys_.claim("")});
+  }
   for (const auto& id : touched) {
     writes.push_back({"EVAL", kDeriveCounters, "7", keys_.event(id), keys_.issued(id), keys_.requests(id),
                       keys_.events(), keys_.holds(id), keys_.holds_ended(id), keys_.entries(id), id});

@@ -27,6 +27,13 @@
 //   {p}event:{event_id}:holds    set   request ids of the event's claims that were held
 //   {p}event:{event_id}:holds_ended set  those of them that ended (confirmed, cancelled, expired)
 //   {p}event:{event_id}:entries  set   request ids of the event's raffle entries
+//   {p}event:{event_id}:actions  set   request ids of the event's confirm, cancel, close_event and delete_event
+//                                      requests (so a delete finds their records)
+//
+// delete_event (README "Deleting an event"): once it is decided deleted, every claim and request record
+// of the event (the requests and actions sets) loses its user_id field, the ranking zset (user ids) is
+// deleted and the event hash gets deleted = 1; the sets of request ids and the counters stay. Later
+// decisions about the event (answered deleted) are recorded without a user id.
 //
 // Every write is idempotent: hash fields and sorted-set scores are set, set members added, never
 // incremented. A claim's status is written with HSETNX while it is held or entered, and with HSET only
@@ -69,6 +76,7 @@ struct RedisKeys {
   std::string holds(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds"; }
   std::string holds_ended(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds_ended"; }
   std::string entries(const std::string& event_id) const { return prefix + "event:" + event_id + ":entries"; }
+  std::string actions(const std::string& event_id) const { return prefix + "event:" + event_id + ":actions"; }
 };
 
 class RedisProjection : public Projection {

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS events (
   hold_ms         BIGINT       NOT NULL DEFAULT 0,       -- hold: how long a held unit waits for its confirm
   held            BIGINT       NOT NULL DEFAULT 0,       -- claims whose status is held
   entries         BIGINT       NOT NULL DEFAULT 0,       -- raffle entries (claims with outcome entered)
-  closed          TINYINT      NOT NULL DEFAULT 0        -- 1 after a close_event (closed, drawn) or a draw
+  closed          TINYINT      NOT NULL DEFAULT 0,       -- 1 after a close_event (closed, drawn) or a draw
+  deleted         TINYINT      NOT NULL DEFAULT 0        -- 1 after a delete_event: no user id left in claims, requests
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- One row per claim, keyed by its request id. `outcome` is the claim's own decision and never changes;
@@ -65,17 +66,19 @@ CREATE TABLE IF NOT EXISTS claim_counts (
   PRIMARY KEY (event_id, command_partition, bucket)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- The requests that are not claims but act on one or on an event (confirm, cancel, close_event): one
+-- The requests that are not claims but act on one or on an event (confirm, cancel, close_event,
+-- delete_event): one
 -- row per decision, keyed by the request's id, so a request can be looked up like a claim.
 -- Their effect on the claim (status, coupon_seq) and the event (closed) is projected there too.
 CREATE TABLE IF NOT EXISTS requests (
   request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
-  type              VARCHAR(16) NOT NULL,  -- confirm, cancel, close_event
+  type              VARCHAR(16) NOT NULL,  -- confirm, cancel, close_event, delete_event
   event_id          VARCHAR(64) NOT NULL,
   user_id           VARCHAR(64) NULL,      -- who asked (confirm, cancel)
   claim_request_id  VARCHAR(64) NULL,      -- the claim a confirm or cancel acts on
   outcome           VARCHAR(32) NOT NULL,  -- confirmed, cancelled, expired, already_ended, not_yours, not_held,
-                                           -- closed, drawn, already_closed, unknown_event
+                                           -- closed, drawn, already_closed, unknown_event, deleted,
+                                           -- already_deleted
   coupon_seq        BIGINT      NULL,      -- confirmed: the issued unit's sequence
   command_partition INT         NOT NULL,
   command_offset    BIGINT      NOT NULL,

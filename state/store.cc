@@ -98,7 +98,13 @@ void StateStore::commit(int32_t partition, const std::vector<Record>& records, S
   sorted.reserve(records.size());
   for (const auto& r : records) sorted.push_back(&r);
   std::stable_sort(sorted.begin(), sorted.end(), [](const Record* a, const Record* b) { return a->key < b->key; });
-  for (const auto* r : sorted) check(batch.Put(record_key(partition, r->key), r->value), "batch put");
+  for (const auto* r : sorted) {
+    if (r->value) {
+      check(batch.Put(record_key(partition, r->key), *r->value), "batch put");
+    } else {
+      check(batch.Delete(record_key(partition, r->key)), "batch delete");
+    }
+  }
   rocksdb::WriteOptions wo;
   // No WAL: a crash loses the batches since the last memtable flush, records and stored offsets
   // together (one WriteBatch, one sequence number), so what survives is an earlier consistent point, and
@@ -128,6 +134,17 @@ void StateStore::clear(int32_t partition) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   check(db_->Write(wo, &batch), "clear");
+}
+
+void StateStore::scan(int32_t partition, std::string_view key_prefix, const OnRecord& on_record) const {
+  const auto begin = record_key(partition, key_prefix);
+  const size_t skip = prefix(partition, kRecordTag).size();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(begin); it->Valid() && it->key().starts_with(begin); it->Next()) {
+    auto key = it->key(), value = it->value();
+    on_record(std::string_view(key.data() + skip, key.size() - skip), std::string_view(value.data(), value.size()));
+  }
+  check(it->status(), "iterate");
 }
 
 int64_t StateStore::count(int32_t partition) const {

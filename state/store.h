@@ -6,6 +6,7 @@
 // writes records and offsets in one atomic WriteBatch, so after a crash the state and its offsets
 // always agree. Owned by one processor; not thread-safe (one runner thread uses it).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -26,7 +27,7 @@ struct StateError : std::runtime_error {
 
 struct Record {
   std::string key;
-  std::string value;
+  std::optional<std::string> value;  // none: delete the key (a changelog tombstone)
 };
 
 struct StoredOffsets {
@@ -41,7 +42,10 @@ class Store {
   virtual ~Store() = default;
   [[nodiscard]] virtual std::optional<std::string> get(int32_t partition, std::string_view key) const = 0;
   [[nodiscard]] virtual StoredOffsets offsets(int32_t partition) const = 0;
-  // Atomically writes `records` into the partition's key space together with `offsets`.
+  // Hands every record of the partition whose key starts with `prefix` to `on_record`, in key order.
+  using OnRecord = std::function<void(std::string_view key, std::string_view value)>;
+  virtual void scan(int32_t partition, std::string_view prefix, const OnRecord& on_record) const = 0;
+  // Atomically writes (or, for a record without a value, deletes) `records` into the partition's key space together with `offsets`.
   virtual void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets) = 0;
   // Deletes the partition's whole key space (records, offsets, lineage), e.g. before a full rebuild.
   virtual void clear(int32_t partition) = 0;
@@ -61,6 +65,7 @@ class StateStore final : public Store {
 
   [[nodiscard]] std::optional<std::string> get(int32_t partition, std::string_view key) const override;
   [[nodiscard]] StoredOffsets offsets(int32_t partition) const override;
+  void scan(int32_t partition, std::string_view prefix, const OnRecord& on_record) const override;
   void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets) override;
   void clear(int32_t partition) override;
   [[nodiscard]] std::string lineage(int32_t partition) const override;

@@ -108,6 +108,13 @@ ClusterView cluster_view(rd_kafka_t* rk, int timeout_ms) {
   return out;
 }
 
+// The configs a topic should have: its definition's and the fitted min.insync.replicas.
+std::map<std::string, std::string> wanted_configs(const TopicSpec& s, const Replication& r) {
+  auto wanted = s.configs;
+  wanted["min.insync.replicas"] = std::to_string(r.min_insync_replicas);
+  return wanted;
+}
+
 // Creates the topics; returns the names of those that existed already (the metadata read before was
 // older than the cluster: another broker's view, or a concurrent apply).
 std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue,
@@ -120,9 +127,7 @@ std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue,
         rd_kafka_NewTopic_new(s->name.c_str(), s->partitions, r.replication_factor, err, sizeof err);
     if (!topic) throw std::runtime_error(s->name + ": " + err);
     topics.add(topic);
-    auto configs = s->configs;
-    configs["min.insync.replicas"] = std::to_string(r.min_insync_replicas);
-    for (const auto& [k, v] : configs) {
+    for (const auto& [k, v] : wanted_configs(*s, r)) {
       if (rd_kafka_NewTopic_set_config(topic, k.c_str(), v.c_str())) {
         throw std::runtime_error(s->name + ": bad config " + k);
       }
@@ -171,6 +176,30 @@ std::map<std::string, std::map<std::string, std::string>> describe_configs(
   return out;
 }
 
+// Replaces the topic's dynamic configs with exactly `configs` (the legacy AlterConfigs request, the
+// one librdkafka 2.0 has: a config left out returns to the broker's default).
+void alter_configs(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::string& topic,
+                   const std::map<std::string, std::string>& configs, int timeout_ms) {
+  OwnedArray<rd_kafka_ConfigResource_t> resources;
+  auto* resource = resources.add(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  for (const auto& [k, v] : configs) {
+    if (rd_kafka_ConfigResource_set_config(resource, k.c_str(), v.c_str())) {
+      throw std::runtime_error(topic + ": bad config " + k);
+    }
+  }
+  Owned<rd_kafka_AdminOptions_t> opts(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS));
+  rd_kafka_AlterConfigs(rk, resources.raw.data(), resources.raw.size(), opts.get(), queue);
+  auto ev = wait_result(queue, RD_KAFKA_EVENT_ALTERCONFIGS_RESULT, timeout_ms);
+  size_t n = 0;
+  const auto* results = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    if (auto code = rd_kafka_ConfigResource_error(results[i])) {
+      const char* why = rd_kafka_ConfigResource_error_string(results[i]);
+      throw std::runtime_error("alter configs of " + topic + ": " + (why ? why : rd_kafka_err2str(code)));
+    }
+  }
+}
+
 // "12 partitions, replication factor 3, min.insync.replicas 2" (no partitions for an internal topic).
 std::string describe(const TopicSpec& s, const Replication& r) {
   return (s.internal ? "" : std::to_string(s.partitions) + " partitions, ") + "replication factor " +
@@ -189,9 +218,7 @@ std::string drift(const TopicSpec& s, const Replication& r, const LiveTopic& liv
     if (live.max_replicas != live.min_replicas) have += "-" + std::to_string(live.max_replicas);
     diff += " replication factor " + have + " (want " + std::to_string(r.replication_factor) + ")";
   }
-  auto wanted = s.configs;
-  wanted["min.insync.replicas"] = std::to_string(r.min_insync_replicas);
-  for (const auto& [k, v] : wanted) {
+  for (const auto& [k, v] : wanted_configs(s, r)) {
     auto it = configs.find(k);
     if (it == configs.end() || it->second != v) {
       diff += " " + k + "=" + (it == configs.end() ? "?" : it->second) + " (want " + v + ")";
@@ -243,6 +270,24 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
       cluster = cluster_view(rk.get(), timeout_ms);
       actual = describe_configs(rk.get(), queue.get(), present, timeout_ms);
     }
+    // Configs are data in topics.json: a topic whose configs differ gets them (e.g. the changelog's
+    // compaction settings for deleted events). Partitions and replication are only reported.
+    bool altered = false;
+    for (const auto* s : present) {
+      if (s->internal) continue;
+      auto wanted = wanted_configs(*s, replication_for(*s, report.cluster_size));
+      auto& have = actual[s->name];
+      if (std::all_of(wanted.begin(), wanted.end(), [&](const auto& kv) {
+            auto it = have.find(kv.first);
+            return it != have.end() && it->second == kv.second;
+          })) {
+        continue;
+      }
+      alter_configs(rk.get(), queue.get(), s->name, wanted, timeout_ms);
+      report.altered.push_back(s->name);
+      altered = true;
+    }
+    if (altered) actual = describe_configs(rk.get(), queue.get(), present, timeout_ms);
     for (const auto* s : present) {
       auto r = replication_for(*s, report.cluster_size);
       auto diff = drift(*s, r, cluster.topics[s->name], actual[s->name]);
@@ -254,6 +299,13 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
     }
   }
   return report;
+}
+
+void set_topic_configs(const std::string& brokers, const std::string& topic,
+                       const std::map<std::string, std::string>& configs, int timeout_ms) {
+  auto rk = make_admin(brokers);
+  Owned<rd_kafka_queue_t> queue(rd_kafka_queue_new(rk.get()));
+  alter_configs(rk.get(), queue.get(), topic, configs, timeout_ms);
 }
 
 void delete_groups(const std::string& brokers, const std::vector<std::string>& groups, int timeout_ms) {

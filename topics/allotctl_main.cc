@@ -65,6 +65,7 @@ int topics_apply(const std::vector<std::string>& args) {
   for (const auto& t : report.created) std::cout << "created   " << t << "\n";
   for (const auto& t : report.unchanged) std::cout << "ok        " << t << "\n";
   for (const auto& t : report.absent) std::cout << "absent    " << t << "\n";
+  for (const auto& t : report.altered) std::cout << "CONFIGS SET " << t << "\n";
   for (const auto& t : report.drifted) std::cout << "DIFFERS   " << t << "\n";
   return report.drifted.empty() ? 0 : 3;
 }

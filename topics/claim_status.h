@@ -31,9 +31,20 @@ inline bool is_issued(Outcome status) {
   return status == Outcome::kIssued || status == Outcome::kConfirmed || status == Outcome::kWon;
 }
 
-// confirm, cancel and close_event answer their own request: projected as a request record.
+// confirm, cancel, close_event and delete_event answer their own request: projected as a request record.
 inline bool is_request_record(const Decision& d) {
-  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event";
+  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event" || d.type == "delete_event";
+}
+
+// The delete_event that deleted the event: from then on its claims and requests keep their statuses and
+// counts but no user id, and its ranking is gone (README "Deleting an event").
+inline bool deletes_event(const Decision& d) { return d.type == "delete_event" && d.outcome == Outcome::kDeleted; }
+
+// The user id a projection stores for the decision: none for a command answered deleted (the event's
+// users are erased, and a late claim is not recorded under its user either).
+inline const std::string& projected_user(const Decision& d) {
+  static const std::string kNobody;
+  return d.outcome == Outcome::kDeleted ? kNobody : d.user_id;
 }
 
 // The event takes no more claims after it: a close_event that closed or drew it, or a draw result.

@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 20> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 22> kOutcomeNames{{
     {Outcome::kIssued, "issued"},
     {Outcome::kSoldOut, "sold_out"},
     {Outcome::kDuplicate, "duplicate"},
@@ -34,6 +34,8 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 20> kOutcomeNames{{
     {Outcome::kAlreadyEnded, "already_ended"},
     {Outcome::kNotYours, "not_yours"},
     {Outcome::kNotHeld, "not_held"},
+    {Outcome::kDeleted, "deleted"},
+    {Outcome::kAlreadyDeleted, "already_deleted"},
 }};
 
 constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
@@ -125,8 +127,8 @@ const std::string& Command::event_id() const {
 }
 
 std::string_view Command::type() const {
-  static constexpr std::array<std::string_view, 6> kNames{"create_event", "claim",  "close_event",
-                                                          "confirm",      "cancel", "tick"};
+  static constexpr std::array<std::string_view, 7> kNames{"create_event", "claim", "close_event", "confirm",
+                                                          "cancel",       "tick",  "delete_event"};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -162,6 +164,8 @@ std::string encode(const Command& c) {
     j["user_id"] = claim->user_id;
   } else if (const auto* close = std::get_if<CloseEvent>(&c.body)) {
     j["event_id"] = close->event_id;
+  } else if (const auto* del = std::get_if<DeleteEvent>(&c.body)) {
+    j["event_id"] = del->event_id;
   } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
     const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
                                                             : std::get<Cancel>(c.body);
@@ -274,9 +278,14 @@ Command decode_command(std::string_view text) {
   } else if (type == "claim") {
     c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     validate_claim(c);
-  } else if (type == "close_event") {
-    c.body = CloseEvent{field<std::string>(j, "event_id")};
-    if (!valid_event_id(c.event_id())) throw DecodeError("invalid event_id");
+  } else if (type == "close_event" || type == "delete_event") {
+    auto event_id = field<std::string>(j, "event_id");
+    if (!valid_event_id(event_id)) throw DecodeError("invalid event_id");
+    if (type == "close_event") {
+      c.body = CloseEvent{std::move(event_id)};
+    } else {
+      c.body = DeleteEvent{std::move(event_id)};
+    }
   } else if (type == "confirm" || type == "cancel") {
     HoldAction a{field<std::string>(j, "event_id"), field<std::string>(j, "claim_request_id"),
                  field<std::string>(j, "user_id")};

@@ -43,6 +43,12 @@ struct CloseEvent {
   std::string event_id;
 };
 
+// Admin: erase the event's personal data. Its counters stay; every later command about it is answered
+// deleted (README "Deleting an event").
+struct DeleteEvent {
+  std::string event_id;
+};
+
 // The holder of a held claim turns it into an issued unit (Confirm) or gives it back (Cancel).
 struct HoldAction {
   std::string event_id;
@@ -63,11 +69,12 @@ struct Tick {
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick> body;
+  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent> body;
 
   const std::string& event_id() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
-  std::string_view type() const;  // "create_event", "claim", "close_event", "confirm", "cancel", "tick"
+  std::string_view type() const;  // "create_event", "claim", "close_event", "confirm", "cancel", "tick",
+                                  // "delete_event"
 };
 
 enum class Outcome {
@@ -93,6 +100,9 @@ enum class Outcome {
   kAlreadyEnded,  // confirm/cancel of a hold that was confirmed or cancelled before
   kNotYours,      // confirm/cancel by someone else than the holder
   kNotHeld,       // confirm/cancel of a claim that holds nothing (unknown, or not a held claim)
+  // delete_event: its answer, and the answer to every later command about the event
+  kDeleted,
+  kAlreadyDeleted,  // delete_event of an event deleted before
 };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view s);

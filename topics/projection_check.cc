@@ -55,11 +55,11 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
     }
     if (d.outcome == Outcome::kUnknownEvent) continue;  // nothing to project for an event that was not there
     if (d.type == "claim") {
-      p.claims[d.request_id] = {d.user_id, std::string(to_string(d.outcome)), d.coupon_seq.value_or(0),
+      p.claims[d.request_id] = {projected_user(d), std::string(to_string(d.outcome)), d.coupon_seq.value_or(0),
                                 d.hold_expires_at.value_or(0)};
       entries += d.outcome == Outcome::kEntered;
     } else if (is_request_record(d)) {
-      p.requests[d.request_id] = {d.type, d.user_id, std::string(to_string(d.outcome)), d.claim_request_id,
+      p.requests[d.request_id] = {d.type, projected_user(d), std::string(to_string(d.outcome)), d.claim_request_id,
                                   d.coupon_seq.value_or(0)};
     }
     if (auto ending = claim_ending(d)) {
@@ -69,6 +69,7 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
       if (ending->coupon_seq) c.coupon_seq = *ending->coupon_seq;
     }
     if (closes_event(d)) p.closed = true;
+    if (deletes_event(d)) p.deleted = true;
   }
   if (p.stock < 0 && p.claims.empty() && p.requests.empty()) return p;  // no such event: nothing projected either
   p.issued = p.held = 0;
@@ -80,6 +81,11 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
   p.entries = entries;
   p.remaining = p.stock - p.issued - p.held;
   p.ranking = ranking_of(p.claims);
+  if (p.deleted) {  // the counters stay; every user id goes
+    for (auto& [id, c] : p.claims) c.user_id.clear();
+    for (auto& [id, r] : p.requests) r.user_id.clear();
+    p.ranking.clear();
+  }
   return p;
 }
 
@@ -109,7 +115,8 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
       "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0)"
       " FROM requests WHERE event_id=" + event + " AND outcome <> 'unknown_event'");
   while (MYSQL_ROW r = mysql_fetch_row(requests.get())) p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5])};
-  auto ev = query("SELECT stock, issued, held, entries, remaining, closed, mode FROM events WHERE event_id=" + event);
+  auto ev = query("SELECT stock, issued, held, entries, remaining, closed, mode, deleted FROM events WHERE event_id=" +
+                  event);
   if (MYSQL_ROW r = mysql_fetch_row(ev.get())) {
     p.stock = std::stoll(r[0]);
     p.issued = std::stoll(r[1]);
@@ -118,6 +125,8 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
     p.remaining = std::stoll(r[4]);
     p.closed = std::stoll(r[5]) != 0;
     p.mode = r[6];
+    p.deleted = std::stoll(r[7]) != 0;
+    if (p.deleted) p.ranking.clear();  // the claims keep their coupons, not their users
   }
   return p;
 }
@@ -155,6 +164,7 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
     p.entries = number_or(e, "entries", -1);
     p.remaining = number_or(e, "remaining", -1);
     p.closed = number_or(e, "closed", 0) != 0;
+    p.deleted = number_or(e, "deleted", 0) != 0;
     p.mode = e["mode"];
   }
   return p;
@@ -165,7 +175,8 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
   std::string out;
   auto levels = [](const ProjectedEvent& p) {
     return p.mode + " " + std::to_string(p.stock) + "/" + std::to_string(p.issued) + "/" + std::to_string(p.held) +
-           "/" + std::to_string(p.entries) + "/" + std::to_string(p.remaining) + (p.closed ? " closed" : " open");
+           "/" + std::to_string(p.entries) + "/" + std::to_string(p.remaining) + (p.closed ? " closed" : " open") +
+           (p.deleted ? " deleted" : "");
   };
   if (levels(expected) != levels(actual)) {
     out += "mode stock/issued/held/entries/remaining " + levels(actual) + " (want " + levels(expected) + "); ";
@@ -179,8 +190,9 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
     if ((it == actual.claims.end() || !(it->second == want)) && shown++ < 3) {
       out += "claim " + id + ": " +
              (it == actual.claims.end() ? "missing"
-                                        : it->second.status + " coupon " + std::to_string(it->second.coupon_seq)) +
-             " (want " + want.status + " coupon " + std::to_string(want.coupon_seq) + "); ";
+                                        : it->second.status + " coupon " + std::to_string(it->second.coupon_seq) +
+                                              " user '" + it->second.user_id + "'") +
+             " (want " + want.status + " coupon " + std::to_string(want.coupon_seq) + " user '" + want.user_id + "'); ";
     }
   }
   if (expected.requests.size() != actual.requests.size()) {

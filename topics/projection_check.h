@@ -32,6 +32,7 @@ struct ProjectedEvent {
   std::string mode;                                  // "" when the event is not there
   int64_t stock = -1, issued = -1, held = -1, entries = -1, remaining = -1;
   bool closed = false;
+  bool deleted = false;              // a delete_event erased its users: no user ids, no ranking
   std::vector<std::string> ranking;  // user ids in order of their first coupon
   bool operator==(const ProjectedEvent&) const = default;
 };

@@ -36,6 +36,33 @@ bool before_creation(const std::string& event_id, const EventTrack& t, const Dec
   return true;
 }
 
+// delete_event: the first that deleted the event ends its history. Every later command about the event
+// is answered deleted (a delete already_deleted); the decisions before it go to the mode's check, whose
+// promises hold up to the delete. A delete before the creation was unknown_event like any command.
+void split_at_delete(const std::string& event_id, EventTrack& t, VerifyReport& r) {
+  auto del = std::find_if(t.decisions.begin(), t.decisions.end(), [&](const Decision* d) {
+    return d->type == "delete_event" && t.spec && d->command.offset >= t.created_at_offset;
+  });
+  for (auto it = t.decisions.begin(); it != del; ++it) {
+    if ((*it)->type == "delete_event") expect_outcome(event_id, **it, Outcome::kUnknownEvent, r);
+  }
+  if (del == t.decisions.end()) {
+    std::erase_if(t.decisions, [](const Decision* d) { return d->type == "delete_event"; });
+    return;
+  }
+  expect_outcome(event_id, **del, Outcome::kDeleted, r);
+  for (auto it = del + 1; it != t.decisions.end(); ++it) {
+    if (is_caused(**it)) {
+      r.violations.push_back(where(event_id, **it) + ": decided after the event was deleted");
+    } else {
+      expect_outcome(event_id, **it, (*it)->type == "delete_event" ? Outcome::kAlreadyDeleted : Outcome::kDeleted, r);
+    }
+  }
+  t.decisions.erase(del, t.decisions.end());
+  std::erase_if(t.decisions, [](const Decision* d) { return d->type == "delete_event"; });
+  ++r.deleted_events;
+}
+
 // The claim's window (and an explicit close) come first in every mode.
 std::optional<Outcome> window_outcome(const CreateEvent& spec, const Decision& d, bool closed) {
   if (spec.opens_at && d.received_at < *spec.opens_at) return Outcome::kNotOpen;
@@ -305,6 +332,7 @@ VerifyReport verify(const VerifyInput& in) {
       return is_caused(*a) && !is_caused(*b);
     });
     if (t.spec) ++r.events;
+    split_at_delete(id, t, r);
     switch (t.spec ? t.spec->mode : EventMode::kFcfs) {
       case EventMode::kFcfs: check_fcfs(id, t, r); break;
       case EventMode::kHold: check_hold(id, t, r); break;
@@ -317,7 +345,8 @@ VerifyReport verify(const VerifyInput& in) {
 std::string VerifyReport::summary() const {
   std::string s = (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
                   " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
-                  " coupons=" + std::to_string(issued) + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
+                  " coupons=" + std::to_string(issued) +
+                  (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "projection_match.h"
 #include "support.h"
 #include "topics/projection_check.h"
 
@@ -15,27 +16,6 @@ namespace {
 
 using namespace testsupport;
 using namespace std::chrono_literals;
-
-// Polls (bounded) until both projections equal the truth; reports the last difference otherwise.
-void expect_projections_match(const std::vector<topics::Decision>& decisions, const std::string& event,
-                              std::chrono::seconds timeout = 120s) {
-  topics::StoreAddress where;
-  if (const char* port = std::getenv("ALLOT_MYSQL_PORT")) where.mysql_port = std::stoi(port);
-  if (const char* port = std::getenv("ALLOT_REDIS_PORT")) where.redis_port = std::stoi(port);
-  auto truth = topics::expected_projection(decisions, event);
-  ASSERT_FALSE(truth.claims.empty());
-  const auto ids = topics::request_ids(truth);
-  std::string in_mysql, in_redis;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  do {
-    in_mysql = topics::describe_difference(truth, topics::mysql_projection(where, event));
-    in_redis = topics::describe_difference(truth, topics::redis_projection(where, event, ids));
-    if (in_mysql.empty() && in_redis.empty()) break;
-    std::this_thread::sleep_for(500ms);
-  } while (std::chrono::steady_clock::now() < deadline);
-  EXPECT_EQ(in_mysql, "") << "MySQL differs from allot.decisions for " << event;
-  EXPECT_EQ(in_redis, "") << "Redis differs from allot.decisions for " << event;
-}
 
 void load(CommandProducer& producer, const std::string& event, int stock, int claims, const std::string& users) {
   producer.send({unique_id("create"), now_ms(), topics::CreateEvent{event, "Projection test", stock, 1, {}, {}}});

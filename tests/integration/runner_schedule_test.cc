@@ -41,7 +41,7 @@ class PausingProducer : public processors::TxnProducer {
   IoStatus produce_decision(int32_t p, std::string_view k, std::string_view v) override {
     return inner_.produce_decision(p, k, v);
   }
-  IoStatus produce_changelog(int32_t p, std::string_view k, std::string_view v) override {
+  IoStatus produce_changelog(int32_t p, std::string_view k, std::optional<std::string_view> v) override {
     return inner_.produce_changelog(p, k, v);
   }
   IoStatus send_offsets(const OffsetMap& next) override { return inner_.send_offsets(next); }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "processors/domain.h"
+#include "processors/memory_state.h"
 #include "topics/messages.h"
 
 namespace allot::testsupport {
@@ -24,7 +25,7 @@ class Decider {
     topics::Command c{request_id, at, std::move(body)};
     auto r = processors::decide(state_, c, {partition_, offset_++}, at + 5);
     if (!r) return std::nullopt;
-    for (auto& w : r->writes) state_.kv[w.key] = std::move(w.value);
+    state_.apply(r->writes);
     if (r->publish) log_.push_back(r->decision);
     log_.insert(log_.end(), r->caused.begin(), r->caused.end());
     return r->publish ? std::optional(r->decision) : std::nullopt;
@@ -32,16 +33,9 @@ class Decider {
   const std::vector<topics::Decision>& log() const { return log_; }
 
  private:
-  struct MapState : processors::StateView {
-    std::optional<std::string> get(const std::string& key) const override {
-      auto it = kv.find(key);
-      return it == kv.end() ? std::nullopt : std::optional(it->second);
-    }
-    std::map<std::string, std::string> kv;
-  };
   int32_t partition_;
   int64_t offset_;
-  MapState state_;
+  processors::MemoryState state_;
   std::vector<topics::Decision> log_;
 };
 

@@ -1,5 +1,6 @@
 // decide() is pure: these tests drive it over an in-memory state, applying its writes like the runner.
 #include "processors/domain.h"
+#include "processors/memory_state.h"
 
 #include <gtest/gtest.h>
 
@@ -15,14 +16,7 @@ namespace {
 
 using topics::Outcome;
 
-class MapState : public StateView {
- public:
-  std::optional<std::string> get(const std::string& key) const override {
-    auto it = kv.find(key);
-    return it == kv.end() ? std::nullopt : std::optional(it->second);
-  }
-  std::map<std::string, std::string> kv;
-};
+using MapState = MemoryState;
 
 class DecideTest : public ::testing::Test {
  protected:
@@ -30,7 +24,7 @@ class DecideTest : public ::testing::Test {
   std::optional<topics::Decision> run(const topics::Command& c, int64_t now = 1000) {
     auto r = decide(state_, c, {3, offset_++}, now);
     if (!r) return std::nullopt;
-    for (auto& w : r->writes) state_.kv[w.key] = w.value;
+    state_.apply(r->writes);
     log_.push_back(r->decision);
     return r->decision;
   }
@@ -175,7 +169,7 @@ class ModesTest : public DecideTest {
   Step step(const topics::Command& c) {
     auto r = decide(state_, c, {3, offset_++}, 1000);
     EXPECT_TRUE(r);
-    for (auto& w : r->writes) state_.kv[w.key] = w.value;
+    state_.apply(r->writes);
     if (r->publish) log_.push_back(r->decision);
     log_.insert(log_.end(), r->caused.begin(), r->caused.end());
     return {r->decision, r->caused, r->publish};
@@ -439,6 +433,143 @@ TEST_F(ModesTest, TheVerifierReDerivesTheDrawAndCatchesAChangedWinner) {
   std::swap(win->outcome, lose->outcome);
   std::swap(win->coupon_seq, lose->coupon_seq);
   EXPECT_FALSE(topics::verify({{}, forged, {}}).ok());
+}
+
+// delete_event (issue 14.3): the event's counters stay; no state record of the event names a user.
+class DeleteTest : public ModesTest {
+ protected:
+  Step erase(const std::string& event, int64_t at = 3000) { return step({next_id(), at, topics::DeleteEvent{event}}); }
+  // State records that mention `who` in their key or value.
+  std::vector<std::string> mentions(const std::string& who) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : state_.kv) {
+      if (k.find(who) != std::string::npos || v.find(who) != std::string::npos) out.push_back(k);
+    }
+    return out;
+  }
+  EventState event(const std::string& id) const { return decode_event(state_.kv.at(event_key(id))); }
+  void expect_verified() const {
+    auto report = topics::verify({{}, log_, {}});
+    EXPECT_TRUE(report.ok()) << report.summary();
+  }
+};
+
+TEST_F(DeleteTest, AFirstComeEventKeepsItsCountersLosesItsUsersAndAnswersDeletedAfterwards) {
+  create({"e1", "Coupons", 5, 1, {}, {}});
+  create({"e2", "Other", 5, 1, {}, {}});
+  claim("e1", "alice-7");
+  claim("e1", "bob-7");
+  claim("e2", "alice-7");
+  ASSERT_FALSE(mentions("bob-7").empty());
+  auto del = erase("e1");
+  EXPECT_EQ(del.decision.type, "delete_event");
+  EXPECT_EQ(del.decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(del.decision.remaining, 3);
+  EXPECT_TRUE(mentions("bob-7").empty());
+  EXPECT_EQ(mentions("alice-7"), std::vector<std::string>{user_key("e2", "alice-7")}) << "the other event keeps its users";
+  auto e = event("e1");
+  EXPECT_TRUE(e.deleted);
+  EXPECT_EQ(e.issued, 2);
+  auto later = claim("e1", "carol-7");
+  EXPECT_EQ(later.outcome, Outcome::kDeleted);
+  EXPECT_EQ(later.remaining, 3);
+  EXPECT_TRUE(mentions("carol-7").empty()) << "a claim on a deleted event records nobody";
+  EXPECT_EQ(close("e1", 3100).decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(confirm("e1", "q2", "alice-7", 3200).decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(erase("e1").decision.outcome, Outcome::kAlreadyDeleted);
+  EXPECT_EQ(create({"e1", "Again", 9, 1, {}, {}}).outcome, Outcome::kAlreadyExists) << "the id stays taken";
+  EXPECT_EQ(erase("nope").decision.outcome, Outcome::kUnknownEvent);
+  EXPECT_EQ(claim("e2", "bob-7").outcome, Outcome::kIssued) << "other events go on";
+  expect_verified();
+}
+
+TEST_F(DeleteTest, TheDeleteWritesATombstoneForEveryRecordKindThatHoldsAUser) {
+  raffle("r1", 1);
+  hold_event("h1", 3, 1000);
+  claim_at("r1", "ann-1", 1000);
+  auto held = claim_at("h1", "ben-1", 1000);
+  ASSERT_TRUE(state_.kv.count("hq/h1"));
+  ASSERT_TRUE(state_.kv.count("en/r1/0"));
+  ASSERT_TRUE(state_.kv.count("h/h1/" + held.decision.request_id));
+  auto tombstones = [](const std::vector<StateWrite>& writes) {
+    std::set<std::string> keys;
+    for (const auto& w : writes) {
+      if (!w.value) keys.insert(w.key);
+    }
+    return keys;
+  };
+  auto r = decide(state_, {"del-h1", 1100, topics::DeleteEvent{"h1"}}, {3, offset_++}, 1100);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(tombstones(r->writes),
+            (std::set<std::string>{"hq/h1", "h/h1/" + held.decision.request_id, user_key("h1", "ben-1")}));
+  state_.apply(r->writes);
+  r = decide(state_, {"del-r1", 1100, topics::DeleteEvent{"r1"}}, {3, offset_++}, 1100);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(tombstones(r->writes), (std::set<std::string>{"en/r1/0", user_key("r1", "ann-1")}));
+  state_.apply(r->writes);
+  EXPECT_EQ(state_.kv.at("t/timers"), "") << "neither event waits for time any more";
+}
+
+TEST_F(DeleteTest, ARaffleDeletedBeforeItsDrawNeverDraws) {
+  raffle("r2", 2, 5000);
+  for (int i = 0; i < 4; ++i) claim_at("r2", "entrant-" + std::to_string(i), 1000 + i);
+  EXPECT_EQ(erase("r2", 2000).decision.outcome, Outcome::kDeleted);
+  EXPECT_TRUE(mentions("entrant-").empty());
+  EXPECT_TRUE(tick(6000).caused.empty()) << "no draw after the delete";
+  EXPECT_EQ(claim_at("r2", "entrant-9", 2100).decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(close("r2", 7000).decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(event("r2").entries, 4);
+  expect_verified();
+}
+
+TEST_F(DeleteTest, AHoldEventDeletedWithLiveHoldsExpiresNothingAndAnswersDeleted) {
+  hold_event("h2", 3, 500);
+  auto a = claim_at("h2", "holder-a", 1000);
+  auto b = claim_at("h2", "holder-b", 1000);
+  confirm("h2", a.decision.request_id, "holder-a", 1100);
+  auto del = erase("h2", 1200);
+  EXPECT_EQ(del.decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(del.decision.remaining, 1);  // one confirmed, one held: the counters stay
+  EXPECT_TRUE(mentions("holder-").empty());
+  EXPECT_TRUE(tick(5000).caused.empty()) << "the live hold does not expire after the delete";
+  EXPECT_EQ(confirm("h2", b.decision.request_id, "holder-b", 5100).decision.outcome, Outcome::kDeleted);
+  EXPECT_EQ(cancel("h2", b.decision.request_id, "holder-b", 5200).decision.outcome, Outcome::kDeleted);
+  auto e = event("h2");
+  EXPECT_EQ(e.issued, 1);
+  EXPECT_EQ(e.held, 1);
+  expect_verified();
+}
+
+TEST_F(DeleteTest, TheVerifierCatchesADecisionAfterTheDeleteThatIsNotDeleted) {
+  create({"e3", "t", 5, 1, {}, {}});
+  claim("e3", "x");
+  erase("e3");
+  claim("e3", "y");
+  expect_verified();
+  auto forged = log_;
+  forged.back().outcome = Outcome::kIssued;
+  forged.back().coupon_seq = 2;
+  EXPECT_FALSE(topics::verify({{}, forged, {}}).ok()) << "a claim issued after the delete";
+  forged = log_;
+  forged[2].outcome = Outcome::kAlreadyDeleted;
+  EXPECT_FALSE(topics::verify({{}, forged, {}}).ok()) << "the first delete must answer deleted";
+}
+
+TEST(EventRecord, RoundTripsDeletedAndReadsTheRecordsWrittenBeforeIt) {
+  EventState e{topics::CreateEvent{"", "t|x", 10, 1, {}, {}}, 3};
+  e.deleted = true;
+  EXPECT_TRUE(encode_event(e).starts_with("e4|"));
+  auto back = decode_event(encode_event(e));
+  EXPECT_TRUE(back.deleted);
+  EXPECT_EQ(back.issued, 3);
+  e.deleted = false;
+  EXPECT_TRUE(encode_event(e).starts_with("e3|")) << "a live event's record is what older binaries read";
+  EXPECT_FALSE(decode_event(encode_event(e)).deleted);
+  EXPECT_EQ(back.spec.title, "t|x");
+  auto e3 = decode_event("e3|10|1|3|||fcfs|0|0|0|7|1|old|title");
+  EXPECT_FALSE(e3.deleted);
+  EXPECT_TRUE(e3.closed);
+  EXPECT_EQ(e3.spec.title, "old|title");
 }
 
 TEST(EventRecord, RoundTripsTheModeFields) {

@@ -34,6 +34,18 @@ TEST(Messages, ClaimCommandRoundTrips) {
   EXPECT_EQ(back.event_id(), "spring-sale");
 }
 
+TEST(Messages, DeleteEventRoundTripsAndNeedsAValidEventId) {
+  Command c{"r9", 7, DeleteEvent{"spring-sale"}};
+  EXPECT_EQ(c.type(), "delete_event");
+  auto back = decode_command(encode(c));
+  ASSERT_TRUE(std::holds_alternative<DeleteEvent>(back.body));
+  EXPECT_EQ(back.event_id(), "spring-sale");
+  EXPECT_THROW(decode_command(R"({"request_id":"r","received_at":1,"type":"delete_event","event_id":"Bad!"})"),
+               DecodeError);
+  EXPECT_EQ(outcome_from_string("deleted"), Outcome::kDeleted);
+  EXPECT_EQ(to_string(Outcome::kAlreadyDeleted), "already_deleted");
+}
+
 TEST(Messages, CreateEventRoundTripsWithWindow) {
   Command c{"r1", 1, CreateEvent{"e1", "Title", 100, 2, 1000, 2000}};
   auto e = std::get<CreateEvent>(decode_command(encode(c)).body);

@@ -70,6 +70,31 @@ TEST_F(ExpectedProjection, HoldsEndConfirmedCancelledOrExpiredAndOneIsStillHeld)
   EXPECT_EQ(request_ids(p).size(), 13u);
 }
 
+TEST_F(ExpectedProjection, ADeletedEventKeepsItsCountersAndStatusesButNoUserIdAndNoRanking) {
+  const auto before = of(h.hold);
+  Decision del;
+  del.type = "delete_event";
+  del.request_id = "del-1";
+  del.event_id = h.hold;
+  del.outcome = Outcome::kDeleted;
+  Decision late = del;
+  late.type = "claim";
+  late.request_id = "late-1";
+  late.user_id = "zed";
+  h.decisions.push_back(del);
+  h.decisions.push_back(late);
+  auto p = of(h.hold);
+  EXPECT_TRUE(p.deleted);
+  EXPECT_EQ((std::vector<int64_t>{p.issued, p.held, p.remaining}), (std::vector<int64_t>{before.issued, before.held, before.remaining}));
+  EXPECT_TRUE(p.ranking.empty());
+  EXPECT_EQ(p.claims[h.held_confirmed], (ProjectedClaim{"", "confirmed", 1, kT0 + 40 + 1000}));
+  EXPECT_EQ(p.claims["late-1"], (ProjectedClaim{"", "deleted", 0, 0}));
+  for (const auto& [id, c] : p.claims) EXPECT_EQ(c.user_id, "") << id;
+  for (const auto& [id, r] : p.requests) EXPECT_EQ(r.user_id, "") << id;
+  EXPECT_EQ(p.requests["del-1"].status, "deleted");
+  EXPECT_NE(describe_difference(p, before), "");
+}
+
 TEST_F(ExpectedProjection, AnEventNeverCreatedProjectsNothing) {
   EXPECT_EQ(of(h.ghost), ProjectedEvent{});
 }

@@ -20,7 +20,8 @@ namespace {
 // The topics and the group, as committed.
 struct FakeCluster {
   struct Record {
-    std::string key, value;
+    std::string key;
+    std::optional<std::string> value;  // none: a tombstone
   };
   struct Txn {
     std::map<int32_t, std::vector<Record>> changelog;
@@ -158,9 +159,9 @@ class FakeProducer : public TxnProducer {
     txn_.decisions[p].emplace_back(value);
     return IoStatus::ok();
   }
-  IoStatus produce_changelog(int32_t p, std::string_view key, std::string_view value) override {
+  IoStatus produce_changelog(int32_t p, std::string_view key, std::optional<std::string_view> value) override {
     EXPECT_TRUE(open_);
-    txn_.changelog[p].push_back({std::string(key), std::string(value)});
+    txn_.changelog[p].push_back({std::string(key), value ? std::optional<std::string>(*value) : std::nullopt});
     return IoStatus::ok();
   }
   IoStatus send_offsets(const OffsetMap& next) override {
@@ -255,6 +256,9 @@ class FailingStore : public state::Store {
   bool fail_next_commit = false;
   std::optional<std::string> get(int32_t p, std::string_view k) const override { return inner_.get(p, k); }
   state::StoredOffsets offsets(int32_t p) const override { return inner_.offsets(p); }
+  void scan(int32_t p, std::string_view prefix, const OnRecord& on_record) const override {
+    inner_.scan(p, prefix, on_record);
+  }
   void commit(int32_t p, const std::vector<state::Record>& r, state::StoredOffsets o) override {
     if (fail_next_commit) {
       fail_next_commit = false;
@@ -376,6 +380,46 @@ TEST_F(RunnerTest, ABatchCommitsDecisionsChangelogAndOffsetsThenTheStore) {
   EXPECT_EQ(store->offsets(0).changelog_next, static_cast<int64_t>(c.changelog[0].size()));
   EXPECT_EQ(store->lineage(0), "cluster-a/allot.changelog/topic-1");
   expect_exactly_once(c, {{"ev", 2}});
+}
+
+// Issue 14.3: a delete_event tombstones its users' records on the changelog and in RocksDB, those of
+// its own batch included (the overlay's), and a restore from that changelog holds none of them either.
+TEST_F(RunnerTest, ADeleteTombstonesTheUsersRecordsInTheChangelogTheStoreAndARestore) {
+  FakeCluster c;
+  c.append(0, create("ev", 5));
+  for (auto u : {"a", "b"}) c.append(0, claim("ev", u));
+  auto store_a = open_store("a");
+  Instance a(c, *store_a, registry_);
+  a.assign_at_next_collect({0});
+  ASSERT_TRUE(a.step());
+  c.append(0, claim("ev", "c"));  // decided in the delete's batch: its record is only in the overlay
+  c.append(0, {"delete-ev", 2, topics::DeleteEvent{"ev"}});
+  c.append(0, claim("ev", "d"));
+  ASSERT_TRUE(a.step());
+  std::set<std::string> tombstones;
+  for (const auto& r : c.changelog[0]) {
+    if (!r.value) tombstones.insert(r.key);
+  }
+  EXPECT_EQ(tombstones, (std::set<std::string>{"u/ev/a", "u/ev/b", "u/ev/c"}));
+  auto users = [](const state::Store& s) {
+    int n = 0;
+    s.scan(0, "u/ev/", [&](std::string_view, std::string_view) { ++n; });
+    return n;
+  };
+  EXPECT_EQ(users(*store_a), 0);
+  auto decisions = c.all_decisions();
+  ASSERT_EQ(decisions.size(), 6u);
+  EXPECT_EQ(decisions[4].outcome, topics::Outcome::kDeleted);
+  EXPECT_EQ(decisions[5].outcome, topics::Outcome::kDeleted) << "the claim after the delete";
+
+  auto store_b = open_store("b");
+  metrics::Registry rb;
+  Instance b(c, *store_b, rb);
+  b.assign_at_next_collect({0});
+  ASSERT_TRUE(b.step());
+  EXPECT_EQ(users(*store_b), 0) << "the restore applied the tombstones";
+  ASSERT_TRUE(store_b->get(0, "e/ev"));
+  EXPECT_TRUE(decode_event(*store_b->get(0, "e/ev")).deleted);
 }
 
 // Issue 15.1: the previous owner A sent its offsets to a transaction whose changelog records have

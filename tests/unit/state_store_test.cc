@@ -36,6 +36,26 @@ TEST_F(StateStoreTest, CommitsRecordsWithOffsetsAndSurvivesReopen) {
   EXPECT_EQ(s->count(3), 2);
 }
 
+// delete_event: a record without a value deletes its key; scan lists one prefix of one partition.
+TEST_F(StateStoreTest, ARecordWithoutAValueDeletesItsKeyAndScanListsAPrefix) {
+  auto s = StateStore::open(dir_);
+  s->commit(3, {{"u/ev/a", "1"}, {"u/ev/b", "1"}, {"u/ev-2/a", "1"}, {"u/ew/a", "1"}}, {4, 4});
+  s->commit(4, {{"u/ev/z", "1"}}, {1, 1});
+  std::vector<std::string> keys;
+  s->scan(3, "u/ev/", [&](std::string_view k, std::string_view v) {
+    keys.emplace_back(k);
+    EXPECT_EQ(v, "1");
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"u/ev/a", "u/ev/b"}));
+  s->commit(3, {{"u/ev/a", std::nullopt}, {"u/ev/b", std::nullopt}}, {5, 5});
+  EXPECT_FALSE(s->get(3, "u/ev/a"));
+  keys.clear();
+  s->scan(3, "u/ev/", [&](std::string_view k, std::string_view) { keys.emplace_back(k); });
+  EXPECT_TRUE(keys.empty());
+  EXPECT_EQ(s->get(3, "u/ev-2/a"), "1");
+  EXPECT_EQ(s->get(4, "u/ev/z"), "1");
+}
+
 // A restore hands over a changelog's records in log order, one key possibly several times.
 TEST_F(StateStoreTest, OfTwoRecordsWithOneKeyInABatchTheLaterWins) {
   auto s = StateStore::open(dir_);
