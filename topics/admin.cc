@@ -275,8 +275,18 @@ ApplyReport apply_specs(const std::string& brokers, const std::vector<TopicSpec>
     bool altered = false;
     for (const auto* s : present) {
       if (s->internal) continue;
-      auto wanted = wanted_configs(*s, replication_for(*s, report.cluster_size));
+      auto r = replication_for(*s, report.cluster_size);
+      auto wanted = wanted_configs(*s, r);
       auto& have = actual[s->name];
+      // min.insync.replicas follows the replication, which apply never changes: raised on a topic with
+      // fewer replicas it would refuse every acks=all write. There it stays as it is (and is reported).
+      if (const auto& live = cluster.topics[s->name]; live.min_replicas != r.replication_factor) {
+        if (auto it = have.find("min.insync.replicas"); it != have.end()) {
+          wanted["min.insync.replicas"] = it->second;
+        } else {
+          wanted.erase("min.insync.replicas");
+        }
+      }
       if (std::all_of(wanted.begin(), wanted.end(), [&](const auto& kv) {
             auto it = have.find(kv.first);
             return it != have.end() && it->second == kv.second;
