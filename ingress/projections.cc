@@ -86,7 +86,11 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
 }
 
 std::vector<EventView> Projections::events(size_t limit) const {
-  auto ids = command(opt_, {"ZREVRANGE", opt_.prefix + "events", "0", std::to_string(limit == 0 ? 0 : limit - 1)});
+  const std::string last = std::to_string(limit == 0 ? 0 : limit - 1);
+  auto ids = command(opt_, {"ZREVRANGE", opt_.prefix + "events:created", "0", last});
+  if (ids->type != REDIS_REPLY_ARRAY || ids->elements == 0) {
+    ids = command(opt_, {"ZREVRANGE", opt_.prefix + "events", "0", last});  // a projection from before events:created
+  }
   std::vector<EventView> out;
   for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; ++i) {
     if (auto e = event(std::string(ids->element[i]->str, ids->element[i]->len))) out.push_back(*e);

@@ -62,7 +62,7 @@ class Projections {
  public:
   explicit Projections(ProjectionOptions options) : opt_(std::move(options)) {}
   std::optional<EventView> event(const std::string& event_id) const;
-  std::vector<EventView> events(size_t limit) const;  // most claimed first
+  std::vector<EventView> events(size_t limit) const;  // newest first
   std::optional<ClaimView> claim(const std::string& request_id) const;
   std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const;  // issue order
 

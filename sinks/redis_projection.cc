@@ -110,6 +110,9 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       optional_field(c, "closes_at", d.event->closes_at);
       writes.push_back(std::move(c));
       touched.insert(d.event_id);
+      if (d.type == "create_event" && d.outcome == topics::Outcome::kCreated) {
+        writes.push_back({"ZADD", keys_.events_created(), std::to_string(d.decided_at), d.event_id});
+      }
     }
     const auto status = std::string(topics::to_string(d.outcome));
     const auto& user_id = topics::projected_user(d);

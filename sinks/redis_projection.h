@@ -21,6 +21,8 @@
 //                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
 //                                      claims_received (derived, see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
+//   {p}events:created            zset  member event_id, score the created decision's decided_at: newest
+//                                      first for listings (a new event shows however many others exist)
 //   {p}event:{event_id}:requests set   request ids of the event's decided claims (unknown_event excluded)
 //   {p}event:{event_id}:issued   set   request ids of the event's claims holding an issued unit (issued,
 //                                      confirmed, won)
@@ -71,6 +73,7 @@ struct RedisKeys {
   std::string ranking(const std::string& event_id) const { return prefix + "ranking:" + event_id; }
   std::string event(const std::string& event_id) const { return prefix + "event:" + event_id; }
   std::string events() const { return prefix + "events"; }
+  std::string events_created() const { return prefix + "events:created"; }
   std::string requests(const std::string& event_id) const { return prefix + "event:" + event_id + ":requests"; }
   std::string issued(const std::string& event_id) const { return prefix + "event:" + event_id + ":issued"; }
   std::string holds(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds"; }

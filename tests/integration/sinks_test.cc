@@ -520,6 +520,11 @@ TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
   const auto& first_claim = batch_[1];
   EXPECT_EQ(redis.cmd({"PEXPIRETIME", prefix + "claim:" + first_claim.request_id})->integer,
             first_claim.decided_at + 86400 * 1000);
+  // Listed by creation (newest first), scored by the created decision's own time: a replay sets the same.
+  auto created = redis.cmd({"ZSCORE", prefix + "events:created", event_});
+  ASSERT_EQ(created->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(created->str, created->len), std::to_string(batch_[0].decided_at));
+  EXPECT_EQ(redis.cmd({"ZSCORE", prefix + "events:created", ghost_})->type, REDIS_REPLY_NIL);
 
   ASSERT_NO_THROW(projection.apply(batch_));
   EXPECT_EQ(redis.snapshot(keys), once);
