@@ -2,10 +2,12 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include "common/redis.h"
+#include "topics/slices.h"
 
 namespace allot::ingress {
 
@@ -64,6 +66,33 @@ std::optional<int64_t> optional_number(const std::map<std::string, std::string>&
 }  // namespace
 
 std::optional<EventView> Projections::event(const std::string& event_id) const {
+  if (auto e = event_record(event_id)) return e;
+  // A mega event has no record of its own: its slices "<id>~<k>" do, and slice 0 says how many there are.
+  auto first = event_record(topics::slice_id(event_id, 0));
+  if (!first || first->partitions <= 1) return std::nullopt;
+  EventView sum = *first;
+  sum.event_id = event_id;
+  for (int32_t k = 1; k < first->partitions; ++k) {
+    auto s = event_record(topics::slice_id(event_id, k));
+    if (!s) {  // not projected yet (or its create is still to come): what it will add is its share
+      sum.stock += topics::slice_stock(first->total_stock.value_or(0), first->partitions, k);
+      sum.remaining += topics::slice_stock(first->total_stock.value_or(0), first->partitions, k);
+      continue;
+    }
+    sum.stock += s->stock;
+    sum.issued += s->issued;
+    sum.remaining += s->remaining;
+    sum.claims += s->claims;
+    sum.held += s->held;
+    sum.entries += s->entries;
+    sum.closed = sum.closed && s->closed;
+    sum.deleted = sum.deleted || s->deleted;
+  }
+  if (first->total_stock) sum.stock = *first->total_stock;
+  return sum;
+}
+
+std::optional<EventView> Projections::event_record(const std::string& event_id) const {
   auto h = as_hash(command(opt_, {"HGETALL", opt_.prefix + "event:" + event_id}).get());
   if (h.empty()) return std::nullopt;
   EventView e;
@@ -82,6 +111,8 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
   e.entries = number(h, "entries");
   e.closed = number(h, "closed") != 0;
   e.deleted = number(h, "deleted") != 0;
+  e.partitions = static_cast<int32_t>(number(h, "partitions", 1));
+  e.total_stock = optional_number(h, "total_stock");
   return e;
 }
 
@@ -110,6 +141,25 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
 }
 
 std::vector<RankEntry> Projections::ranking(const std::string& event_id, size_t limit) const {
+  auto first = event_record(event_id) ? std::nullopt : event_record(topics::slice_id(event_id, 0));
+  if (!first || first->partitions <= 1) return ranking_of(event_id, limit);
+  // Slices issue side by side: interleaving them by coupon_seq approximates the order of issue.
+  std::vector<RankEntry> all;
+  for (int32_t k = 0; k < first->partitions; ++k) {
+    for (auto e : ranking_of(topics::slice_id(event_id, k), limit)) {
+      e.slice = k;
+      all.push_back(std::move(e));
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const RankEntry& a, const RankEntry& b) {
+    return a.coupon_seq != b.coupon_seq ? a.coupon_seq < b.coupon_seq : a.slice < b.slice;
+  });
+  if (all.size() > limit) all.resize(limit);
+  for (size_t i = 0; i < all.size(); ++i) all[i].rank = static_cast<int64_t>(i) + 1;
+  return all;
+}
+
+std::vector<RankEntry> Projections::ranking_of(const std::string& event_id, size_t limit) const {
   auto r = command(opt_, {"ZRANGE", opt_.prefix + "ranking:" + event_id, "0",
                           std::to_string(limit == 0 ? 0 : limit - 1), "WITHSCORES"});
   std::vector<RankEntry> out;

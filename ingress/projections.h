@@ -30,6 +30,8 @@ struct EventView {
   int64_t entries = 0;   // raffle mode
   bool closed = false;   // closed by close_event, or drawn
   bool deleted = false;  // deleted by delete_event: counters stay, users are erased
+  int32_t partitions = 1;  // a mega event's slices (topics/slices.h); its counters are their sums
+  std::optional<int64_t> total_stock;  // a slice's record: the whole mega event's stock
 };
 
 // A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a
@@ -49,6 +51,7 @@ struct RankEntry {
   int64_t rank = 0;
   std::string user_id;
   int64_t coupon_seq = 0;
+  int32_t slice = -1;  // a mega event's: the slice whose coupon_seq this is
 };
 
 struct ProjectionOptions {
@@ -61,12 +64,16 @@ struct ProjectionOptions {
 class Projections {
  public:
   explicit Projections(ProjectionOptions options) : opt_(std::move(options)) {}
+  // A mega event (partitions > 1) is read from its slices' records and summed.
   std::optional<EventView> event(const std::string& event_id) const;
   std::vector<EventView> events(size_t limit) const;  // newest first
   std::optional<ClaimView> claim(const std::string& request_id) const;
-  std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const;  // issue order
+  // Issue order; a mega event's slices interleaved by coupon_seq (then slice).
+  std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const;
 
  private:
+  std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record
+  std::vector<RankEntry> ranking_of(const std::string& event_id, size_t limit) const;
   ProjectionOptions opt_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "topics/slices.h"
 #include "topics/topics.h"
 
 namespace allot::ingress {
@@ -60,6 +61,26 @@ bool is_json_content_type(std::string_view ct) {
   return true;
 }
 
+// Mega events (topics/slices.h): "partitions" K splits the event into K slices. The upper bound (the
+// number of command partitions) is the server's to check: only it knows the topic.
+namespace {
+std::optional<ApiError> parse_partitions(const json& j, topics::CreateEvent& ev) {
+  if (!j.contains("partitions")) return std::nullopt;
+  auto k = integer(j.at("partitions"));
+  if (!k || *k < 1 || *k > topics::kMaxSlices) return bad("partitions must be an integer from 1 to the number of command partitions");
+  ev.partitions = static_cast<int32_t>(*k);
+  if (ev.partitions == 1) return std::nullopt;
+  if (ev.mode != topics::EventMode::kFcfs) {
+    return bad("partitions above 1 (a mega event) are for fcfs events only, not raffle or hold");
+  }
+  if (ev.event_id.size() > topics::kMaxMegaEventIdLength) {
+    return bad("the event_id of a mega event (partitions above 1) has at most 61 characters");
+  }
+  if (ev.stock < ev.partitions) return bad("a mega event needs a stock of at least partitions (one unit per slice)");
+  return std::nullopt;
+}
+}  // namespace
+
 std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view body) {
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
@@ -104,6 +125,7 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   if (ev.mode == topics::EventMode::kRaffle && !ev.closes_at) {
     return bad("an event with mode raffle needs closes_at: the draw happens then (or at POST .../close)");
   }
+  if (auto e = parse_partitions(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)
   return ev;

@@ -19,9 +19,11 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "ingress/parse_errors.h"
+#include "ingress/mega.h"
 #include "ingress/pending_claims.h"
 #include "ingress/rate_limiter.h"
 #include "ingress/requests.h"
+#include "topics/slices.h"
 #include "topics/topics.h"
 
 namespace allot::ingress {
@@ -173,6 +175,10 @@ class CommandDelivery : public Delivery {
 // A decided claim, from the projection or from the decision itself.
 std::string decided_json(const ClaimView& c) {
   json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"status", c.status}};
+  if (auto slice = topics::parse_slice_id(c.event_id)) {  // a mega event's claim: its event, and the slice
+    j["event_id"] = slice->parent;
+    j["slice"] = slice->slice;
+  }
   if (!c.user_id.empty()) j["user_id"] = c.user_id;  // a close_event has none
   if (c.coupon_seq) j["coupon_seq"] = *c.coupon_seq;
   if (c.decided_at) j["decided_at"] = *c.decided_at;
@@ -208,6 +214,7 @@ json event_json(const EventView& e) {
     j["held"] = e.held;
   }
   if (e.mode == "raffle") j["entries"] = e.entries;
+  j["partitions"] = e.partitions;
   return j;
 }
 
@@ -243,6 +250,8 @@ struct Server::Impl {
   EventIds known_events;    // seen in the projection (deleted ones too: their ids stay taken)
   EventIds created_here;    // accepted by this ingress, perhaps not projected yet
   EventIds deleted_events;  // seen deleted in the projection, or deleted through this ingress
+  MegaEvents mega;          // events' slice counts (topics/slices.h), as learned
+  std::atomic<int32_t> command_partitions{0};  // of the commands topic; 0 until asked
   std::atomic<bool> draining{false};
   std::atomic<int> unwritten_answers{0};  // long polls' answers queued and not yet written (Reply::unwritten)
   // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
@@ -343,6 +352,7 @@ struct Server::Impl {
       return r.error({409, "event_exists", "event " + event.event_id + " already exists"});
     }
     if (auto e = check_broker()) return r.error(*e, 1);
+    if (event.partitions > 1) return create_mega_event(std::move(r), event);
     topics::Command c{new_request_id(), now_ms(), event};
     std::string id = c.request_id;
     auto accepted = [this, id, event_id = event.event_id](topics::CommandPosition) {
@@ -354,6 +364,51 @@ struct Server::Impl {
     hook("command:published");
   }
 
+  // The commands topic's partition count (asked once; it does not change: key routing relies on it too).
+  std::optional<int32_t> partition_count() {
+    if (int32_t n = command_partitions.load(); n > 0) return n;
+    try {
+      int32_t n = publisher.partition_count(std::chrono::seconds(2));
+      if (n > 0) command_partitions.store(n);
+      return n > 0 ? std::optional<int32_t>(n) : std::nullopt;
+    } catch (const std::exception& e) {
+      log_warn("ingress", std::string("partition count unknown: ") + e.what());
+      return std::nullopt;
+    }
+  }
+
+  // A mega event (topics/slices.h): one create_event per slice, each on its own partition, answered 202
+  // once all of them are stored. The slices' request ids are "<request_id>-<k>".
+  void create_mega_event(Reply r, const topics::CreateEvent& event) {
+    auto n = partition_count();
+    if (!n) return r.error({503, "broker_unavailable", "the message broker is unreachable; retry later"}, 1);
+    if (event.partitions > *n) {
+      return r.error({400, "invalid_request", "partitions must be an integer from 1 to " + std::to_string(*n) +
+                                                  " (the number of command partitions)"});
+    }
+    const std::string id = new_request_id();
+    const int32_t k_total = event.partitions;
+    json slices = json::array();
+    for (int32_t k = 0; k < k_total; ++k) slices.push_back(id + "-" + std::to_string(k));
+    auto accepted = [this, id, event_id = event.event_id, k_total, slices](topics::CommandPosition) {
+      mega.learn(event_id, k_total);
+      created_here.add(event_id);
+      return json{{"request_id", id}, {"status", "pending"}, {"partitions", k_total}, {"slice_request_ids", slices}};
+    };
+    auto parts = fan_out(std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe), static_cast<size_t>(k_total));
+    const int64_t now = now_ms();
+    hook("command:publishing");
+    for (int32_t k = 0; k < k_total; ++k) {
+      topics::CreateEvent slice = event;
+      slice.event_id = topics::slice_id(event.event_id, k);
+      slice.stock = topics::slice_stock(event.stock, k_total, k);
+      slice.total_stock = event.stock;
+      topics::Command c{id + "-" + std::to_string(k), now, slice};
+      publisher.publish(c, std::move(parts[static_cast<size_t>(k)]), topics::slice_partition(event.event_id, k, *n));
+    }
+    hook("command:published");
+  }
+
   // Whether the event exists: true once the projection shows it or this ingress accepted its creation;
   // false only when sure (the projection lacks it and both the processors and the Redis sink have
   // caught up, so no creation is in flight); nullopt when it cannot tell.
@@ -361,6 +416,7 @@ struct Server::Impl {
     if (known_events.contains(event_id) || created_here.contains(event_id)) return true;
     try {
       if (auto e = read.projections.event(event_id)) {
+        mega.learn(event_id, e->partitions);
         known_events.add(event_id);
         if (e->deleted) deleted_events.add(event_id);
         return true;
@@ -455,9 +511,19 @@ struct Server::Impl {
     }
     if (auto e = check_broker()) return r.error(*e, 1);
     topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
+    // A mega event's claim goes to the user's slice, on the slice's partition (topics/slices.h).
+    int32_t partition = -1;
+    if (auto k = mega.partitions(event_id); k && *k > 1) {
+      auto n = partition_count();
+      if (!n) return r.error({503, "broker_unavailable", "the message broker is unreachable; retry later"}, 1);
+      const int32_t slice = topics::user_slice(user_id, *k);
+      c.body = topics::Claim{topics::slice_id(event_id, slice), user_id};
+      partition = topics::slice_partition(event_id, slice, *n);
+    }
     hook("command:publishing");
     publisher.publish(c, std::make_unique<ClaimDelivery>(*this, std::move(r), std::move(request_id),
-                                                         std::move(event_id), std::move(user_id), std::get<int>(wait)));
+                                                         std::move(event_id), std::move(user_id), std::get<int>(wait)),
+                      partition);
     hook("command:published");
   }
 
@@ -596,6 +662,27 @@ struct Server::Impl {
     if (draining) return r.error({503, "shutting_down", "the ingress is stopping; retry on another instance"});
     if (event_known(event_id) == false) return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
     if (auto e = check_broker()) return r.error(*e, 1);
+    if (auto k = mega.partitions(event_id); k && *k > 1) {
+      // One command per slice, answered 202 once all are stored (?wait_ms is not waited for here).
+      auto n = partition_count();
+      if (!n) return r.error({503, "broker_unavailable", "the message broker is unreachable; retry later"}, 1);
+      make_body(event_id);  // its side effects (a delete: this ingress answers the event's claims 404 now)
+      const std::string id = new_request_id();
+      json slices = json::array();
+      for (int32_t s = 0; s < *k; ++s) slices.push_back(id + "-" + std::to_string(s));
+      auto accepted = [id, slices](topics::CommandPosition) {
+        return json{{"request_id", id}, {"status", "pending"}, {"slice_request_ids", slices}};
+      };
+      auto parts = fan_out(std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe), static_cast<size_t>(*k));
+      const int64_t now = now_ms();
+      hook("command:publishing");
+      for (int32_t s = 0; s < *k; ++s) {
+        topics::Command c{id + "-" + std::to_string(s), now, make_body(topics::slice_id(event_id, s))};
+        publisher.publish(c, std::move(parts[static_cast<size_t>(s)]), topics::slice_partition(event_id, s, *n));
+      }
+      hook("command:published");
+      return;
+    }
     topics::Command c{new_request_id(), now_ms(), make_body(event_id)};
     publish_awaited(c, std::move(r), "", std::get<int>(wait));
   }
@@ -700,7 +787,9 @@ struct Server::Impl {
       if (!read.projections.event(id)) return r.error({404, "not_found", "no event " + id});
       json list = json::array();
       for (const auto& e : read.projections.ranking(id, limit)) {
-        list.push_back({{"rank", e.rank}, {"user_id", e.user_id}, {"coupon_seq", e.coupon_seq}});
+        json entry{{"rank", e.rank}, {"user_id", e.user_id}, {"coupon_seq", e.coupon_seq}};
+        if (e.slice >= 0) entry["slice"] = e.slice;
+        list.push_back(std::move(entry));
       }
       r.send(200, list.dump());
     } catch (const ProjectionUnavailable&) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "topics/claim_status.h"
+#include "topics/slices.h"
 
 namespace allot::sinks {
 
@@ -108,10 +109,20 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                 std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
+      if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices
+        c.insert(c.end(), {"partitions", std::to_string(d.event->partitions)});
+        optional_field(c, "total_stock", d.event->total_stock);
+      }
       writes.push_back(std::move(c));
       touched.insert(d.event_id);
       if (d.type == "create_event" && d.outcome == topics::Outcome::kCreated) {
-        writes.push_back({"ZADD", keys_.events_created(), std::to_string(d.decided_at), d.event_id});
+        // A mega event is listed once, under its own id, when its slice 0 is created.
+        auto slice = topics::parse_slice_id(d.event_id);
+        if (!slice) {
+          writes.push_back({"ZADD", keys_.events_created(), std::to_string(d.decided_at), d.event_id});
+        } else if (slice->slice == 0) {
+          writes.push_back({"ZADD", keys_.events_created(), std::to_string(d.decided_at), slice->parent});
+        }
       }
     }
     const auto status = std::string(topics::to_string(d.outcome));

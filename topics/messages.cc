@@ -5,6 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "topics/slices.h"
 #include "topics/topics.h"
 
 namespace allot::topics {
@@ -66,6 +67,8 @@ json event_to_json(const CreateEvent& e) {
   if (e.closes_at) j["closes_at"] = *e.closes_at;
   if (e.mode != EventMode::kFcfs) j["mode"] = to_string(e.mode);
   if (e.mode == EventMode::kHold) j["hold_ms"] = e.hold_ms;
+  if (e.partitions != 1) j["partitions"] = e.partitions;
+  if (e.total_stock) j["total_stock"] = *e.total_stock;
   return j;
 }
 
@@ -100,7 +103,10 @@ CreateEvent event_from_json(const json& j) {
     e.mode = *m;
   }
   e.hold_ms = optional_field<int64_t>(j, "hold_ms").value_or(0);
-  if (!valid_event_id(e.event_id)) throw DecodeError("invalid event_id");
+  e.partitions = optional_field<int32_t>(j, "partitions").value_or(1);
+  e.total_stock = optional_field<int64_t>(j, "total_stock");
+  if (e.partitions < 1 || e.partitions > kMaxSlices) throw DecodeError("invalid partitions");
+  if (!valid_topic_event_id(e.event_id)) throw DecodeError("invalid event_id");
   if (e.stock < 0 || e.per_user_limit < 1) throw DecodeError("invalid stock or per_user_limit");
   if (e.mode == EventMode::kHold && (e.hold_ms < 1 || e.hold_ms > kMaxHoldMs)) {
     throw DecodeError("a hold event needs hold_ms between 1 and " + std::to_string(kMaxHoldMs));
@@ -140,7 +146,7 @@ std::optional<Outcome> outcome_from_string(std::string_view s) { return value_in
 
 std::string encode(const Command& c) {
   if (const auto* claim = std::get_if<Claim>(&c.body);
-      claim && valid_request_id(c.request_id) && valid_event_id(claim->event_id) && valid_user_id(claim->user_id)) {
+      claim && valid_request_id(c.request_id) && valid_topic_event_id(claim->event_id) && valid_user_id(claim->user_id)) {
     // The ingress's hot path: valid ids need no escaping, so the claim is written directly, byte for
     // byte what the JSON document below would dump (keys in the same, sorted order).
     std::string s;
@@ -255,7 +261,7 @@ std::optional<Command> decode_plain_claim(std::string_view text) {
 
 void validate_claim(const Command& c) {
   const auto& claim = std::get<Claim>(c.body);
-  if (!valid_event_id(claim.event_id)) throw DecodeError("invalid event_id");
+  if (!valid_topic_event_id(claim.event_id)) throw DecodeError("invalid event_id");
   if (!valid_user_id(claim.user_id)) throw DecodeError("invalid user_id");
 }
 
@@ -280,7 +286,7 @@ Command decode_command(std::string_view text) {
     validate_claim(c);
   } else if (type == "close_event" || type == "delete_event") {
     auto event_id = field<std::string>(j, "event_id");
-    if (!valid_event_id(event_id)) throw DecodeError("invalid event_id");
+    if (!valid_topic_event_id(event_id)) throw DecodeError("invalid event_id");
     if (type == "close_event") {
       c.body = CloseEvent{std::move(event_id)};
     } else {
@@ -289,7 +295,7 @@ Command decode_command(std::string_view text) {
   } else if (type == "confirm" || type == "cancel") {
     HoldAction a{field<std::string>(j, "event_id"), field<std::string>(j, "claim_request_id"),
                  field<std::string>(j, "user_id")};
-    if (!valid_event_id(a.event_id)) throw DecodeError("invalid event_id");
+    if (!valid_topic_event_id(a.event_id)) throw DecodeError("invalid event_id");
     if (!valid_request_id(a.claim_request_id)) throw DecodeError("invalid claim_request_id");
     if (!valid_user_id(a.user_id)) throw DecodeError("invalid user_id");
     if (type == "confirm") {
@@ -385,9 +391,11 @@ std::string encode(const Decision& d) {
     if (d.event->mode == EventMode::kHold) e.field("hold_ms", d.event->hold_ms);
     if (d.event->mode != EventMode::kFcfs) e.field("mode", to_string(d.event->mode));
     if (d.event->opens_at) e.field("opens_at", *d.event->opens_at);
+    if (d.event->partitions != 1) e.field("partitions", d.event->partitions);
     e.field("per_user_limit", d.event->per_user_limit);
     e.field("stock", d.event->stock);
     e.field("title", d.event->title);
+    if (d.event->total_stock) e.field("total_stock", *d.event->total_stock);
     e.end();
   }
   j.field("event_id", d.event_id);

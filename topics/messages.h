@@ -30,6 +30,10 @@ struct CreateEvent {
   std::optional<int64_t> closes_at;  // claims at or after this instant are closed (a raffle draws then)
   EventMode mode = EventMode::kFcfs;
   int64_t hold_ms = 0;  // hold mode: how long a held unit waits for its confirm
+  // Mega events (topics/slices.h): K > 1 splits the event into K slices. On a slice's create_event (event_id
+  // "<id>~<k>", stock = its share) `partitions` is K and `total_stock` the whole event's stock.
+  int32_t partitions = 1;
+  std::optional<int64_t> total_stock{};
 };
 inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
 
