@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "common/kafka.h"
 #include "topics/projection_check.h"
+#include "topics/slices.h"
 #include "topics/verify.h"
 #include "topics/admin.h"
 
@@ -147,7 +148,12 @@ int verify(const std::vector<std::string>& args) {
   using namespace allot;
   auto brokers = flag(args, "--brokers", env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"));
   auto events = split_commas(flag(args, "--events", ""));
-  auto wanted = [&](const std::string& e) { return events.empty() || events.count(e) > 0; };
+  // A mega event's slices ("<id>~<k>", topics/slices.h) are wanted with it.
+  auto wanted = [&](const std::string& e) {
+    if (events.empty() || events.count(e) > 0) return true;
+    auto slice = topics::parse_slice_id(e);
+    return slice && events.count(slice->parent) > 0;
+  };
   const auto timeout = std::chrono::minutes(5);
 
   topics::VerifyInput input;
@@ -190,6 +196,13 @@ int verify(const std::vector<std::string>& args) {
 
   if (has_flag(args, "--projections")) {
     std::set<std::string> checked = events;
+    for (const auto& d : input.decisions) {  // a mega event's projections are its slices'
+      auto slice = topics::parse_slice_id(d.event_id);
+      if (d.outcome == topics::Outcome::kCreated && slice && (events.empty() || events.count(slice->parent))) {
+        checked.insert(d.event_id);
+        checked.erase(slice->parent);  // it has no projection of its own
+      }
+    }
     if (checked.empty()) {
       for (const auto& d : input.decisions) {
         if (d.outcome == topics::Outcome::kCreated) checked.insert(d.event_id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "topics/draw.h"
+#include "topics/verify_slices.h"
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -339,6 +340,7 @@ VerifyReport verify(const VerifyInput& in) {
       case EventMode::kRaffle: check_raffle(id, t, r); break;
     }
   }
+  check_slices(in.decisions, r);  // mega events as a whole
   return r;
 }
 
@@ -346,7 +348,8 @@ std::string VerifyReport::summary() const {
   std::string s = (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
                   " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
                   " coupons=" + std::to_string(issued) +
-                  (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
+                  (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") +
+                  (mega_events ? " mega_events=" + std::to_string(mega_events) : "") + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];
