@@ -261,11 +261,11 @@ CommandProducer::~CommandProducer() {
   }
 }
 
-void CommandProducer::send(const topics::Command& c) {
+void CommandProducer::send(const topics::Command& c, int32_t partition) {
   auto value = topics::encode(c);
   auto* copy = new topics::Command(c);
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    auto code = impl_->producer->produce("allot.commands", RdKafka::Topic::PARTITION_UA,
+    auto code = impl_->producer->produce("allot.commands", partition >= 0 ? partition : RdKafka::Topic::PARTITION_UA,
                                          RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
                                          c.event_id().data(), c.event_id().size(), 0, copy);
     if (code == RdKafka::ERR_NO_ERROR) return;

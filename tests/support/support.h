@@ -92,7 +92,8 @@ class CommandProducer {
  public:
   CommandProducer();
   ~CommandProducer();
-  void send(const topics::Command& c);
+  // To the partition of the command's event id, or to `partition` when given (a mega event's slice).
+  void send(const topics::Command& c, int32_t partition = -1);
   // Waits for every delivery; throws if any failed.
   std::vector<topics::PositionedCommand> flush();
 
