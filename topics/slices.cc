@@ -15,6 +15,13 @@ uint64_t fnv1a64(std::string_view s) {
   return h;
 }
 
+uint64_t slice_hash(std::string_view s) {
+  uint64_t z = fnv1a64(s);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 std::string slice_id(std::string_view parent, int32_t slice) {
   return std::string(parent) + "~" + std::to_string(slice);
 }
@@ -41,12 +48,12 @@ int64_t slice_stock(int64_t stock, int32_t partitions, int32_t slice) {
 
 int32_t user_slice(std::string_view user_id, int32_t partitions) {
   if (partitions <= 1) return 0;
-  return static_cast<int32_t>(fnv1a64(user_id) % static_cast<uint64_t>(partitions));
+  return static_cast<int32_t>(slice_hash(user_id) % static_cast<uint64_t>(partitions));
 }
 
 int32_t slice_partition(std::string_view parent, int32_t slice, int32_t partition_count) {
   const auto n = static_cast<uint64_t>(partition_count);
-  return static_cast<int32_t>((fnv1a64(parent) % n + static_cast<uint64_t>(slice)) % n);
+  return static_cast<int32_t>((slice_hash(parent) % n + static_cast<uint64_t>(slice)) % n);
 }
 
 }  // namespace allot::topics

@@ -33,10 +33,15 @@ bool valid_topic_event_id(std::string_view id);
 
 // Slice k's stock: stock / K, and one more for the first stock % K slices (they sum to stock).
 int64_t slice_stock(int64_t stock, int32_t partitions, int32_t slice);
-// The slice a user's claims go to: fnv1a64(user_id) % K.
+// FNV-1a's low bits depend only on the low bits of each byte (h mod 4 is fixed by every byte's two lowest
+// bits), so ids that differ in other bits ("user-a", "user-e") would share a slice: the slices take the
+// hash through splitmix64's finalizer, which spreads every input bit over the low ones.
+uint64_t slice_hash(std::string_view s);
+// The slice a user's claims go to: slice_hash(user_id) % K.
 int32_t user_slice(std::string_view user_id, int32_t partitions);
-// The partition of slice k among `partition_count` partitions: (fnv1a64(parent) % N + k) % N, so the K
-// slices (K <= N) sit on K distinct partitions.
+// The partition of slice k among `partition_count` partitions: (slice_hash(parent) % N + k) % N, so the K
+// slices (K <= N) sit on K distinct, consecutive partitions; the processors' roundrobin assignor deals
+// consecutive partitions to different processors, so K slices use min(K, processors) of them.
 int32_t slice_partition(std::string_view parent, int32_t slice, int32_t partition_count);
 
 }  // namespace allot::topics

@@ -42,7 +42,20 @@ TEST(Slices, UsersAreRoutedStablyAndEvenly) {
   // FNV-1a 64 is fixed: these values must never change, or users would move between slices of a live event.
   EXPECT_EQ(fnv1a64(""), 14695981039346656037ULL);
   EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(slice_hash("a"), 198367012849983736ULL);  // must never change
   EXPECT_EQ(user_slice("anyone", 1), 0);
+  // Ids that differ only in bits above each byte's lowest two spread over the slices too (plain FNV-1a % 4
+  // would put all of these on one slice).
+  std::set<int32_t> spread;
+  for (const char* id : {"user-a", "user-e", "user-i", "user-m", "user-q", "user-u", "user-y", "user-A", "user-E"}) {
+    spread.insert(user_slice(id, 4));
+  }
+  EXPECT_GE(spread.size(), 3u);
+  std::set<uint64_t> plain;
+  for (const char* id : {"user-a", "user-e", "user-i", "user-m", "user-q", "user-u", "user-y", "user-A", "user-E"}) {
+    plain.insert(fnv1a64(id) % 4);
+  }
+  EXPECT_EQ(plain.size(), 1u) << "the weakness slice_hash exists for";
   std::map<int32_t, int> counts;
   for (int i = 0; i < 40000; ++i) {
     const auto user = "user-" + std::to_string(i);
