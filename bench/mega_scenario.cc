@@ -4,13 +4,14 @@
 //       every user claims once through the HTTP ingress, on a mega event and (same run, same load) on an
 //       ordinary event; how far the issued set is from global arrival order (the ingress's received_at).
 //   allot-mega --throughput --processors P [--claims 200000] [--partitions 4]
-//       stops the processors and the sinks, starts processor-1..P and lets the group settle, then produces a
-//       mega event of `partitions` slices (its creates and `claims` claims) straight to the slices'
-//       partitions, faster than the processors decide, and measures decisions/s from the first claim
+//       stops the processors and the sinks, starts processor-1..P and lets the group settle, freezes them
+//       (SIGSTOP), produces a mega event of `partitions` slices (its creates and `claims` claims) straight to
+//       the slices' partitions, lets them go on (SIGCONT) and measures decisions/s from the first claim
 //       decision to the last (decided_at); then stops processor-3/-4 and brings the stack back (`scripts/stack up`).
 //
 // Both check what landed with topics::verify (per slice and for the event as a whole).
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -152,6 +153,12 @@ int throughput(const Options& o) {
   sh("scripts/stack start" + names + " >/dev/null");
   std::this_thread::sleep_for(std::chrono::seconds(12));
   DecisionLog log;  // from here on
+  // Frozen (SIGSTOP) while the load is produced, so it is all there when they go on (SIGCONT): the rate
+  // is the processors', not the producer's. Within the 10 s session timeout, so the group stays as it is.
+  auto each_processor = [&](int signal) {
+    for (int p = 1; p <= o.processors; ++p) signal_service("processor-" + std::to_string(p), signal);
+  };
+  each_processor(SIGSTOP);
   auto started = std::chrono::steady_clock::now();
   CommandProducer producer;
   const int64_t now = now_ms();
@@ -172,6 +179,7 @@ int throughput(const Options& o) {
   }
   producer.flush();
   const double produced_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  each_processor(SIGCONT);
   const size_t total = static_cast<size_t>(o.claims + k);
   bool all = log.wait_for(ids, total, std::chrono::seconds(600));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
