@@ -180,7 +180,7 @@ int throughput(const Options& o) {
   producer.flush();
   const double produced_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   each_processor(SIGCONT);
-  const size_t total = static_cast<size_t>(o.claims + k);
+  const size_t total = static_cast<size_t>(o.claims) + static_cast<size_t>(k);
   bool all = log.wait_for(ids, total, std::chrono::seconds(600));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   int64_t first = INT64_MAX, last = 0;

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 
+#include "ingress/mega.h"
 #include "ingress/requests.h"
 #include "topics/messages.h"
 #include "topics/topics.h"
@@ -270,3 +271,61 @@ TEST(VerifySlices, CatchesIssuedBeyondTheWholeStock) {
 
 }  // namespace
 }  // namespace allot::topics
+
+namespace allot::ingress {
+namespace {
+
+// Records how the whole was answered.
+class Recorder : public Delivery {
+ public:
+  Recorder(int& delivered, int& failed, topics::CommandPosition& at) : delivered_(delivered), failed_(failed), at_(at) {}
+  void delivered(topics::CommandPosition position) override {
+    ++delivered_;
+    at_ = position;
+  }
+  void failed(const std::string&) override { ++failed_; }
+
+ private:
+  int& delivered_;
+  int& failed_;
+  topics::CommandPosition& at_;
+};
+
+TEST(FanOut, AnswersDeliveredOnceAllPartsAreStoredWithTheFirstPartsPosition) {
+  int delivered = 0, failed = 0;
+  topics::CommandPosition at;
+  auto parts = fan_out(std::make_unique<Recorder>(delivered, failed, at), 3);
+  ASSERT_EQ(parts.size(), 3u);
+  parts[2]->delivered({7, 70});
+  parts[0]->delivered({5, 50});
+  EXPECT_EQ(delivered, 0) << "not before every part is stored";
+  parts[1]->delivered({6, 60});
+  EXPECT_EQ(delivered, 1);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(at.partition, 5);
+  EXPECT_EQ(at.offset, 50);
+}
+
+TEST(FanOut, AnswersFailedOnceWhenAnyPartFailedAndOnlyAfterAllReported) {
+  int delivered = 0, failed = 0;
+  topics::CommandPosition at;
+  auto parts = fan_out(std::make_unique<Recorder>(delivered, failed, at), 3);
+  parts[0]->failed("timeout");
+  EXPECT_EQ(failed, 0) << "a 503 only once no part is in flight";
+  parts[1]->delivered({1, 1});
+  parts[2]->failed("timeout");
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(delivered, 0);
+}
+
+TEST(MegaEvents, RemembersWhatItLearned) {
+  MegaEvents m;
+  EXPECT_FALSE(m.partitions("e"));
+  m.learn("e", 4);
+  m.learn("f", 1);
+  EXPECT_EQ(m.partitions("e"), 4);
+  EXPECT_EQ(m.partitions("f"), 1);
+}
+
+}  // namespace
+}  // namespace allot::ingress
