@@ -82,6 +82,9 @@ std::optional<EventView> Projections::event(const std::string& event_id) const {
   e.entries = number(h, "entries");
   e.closed = number(h, "closed") != 0;
   e.deleted = number(h, "deleted") != 0;
+  e.admit_per_s = number(h, "admit_per_s");
+  e.tickets = number(h, "tickets");
+  e.admitted = number(h, "admitted");
   return e;
 }
 
@@ -106,6 +109,8 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
   if (auto type = h.find("type"); type != h.end() && !type->second.empty()) c.type = type->second;
   c.claim_request_id = h["claim_request_id"];
   c.hold_expires_at = optional_number(h, "hold_expires_at");
+  c.ticket = optional_number(h, "ticket");
+  c.admitted_at = optional_number(h, "admitted_at");
   return c;
 }
 

@@ -104,6 +104,12 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   if (ev.mode == topics::EventMode::kRaffle && !ev.closes_at) {
     return bad("an event with mode raffle needs closes_at: the draw happens then (or at POST .../close)");
   }
+  if (j.contains("admit_per_s")) {
+    auto rate = integer(j.at("admit_per_s"));
+    if (!rate || *rate < 1 || *rate > topics::kMaxAdmitPerS) return bad("admit_per_s must be an integer from 1 to 1000000");
+    if (ev.mode == topics::EventMode::kRaffle) return bad("a raffle has no waiting room: admit_per_s is for fcfs and hold");
+    ev.admit_per_s = *rate;
+  }
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)
   return ev;
