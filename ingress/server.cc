@@ -98,8 +98,7 @@ struct Probe {
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
         in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
     for (const char* route : {"cancel", "claim", "close_event", "confirm", "create_event", "delete_event", "get_claim",
-                              "get_event",
-                              "get_ranking", "healthz", "list_events", "method_not_allowed", "not_found", "page",
+                              "get_event", "get_queue", "get_ranking", "healthz", "join", "list_events", "method_not_allowed", "not_found", "page",
                               "readyz", "v1_claim", "v2_claim"}) {
       routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
     }
