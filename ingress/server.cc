@@ -636,6 +636,13 @@ struct Server::Impl {
     if (rooms.get(event_id) == 0) {
       return r.error({409, "no_waiting_room", "event " + event_id + " has no waiting room: claim directly"});
     }
+    if (req.headers().tryGetRaw("Idempotency-Key")) {
+      // A retried key: its first decision stands (a join's place), and a key another request used is refused.
+      if (auto decided = known_decision(request_id)) {
+        if (decided->type == "join") return r.send(200, queue_json(*decided));
+        return r.error({409, "idempotency_key_reused", "Idempotency-Key " + request_id + " belongs to another request"});
+      }
+    }
     if (auto e = check_broker()) return r.error(*e, 1);
     topics::Command c{request_id, now_ms(), topics::Join{event_id, user_id}};
     publish_awaited(c, std::move(r), user_id, std::get<int>(wait));
