@@ -13,7 +13,7 @@ namespace allot::sinks {
 namespace {
 
 // KEYS: event hash, issued set, requests set, events zset, holds set, holds_ended set, entries set,
-// tickets set, admitted set.
+// tickets set, admitted set. tickets and admitted only for an event with a waiting room (admit_per_s).
 // ARGV: event id. Derives the event's counters from the sets; an event without a description (no
 // create decision seen) gets none, and is not ranked by popularity.
 constexpr const char* kDeriveCounters = R"lua(
@@ -24,8 +24,10 @@ local received = redis.call('SCARD', KEYS[3])
 local held = redis.call('SCARD', KEYS[5]) - redis.call('SCARD', KEYS[6])
 local entries = redis.call('SCARD', KEYS[7])
 redis.call('HSET', KEYS[1], 'issued', issued, 'held', held, 'entries', entries,
-           'remaining', tonumber(stock) - issued - held, 'claims_received', received,
-           'tickets', redis.call('SCARD', KEYS[8]), 'admitted', redis.call('SCARD', KEYS[9]))
+           'remaining', tonumber(stock) - issued - held, 'claims_received', received)
+if redis.call('HEXISTS', KEYS[1], 'admit_per_s') == 1 then
+  redis.call('HSET', KEYS[1], 'tickets', redis.call('SCARD', KEYS[8]), 'admitted', redis.call('SCARD', KEYS[9]))
+end
 redis.call('ZADD', KEYS[4], received, ARGV[1])
 return 1
 )lua";
@@ -107,8 +109,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
     if (d.event) {
       Command c{"HSET", keys_.event(d.event_id), "title", d.event->title, "stock", std::to_string(d.event->stock),
                 "per_user_limit", std::to_string(d.event->per_user_limit), "mode",
-                std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms),
-                "admit_per_s", std::to_string(d.event->admit_per_s)};
+                std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
+      optional_field(c, "admit_per_s", d.event->admit_per_s > 0 ? std::optional(d.event->admit_per_s) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
       writes.push_back(std::move(c));

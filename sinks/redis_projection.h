@@ -19,7 +19,7 @@
 //   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
 //                                      hold), hold_ms (from the create decision); closed = 1 after a close_event
 //                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
-//                                      claims_received, tickets, admitted (derived, see below)
+//                                      claims_received, tickets and admitted (a waiting room's) (derived, see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
 //   {p}events:created            zset  member event_id, score the created decision's decided_at: newest
 //                                      first for listings (a new event shows however many others exist)
