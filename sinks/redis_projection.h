@@ -17,7 +17,7 @@
 //                                      confirmed, won) in coupon order. ZADD LT, so a user holding several
 //                                      coupons (per_user_limit > 1) ranks by the first
 //   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
-//                                      hold), hold_ms (from the create decision); closed = 1 after a close_event
+//                                      hold), hold_ms, admit_per_s? (from the create decision); closed = 1 after a close_event
 //                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
 //                                      claims_received, tickets and admitted (a waiting room's) (derived, see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
