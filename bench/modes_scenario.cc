@@ -6,10 +6,15 @@
 //       every user claims at once; holders confirm, except a fixed share (`unpaid`) who never pay; when
 //       their holds expire, the next sold-out users in line (in the order they were decided) claim again,
 //       round after round, until the whole stock is confirmed.
+//   allot-seed-modes --mode room [--users 10000] [--stock 100] [--admit-per-s 1000] [--concurrency 64]
+//       every user joins the event's waiting room at once; once all are admitted (at admit_per_s), each
+//       asks for its admission token and claims with it; admission latency comes from the log.
 //
-// Both end with topics::verify over what landed in allot.decisions (held + issued <= stock at every
+// All end with topics::verify over what landed in allot.decisions (held + issued <= stock at every
 // offset, every hold ends once, the draw re-derived from the log). Needs the stack up (scripts/stack up).
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <chrono>
 #include <functional>
 #include <iomanip>
@@ -30,7 +35,7 @@ using nlohmann::json;
 
 struct Options {
   std::string mode;
-  int users = 10000, stock = 100, concurrency = 64, hold_ms = 2000;
+  int users = 10000, stock = 100, concurrency = 64, hold_ms = 2000, admit_per_s = 1000;
   double unpaid = 0.3;
 };
 
@@ -222,6 +227,108 @@ int hold(const Options& o) {
   return all && confirmed == static_cast<size_t>(o.stock) && report.ok() ? 0 : 1;
 }
 
+// The waiting room: everyone joins at once, is admitted at admit_per_s, then claims with its token.
+int room(const Options& o) {
+  DecisionLog log;
+  const auto event = unique_id("seed-room");
+  create({{"event_id", event}, {"title", "Seed room"}, {"stock", o.stock}, {"admit_per_s", o.admit_per_s}});
+  if (!log.wait_for({event}, 1, std::chrono::seconds(60))) throw std::runtime_error("the event was not created");
+  std::vector<std::string> users, joins(static_cast<size_t>(o.users)), accepted;
+  for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  auto started = Clock::now();
+  std::vector<double> join_ms(users.size());
+  for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
+    auto t0 = Clock::now();
+    auto r = post_user(http, "/api/events/" + event + "/queue", users[i]);
+    join_ms[i] = ms_since(t0);
+    if (r.status == 202) joins[i] = body_field(r, "request_id");
+  });
+  const double join_s = seconds_since(started);
+  for (const auto& id : joins) {
+    if (!id.empty()) accepted.push_back(id);
+  }
+  // Every join decided, then every queued one admitted.
+  bool all = log.wait_for({event}, 1 + accepted.size(), std::chrono::seconds(300));
+  const size_t queued = count(log, "join", topics::Outcome::kQueued);
+  all = log.wait_for({event}, 1 + accepted.size() + queued, std::chrono::seconds(300)) && all;
+  const double admitted_s = seconds_since(started);
+  std::map<std::string, int64_t> joined_at;
+  std::vector<const topics::Decision*> admissions;
+  for (const auto& d : log.decisions()) {
+    if (d.type == "join") joined_at[d.request_id] = d.received_at;
+    if (d.outcome == topics::Outcome::kAdmitted) admissions.push_back(&d);
+  }
+  std::vector<double> wait_ms;
+  std::map<int64_t, int64_t> per_second;  // second of stream time since the first join -> admissions
+  const int64_t first = joined_at.empty() ? 0 : std::min_element(joined_at.begin(), joined_at.end(), [](auto& a, auto& b) {
+    return a.second < b.second;
+  })->second;
+  int64_t last_admission = first;
+  for (const auto* d : admissions) {
+    wait_ms.push_back(static_cast<double>(d->decided_at - joined_at[d->request_id]));
+    ++per_second[(d->received_at - first) / 1000];
+    last_admission = std::max(last_admission, d->received_at);
+  }
+  int64_t busiest = 0;
+  for (const auto& [second, n] : per_second) busiest = std::max(busiest, n);
+
+  // Each admitted user fetches its token and claims with it; a sample without one is refused.
+  std::vector<HttpResponse> claims(users.size());
+  std::vector<double> claim_ms(users.size());
+  std::atomic<int> refused{0};
+  auto claims_started = Clock::now();
+  for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
+    if (joins[i].empty()) return;
+    try {
+      auto status = json::parse(http.request("GET", "/api/queue/" + joins[i]).body, nullptr, false);
+      if (!status.is_object() || status.value("status", "") != "admitted") return;
+      const std::string path = "/api/events/" + event + "/claims";
+      if (i % 100 == 0 && http.post_json(path, json{{"user_id", users[i]}}.dump()).status == 403) ++refused;
+      auto t0 = Clock::now();
+      claims[i] = http.post_json(path + "?wait_ms=10000", json{{"user_id", users[i]}}.dump(),
+                                 {{"Admission-Token", status.value("admission_token", "")}});
+      claim_ms[i] = ms_since(t0);
+    } catch (const std::exception&) {
+    }
+  });
+  const double claims_s = seconds_since(claims_started);
+  size_t issued = 0, sold_out = 0, decided = 0;
+  for (const auto& r : claims) {
+    auto st = body_field(r, "status");
+    if (r.status == 200 || r.status == 202) accepted.push_back(body_field(r, "request_id"));
+    if (r.status == 200) ++decided;
+    issued += st == "issued";
+    sold_out += st == "sold_out";
+  }
+  all = log.wait_for({event}, 1 + joins.size() + queued + accepted.size() - joins.size(), std::chrono::seconds(300)) && all;
+  auto report = topics::verify({{}, log.decisions(), accepted});
+  std::cout << std::fixed << std::setprecision(1) << "room: event " << event << ", " << o.users << " users, stock "
+            << o.stock << ", admit_per_s " << o.admit_per_s << ", " << o.concurrency << " concurrent HTTP connections\n\n"
+            << "| figure | value |\n|---|---:|\n"
+            << "| joins accepted (202) | " << joins.size() - std::count(joins.begin(), joins.end(), "") << " of "
+            << o.users << " |\n"
+            << "| joins accepted/s | " << static_cast<double>(o.users) / join_s << " |\n"
+            << "| join accept latency p50 / p99 (ms) | " << percentile(join_ms, 0.5) << " / " << percentile(join_ms, 0.99)
+            << " |\n"
+            << "| admitted at once / waited in line | " << count(log, "join", topics::Outcome::kAdmitted) << " / "
+            << queued << " |\n"
+            << "| first join to last admission, stream time (s) | " << static_cast<double>(last_admission - first) / 1000
+            << " (ideal " << static_cast<double>(o.users) / o.admit_per_s - 1 << " to "
+            << static_cast<double>(o.users) / o.admit_per_s << ") |\n"
+            << "| most admitted in one second of stream time | " << busiest << " (admit_per_s " << o.admit_per_s << ") |\n"
+            << "| join to admission p50 / p99 / max (ms, from the log) | " << percentile(wait_ms, 0.5) << " / "
+            << percentile(wait_ms, 0.99) << " / " << percentile(wait_ms, 1.0) << " |\n"
+            << "| everyone admitted after (s, wall clock from the first join) | " << admitted_s << " |\n"
+            << "| claims with the token: decided within the wait / issued / sold_out | " << decided << " / " << issued
+            << " / " << sold_out << " |\n"
+            << "| claims with the token: claims/s (token fetch + claim), p50 / p99 (ms) | "
+            << static_cast<double>(decided) / claims_s << ", " << percentile(claim_ms, 0.5) << " / "
+            << percentile(claim_ms, 0.99) << " |\n"
+            << "| claims without a token refused 403 (1 in 100 users tried) | " << refused.load() << " |\n\n"
+            << "integrity: " << report.summary() << "\n";
+  return all && issued == static_cast<size_t>(o.stock) && report.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,11 +341,14 @@ int main(int argc, char** argv) {
     else if (args[i] == "--concurrency") o.concurrency = std::stoi(args[i + 1]);
     else if (args[i] == "--hold-ms") o.hold_ms = std::stoi(args[i + 1]);
     else if (args[i] == "--unpaid") o.unpaid = std::stod(args[i + 1]);
+    else if (args[i] == "--admit-per-s") o.admit_per_s = std::stoi(args[i + 1]);
   }
   try {
     if (o.mode == "raffle") return raffle(o);
     if (o.mode == "hold") return hold(o);
-    std::cerr << "usage: allot-seed-modes --mode raffle|hold [--users N] [--stock N] [--hold-ms N] [--unpaid F]\n";
+    if (o.mode == "room") return room(o);
+    std::cerr << "usage: allot-seed-modes --mode raffle|hold|room [--users N] [--stock N] [--hold-ms N] [--unpaid F]"
+                 " [--admit-per-s N]\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "allot-seed-modes: " << e.what() << "\n";

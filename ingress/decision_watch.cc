@@ -16,7 +16,8 @@ using Clock = std::chrono::steady_clock;
 // Decisions that answer a client's request (a claim, a confirm or cancel, a close); not create_event
 // (nobody polls it) nor what a command caused (those carry an earlier claim's request id).
 bool answers_a_request(std::string_view type) {
-  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event" || type == "delete_event";
+  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event" || type == "delete_event" ||
+         type == "join";
 }
 
 // The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.
@@ -24,7 +25,7 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
   try {
     auto d = topics::decode_decision(raw);
     if (!answers_a_request(d.type)) return std::nullopt;
-    return ClaimView{std::move(d.request_id),
+    ClaimView c{std::move(d.request_id),
                      std::move(d.event_id),
                      std::move(d.user_id),
                      std::string(topics::to_string(d.outcome)),
@@ -33,6 +34,9 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
                      std::move(d.type),
                      std::move(d.claim_request_id),
                      d.hold_expires_at};
+    c.ticket = d.ticket;
+    if (d.outcome == topics::Outcome::kAdmitted) c.admitted_at = d.decided_at;
+    return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());
     return std::nullopt;

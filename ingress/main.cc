@@ -1,5 +1,6 @@
 // allot-ingress: the HTTP API. Configuration from ALLOT_* variables (README).
 #include <csignal>
+#include <random>
 #include <iostream>
 #include <atomic>
 
@@ -29,6 +30,8 @@ int main() {
     server.threads = static_cast<int>(env_int("ALLOT_HTTP_THREADS", server.threads, 1, 64));
     server.max_body_bytes = static_cast<size_t>(env_int("ALLOT_MAX_BODY_BYTES", 4096, 64, 1 << 20));
     server.admin_token = env_string("ALLOT_ADMIN_TOKEN", "");
+    server.admission_key = env_string("ALLOT_ADMISSION_KEY", "");
+    server.admission_ttl_ms = env_int("ALLOT_ADMISSION_TTL_MS", server.admission_ttl_ms, 1000, 86'400'000);
     server.user_rate = static_cast<double>(env_int("ALLOT_RATE_PER_USER", 20, 0, 1000000));
     server.user_burst = static_cast<double>(env_int("ALLOT_BURST_PER_USER", 40, 1, 1000000));
     server.address_rate = static_cast<double>(env_int("ALLOT_RATE_PER_ADDRESS", 0, 0, 10000000));
@@ -73,6 +76,12 @@ int main() {
                                  std::to_string(static_cast<int>(server.address_rate)) + "/s admin_token=" +
                                  (server.admin_token.empty() ? "(unset)" : "(set)"));
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
+  if (server.admission_key.empty()) {
+    // Tokens then verify only at this ingress: several ingresses need the same key.
+    std::random_device random;
+    for (int i = 0; i < 32; ++i) server.admission_key += static_cast<char>('a' + random() % 26);
+    allot::log_warn("ingress", "ALLOT_ADMISSION_KEY is unset: admission tokens are signed with a random key of this process");
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);

@@ -113,6 +113,9 @@ std::optional<EventView> Projections::event_record(const std::string& event_id) 
   e.deleted = number(h, "deleted") != 0;
   e.partitions = static_cast<int32_t>(number(h, "partitions", 1));
   e.total_stock = optional_number(h, "total_stock");
+  e.admit_per_s = number(h, "admit_per_s");
+  e.tickets = number(h, "tickets");
+  e.admitted = number(h, "admitted");
   return e;
 }
 
@@ -137,6 +140,8 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
   if (auto type = h.find("type"); type != h.end() && !type->second.empty()) c.type = type->second;
   c.claim_request_id = h["claim_request_id"];
   c.hold_expires_at = optional_number(h, "hold_expires_at");
+  c.ticket = optional_number(h, "ticket");
+  c.admitted_at = optional_number(h, "admitted_at");
   return c;
 }
 

@@ -32,6 +32,9 @@ struct EventView {
   bool deleted = false;  // deleted by delete_event: counters stay, users are erased
   int32_t partitions = 1;  // a mega event's slices (topics/slices.h); its counters are their sums
   std::optional<int64_t> total_stock;  // a slice's record: the whole mega event's stock
+  int64_t admit_per_s = 0;  // the waiting room's rate; 0 = none
+  int64_t tickets = 0;      // waiting room: places handed out in line
+  int64_t admitted = 0;     // waiting room: of them admitted (tickets 1..admitted)
 };
 
 // A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a
@@ -43,6 +46,8 @@ struct ClaimView {
   std::string type = "claim";
   std::string claim_request_id;            // confirm / cancel: the claim they acted on
   std::optional<int64_t> hold_expires_at;  // a held claim
+  std::optional<int64_t> ticket;           // a join: its place in line
+  std::optional<int64_t> admitted_at;      // a join: when the waiting room admitted it
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
 inline bool is_final_status(std::string_view status) { return status != "held" && status != "entered"; }

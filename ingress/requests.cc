@@ -73,6 +73,10 @@ std::optional<ApiError> parse_partitions(const json& j, topics::CreateEvent& ev)
   if (ev.mode != topics::EventMode::kFcfs) {
     return bad("partitions above 1 (a mega event) are for fcfs events only, not raffle or hold");
   }
+  if (ev.admit_per_s > 0) {
+    // Admission is decided in the event's own log, on one partition; a mega event has K of them.
+    return bad("a mega event (partitions above 1) has no waiting room: admit_per_s is for events on one partition");
+  }
   if (ev.event_id.size() > topics::kMaxMegaEventIdLength) {
     return bad("the event_id of a mega event (partitions above 1) has at most 61 characters");
   }
@@ -124,6 +128,12 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   if (ev.mode == topics::EventMode::kHold && ev.hold_ms == 0) return bad("an event with mode hold needs hold_ms");
   if (ev.mode == topics::EventMode::kRaffle && !ev.closes_at) {
     return bad("an event with mode raffle needs closes_at: the draw happens then (or at POST .../close)");
+  }
+  if (j.contains("admit_per_s")) {
+    auto rate = integer(j.at("admit_per_s"));
+    if (!rate || *rate < 1 || *rate > topics::kMaxAdmitPerS) return bad("admit_per_s must be an integer from 1 to 1000000");
+    if (ev.mode == topics::EventMode::kRaffle) return bad("a raffle has no waiting room: admit_per_s is for fcfs and hold");
+    ev.admit_per_s = *rate;
   }
   if (auto e = parse_partitions(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "ingress/admission.h"
 #include "ingress/parse_errors.h"
 #include "ingress/mega.h"
 #include "ingress/pending_claims.h"
@@ -99,8 +100,7 @@ struct Probe {
         rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
         in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {
     for (const char* route : {"cancel", "claim", "close_event", "confirm", "create_event", "delete_event", "get_claim",
-                              "get_event",
-                              "get_ranking", "healthz", "list_events", "method_not_allowed", "not_found", "page",
+                              "get_event", "get_queue", "get_ranking", "healthz", "join", "list_events", "method_not_allowed", "not_found", "page",
                               "readyz", "v1_claim", "v2_claim"}) {
       routes.emplace(route, std::make_unique<RouteProbe>(route, requests, latency));
     }
@@ -215,8 +215,33 @@ json event_json(const EventView& e) {
   }
   if (e.mode == "raffle") j["entries"] = e.entries;
   j["partitions"] = e.partitions;
+  if (e.admit_per_s > 0) {
+    j["admit_per_s"] = e.admit_per_s;
+    j["admitted"] = e.admitted;
+    j["waiting"] = std::max<int64_t>(0, e.tickets - e.admitted);  // in line with a ticket, not admitted yet
+  }
   return j;
 }
+
+// Each event's waiting-room rate (0: none), once this ingress learned it: a claim on an event with a room
+// needs an admission token.
+class RoomRates {
+ public:
+  void set(const std::string& id, int64_t admit_per_s) {
+    std::lock_guard lock(mu_);
+    rates_[id] = admit_per_s;
+  }
+  std::optional<int64_t> get(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    auto it = rates_.find(id);
+    if (it == rates_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int64_t> rates_;
+};
 
 // A set of event ids, safe across threads.
 class EventIds {
@@ -252,6 +277,8 @@ struct Server::Impl {
   EventIds deleted_events;  // seen deleted in the projection, or deleted through this ingress
   MegaEvents mega;          // events' slice counts (topics/slices.h), as learned
   std::atomic<int32_t> command_partitions{0};  // of the commands topic; 0 until asked
+  RoomRates rooms;          // learned with known_events and created_here
+  AdmissionTokens tokens;
   std::atomic<bool> draining{false};
   std::atomic<int> unwritten_answers{0};  // long polls' answers queued and not yet written (Reply::unwritten)
   // Handlers inside a HandlerScope; drain_and_stop waits (bounded) for none before the final flush.
@@ -271,7 +298,8 @@ struct Server::Impl {
         probe(r),
         pending(opt.pending_capacity),
         per_user(opt.user_rate, opt.user_burst),
-        per_address(opt.address_rate, opt.address_burst) {}
+        per_address(opt.address_rate, opt.address_burst),
+        tokens(opt.admission_key, opt.admission_ttl_ms) {}
 
   // Answers the open long polls now (pending) and waits, up to `deadline` (at least 500 ms from now), until
   // Pistache wrote those answers: their connections close right after.
@@ -355,8 +383,9 @@ struct Server::Impl {
     if (event.partitions > 1) return create_mega_event(std::move(r), event);
     topics::Command c{new_request_id(), now_ms(), event};
     std::string id = c.request_id;
-    auto accepted = [this, id, event_id = event.event_id](topics::CommandPosition) {
+    auto accepted = [this, id, event_id = event.event_id, rate = event.admit_per_s](topics::CommandPosition) {
       created_here.add(event_id);
+      rooms.set(event_id, rate);
       return json{{"request_id", id}, {"status", "pending"}};
     };
     hook("command:publishing");
@@ -393,6 +422,7 @@ struct Server::Impl {
     auto accepted = [this, id, event_id = event.event_id, k_total, slices](topics::CommandPosition) {
       mega.learn(event_id, k_total);
       created_here.add(event_id);
+      rooms.set(event_id, 0);  // a mega event has no waiting room
       return json{{"request_id", id}, {"status", "pending"}, {"partitions", k_total}, {"slice_request_ids", slices}};
     };
     auto parts = fan_out(std::make_unique<CommandDelivery>(std::move(r), id, accepted, probe), static_cast<size_t>(k_total));
@@ -417,6 +447,7 @@ struct Server::Impl {
     try {
       if (auto e = read.projections.event(event_id)) {
         mega.learn(event_id, e->partitions);
+        rooms.set(event_id, e->admit_per_s);
         known_events.add(event_id);
         if (e->deleted) deleted_events.add(event_id);
         return true;
@@ -504,10 +535,11 @@ struct Server::Impl {
     }
     // Known deleted here: answered at once. Otherwise the processor answers a deleted event's claim deleted.
     if (deleted_events.contains(event_id)) return r.error({404, "event_deleted", "event " + event_id + " was deleted"});
+    if (auto e = check_admission(req, event_id, user_id)) return r.error(*e);
     if (std::get<int>(wait) > 0 && req.headers().tryGetRaw("Idempotency-Key")) {
       // A retried key whose claim is decided gets no second decision (the first stands): answer with it
       // rather than wait for one that never comes.
-      if (auto decided = known_decision(request_id)) return r.send(200, decided_json(*decided));
+      if (auto decided = known_decision(request_id)) return r.send(200, answer_json(*decided));
     }
     if (auto e = check_broker()) return r.error(*e, 1);
     topics::Command c{request_id, now_ms(), topics::Claim{event_id, user_id}};
@@ -597,11 +629,11 @@ struct Server::Impl {
     int wait_ms = std::get<int>(wait);
     if (read.decisions) {
       // A held or entered claim changes later (confirm, expiry, draw): the projection knows the latest.
-      if (auto c = read.decisions->find(id); c && is_final_status(c->status)) return r.send(200, decided_json(*c));
+      if (auto c = read.decisions->find(id); c && is_final_status(c->status)) return r.send(200, answer_json(*c));
     }
     auto waiting = pending.find(id);
     try {
-      if (auto c = read.projections.claim(id)) return r.send(200, decided_json(*c));
+      if (auto c = read.projections.claim(id)) return r.send(200, answer_json(*c));
     } catch (const ProjectionUnavailable& e) {
       if (!waiting) return r.error({503, "projection_unavailable", "claim statuses are unavailable; retry later"}, 1);
     }
@@ -622,16 +654,130 @@ struct Server::Impl {
     auto deadline = shared->started + std::chrono::milliseconds(wait_ms);
     ClaimView decided;
     auto result = read.decisions->wait(id, deadline, [this, shared, id, p, pending_status](const ClaimView* c) {
-      if (c) return shared->send(200, decided_json(*c));
+      if (c) return shared->send(200, answer_json(*c));
       if (pending_status == 202) return shared->send(202, accepted_body(id, p));
       shared->send(200, pending_json(id, p).dump());
     }, &decided);
-    if (result == DecisionWatch::Result::kDecided) return shared->send(200, decided_json(decided));
+    if (result == DecisionWatch::Result::kDecided) return shared->send(200, answer_json(decided));
     if (result == DecisionWatch::Result::kFull) {
       if (pending_status == 202) return shared->send(202, accepted_body(id, p));
       return shared->error({503, "too_many_waiters", "too many open long polls; retry later"}, 1);
     }
   }
+
+  // The waiting room (README "Waiting room"). A claim on an event with a room needs the Admission-Token
+  // its user got once admitted; a token on any other claim is checked too. When this ingress cannot tell
+  // yet whether the event has a room, the processor still answers a claim by a user it never admitted
+  // not_admitted.
+  std::optional<ApiError> check_admission(const Rest::Request& req, const std::string& event_id,
+                                          const std::string& user_id) {
+    auto header = req.headers().tryGetRaw("Admission-Token");
+    if (!header) {
+      if (rooms.get(event_id).value_or(0) == 0) return std::nullopt;
+      return ApiError{403, "admission_required",
+                      "event " + event_id + " has a waiting room: join it (POST /api/events/" + event_id +
+                          "/queue) and claim with the Admission-Token you get once admitted"};
+    }
+    switch (tokens.check(header->value(), event_id, user_id, now_ms())) {
+      case AdmissionTokens::Check::kValid:
+        return std::nullopt;
+      case AdmissionTokens::Check::kExpired:
+        return ApiError{403, "admission_expired", "the admission token expired; join the queue again"};
+      default:
+        return ApiError{403, "invalid_admission_token", "the Admission-Token is not one this event gave this user"};
+    }
+  }
+
+  // POST /api/events/{id}/queue {"user_id"}: a place in the event's waiting room, answered like a claim
+  // (202, or with ?wait_ms its place: queued with ticket and position, pre_queued, or admitted with a token).
+  void join_queue(const Rest::Request& req, Http::ResponseWriter w) {
+    HandlerScope scope(*this);
+    auto r = reply(req, w, "join");
+    auto wait = parse_wait_ms(req, opt.max_wait_ms);
+    if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+    auto parsed = parse_claim_request(req);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
+    auto& [event_id, user_id, request_id] = std::get<ClaimRequest>(parsed);
+    if (event_known(event_id) == false) return r.error({404, "unknown_event", "event " + event_id + " does not exist"});
+    if (deleted_events.contains(event_id)) return r.error({404, "event_deleted", "event " + event_id + " was deleted"});
+    if (rooms.get(event_id) == 0) {
+      return r.error({409, "no_waiting_room", "event " + event_id + " has no waiting room: claim directly"});
+    }
+    if (req.headers().tryGetRaw("Idempotency-Key")) {
+      // A retried key: its first decision stands (a join's place), and a key another request used is refused.
+      if (auto decided = known_decision(request_id)) {
+        if (decided->type == "join") return r.send(200, queue_json(*decided));
+        return r.error({409, "idempotency_key_reused", "Idempotency-Key " + request_id + " belongs to another request"});
+      }
+    }
+    if (auto e = check_broker()) return r.error(*e, 1);
+    topics::Command c{request_id, now_ms(), topics::Join{event_id, user_id}};
+    publish_awaited(c, std::move(r), user_id, std::get<int>(wait));
+  }
+
+  // GET /api/queue/{join request id}: where the join stands now.
+  void get_queue(const Rest::Request& req, Http::ResponseWriter w) {
+    auto r = reply(req, w, "get_queue");
+    auto id = req.param(":request_id").as<std::string>();
+    if (!topics::valid_request_id(id)) return r.error({400, "invalid_request_id", "request ids match [A-Za-z0-9_-]{1,64}"});
+    std::optional<ClaimView> join;
+    try {
+      join = read.projections.claim(id);
+    } catch (const ProjectionUnavailable&) {
+      return r.error({503, "projection_unavailable", "queue places are unavailable; retry later"}, 1);
+    }
+    if (!join && read.decisions) join = read.decisions->find(id);
+    if (join && join->type == "join") return r.send(200, queue_json(*join));
+    if (!join && pending.find(id)) return r.send(200, json{{"request_id", id}, {"status", "pending"}}.dump());
+    r.error({404, "not_found", "no join " + id + " (unknown, not a join, or older than the status TTL)"});
+  }
+
+  // A join as its user sees it: its status now (pre_queued, queued with ticket, position and an estimated
+  // wait, admitted with an admission token), or the join's own outcome (closed, no_waiting_room, ...). The
+  // position is the ticket minus the event's admitted count in the projection, which only grows.
+  std::string queue_json(ClaimView c) {
+    bool rejoined = false;
+    if (c.status == "already_queued" && !c.claim_request_id.empty()) {
+      try {
+        if (auto first = read.projections.claim(c.claim_request_id); first && first->type == "join") {
+          c = *first;
+          rejoined = true;
+        }
+      } catch (const ProjectionUnavailable&) {
+      }
+    }
+    std::string status = c.status;
+    if (c.admitted_at || status == "admitted") {
+      status = "admitted";
+    } else if (c.ticket && (status == "pre_queued" || status == "queued")) {
+      status = "queued";
+    }
+    json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"status", status}};
+    if (!c.user_id.empty()) j["user_id"] = c.user_id;
+    if (rejoined) j["rejoined"] = true;
+    if (c.ticket && status != "already_queued") j["ticket"] = *c.ticket;
+    std::optional<EventView> e;
+    try {
+      e = read.projections.event(c.event_id);
+    } catch (const ProjectionUnavailable&) {
+    }
+    if (status == "queued" && c.ticket && e) {
+      const int64_t position = std::max<int64_t>(1, *c.ticket - e->admitted);
+      j["position"] = position;
+      j["admitted"] = e->admitted;
+      if (e->admit_per_s > 0) j["estimated_wait_ms"] = ((position - 1) / e->admit_per_s + 1) * 1000;
+    }
+    if (status == "pre_queued" && e && e->opens_at) j["opens_at"] = *e->opens_at;
+    if (status == "admitted" && !c.user_id.empty()) {
+      const int64_t at = c.admitted_at.value_or(c.decided_at.value_or(now_ms()));
+      j["admission_token"] = tokens.issue(c.event_id, c.user_id, at);
+      j["token_expires_at"] = tokens.expires_at(at);
+    }
+    return j.dump();
+  }
+
+  // A long poll's or a status read's answer: a join as queue_json, everything else as decided.
+  std::string answer_json(const ClaimView& c) { return c.type == "join" ? queue_json(c) : decided_json(c); }
 
   // POST /api/events/{id}/close (admin): no more claims; a raffle draws its winners.
   void close_event(const Rest::Request& req, Http::ResponseWriter w) {
@@ -847,6 +993,8 @@ struct Server::Impl {
         {"/api/events/:event_id", {{Method::Get, Routes::bind(&Impl::get_event, this)},
                                    {Method::Delete, Routes::bind(&Impl::delete_event, this)}}},
         {"/api/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim, this)}}},
+        {"/api/events/:event_id/queue", {{Method::Post, Routes::bind(&Impl::join_queue, this)}}},
+        {"/api/queue/:request_id", {{Method::Get, Routes::bind(&Impl::get_queue, this)}}},
         {"/api/events/:event_id/ranking", {{Method::Get, Routes::bind(&Impl::get_ranking, this)}}},
         {"/api/v1/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v1, this)}}},
         {"/api/v2/events/:event_id/claims", {{Method::Post, Routes::bind(&Impl::claim_v2, this)}}},

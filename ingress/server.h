@@ -28,6 +28,8 @@ struct ServerOptions {
   double user_rate = 20, user_burst = 40;       // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;   // claims per second per client address (0: no limit)
   int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
+  std::string admission_key;            // signs waiting-room admission tokens (ingress/admission.h)
+  int64_t admission_ttl_ms = 600'000;   // how long an admission token lets its user claim
   // Points: "command:publishing" / "command:published" (a handler, around its publish),
   // "drain:waiting_for_handlers" and "drain:flushed" (drain_and_stop, before waiting for the handlers
   // and after the final flush).

@@ -23,10 +23,12 @@ std::string request_key(std::string_view request_id) { return "r/" + std::string
 // "e3|stock|limit|issued|opens|closes|mode|hold_ms|held|entries|stream_time|closed|title" (an absent
 // window bound is empty; the title comes last, so it may contain anything); a deleted event's record is
 // "e4|" with a field deleted (1) before the title, so a live event's record stays readable by the
-// binaries before delete_event. Older records ("e2|stock|limit|issued|opens|closes|title", or JSON
-// objects) are still read.
+// binaries before delete_event. An event with a waiting room is "e5|": e4's fields, then admit_per_s,
+// queue_open, queue_start, prequeued, tickets, admitted, window, window_admitted before the title. Older records
+// ("e2|stock|limit|issued|opens|closes|title", or JSON objects) are still read.
 std::string encode_event(const EventState& e) {
-  std::string out = e.deleted ? "e4|" : "e3|";
+  const bool queue = e.spec.admit_per_s > 0;
+  std::string out = queue ? "e5|" : e.deleted ? "e4|" : "e3|";
   auto num = [&](int64_t v) {
     out += std::to_string(v);
     out += '|';
@@ -47,7 +49,12 @@ std::string encode_event(const EventState& e) {
   num(e.entries);
   num(e.stream_time);
   num(e.closed ? 1 : 0);
-  if (e.deleted) num(1);
+  if (e.deleted || queue) num(e.deleted ? 1 : 0);
+  if (queue) {
+    num(e.spec.admit_per_s);
+    num(e.queue_open ? 1 : 0);
+    for (int64_t v : {e.queue_start, e.prequeued, e.tickets, e.admitted, e.window, e.window_admitted}) num(v);
+  }
   out += e.spec.title;
   return out;
 }
@@ -85,7 +92,8 @@ int64_t to_int(std::string_view field) {
 }  // namespace
 
 EventState decode_event(std::string_view value) {
-  const bool v4 = value.starts_with("e4|");
+  const bool v5 = value.starts_with("e5|");
+  const bool v4 = v5 || value.starts_with("e4|");
   const bool v3 = v4 || value.starts_with("e3|");
   if (!v3 && !value.starts_with("e2|")) return decode_event_json(value);
   std::string_view rest = value.substr(3);
@@ -106,6 +114,13 @@ EventState decode_event(std::string_view value) {
     e.closed = to_int(next_field(rest)) != 0;
   }
   if (v4) e.deleted = to_int(next_field(rest)) != 0;
+  if (v5) {
+    e.spec.admit_per_s = to_int(next_field(rest));
+    e.queue_open = to_int(next_field(rest)) != 0;
+    for (int64_t* v : {&e.queue_start, &e.prequeued, &e.tickets, &e.admitted, &e.window, &e.window_admitted}) {
+      *v = to_int(next_field(rest));
+    }
+  }
   e.spec.title = std::string(rest);
   return e;
 }
@@ -214,11 +229,16 @@ std::vector<std::string> split_lines(const std::optional<std::string>& v) {
   return out;
 }
 
-// Whether an event needs ticks: a raffle until its draw, a hold event while it holds units.
+// Whether an event needs ticks: a raffle until its draw, a hold event while it holds units, a waiting room
+// until it opens and while someone waits in it.
 bool waits_for_time(const EventState& e) {
   if (e.deleted) return false;
-  return (e.spec.mode == EventMode::kRaffle && !e.closed) || (e.spec.mode == EventMode::kHold && e.held > 0);
+  const bool queue = e.spec.admit_per_s > 0 && (!e.queue_open || e.admitted < e.tickets);
+  return queue || (e.spec.mode == EventMode::kRaffle && !e.closed) || (e.spec.mode == EventMode::kHold && e.held > 0);
 }
+
+// Whether the event's commands move its stream time (an fcfs event without a waiting room never needs it).
+bool timed(const EventState& e) { return e.spec.mode != EventMode::kFcfs || e.spec.admit_per_s > 0; }
 
 int64_t remaining_of(const EventState& e) { return e.spec.stock - e.issued - e.held; }
 
@@ -315,11 +335,98 @@ void draw(Ctx& x, EventState& e) {
   }
 }
 
+// The waiting room (README "Waiting room"). A user's join record "w/<event>/<user>" is
+// "state|join_request_id|ticket" (state pre, queued or admitted; ticket 0 while pre-queued); the pre-queue
+// "wp/<event>/<i>" and the line "wq/<event>/<ticket>" hold "join_request_id user_id" until the opening
+// and the admission use them.
+std::string join_key(std::string_view event_id, std::string_view user_id) {
+  return "w/" + std::string(event_id) + "/" + std::string(user_id);
+}
+std::string prequeue_key(std::string_view event_id, int64_t index) {
+  return "wp/" + std::string(event_id) + "/" + std::to_string(index);
+}
+std::string ticket_key(std::string_view event_id, int64_t ticket) {
+  return "wq/" + std::string(event_id) + "/" + std::to_string(ticket);
+}
+struct JoinRecord {
+  std::string state, request_id;
+  int64_t ticket = 0;
+};
+std::string encode_join(const JoinRecord& j) { return j.state + "|" + j.request_id + "|" + std::to_string(j.ticket); }
+JoinRecord decode_join(std::string_view v) {
+  JoinRecord j;
+  j.state = std::string(next_field(v));
+  j.request_id = std::string(next_field(v));
+  j.ticket = to_int(v);
+  return j;
+}
+// "join_request_id user_id" of a pre-queue or line record, which must exist.
+std::pair<std::string, std::string> queued_join(const Changes& st, const std::string& key) {
+  auto v = st.get(key);
+  auto space = v ? v->find(' ') : std::string::npos;
+  if (space == std::string::npos) throw std::runtime_error("waiting room record missing: " + key);
+  return {v->substr(0, space), v->substr(space + 1)};
+}
+
+// The opening: the pre-queue, in arrival order, is shuffled into tickets 1..n with the raffle's seeded
+// shuffle (topics/draw.h, seeded by this command's position), so arriving early gives no advantage and a
+// replay hands out the same tickets.
+void open_queue(Ctx& x, EventState& e) {
+  e.queue_open = true;
+  e.queue_start = *e.spec.opens_at;
+  const auto& id = e.spec.event_id;
+  auto order = topics::draw_winners(topics::draw_seed(id, x.position), e.prequeued, e.prequeued);
+  for (size_t r = 0; r < order.size(); ++r) {
+    const auto key = prequeue_key(id, order[r]);
+    auto [request_id, user_id] = queued_join(x.st, key);
+    const auto ticket = static_cast<int64_t>(r) + 1;
+    x.st.put(ticket_key(id, ticket), request_id + " " + user_id);
+    x.st.put(join_key(id, user_id), encode_join({"queued", request_id, ticket}));
+    x.st.erase(key);
+    auto d = caused_decision(x, topics::kQueueTicket, e, request_id, user_id, Outcome::kQueued);
+    d.ticket = ticket;
+    d.admitted = 0;
+    d.remaining = remaining_of(e);
+    x.caused.push_back(std::move(d));
+  }
+  e.tickets = e.prequeued;
+}
+
+// Admits the next tickets in line: at most admit_per_s in each second of stream time since the opening
+// (a quiet second's allowance is not saved up). The command's own join is answered by its own decision.
+void admit(Ctx& x, EventState& e) {
+  const int64_t window = (e.stream_time - e.queue_start) / 1000;
+  if (window != e.window) {
+    e.window = window;
+    e.window_admitted = 0;
+  }
+  const auto& id = e.spec.event_id;
+  while (e.admitted < e.tickets && e.window_admitted < e.spec.admit_per_s) {
+    const int64_t ticket = e.admitted + 1;
+    const auto key = ticket_key(id, ticket);
+    auto [request_id, user_id] = queued_join(x.st, key);
+    x.st.put(join_key(id, user_id), encode_join({"admitted", request_id, ticket}));
+    x.st.erase(key);
+    e.admitted += 1;
+    e.window_admitted += 1;
+    if (request_id == x.c.request_id) continue;
+    auto d = caused_decision(x, topics::kAdmission, e, request_id, user_id, Outcome::kAdmitted);
+    d.ticket = ticket;
+    d.admitted = e.admitted;
+    d.remaining = remaining_of(e);
+    x.caused.push_back(std::move(d));
+  }
+}
+
 // Moves an event's stream time to `t`: holds that ran out end, a raffle past its closes_at draws.
 // Returns whether it drew.
 bool advance(Ctx& x, EventState& e, int64_t t) {
   e.stream_time = std::max(e.stream_time, t);
   if (e.spec.mode == EventMode::kHold && e.held > 0) expire_holds(x, e);
+  if (e.spec.admit_per_s > 0) {
+    if (!e.queue_open && e.spec.opens_at && e.stream_time >= *e.spec.opens_at) open_queue(x, e);
+    if (e.queue_open) admit(x, e);
+  }
   if (e.spec.mode == EventMode::kRaffle && !e.closed && e.spec.closes_at && e.stream_time >= *e.spec.closes_at) {
     draw(x, e);
     return true;
@@ -358,6 +465,10 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
     d.event = create;
     EventState e{create};
     e.stream_time = x.c.received_at;
+    if (create.admit_per_s > 0 && (!create.opens_at || *create.opens_at <= e.stream_time)) {
+      e.queue_open = true;  // nobody can have pre-queued
+      e.queue_start = create.opens_at.value_or(e.stream_time);
+    }
     save_event(x, e);
     if (waits_for_time(e)) add_timer(x, create.event_id);
   }
@@ -365,10 +476,11 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
 }
 
 // The order of the checks is the contract: window first (and an event closed by close_event), then the
-// user's limit, then stock. A raffle takes one entry per user and no stock check: the draw decides.
-Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at) {
+// waiting room's admission, then the user's limit, then stock. A raffle takes one entry per user and no stock check: the draw decides.
+Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at, bool admitted) {
   if (e.spec.opens_at && received_at < *e.spec.opens_at) return Outcome::kNotOpen;
   if ((e.spec.closes_at && received_at >= *e.spec.closes_at) || e.closed) return Outcome::kClosed;
+  if (e.spec.admit_per_s > 0 && !admitted) return Outcome::kNotAdmitted;
   switch (e.spec.mode) {
     case EventMode::kRaffle:
       return user_count >= 1 ? Outcome::kDuplicate : Outcome::kEntered;
@@ -389,11 +501,16 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   auto event = load_live_event(x, claim.event_id, d);
   if (!event) return d;
   EventState& e = *event;
-  const bool timed = e.spec.mode != EventMode::kFcfs;
-  if (timed) advance(x, e, x.c.received_at);
+  const bool moves_time = timed(e);
+  if (moves_time) advance(x, e, x.c.received_at);
   const auto ukey = user_key(claim.event_id, claim.user_id);
   int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
-  d.outcome = judge_claim(e, user_count, x.c.received_at);
+  bool admitted = false;
+  if (e.spec.admit_per_s > 0) {
+    auto join = x.st.get(join_key(claim.event_id, claim.user_id));
+    admitted = join && decode_join(*join).state == "admitted";
+  }
+  d.outcome = judge_claim(e, user_count, x.c.received_at, admitted);
   if (d.outcome == Outcome::kIssued) {
     e.issued += 1;
     d.coupon_seq = e.issued;
@@ -412,7 +529,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   }
   const bool counted = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
   if (counted) x.st.put(ukey, std::to_string(user_count + 1));
-  if (counted || timed) save_event(x, e);
+  if (counted || moves_time) save_event(x, e);
   d.remaining = remaining_of(e);
   return d;
 }
@@ -468,7 +585,7 @@ topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
   auto event = load_live_event(x, close.event_id, d);
   if (!event) return d;
   EventState& e = *event;
-  bool drew = e.spec.mode != EventMode::kFcfs && advance(x, e, x.c.received_at);
+  bool drew = timed(e) && advance(x, e, x.c.received_at);
   if (!drew && e.closed) {
     d.outcome = Outcome::kAlreadyClosed;
   } else {
@@ -486,7 +603,8 @@ topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
 }
 
 // delete_event: the event's record stays with its counters, marked deleted; every other record of the
-// event holds a user id (per-user counts, raffle entries, holds, the hold queue) and is tombstoned, and
+// event holds a user id (per-user counts, raffle entries, holds, the hold queue, waiting room places) and
+// is tombstoned, and
 // the event leaves the timers. Nothing is expired or drawn first: a deleted event decides nothing more.
 topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
   auto d = base_decision(x.c, x.position, x.now);
@@ -505,7 +623,7 @@ topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
   save_event(x, e);
   std::vector<std::string> doomed;
   auto collect = [&](const std::string& key, const std::string&) { doomed.push_back(key); };
-  for (const char* kind : {"u/", "en/", "h/"}) x.st.scan(kind + del.event_id + "/", collect);
+  for (const char* kind : {"u/", "en/", "h/", "w/", "wp/", "wq/"}) x.st.scan(kind + del.event_id + "/", collect);
   for (auto& key : doomed) x.st.erase(std::move(key));
   if (x.st.get(hold_queue_key(del.event_id))) x.st.erase(hold_queue_key(del.event_id));
   if (auto timers = x.st.get(kTimersKey)) {
@@ -516,6 +634,47 @@ topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
     if (still != *timers) x.st.put(kTimersKey, still);
   }
   d.outcome = Outcome::kDeleted;
+  return d;
+}
+
+// join: a place in the waiting room, once per user (a second join is told the first one's place).
+topics::Decision decide_join(Ctx& x, const topics::Join& join) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.user_id = join.user_id;
+  auto event = load_live_event(x, join.event_id, d);
+  if (!event) return d;
+  EventState& e = *event;
+  d.remaining = remaining_of(e);
+  if (e.spec.admit_per_s == 0) {
+    d.outcome = Outcome::kNoWaitingRoom;
+    return d;
+  }
+  advance(x, e, x.c.received_at);
+  const auto jkey = join_key(join.event_id, join.user_id);
+  if (auto existing = x.st.get(jkey)) {
+    auto first = decode_join(*existing);
+    d.outcome = Outcome::kAlreadyQueued;
+    d.claim_request_id = first.request_id;
+    if (first.ticket > 0) d.ticket = first.ticket;
+  } else if (e.closed || (e.spec.closes_at && x.c.received_at >= *e.spec.closes_at)) {
+    d.outcome = Outcome::kClosed;
+  } else if (!e.queue_open) {
+    x.st.put(prequeue_key(join.event_id, e.prequeued), x.c.request_id + " " + join.user_id);
+    x.st.put(jkey, encode_join({"pre", x.c.request_id, 0}));
+    e.prequeued += 1;
+    d.outcome = Outcome::kPreQueued;
+  } else {
+    const int64_t ticket = ++e.tickets;
+    x.st.put(ticket_key(join.event_id, ticket), x.c.request_id + " " + join.user_id);
+    x.st.put(jkey, encode_join({"queued", x.c.request_id, ticket}));
+    admit(x, e);
+    d.ticket = ticket;
+    d.outcome = e.admitted >= ticket ? Outcome::kAdmitted : Outcome::kQueued;
+  }
+  d.admitted = e.admitted;
+  save_event(x, e);
+  if (waits_for_time(e)) add_timer(x, join.event_id);
+  d.remaining = remaining_of(e);
   return d;
 }
 
@@ -555,6 +714,7 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
           if constexpr (std::is_same_v<T, topics::Cancel>) return decide_hold_action(x, body, false);
           if constexpr (std::is_same_v<T, topics::CloseEvent>) return decide_close(x, body);
           if constexpr (std::is_same_v<T, topics::DeleteEvent>) return decide_delete(x, body);
+          if constexpr (std::is_same_v<T, topics::Join>) return decide_join(x, body);
           return {};  // a Tick, handled above
         },
         command.body);

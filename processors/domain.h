@@ -59,6 +59,14 @@ struct EventState {
   int64_t stream_time = 0;  // the latest received_at of the event's commands (and of ticks): holds expire by it
   bool closed = false;      // close_event (or a raffle's draw): no more claims
   bool deleted = false;     // delete_event: every later command answers deleted; the counters stay
+  // The waiting room (spec.admit_per_s > 0), README "Waiting room":
+  bool queue_open = false;      // false while joins are pre-queued (before opens_at)
+  int64_t queue_start = 0;      // stream time the queue opened: opens_at, or the creation
+  int64_t prequeued = 0;        // joins before the opening, shuffled into tickets 1..prequeued then
+  int64_t tickets = 0;          // tickets handed out
+  int64_t admitted = 0;         // tickets admitted, in order (1..admitted)
+  int64_t window = 0;           // the current admission second, (stream time - queue_start) / 1000
+  int64_t window_admitted = 0;  // admitted in that second (at most admit_per_s)
 };
 std::string encode_event(const EventState& e);
 EventState decode_event(std::string_view value);

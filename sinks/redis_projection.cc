@@ -13,7 +13,8 @@ namespace allot::sinks {
 
 namespace {
 
-// KEYS: event hash, issued set, requests set, events zset, holds set, holds_ended set, entries set.
+// KEYS: event hash, issued set, requests set, events zset, holds set, holds_ended set, entries set,
+// tickets set, admitted set. tickets and admitted only for an event with a waiting room (admit_per_s).
 // ARGV: event id. Derives the event's counters from the sets; an event without a description (no
 // create decision seen) gets none, and is not ranked by popularity.
 constexpr const char* kDeriveCounters = R"lua(
@@ -25,6 +26,9 @@ local held = redis.call('SCARD', KEYS[5]) - redis.call('SCARD', KEYS[6])
 local entries = redis.call('SCARD', KEYS[7])
 redis.call('HSET', KEYS[1], 'issued', issued, 'held', held, 'entries', entries,
            'remaining', tonumber(stock) - issued - held, 'claims_received', received)
+if redis.call('HEXISTS', KEYS[1], 'admit_per_s') == 1 then
+  redis.call('HSET', KEYS[1], 'tickets', redis.call('SCARD', KEYS[8]), 'admitted', redis.call('SCARD', KEYS[9]))
+end
 redis.call('ZADD', KEYS[4], received, ARGV[1])
 return 1
 )lua";
@@ -107,6 +111,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       Command c{"HSET", keys_.event(d.event_id), "title", d.event->title, "stock", std::to_string(d.event->stock),
                 "per_user_limit", std::to_string(d.event->per_user_limit), "mode",
                 std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
+      optional_field(c, "admit_per_s", d.event->admit_per_s > 0 ? std::optional(d.event->admit_per_s) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
       if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices
@@ -157,9 +162,26 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       if (!user_id.empty()) c.insert(c.end(), {"user_id", user_id});
       if (!d.claim_request_id.empty()) c.insert(c.end(), {"claim_request_id", d.claim_request_id});
       optional_field(c, "coupon_seq", d.coupon_seq);
+      optional_field(c, "ticket", d.outcome == Outcome::kAlreadyQueued ? std::nullopt : d.ticket);
+      if (d.outcome == Outcome::kAdmitted) c.insert(c.end(), {"admitted_at", std::to_string(d.decided_at)});
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       if (d.outcome != Outcome::kUnknownEvent) writes.push_back({"SADD", keys_.actions(d.event_id), d.request_id});
+      if (d.type == "join" && (d.outcome == Outcome::kQueued || d.outcome == Outcome::kAdmitted)) {
+        writes.push_back({"SADD", keys_.tickets(d.event_id), d.request_id});
+        if (d.outcome == Outcome::kAdmitted) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
+        touched.insert(d.event_id);
+      }
+    } else if (d.type == topics::kQueueTicket || d.type == topics::kAdmission) {
+      // A join's place in line (at the opening) or its admission: fields of the join's record.
+      const auto key = keys_.claim(d.request_id);
+      Command c{"HSET", key, "ticket", std::to_string(d.ticket.value_or(0))};
+      if (d.type == topics::kAdmission) c.insert(c.end(), {"admitted_at", std::to_string(d.decided_at)});
+      writes.push_back(std::move(c));
+      expire(key, d.decided_at, false);
+      writes.push_back({"SADD", keys_.tickets(d.event_id), d.request_id});
+      if (d.type == topics::kAdmission) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
+      touched.insert(d.event_id);
     }
     if (auto ending = topics::claim_ending(d)) {
       // The claim's final status; each claim ends once, so re-applying writes the same.
@@ -189,8 +211,9 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                       keys_.claim("")});
   }
   for (const auto& id : touched) {
-    writes.push_back({"EVAL", kDeriveCounters, "7", keys_.event(id), keys_.issued(id), keys_.requests(id),
-                      keys_.events(), keys_.holds(id), keys_.holds_ended(id), keys_.entries(id), id});
+    writes.push_back({"EVAL", kDeriveCounters, "9", keys_.event(id), keys_.issued(id), keys_.requests(id),
+                      keys_.events(), keys_.holds(id), keys_.holds_ended(id), keys_.entries(id), keys_.tickets(id),
+                      keys_.admitted(id), id});
   }
   if (writes.empty()) return;
 

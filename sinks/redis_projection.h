@@ -17,9 +17,9 @@
 //                                      confirmed, won) in coupon order. ZADD LT, so a user holding several
 //                                      coupons (per_user_limit > 1) ranks by the first
 //   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
-//                                      hold), hold_ms (from the create decision); closed = 1 after a close_event
+//                                      hold), hold_ms, admit_per_s? (from the create decision); closed = 1 after a close_event
 //                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
-//                                      claims_received (derived, see below)
+//                                      claims_received, tickets and admitted (a waiting room's) (derived, see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
 //   {p}events:created            zset  member event_id, score the created decision's decided_at: newest
 //                                      first for listings (a new event shows however many others exist)
@@ -29,8 +29,13 @@
 //   {p}event:{event_id}:holds    set   request ids of the event's claims that were held
 //   {p}event:{event_id}:holds_ended set  those of them that ended (confirmed, cancelled, expired)
 //   {p}event:{event_id}:entries  set   request ids of the event's raffle entries
-//   {p}event:{event_id}:actions  set   request ids of the event's confirm, cancel, close_event and delete_event
-//                                      requests (so a delete finds their records)
+//   {p}event:{event_id}:actions  set   request ids of the event's confirm, cancel, close_event, delete_event
+//                                      and join requests (so a delete finds their records)
+//   {p}event:{event_id}:tickets  set   request ids of the event's joins that got a place in line (a ticket)
+//   {p}event:{event_id}:admitted set   those of them the waiting room admitted
+// A join's record (type join, status = its own outcome) also gets ticket (its place in line, from its own
+// decision or the opening's queue_ticket) and admitted_at (when admitted): the ingress derives where the
+// join stands from them and the event's tickets and admitted counters (README "Waiting room").
 //
 // delete_event (README "Deleting an event"): once it is decided deleted, every claim and request record
 // of the event (the requests and actions sets) loses its user_id field, the ranking zset (user ids) is
@@ -42,7 +47,7 @@
 // when final (each claim ends once): re-applying an old batch cannot move a status back. The counters
 // are derived after each batch, inside the same MULTI/EXEC, by a small Lua script per touched event:
 // issued = SCARD(issued), held = SCARD(holds) - SCARD(holds_ended), entries = SCARD(entries),
-// claims_received = SCARD(requests), remaining = stock - issued - held, and the popularity score =
+// claims_received = SCARD(requests), tickets = SCARD(tickets), admitted = SCARD(admitted), remaining = stock - issued - held, and the popularity score =
 // claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it or none of it.
 //
 // Owned by the sink's main; used from the DecisionSource thread only (a redisContext is not thread-safe).
@@ -79,6 +84,8 @@ struct RedisKeys {
   std::string holds(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds"; }
   std::string holds_ended(const std::string& event_id) const { return prefix + "event:" + event_id + ":holds_ended"; }
   std::string entries(const std::string& event_id) const { return prefix + "event:" + event_id + ":entries"; }
+  std::string tickets(const std::string& event_id) const { return prefix + "event:" + event_id + ":tickets"; }
+  std::string admitted(const std::string& event_id) const { return prefix + "event:" + event_id + ":admitted"; }
   std::string actions(const std::string& event_id) const { return prefix + "event:" + event_id + ":actions"; }
 };
 

@@ -9,7 +9,7 @@
 //       checks every invariant of DESIGN §4 on allot.commands and allot.decisions (read_committed): each
 //       command and each request id in FILE (one per line: the ids a client saw answered 202) decided
 //       exactly once, stock, sequences, limits, first come first served; with --projections also that
-//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners, re-derived
+//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every waiting room's shuffled pre-queue), re-derived
 //       from the log (topics/draw.h) and compared with the draw's decisions. Prints a verdict with counts;
 //       exits 1 on any violation.
 #include <fstream>
@@ -190,6 +190,12 @@ int verify(const std::vector<std::string>& args) {
     for (const auto& [event, winners] : report.draws) {
       std::cout << "draw " << event << ": " << winners.size() << " winners, in rank order:";
       for (const auto& user : winners) std::cout << " " << user;
+      std::cout << "\n";
+    }
+    // The same for waiting rooms: the pre-queue's tickets as the shuffle gives them.
+    for (const auto& [event, users] : report.shuffles) {
+      std::cout << "pre-queue " << event << ": " << users.size() << " users, by ticket:";
+      for (const auto& user : users) std::cout << " " << user;
       std::cout << "\n";
     }
   }

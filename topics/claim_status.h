@@ -31,9 +31,11 @@ inline bool is_issued(Outcome status) {
   return status == Outcome::kIssued || status == Outcome::kConfirmed || status == Outcome::kWon;
 }
 
-// confirm, cancel, close_event and delete_event answer their own request: projected as a request record.
+// confirm, cancel, close_event, delete_event and join answer their own request: projected as a request
+// record (status = its own outcome; a join's later ticket and admission are fields of that record).
 inline bool is_request_record(const Decision& d) {
-  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event" || d.type == "delete_event";
+  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event" || d.type == "delete_event" ||
+         d.type == "join";
 }
 
 // The delete_event that deleted the event: from then on its claims and requests keep their statuses and

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 22> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 28> kOutcomeNames{{
     {Outcome::kIssued, "issued"},
     {Outcome::kSoldOut, "sold_out"},
     {Outcome::kDuplicate, "duplicate"},
@@ -37,6 +37,12 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 22> kOutcomeNames{{
     {Outcome::kNotHeld, "not_held"},
     {Outcome::kDeleted, "deleted"},
     {Outcome::kAlreadyDeleted, "already_deleted"},
+    {Outcome::kPreQueued, "pre_queued"},
+    {Outcome::kQueued, "queued"},
+    {Outcome::kAdmitted, "admitted"},
+    {Outcome::kAlreadyQueued, "already_queued"},
+    {Outcome::kNoWaitingRoom, "no_waiting_room"},
+    {Outcome::kNotAdmitted, "not_admitted"},
 }};
 
 constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
@@ -69,6 +75,7 @@ json event_to_json(const CreateEvent& e) {
   if (e.mode == EventMode::kHold) j["hold_ms"] = e.hold_ms;
   if (e.partitions != 1) j["partitions"] = e.partitions;
   if (e.total_stock) j["total_stock"] = *e.total_stock;
+  if (e.admit_per_s > 0) j["admit_per_s"] = e.admit_per_s;
   return j;
 }
 
@@ -113,6 +120,9 @@ CreateEvent event_from_json(const json& j) {
   }
   if (e.mode != EventMode::kHold && e.hold_ms != 0) throw DecodeError("hold_ms is for hold events only");
   if (e.mode == EventMode::kRaffle && !e.closes_at) throw DecodeError("a raffle needs closes_at (the draw)");
+  e.admit_per_s = optional_field<int64_t>(j, "admit_per_s").value_or(0);
+  if (e.admit_per_s < 0 || e.admit_per_s > kMaxAdmitPerS) throw DecodeError("invalid admit_per_s");
+  if (e.admit_per_s > 0 && e.mode == EventMode::kRaffle) throw DecodeError("a raffle has no waiting room");
   return e;
 }
 
@@ -133,8 +143,8 @@ const std::string& Command::event_id() const {
 }
 
 std::string_view Command::type() const {
-  static constexpr std::array<std::string_view, 7> kNames{"create_event", "claim", "close_event", "confirm",
-                                                          "cancel",       "tick",  "delete_event"};
+  static constexpr std::array<std::string_view, 8> kNames{"create_event", "claim", "close_event",  "confirm",
+                                                          "cancel",       "tick",  "delete_event", "join"};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -172,6 +182,9 @@ std::string encode(const Command& c) {
     j["event_id"] = close->event_id;
   } else if (const auto* del = std::get_if<DeleteEvent>(&c.body)) {
     j["event_id"] = del->event_id;
+  } else if (const auto* join = std::get_if<Join>(&c.body)) {
+    j["event_id"] = join->event_id;
+    j["user_id"] = join->user_id;
   } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
     const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
                                                             : std::get<Cancel>(c.body);
@@ -284,6 +297,11 @@ Command decode_command(std::string_view text) {
   } else if (type == "claim") {
     c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     validate_claim(c);
+  } else if (type == "join") {
+    Join join{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
+    if (!valid_event_id(join.event_id)) throw DecodeError("invalid event_id");
+    if (!valid_user_id(join.user_id)) throw DecodeError("invalid user_id");
+    c.body = std::move(join);
   } else if (type == "close_event" || type == "delete_event") {
     auto event_id = field<std::string>(j, "event_id");
     if (!valid_topic_event_id(event_id)) throw DecodeError("invalid event_id");
@@ -379,6 +397,7 @@ std::string encode(const Decision& d) {
   out.reserve(320);
   ObjectWriter j(out);
   if (!d.claim_request_id.empty()) j.field("claim_request_id", d.claim_request_id);
+  if (d.admitted) j.field("admitted", *d.admitted);
   j.field("command_offset", d.command.offset);
   j.field("command_partition", d.command.partition);
   if (d.coupon_seq) j.field("coupon_seq", *d.coupon_seq);
@@ -386,6 +405,7 @@ std::string encode(const Decision& d) {
   if (d.entries) j.field("entries", *d.entries);
   if (d.event) {
     auto e = j.object("event");
+    if (d.event->admit_per_s > 0) e.field("admit_per_s", d.event->admit_per_s);
     if (d.event->closes_at) e.field("closes_at", *d.event->closes_at);
     e.field("event_id", d.event->event_id);
     if (d.event->mode == EventMode::kHold) e.field("hold_ms", d.event->hold_ms);
@@ -404,6 +424,7 @@ std::string encode(const Decision& d) {
   j.field("received_at", d.received_at);
   j.field("remaining", d.remaining);
   j.field("request_id", d.request_id);
+  if (d.ticket) j.field("ticket", *d.ticket);
   j.field("type", d.type);
   if (!d.user_id.empty() || d.type == "claim") j.field("user_id", d.user_id);
   j.end();
@@ -429,6 +450,8 @@ Decision decode_decision(std::string_view text) {
   d.hold_expires_at = optional_field<int64_t>(j, "hold_expires_at");
   d.claim_request_id = optional_field<std::string>(j, "claim_request_id").value_or("");
   d.entries = optional_field<int64_t>(j, "entries");
+  d.ticket = optional_field<int64_t>(j, "ticket");
+  d.admitted = optional_field<int64_t>(j, "admitted");
   if (j.contains("event") && j.at("event").is_object()) d.event = event_from_json(j.at("event"));
   return d;
 }

@@ -34,7 +34,11 @@ struct CreateEvent {
   // "<id>~<k>", stock = its share) `partitions` is K and `total_stock` the whole event's stock.
   int32_t partitions = 1;
   std::optional<int64_t> total_stock{};
+  // The waiting room (fcfs and hold events; 0 = none): users join a queue and are admitted in queue order,
+  // at most admit_per_s per second of stream time; only admitted users may claim (README "Waiting room").
+  int64_t admit_per_s = 0;
 };
+inline constexpr int64_t kMaxAdmitPerS = 1'000'000;
 inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
 
 struct Claim {
@@ -62,6 +66,13 @@ struct HoldAction {
 struct Confirm : HoldAction {};
 struct Cancel : HoldAction {};
 
+// A user asks for a place in an event's waiting room: before opens_at a place in the pre-queue (shuffled
+// at the opening), after it the next ticket in line.
+struct Join {
+  std::string event_id;
+  std::string user_id;
+};
+
 // Stream time for one partition of allot.commands (the ingress appends one per partition every second):
 // holds whose expiry has passed are released and raffles whose closes_at has passed are drawn, decided
 // from the log like everything else. A tick has no decision of its own, only the ones it causes.
@@ -73,12 +84,12 @@ struct Tick {
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent> body;
+  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join> body;
 
   const std::string& event_id() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
   std::string_view type() const;  // "create_event", "claim", "close_event", "confirm", "cancel", "tick",
-                                  // "delete_event"
+                                  // "delete_event", "join"
 };
 
 enum class Outcome {
@@ -107,6 +118,14 @@ enum class Outcome {
   // delete_event: its answer, and the answer to every later command about the event
   kDeleted,
   kAlreadyDeleted,  // delete_event of an event deleted before
+  // waiting room: a join is pre_queued (before the opening), queued (a ticket) or admitted; a queued join
+  // is admitted later (an admission decision); a claim by a user not admitted is not_admitted
+  kPreQueued,
+  kQueued,
+  kAdmitted,
+  kAlreadyQueued,  // a second join by the same user: its first join's place stands (claim_request_id)
+  kNoWaitingRoom,  // a join on an event without admit_per_s
+  kNotAdmitted,
 };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view s);
@@ -118,7 +137,8 @@ struct CommandPosition {
 };
 
 // One decision per command on allot.decisions, keyed by event_id; a command may also cause decisions
-// about earlier claims (kCausedTypes): a hold's expiry, a raffle entry's draw result.
+// about earlier claims and joins (is_caused): a hold's expiry, a raffle entry's draw result, a pre-queued
+// join's ticket at the opening, a queued join's admission.
 struct Decision {
   std::string type;  // the command's type, or "hold_expired" / "draw_result" for what it caused
   std::string request_id;  // the command's; for a caused decision, the claim it is about
@@ -130,6 +150,8 @@ struct Decision {
   std::optional<int64_t> hold_expires_at;  // held: when the hold ends unless confirmed
   std::string claim_request_id;            // confirm/cancel: the claim they act on
   std::optional<int64_t> entries;          // a raffle's close: how many entries the draw chose from
+  std::optional<int64_t> ticket;           // waiting room: the join's place in line (1 = first)
+  std::optional<int64_t> admitted;         // waiting room: tickets admitted so far (place = ticket - admitted)
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;
@@ -139,8 +161,12 @@ struct Decision {
 
 inline constexpr std::string_view kHoldExpired = "hold_expired";
 inline constexpr std::string_view kDrawResult = "draw_result";
+inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket, at the opening
+inline constexpr std::string_view kAdmission = "admission";       // a queued join's admission
 // A decision caused by a later command rather than answering its own command.
-inline bool is_caused(const Decision& d) { return d.type == kHoldExpired || d.type == kDrawResult; }
+inline bool is_caused(const Decision& d) {
+  return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission;
+}
 
 std::string encode(const Command& c);
 Command decode_command(std::string_view json);

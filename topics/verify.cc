@@ -1,6 +1,7 @@
 #include "topics/verify.h"
 
 #include <algorithm>
+#include <climits>
 
 #include "topics/draw.h"
 #include "topics/verify_slices.h"
@@ -15,8 +16,22 @@ namespace {
 struct EventTrack {
   std::optional<CreateEvent> spec;  // from the created decision
   int64_t created_at_offset = -1;
+  int64_t created_received_at = 0;
   std::vector<const Decision*> decisions;  // every other decision about the event, caused ones included
+  // The waiting room: the offset at which each user was admitted (check_waiting_room fills it).
+  std::unordered_map<std::string, int64_t> admitted_at;
 };
+
+// Whether a claim at `d` comes from a user the waiting room admitted before it (or there is no room).
+bool admitted_before(const EventTrack& t, const Decision& d) {
+  if (!t.spec || t.spec->admit_per_s == 0) return true;
+  auto it = t.admitted_at.find(d.user_id);
+  return it != t.admitted_at.end() && it->second <= d.command.offset;
+}
+
+// The received_at of every tick on each partition, in offset order: ticks move stream time without a
+// decision of their own.
+using TickTimes = std::map<int32_t, std::vector<std::pair<int64_t, int64_t>>>;  // partition -> (offset, received_at)
 
 std::string where(const std::string& event_id, const Decision& d) {
   return event_id + " offset " + std::to_string(d.command.offset) + " (" + d.type + " " + d.request_id +
@@ -97,7 +112,8 @@ void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& 
       continue;
     }
     Outcome want = window_outcome(spec, *d, closed)
-                       .value_or(per_user[d->user_id] >= spec.per_user_limit ? Outcome::kDuplicate
+                       .value_or(!admitted_before(t, *d)                      ? Outcome::kNotAdmitted
+                                 : per_user[d->user_id] >= spec.per_user_limit ? Outcome::kDuplicate
                                  : issued >= spec.stock                       ? Outcome::kSoldOut
                                                                               : Outcome::kIssued);
     expect_outcome(event_id, *d, want, r);
@@ -158,7 +174,8 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     } else if (d.type == "claim") {
       const auto held = static_cast<int64_t>(live.size());
       Outcome want = window_outcome(spec, d, closed)
-                         .value_or(per_user[d.user_id] >= spec.per_user_limit ? Outcome::kDuplicate
+                         .value_or(!admitted_before(t, d)                     ? Outcome::kNotAdmitted
+                                   : per_user[d.user_id] >= spec.per_user_limit ? Outcome::kDuplicate
                                    : issued + held >= spec.stock             ? Outcome::kSoldOut
                                                                              : Outcome::kHeld);
       expect_outcome(event_id, d, want, r);
@@ -200,6 +217,131 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
   }
   r.issued += issued;
   r.live_holds += static_cast<int64_t>(live.size());
+}
+
+bool is_waiting_room_decision(const Decision& d) {
+  return d.type == "join" || d.type == kQueueTicket || d.type == kAdmission;
+}
+
+// The waiting room (README "Waiting room"), walked in partition order; its decisions then leave the
+// track, so the mode's check sees claims only. Promises: one place per user; joins before the opening
+// are pre-queued and, at the opening, get tickets 1..n in exactly the order topics/draw.h gives for the
+// opening command's position (re-derived here); later joins get the next ticket; admission follows the
+// tickets, each once, and by stream time T at most admit_per_s x (whole seconds since the opening + 1)
+// are admitted. Stream time here also counts the partition's ticks, so it is never behind the
+// processor's and the rate bound never accuses a correct processor.
+void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTimes& ticks, VerifyReport& r) {
+  std::vector<const Decision*> room;
+  std::erase_if(t.decisions, [&](const Decision* d) {
+    if (!is_waiting_room_decision(*d)) return false;
+    room.push_back(d);
+    return true;
+  });
+  if (room.empty()) return;
+  const int64_t rate = t.spec ? t.spec->admit_per_s : 0;
+  std::vector<const Decision*> prequeue;                 // pre_queued joins, in partition order
+  std::unordered_map<std::string, int64_t> ticket_of;    // user -> ticket (0 while pre-queued)
+  std::vector<std::string> line;                         // line[ticket - 1] = user
+  std::optional<int64_t> opened_at_offset;
+  int64_t stream_time = t.created_received_at, admitted = 0;
+  size_t next_tick = 0;
+  // The first close_event's offset: joins after it are closed.
+  int64_t closed_from = INT64_MAX;
+  for (const auto* o : t.decisions) {
+    if (o->type == "close_event") closed_from = std::min(closed_from, o->command.offset);
+  }
+  auto open = [&] { return t.spec && (!t.spec->opens_at || stream_time >= *t.spec->opens_at); };
+  for (const auto* d : room) {
+    const std::string at = where(event_id, *d);
+    if (before_creation(event_id, t, *d, r)) continue;
+    if (rate == 0) {
+      if (d->type == "join") {
+        expect_outcome(event_id, *d, Outcome::kNoWaitingRoom, r);
+      } else {
+        r.violations.push_back(at + ": a waiting room decision for an event without one");
+      }
+      continue;
+    }
+    if (auto it = ticks.find(d->command.partition); it != ticks.end()) {
+      while (next_tick < it->second.size() && it->second[next_tick].first <= d->command.offset) {
+        stream_time = std::max(stream_time, it->second[next_tick++].second);
+      }
+    }
+    stream_time = std::max(stream_time, d->received_at);
+    const bool closed = d->command.offset > closed_from;
+    if (d->type == kQueueTicket) {
+      if (opened_at_offset && *opened_at_offset != d->command.offset) r.violations.push_back(at + ": a second opening");
+      opened_at_offset = d->command.offset;
+      auto it = ticket_of.find(d->user_id);
+      if (it == ticket_of.end() || it->second != 0 || !d->ticket) {
+        r.violations.push_back(at + ": a ticket for a user not pre-queued (or a second one)");
+        continue;
+      }
+      it->second = *d->ticket;
+      if (line.size() < static_cast<size_t>(*d->ticket)) line.resize(static_cast<size_t>(*d->ticket));
+      line[static_cast<size_t>(*d->ticket) - 1] = d->user_id;
+      continue;
+    }
+    if (d->type == kAdmission || (d->type == "join" && d->outcome == Outcome::kAdmitted)) {
+      if (d->type == "join") {
+        if (ticket_of.count(d->user_id)) r.violations.push_back(at + ": a second place in line");
+        line.push_back(d->user_id);
+        ticket_of[d->user_id] = static_cast<int64_t>(line.size());
+        if (d->ticket != static_cast<int64_t>(line.size())) r.violations.push_back(at + ": not the next ticket");
+      }
+      ++admitted;
+      if (!d->ticket || *d->ticket != admitted || ticket_of[d->user_id] != admitted) {
+        r.violations.push_back(at + ": admitted out of ticket order (expected ticket " + std::to_string(admitted) + ")");
+      }
+      if (!t.admitted_at.emplace(d->user_id, d->command.offset).second) r.violations.push_back(at + ": admitted twice");
+      const int64_t start = t.spec->opens_at.value_or(t.created_received_at);
+      const int64_t allowed = rate * ((stream_time - start) / 1000 + 1);
+      if (stream_time < start || admitted > allowed) {
+        r.violations.push_back(at + ": admitted above admit_per_s (" + std::to_string(admitted) + " by stream time " +
+                               std::to_string(stream_time) + ", at most " + std::to_string(allowed) + ")");
+      }
+      continue;
+    }
+    // A join answered otherwise.
+    Outcome want = Outcome::kQueued;
+    if (auto it = ticket_of.find(d->user_id); it != ticket_of.end()) {
+      want = Outcome::kAlreadyQueued;
+      if (it->second != d->ticket.value_or(0)) r.violations.push_back(at + ": told another place than its first join");
+    } else if (closed || (t.spec->closes_at && d->received_at >= *t.spec->closes_at)) {
+      want = Outcome::kClosed;
+    } else if (!open()) {
+      want = Outcome::kPreQueued;
+      prequeue.push_back(d);
+      ticket_of[d->user_id] = 0;
+    } else {
+      line.push_back(d->user_id);
+      ticket_of[d->user_id] = static_cast<int64_t>(line.size());
+      if (d->ticket != static_cast<int64_t>(line.size())) r.violations.push_back(at + ": not the next ticket");
+    }
+    expect_outcome(event_id, *d, want, r);
+    if (d->outcome == Outcome::kPreQueued) continue;
+    // The opening handed out the pre-queue's tickets before any later join's.
+    if (want == Outcome::kQueued && line.size() == 1 && !prequeue.empty() && !opened_at_offset) {
+      r.violations.push_back(at + ": queued before the pre-queue got its tickets");
+    }
+  }
+  if (prequeue.empty()) return;
+  if (!opened_at_offset) {
+    if (open()) r.violations.push_back(event_id + ": opened without shuffling its pre-queue");
+    return;
+  }
+  // The shuffle, re-derived from the opening command's position alone.
+  auto order = draw_winners(draw_seed(event_id, {prequeue.front()->command.partition, *opened_at_offset}),
+                            static_cast<int64_t>(prequeue.size()), static_cast<int64_t>(prequeue.size()));
+  auto& shuffled = r.shuffles[event_id];
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& user = prequeue[static_cast<size_t>(order[i])]->user_id;
+    shuffled.push_back(user);
+    if (ticket_of[user] != static_cast<int64_t>(i) + 1) {
+      r.violations.push_back(event_id + ": " + user + " got ticket " + std::to_string(ticket_of[user]) +
+                             ", the shuffle re-derived from the log says " + std::to_string(i + 1));
+    }
+  }
 }
 
 // Raffles: one entry per user inside the window; one draw, at close_event or at the first command at
@@ -312,6 +454,14 @@ VerifyReport verify(const VerifyInput& in) {
     }
   }
 
+  TickTimes ticks;
+  for (const auto& c : in.commands) {
+    if (std::holds_alternative<Tick>(c.command.body)) {
+      ticks[c.position.partition].emplace_back(c.position.offset, c.command.received_at);
+    }
+  }
+  for (auto& [partition, times] : ticks) std::sort(times.begin(), times.end());
+
   // Promises 2, 3, 4 per event.
   std::map<std::string, EventTrack> events;
   for (const auto& d : in.decisions) {
@@ -321,6 +471,7 @@ VerifyReport verify(const VerifyInput& in) {
         if (t.spec) r.violations.push_back(d.event_id + ": created twice");
         t.spec = d.event;
         t.created_at_offset = d.command.offset;
+        t.created_received_at = d.received_at;
       }
     } else {
       t.decisions.push_back(&d);
@@ -334,6 +485,7 @@ VerifyReport verify(const VerifyInput& in) {
     });
     if (t.spec) ++r.events;
     split_at_delete(id, t, r);
+    check_waiting_room(id, t, ticks, r);
     switch (t.spec ? t.spec->mode : EventMode::kFcfs) {
       case EventMode::kFcfs: check_fcfs(id, t, r); break;
       case EventMode::kHold: check_hold(id, t, r); break;

@@ -33,6 +33,7 @@ struct VerifyReport {
   int64_t mega_events = 0;     // events split into slices (topics/verify_slices.h); each slice counts in events
   std::map<std::string, int64_t> outcomes;
   std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
+  std::map<std::string, std::vector<std::string>> shuffles;  // waiting room -> pre-queued user ids by ticket, re-derived
   std::vector<std::string> violations;  // empty when every invariant holds
   bool ok() const { return violations.empty(); }
   std::string summary() const;  // one line of counts, then one line per violation (at most 20)

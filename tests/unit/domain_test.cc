@@ -619,5 +619,163 @@ TEST(EventRecord, ACorruptRecordThrows) {
   EXPECT_ANY_THROW(decode_event("e2|ten|1|0|||t"));
 }
 
+// The waiting room: joins get tickets, admission follows them at admit_per_s per second of stream time,
+// and only admitted users may claim.
+class WaitingRoomTest : public ModesTest {
+ protected:
+  void room(const std::string& id, int64_t stock, int64_t admit_per_s, std::optional<int64_t> opens_at = {}) {
+    topics::CreateEvent e{id, "Drop", stock, 1, opens_at, {}};
+    e.admit_per_s = admit_per_s;
+    topics::Command c{next_id(), 1000, e};
+    auto r = decide(state_, c, {3, offset_++}, 1000);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->decision.outcome, Outcome::kCreated);
+    state_.apply(r->writes);
+    log_.push_back(r->decision);
+  }
+  Step join(const std::string& event, const std::string& user, int64_t at) {
+    return step({next_id(), at, topics::Join{event, user}});
+  }
+  // The decisions (own and caused) that admitted someone, with their user and ticket.
+  std::vector<std::pair<std::string, int64_t>> admissions() const {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& d : log_) {
+      if (d.outcome == Outcome::kAdmitted) out.emplace_back(d.user_id, *d.ticket);
+    }
+    return out;
+  }
+};
+
+TEST_F(WaitingRoomTest, AdmitsInTicketOrderAtMostAdmitPerSecondAndOnlyAdmittedUsersClaim) {
+  room("w", 100, 2);
+  std::vector<Step> joins;
+  for (int i = 0; i < 7; ++i) joins.push_back(join("w", "u" + std::to_string(i), 1000));
+  // The first two fit the opening second; the rest wait with their ticket.
+  EXPECT_EQ(joins[0].decision.outcome, Outcome::kAdmitted);
+  EXPECT_EQ(joins[1].decision.outcome, Outcome::kAdmitted);
+  for (int i = 2; i < 7; ++i) {
+    EXPECT_EQ(joins[i].decision.outcome, Outcome::kQueued);
+    EXPECT_EQ(joins[i].decision.ticket, i + 1);
+    EXPECT_EQ(joins[i].decision.admitted, 2);
+  }
+  EXPECT_EQ(claim_at("w", "u5", 1100).decision.outcome, Outcome::kNotAdmitted);
+  EXPECT_EQ(claim_at("w", "nobody", 1100).decision.outcome, Outcome::kNotAdmitted);
+  EXPECT_EQ(claim_at("w", "u0", 1100).decision.outcome, Outcome::kIssued);
+  EXPECT_TRUE(tick(1999).caused.empty());  // still the first second
+  auto second = tick(2000);
+  ASSERT_EQ(second.caused.size(), 2u);
+  EXPECT_EQ(second.caused[0].type, topics::kAdmission);
+  EXPECT_EQ(second.caused[0].ticket, 3);
+  EXPECT_EQ(second.caused[1].admitted, 4);
+  // A quiet stretch saves no allowance up: two per second, whenever the seconds come.
+  EXPECT_EQ(tick(9000).caused.size(), 2u);
+  EXPECT_EQ(tick(9500).caused.size(), 0u);
+  EXPECT_EQ(tick(10000).caused.size(), 1u);
+  auto order = admissions();
+  ASSERT_EQ(order.size(), 7u);
+  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i].second, static_cast<int64_t>(i) + 1);
+  EXPECT_EQ(claim_at("w", "u5", 10001).decision.outcome, Outcome::kIssued);
+  auto again = join("w", "u5", 10002);
+  EXPECT_EQ(again.decision.outcome, Outcome::kAlreadyQueued);
+  EXPECT_EQ(again.decision.ticket, 6);
+  EXPECT_EQ(again.decision.claim_request_id, joins[5].decision.request_id);
+  auto report = topics::verify({{}, log_, {}});
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST_F(WaitingRoomTest, PreQueuedUsersAreShuffledAtTheOpeningTheSameWayOnEveryReplay) {
+  room("p", 10, 3, 5000);
+  std::vector<std::string> users;
+  for (int i = 0; i < 20; ++i) {
+    users.push_back("early" + std::to_string(i));
+    auto s = join("p", users.back(), 1000 + i);
+    EXPECT_EQ(s.decision.outcome, Outcome::kPreQueued);
+    EXPECT_FALSE(s.decision.ticket);
+  }
+  EXPECT_EQ(claim_at("p", "early0", 2000).decision.outcome, Outcome::kNotOpen);
+  const int64_t opening_offset = offset_;
+  auto opening = tick(5000);
+  // 20 tickets, then the first 3 admitted.
+  ASSERT_EQ(opening.caused.size(), 23u);
+  std::vector<std::string> by_ticket(20);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(opening.caused[i].type, topics::kQueueTicket);
+    by_ticket[*opening.caused[i].ticket - 1] = opening.caused[i].user_id;
+  }
+  for (int i = 20; i < 23; ++i) EXPECT_EQ(opening.caused[i].user_id, by_ticket[i - 20]);
+  EXPECT_NE(by_ticket, users) << "arrival order kept: no shuffle";
+  auto expected = topics::draw_winners(topics::draw_seed("p", {3, opening_offset}), 20, 20);
+  for (int t = 0; t < 20; ++t) EXPECT_EQ(by_ticket[t], users[expected[t]]);
+  // A join after the opening is behind everyone pre-queued, whenever it came.
+  EXPECT_EQ(join("p", "late", 5001).decision.ticket, 21);
+  EXPECT_EQ(claim_at("p", by_ticket[0], 5002).decision.outcome, Outcome::kIssued);
+  EXPECT_EQ(claim_at("p", by_ticket[3], 5002).decision.outcome, Outcome::kNotAdmitted);
+  auto report = topics::verify({{}, log_, {}});
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST_F(WaitingRoomTest, AJoinOnAnEventWithoutARoomOrClosedOrDeletedChangesNothing) {
+  create({"plain", "t", 5, 1, {}, {}});
+  EXPECT_EQ(join("plain", "a", 1000).decision.outcome, Outcome::kNoWaitingRoom);
+  EXPECT_EQ(join("ghost", "a", 1000).decision.outcome, Outcome::kUnknownEvent);
+  room("c", 5, 1);
+  join("c", "a", 1000);
+  join("c", "b", 1000);
+  EXPECT_EQ(close("c", 1500).decision.outcome, Outcome::kClosed);
+  EXPECT_EQ(join("c", "z", 1600).decision.outcome, Outcome::kClosed);
+  auto del = step({next_id(), 1700, topics::DeleteEvent{"c"}});
+  EXPECT_EQ(del.decision.outcome, Outcome::kDeleted);
+  for (const char* prefix : {"w/c/", "wp/c/", "wq/c/"}) {
+    int left = 0;
+    state_.scan(prefix, [&](const std::string&, const std::string&) { ++left; });
+    EXPECT_EQ(left, 0) << prefix;
+  }
+  EXPECT_EQ(join("c", "y", 1800).decision.outcome, Outcome::kDeleted);
+}
+
+TEST_F(WaitingRoomTest, TheVerifierCatchesAnAdmissionOutOfOrderOrAboveTheRate) {
+  room("v", 10, 2);
+  for (int i = 0; i < 6; ++i) join("v", "u" + std::to_string(i), 1000);
+  tick(2000);
+  ASSERT_TRUE(topics::verify({{}, log_, {}}).ok());
+  auto too_fast = log_;
+  auto extra = too_fast.back();
+  extra.request_id = too_fast[5].request_id;  // u4's join
+  extra.user_id = "u4";
+  extra.ticket = 5;
+  too_fast.push_back(extra);
+  EXPECT_FALSE(topics::verify({{}, too_fast, {}}).ok()) << "a third admission in one second";
+  auto unadmitted = log_;
+  auto claim = unadmitted.back();
+  claim.type = "claim";
+  claim.request_id = "forged-claim";
+  claim.user_id = "u5";
+  claim.outcome = Outcome::kIssued;
+  claim.coupon_seq = 1;
+  claim.ticket.reset();
+  unadmitted.push_back(claim);
+  EXPECT_FALSE(topics::verify({{}, unadmitted, {}}).ok()) << "issued to a user never admitted";
+}
+
+TEST(EventRecord, RoundTripsTheWaitingRoomFields) {
+  EventState e;
+  e.spec.title = "x|y";
+  e.spec.stock = 9;
+  e.spec.admit_per_s = 500;
+  e.queue_open = true;
+  e.queue_start = 1234;
+  e.prequeued = 7;
+  e.tickets = 11;
+  e.admitted = 5;
+  e.window = 3;
+  e.window_admitted = 2;
+  auto back = decode_event(encode_event(e));
+  EXPECT_TRUE(encode_event(e).starts_with("e5|"));
+  EXPECT_EQ(encode_event(back), encode_event(e));
+  EXPECT_EQ(back.spec.admit_per_s, 500);
+  EXPECT_EQ(back.window_admitted, 2);
+  EXPECT_EQ(back.spec.title, "x|y");
+}
+
 }  // namespace
 }  // namespace allot::processors

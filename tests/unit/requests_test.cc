@@ -1,5 +1,7 @@
 #include "ingress/requests.h"
 
+#include "ingress/admission.h"
+
 #include <gtest/gtest.h>
 
 namespace allot::ingress {
@@ -83,6 +85,37 @@ TEST(ClaimBody, PlainAndGeneralBodiesParseAlike) {
     auto v = parse_claim(body);
     ASSERT_TRUE(std::holds_alternative<ApiError>(v)) << body;
     EXPECT_EQ(std::get<ApiError>(v).status, 400) << body;
+  }
+}
+
+TEST(CreateEventBody, AdmitPerSecondIsAPositiveIntegerAndNotForRaffles) {
+  auto ok = parse_create_event(R"({"event_id":"w","title":"t","stock":5,"admit_per_s":500})");
+  ASSERT_TRUE(std::holds_alternative<topics::CreateEvent>(ok));
+  EXPECT_EQ(std::get<topics::CreateEvent>(ok).admit_per_s, 500);
+  for (const char* body : {R"({"event_id":"w","title":"t","stock":5,"admit_per_s":0})",
+                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":"10"})",
+                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":1.5})",
+                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":10,"mode":"raffle","closes_at":5})"}) {
+    auto bad = parse_create_event(body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(bad)) << body;
+    EXPECT_EQ(std::get<ApiError>(bad).status, 400) << body;
+  }
+}
+
+TEST(AdmissionTokens, AdmitOnlyTheirEventAndUserUntilTheyExpire) {
+  AdmissionTokens tokens("secret", 60'000);
+  const auto token = tokens.issue("drop", "alice", 1'000'000);
+  using Check = AdmissionTokens::Check;
+  EXPECT_EQ(tokens.check(token, "drop", "alice", 1'000'001), Check::kValid);
+  EXPECT_EQ(tokens.check(token, "drop", "alice", 1'060'000), Check::kExpired);
+  EXPECT_EQ(tokens.check(token, "drop", "bob", 1'000'001), Check::kForged);
+  EXPECT_EQ(tokens.check(token, "other", "alice", 1'000'001), Check::kForged);
+  EXPECT_EQ(AdmissionTokens("another key", 60'000).check(token, "drop", "alice", 1'000'001), Check::kForged);
+  // A later expiry written into the token breaks its signature.
+  auto stretched = "9" + token;
+  EXPECT_EQ(tokens.check(stretched, "drop", "alice", 1'000'001), Check::kForged);
+  for (const char* bad : {"", ".", "abc", "123.", "12x.abcd", "1000.zz"}) {
+    EXPECT_EQ(tokens.check(bad, "drop", "alice", 0), Check::kMalformed) << bad;
   }
 }
 

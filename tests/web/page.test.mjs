@@ -86,6 +86,37 @@ try {
   await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("Confirmed: unit #1"),
                              holdRow, { timeout: 30000 });
   check(true, "confirming the hold issues unit #1");
+
+  // A waiting room letting 1 user in per second, with 3 others in line first: the page shows its place,
+  // then the admission, and the claim (with the admission token) gets coupon #1.
+  const roomId = `page-room-${Date.now()}`;
+  const room = await fetch(`${base}/api/events`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ event_id: roomId, title: "Browser test room", stock: 5, admit_per_s: 1 }),
+  });
+  check(room.status === 202, `waiting-room event ${roomId} accepted (HTTP ${room.status})`);
+  const roomRow = `#event-${roomId}`;
+  await page.waitForSelector(`${roomRow} button.join`, { timeout: 30000 });
+  for (const other of ["ahead-1", "ahead-2", "ahead-3"]) {
+    const j = await fetch(`${base}/api/events/${roomId}/queue?wait_ms=5000`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: other }),
+    });
+    check(j.status === 200 || j.status === 202, `${other} joined the line (HTTP ${j.status})`);
+  }
+  await page.click(`${roomRow} button.join`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("In line: place"),
+                             roomRow, { timeout: 30000 });
+  await page.$eval(roomRow, (el) => el.scrollIntoView({ block: "center" }));
+  await page.screenshot({ path: shot.replace(/\.png$/, "-queue.png") });
+  check(true, "the page shows the user's place in line");
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("Admitted"),
+                             roomRow, { timeout: 60000 });
+  check(true, "the line moves and admits the user");
+  await page.click(`${roomRow} button.claim`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("You got coupon #1"),
+                             roomRow, { timeout: 30000 });
+  check(true, "the admitted user's claim (with its admission token) gets coupon #1");
 } catch (e) {
   failed = e;
   mkdirSync(dirname(shot), { recursive: true });
