@@ -191,7 +191,8 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   };
   for (const auto& extra : {json{{"partitions", 0}}, json{{"partitions", 13}}, json{{"partitions", "4"}},
                             json{{"partitions", 2}, {"mode", "hold"}, {"hold_ms", 1000}},
-                            json{{"partitions", 2}, {"mode", "raffle"}, {"closes_at", 4102444800000}}}) {
+                            json{{"partitions", 2}, {"mode", "raffle"}, {"closes_at", 4102444800000}},
+                            json{{"partitions", 2}, {"admit_per_s", 100}}}) {
     auto r = bad(extra);
     EXPECT_EQ(r.status, 400) << extra.dump() << ": " << r.body;
     EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;

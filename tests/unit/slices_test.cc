@@ -148,6 +148,8 @@ TEST(Slices, RequestsValidatePartitions) {
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":3,"partitions":4})"), 200);  // one slice has no unit
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"mode":"hold","hold_ms":5})"), 400);
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"mode":"raffle","closes_at":5})"), 400);
+  EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"admit_per_s":100})"), 400);  // no waiting room
+  EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":1,"admit_per_s":100})"), 200);
   EXPECT_EQ(status(R"({"event_id":")" + std::string(62, 'a') + R"(","title":"T","stock":100,"partitions":2})"), 400);
   EXPECT_EQ(status(R"({"event_id":")" + std::string(62, 'a') + R"(","title":"T","stock":100,"partitions":1})"), 200);
 }
