@@ -242,5 +242,36 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   ADD_FAILURE() << "GET /api/events/" << event << " never showed deleted";
 }
 
+// An ingress that did not accept the create (here: the same one, restarted) learns K from the projection
+// and routes every claim to its user's slice; until it can, no claim is issued on a wrong slice.
+TEST_F(Mega, AnIngressRestartedAfterTheCreateLearnsTheSlicesFromTheProjection) {
+  DecisionLog log;
+  const auto event = unique_id("megarestart");
+  const auto slices = slice_ids(event, 4);
+  ASSERT_EQ(admin("POST", "/api/events", {{"event_id", event}, {"title", "M"}, {"stock", 40}, {"partitions", 4}}).status, 202);
+  ASSERT_TRUE(log.wait_for(slices, 4, 60s)) << "the 4 slices were not created";
+  HttpClient http(http_port());
+  for (int i = 0; i < 120; ++i) {  // projected: the API shows the whole event
+    auto got = json::parse(http.request("GET", "/api/events/" + event).body, nullptr, false);
+    if (got.is_object() && got.value("partitions", 0) == 4) break;
+    std::this_thread::sleep_for(250ms);
+  }
+  ASSERT_EQ(sh("scripts/stack stop ingress >/dev/null && scripts/stack up >/dev/null"), 0);
+  HttpClient fresh(http_port());
+  std::vector<std::string> accepted;
+  for (int u = 0; u < 20; ++u) {
+    const auto user = "r" + std::to_string(u);
+    auto r = fresh.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(field(r, "status"), "issued") << r.body;
+    auto j = json::parse(r.body);
+    EXPECT_EQ(j.value("slice", -1), topics::user_slice(user, 4)) << r.body;
+    accepted.push_back(field(r, "request_id"));
+  }
+  ASSERT_TRUE(log.wait_for(slices, 24, 60s));
+  auto report = topics::verify({{}, log.decisions(), accepted});
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
 }  // namespace
 }  // namespace allot
