@@ -146,8 +146,14 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
   EXPECT_GT(watched_moving, 0u) << "somebody watched the line move";
 
   // What landed: one ticket each, admitted in ticket order, at most 500 per second of stream time.
-  ASSERT_TRUE(log.wait_for({event}, 1 + kUsers, 120s)) << log.decisions().size() << " decisions";
-  const size_t queued = count(log.decisions(), "join", Outcome::kQueued);
+  // Admissions arrive among the joins' own decisions: count the queued ones until every join is decided.
+  size_t queued = 0;
+  for (int round = 0; round < 10 && count(log.decisions(), "join", Outcome::kQueued) +
+                                         count(log.decisions(), "join", Outcome::kAdmitted) < kUsers; ++round) {
+    queued = count(log.decisions(), "join", Outcome::kQueued);
+    log.wait_for({event}, 1 + kUsers + queued, 30s);
+  }
+  queued = count(log.decisions(), "join", Outcome::kQueued);
   ASSERT_TRUE(log.wait_for({event}, 1 + kUsers + queued, 120s)) << log.decisions().size() << " decisions";
   log.reread({event}, 60s);
   auto report = topics::verify({{}, log.decisions(), accepted});
