@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Ops.ConsumerLagDrains: the "Consumer lag" dashboard tells the truth at rest. After a load whose every
 command is decided (allot-seed waits for all decisions), the lag Prometheus shows must drain, within 40 s:
-  - processors (group allot-processor, max over instances per partition, as the dashboard plots it): 0 on
-    every partition (allot.commands is written by the idempotent, non-transactional ingress producer, so
-    a caught-up consumer has nothing left);
+  - processors (group allot-processor, max over instances per partition, as the dashboard plots it): at
+    most 1 on every partition. allot.commands is written by the idempotent, non-transactional ingress
+    producer, so a caught-up consumer has nothing left but the tick the ingress appends to every partition
+    each ALLOT_TICK_MS: between its fetch and its batch's commit (batch_max_ms plus the commit) the
+    statistics see it. Their 2 s period against the 1 s ticks can sample that window for a minute running,
+    as a CI run showed (1 on all 12 partitions for 40 s). A lag that is not followed grows by a tick a
+    second, so 1 still tells a drained consumer from a stuck one;
   - sinks (when built): at most 1 per partition (the commit marker ending each transaction in
     allot.decisions, which a read_committed consumer never consumes).
 A lag that only grows (e.g. librdkafka's consumer_lag, which ignores offsets committed through
@@ -61,14 +65,14 @@ def main():
 
     def processors_drained():
         values = vector(prom, PROCESSOR_LAG)
-        return values if values and all(v <= 0 for v in values.values()) else None
+        return values if values and all(v <= 1 for v in values.values()) else None
 
     def sinks_drained():
         values = vector(prom, SINK_LAG)
         return values if values and all(v <= 1 for v in values.values()) else None
 
     if opslib.wait_until(40, processors_drained):
-        print("processors: lag 0 on every partition", flush=True)
+        print(f"processors: lag at most 1 (a tick in flight) on every partition: {describe(vector(prom, PROCESSOR_LAG))}", flush=True)
     else:
         values = vector(prom, PROCESSOR_LAG)
         failures.add(f"processor lag did not drain within 40 s after every command was decided: {describe(values)} "

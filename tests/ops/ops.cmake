@@ -3,7 +3,7 @@
 # brings along; it re-runs itself under docker-compose's interpreter when this one lacks it).
 #   Ops.MetricsExposition  live /metrics of every running allot service: promtool check metrics + own parser
 #   Ops.Dashboards         a short load, then every Grafana panel's PromQL through the real Prometheus
-#   Ops.ConsumerLagDrains  after a fully decided load, the lag the dashboards show drains to 0
+#   Ops.ConsumerLagDrains  after a fully decided load, the lag the dashboards show drains (processors <= 1: a tick in flight; sinks <= 1: the commit marker)
 #   Ops.Compose            docker-compose config, referenced files, commands, pinned images, packages
 # The first three need the stack (scripts/stack up); Ops.Compose needs docker-compose and a build.
 find_program(ALLOT_PYTHON3 NAMES python3 REQUIRED)
