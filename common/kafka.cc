@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -31,7 +33,9 @@ void close_reader(RdKafka::KafkaConsumer& consumer, const std::string& topic) {
 std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string err;
-  for (const auto& [key, value] : settings) {
+  Settings all = settings;
+  all.try_emplace("socket.timeout.ms", "10000");
+  for (const auto& [key, value] : all) {
     if (conf->set(key, value, err) != RdKafka::Conf::CONF_OK) {
       throw std::runtime_error("kafka config " + key + ": " + err);
     }
@@ -340,6 +344,35 @@ std::string round_trip(const std::string& host_port, const std::string& request,
   return read_exactly(n);
 }
 
+// The topic id in a Metadata v11 response for one topic; throws on the broker's error.
+std::string topic_id_from(const std::string& response, const std::string& topic, int32_t correlation) {
+  Reader r(response);
+  if (static_cast<int32_t>(r.be(4)) != correlation) throw std::runtime_error("metadata response: wrong correlation id");
+  r.tagged_fields();
+  r.be(4);  // throttle_time_ms
+  for (uint32_t b = r.uvarint(); b > 1; --b) {  // brokers
+    r.be(4);
+    r.compact_string();
+    r.be(4);
+    r.compact_string();
+    r.tagged_fields();
+  }
+  r.compact_string();  // cluster_id
+  r.be(4);             // controller_id
+  if (r.uvarint() < 2) throw std::runtime_error("metadata response: no topic");
+  auto error = static_cast<int16_t>(r.be(2));
+  auto name = r.compact_string();
+  auto id = r.take(16);
+  if (error != 0 || name != topic) {
+    throw std::runtime_error("topic " + topic + ": " + RdKafka::err2str(static_cast<RdKafka::ErrorCode>(error)));
+  }
+  return base64url(id);
+}
+
+[[noreturn]] void throw_no_id(const std::string& topic, const std::string& why) {
+  throw std::runtime_error("topic id of " + topic + ": " + why);
+}
+
 }  // namespace
 
 std::string topic_id(const std::string& brokers, const std::string& topic, std::chrono::milliseconds timeout) {
@@ -360,41 +393,42 @@ std::string topic_id(const std::string& brokers, const std::string& topic, std::
   req.i8(0);       // include_topic_authorized_operations
   req.uvarint(0);  // body tagged fields
 
-  std::string last_error = "no broker given";
-  const std::string& list = brokers;
-  for (size_t start = 0; start <= list.size();) {
-    size_t comma = list.find(',', start);
-    std::string broker = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    start = comma == std::string::npos ? list.size() + 1 : comma + 1;
-    if (broker.empty()) continue;
-    try {
-      std::string response = round_trip(broker, req.bytes(), timeout);
-      Reader r(response);
-      if (static_cast<int32_t>(r.be(4)) != kCorrelation) throw std::runtime_error("metadata response: wrong correlation id");
-      r.tagged_fields();
-      r.be(4);  // throttle_time_ms
-      for (uint32_t b = r.uvarint(); b > 1; --b) {  // brokers
-        r.be(4);
-        r.compact_string();
-        r.be(4);
-        r.compact_string();
-        r.tagged_fields();
-      }
-      r.compact_string();  // cluster_id
-      r.be(4);             // controller_id
-      if (r.uvarint() < 2) throw std::runtime_error("metadata response: no topic");
-      auto error = static_cast<int16_t>(r.be(2));
-      auto name = r.compact_string();
-      auto id = r.take(16);
-      if (error != 0 || name != topic) {
-        throw std::runtime_error("topic " + topic + ": " + RdKafka::err2str(static_cast<RdKafka::ErrorCode>(error)));
-      }
-      return base64url(id);
-    } catch (const std::exception& e) {
-      last_error = e.what();
-    }
+  std::vector<std::string> list;
+  for (size_t start = 0; start <= brokers.size();) {
+    size_t comma = brokers.find(',', start);
+    std::string broker = brokers.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? brokers.size() + 1 : comma + 1;
+    if (!broker.empty()) list.push_back(std::move(broker));
   }
-  throw std::runtime_error("topic id of " + topic + ": " + last_error);
+  // A paused broker (SIGSTOP) accepts the connection and never answers: one attempt waiting the whole
+  // timeout on the first broker of the list held a processor's restore, and so its group's rebalance, for
+  // two minutes while two brokers were up. Each attempt gets a few seconds, and the brokers are asked in
+  // turn until one answers or the timeout is spent.
+  constexpr std::chrono::milliseconds kAttempt{3000};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last_error = "no broker given";
+  bool answered = false;  // an answer (even an error) is the cluster's word: no further round
+  while (!list.empty() && !answered) {
+    for (const auto& broker : list) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) throw_no_id(topic, last_error);
+      std::string response;
+      try {
+        response = round_trip(broker, req.bytes(), std::min(left, kAttempt));
+      } catch (const std::exception& e) {
+        last_error = e.what();
+        continue;
+      }
+      answered = true;
+      try {
+        return topic_id_from(response, topic, kCorrelation);
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      }
+    }
+    if (!answered) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // e.g. every connection refused
+  }
+  throw_no_id(topic, last_error);
 }
 
 }  // namespace allot::kafka

@@ -30,7 +30,9 @@ struct PartitionList {
   ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
 };
 
-// A librdkafka configuration from `settings`; throws std::runtime_error naming the bad key.
+// A librdkafka configuration from `settings`; throws std::runtime_error naming the bad key. Unless
+// `settings` say otherwise, a request waits 10 s for its answer (socket.timeout.ms), not librdkafka's 60 s:
+// a paused broker (SIGSTOP, a long GC) keeps its connections open, and only the timeout moves a client on.
 std::unique_ptr<RdKafka::Conf> make_conf(const Settings& settings);
 
 std::unique_ptr<RdKafka::KafkaConsumer> make_consumer(const Settings& settings);
@@ -49,7 +51,8 @@ int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::
 
 // The topic's id (KIP-516), base64url as Kafka's tools print it. A recreated topic gets a new id under
 // the same name. librdkafka 2.0 does not expose topic ids, so this asks a broker directly with one
-// Metadata v11 request; throws std::runtime_error when no broker answers or the topic is unknown.
+// Metadata v11 request; throws std::runtime_error when no broker answers within `timeout` or the topic is
+// unknown. Each broker of the list gets a few seconds per attempt (a paused broker never answers), in turn.
 std::string topic_id(const std::string& brokers, const std::string& topic, std::chrono::milliseconds timeout);
 
 struct PartitionStart {

@@ -33,9 +33,9 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
                      d.decided_at,
                      std::move(d.type),
                      std::move(d.claim_request_id),
-                     d.hold_expires_at};
-    c.ticket = d.ticket;
-    if (d.outcome == topics::Outcome::kAdmitted) c.admitted_at = d.decided_at;
+                     d.hold_expires_at,
+                     d.ticket,
+                     d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt};
     return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());

@@ -80,11 +80,7 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
                                             {"group.id", opt.group_id},
                                             {"client.id", opt.instance_id},
                                             {"partition.assignment.strategy", "roundrobin"},
-                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)},
-                                            // A request to a broker that just died waits this long before it
-                                            // fails and is sent to the new leader; query_watermark_offsets
-                                            // (the restore's changelog end) has no timeout of its own.
-                                            {"socket.timeout.ms", "10000"}},
+                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)}},
                                            topic_, this, &stats_);
   }
   ~KafkaCommandSource() override { close(); }
@@ -214,11 +210,9 @@ class KafkaTxnProducer : public TxnProducer {
                                   {"linger.ms", std::to_string(kopt.linger_ms)},
                                   // a commit right after a commit may get CONCURRENT_TRANSACTIONS: retry soon
                                   {"retry.backoff.ms", "10"},
-                                  {"queue.buffering.max.messages", "1000000"},
-                                  // A paused broker (SIGSTOP) keeps its connections open: a commit sent to
-                                  // it waits this long, not librdkafka's 60 s, before it is retried elsewhere
-                                  // (two such waits outlasted the 120 s recovery in the controller-pause test).
-                                  {"socket.timeout.ms", "10000"}});
+                                  // (make_conf's 10 s socket timeout: a commit sent to a paused broker is
+                                  // retried elsewhere after that, not after librdkafka's 60 s)
+                                  {"queue.buffering.max.messages", "1000000"}});
     std::string err;
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&deliveries_), err) != RdKafka::Conf::CONF_OK) {
       throw std::runtime_error(err);

@@ -63,6 +63,7 @@ class Ingress : public InProcessIngress {
   explicit Ingress(const std::string& commands_topic)
       : InProcessIngress({.admin_token = kToken,
                           .commands_topic = commands_topic,
+                          .hook = {},
                           .watch_decisions = true,
                           .user_rate = 0}) {}
 };

@@ -8,6 +8,9 @@
 // that. B must wait for A's transaction before it reads the changelog's end, or it restores without
 // A's batch, starts after it (A's committed offsets) and issues the unit A already issued.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -238,6 +241,36 @@ TEST_F(RunnerScheduleTest, TopicIdIsStableForATopicAndNewWhenItIsRecreated) {
   }
   EXPECT_EQ(again.size(), 22u);
   EXPECT_NE(again, first);
+}
+
+// A SIGSTOPped broker: the kernel completes the connection (backlog) and nobody ever answers. First in
+// the list, it held the restore's topic id for the whole timeout (two minutes in the controller-pause
+// test); the next broker must be asked after a short attempt.
+TEST_F(RunnerScheduleTest, TopicIdAsksTheNextBrokerWhenTheFirstNeverAnswers) {
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);  // never accepted, never read
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string paused = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  auto expected = kafka::topic_id(testsupport::brokers(), t_.changelog, 10s);
+  auto started = std::chrono::steady_clock::now();
+  std::string id;
+  EXPECT_NO_THROW(id = kafka::topic_id(paused + "," + testsupport::brokers(), t_.changelog, 60s));
+  auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(id, expected);
+  // One short attempt on the silent broker, not the whole 60 s.
+  EXPECT_LT(waited, 20s) << "took " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
+  // Only silent brokers: the timeout still bounds the whole call.
+  started = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)kafka::topic_id(paused, t_.changelog, 7s), std::runtime_error);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 15s);
+  ::close(silent);
 }
 
 }  // namespace
