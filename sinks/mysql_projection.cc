@@ -59,6 +59,8 @@ constexpr std::tuple<const char*, const char*, const char*> kAddedColumns[] = {
     {"events", "entries", "BIGINT NOT NULL DEFAULT 0"},
     {"events", "closed", "TINYINT NOT NULL DEFAULT 0"},
     {"events", "deleted", "TINYINT NOT NULL DEFAULT 0"},
+    {"requests", "ticket", "BIGINT NULL"},
+    {"requests", "admitted_at", "BIGINT NULL"},
     {"claims", "status", "VARCHAR(32) NULL"},
     {"claims", "hold_expires_at", "BIGINT NULL"},
     {"claims", "ended_at", "BIGINT NULL"},
@@ -175,6 +177,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::set<std::string> deleted;                                  // events a delete_event deleted
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
+  std::map<std::string, topics::JoinPlace> places;              // join request id -> its later ticket, admission
   for (const auto& d : batch) {
     if (d.event) {
       auto& row = events[d.event_id];
@@ -190,6 +193,13 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
       }
     }
     if (topics::is_request_record(d)) requests.push_back(&d);
+    if (d.type == topics::kQueueTicket || d.type == topics::kAdmission) {
+      auto place = *topics::join_place(d);
+      auto& p = places[place.join_request_id];
+      p.join_request_id = place.join_request_id;
+      if (place.ticket) p.ticket = place.ticket;
+      if (place.admitted_at) p.admitted_at = place.admitted_at;
+    }
     if (auto ending = topics::claim_ending(d)) {
       endings.emplace_back(std::move(*ending), d.decided_at);
       touched.insert(d.event_id);
@@ -197,7 +207,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     if (topics::closes_event(d)) closed[d.event_id] = std::max(closed[d.event_id], d.decided_at);
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
-  if (events.empty() && claims.empty() && requests.empty() && endings.empty()) return;
+  if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty()) return;
 
   connection();
   exec("START TRANSACTION");
@@ -246,23 +256,31 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   rows += static_cast<double>(endings.size());
 
   // 4. Confirm, cancel and close_event decisions: a record of the request, and the events they closed.
+  //    A join's own ticket and admission are its row's; a later ticket or admission (4a) is not undone by
+  //    re-applying the join.
   values.clear();
   for (const auto* d : requests) {
+    auto place = topics::join_place(*d).value_or(topics::JoinPlace{});
     values.push_back("(" + quote(d->request_id) + "," + quote(d->type) + "," + quote(d->event_id) + "," +
                      (topics::projected_user(*d).empty() ? "NULL" : quote(d->user_id)) + "," +
                      (d->claim_request_id.empty() ? "NULL" : quote(d->claim_request_id)) + "," +
                      quote(std::string(topics::to_string(d->outcome))) + "," + number_or_null(d->coupon_seq) + "," +
+                     number_or_null(place.ticket) + "," + number_or_null(place.admitted_at) + "," +
                      number(d->command.partition) + "," + number(d->command.offset) + "," + number(d->decided_at) +
                      "," + number(d->received_at) + ")");
   }
   rows += insert_rows(
-      "INSERT INTO requests (request_id, type, event_id, user_id, claim_request_id, outcome, coupon_seq,"
-      " command_partition, command_offset, decided_at, received_at) VALUES ",
+      "INSERT INTO requests (request_id, type, event_id, user_id, claim_request_id, outcome, coupon_seq, ticket,"
+      " admitted_at, command_partition, command_offset, decided_at, received_at) VALUES ",
       values,
       " ON DUPLICATE KEY UPDATE type = VALUES(type), event_id = VALUES(event_id), user_id = VALUES(user_id),"
       " claim_request_id = VALUES(claim_request_id), outcome = VALUES(outcome), coupon_seq = VALUES(coupon_seq),"
+      " ticket = COALESCE(VALUES(ticket), ticket), admitted_at = COALESCE(VALUES(admitted_at), admitted_at),"
       " command_partition = VALUES(command_partition), command_offset = VALUES(command_offset),"
       " decided_at = VALUES(decided_at), received_at = VALUES(received_at)");
+  // 4a. Tickets dealt at the opening and admissions: fields of their joins' rows, written above or before
+  //     (a join is decided before its ticket or admission, on the same partition).
+  apply_join_places(places);
   for (const auto& [id, at] : closed) {
     exec("UPDATE events SET closed = 1, updated_at = GREATEST(updated_at, " + number(at) + ") WHERE event_id = " +
          quote(id));
@@ -322,6 +340,25 @@ void MysqlProjection::apply_endings(const std::vector<std::pair<topics::ClaimEnd
                         " FROM claims WHERE request_id IN (" + ids + ") GROUP BY 1, 2, 3");
       while (MYSQL_ROW r = mysql_fetch_row(res.get())) slices.insert({r[0], std::stoi(r[1]), std::stoll(r[2])});
     }
+  }
+}
+
+void MysqlProjection::apply_join_places(const std::map<std::string, topics::JoinPlace>& places) {
+  // One UPDATE per chunk: an opening deals the whole pre-queue its tickets, and admissions come in bursts.
+  std::vector<const topics::JoinPlace*> all;
+  for (const auto& [id, place] : places) all.push_back(&place);
+  for (size_t i = 0; i < all.size(); i += opt_.rows_per_insert) {
+    std::string ids, tickets, admitted;
+    for (size_t k = i; k < std::min(all.size(), i + opt_.rows_per_insert); ++k) {
+      const auto id = quote(all[k]->join_request_id);
+      ids += (k > i ? "," : "") + id;
+      if (all[k]->ticket) tickets += " WHEN " + id + " THEN " + number(*all[k]->ticket);
+      if (all[k]->admitted_at) admitted += " WHEN " + id + " THEN " + number(*all[k]->admitted_at);
+    }
+    std::string set;
+    if (!tickets.empty()) set = "ticket = CASE request_id" + tickets + " ELSE ticket END";
+    if (!admitted.empty()) set += (set.empty() ? "" : ", ") + ("admitted_at = CASE request_id" + admitted + " ELSE admitted_at END");
+    exec("UPDATE requests SET " + set + " WHERE request_id IN (" + ids + ")");
   }
 }
 

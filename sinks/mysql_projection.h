@@ -19,6 +19,7 @@
 //
 // Owned by the sink's main; used from the DecisionSource thread only (a MYSQL* is not thread-safe).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -70,6 +71,8 @@ class MysqlProjection : public Projection {
   // Step 3 of apply (see the top); adds the slices of the ended claims to `slices`.
   void apply_endings(const std::vector<std::pair<topics::ClaimEnding, int64_t>>& endings,
                      std::set<std::tuple<std::string, int32_t, int64_t>>& slices);
+  // Step 4a of apply: the tickets and admissions of joins (join request id -> place), on the joins' rows.
+  void apply_join_places(const std::map<std::string, topics::JoinPlace>& places);
   [[noreturn]] void fail(const std::string& what);
   std::string quote(const std::string& text);
 

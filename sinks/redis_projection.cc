@@ -162,8 +162,10 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       if (!user_id.empty()) c.insert(c.end(), {"user_id", user_id});
       if (!d.claim_request_id.empty()) c.insert(c.end(), {"claim_request_id", d.claim_request_id});
       optional_field(c, "coupon_seq", d.coupon_seq);
-      optional_field(c, "ticket", d.outcome == Outcome::kAlreadyQueued ? std::nullopt : d.ticket);
-      if (d.outcome == Outcome::kAdmitted) c.insert(c.end(), {"admitted_at", std::to_string(d.decided_at)});
+      if (auto place = topics::join_place(d)) {
+        optional_field(c, "ticket", place->ticket);
+        optional_field(c, "admitted_at", place->admitted_at);
+      }
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       if (d.outcome != Outcome::kUnknownEvent) writes.push_back({"SADD", keys_.actions(d.event_id), d.request_id});
@@ -174,9 +176,11 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       }
     } else if (d.type == topics::kQueueTicket || d.type == topics::kAdmission) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
-      const auto key = keys_.claim(d.request_id);
-      Command c{"HSET", key, "ticket", std::to_string(d.ticket.value_or(0))};
-      if (d.type == topics::kAdmission) c.insert(c.end(), {"admitted_at", std::to_string(d.decided_at)});
+      const auto place = topics::join_place(d);
+      const auto key = keys_.claim(place->join_request_id);
+      Command c{"HSET", key};
+      optional_field(c, "ticket", place->ticket);
+      optional_field(c, "admitted_at", place->admitted_at);
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       writes.push_back({"SADD", keys_.tickets(d.event_id), d.request_id});

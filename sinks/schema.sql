@@ -67,12 +67,12 @@ CREATE TABLE IF NOT EXISTS claim_counts (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- The requests that are not claims but act on one or on an event (confirm, cancel, close_event,
--- delete_event): one
--- row per decision, keyed by the request's id, so a request can be looked up like a claim.
--- Their effect on the claim (status, coupon_seq) and the event (closed) is projected there too.
+-- delete_event, join): one row per decision, keyed by the request's id, so a request can be looked up
+-- like a claim. Their effect on the claim (status, coupon_seq) and the event (closed) is projected there
+-- too; a join's place in line and its admission (queue_ticket and admission decisions) are its row's.
 CREATE TABLE IF NOT EXISTS requests (
   request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
-  type              VARCHAR(16) NOT NULL,  -- confirm, cancel, close_event, delete_event
+  type              VARCHAR(16) NOT NULL,  -- confirm, cancel, close_event, delete_event, join
   event_id          VARCHAR(64) NOT NULL,
   user_id           VARCHAR(64) NULL,      -- who asked (confirm, cancel)
   claim_request_id  VARCHAR(64) NULL,      -- the claim a confirm or cancel acts on
@@ -80,6 +80,8 @@ CREATE TABLE IF NOT EXISTS requests (
                                            -- closed, drawn, already_closed, unknown_event, deleted,
                                            -- already_deleted
   coupon_seq        BIGINT      NULL,      -- confirmed: the issued unit's sequence
+  ticket            BIGINT      NULL,      -- join: its place in line (NULL while pre-queued)
+  admitted_at       BIGINT      NULL,      -- join: when the waiting room admitted it (ms, stream time)
   command_partition INT         NOT NULL,
   command_offset    BIGINT      NOT NULL,
   decided_at        BIGINT      NOT NULL,

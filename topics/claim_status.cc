@@ -14,4 +14,14 @@ std::optional<ClaimEnding> claim_ending(const Decision& d) {
   return std::nullopt;
 }
 
+std::optional<JoinPlace> join_place(const Decision& d) {
+  const bool admitted = d.outcome == Outcome::kAdmitted || d.type == kAdmission;
+  std::optional<int64_t> admitted_at = admitted ? std::optional<int64_t>(d.decided_at) : std::nullopt;
+  if (d.type == "join") {
+    return JoinPlace{d.request_id, d.outcome == Outcome::kAlreadyQueued ? std::nullopt : d.ticket, admitted_at};
+  }
+  if (d.type == kQueueTicket || d.type == kAdmission) return JoinPlace{d.request_id, d.ticket.value_or(0), admitted_at};
+  return std::nullopt;
+}
+
 }  // namespace allot::topics

@@ -38,6 +38,17 @@ inline bool is_request_record(const Decision& d) {
          d.type == "join";
 }
 
+// A join's place in line and its admission, as the read side shows them on the join's record (request id
+// join_request_id): from the join's own decision (queued or admitted; an already_queued answer repeats the
+// first join's ticket, which stays that join's), or from a later queue_ticket (the pre-queue's shuffle at
+// the opening) or admission decision. nullopt for every other decision.
+struct JoinPlace {
+  std::string join_request_id;
+  std::optional<int64_t> ticket;
+  std::optional<int64_t> admitted_at;  // the admitting decision's decided_at
+};
+std::optional<JoinPlace> join_place(const Decision& d);
+
 // The delete_event that deleted the event: from then on its claims and requests keep their statuses and
 // counts but no user id, and its ranking is gone (README "Deleting an event").
 inline bool deletes_event(const Decision& d) { return d.type == "delete_event" && d.outcome == Outcome::kDeleted; }

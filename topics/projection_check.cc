@@ -62,6 +62,11 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
       p.requests[d.request_id] = {d.type, projected_user(d), std::string(to_string(d.outcome)), d.claim_request_id,
                                   d.coupon_seq.value_or(0)};
     }
+    if (auto place = join_place(d)) {
+      auto& r = p.requests[place->join_request_id];
+      if (place->ticket) r.ticket = *place->ticket;
+      if (place->admitted_at) r.admitted_at = *place->admitted_at;
+    }
     if (auto ending = claim_ending(d)) {
       auto& c = p.claims[ending->claim_request_id];
       c.user_id = d.user_id;
@@ -112,9 +117,12 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
   while (MYSQL_ROW r = mysql_fetch_row(claims.get())) p.claims[r[0]] = {r[1], r[2], std::stoll(r[3]), std::stoll(r[4])};
   p.ranking = ranking_of(p.claims);
   auto requests = query(
-      "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0)"
-      " FROM requests WHERE event_id=" + event + " AND outcome <> 'unknown_event'");
-  while (MYSQL_ROW r = mysql_fetch_row(requests.get())) p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5])};
+      "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0),"
+      " COALESCE(ticket, 0), COALESCE(admitted_at, 0) FROM requests WHERE event_id=" + event +
+      " AND outcome <> 'unknown_event'");
+  while (MYSQL_ROW r = mysql_fetch_row(requests.get())) {
+    p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5]), std::stoll(r[6]), std::stoll(r[7])};
+  }
   auto ev = query("SELECT stock, issued, held, entries, remaining, closed, mode, deleted FROM events WHERE event_id=" +
                   event);
   if (MYSQL_ROW r = mysql_fetch_row(ev.get())) {
@@ -149,7 +157,13 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
     auto h = hash(cmd({"HGETALL", a.redis_prefix + "claim:" + id}).get());
     if (h.empty() || h["status"] == "unknown_event") continue;
     if (h.count("type")) {  // a confirm, cancel or close_event (sinks/redis_projection.h)
-      p.requests[id] = {h["type"], h["user_id"], h["status"], h["claim_request_id"], number_or(h, "coupon_seq", 0)};
+      p.requests[id] = {h["type"],
+                        h["user_id"],
+                        h["status"],
+                        h["claim_request_id"],
+                        number_or(h, "coupon_seq", 0),
+                        number_or(h, "ticket", 0),
+                        number_or(h, "admitted_at", 0)};
     } else {
       p.claims[id] = {h["user_id"], h["status"], number_or(h, "coupon_seq", 0), number_or(h, "hold_expires_at", 0)};
     }
@@ -201,8 +215,12 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
   for (const auto& [id, want] : expected.requests) {
     auto it = actual.requests.find(id);
     if ((it == actual.requests.end() || !(it->second == want)) && shown++ < 6) {
-      out += want.type + " " + id + ": " + (it == actual.requests.end() ? "missing" : it->second.status) + " (want " +
-             want.status + "); ";
+      auto text = [](const ProjectedRequest& r) {
+        return r.status + (r.ticket ? " ticket " + std::to_string(r.ticket) : "") +
+               (r.admitted_at ? " admitted at " + std::to_string(r.admitted_at) : "");
+      };
+      out += want.type + " " + id + ": " + (it == actual.requests.end() ? "missing" : text(it->second)) + " (want " +
+             text(want) + "); ";
     }
   }
   if (expected.ranking != actual.ranking) out += "ranking differs; ";

@@ -23,6 +23,7 @@ struct ProjectedClaim {
 struct ProjectedRequest {
   std::string type, user_id, status, claim_request_id;
   int64_t coupon_seq = 0;
+  int64_t ticket = 0, admitted_at = 0;  // a join's place in line and admission (0: none)
   bool operator==(const ProjectedRequest&) const = default;
 };
 

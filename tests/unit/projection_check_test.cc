@@ -95,6 +95,38 @@ TEST_F(ExpectedProjection, ADeletedEventKeepsItsCountersAndStatusesButNoUserIdAn
   EXPECT_NE(describe_difference(p, before), "");
 }
 
+// A join's record carries its place in line and its admission, from its own decision or a later one.
+TEST_F(ExpectedProjection, AJoinShowsItsTicketAndAdmissionFromItsOwnOrALaterDecision) {
+  auto decided = [&](const std::string& type, const std::string& id, const std::string& user, Outcome outcome,
+                     std::optional<int64_t> ticket, int64_t at) {
+    Decision d;
+    d.type = type;
+    d.request_id = id;
+    d.event_id = h.fcfs;
+    d.user_id = user;
+    d.outcome = outcome;
+    d.ticket = ticket;
+    d.decided_at = at;
+    h.decisions.push_back(d);
+  };
+  decided("join", "j-early", "eve", Outcome::kPreQueued, std::nullopt, kT0 + 1);
+  decided(std::string(kQueueTicket), "j-early", "eve", Outcome::kQueued, 1, kT0 + 100);
+  decided("join", "j-now", "fay", Outcome::kQueued, 2, kT0 + 101);
+  decided("join", "j-again", "fay", Outcome::kAlreadyQueued, 2, kT0 + 102);  // the first join's ticket, not its own
+  decided(std::string(kAdmission), "j-early", "eve", Outcome::kAdmitted, 1, kT0 + 1100);
+  decided("join", "j-in", "gus", Outcome::kAdmitted, 3, kT0 + 1200);
+  auto p = of(h.fcfs);
+  EXPECT_EQ(p.requests["j-early"], (ProjectedRequest{"join", "eve", "pre_queued", "", 0, 1, kT0 + 1100}));
+  EXPECT_EQ(p.requests["j-now"], (ProjectedRequest{"join", "fay", "queued", "", 0, 2, 0}));
+  EXPECT_EQ(p.requests["j-again"], (ProjectedRequest{"join", "fay", "already_queued", "", 0, 0, 0}));
+  EXPECT_EQ(p.requests["j-in"], (ProjectedRequest{"join", "gus", "admitted", "", 0, 3, kT0 + 1200}));
+  EXPECT_EQ(p.requests.size(), 4u);
+  auto without_admission = p;
+  without_admission.requests["j-early"].admitted_at = 0;
+  EXPECT_NE(describe_difference(p, without_admission).find("admitted at"), std::string::npos)
+      << describe_difference(p, without_admission);
+}
+
 TEST_F(ExpectedProjection, AnEventNeverCreatedProjectsNothing) {
   EXPECT_EQ(of(h.ghost), ProjectedEvent{});
 }
