@@ -247,8 +247,16 @@ int room(const Options& o) {
   for (const auto& id : joins) {
     if (!id.empty()) accepted.push_back(id);
   }
-  // Every join decided, then every queued one admitted.
-  bool all = log.wait_for({event}, 1 + accepted.size(), std::chrono::seconds(300));
+  // Every join decided, then every queued one admitted. Admissions arrive among the joins' own decisions,
+  // so the queued joins are counted only once every join is decided.
+  auto joins_decided = [&] {
+    return count(log, "join", topics::Outcome::kQueued) + count(log, "join", topics::Outcome::kAdmitted);
+  };
+  for (int round = 0; round < 300 && joins_decided() < accepted.size(); ++round) {
+    (void)log.wait_for({event}, 1 + accepted.size() + count(log, "join", topics::Outcome::kQueued),
+                       std::chrono::seconds(1));
+  }
+  bool all = joins_decided() == accepted.size();
   const size_t queued = count(log, "join", topics::Outcome::kQueued);
   all = log.wait_for({event}, 1 + accepted.size() + queued, std::chrono::seconds(300)) && all;
   const double admitted_s = seconds_since(started);
@@ -259,14 +267,19 @@ int room(const Options& o) {
     if (d.outcome == topics::Outcome::kAdmitted) admissions.push_back(&d);
   }
   std::vector<double> wait_ms;
-  std::map<int64_t, int64_t> per_second;  // second of stream time since the first join -> admissions
+  // Second of stream time since the opening (the create: no opens_at) -> admissions, the processor's windows.
+  std::map<int64_t, int64_t> per_second;
+  int64_t opened = 0;
+  for (const auto& d : log.decisions()) {
+    if (d.type == "create_event") opened = d.received_at;
+  }
   const int64_t first = joined_at.empty() ? 0 : std::min_element(joined_at.begin(), joined_at.end(), [](auto& a, auto& b) {
     return a.second < b.second;
   })->second;
   int64_t last_admission = first;
   for (const auto* d : admissions) {
     wait_ms.push_back(static_cast<double>(d->decided_at - joined_at[d->request_id]));
-    ++per_second[(d->received_at - first) / 1000];
+    ++per_second[(d->received_at - opened) / 1000];
     last_admission = std::max(last_admission, d->received_at);
   }
   int64_t busiest = 0;
