@@ -127,7 +127,14 @@ std::vector<EventView> Projections::events(size_t limit) const {
   }
   std::vector<EventView> out;
   for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; ++i) {
-    if (auto e = event(std::string(ids->element[i]->str, ids->element[i]->len))) out.push_back(*e);
+    std::string id(ids->element[i]->str, ids->element[i]->len);
+    // A mega event is listed once, as the sum of its slices, where its slice 0 is: a slice's own id is
+    // not a public event (claims on it are refused), so the page must not offer it.
+    if (auto slice = topics::parse_slice_id(id)) {
+      if (slice->slice != 0) continue;
+      id = slice->parent;
+    }
+    if (auto e = event(id)) out.push_back(*e);
   }
   return out;
 }
@@ -135,14 +142,18 @@ std::vector<EventView> Projections::events(size_t limit) const {
 std::optional<ClaimView> Projections::claim(const std::string& request_id) const {
   auto h = as_hash(command(opt_, {"HGETALL", opt_.prefix + "claim:" + request_id}).get());
   if (h.empty()) return std::nullopt;
-  ClaimView c{request_id, h["event_id"], h["user_id"], h["status"], optional_number(h, "coupon_seq"),
-              optional_number(h, "decided_at")};
-  if (auto type = h.find("type"); type != h.end() && !type->second.empty()) c.type = type->second;
-  c.claim_request_id = h["claim_request_id"];
-  c.hold_expires_at = optional_number(h, "hold_expires_at");
-  c.ticket = optional_number(h, "ticket");
-  c.admitted_at = optional_number(h, "admitted_at");
-  return c;
+  auto type = h.find("type");
+  return ClaimView{request_id,
+                   h["event_id"],
+                   h["user_id"],
+                   h["status"],
+                   optional_number(h, "coupon_seq"),
+                   optional_number(h, "decided_at"),
+                   type != h.end() && !type->second.empty() ? type->second : "claim",
+                   h["claim_request_id"],
+                   optional_number(h, "hold_expires_at"),
+                   optional_number(h, "ticket"),
+                   optional_number(h, "admitted_at")};
 }
 
 std::vector<RankEntry> Projections::ranking(const std::string& event_id, size_t limit) const {

@@ -256,6 +256,20 @@ TEST_F(Mega, AnIngressRestartedAfterTheCreateLearnsTheSlicesFromTheProjection) {
     if (got.is_object() && got.value("partitions", 0) == 4) break;
     std::this_thread::sleep_for(250ms);
   }
+  // The list (and so the web page) shows the event once, as the sum of its slices, and no slice by its id.
+  auto list = json::parse(http.request("GET", "/api/events").body, nullptr, false);
+  ASSERT_TRUE(list.is_array()) << list.dump();
+  int listed = 0;
+  for (const auto& e : list) {
+    const auto id = e.value("event_id", "");
+    EXPECT_FALSE(topics::parse_slice_id(id).has_value()) << "a slice listed as an event: " << id;
+    if (id == event) {
+      ++listed;
+      EXPECT_EQ(e.value("stock", 0), 40) << e.dump();
+      EXPECT_EQ(e.value("partitions", 0), 4) << e.dump();
+    }
+  }
+  EXPECT_EQ(listed, 1) << list.dump();
   ASSERT_EQ(sh("scripts/stack stop ingress >/dev/null && scripts/stack up >/dev/null"), 0);
   HttpClient fresh(http_port());
   std::vector<std::string> accepted;
