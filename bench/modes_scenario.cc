@@ -221,7 +221,9 @@ int hold(const Options& o) {
             << "| rounds until the stock was confirmed | " << rounds << " |\n"
             << "| holds made / confirmed / expired (unpaid) | " << holds << " / " << confirmed << " / "
             << count(log, topics::kHoldExpired, topics::Outcome::kExpired) << " |\n"
-            << "| users from the line who got a unit later | " << next_in_line << " |\n"
+            << "| holds of a unit an expiry had released (the next arrivals took it) | "
+            << (holds > static_cast<size_t>(o.stock) ? holds - static_cast<size_t>(o.stock) : 0) << " |\n"
+            << "| sold-out users called back from the line after the first wave | " << next_in_line << " |\n"
             << "| whole stock confirmed after (s) | " << sold_s << " |\n\n"
             << "integrity: " << report.summary() << "\n";
   return all && confirmed == static_cast<size_t>(o.stock) && report.ok() ? 0 : 1;
