@@ -252,7 +252,8 @@ int room(const Options& o) {
   // Every join decided, then every queued one admitted. Admissions arrive among the joins' own decisions,
   // so the queued joins are counted only once every join is decided.
   auto joins_decided = [&] {
-    return count(log, "join", topics::Outcome::kQueued) + count(log, "join", topics::Outcome::kAdmitted);
+    const auto& ds = log.decisions();
+    return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [](const auto& d) { return d.type == "join"; }));
   };
   for (int round = 0; round < 300 && joins_decided() < accepted.size(); ++round) {
     (void)log.wait_for({event}, 1 + accepted.size() + count(log, "join", topics::Outcome::kQueued),

@@ -129,7 +129,8 @@ std::vector<EventView> Projections::events(size_t limit) const {
   for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; ++i) {
     std::string id(ids->element[i]->str, ids->element[i]->len);
     // A mega event is listed once, as the sum of its slices, where its slice 0 is: a slice's own id is
-    // not a public event (claims on it are refused), so the page must not offer it.
+    // not a public event (claims on it are refused), so the page must not offer it. events:created holds
+    // the parent already (the Redis sink); the older events zset of a projection from before it does not.
     if (auto slice = topics::parse_slice_id(id)) {
       if (slice->slice != 0) continue;
       id = slice->parent;

@@ -178,7 +178,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
       const auto place = topics::join_place(d);
       const auto key = keys_.claim(place->join_request_id);
-      Command c{"HSET", key};
+      // type and event_id too: the join's record stays a join's even if its own decision is not projected.
+      Command c{"HSET", key, "type", "join", "event_id", d.event_id};
       optional_field(c, "ticket", place->ticket);
       optional_field(c, "admitted_at", place->admitted_at);
       writes.push_back(std::move(c));

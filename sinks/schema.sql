@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS requests (
   claim_request_id  VARCHAR(64) NULL,      -- the claim a confirm or cancel acts on
   outcome           VARCHAR(32) NOT NULL,  -- confirmed, cancelled, expired, already_ended, not_yours, not_held,
                                            -- closed, drawn, already_closed, unknown_event, deleted,
-                                           -- already_deleted
+                                           -- already_deleted, and a join's pre_queued, queued, admitted,
+                                           -- already_queued, no_waiting_room
   coupon_seq        BIGINT      NULL,      -- confirmed: the issued unit's sequence
   ticket            BIGINT      NULL,      -- join: its place in line (NULL while pre-queued)
   admitted_at       BIGINT      NULL,      -- join: when the waiting room admitted it (ms, stream time)

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "stack_api.h"
 #include "support.h"
 #include "fault_load.h"
 #include "topics/verify.h"
@@ -20,12 +21,6 @@ using namespace testsupport;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using topics::Outcome;
-
-void create(const json& body) {
-  HttpClient http(http_port());
-  auto r = http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
-  ASSERT_EQ(r.status, 202) << r.body;
-}
 
 // POSTs {"user_id": user} to `path` for every user, from a few threads; returns each user's answer.
 std::map<std::string, HttpResponse> post_for_each(const std::vector<std::string>& users,
@@ -54,19 +49,6 @@ std::vector<std::string> user_range(int from, int to) {
   return users;
 }
 
-std::string field(const HttpResponse& r, const char* name) {
-  auto j = json::parse(r.body, nullptr, false);
-  return j.is_object() && j.contains(name) && j.at(name).is_string() ? j.at(name).get<std::string>() : "";
-}
-
-size_t count(const std::vector<topics::Decision>& ds, const std::string& type, Outcome outcome) {
-  return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [&](const topics::Decision& d) {
-    return d.type == type && d.outcome == outcome;
-  }));
-}
-
-void stack_up() { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0) << "scripts/stack up failed"; }
-
 class Modes : public ::testing::Test {
  protected:
   void TearDown() override { stack_up(); }
@@ -77,22 +59,22 @@ TEST_F(Modes, TenThousandEnterARaffleOfOneHundredAndAKillNineDuringTheDrawChange
   DecisionLog log;
   const auto event = unique_id("raffle");
   ASSERT_NO_FATAL_FAILURE(
-      create({{"event_id", event}, {"title", "Raffle"}, {"stock", kStock}, {"mode", "raffle"}, {"closes_at", 4102444800000}}));
+      create_event({{"event_id", event}, {"title", "Raffle"}, {"stock", kStock}, {"mode", "raffle"}, {"closes_at", 4102444800000}}));
   auto answers = post_for_each(user_range(0, kUsers), [&](const std::string&) { return "/api/events/" + event + "/claims"; });
   std::vector<std::string> accepted;
   for (const auto& [user, r] : answers) {
     ASSERT_EQ(r.status, 202) << user << ": " << r.body;
-    accepted.push_back(field(r, "request_id"));
+    accepted.push_back(json_field(r, "request_id"));
   }
   ASSERT_TRUE(log.wait_for({event}, kUsers + 1, 180s)) << log.decisions().size() << " decisions";
-  EXPECT_EQ(count(log.decisions(), "claim", Outcome::kEntered), static_cast<size_t>(kUsers));
+  EXPECT_EQ(count_decisions(log.decisions(), "claim", Outcome::kEntered), static_cast<size_t>(kUsers));
 
   // The close and, at once, kill -9 of every processor: whichever owns the event dies during the draw
   // (or before it), and its transaction is aborted or never begun; the restarted processors draw again.
   HttpClient http(http_port());
   auto closed = http.request("POST", "/api/events/" + event + "/close", "", {{"Authorization", "Bearer " + admin_token()}});
   ASSERT_EQ(closed.status, 202) << closed.body;
-  accepted.push_back(field(closed, "request_id"));
+  accepted.push_back(json_field(closed, "request_id"));
   std::this_thread::sleep_for(50ms);
   EXPECT_GT(signal_service("processor-1", SIGKILL), 0);
   EXPECT_GT(signal_service("processor-2", SIGKILL), 0);
@@ -111,11 +93,11 @@ TEST_F(Modes, TenThousandEnterARaffleOfOneHundredAndAKillNineDuringTheDrawChange
     if (d.type == topics::kDrawResult && d.outcome == Outcome::kWon) winners.insert(d.user_id);
   }
   EXPECT_EQ(winners.size(), static_cast<size_t>(kStock)) << "exactly stock distinct winners";
-  EXPECT_EQ(count(log.decisions(), "draw_result", Outcome::kLost), static_cast<size_t>(kUsers - kStock));
+  EXPECT_EQ(count_decisions(log.decisions(), "draw_result", Outcome::kLost), static_cast<size_t>(kUsers - kStock));
   // Re-deriving the draw from the log alone gives the same winners.
   const auto& rederived = report.draws[event];
   EXPECT_EQ(std::set<std::string>(rederived.begin(), rederived.end()), winners);
-  EXPECT_EQ(count(log.decisions(), "close_event", Outcome::kDrawn), 1u);
+  EXPECT_EQ(count_decisions(log.decisions(), "close_event", Outcome::kDrawn), 1u);
   std::string out;
   EXPECT_TRUE(projections_match({event}, accepted, 60, &out)) << "entries and winners in MySQL and Redis: " << out;
 }
@@ -127,16 +109,16 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   DecisionLog log;
   const auto event = unique_id("hold");
   ASSERT_NO_FATAL_FAILURE(
-      create({{"event_id", event}, {"title", "Seats"}, {"stock", kStock}, {"mode", "hold"}, {"hold_ms", kHoldMs}}));
+      create_event({{"event_id", event}, {"title", "Seats"}, {"stock", kStock}, {"mode", "hold"}, {"hold_ms", kHoldMs}}));
   const auto claims_path = [&](const std::string&) { return "/api/events/" + event + "/claims?wait_ms=10000"; };
   std::vector<std::string> accepted;
   std::map<std::string, std::string> hold_of;  // user -> held claim
   std::vector<std::string> sold_out;
   for (const auto& [user, r] : post_for_each(user_range(0, kUsers), claims_path)) {
     ASSERT_EQ(r.status, 200) << user << ": " << r.body;  // decided within the wait
-    accepted.push_back(field(r, "request_id"));
-    if (field(r, "status") == "held") hold_of[user] = field(r, "request_id");
-    if (field(r, "status") == "sold_out") sold_out.push_back(user);
+    accepted.push_back(json_field(r, "request_id"));
+    if (json_field(r, "status") == "held") hold_of[user] = json_field(r, "request_id");
+    if (json_field(r, "status") == "sold_out") sold_out.push_back(user);
   }
   ASSERT_EQ(hold_of.size(), static_cast<size_t>(kStock));
   ASSERT_EQ(sold_out.size(), static_cast<size_t>(kUsers - kStock));
@@ -150,8 +132,8 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
            return "/api/claims/" + hold_of.at(u) + "/" + action + "?wait_ms=10000";
          })) {
       EXPECT_EQ(r.status, 200) << user << " " << action << ": " << r.body;
-      EXPECT_EQ(field(r, "status"), std::string(action) == "confirm" ? "confirmed" : "cancelled") << r.body;
-      accepted.push_back(field(r, "request_id"));
+      EXPECT_EQ(json_field(r, "status"), std::string(action) == "confirm" ? "confirmed" : "cancelled") << r.body;
+      accepted.push_back(json_field(r, "request_id"));
     }
   };
   act(confirming, "confirm");
@@ -160,9 +142,9 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   // 40 units are back: the first 40 sold-out users claim again and hold them, then confirm.
   auto later_claims = [&](const std::vector<std::string>& users) {
     for (const auto& [user, r] : post_for_each(users, claims_path)) {
-      EXPECT_EQ(field(r, "status"), "held") << user << ": " << r.body;
-      accepted.push_back(field(r, "request_id"));
-      hold_of[user] = field(r, "request_id");
+      EXPECT_EQ(json_field(r, "status"), "held") << user << ": " << r.body;
+      accepted.push_back(json_field(r, "request_id"));
+      hold_of[user] = json_field(r, "request_id");
     }
     act(users, "confirm");
   };
@@ -172,7 +154,7 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   const size_t before_expiry = 1 + kUsers + 30 + 40 + 40 + 40;  // create, claims, confirms, cancels, re-claims, confirms
   ASSERT_TRUE(log.wait_for({event}, before_expiry, 60s)) << log.decisions().size() << " of " << before_expiry;
   ASSERT_TRUE(log.wait_for({event}, before_expiry + 30, 60s)) << "the 30 unpaid holds did not expire";
-  EXPECT_EQ(count(log.decisions(), "hold_expired", Outcome::kExpired), 30u);
+  EXPECT_EQ(count_decisions(log.decisions(), "hold_expired", Outcome::kExpired), 30u);
   later_claims({sold_out.begin() + 40, sold_out.begin() + 70});
 
   const size_t total = 1 + kUsers + 30 + 40 + 40 + 40 + 30 + 30 + 30;
@@ -183,9 +165,9 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   EXPECT_TRUE(report.ok()) << report.summary();
   EXPECT_EQ(report.issued, kStock);
   EXPECT_EQ(report.live_holds, 0);
-  EXPECT_EQ(count(log.decisions(), "claim", Outcome::kHeld), 170u);
-  EXPECT_EQ(count(log.decisions(), "confirm", Outcome::kConfirmed), 100u);
-  EXPECT_EQ(count(log.decisions(), "cancel", Outcome::kCancelled), 40u);
+  EXPECT_EQ(count_decisions(log.decisions(), "claim", Outcome::kHeld), 170u);
+  EXPECT_EQ(count_decisions(log.decisions(), "confirm", Outcome::kConfirmed), 100u);
+  EXPECT_EQ(count_decisions(log.decisions(), "cancel", Outcome::kCancelled), 40u);
 
   // MySQL and Redis show every claim's current status (held ones ended), and again after a replay.
   std::string out;
@@ -200,13 +182,13 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   const auto event = unique_id("hold-bad");
   const auto fcfs = unique_id("fcfs-bad");
   ASSERT_NO_FATAL_FAILURE(
-      create({{"event_id", event}, {"title", "Seats"}, {"stock", 5}, {"mode", "hold"}, {"hold_ms", 1000}}));
-  ASSERT_NO_FATAL_FAILURE(create({{"event_id", fcfs}, {"title", "Coupons"}, {"stock", 5}}));
+      create_event({{"event_id", event}, {"title", "Seats"}, {"stock", 5}, {"mode", "hold"}, {"hold_ms", 1000}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", fcfs}, {"title", "Coupons"}, {"stock", 5}}));
   HttpClient http(http_port());
   auto claim = [&](const std::string& ev, const std::string& user) {
     auto r = http.post_json("/api/events/" + ev + "/claims?wait_ms=10000", json{{"user_id", user}}.dump());
     EXPECT_EQ(r.status, 200) << r.body;
-    return field(r, "request_id");
+    return json_field(r, "request_id");
   };
   auto act = [&](const std::string& claim_id, const std::string& action, const std::string& user) {
     return http.post_json("/api/claims/" + claim_id + "/" + action + "?wait_ms=10000", json{{"user_id", user}}.dump());
@@ -231,16 +213,16 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   std::this_thread::sleep_for(2500ms);
   auto late = act(held, "confirm", "alice");
   if (late.status == 200) {
-    EXPECT_EQ(field(late, "status"), "expired") << late.body;
+    EXPECT_EQ(json_field(late, "status"), "expired") << late.body;
   } else {
     expect_error(late, 409, "not_held");
   }
   auto again = claim(event, "carol");  // the unit came back
   auto ok = act(again, "confirm", "carol");
-  EXPECT_EQ(field(ok, "status"), "confirmed") << ok.body;
+  EXPECT_EQ(json_field(ok, "status"), "confirmed") << ok.body;
   auto twice = act(again, "cancel", "carol");  // ended already
   if (twice.status == 200) {
-    EXPECT_EQ(field(twice, "status"), "already_ended") << twice.body;
+    EXPECT_EQ(json_field(twice, "status"), "already_ended") << twice.body;
   } else {
     expect_error(twice, 409, "not_held");
   }
@@ -248,8 +230,8 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   log.reread({event, fcfs}, 60s);
   auto report = topics::verify({{}, log.decisions(), {}});
   EXPECT_TRUE(report.ok()) << report.summary();
-  EXPECT_EQ(count(log.decisions(), "confirm", Outcome::kConfirmed), 1u) << "only carol's confirm issued a unit";
-  EXPECT_EQ(count(log.decisions(), "cancel", Outcome::kCancelled), 0u);
+  EXPECT_EQ(count_decisions(log.decisions(), "confirm", Outcome::kConfirmed), 1u) << "only carol's confirm issued a unit";
+  EXPECT_EQ(count_decisions(log.decisions(), "cancel", Outcome::kCancelled), 0u);
   EXPECT_EQ(report.issued, 2);  // bob's coupon and carol's seat
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "stack_api.h"
 #include "support.h"
 #include "topics/verify.h"
 
@@ -25,7 +26,6 @@ topics::Command claim_command(const std::string& event, const std::string& user)
 }
 
 // Restarts whatever stack service is down (scripts/stack up is idempotent).
-void stack_up() { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0) << "scripts/stack up failed"; }
 
 void expect_clean(const std::vector<topics::PositionedCommand>& commands, const DecisionLog& log) {
   auto report = topics::verify({commands, log.decisions(), {}});

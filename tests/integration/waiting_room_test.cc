@@ -16,6 +16,7 @@
 #include "ingress/admission.h"
 #include "processors/domain.h"
 #include "processors/memory_state.h"
+#include "stack_api.h"
 #include "support.h"
 #include "topics/verify.h"
 
@@ -28,12 +29,6 @@ using nlohmann::json;
 using topics::Outcome;
 
 json body_of(const HttpResponse& r) { return json::parse(r.body, nullptr, false); }
-
-void create(const json& body) {
-  HttpClient http(http_port());
-  auto r = http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
-  ASSERT_EQ(r.status, 202) << r.body;
-}
 
 // Every user joins the event's queue, from many connections at once; returns each user's 202 body.
 std::map<std::string, json> join_all(const std::string& event, const std::vector<std::string>& users) {
@@ -62,12 +57,6 @@ std::vector<std::string> users(const std::string& prefix, int n) {
   return out;
 }
 
-size_t count(const std::vector<topics::Decision>& ds, std::string_view type, Outcome outcome) {
-  return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [&](const topics::Decision& d) {
-    return d.type == type && d.outcome == outcome;
-  }));
-}
-
 std::string admission_key() {
   if (const char* k = std::getenv("ALLOT_ADMISSION_KEY"); k && *k) return k;
   std::ifstream in(run_dir() + "/admission-key");
@@ -82,8 +71,6 @@ HttpResponse claim(HttpClient& http, const std::string& event, const std::string
   return http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(), headers);
 }
 
-void stack_up() { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0) << "scripts/stack up failed"; }
-
 class WaitingRoom : public ::testing::Test {
  protected:
   void TearDown() override { stack_up(); }
@@ -93,7 +80,7 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
   constexpr int kUsers = 5000, kRate = 500;
   DecisionLog log;
   const auto event = unique_id("room");
-  ASSERT_NO_FATAL_FAILURE(create({{"event_id", event}, {"title", "Room"}, {"stock", 100}, {"admit_per_s", kRate}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", event}, {"title", "Room"}, {"stock", 100}, {"admit_per_s", kRate}}));
   ASSERT_TRUE(log.wait_for({event}, 1, 30s)) << "created";
 
   const auto crowd = users("crowd", kUsers);
@@ -148,12 +135,12 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
   // What landed: one ticket each, admitted in ticket order, at most 500 per second of stream time.
   // Admissions arrive among the joins' own decisions: count the queued ones until every join is decided.
   size_t queued = 0;
-  for (int round = 0; round < 10 && count(log.decisions(), "join", Outcome::kQueued) +
-                                         count(log.decisions(), "join", Outcome::kAdmitted) < kUsers; ++round) {
-    queued = count(log.decisions(), "join", Outcome::kQueued);
+  for (int round = 0; round < 10 && count_decisions(log.decisions(), "join", Outcome::kQueued) +
+                                         count_decisions(log.decisions(), "join", Outcome::kAdmitted) < kUsers; ++round) {
+    queued = count_decisions(log.decisions(), "join", Outcome::kQueued);
     log.wait_for({event}, 1 + kUsers + queued, 30s);
   }
-  queued = count(log.decisions(), "join", Outcome::kQueued);
+  queued = count_decisions(log.decisions(), "join", Outcome::kQueued);
   ASSERT_TRUE(log.wait_for({event}, 1 + kUsers + queued, 120s)) << log.decisions().size() << " decisions";
   log.reread({event}, 60s);
   auto report = topics::verify({{}, log.decisions(), accepted});
@@ -225,7 +212,7 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
   const auto event = unique_id("prequeue");
   const int64_t opens_at = now_ms() + 6000;
   ASSERT_NO_FATAL_FAILURE(
-      create({{"event_id", event}, {"title", "Early"}, {"stock", 50}, {"admit_per_s", 40}, {"opens_at", opens_at}}));
+      create_event({{"event_id", event}, {"title", "Early"}, {"stock", 50}, {"admit_per_s", 40}, {"opens_at", opens_at}}));
   ASSERT_TRUE(log.wait_for({event}, 1, 30s));
   const int32_t partition = log.decisions().front().command.partition;
 
@@ -237,7 +224,7 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
   // Tickets 1..300 at the opening, then 40 admitted per second: 300 / 40 -> 8 seconds.
   ASSERT_TRUE(log.wait_for({event}, 1 + kEarly + kEarly + kEarly, 60s)) << log.decisions().size();
   log.reread({event}, 60s);
-  EXPECT_EQ(count(log.decisions(), "join", Outcome::kPreQueued), static_cast<size_t>(kEarly));
+  EXPECT_EQ(count_decisions(log.decisions(), "join", Outcome::kPreQueued), static_cast<size_t>(kEarly));
   std::vector<std::string> by_ticket(kEarly);
   for (const auto& d : log.decisions()) {
     if (d.type == topics::kQueueTicket) by_ticket.at(static_cast<size_t>(*d.ticket - 1)) = d.user_id;
@@ -284,7 +271,7 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
 TEST_F(WaitingRoom, BadJoinsGetClearErrors) {
   HttpClient http(http_port());
   const auto plain = unique_id("noroom");
-  ASSERT_NO_FATAL_FAILURE(create({{"event_id", plain}, {"title", "Plain"}, {"stock", 5}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", plain}, {"title", "Plain"}, {"stock", 5}}));
   DecisionLog log;
   std::this_thread::sleep_for(2s);
   auto no_room = http.post_json("/api/events/" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})");

@@ -1,0 +1,42 @@
+#pragma once
+// Small helpers of the integration tests that drive the running stack through its HTTP API and read what
+// landed in allot.decisions; header-only, for test files that link GoogleTest and nlohmann/json.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support.h"
+#include "topics/messages.h"
+
+namespace allot::testsupport {
+
+// POST /api/events with the admin token; the test fails unless the ingress answers 202.
+inline void create_event(const nlohmann::json& body) {
+  HttpClient http(http_port());
+  auto r = http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
+  ASSERT_EQ(r.status, 202) << r.body;
+}
+
+// A string field of a JSON answer, or "" when the body is not an object with that string.
+inline std::string json_field(const HttpResponse& r, const char* name) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  return j.is_object() && j.contains(name) && j.at(name).is_string() ? j.at(name).get<std::string>() : "";
+}
+
+// How many decisions have this type and outcome.
+inline size_t count_decisions(const std::vector<topics::Decision>& ds, std::string_view type, topics::Outcome outcome) {
+  return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [&](const topics::Decision& d) {
+    return d.type == type && d.outcome == outcome;
+  }));
+}
+
+// Brings every service of the stack back (after a test killed or stopped some); fails the test otherwise.
+inline void stack_up() { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0) << "scripts/stack up failed"; }
+
+}  // namespace allot::testsupport
