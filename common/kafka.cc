@@ -416,7 +416,7 @@ std::string topic_id(const std::string& brokers, const std::string& topic, std::
       try {
         response = round_trip(broker, req.bytes(), std::min(left, kAttempt));
       } catch (const std::exception& e) {
-        last_error = e.what();
+        if (!answered) last_error = e.what();  // a broker's answer says more than a later failed connection
         continue;
       }
       answered = true;
