@@ -31,14 +31,22 @@ struct BaselineOptions {
 // An answer: HTTP status and JSON body.
 using BaselineDone = std::function<void(int status, const std::string& body)>;
 
-class Baselines {
+// What the API asks of the baselines.
+class BaselineClaims {
  public:
-  Baselines(BaselineOptions options, metrics::Registry& registry);
-  ~Baselines();  // finishes queued claims, then joins the workers
+  virtual ~BaselineClaims() = default;
   enum class Strategy { kV1DatabaseLock, kV2RedisAtomic };
   // Decides the claim on a worker and calls `done` there (exactly once).
+  virtual void claim(Strategy strategy, const std::string& event_id, const std::string& user_id,
+                     const std::string& request_id, BaselineDone done) = 0;
+};
+
+class Baselines : public BaselineClaims {
+ public:
+  Baselines(BaselineOptions options, metrics::Registry& registry);
+  ~Baselines() override;  // finishes queued claims, then joins the workers
   void claim(Strategy strategy, const std::string& event_id, const std::string& user_id, const std::string& request_id,
-             BaselineDone done);
+             BaselineDone done) override;
 
  private:
   struct Impl;

@@ -15,20 +15,29 @@
 
 namespace allot::ingress {
 
-class GroupOffsets {
+// What the API asks of a consumer group's progress.
+class QueueOffsets {
+ public:
+  virtual ~QueueOffsets() = default;
+  // Commands ahead of `p` on its partition that the group has not yet committed (>= 0).
+  virtual int64_t queue_position(topics::CommandPosition p) const = 0;
+  // Estimated wait for a queue position, from the recent rate; nullopt when the group made no progress lately.
+  virtual std::optional<int64_t> estimated_wait_ms(int64_t queue_position) const = 0;
+  // At the last refresh, the group had committed everything up to each partition's end.
+  virtual bool caught_up() const = 0;
+};
+
+class GroupOffsets : public QueueOffsets {
  public:
   // `end_slack`: how far below the end a caught-up group may stay. 0 for a plain topic; 1 for a
   // transactional one, whose last offset is a commit marker no consumer commits past.
   GroupOffsets(std::string brokers, std::string group, std::string topic, int refresh_ms, int64_t end_slack = 0);
   ~GroupOffsets();
-  // Commands ahead of `p` on its partition that the group has not yet committed (>= 0).
-  int64_t queue_position(topics::CommandPosition p) const;
+  int64_t queue_position(topics::CommandPosition p) const override;
   // The group's recent progress in records per second (smoothed); 0 when idle or unknown.
   double rate() const;
-  // Estimated wait for a queue position, from the recent rate; nullopt when the group made no progress lately.
-  std::optional<int64_t> estimated_wait_ms(int64_t queue_position) const;
-  // At the last refresh, the group had committed everything up to each partition's end.
-  bool caught_up() const;
+  std::optional<int64_t> estimated_wait_ms(int64_t queue_position) const override;
+  bool caught_up() const override;
 
  private:
   void refresh_loop();

@@ -66,15 +66,25 @@ struct ProjectionOptions {
   int timeout_ms = 500;
 };
 
-class Projections {
+// What the API reads from the projection; every method throws ProjectionUnavailable when it cannot.
+class ProjectionReader {
+ public:
+  virtual ~ProjectionReader() = default;
+  // A mega event (partitions > 1) is read from its slices' records and summed.
+  virtual std::optional<EventView> event(const std::string& event_id) const = 0;
+  virtual std::vector<EventView> events(size_t limit) const = 0;  // newest first
+  virtual std::optional<ClaimView> claim(const std::string& request_id) const = 0;
+  // Issue order; a mega event's slices interleaved by coupon_seq (then slice).
+  virtual std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const = 0;
+};
+
+class Projections : public ProjectionReader {
  public:
   explicit Projections(ProjectionOptions options) : opt_(std::move(options)) {}
-  // A mega event (partitions > 1) is read from its slices' records and summed.
-  std::optional<EventView> event(const std::string& event_id) const;
-  std::vector<EventView> events(size_t limit) const;  // newest first
-  std::optional<ClaimView> claim(const std::string& request_id) const;
-  // Issue order; a mega event's slices interleaved by coupon_seq (then slice).
-  std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const;
+  std::optional<EventView> event(const std::string& event_id) const override;
+  std::vector<EventView> events(size_t limit) const override;
+  std::optional<ClaimView> claim(const std::string& request_id) const override;
+  std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const override;
 
  private:
   std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record

@@ -51,25 +51,37 @@ struct PublisherOptions {
   TestHook test_hook;
 };
 
-class Publisher {
+// What the API and the server need of a publisher (unit tests of the API use a fake).
+class CommandPublisher {
  public:
-  Publisher(PublisherOptions options, metrics::Registry& registry);
-  ~Publisher();  // flushes what is in flight (bounded by the delivery timeout)
+  virtual ~CommandPublisher() = default;
   // Takes ownership of `delivery` and calls exactly one of its methods, possibly before returning.
   // The command goes to the partition of its event id, or to `partition` when given (a tick's).
-  void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition = -1);
+  virtual void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition = -1) = 0;
   // Partitions of the commands topic (a metadata request); throws when the broker cannot say in time.
-  int32_t partition_count(std::chrono::milliseconds timeout);
+  virtual int32_t partition_count(std::chrono::milliseconds timeout) = 0;
   // A broker answered the last readiness check with a leader for the commands topic, and the producer
   // has not failed.
-  bool ready() const { return ready_.load() && !failed_.load(); }
+  virtual bool ready() const = 0;
   // The producer failed fatally; it never recovers (see fatal_error()).
-  bool failed() const { return failed_.load(); }
+  virtual bool failed() const = 0;
   // Why the producer failed; empty while it has not.
-  std::string fatal_error() const;
-  int64_t in_flight() const { return in_flight_.load(); }
+  virtual std::string fatal_error() const = 0;
   // Waits up to `timeout_ms` for every delivery to be reported.
-  void flush(int timeout_ms);
+  virtual void flush(int timeout_ms) = 0;
+};
+
+class Publisher : public CommandPublisher {
+ public:
+  Publisher(PublisherOptions options, metrics::Registry& registry);
+  ~Publisher() override;  // flushes what is in flight (bounded by the delivery timeout)
+  void publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition = -1) override;
+  int32_t partition_count(std::chrono::milliseconds timeout) override;
+  bool ready() const override { return ready_.load() && !failed_.load(); }
+  bool failed() const override { return failed_.load(); }
+  std::string fatal_error() const override;
+  int64_t in_flight() const { return in_flight_.load(); }
+  void flush(int timeout_ms) override;
   // Tests only: raises a real fatal idempotent-producer error inside librdkafka (as a broker's
   // out-of-order sequence answer would); it is reported like any other, from the poll thread.
   void raise_fatal_error_for_test();

@@ -45,10 +45,6 @@ std::variant<std::optional<int64_t>, ApiError> instant(const json& j, const char
 
 }  // namespace
 
-std::string error_body(const ApiError& e) {
-  return json{{"error", {{"code", e.code}, {"message", e.message}}}}.dump();
-}
-
 bool is_json_content_type(std::string_view ct) {
   auto semi = ct.find(';');
   auto media = ct.substr(0, semi);

@@ -5,20 +5,10 @@
 #include <string_view>
 #include <variant>
 
+#include "ingress/api/errors.h"
 #include "topics/messages.h"
 
 namespace allot::ingress {
-
-// An answer the client gets instead of a 2xx: status, machine code, human message.
-struct ApiError {
-  int status = 400;
-  std::string code;
-  std::string message;
-  int retry_after_s = 0;  // > 0: sent as Retry-After (429, 503)
-};
-
-// {"error":{"code":...,"message":...}}
-std::string error_body(const ApiError& e);
 
 // True when the Content-Type header names JSON (parameters such as charset allowed).
 bool is_json_content_type(std::string_view content_type);

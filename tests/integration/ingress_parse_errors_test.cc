@@ -1,7 +1,7 @@
 // What Pistache's HTTP parser refuses, below our handlers (a garbage request line, an unknown method,
 // headers or a request line over the size limit, a bad Content-Length), gets the same JSON error body
 // as our handlers' errors, with the status RFC 9110 gives it. Raw bytes over a socket to an ingress in
-// this process (ingress/parse_errors.h); every read bounded.
+// this process (ingress/http/parse_errors.h); every read bounded.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>

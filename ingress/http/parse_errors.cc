@@ -1,4 +1,4 @@
-#include "ingress/parse_errors.h"
+#include "ingress/http/parse_errors.h"
 
 #include <pistache/http.h>
 #include <pistache/peer.h>

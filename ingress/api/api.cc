@@ -1,0 +1,52 @@
+#include "ingress/api/api.h"
+
+#include "ingress/api/context.h"
+#include "ingress/requests.h"
+
+namespace allot::ingress::api {
+
+Api::Api(ApiOptions options, CommandPublisher& publisher, ReadSide read, BaselineClaims& baselines,
+         metrics::Registry& registry, DrainGate& gate)
+    : context_(std::make_unique<Context>(std::move(options), publisher, read, baselines, registry, gate)) {
+  register_event_routes(routes_, *context_);
+  register_claim_routes(routes_, *context_);
+  register_queue_routes(routes_, *context_);
+  register_baseline_routes(routes_, *context_);
+  register_ops_routes(routes_, *context_);
+}
+
+Api::~Api() = default;
+
+const Routes& Api::routes() const { return routes_; }
+
+ApiProbe& Api::probe() { return context_->probe; }
+
+void Api::release_long_polls() {
+  if (context_->read.decisions) context_->read.decisions->release_all();
+}
+
+std::optional<ClaimView> Api::Context::known_decision(const std::string& request_id) const {
+  if (read.decisions) {
+    if (auto c = read.decisions->find(request_id)) return c;
+  }
+  try {
+    return read.projections.claim(request_id);
+  } catch (const ProjectionUnavailable&) {
+    return std::nullopt;
+  }
+}
+
+Checked<Api::Context::ClaimRequest> Api::Context::parse_claim_request(const Request& req) {
+  auto event_id = event_id_param(req);
+  if (auto* e = std::get_if<ApiError>(&event_id)) return *e;
+  if (auto e = check_command_request(req, gate, opt.max_body_bytes)) return *e;
+  auto user_id = parse_claim(req.body);
+  if (auto* e = std::get_if<ApiError>(&user_id)) return *e;
+  auto request_id = command_request_id(req);
+  if (auto* e = std::get_if<ApiError>(&request_id)) return *e;
+  ClaimRequest c{std::get<std::string>(event_id), std::get<std::string>(user_id), std::get<std::string>(request_id)};
+  if (auto e = limits.check(req, c.user_id)) return *e;
+  return c;
+}
+
+}  // namespace allot::ingress::api

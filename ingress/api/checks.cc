@@ -1,0 +1,124 @@
+#include "ingress/api/checks.h"
+
+#include <random>
+
+#include "common/clock.h"
+#include "ingress/requests.h"
+#include "topics/topics.h"
+
+namespace allot::ingress::api {
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  uint64_t a = rng(), b = rng();
+  for (int i = 0; i < 16; ++i) {
+    id[static_cast<size_t>(i)] = kHex[(a >> (i * 4)) & 0xf];
+    id[static_cast<size_t>(i) + 16] = kHex[(b >> (i * 4)) & 0xf];
+  }
+  return id;
+}
+
+std::optional<ApiError> check_command_request(const Request& req, const DrainGate& gate, size_t max_body_bytes) {
+  if (gate.draining()) return errors::shutting_down();
+  auto ct = req.header("content-type");
+  if (!ct || !is_json_content_type(*ct)) return errors::unsupported_media_type();
+  if (req.body.size() > max_body_bytes) return errors::body_too_large(max_body_bytes);
+  return std::nullopt;
+}
+
+std::optional<ApiError> check_admin(const Request& req, const std::string& admin_token) {
+  auto auth = req.header("authorization");
+  if (auth && bearer_matches(*auth, admin_token)) return std::nullopt;
+  return errors::unauthorized_admin();
+}
+
+std::optional<ApiError> check_broker(const CommandPublisher& publisher) {
+  if (publisher.failed()) return errors::producer_failed();
+  if (!publisher.ready()) return errors::broker_unavailable();
+  return std::nullopt;
+}
+
+Checked<std::string> event_id_param(const Request& req) {
+  auto id = req.param("event_id");
+  if (!topics::valid_event_id(id)) return errors::invalid_event_id();
+  return id;
+}
+
+Checked<std::string> request_id_param(const Request& req) {
+  auto id = req.param("request_id");
+  if (!topics::valid_request_id(id)) return errors::invalid_request_id();
+  return id;
+}
+
+Checked<std::string> command_request_id(const Request& req) {
+  auto key = req.header("idempotency-key");
+  std::string id = key ? std::string(*key) : new_request_id();
+  if (!topics::valid_request_id(id)) return errors::invalid_idempotency_key();
+  return id;
+}
+
+namespace {
+// A decimal of at most `digits` digits, nothing else.
+std::optional<int64_t> small_integer(std::string_view text, size_t digits) {
+  if (text.empty() || text.size() > digits || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(std::string(text));
+}
+}  // namespace
+
+Checked<int> wait_ms_param(const Request& req, int max) {
+  auto q = req.query_param("wait_ms");
+  if (!q) return 0;
+  auto n = small_integer(*q, 9);
+  if (!n || *n > max) return errors::invalid_wait_ms(max);
+  return static_cast<int>(*n);
+}
+
+Checked<size_t> limit_param(const Request& req, size_t fallback) {
+  auto q = req.query_param("limit");
+  if (!q) return fallback;
+  auto n = small_integer(*q, 4);
+  if (!n || *n < 1 || *n > 1000) return errors::invalid_limit();
+  return static_cast<size_t>(*n);
+}
+
+std::optional<ApiError> check_event_open(EventCatalog& catalog, const std::string& event_id) {
+  if (catalog.known(event_id) == false) return errors::unknown_event(event_id);
+  // Known deleted here: answered at once. Otherwise the processor answers a deleted event's claim deleted.
+  if (catalog.is_deleted(event_id)) return errors::event_deleted(event_id);
+  return std::nullopt;
+}
+
+std::optional<ApiError> DoorLimits::check(const Request& req, const std::string& user_id) {
+  int64_t now = now_ms(), retry_ms = 0;
+  const char* who = nullptr;
+  if (!per_user_.allow(user_id, now, &retry_ms)) {
+    who = "this user";
+  } else if (!per_address_.allow(req.peer, now, &retry_ms)) {
+    who = "this client address";
+  }
+  if (!who) return std::nullopt;
+  return errors::rate_limited(who, static_cast<int>((retry_ms + 999) / 1000));
+}
+
+std::optional<ApiError> check_admission(const Request& req, const EventCatalog& catalog, const AdmissionTokens& tokens,
+                                        const std::string& event_id, const std::string& user_id) {
+  auto header = req.header("admission-token");
+  if (!header) {
+    if (catalog.room_rate(event_id).value_or(0) == 0) return std::nullopt;
+    return errors::admission_required(event_id);
+  }
+  switch (tokens.check(*header, event_id, user_id, now_ms())) {
+    case AdmissionTokens::Check::kValid:
+      return std::nullopt;
+    case AdmissionTokens::Check::kExpired:
+      return errors::admission_expired();
+    default:
+      return errors::invalid_admission_token();
+  }
+}
+
+}  // namespace allot::ingress::api

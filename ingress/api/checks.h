@@ -1,0 +1,61 @@
+#pragma once
+// The request checks every handler draws from, each a plain function of the request and what it
+// checks against, so a handler reads as the list of its checks. Each returns the error to answer, or
+// nothing (or the checked value) when the request may go on.
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "ingress/admission.h"
+#include "ingress/api/catalog.h"
+#include "ingress/api/drain_gate.h"
+#include "ingress/api/request.h"
+#include "ingress/publisher.h"
+#include "ingress/rate_limiter.h"
+
+namespace allot::ingress::api {
+
+template <typename T>
+using Checked = std::variant<T, ApiError>;
+
+// 128 random bits as 32 hex digits.
+std::string new_request_id();
+
+// A command endpoint's door: not draining, a JSON body, not over `max_body_bytes`.
+std::optional<ApiError> check_command_request(const Request& req, const DrainGate& gate, size_t max_body_bytes);
+// Authorization: Bearer <admin token>.
+std::optional<ApiError> check_admin(const Request& req, const std::string& admin_token);
+// The broker must be reachable before we take a command we cannot store.
+std::optional<ApiError> check_broker(const CommandPublisher& publisher);
+// The route's :event_id, validated.
+Checked<std::string> event_id_param(const Request& req);
+// The route's :request_id, validated.
+Checked<std::string> request_id_param(const Request& req);
+// The request id of a new command: its Idempotency-Key (validated) or a new one.
+Checked<std::string> command_request_id(const Request& req);
+// ?wait_ms=N of a long poll: 0 when absent; an integer from 0 to `max`.
+Checked<int> wait_ms_param(const Request& req, int max);
+// ?limit=N: `fallback` when absent; an integer from 1 to 1000.
+Checked<size_t> limit_param(const Request& req, size_t fallback);
+// A claim or join may go to the event: known to exist (or not known not to) and not deleted here.
+std::optional<ApiError> check_event_open(EventCatalog& catalog, const std::string& event_id);
+
+// A flood from one user (or one address) is cut at the door, so it cannot delay everyone else.
+class DoorLimits {
+ public:
+  DoorLimits(double user_rate, double user_burst, double address_rate, double address_burst)
+      : per_user_(user_rate, user_burst), per_address_(address_rate, address_burst) {}
+  std::optional<ApiError> check(const Request& req, const std::string& user_id);
+
+ private:
+  RateLimiter per_user_, per_address_;
+};
+
+// The waiting room (README "Waiting room"). A claim on an event with a room needs the Admission-Token
+// its user got once admitted; a token on any other claim is checked too. When this ingress cannot tell
+// yet whether the event has a room, the processor still answers a claim by a user it never admitted
+// not_admitted.
+std::optional<ApiError> check_admission(const Request& req, const EventCatalog& catalog, const AdmissionTokens& tokens,
+                                        const std::string& event_id, const std::string& user_id);
+
+}  // namespace allot::ingress::api

@@ -1,0 +1,67 @@
+#pragma once
+// Inside the API: what every resource's handlers share, and the function each resource file defines to
+// add its routes. Not for use outside ingress/api/.
+#include "ingress/admission.h"
+#include "ingress/api/api.h"
+#include "ingress/api/catalog.h"
+#include "ingress/api/checks.h"
+#include "ingress/api/commands.h"
+#include "ingress/api/views.h"
+#include "ingress/pending_claims.h"
+
+namespace allot::ingress::api {
+
+struct Api::Context {
+  Context(ApiOptions o, CommandPublisher& p, ReadSide r, BaselineClaims& b, metrics::Registry& registry, DrainGate& g)
+      : opt(std::move(o)),
+        publisher(p),
+        read(r),
+        baselines(b),
+        probe(registry),
+        gate(g),
+        pending(opt.pending_capacity),
+        limits(opt.user_rate, opt.user_burst, opt.address_rate, opt.address_burst),
+        tokens(opt.admission_key, opt.admission_ttl_ms),
+        catalog(r.projections, r.processor_offsets, r.sink_offsets, p),
+        views(r.projections, r.processor_offsets, tokens),
+        commands(p, r.decisions, pending, views, probe, g, opt.test_hook) {}
+
+  ApiOptions opt;
+  CommandPublisher& publisher;
+  ReadSide read;
+  BaselineClaims& baselines;
+  ApiProbe probe;
+  DrainGate& gate;
+  PendingClaims pending;
+  DoorLimits limits;
+  AdmissionTokens tokens;
+  EventCatalog catalog;
+  Views views;
+  Commands commands;
+
+  // The decision of `request_id` if this ingress saw it or the projection has it; nullopt also when
+  // Redis is down.
+  std::optional<ClaimView> known_decision(const std::string& request_id) const;
+
+  // A claim request every strategy (allot's own, v1, v2) and a join accept the same way: the route's
+  // event id, the command door, the body's user id, the request id, the user's and address's rates.
+  struct ClaimRequest {
+    std::string event_id, user_id, request_id;
+  };
+  Checked<ClaimRequest> parse_claim_request(const Request& req);
+};
+
+// A route whose handler is a member-like function of the Context.
+template <typename Handler>
+Route route(Method method, std::string path, std::string name, Api::Context& c, Handler handler) {
+  return Route{method, std::move(path), std::move(name),
+               [&c, handler](const Request& req, Reply r) { handler(c, req, std::move(r)); }};
+}
+
+void register_event_routes(Routes& routes, Api::Context& c);     // events.cc
+void register_claim_routes(Routes& routes, Api::Context& c);     // claims.cc
+void register_queue_routes(Routes& routes, Api::Context& c);     // queue.cc
+void register_baseline_routes(Routes& routes, Api::Context& c);  // baselines.cc
+void register_ops_routes(Routes& routes, Api::Context& c);       // ops.cc
+
+}  // namespace allot::ingress::api

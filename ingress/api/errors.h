@@ -1,0 +1,68 @@
+#pragma once
+// Every answer the API gives instead of a 2xx, in one place: status, machine code, human message, and
+// whether the client should retry (Retry-After). Handlers name an error from this catalogue rather than
+// spell it out, so one code always means one thing and the OpenAPI file can list them all.
+#include <string>
+#include <string_view>
+
+namespace allot::ingress {
+
+// An answer the client gets instead of a 2xx: status, machine code, human message.
+struct ApiError {
+  int status = 400;
+  std::string code;
+  std::string message;
+  int retry_after_s = 0;  // > 0: sent as Retry-After (429, 503)
+};
+
+// {"error":{"code":...,"message":...}}
+std::string error_body(const ApiError& e);
+
+namespace errors {
+
+// The request itself.
+ApiError unsupported_media_type();
+ApiError body_too_large(size_t max_bytes);
+ApiError invalid_event_id();
+ApiError invalid_request_id();
+ApiError invalid_idempotency_key();
+ApiError invalid_wait_ms(int max);
+ApiError invalid_limit();
+ApiError invalid_partitions(int32_t max);
+ApiError unauthorized_admin();
+ApiError rate_limited(std::string_view who, int retry_after_s);
+ApiError no_route(std::string_view path);
+ApiError method_not_allowed(std::string_view method, std::string_view allow);
+ApiError no_page();
+
+// What the ingress knows about events and requests.
+ApiError unknown_event(std::string_view event_id);
+ApiError event_deleted(std::string_view event_id);
+ApiError event_exists(std::string_view event_id);
+ApiError no_event(std::string_view event_id);  // GET of an event or its ranking
+ApiError no_claim(std::string_view request_id);
+ApiError no_join(std::string_view request_id);
+ApiError idempotency_key_reused(std::string_view request_id);
+ApiError no_waiting_room(std::string_view event_id);
+
+// Waiting room admission.
+ApiError admission_required(std::string_view event_id);
+ApiError admission_expired();
+ApiError invalid_admission_token();
+
+// Holds: confirm and cancel.
+ApiError claim_pending();
+ApiError unknown_claim(std::string_view request_id);
+ApiError not_yours();
+ApiError not_held(std::string_view action, std::string_view status);
+
+// The ingress cannot serve now; retry (elsewhere, or later).
+ApiError shutting_down();
+ApiError producer_failed();
+ApiError broker_unavailable();
+ApiError command_not_stored();  // the broker did not acknowledge a publish in time
+ApiError projection_unavailable(std::string_view what);  // "claim statuses", "events", ...
+ApiError too_many_waiters();
+
+}  // namespace errors
+}  // namespace allot::ingress
