@@ -6,17 +6,12 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "processors/keys.h"
 #include "topics/draw.h"
 
 namespace allot::processors {
 
 using topics::Outcome;
-
-std::string event_key(std::string_view event_id) { return "e/" + std::string(event_id); }
-std::string user_key(std::string_view event_id, std::string_view user_id) {
-  return "u/" + std::string(event_id) + "/" + std::string(user_id);
-}
-std::string request_key(std::string_view request_id) { return "r/" + std::string(request_id); }
 
 // An event's record is internal (only processors read it, from RocksDB and the changelog), and read on
 // every claim: a flat text form is parsed far faster than JSON.
@@ -166,15 +161,6 @@ class Changes {
   std::unordered_map<std::string, size_t> index_;  // key -> its last write, once there are many
 };
 
-constexpr const char* kTimersKey = "t/timers";  // this partition's events that wait for time (see Tick)
-
-std::string hold_key(std::string_view event_id, std::string_view request_id) {
-  return "h/" + std::string(event_id) + "/" + std::string(request_id);
-}
-std::string hold_queue_key(std::string_view event_id) { return "hq/" + std::string(event_id); }
-std::string entry_key(std::string_view event_id, int64_t index) {
-  return "en/" + std::string(event_id) + "/" + std::to_string(index);
-}
 
 // A hold's record, "state|user_id|expires_at", state one of held, confirmed, cancelled, expired.
 struct Hold {
@@ -339,15 +325,6 @@ void draw(Ctx& x, EventState& e) {
 // "state|join_request_id|ticket" (state pre, queued or admitted; ticket 0 while pre-queued); the pre-queue
 // "wp/<event>/<i>" and the line "wq/<event>/<ticket>" hold "join_request_id user_id" until the opening
 // and the admission use them.
-std::string join_key(std::string_view event_id, std::string_view user_id) {
-  return "w/" + std::string(event_id) + "/" + std::string(user_id);
-}
-std::string prequeue_key(std::string_view event_id, int64_t index) {
-  return "wp/" + std::string(event_id) + "/" + std::to_string(index);
-}
-std::string ticket_key(std::string_view event_id, int64_t ticket) {
-  return "wq/" + std::string(event_id) + "/" + std::to_string(ticket);
-}
 struct JoinRecord {
   std::string state, request_id;
   int64_t ticket = 0;
@@ -602,10 +579,25 @@ topics::Decision decide_close(Ctx& x, const topics::CloseEvent& close) {
   return d;
 }
 
+// Tombstones every record the event owns (keys.h kEventKinds) but its own: the many of a kind found by a
+// scan of the state (this call's writes so far are the event's record only), the one of a kind if it exists.
+void erase_records(Ctx& x, const std::string& event_id) {
+  for (const auto& kind : kEventKinds) {
+    if (!kind.erased) continue;
+    if (!kind.many) {
+      if (auto key = kind.under(event_id); x.st.get(key)) x.st.erase(std::move(key));
+      continue;
+    }
+    std::vector<std::string> doomed;
+    x.st.scan(kind.under(event_id), [&](const std::string& key, const std::string&) { doomed.push_back(key); });
+    for (auto& key : doomed) x.st.erase(std::move(key));
+  }
+}
+
 // delete_event: the event's record stays with its counters, marked deleted; every other record of the
-// event holds a user id (per-user counts, raffle entries, holds, the hold queue, waiting room places) and
-// is tombstoned, and
-// the event leaves the timers. Nothing is expired or drawn first: a deleted event decides nothing more.
+// event (keys.h kEventKinds: per-user counts, raffle entries, holds, the hold queue, waiting room places)
+// holds a user id and is tombstoned, and the event leaves the timers. Nothing is expired or drawn first:
+// a deleted event decides nothing more.
 topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
   auto d = base_decision(x.c, x.position, x.now);
   auto event = load_event(x.st, del.event_id);
@@ -621,11 +613,7 @@ topics::Decision decide_delete(Ctx& x, const topics::DeleteEvent& del) {
   }
   e.deleted = true;
   save_event(x, e);
-  std::vector<std::string> doomed;
-  auto collect = [&](const std::string& key, const std::string&) { doomed.push_back(key); };
-  for (const char* kind : {"u/", "en/", "h/", "w/", "wp/", "wq/"}) x.st.scan(kind + del.event_id + "/", collect);
-  for (auto& key : doomed) x.st.erase(std::move(key));
-  if (x.st.get(hold_queue_key(del.event_id))) x.st.erase(hold_queue_key(del.event_id));
+  erase_records(x, del.event_id);
   if (auto timers = x.st.get(kTimersKey)) {
     std::string still;
     for (const auto& id : split_lines(timers)) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "processors/keys.h"  // the state keys (event_key, user_key, ...), for tools and tests
 #include "topics/messages.h"
 
 namespace allot::processors {
@@ -45,10 +46,6 @@ struct Result {
 std::optional<Result> decide(const StateView& state, const topics::Command& command,
                              topics::CommandPosition position, int64_t now);
 
-// State keys, exposed for tools and tests.
-std::string event_key(std::string_view event_id);
-std::string user_key(std::string_view event_id, std::string_view user_id);
-std::string request_key(std::string_view request_id);
 
 // An event's state record.
 struct EventState {
