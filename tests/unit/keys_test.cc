@@ -51,7 +51,7 @@ TEST(EventKeys, KindsHaveDistinctPrefixesAndOnlyTheEventsOwnRecordStays) {
 // Runs commands through decide() over one in-memory state, checking every key each one writes.
 class EveryWrite : public ::testing::Test {
  protected:
-  void run(topics::Command c) {
+  void run(const topics::Command& c) {
     auto r = decide(state_, c, {0, offset_++}, 1);
     ASSERT_TRUE(r);
     for (const auto& w : r->writes) {
