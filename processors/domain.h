@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "processors/keys.h"     // the state keys (event_key, user_key, ...), for tools and tests
+#include "processors/records.h"  // EventState, encode_event, decode_event, for tools and tests
 #include "topics/messages.h"
 
 namespace allot::processors {
@@ -44,31 +46,5 @@ struct Result {
 // decided (a retried Idempotency-Key): the first decision stands and no second one is made.
 std::optional<Result> decide(const StateView& state, const topics::Command& command,
                              topics::CommandPosition position, int64_t now);
-
-// State keys, exposed for tools and tests.
-std::string event_key(std::string_view event_id);
-std::string user_key(std::string_view event_id, std::string_view user_id);
-std::string request_key(std::string_view request_id);
-
-// An event's state record.
-struct EventState {
-  topics::CreateEvent spec;
-  int64_t issued = 0;       // fcfs: claims issued; hold: holds confirmed; raffle: winners drawn
-  int64_t held = 0;         // hold: units held, waiting for confirm (issued + held <= stock)
-  int64_t entries = 0;      // raffle: entries so far
-  int64_t stream_time = 0;  // the latest received_at of the event's commands (and of ticks): holds expire by it
-  bool closed = false;      // close_event (or a raffle's draw): no more claims
-  bool deleted = false;     // delete_event: every later command answers deleted; the counters stay
-  // The waiting room (spec.admit_per_s > 0), README "Waiting room":
-  bool queue_open = false;      // false while joins are pre-queued (before opens_at)
-  int64_t queue_start = 0;      // stream time the queue opened: opens_at, or the creation
-  int64_t prequeued = 0;        // joins before the opening, shuffled into tickets 1..prequeued then
-  int64_t tickets = 0;          // tickets handed out
-  int64_t admitted = 0;         // tickets admitted, in order (1..admitted)
-  int64_t window = 0;           // the current admission second, (stream time - queue_start) / 1000
-  int64_t window_admitted = 0;  // admitted in that second (at most admit_per_s)
-};
-std::string encode_event(const EventState& e);
-EventState decode_event(std::string_view value);
 
 }  // namespace allot::processors

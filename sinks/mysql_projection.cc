@@ -30,13 +30,18 @@ constexpr size_t kSlicesPerStatement = 200;
 // A claim's current status; rows projected before event modes have none, and their outcome is final.
 constexpr const char* kStatus = "COALESCE(status, outcome)";
 
+// One of our own words (topics/vocabulary.h) as an SQL string: none needs escaping.
+std::string word(std::string_view w) { return "'" + std::string(w) + "'"; }
+
 // Recounts the claim_counts slices of the `claims` rows matching `where` (all rows when empty).
 std::string recount_slices(const std::string& where) {
+  using namespace topics::outcome;
   const std::string slice = "command_offset DIV " + number(kBucketWidth);
+  const std::string issued = "(" + word(kIssued) + ", " + word(kConfirmed) + ", " + word(kWon) + ")";  // is_issued
   return "INSERT INTO claim_counts (event_id, command_partition, bucket, issued, received, last_decided_at, held,"
-         " entries) SELECT event_id, command_partition, " + slice + ", SUM(" + kStatus +
-         " IN ('issued', 'confirmed', 'won')), COUNT(*), MAX(GREATEST(decided_at, COALESCE(ended_at, 0))), SUM(" +
-         kStatus + " = 'held'), SUM(outcome = 'entered') FROM claims WHERE outcome <> 'unknown_event'" +
+         " entries) SELECT event_id, command_partition, " + slice + ", SUM(" + kStatus + " IN " + issued +
+         "), COUNT(*), MAX(GREATEST(decided_at, COALESCE(ended_at, 0))), SUM(" + kStatus + " = " + word(kHeld) +
+         "), SUM(outcome = " + word(kEntered) + ") FROM claims WHERE outcome <> " + word(kUnknownEvent) +
          (where.empty() ? "" : " AND (" + where + ")") + " GROUP BY event_id, command_partition, " + slice +
          " ON DUPLICATE KEY UPDATE issued = VALUES(issued), received = VALUES(received),"
          " last_decided_at = VALUES(last_decided_at), held = VALUES(held), entries = VALUES(entries)";
@@ -185,7 +190,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
       row.decided_at = std::max(row.decided_at, d.decided_at);
       touched.insert(d.event_id);
     }
-    if (d.type == "claim") {
+    if (d.type == topics::decision_type::kClaim) {
       claims.push_back(&d);
       if (d.outcome != Outcome::kUnknownEvent) {
         touched.insert(d.event_id);
@@ -193,7 +198,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
       }
     }
     if (topics::is_request_record(d)) requests.push_back(&d);
-    if (d.type == topics::kQueueTicket || d.type == topics::kAdmission) {
+    if (d.type == topics::decision_type::kQueueTicket || d.type == topics::decision_type::kAdmission) {
       auto place = *topics::join_place(d);
       auto& p = places[place.join_request_id];
       p.join_request_id = place.join_request_id;

@@ -120,7 +120,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       }
       writes.push_back(std::move(c));
       touched.insert(d.event_id);
-      if (d.type == "create_event" && d.outcome == topics::Outcome::kCreated) {
+      if (d.type == topics::decision_type::kCreateEvent && d.outcome == topics::Outcome::kCreated) {
         // A mega event is listed once, under its own id, when its slice 0 is created.
         auto slice = topics::parse_slice_id(d.event_id);
         if (!slice) {
@@ -132,7 +132,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
     }
     const auto status = std::string(topics::to_string(d.outcome));
     const auto& user_id = topics::projected_user(d);
-    if (d.type == "claim") {
+    if (d.type == topics::decision_type::kClaim) {
       // Held and entered go on to a final status: never written over one (HSETNX).
       const auto key = keys_.claim(d.request_id);
       const bool final = topics::is_final(d.outcome);
@@ -169,23 +169,26 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       if (d.outcome != Outcome::kUnknownEvent) writes.push_back({"SADD", keys_.actions(d.event_id), d.request_id});
-      if (d.type == "join" && (d.outcome == Outcome::kQueued || d.outcome == Outcome::kAdmitted)) {
+      const bool placed = d.outcome == Outcome::kQueued || d.outcome == Outcome::kAdmitted;
+      if (d.type == topics::decision_type::kJoin && placed) {
         writes.push_back({"SADD", keys_.tickets(d.event_id), d.request_id});
         if (d.outcome == Outcome::kAdmitted) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
         touched.insert(d.event_id);
       }
-    } else if (d.type == topics::kQueueTicket || d.type == topics::kAdmission) {
+    } else if (d.type == topics::decision_type::kQueueTicket || d.type == topics::decision_type::kAdmission) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
       const auto place = topics::join_place(d);
       const auto key = keys_.claim(place->join_request_id);
       // type and event_id too: the join's record stays a join's even if its own decision is not projected.
-      Command c{"HSET", key, "type", "join", "event_id", d.event_id};
+      Command c{"HSET", key, "type", std::string(topics::decision_type::kJoin), "event_id", d.event_id};
       optional_field(c, "ticket", place->ticket);
       optional_field(c, "admitted_at", place->admitted_at);
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       writes.push_back({"SADD", keys_.tickets(d.event_id), d.request_id});
-      if (d.type == topics::kAdmission) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
+      if (d.type == topics::decision_type::kAdmission) {
+        writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
+      }
       touched.insert(d.event_id);
     }
     if (auto ending = topics::claim_ending(d)) {

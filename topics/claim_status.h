@@ -34,8 +34,9 @@ inline bool is_issued(Outcome status) {
 // confirm, cancel, close_event, delete_event and join answer their own request: projected as a request
 // record (status = its own outcome; a join's later ticket and admission are fields of that record).
 inline bool is_request_record(const Decision& d) {
-  return d.type == "confirm" || d.type == "cancel" || d.type == "close_event" || d.type == "delete_event" ||
-         d.type == "join";
+  using namespace decision_type;
+  return d.type == kConfirm || d.type == kCancel || d.type == kCloseEvent || d.type == kDeleteEvent ||
+         d.type == kJoin;
 }
 
 // A join's place in line and its admission, as the read side shows them on the join's record (request id
@@ -51,7 +52,9 @@ std::optional<JoinPlace> join_place(const Decision& d);
 
 // The delete_event that deleted the event: from then on its claims and requests keep their statuses and
 // counts but no user id, and its ranking is gone (README "Deleting an event").
-inline bool deletes_event(const Decision& d) { return d.type == "delete_event" && d.outcome == Outcome::kDeleted; }
+inline bool deletes_event(const Decision& d) {
+  return d.type == decision_type::kDeleteEvent && d.outcome == Outcome::kDeleted;
+}
 
 // The user id a projection stores for the decision: none for a command answered deleted (the event's
 // users are erased, and a late claim is not recorded under its user either).
@@ -62,8 +65,8 @@ inline const std::string& projected_user(const Decision& d) {
 
 // The event takes no more claims after it: a close_event that closed or drew it, or a draw result.
 inline bool closes_event(const Decision& d) {
-  return d.type == kDrawResult ||
-         (d.type == "close_event" && (d.outcome == Outcome::kClosed || d.outcome == Outcome::kDrawn));
+  const bool closed = d.outcome == Outcome::kClosed || d.outcome == Outcome::kDrawn;
+  return d.type == decision_type::kDrawResult || (d.type == decision_type::kCloseEvent && closed);
 }
 
 }  // namespace allot::topics

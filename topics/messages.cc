@@ -15,40 +15,40 @@ using nlohmann::json;
 namespace {
 
 constexpr std::array<std::pair<Outcome, std::string_view>, 28> kOutcomeNames{{
-    {Outcome::kIssued, "issued"},
-    {Outcome::kSoldOut, "sold_out"},
-    {Outcome::kDuplicate, "duplicate"},
-    {Outcome::kNotOpen, "not_open"},
-    {Outcome::kClosed, "closed"},
-    {Outcome::kUnknownEvent, "unknown_event"},
-    {Outcome::kCreated, "created"},
-    {Outcome::kAlreadyExists, "already_exists"},
-    {Outcome::kEntered, "entered"},
-    {Outcome::kWon, "won"},
-    {Outcome::kLost, "lost"},
-    {Outcome::kDrawn, "drawn"},
-    {Outcome::kAlreadyClosed, "already_closed"},
-    {Outcome::kHeld, "held"},
-    {Outcome::kConfirmed, "confirmed"},
-    {Outcome::kCancelled, "cancelled"},
-    {Outcome::kExpired, "expired"},
-    {Outcome::kAlreadyEnded, "already_ended"},
-    {Outcome::kNotYours, "not_yours"},
-    {Outcome::kNotHeld, "not_held"},
-    {Outcome::kDeleted, "deleted"},
-    {Outcome::kAlreadyDeleted, "already_deleted"},
-    {Outcome::kPreQueued, "pre_queued"},
-    {Outcome::kQueued, "queued"},
-    {Outcome::kAdmitted, "admitted"},
-    {Outcome::kAlreadyQueued, "already_queued"},
-    {Outcome::kNoWaitingRoom, "no_waiting_room"},
-    {Outcome::kNotAdmitted, "not_admitted"},
+    {Outcome::kIssued, outcome::kIssued},
+    {Outcome::kSoldOut, outcome::kSoldOut},
+    {Outcome::kDuplicate, outcome::kDuplicate},
+    {Outcome::kNotOpen, outcome::kNotOpen},
+    {Outcome::kClosed, outcome::kClosed},
+    {Outcome::kUnknownEvent, outcome::kUnknownEvent},
+    {Outcome::kCreated, outcome::kCreated},
+    {Outcome::kAlreadyExists, outcome::kAlreadyExists},
+    {Outcome::kEntered, outcome::kEntered},
+    {Outcome::kWon, outcome::kWon},
+    {Outcome::kLost, outcome::kLost},
+    {Outcome::kDrawn, outcome::kDrawn},
+    {Outcome::kAlreadyClosed, outcome::kAlreadyClosed},
+    {Outcome::kHeld, outcome::kHeld},
+    {Outcome::kConfirmed, outcome::kConfirmed},
+    {Outcome::kCancelled, outcome::kCancelled},
+    {Outcome::kExpired, outcome::kExpired},
+    {Outcome::kAlreadyEnded, outcome::kAlreadyEnded},
+    {Outcome::kNotYours, outcome::kNotYours},
+    {Outcome::kNotHeld, outcome::kNotHeld},
+    {Outcome::kDeleted, outcome::kDeleted},
+    {Outcome::kAlreadyDeleted, outcome::kAlreadyDeleted},
+    {Outcome::kPreQueued, outcome::kPreQueued},
+    {Outcome::kQueued, outcome::kQueued},
+    {Outcome::kAdmitted, outcome::kAdmitted},
+    {Outcome::kAlreadyQueued, outcome::kAlreadyQueued},
+    {Outcome::kNoWaitingRoom, outcome::kNoWaitingRoom},
+    {Outcome::kNotAdmitted, outcome::kNotAdmitted},
 }};
 
 constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
-    {EventMode::kFcfs, "fcfs"},
-    {EventMode::kRaffle, "raffle"},
-    {EventMode::kHold, "hold"},
+    {EventMode::kFcfs, event_mode::kFcfs},
+    {EventMode::kRaffle, event_mode::kRaffle},
+    {EventMode::kHold, event_mode::kHold},
 }};
 
 // Lookups in the name tables above, both ways.
@@ -143,13 +143,14 @@ const std::string& Command::event_id() const {
 }
 
 std::string_view Command::type() const {
-  static constexpr std::array<std::string_view, 8> kNames{"create_event", "claim", "close_event",  "confirm",
-                                                          "cancel",       "tick",  "delete_event", "join"};
+  using namespace decision_type;
+  static constexpr std::array<std::string_view, 8> kNames{kCreateEvent, kClaim,  kCloseEvent,  kConfirm,
+                                                          kCancel,      kTick,   kDeleteEvent, kJoin};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
 
-std::string_view to_string(EventMode mode) { return name_in(kModeNames, mode, "fcfs"); }
+std::string_view to_string(EventMode mode) { return name_in(kModeNames, mode, event_mode::kFcfs); }
 std::optional<EventMode> mode_from_string(std::string_view s) { return value_in(kModeNames, s); }
 std::string_view to_string(Outcome outcome) { return name_in(kOutcomeNames, outcome, "unknown"); }
 std::optional<Outcome> outcome_from_string(std::string_view s) { return value_in(kOutcomeNames, s); }
@@ -167,7 +168,9 @@ std::string encode(const Command& c) {
     s += std::to_string(c.received_at);
     s += R"(,"request_id":")";
     s += c.request_id;
-    s += R"(","type":"claim","user_id":")";
+    s += R"(","type":")";
+    s += decision_type::kClaim;
+    s += R"(","user_id":")";
     s += claim->user_id;
     s += "\"}";
     return s;
@@ -261,8 +264,8 @@ std::optional<Command> decode_plain_claim(std::string_view text) {
   }
   ++i;
   skip_ws();
-  if (i != text.size() || seen != 5 || type != "claim" || !received_at || !event_id.data() || !user_id.data() ||
-      !request_id.data()) {
+  if (i != text.size() || seen != 5 || type != decision_type::kClaim || !received_at || !event_id.data() ||
+      !user_id.data() || !request_id.data()) {
     return std::nullopt;
   }
   Command c;
@@ -287,41 +290,42 @@ Command decode_command(std::string_view text) {
     return std::move(*fast);
   }
   json j = parse(text);
+  using namespace decision_type;  // the command types
   Command c;
   c.request_id = field<std::string>(j, "request_id");
   c.received_at = field<int64_t>(j, "received_at");
   if (!valid_request_id(c.request_id)) throw DecodeError("invalid request_id");
   auto type = field<std::string>(j, "type");
-  if (type == "create_event") {
+  if (type == kCreateEvent) {
     c.body = event_from_json(j);
-  } else if (type == "claim") {
+  } else if (type == kClaim) {
     c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     validate_claim(c);
-  } else if (type == "join") {
+  } else if (type == kJoin) {
     Join join{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     if (!valid_event_id(join.event_id)) throw DecodeError("invalid event_id");
     if (!valid_user_id(join.user_id)) throw DecodeError("invalid user_id");
     c.body = std::move(join);
-  } else if (type == "close_event" || type == "delete_event") {
+  } else if (type == kCloseEvent || type == kDeleteEvent) {
     auto event_id = field<std::string>(j, "event_id");
     if (!valid_topic_event_id(event_id)) throw DecodeError("invalid event_id");
-    if (type == "close_event") {
+    if (type == kCloseEvent) {
       c.body = CloseEvent{std::move(event_id)};
     } else {
       c.body = DeleteEvent{std::move(event_id)};
     }
-  } else if (type == "confirm" || type == "cancel") {
+  } else if (type == kConfirm || type == kCancel) {
     HoldAction a{field<std::string>(j, "event_id"), field<std::string>(j, "claim_request_id"),
                  field<std::string>(j, "user_id")};
     if (!valid_topic_event_id(a.event_id)) throw DecodeError("invalid event_id");
     if (!valid_request_id(a.claim_request_id)) throw DecodeError("invalid claim_request_id");
     if (!valid_user_id(a.user_id)) throw DecodeError("invalid user_id");
-    if (type == "confirm") {
+    if (type == kConfirm) {
       c.body = Confirm{std::move(a)};
     } else {
       c.body = Cancel{std::move(a)};
     }
-  } else if (type == "tick") {
+  } else if (type == kTick) {
     c.body = Tick{};
   } else {
     throw DecodeError("unknown command type " + type);
@@ -426,7 +430,7 @@ std::string encode(const Decision& d) {
   j.field("request_id", d.request_id);
   if (d.ticket) j.field("ticket", *d.ticket);
   j.field("type", d.type);
-  if (!d.user_id.empty() || d.type == "claim") j.field("user_id", d.user_id);
+  if (!d.user_id.empty() || d.type == decision_type::kClaim) j.field("user_id", d.user_id);
   j.end();
   return out;
 }

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <variant>
 
+#include "topics/vocabulary.h"
+
 namespace allot::topics {
 
 // Thrown by decode_* on malformed or invalid input; the message says what is wrong.
@@ -88,8 +90,7 @@ struct Command {
 
   const std::string& event_id() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
-  std::string_view type() const;  // "create_event", "claim", "close_event", "confirm", "cancel", "tick",
-                                  // "delete_event", "join"
+  std::string_view type() const;  // one of topics/vocabulary.h decision_type: kCreateEvent ... kJoin, kTick
 };
 
 enum class Outcome {
@@ -140,7 +141,7 @@ struct CommandPosition {
 // about earlier claims and joins (is_caused): a hold's expiry, a raffle entry's draw result, a pre-queued
 // join's ticket at the opening, a queued join's admission.
 struct Decision {
-  std::string type;  // the command's type, or "hold_expired" / "draw_result" for what it caused
+  std::string type;  // the command's type, or what it caused (topics/vocabulary.h decision_type)
   std::string request_id;  // the command's; for a caused decision, the claim it is about
   std::string event_id;
   std::string user_id;  // claims, confirm/cancel and caused decisions
@@ -159,10 +160,11 @@ struct Decision {
   std::optional<CreateEvent> event;
 };
 
-inline constexpr std::string_view kHoldExpired = "hold_expired";
-inline constexpr std::string_view kDrawResult = "draw_result";
-inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket, at the opening
-inline constexpr std::string_view kAdmission = "admission";       // a queued join's admission
+// The caused decisions' types (topics/vocabulary.h), under their earlier names.
+inline constexpr std::string_view kHoldExpired = decision_type::kHoldExpired;
+inline constexpr std::string_view kDrawResult = decision_type::kDrawResult;
+inline constexpr std::string_view kQueueTicket = decision_type::kQueueTicket;
+inline constexpr std::string_view kAdmission = decision_type::kAdmission;
 // A decision caused by a later command rather than answering its own command.
 inline bool is_caused(const Decision& d) {
   return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission;

@@ -46,7 +46,7 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
   int64_t entries = 0;
   for (const auto& d : decisions) {
     if (d.event_id != event_id) continue;
-    if (d.type == "create_event") {
+    if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated && d.event) {
         p.stock = d.event->stock;
         p.mode = std::string(to_string(d.event->mode));
@@ -54,7 +54,7 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
       continue;
     }
     if (d.outcome == Outcome::kUnknownEvent) continue;  // nothing to project for an event that was not there
-    if (d.type == "claim") {
+    if (d.type == decision_type::kClaim) {
       p.claims[d.request_id] = {projected_user(d), std::string(to_string(d.outcome)), d.coupon_seq.value_or(0),
                                 d.hold_expires_at.value_or(0)};
       entries += d.outcome == Outcome::kEntered;
@@ -109,17 +109,18 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
                            .database = a.mysql_database});
   auto query = [&](const std::string& sql) { return mysql::query(db.get(), sql); };
   const std::string event = mysql::quote(db.get(), event_id);
+  const std::string unknown = mysql::quote(db.get(), outcome::kUnknownEvent);
   ProjectedEvent p;
   // A NULL status is a row projected before event modes: its outcome is final (schema.sql).
   auto claims = query(
       "SELECT request_id, user_id, COALESCE(status, outcome), COALESCE(coupon_seq, 0), COALESCE(hold_expires_at, 0)"
-      " FROM claims WHERE event_id=" + event + " AND outcome <> 'unknown_event'");
+      " FROM claims WHERE event_id=" + event + " AND outcome <> " + unknown);
   while (MYSQL_ROW r = mysql_fetch_row(claims.get())) p.claims[r[0]] = {r[1], r[2], std::stoll(r[3]), std::stoll(r[4])};
   p.ranking = ranking_of(p.claims);
   auto requests = query(
       "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0),"
       " COALESCE(ticket, 0), COALESCE(admitted_at, 0) FROM requests WHERE event_id=" + event +
-      " AND outcome <> 'unknown_event'");
+      " AND outcome <> " + unknown);
   while (MYSQL_ROW r = mysql_fetch_row(requests.get())) {
     p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5]), std::stoll(r[6]), std::stoll(r[7])};
   }
@@ -155,7 +156,7 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
   ProjectedEvent p;
   for (const auto& id : request_ids) {
     auto h = hash(cmd({"HGETALL", a.redis_prefix + "claim:" + id}).get());
-    if (h.empty() || h["status"] == "unknown_event") continue;
+    if (h.empty() || h["status"] == outcome::kUnknownEvent) continue;
     if (h.count("type")) {  // a confirm, cancel or close_event (sinks/redis_projection.h)
       p.requests[id] = {h["type"],
                         h["user_id"],

@@ -57,13 +57,13 @@ bool before_creation(const std::string& event_id, const EventTrack& t, const Dec
 // promises hold up to the delete. A delete before the creation was unknown_event like any command.
 void split_at_delete(const std::string& event_id, EventTrack& t, VerifyReport& r) {
   auto del = std::find_if(t.decisions.begin(), t.decisions.end(), [&](const Decision* d) {
-    return d->type == "delete_event" && t.spec && d->command.offset >= t.created_at_offset;
+    return d->type == decision_type::kDeleteEvent && t.spec && d->command.offset >= t.created_at_offset;
   });
   for (auto it = t.decisions.begin(); it != del; ++it) {
-    if ((*it)->type == "delete_event") expect_outcome(event_id, **it, Outcome::kUnknownEvent, r);
+    if ((*it)->type == decision_type::kDeleteEvent) expect_outcome(event_id, **it, Outcome::kUnknownEvent, r);
   }
   if (del == t.decisions.end()) {
-    std::erase_if(t.decisions, [](const Decision* d) { return d->type == "delete_event"; });
+    std::erase_if(t.decisions, [](const Decision* d) { return d->type == decision_type::kDeleteEvent; });
     return;
   }
   expect_outcome(event_id, **del, Outcome::kDeleted, r);
@@ -71,11 +71,12 @@ void split_at_delete(const std::string& event_id, EventTrack& t, VerifyReport& r
     if (is_caused(**it)) {
       r.violations.push_back(where(event_id, **it) + ": decided after the event was deleted");
     } else {
-      expect_outcome(event_id, **it, (*it)->type == "delete_event" ? Outcome::kAlreadyDeleted : Outcome::kDeleted, r);
+      const bool again = (*it)->type == decision_type::kDeleteEvent;
+      expect_outcome(event_id, **it, again ? Outcome::kAlreadyDeleted : Outcome::kDeleted, r);
     }
   }
   t.decisions.erase(del, t.decisions.end());
-  std::erase_if(t.decisions, [](const Decision* d) { return d->type == "delete_event"; });
+  std::erase_if(t.decisions, [](const Decision* d) { return d->type == decision_type::kDeleteEvent; });
   ++r.deleted_events;
 }
 
@@ -103,12 +104,13 @@ void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& 
     const std::string at = where(event_id, *d);
     if (before_creation(event_id, t, *d, r)) continue;
     const auto& spec = *t.spec;
-    if (d->type == "close_event") {
+    if (d->type == decision_type::kCloseEvent) {
       expect_outcome(event_id, *d, close_outcome(closed), r);
       continue;
     }
-    if (d->type != "claim") {  // confirm / cancel hold nothing here
-      expect_outcome(event_id, *d, d->type == "confirm" || d->type == "cancel" ? Outcome::kNotHeld : Outcome::kUnknownEvent, r);
+    if (d->type != decision_type::kClaim) {  // confirm / cancel hold nothing here
+      const bool hold_action = d->type == decision_type::kConfirm || d->type == decision_type::kCancel;
+      expect_outcome(event_id, *d, hold_action ? Outcome::kNotHeld : Outcome::kUnknownEvent, r);
       continue;
     }
     Outcome want = window_outcome(spec, *d, closed)
@@ -153,7 +155,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     if (before_creation(event_id, t, d, r)) continue;
     const auto& spec = *t.spec;
     stream_time = std::max(stream_time, d.received_at);
-    if (d.type == kHoldExpired) {
+    if (d.type == decision_type::kHoldExpired) {
       auto it = live.find(d.request_id);
       if (it == live.end()) {
         r.violations.push_back(at + ": expired a hold that is not live (ended twice, or never held)");
@@ -169,9 +171,9 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     for (const auto& [id, h] : live) {
       if (h.expires_at <= stream_time) r.violations.push_back(at + ": hold " + id + " outlived its expiry");
     }
-    if (d.type == "close_event") {
+    if (d.type == decision_type::kCloseEvent) {
       expect_outcome(event_id, d, close_outcome(closed), r);
-    } else if (d.type == "claim") {
+    } else if (d.type == decision_type::kClaim) {
       const auto held = static_cast<int64_t>(live.size());
       Outcome want = window_outcome(spec, d, closed)
                          .value_or(!admitted_before(t, d)                     ? Outcome::kNotAdmitted
@@ -186,14 +188,14 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
         live[d.request_id] = {d.user_id, d.hold_expires_at.value_or(0)};
         ++per_user[d.user_id];
       }
-    } else if (d.type == "confirm" || d.type == "cancel") {
+    } else if (d.type == decision_type::kConfirm || d.type == decision_type::kCancel) {
       auto it = live.find(d.claim_request_id);
       auto gone = ended.find(d.claim_request_id);
       Outcome want = Outcome::kNotHeld;
       if (it != live.end()) {
-        want = it->second.user_id != d.user_id ? Outcome::kNotYours
-               : d.type == "confirm"           ? Outcome::kConfirmed
-                                               : Outcome::kCancelled;
+        want = it->second.user_id != d.user_id     ? Outcome::kNotYours
+               : d.type == decision_type::kConfirm ? Outcome::kConfirmed
+                                                   : Outcome::kCancelled;
       } else if (gone != ended.end()) {  // the holder learns how it ended; anyone else that it is not theirs
         want = gone->second.user_id != d.user_id ? Outcome::kNotYours
                : gone->second.expires_at        ? Outcome::kExpired
@@ -220,7 +222,8 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
 }
 
 bool is_waiting_room_decision(const Decision& d) {
-  return d.type == "join" || d.type == kQueueTicket || d.type == kAdmission;
+  return d.type == decision_type::kJoin || d.type == decision_type::kQueueTicket ||
+         d.type == decision_type::kAdmission;
 }
 
 // The waiting room (README "Waiting room"), walked in partition order; its decisions then leave the
@@ -248,14 +251,14 @@ void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTi
   // The first close_event's offset: joins after it are closed.
   int64_t closed_from = INT64_MAX;
   for (const auto* o : t.decisions) {
-    if (o->type == "close_event") closed_from = std::min(closed_from, o->command.offset);
+    if (o->type == decision_type::kCloseEvent) closed_from = std::min(closed_from, o->command.offset);
   }
   auto open = [&] { return t.spec && (!t.spec->opens_at || stream_time >= *t.spec->opens_at); };
   for (const auto* d : room) {
     const std::string at = where(event_id, *d);
     if (before_creation(event_id, t, *d, r)) continue;
     if (rate == 0) {
-      if (d->type == "join") {
+      if (d->type == decision_type::kJoin) {
         expect_outcome(event_id, *d, Outcome::kNoWaitingRoom, r);
       } else {
         r.violations.push_back(at + ": a waiting room decision for an event without one");
@@ -269,7 +272,7 @@ void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTi
     }
     stream_time = std::max(stream_time, d->received_at);
     const bool closed = d->command.offset > closed_from;
-    if (d->type == kQueueTicket) {
+    if (d->type == decision_type::kQueueTicket) {
       if (opened_at_offset && *opened_at_offset != d->command.offset) r.violations.push_back(at + ": a second opening");
       opened_at_offset = d->command.offset;
       auto it = ticket_of.find(d->user_id);
@@ -282,8 +285,9 @@ void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTi
       line[static_cast<size_t>(*d->ticket) - 1] = d->user_id;
       continue;
     }
-    if (d->type == kAdmission || (d->type == "join" && d->outcome == Outcome::kAdmitted)) {
-      if (d->type == "join") {
+    const bool join = d->type == decision_type::kJoin;
+    if (d->type == decision_type::kAdmission || (join && d->outcome == Outcome::kAdmitted)) {
+      if (join) {
         if (ticket_of.count(d->user_id)) r.violations.push_back(at + ": a second place in line");
         line.push_back(d->user_id);
         ticket_of[d->user_id] = static_cast<int64_t>(line.size());
@@ -357,12 +361,12 @@ void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport
     const std::string at = where(event_id, *d);
     if (before_creation(event_id, t, *d, r)) continue;
     const auto& spec = *t.spec;
-    if (d->type == kDrawResult) {
+    if (d->type == decision_type::kDrawResult) {
       if (drawn_at && drawn_at->offset != d->command.offset) r.violations.push_back(at + ": a second draw");
       if (!drawn_at && d->received_at < *spec.closes_at) {
         // Only close_event may draw before closes_at; its own decision follows at the same offset.
         auto own = std::find_if(t.decisions.begin(), t.decisions.end(), [&](const Decision* o) {
-          return o->command.offset == d->command.offset && o->type == "close_event";
+          return o->command.offset == d->command.offset && o->type == decision_type::kCloseEvent;
         });
         if (own == t.decisions.end()) r.violations.push_back(at + ": drawn before closes_at without close_event");
       }
@@ -371,7 +375,7 @@ void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport
       if (!results.emplace(d->request_id, d).second) r.violations.push_back(at + ": entry drawn twice");
       continue;
     }
-    if (d->type == "close_event") {
+    if (d->type == decision_type::kCloseEvent) {
       // A close that drew answers drawn; the draw's results share its offset.
       if (drawn_at && drawn_at->offset == d->command.offset) {
         expect_outcome(event_id, *d, Outcome::kDrawn, r);
@@ -382,7 +386,7 @@ void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport
       }
       continue;
     }
-    if (d->type != "claim") {
+    if (d->type != decision_type::kClaim) {
       expect_outcome(event_id, *d, Outcome::kNotHeld, r);
       continue;
     }
@@ -466,7 +470,7 @@ VerifyReport verify(const VerifyInput& in) {
   std::map<std::string, EventTrack> events;
   for (const auto& d : in.decisions) {
     auto& t = events[d.event_id];
-    if (d.type == "create_event") {
+    if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated) {
         if (t.spec) r.violations.push_back(d.event_id + ": created twice");
         t.spec = d.event;

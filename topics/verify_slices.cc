@@ -29,16 +29,18 @@ void check_slices(const std::vector<Decision>& decisions, VerifyReport& r) {
   for (const auto& d : decisions) {
     auto ref = parse_slice_id(d.event_id);
     if (!ref) {
-      if (d.type == "create_event" && d.outcome == Outcome::kCreated) plain_created.insert(d.event_id);
+      if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated) {
+        plain_created.insert(d.event_id);
+      }
       continue;
     }
     auto& slice = megas[ref->parent].slices[ref->slice];
     slice.partitions.insert(d.command.partition);
-    if (d.type == "create_event" && d.outcome == Outcome::kCreated) slice.spec = d.event;
+    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated) slice.spec = d.event;
   }
   for (const auto& d : decisions) {
     auto ref = parse_slice_id(d.event_id);
-    if (!ref || d.type != "claim") continue;
+    if (!ref || d.type != decision_type::kClaim) continue;
     auto& mega = megas[ref->parent];
     const auto& spec = mega.slices[ref->slice].spec;
     if (!spec) continue;  // before its creation: unknown_event, checked by verify()

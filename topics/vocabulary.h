@@ -1,0 +1,87 @@
+#pragma once
+// The words of the published language, each spelled once: the `type` of commands and decisions, the
+// outcomes (a claim's status on the read side), the event modes, and the states of the processors' hold
+// and join records. Code compares and writes these names, never the literals; topics/messages.cc maps the
+// Outcome and EventMode enums to them. They are the wire format (DESIGN §3): never change a value.
+#include <string_view>
+
+namespace allot::topics {
+
+// A command's `type`, which its own decision carries; then the types of the decisions a later command
+// causes about earlier claims and joins (topics::is_caused).
+namespace decision_type {
+inline constexpr std::string_view kCreateEvent = "create_event";
+inline constexpr std::string_view kClaim = "claim";
+inline constexpr std::string_view kCloseEvent = "close_event";
+inline constexpr std::string_view kConfirm = "confirm";
+inline constexpr std::string_view kCancel = "cancel";
+inline constexpr std::string_view kTick = "tick";  // a command only: a tick has no decision of its own
+inline constexpr std::string_view kDeleteEvent = "delete_event";
+inline constexpr std::string_view kJoin = "join";
+inline constexpr std::string_view kHoldExpired = "hold_expired";  // a held claim's expiry
+inline constexpr std::string_view kDrawResult = "draw_result";    // a raffle entry's won or lost
+inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket at the opening
+inline constexpr std::string_view kAdmission = "admission";       // a queued join's admission
+}  // namespace decision_type
+
+// A decision's `outcome` (topics::Outcome, whose comments say when each is given).
+namespace outcome {
+inline constexpr std::string_view kIssued = "issued";
+inline constexpr std::string_view kSoldOut = "sold_out";
+inline constexpr std::string_view kDuplicate = "duplicate";
+inline constexpr std::string_view kNotOpen = "not_open";
+inline constexpr std::string_view kClosed = "closed";
+inline constexpr std::string_view kUnknownEvent = "unknown_event";
+inline constexpr std::string_view kCreated = "created";
+inline constexpr std::string_view kAlreadyExists = "already_exists";
+inline constexpr std::string_view kEntered = "entered";
+inline constexpr std::string_view kWon = "won";
+inline constexpr std::string_view kLost = "lost";
+inline constexpr std::string_view kDrawn = "drawn";
+inline constexpr std::string_view kAlreadyClosed = "already_closed";
+inline constexpr std::string_view kHeld = "held";
+inline constexpr std::string_view kConfirmed = "confirmed";
+inline constexpr std::string_view kCancelled = "cancelled";
+inline constexpr std::string_view kExpired = "expired";
+inline constexpr std::string_view kAlreadyEnded = "already_ended";
+inline constexpr std::string_view kNotYours = "not_yours";
+inline constexpr std::string_view kNotHeld = "not_held";
+inline constexpr std::string_view kDeleted = "deleted";
+inline constexpr std::string_view kAlreadyDeleted = "already_deleted";
+inline constexpr std::string_view kPreQueued = "pre_queued";
+inline constexpr std::string_view kQueued = "queued";
+inline constexpr std::string_view kAdmitted = "admitted";
+inline constexpr std::string_view kAlreadyQueued = "already_queued";
+inline constexpr std::string_view kNoWaitingRoom = "no_waiting_room";
+inline constexpr std::string_view kNotAdmitted = "not_admitted";
+}  // namespace outcome
+
+// A request's status on the read side (GET /api/claims/{id}) is its current outcome (topics/claim_status.h),
+// or pending until its decision is projected.
+namespace claim_status {
+inline constexpr std::string_view kPending = "pending";
+}  // namespace claim_status
+
+// An event's `mode` (topics::EventMode).
+namespace event_mode {
+inline constexpr std::string_view kFcfs = "fcfs";
+inline constexpr std::string_view kRaffle = "raffle";
+inline constexpr std::string_view kHold = "hold";
+}  // namespace event_mode
+
+// The state of a hold's record in the processors' store (processors/records.h Hold): the claim's status.
+namespace hold_state {
+inline constexpr std::string_view kHeld = outcome::kHeld;
+inline constexpr std::string_view kConfirmed = outcome::kConfirmed;
+inline constexpr std::string_view kCancelled = outcome::kCancelled;
+inline constexpr std::string_view kExpired = outcome::kExpired;
+}  // namespace hold_state
+
+// The state of a user's join record in the processors' store (processors/records.h JoinRecord).
+namespace join_state {
+inline constexpr std::string_view kPre = "pre";  // pre-queued: no ticket until the opening
+inline constexpr std::string_view kQueued = outcome::kQueued;
+inline constexpr std::string_view kAdmitted = outcome::kAdmitted;
+}  // namespace join_state
+
+}  // namespace allot::topics
