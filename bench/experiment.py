@@ -353,7 +353,7 @@ def answered(r):
 
 
 def check_v3(events, stock, recs, outdir):
-    """allotctl verify (every DESIGN §4 invariant on the topics, accepted ids, projections) + what users saw."""
+    """allotctl verify (every docs/DESIGN.md §4 invariant on the topics, accepted ids, projections) + what users saw."""
     problems = []
     t0 = time.time()
     caught_up = wait_caught_up(timeout_s=600)

@@ -374,7 +374,7 @@ def main():
     w("## Integrity after every run")
     w("")
     w("- **v3**: after the pipeline caught up (`allotctl groups wait` for the processors and both sinks), "
-      "`allotctl verify --events <the run's events> --accepted <ids answered 202> --projections`: every DESIGN §4 invariant "
+      "`allotctl verify --events <the run's events> --accepted <ids answered 202> --projections`: every docs/DESIGN.md §4 invariant "
       "on `allot.commands`/`allot.decisions` (read_committed) — every accepted claim has exactly one decision, issued ≤ "
       "stock, sequences exactly 1..issued, at most one per user, first come first served in partition order — and MySQL "
       "and Redis equal the decisions. Then: every answer a user saw equals the MySQL projection's row, and per event "

@@ -1,22 +1,117 @@
-// The web page in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
-// creates an event through the API, claims through the page as a person would, checks what the page
-// shows, and saves a screenshot. Against the running stack; every wait is bounded.
-//   node tests/web/page.test.mjs [screenshot.png]
+// The web page in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
+// First the page's own rules on a fixed list of events (which buttons it offers, disables, and what they
+// say), against a stub of the events API that this script serves with ingress/web/index.html on a free
+// loopback port: no stack needed. Then, against the running stack: creates events through the API, claims
+// through the page as a person would, checks what the page shows, and saves a screenshot. Every wait is
+// bounded.
+//   node tests/web/page.test.mjs [screenshot.png]     both parts
+//   node tests/web/page.test.mjs --stub-only          only the first (no stack, no admin token)
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const args = process.argv.slice(2);
+const stubOnly = args.includes("--stub-only");
 const port = process.env.ALLOT_HTTP_PORT || "8080";
 const runDir = process.env.ALLOT_RUN_DIR || `${root}/.run`;
-const token = process.env.ALLOT_ADMIN_TOKEN || readFileSync(`${runDir}/admin-token`, "utf8").trim();
-const shot = resolve(process.argv[2] || `${root}/artifacts/page.png`);
+const token = stubOnly ? "" : process.env.ALLOT_ADMIN_TOKEN || readFileSync(`${runDir}/admin-token`, "utf8").trim();
+const shot = resolve(args.find((a) => !a.startsWith("--")) || `${root}/artifacts/page.png`);
 const base = `http://127.0.0.1:${port}`;
 
 function check(cond, message) {
   if (!cond) throw new Error("FAILED: " + message);
   console.log("ok:", message);
+}
+
+const launch = () => chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+
+// The events as GET /api/events answers them (ingress/server.cc event_json), one per rule.
+function stubEvents() {
+  const ev = (id, fields) => Object.assign({ event_id: id, title: id, stock: 3, issued: 0, remaining: 3, per_user_limit: 1,
+                                             claims: 0, mode: "fcfs", closed: false, partitions: 1 }, fields);
+  return [
+    ev("stub-open", { issued: 1, remaining: 2, claims: 1 }),
+    ev("stub-sold", { issued: 3, remaining: 0, claims: 9 }),
+    ev("stub-hold-held", { mode: "hold", hold_ms: 60000, stock: 2, held: 2, remaining: 0, claims: 2 }),
+    ev("stub-hold-sold", { mode: "hold", hold_ms: 60000, stock: 2, issued: 2, held: 0, remaining: 0, claims: 2 }),
+    ev("stub-raffle", { mode: "raffle", stock: 0, remaining: 0, entries: 4, closes_at: Date.now() + 3600000 }),
+    ev("stub-raffle-drawn", { mode: "raffle", stock: 2, issued: 2, remaining: 0, entries: 4, closed: true, closes_at: Date.now() - 1000 }),
+    ev("stub-closed", { issued: 1, remaining: 2, closed: true }),
+    ev("stub-deleted", { issued: 1, remaining: 2, deleted: true }),
+    ev("stub-room-sold", { issued: 3, remaining: 0, admit_per_s: 5, admitted: 4, waiting: 0 }),
+  ];
+}
+
+async function stubChecks(browser) {
+  const html = readFileSync(`${root}/ingress/web/index.html`);
+  const events = stubEvents();
+  const posts = [];
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://stub").pathname;
+    const send = (status, type, body) => { res.writeHead(status, { "Content-Type": type }); res.end(body); };
+    if (req.method === "POST") posts.push(path);
+    if (req.method === "GET" && path === "/") return send(200, "text/html; charset=utf-8", html);
+    if (req.method === "GET" && path === "/api/events") return send(200, "application/json", JSON.stringify(events));
+    if (req.method === "GET" && path.endsWith("/ranking")) return send(200, "application/json", "[]");
+    send(404, "application/json", JSON.stringify({ error: { code: "not_found", message: "stub: " + path } }));
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  try {
+    await page.goto(`http://127.0.0.1:${server.address().port}/`, { timeout: 15000 });
+    await page.waitForSelector("#event-stub-room-sold", { timeout: 15000 });
+    const button = (id) => page.$eval(`#event-${id} td button`, (b) => ({ disabled: b.disabled, text: b.textContent, cls: b.className }));
+    const expect = async (id, disabled, text, why) => {
+      const b = await button(id);
+      check(b.disabled === disabled && b.text === text, `${why} (${id}: ${b.disabled ? "disabled" : "enabled"} "${b.text}")`);
+    };
+    await expect("stub-open", false, "Claim", "an event with units left offers Claim");
+    await expect("stub-sold", true, "Sold out", "a sold-out fcfs event's Claim is disabled and says sold out");
+    await expect("stub-hold-held", true, "Sold out", "a hold event with every unit held is sold out");
+    await expect("stub-hold-sold", true, "Sold out", "a hold event with every unit confirmed is sold out");
+    await expect("stub-raffle", false, "Enter", "a raffle takes entries with nothing remaining (entries go on until the close)");
+    await expect("stub-raffle-drawn", true, "Closed", "a drawn raffle takes no more entries");
+    await expect("stub-closed", true, "Closed", "a closed event with units left takes no claims");
+    await expect("stub-deleted", true, "Deleted", "a deleted event takes no claims");
+    await expect("stub-room-sold", true, "Sold out", "a sold-out event with a waiting room offers no place in line");
+    check((await page.textContent("#event-stub-closed .remaining")).includes("closed"), "a closed event says so");
+    check((await page.textContent("#event-stub-deleted .remaining")).includes("deleted"), "a deleted event says so");
+
+    await page.fill("#user-id", "stub_user");
+    for (const id of ["stub-sold", "stub-closed", "stub-deleted", "stub-room-sold"]) {
+      await page.$eval(`#event-${id} td button`, (b) => b.click());
+    }
+    await page.waitForTimeout(300);
+    check(posts.length === 0, `clicking a disabled button sends nothing (${posts.length} requests)`);
+
+    // A unit comes back (a hold ended, say): the next refresh (every 2 s) offers the button again.
+    Object.assign(events[2], { held: 1, remaining: 1 });
+    await page.waitForFunction(() => !document.querySelector("#event-stub-hold-held td button").disabled, null, { timeout: 10000 });
+    await expect("stub-hold-held", false, "Claim", "the button comes back once a unit is free again");
+  } finally {
+    await page.close();
+    await new Promise((ok) => server.close(ok));
+  }
+}
+
+{
+  const browser = await launch();
+  try {
+    await stubChecks(browser);
+  } catch (e) {
+    console.error(e.message);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+  if (stubOnly || process.exitCode) process.exit(process.exitCode || 0);
 }
 
 const eventId = `page-${Date.now()}`;
@@ -27,11 +122,7 @@ const created = await fetch(`${base}/api/events`, {
 });
 check(created.status === 202, `event ${eventId} accepted (HTTP ${created.status})`);
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 let failed = null;
 const page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
 try {
@@ -67,6 +158,19 @@ try {
                              row, { timeout: 30000 });
   check(true, "a second claim by the same user is answered as a duplicate");
 
+  // The other two units go to other users: the page then says sold out and offers no claim.
+  for (const other of ["page_other_1", "page_other_2"]) {
+    const c = await fetch(`${base}/api/events/${eventId}/claims?wait_ms=5000`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: other }),
+    });
+    check(c.status === 200 || c.status === 202, `${other} claimed (HTTP ${c.status})`);
+  }
+  await page.waitForFunction((sel) => {
+    const b = document.querySelector(`${sel} button.claim`);
+    return b && b.disabled && b.textContent === "Sold out";
+  }, row, { timeout: 30000 });
+  check((await page.textContent(`${row} .remaining`)).includes("0 of 3"), "a sold-out event shows 0 of 3 and a disabled Sold out button");
+
   // A hold event: the claim is held with a countdown and a confirm button; confirming issues the unit.
   const holdId = `page-hold-${Date.now()}`;
   const held = await fetch(`${base}/api/events`, {
@@ -86,6 +190,15 @@ try {
   await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("Confirmed: unit #1"),
                              holdRow, { timeout: 30000 });
   check(true, "confirming the hold issues unit #1");
+  const closed = await fetch(`${base}/api/events/${holdId}/close?wait_ms=5000`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}` },
+  });
+  check(closed.status === 200 || closed.status === 202, `hold event closed (HTTP ${closed.status})`);
+  await page.waitForFunction((sel) => {
+    const b = document.querySelector(`${sel} button.claim`);
+    return b && b.disabled && b.textContent === "Closed";
+  }, holdRow, { timeout: 30000 });
+  check(true, "a closed event's Claim is disabled and says Closed, though a unit is left");
 
   // A waiting room letting 1 user in per second, with 3 others in line first: the page shows its place,
   // then the admission, and the claim (with the admission token) gets coupon #1.
