@@ -7,6 +7,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "topics/messages.h"
+#include "topics/vocabulary.h"
 
 namespace allot::ingress {
 
@@ -16,8 +17,9 @@ using Clock = std::chrono::steady_clock;
 // Decisions that answer a client's request (a claim, a confirm or cancel, a close); not create_event
 // (nobody polls it) nor what a command caused (those carry an earlier claim's request id).
 bool answers_a_request(std::string_view type) {
-  return type == "claim" || type == "confirm" || type == "cancel" || type == "close_event" || type == "delete_event" ||
-         type == "join";
+  using namespace topics::decision_type;
+  return type == kClaim || type == kConfirm || type == kCancel || type == kCloseEvent || type == kDeleteEvent ||
+         type == kJoin;
 }
 
 // The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.

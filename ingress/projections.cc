@@ -150,7 +150,7 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
                    h["status"],
                    optional_number(h, "coupon_seq"),
                    optional_number(h, "decided_at"),
-                   type != h.end() && !type->second.empty() ? type->second : "claim",
+                   type != h.end() && !type->second.empty() ? type->second : std::string(topics::decision_type::kClaim),
                    h["claim_request_id"],
                    optional_number(h, "hold_expires_at"),
                    optional_number(h, "ticket"),

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "topics/vocabulary.h"
+
 namespace allot::ingress {
 
 struct ProjectionUnavailable : std::runtime_error {
@@ -43,14 +45,15 @@ struct ClaimView {
   std::string request_id, event_id, user_id, status;
   std::optional<int64_t> coupon_seq;
   std::optional<int64_t> decided_at;
-  std::string type = "claim";
+  std::string type = std::string(topics::decision_type::kClaim);
   std::string claim_request_id;            // confirm / cancel: the claim they acted on
   std::optional<int64_t> hold_expires_at;  // a held claim
   std::optional<int64_t> ticket;           // a join: its place in line
   std::optional<int64_t> admitted_at;      // a join: when the waiting room admitted it
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
-inline bool is_final_status(std::string_view status) { return status != "held" && status != "entered"; }
+inline bool is_final_status(std::string_view status) { return status != topics::outcome::kHeld && status != topics::outcome::kEntered;
+}
 
 struct RankEntry {
   int64_t rank = 0;

@@ -3,6 +3,7 @@
 #include "ingress/api/context.h"
 #include "ingress/requests.h"
 #include "topics/slices.h"
+#include "topics/vocabulary.h"
 
 namespace allot::ingress::api {
 
@@ -75,7 +76,7 @@ Checked<ClaimView> held_claim(Api::Context& c, const std::string& claim_id) {
   }
   if (!claim && c.read.decisions) claim = c.read.decisions->find(claim_id);
   if (!claim && c.pending.find(claim_id)) return errors::claim_pending();
-  if (!claim || claim->type != "claim") return errors::unknown_claim(claim_id);
+  if (!claim || claim->type != topics::decision_type::kClaim) return errors::unknown_claim(claim_id);
   // A claim always has a user: only a deleted event's claims lost theirs.
   if (claim->user_id.empty()) return errors::event_deleted(claim->event_id);
   return *claim;
@@ -100,7 +101,7 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
   if (auto* e = std::get_if<ApiError>(&claim)) return r.error(*e);
   const auto& held = std::get<ClaimView>(claim);
   if (held.user_id != user_id) return r.error(errors::not_yours());
-  if (held.status != "held") return r.error(errors::not_held(confirm ? "confirm" : "cancel", held.status));
+  if (held.status != topics::outcome::kHeld) return r.error(errors::not_held(confirm ? "confirm" : "cancel", held.status));
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   auto request_id = command_request_id(req);
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);

@@ -6,6 +6,7 @@
 #include "ingress/api/context.h"
 #include "ingress/requests.h"
 #include "topics/slices.h"
+#include "topics/vocabulary.h"
 
 namespace allot::ingress::api {
 
@@ -25,7 +26,7 @@ void create_mega_event(Api::Context& c, const topics::CreateEvent& event, Reply 
   for (int32_t k = 0; k < k_total; ++k) slices.push_back(id + "-" + std::to_string(k));
   auto accepted = [&c, id, event_id = event.event_id, k_total, slices](topics::CommandPosition) {
     c.catalog.created(event_id, /*admit_per_s=*/0, k_total);  // a mega event has no waiting room
-    return json{{"request_id", id}, {"status", "pending"}, {"partitions", k_total}, {"slice_request_ids", slices}};
+    return json{{"request_id", id}, {"status", topics::claim_status::kPending}, {"partitions", k_total}, {"slice_request_ids", slices}};
   };
   auto slice_body = [&event, k_total](int32_t k) {
     topics::CreateEvent slice = event;
@@ -51,7 +52,7 @@ void create_event(Api::Context& c, const Request& req, Reply r) {
   auto accepted = [&c, id = command.request_id, event_id = event.event_id,
                    rate = event.admit_per_s](topics::CommandPosition) {
     c.catalog.created(event_id, rate, 1);
-    return json{{"request_id", id}, {"status", "pending"}};
+    return json{{"request_id", id}, {"status", topics::claim_status::kPending}};
   };
   c.commands.publish(command, std::move(r), accepted);
 }
@@ -125,7 +126,7 @@ void admin_event_command(Api::Context& c, const Request& req, Reply r, MakeBody 
   json slices = json::array();
   for (int32_t s = 0; s < *k; ++s) slices.push_back(request_id + "-" + std::to_string(s));
   auto accepted = [request_id, slices](topics::CommandPosition) {
-    return json{{"request_id", request_id}, {"status", "pending"}, {"slice_request_ids", slices}};
+    return json{{"request_id", request_id}, {"status", topics::claim_status::kPending}, {"slice_request_ids", slices}};
   };
   auto slice_body = [&event_id, make_body](int32_t s) { return make_body(topics::slice_id(event_id, s)); };
   c.commands.publish_to_slices(request_id, event_id, *k, *n, slice_body, std::move(r), accepted);

@@ -1,6 +1,7 @@
 // The waiting room (README "Waiting room"): join an event's line, and see where a join stands.
 #include "common/clock.h"
 #include "ingress/api/context.h"
+#include "topics/vocabulary.h"
 
 namespace allot::ingress::api {
 
@@ -20,7 +21,7 @@ void join_queue(Api::Context& c, const Request& req, Reply r) {
   if (req.header("idempotency-key")) {
     // A retried key: its first decision stands (a join's place), and a key another request used is refused.
     if (auto decided = c.known_decision(request_id)) {
-      if (decided->type == "join") return r.send(200, c.views.queue_body(*decided));
+      if (decided->type == topics::decision_type::kJoin) return r.send(200, c.views.queue_body(*decided));
       return r.error(errors::idempotency_key_reused(request_id));
     }
   }
@@ -41,7 +42,7 @@ void get_queue(Api::Context& c, const Request& req, Reply r) {
     return r.error(errors::projection_unavailable("queue places"));
   }
   if (!join && c.read.decisions) join = c.read.decisions->find(id);
-  if (join && join->type == "join") return r.send(200, c.views.queue_body(*join));
+  if (join && join->type == topics::decision_type::kJoin) return r.send(200, c.views.queue_body(*join));
   if (!join && c.pending.find(id)) return r.send(200, R"({"request_id":")" + id + R"(","status":"pending"})");
   r.error(errors::no_join(id));
 }

@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "topics/slices.h"
+#include "topics/vocabulary.h"
 
 namespace allot::ingress::api {
 
@@ -18,11 +19,11 @@ json event_json(const EventView& e) {
   j["mode"] = e.mode;
   j["closed"] = e.closed;
   if (e.deleted) j["deleted"] = true;  // its counters stay; its users are erased
-  if (e.mode == "hold") {
+  if (e.mode == topics::event_mode::kHold) {
     j["hold_ms"] = e.hold_ms;
     j["held"] = e.held;
   }
-  if (e.mode == "raffle") j["entries"] = e.entries;
+  if (e.mode == topics::event_mode::kRaffle) j["entries"] = e.entries;
   j["partitions"] = e.partitions;
   if (e.admit_per_s > 0) {
     j["admit_per_s"] = e.admit_per_s;
@@ -41,9 +42,9 @@ std::string decided_json(const ClaimView& c) {
   if (!c.user_id.empty()) j["user_id"] = c.user_id;  // a close_event has none
   if (c.coupon_seq) j["coupon_seq"] = *c.coupon_seq;
   if (c.decided_at) j["decided_at"] = *c.decided_at;
-  if (c.type != "claim") j["type"] = c.type;
+  if (c.type != topics::decision_type::kClaim) j["type"] = c.type;
   if (!c.claim_request_id.empty()) j["claim_request_id"] = c.claim_request_id;
-  if (c.hold_expires_at && c.status == "held") j["hold_expires_at"] = *c.hold_expires_at;
+  if (c.hold_expires_at && c.status == topics::outcome::kHeld) j["hold_expires_at"] = *c.hold_expires_at;
   return j.dump();
 }
 
@@ -74,7 +75,7 @@ std::string Views::accepted_body(const std::string& request_id, const PendingCla
 std::string Views::pending_body(const std::string& request_id, const PendingClaim& p) const {
   auto position = processors_.queue_position(p.position);
   json j{{"request_id", request_id}, {"event_id", p.event_id}, {"user_id", p.user_id},
-         {"status", "pending"},      {"queue_position", position}};
+         {"status", topics::claim_status::kPending}, {"queue_position", position}};
   if (auto wait = processors_.estimated_wait_ms(position)) j["estimated_wait_ms"] = *wait;
   return j.dump();
 }
@@ -82,9 +83,9 @@ std::string Views::pending_body(const std::string& request_id, const PendingClai
 // The position is the ticket minus the event's admitted count in the projection, which only grows.
 std::string Views::queue_body(ClaimView c) const {
   bool rejoined = false;
-  if (c.status == "already_queued" && !c.claim_request_id.empty()) {
+  if (c.status == topics::outcome::kAlreadyQueued && !c.claim_request_id.empty()) {
     try {
-      if (auto first = projections_.claim(c.claim_request_id); first && first->type == "join") {
+      if (auto first = projections_.claim(c.claim_request_id); first && first->type == topics::decision_type::kJoin) {
         c = *first;
         rejoined = true;
       }
@@ -92,28 +93,28 @@ std::string Views::queue_body(ClaimView c) const {
     }
   }
   std::string status = c.status;
-  if (c.admitted_at || status == "admitted") {
-    status = "admitted";
-  } else if (c.ticket && (status == "pre_queued" || status == "queued")) {
-    status = "queued";
+  if (c.admitted_at || status == topics::outcome::kAdmitted) {
+    status = topics::outcome::kAdmitted;
+  } else if (c.ticket && (status == topics::outcome::kPreQueued || status == topics::outcome::kQueued)) {
+    status = topics::outcome::kQueued;
   }
   json j{{"request_id", c.request_id}, {"event_id", c.event_id}, {"status", status}};
   if (!c.user_id.empty()) j["user_id"] = c.user_id;
   if (rejoined) j["rejoined"] = true;
-  if (c.ticket && status != "already_queued") j["ticket"] = *c.ticket;
+  if (c.ticket && status != topics::outcome::kAlreadyQueued) j["ticket"] = *c.ticket;
   std::optional<EventView> e;
   try {
     e = projections_.event(c.event_id);
   } catch (const ProjectionUnavailable&) {
   }
-  if (status == "queued" && c.ticket && e) {
+  if (status == topics::outcome::kQueued && c.ticket && e) {
     const int64_t position = std::max<int64_t>(1, *c.ticket - e->admitted);
     j["position"] = position;
     j["admitted"] = e->admitted;
     if (e->admit_per_s > 0) j["estimated_wait_ms"] = ((position - 1) / e->admit_per_s + 1) * 1000;
   }
-  if (status == "pre_queued" && e && e->opens_at) j["opens_at"] = *e->opens_at;
-  if (status == "admitted" && !c.user_id.empty()) {
+  if (status == topics::outcome::kPreQueued && e && e->opens_at) j["opens_at"] = *e->opens_at;
+  if (status == topics::outcome::kAdmitted && !c.user_id.empty()) {
     const int64_t at = c.admitted_at.value_or(c.decided_at.value_or(now_ms()));
     j["admission_token"] = tokens_.issue(c.event_id, c.user_id, at);
     j["token_expires_at"] = tokens_.expires_at(at);
@@ -122,7 +123,7 @@ std::string Views::queue_body(ClaimView c) const {
 }
 
 std::string Views::answer_body(const ClaimView& c) const {
-  return c.type == "join" ? queue_body(c) : decided_json(c);
+  return c.type == topics::decision_type::kJoin ? queue_body(c) : decided_json(c);
 }
 
 }  // namespace allot::ingress::api
