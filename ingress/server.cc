@@ -30,6 +30,7 @@ struct Server::Impl {
   // Answers the open long polls now (pending) and waits, up to `deadline` (at least 500 ms from now), until
   // Pistache wrote every answer: their connections close right after.
   void release_long_polls(std::chrono::steady_clock::time_point deadline) {
+    http.track_unwritten();
     api.release_long_polls();
     deadline = std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
     while (http.unwritten() > 0 && std::chrono::steady_clock::now() < deadline) {

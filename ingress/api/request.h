@@ -20,11 +20,12 @@ namespace allot::ingress::api {
 // One HTTP request as the handlers see it. Copied out of the server's own request so that it can
 // outlive it (a long poll answers later).
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // the resource, without the query
+  // The header fields the API reads (lower-case names); the HTTP server copies only these.
+  static constexpr std::string_view kHeaders[] = {"content-type", "authorization", "idempotency-key",
+                                                  "admission-token"};
   std::vector<std::pair<std::string, std::string>> params;   // route parameters by name: {"event_id", "e1"}
   std::vector<std::pair<std::string, std::string>> query;    // ?name=value, decoded
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  std::vector<std::pair<std::string, std::string>> headers;  // of kHeaders, those the request has
   std::string body;
   std::string peer;  // the client's address
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();

@@ -89,17 +89,23 @@ class Probes {
 // One request's answer through Pistache: JSON, Retry-After when asked, recorded under its route.
 class PistacheAnswer : public api::Answer {
  public:
+  // `unwritten` counts the answers sent while `tracking` is on (a continuation per answer showed in the
+  // profile, and only a stopping server needs the count).
   PistacheAnswer(Http::ResponseWriter writer, RouteProbe& route, std::chrono::steady_clock::time_point started,
-                 std::atomic<int>& unwritten)
-      : writer_(std::move(writer)), route_(route), started_(started), unwritten_(unwritten) {}
+                 std::atomic<int>& unwritten, const std::atomic<bool>& tracking)
+      : writer_(std::move(writer)), route_(route), started_(started), unwritten_(unwritten), tracking_(tracking) {}
   void send(int status, const std::string& body, int retry_after_s) override {
     try {
       writer_.headers().add<Http::Header::ContentType>(MIME(Application, Json));
       if (retry_after_s > 0) writer_.headers().add<RetryAfter>(retry_after_s);
-      auto written = writer_.send(static_cast<Http::Code>(status), body);
-      unwritten_.fetch_add(1);
-      auto* n = &unwritten_;
-      written.then([n](ssize_t) { n->fetch_sub(1); }, [n](const std::exception_ptr&) { n->fetch_sub(1); });
+      if (!tracking_.load(std::memory_order_relaxed)) {
+        writer_.send(static_cast<Http::Code>(status), body);
+      } else {
+        auto* n = &unwritten_;
+        n->fetch_add(1);
+        writer_.send(static_cast<Http::Code>(status), body)
+            .then([n](ssize_t) { n->fetch_sub(1); }, [n](const std::exception_ptr&) { n->fetch_sub(1); });
+      }
     } catch (const std::exception& e) {
       // e.g. the client closed its connection while a long poll waited: nobody is left to answer
       log_warn("ingress", std::string("answer not sent: ") + e.what());
@@ -112,6 +118,7 @@ class PistacheAnswer : public api::Answer {
   RouteProbe& route_;
   std::chrono::steady_clock::time_point started_;
   std::atomic<int>& unwritten_;
+  const std::atomic<bool>& tracking_;
 };
 
 Http::Method to_pistache(api::Method m) {
@@ -126,34 +133,36 @@ Http::Method to_pistache(api::Method m) {
   return Http::Method::Get;
 }
 
-// The names of a route's parameters: "/api/events/:event_id" -> {"event_id"}.
+// The parameters of a route as Pistache names them: "/api/events/:event_id" -> {":event_id"}.
 std::vector<std::string> param_names(const std::string& path) {
   std::vector<std::string> names;
   for (size_t at = path.find("/:"); at != std::string::npos; at = path.find("/:", at + 1)) {
     auto end = path.find('/', at + 1);
-    names.push_back(path.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2));
+    names.push_back(path.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1));
   }
   return names;
 }
 
-// The request as the API sees it: the raw headers (lower-case names) with the two typed ones the API
-// reads (Content-Type, Authorization); not every typed header, which would cost a formatting each.
+// The request as the API sees it: route parameters, query, the header fields it reads, body, peer.
+// Copied once per request, so only what the API reads (a copy of every header showed in the profile).
 api::Request to_api_request(const Rest::Request& req, const std::vector<std::string>& params,
                             std::chrono::steady_clock::time_point received) {
   api::Request r;
-  r.method = Http::methodString(req.method());
-  r.path = req.resource();
-  for (const auto& name : params) r.params.emplace_back(name, req.param(":" + name).as<std::string>());
+  r.params.reserve(params.size());
+  for (const auto& name : params) r.params.emplace_back(name.substr(1), req.param(name).as<std::string>());
   for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
     r.query.emplace_back(it->first, it->second);
   }
-  for (const auto& [name, raw] : req.headers().rawList()) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    r.headers.emplace_back(std::move(lower), raw.value());
+  const auto& headers = req.headers();
+  for (std::string_view name : api::Request::kHeaders) {
+    if (name == "content-type") {
+      if (auto ct = headers.tryGet<Http::Header::ContentType>()) r.headers.emplace_back(name, ct->mime().toString());
+    } else if (name == "authorization") {
+      if (auto auth = headers.tryGet<Http::Header::Authorization>()) r.headers.emplace_back(name, auth->value());
+    } else if (auto raw = headers.tryGetRaw(std::string(name))) {
+      r.headers.emplace_back(name, raw->value());
+    }
   }
-  if (auto ct = req.headers().tryGet<Http::Header::ContentType>()) r.headers.emplace_back("content-type", ct->mime().toString());
-  if (auto auth = req.headers().tryGet<Http::Header::Authorization>()) r.headers.emplace_back("authorization", auth->value());
   r.body = req.body();
   r.peer = req.address().host();
   r.received = received;
@@ -169,6 +178,7 @@ struct HttpServer::Impl {
   metrics::Registry& registry;
   Probes probes;
   std::atomic<int> unwritten{0};
+  std::atomic<bool> tracking{false};
   Rest::Router router;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::string page;
@@ -179,7 +189,7 @@ struct HttpServer::Impl {
   api::Reply reply(const Rest::Request& req, Http::ResponseWriter& w, const std::string& route,
                    std::chrono::steady_clock::time_point started) {
     keep_alive(req, w);
-    return api::Reply(std::make_unique<PistacheAnswer>(std::move(w), probes[route], started, unwritten), api_probe,
+    return api::Reply(std::make_unique<PistacheAnswer>(std::move(w), probes[route], started, unwritten, tracking), api_probe,
                       started);
   }
 
@@ -276,6 +286,8 @@ void HttpServer::start() {
       i.router, [&i](const ApiError& e) { i.api_probe.rejections.with({{"reason", e.code}}).inc(); }));
   i.endpoint->serveThreaded();
 }
+
+void HttpServer::track_unwritten() { impl_->tracking = true; }
 
 int HttpServer::unwritten() const { return impl_->unwritten.load(); }
 

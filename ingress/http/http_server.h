@@ -29,8 +29,10 @@ class HttpServer {
   HttpServer(HttpOptions options, const api::Routes& routes, api::ApiProbe& api_probe, metrics::Registry& registry);
   ~HttpServer();
   void start();  // returns once listening
-  // Answers handed to Pistache and not yet written (a stopping server waits for them: their connections
-  // close right after).
+  // From now on, counts the answers handed to Pistache and not yet written: unwritten(). A stopping server
+  // turns it on before it releases the long polls, and waits for their answers (their connections close
+  // right after).
+  void track_unwritten();
   int unwritten() const;
   void shutdown();
 
