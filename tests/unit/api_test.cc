@@ -1,0 +1,402 @@
+// The API's 4xx/5xx rules without a broker or Redis: handlers from the route table (ingress/api/) over
+// fakes of the publisher, the projection reader, the group offsets and the baselines.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ingress/api/api.h"
+
+namespace allot::ingress {
+namespace {
+
+using nlohmann::json;
+
+// What one request was answered.
+struct Answered {
+  int status = 0;
+  std::string body;
+  int retry_after_s = 0;
+  int answers = 0;
+  json error() const { return json::parse(body, nullptr, false)["error"]; }
+  std::string code() const { return status >= 400 ? error().value("code", "") : ""; }
+};
+
+class FakeAnswer : public api::Answer {
+ public:
+  explicit FakeAnswer(std::shared_ptr<Answered> a) : a_(std::move(a)) {}
+  void send(int status, const std::string& body, int retry_after_s) override {
+    a_->status = status;
+    a_->body = body;
+    a_->retry_after_s = retry_after_s;
+    a_->answers++;
+  }
+
+ private:
+  std::shared_ptr<Answered> a_;
+};
+
+// Keeps what is published; delivers at once (auto_deliver) or when the test says.
+class FakePublisher : public CommandPublisher {
+ public:
+  void publish(const topics::Command& c, std::unique_ptr<Delivery> d, int32_t partition) override {
+    commands.push_back(c);
+    partitions.push_back(partition);
+    if (!auto_deliver) return pending.push_back(std::move(d));
+    if (refuse) return d->failed("refused by the test");
+    d->delivered({partition < 0 ? 0 : partition, static_cast<int64_t>(commands.size())});
+  }
+  int32_t partition_count(std::chrono::milliseconds) override { return 12; }
+  bool ready() const override { return up && !broken; }
+  bool failed() const override { return broken; }
+  std::string fatal_error() const override { return broken ? "broken by the test" : ""; }
+  void flush(int) override {}
+
+  bool up = true, broken = false, auto_deliver = true, refuse = false;
+  std::vector<topics::Command> commands;
+  std::vector<int32_t> partitions;
+  std::vector<std::unique_ptr<Delivery>> pending;
+};
+
+class FakeProjections : public ProjectionReader {
+ public:
+  std::optional<EventView> event(const std::string& id) const override {
+    check();
+    for (const auto& e : events_) {
+      if (e.event_id == id) return e;
+    }
+    return std::nullopt;
+  }
+  std::vector<EventView> events(size_t) const override {
+    check();
+    return events_;
+  }
+  std::optional<ClaimView> claim(const std::string& id) const override {
+    check();
+    for (const auto& c : claims_) {
+      if (c.request_id == id) return c;
+    }
+    return std::nullopt;
+  }
+  std::vector<RankEntry> ranking(const std::string&, size_t) const override {
+    check();
+    return {};
+  }
+  void check() const {
+    if (down) throw ProjectionUnavailable("down for the test");
+  }
+  std::vector<EventView> events_;
+  std::vector<ClaimView> claims_;
+  bool down = false;
+};
+
+class FakeOffsets : public QueueOffsets {
+ public:
+  int64_t queue_position(topics::CommandPosition) const override { return 3; }
+  std::optional<int64_t> estimated_wait_ms(int64_t) const override { return std::nullopt; }
+  bool caught_up() const override { return caught_up_; }
+  bool caught_up_ = true;
+};
+
+class FakeBaselines : public BaselineClaims {
+ public:
+  void claim(Strategy, const std::string&, const std::string&, const std::string&, BaselineDone done) override {
+    claims++;
+    done(200, R"({"status":"issued"})");
+  }
+  int claims = 0;
+};
+
+EventView event(const std::string& id, int64_t admit_per_s = 0) {
+  EventView e;
+  e.event_id = id;
+  e.title = id;
+  e.stock = 10;
+  e.remaining = 10;
+  e.admit_per_s = admit_per_s;
+  return e;
+}
+
+ClaimView claim_view(const std::string& request_id, const std::string& user, const std::string& status) {
+  ClaimView c;
+  c.request_id = request_id;
+  c.event_id = "e1";
+  c.user_id = user;
+  c.status = status;
+  return c;
+}
+
+constexpr const char* kAdmin = "admin-secret";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest() {
+    projections.events_.push_back(event("e1"));
+    options.admin_token = kAdmin;
+    options.admission_key = "room-key";
+  }
+  api::Api& api() {
+    if (!api_) {
+      api_ = std::make_unique<api::Api>(options, publisher, ReadSide{projections, processors, sink, nullptr},
+                                        baselines, registry, gate);
+    }
+    return *api_;
+  }
+  // Calls the route named `name` with `req` and returns its answer.
+  Answered call(const std::string& name, api::Request req) {
+    auto answered = std::make_shared<Answered>();
+    for (const auto& route : api().routes()) {
+      if (route.name != name) continue;
+      route.handler(req, api::Reply(std::make_unique<FakeAnswer>(answered), api().probe(), req.received));
+      EXPECT_EQ(answered->answers, 1) << name << " must answer exactly once";
+      if (answered->status >= 400) {
+        EXPECT_FALSE(answered->code().empty()) << "error without a JSON code: " << answered->body;
+        EXPECT_FALSE(answered->error().value("message", "").empty()) << answered->body;
+      }
+      return *answered;
+    }
+    ADD_FAILURE() << "no route " << name;
+    return *answered;
+  }
+  static api::Request json_post(std::vector<std::pair<std::string, std::string>> params, std::string body) {
+    api::Request r;
+    r.params = std::move(params);
+    r.headers = {{"content-type", "application/json"}};
+    r.body = std::move(body);
+    r.peer = "127.0.0.1";
+    return r;
+  }
+  static api::Request claim_request(const std::string& event_id, const std::string& user) {
+    return json_post({{"event_id", event_id}}, R"({"user_id":")" + user + R"("})");
+  }
+  static api::Request admin(api::Request r) {
+    r.headers.emplace_back("authorization", std::string("Bearer ") + kAdmin);
+    return r;
+  }
+
+  metrics::Registry registry;
+  FakePublisher publisher;
+  FakeProjections projections;
+  FakeOffsets processors, sink;
+  FakeBaselines baselines;
+  api::DrainGate gate;
+  ApiOptions options;
+  std::unique_ptr<api::Api> api_;
+};
+
+TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
+  std::vector<std::string> names;
+  for (const auto& r : api().routes()) {
+    EXPECT_FALSE(r.name.empty());
+    EXPECT_EQ(r.path.front(), '/');
+    names.push_back(r.name);
+  }
+  for (const char* name : {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event",
+                           "claim", "get_claim", "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim",
+                           "healthz", "readyz"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
+}
+
+TEST_F(ApiTest, AnAcceptedClaimIs202WithItsQueuePositionOnlyOnceTheBrokerHasIt) {
+  publisher.auto_deliver = false;
+  auto answered = std::make_shared<Answered>();
+  auto req = claim_request("e1", "alice");
+  for (const auto& route : api().routes()) {
+    if (route.name == "claim") {
+      route.handler(req, api::Reply(std::make_unique<FakeAnswer>(answered), api().probe(), req.received));
+    }
+  }
+  EXPECT_EQ(answered->answers, 0) << "answered before the broker acknowledged";
+  ASSERT_EQ(publisher.pending.size(), 1u);
+  publisher.pending[0]->delivered({4, 99});
+  EXPECT_EQ(answered->status, 202);
+  auto body = json::parse(answered->body);
+  EXPECT_EQ(body["status"], "pending");
+  EXPECT_EQ(body["queue_position"], 3);
+  const auto& c = publisher.commands.at(0);
+  EXPECT_EQ(std::get<topics::Claim>(c.body).user_id, "alice");
+  EXPECT_EQ(body["request_id"], c.request_id);
+}
+
+TEST_F(ApiTest, AClaimTheBrokerDidNotStoreIs503WithRetryAfter) {
+  publisher.refuse = true;
+  auto a = call("claim", claim_request("e1", "alice"));
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.code(), "broker_unavailable");
+  EXPECT_EQ(a.retry_after_s, 1);
+}
+
+TEST_F(ApiTest, TheDoorRefusesBadClaimsBeforeAnythingIsPublished) {
+  options.max_body_bytes = 64;
+  auto no_type = claim_request("e1", "alice");
+  no_type.headers.clear();
+  EXPECT_EQ(call("claim", no_type).status, 415);
+  EXPECT_EQ(call("claim", claim_request("e1", std::string(60, 'a'))).code(), "body_too_large");
+  EXPECT_EQ(call("claim", claim_request("E1!", "alice")).code(), "invalid_event_id");
+  EXPECT_EQ(call("claim", json_post({{"event_id", "e1"}}, "{not json")).code(), "malformed_json");
+  EXPECT_EQ(call("claim", claim_request("e1", "al ice")).status, 400);
+  auto bad_key = claim_request("e1", "alice");
+  bad_key.headers.emplace_back("idempotency-key", "no spaces allowed");
+  EXPECT_EQ(call("claim", bad_key).code(), "invalid_idempotency_key");
+  auto bad_wait = claim_request("e1", "alice");
+  bad_wait.query.emplace_back("wait_ms", "99999999");
+  EXPECT_EQ(call("claim", bad_wait).code(), "invalid_wait_ms");
+  EXPECT_TRUE(publisher.commands.empty());
+}
+
+TEST_F(ApiTest, AnEventIsUnknownOnlyWhenTheIngressIsSure) {
+  EXPECT_EQ(call("claim", claim_request("nope", "alice")).code(), "unknown_event");
+  sink.caught_up_ = false;  // a creation may still be on its way: the processor decides
+  EXPECT_EQ(call("claim", claim_request("nope", "alice")).status, 202);
+  projections.down = true;
+  EXPECT_EQ(call("claim", claim_request("nope2", "bob")).status, 202);
+}
+
+TEST_F(ApiTest, ADeletedEventsClaimsAndJoinsAre404) {
+  projections.events_.push_back(event("gone"));
+  projections.events_.back().deleted = true;
+  EXPECT_EQ(call("claim", claim_request("gone", "alice")).code(), "event_deleted");
+  EXPECT_EQ(call("join", claim_request("gone", "alice")).code(), "event_deleted");
+  // Deleted through this ingress: 404 at once, before the projection says so.
+  auto del = admin(json_post({{"event_id", "e1"}}, ""));
+  EXPECT_EQ(call("delete_event", del).status, 202);
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).code(), "event_deleted");
+}
+
+TEST_F(ApiTest, ABrokerThatIsDownOrFailedIs503) {
+  publisher.up = false;
+  auto a = call("claim", claim_request("e1", "alice"));
+  EXPECT_EQ(a.code(), "broker_unavailable");
+  EXPECT_EQ(a.retry_after_s, 1);
+  publisher.broken = true;
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).code(), "producer_failed");
+  EXPECT_EQ(call("readyz", api::Request{}).status, 503);
+  EXPECT_TRUE(publisher.commands.empty());
+}
+
+TEST_F(ApiTest, AStoppingIngressTakesNoCommandAndIsNotReady) {
+  EXPECT_EQ(call("readyz", api::Request{}).status, 200);
+  gate.close();
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).code(), "shutting_down");
+  EXPECT_EQ(call("close_event", admin(json_post({{"event_id", "e1"}}, ""))).code(), "shutting_down");
+  auto ready = call("readyz", api::Request{});
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(json::parse(ready.body)["draining"], true);
+  EXPECT_TRUE(publisher.commands.empty());
+}
+
+TEST_F(ApiTest, AdminEndpointsNeedTheAdminToken) {
+  auto create = json_post({}, R"({"event_id":"e2","title":"t","stock":5})");
+  EXPECT_EQ(call("create_event", create).status, 401);
+  auto wrong = create;
+  wrong.headers.emplace_back("authorization", "Bearer not-it");
+  EXPECT_EQ(call("create_event", wrong).code(), "unauthorized");
+  EXPECT_EQ(call("close_event", json_post({{"event_id", "e1"}}, "")).status, 401);
+  EXPECT_EQ(call("delete_event", json_post({{"event_id", "e1"}}, "")).status, 401);
+  EXPECT_TRUE(publisher.commands.empty());
+  EXPECT_EQ(call("create_event", admin(create)).status, 202);
+  EXPECT_EQ(call("create_event", admin(create)).code(), "event_exists") << "created here: 409 from now on";
+  EXPECT_EQ(call("create_event", admin(json_post({}, R"({"event_id":"e1","title":"t","stock":5})"))).status, 409);
+}
+
+TEST_F(ApiTest, AMegaEventIsOneCommandPerSliceAnsweredOnce) {
+  auto a = call("create_event", admin(json_post({}, R"({"event_id":"big","title":"t","stock":10,"partitions":4})")));
+  EXPECT_EQ(a.status, 202);
+  ASSERT_EQ(publisher.commands.size(), 4u);
+  int64_t stock = 0;
+  for (const auto& c : publisher.commands) stock += std::get<topics::CreateEvent>(c.body).stock;
+  EXPECT_EQ(stock, 10);
+  EXPECT_EQ(json::parse(a.body)["slice_request_ids"].size(), 4u);
+  EXPECT_EQ(call("create_event", admin(json_post({}, R"({"event_id":"big2","title":"t","stock":10,"partitions":13})")))
+                .status,
+            400);
+  // A claim on it goes to the user's slice; a close to every slice.
+  EXPECT_EQ(call("claim", claim_request("big", "alice")).status, 202);
+  EXPECT_NE(publisher.commands.back().event_id(), "big");
+  EXPECT_EQ(call("close_event", admin(json_post({{"event_id", "big"}}, ""))).status, 202);
+  EXPECT_EQ(publisher.commands.size(), 4u + 1u + 4u);
+}
+
+TEST_F(ApiTest, OnlyTheHolderMayConfirmOrCancelAHold) {
+  projections.claims_.push_back(claim_view("held-1", "alice", "held"));
+  projections.claims_.push_back(claim_view("done-1", "alice", "confirmed"));
+  auto confirm = [&](const std::string& id, const std::string& user) {
+    return call("confirm", json_post({{"request_id", id}}, R"({"user_id":")" + user + R"("})"));
+  };
+  EXPECT_EQ(confirm("held-1", "bob").code(), "not_yours");
+  EXPECT_EQ(call("cancel", json_post({{"request_id", "held-1"}}, R"({"user_id":"bob"})")).code(), "not_yours");
+  EXPECT_EQ(confirm("done-1", "alice").code(), "not_held");
+  EXPECT_EQ(confirm("nobody", "alice").code(), "unknown_claim");
+  EXPECT_EQ(confirm("bad id!", "alice").code(), "invalid_request_id");
+  EXPECT_TRUE(publisher.commands.empty()) << "a refused confirm publishes nothing";
+  EXPECT_EQ(confirm("held-1", "alice").status, 202);
+  ASSERT_EQ(publisher.commands.size(), 1u);
+  EXPECT_EQ(std::get<topics::Confirm>(publisher.commands[0].body).claim_request_id, "held-1");
+  EXPECT_NE(registry.render().find(R"(allot_ingress_rejections_total{reason="not_yours"} 2)"), std::string::npos);
+}
+
+TEST_F(ApiTest, AConfirmOfAClaimNotDecidedYetIs409) {
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).status, 202);
+  const auto id = publisher.commands.back().request_id;
+  auto a = call("confirm", json_post({{"request_id", id}}, R"({"user_id":"alice"})"));
+  EXPECT_EQ(a.code(), "claim_pending");
+  EXPECT_EQ(a.retry_after_s, 1);
+}
+
+TEST_F(ApiTest, WaitingRoomRules) {
+  projections.events_.push_back(event("room", 10));
+  EXPECT_EQ(call("claim", claim_request("room", "alice")).code(), "admission_required");
+  auto forged = claim_request("room", "alice");
+  forged.headers.emplace_back("admission-token", "forged");
+  EXPECT_EQ(call("claim", forged).code(), "invalid_admission_token");
+  EXPECT_EQ(call("join", claim_request("e1", "alice")).code(), "no_waiting_room");
+  EXPECT_EQ(call("join", claim_request("room", "alice")).status, 202);
+  EXPECT_TRUE(std::holds_alternative<topics::Join>(publisher.commands.back().body));
+}
+
+TEST_F(ApiTest, AFloodingUserIsCutAtTheDoorWithRetryAfter) {
+  options.user_rate = 1;
+  options.user_burst = 1;
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).status, 202);
+  auto a = call("claim", claim_request("e1", "alice"));
+  EXPECT_EQ(a.code(), "rate_limited");
+  EXPECT_GE(a.retry_after_s, 1);
+  EXPECT_EQ(call("claim", claim_request("e1", "bob")).status, 202);
+  EXPECT_EQ(call("v2_claim", claim_request("e1", "alice")).code(), "rate_limited") << "baselines share the door";
+}
+
+TEST_F(ApiTest, ReadsAnswer404Or503AsTheyShould) {
+  EXPECT_EQ(call("get_claim", json_post({{"request_id", "unknown"}}, "")).code(), "not_found");
+  EXPECT_EQ(call("get_event", json_post({{"event_id", "nope"}}, "")).status, 404);
+  auto ranking = json_post({{"event_id", "e1"}}, "");
+  ranking.query.emplace_back("limit", "0");
+  EXPECT_EQ(call("get_ranking", ranking).code(), "invalid_limit");
+  EXPECT_EQ(call("get_queue", json_post({{"request_id", "unknown"}}, "")).status, 404);
+  projections.down = true;
+  auto a = call("get_claim", json_post({{"request_id", "unknown"}}, ""));
+  EXPECT_EQ(a.code(), "projection_unavailable");
+  EXPECT_EQ(a.retry_after_s, 1);
+  EXPECT_EQ(call("list_events", api::Request{}).status, 503);
+}
+
+TEST_F(ApiTest, APendingClaimIsReadBackFromThisIngress) {
+  EXPECT_EQ(call("claim", claim_request("e1", "alice")).status, 202);
+  auto a = call("get_claim", json_post({{"request_id", publisher.commands.back().request_id}}, ""));
+  EXPECT_EQ(a.status, 200);
+  auto body = json::parse(a.body);
+  EXPECT_EQ(body["status"], "pending");
+  EXPECT_EQ(body["user_id"], "alice");
+}
+
+TEST_F(ApiTest, BaselinesValidateLikeAllotsOwnClaim) {
+  EXPECT_EQ(call("v1_claim", claim_request("E!", "alice")).code(), "invalid_event_id");
+  EXPECT_EQ(baselines.claims, 0);
+  EXPECT_EQ(call("v1_claim", claim_request("e1", "alice")).status, 200);
+  EXPECT_EQ(baselines.claims, 1);
+}
+
+}  // namespace
+}  // namespace allot::ingress
