@@ -2,6 +2,7 @@
 
 #include <pistache/http.h>
 #include <pistache/peer.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <bit>
@@ -50,12 +51,16 @@ bool is_token(std::string_view s) {
 // Pistache raises 400 for any method it does not know; it stays 400, now with a body that names the
 // method. RFC 9110 allows 501 here, but a client's odd method is not a server fault: 5xx are kept for
 // those (alerts, and the API contract check, count them as server errors).
+// Bytes that cannot start a request line (binary garbage, a TLS handshake on the plain port) are refused
+// at once: Pistache would wait for a line end that may never come, and answer nothing.
 class RequestLine : public Http::Private::RequestLineStep {
  public:
   using RequestLineStep::RequestLineStep;
   State apply(StreamCursor& cursor) override {
     try {
-      return RequestLineStep::apply(cursor);
+      State state = RequestLineStep::apply(cursor);
+      if (state == State::Again) refuse_a_line_that_is_no_method(cursor);
+      return state;
     } catch (const Http::HttpError&) {
       // The step reverted the cursor to the line's start; it checks the method before anything else.
       StreamCursor::Revert revert(cursor);
@@ -67,6 +72,20 @@ class RequestLine : public Http::Private::RequestLineStep {
       }
       if (method.size() > 32) method = method.substr(0, 32) + "...";
       throw BadInput({400, "unknown_method", "the method " + method + " is not one this server knows"});
+    }
+  }
+
+ private:
+  // The line so far (the step left the cursor at its start): a method is a token, ended by a space.
+  static void refuse_a_line_that_is_no_method(StreamCursor& cursor) {
+    StreamCursor::Revert revert(cursor);
+    while (!cursor.eof()) {
+      char c = cursor.current();
+      if (c == ' ') return;
+      if (!is_token(std::string_view(&c, 1))) {
+        throw BadInput({400, "malformed_request", "the request line does not start with a method"});
+      }
+      cursor.advance(1);
     }
   }
 };
@@ -182,7 +201,11 @@ void JsonErrorRouterHandler::answer(const Http::Request& request, const std::sha
   if (rejected_) rejected_(e);
   Http::ResponseWriter response(request.version(), transport(), this, peer);
   response.headers().add<Http::Header::ContentType>(MIME(Application, Json));
-  response.send(static_cast<Http::Code>(e.status), error_body(e));
+  // What follows an unparsable request cannot be framed: the connection ends once the answer is out.
+  response.headers().add<Http::Header::Connection>(Http::ConnectionControl::Close);
+  response.send(static_cast<Http::Code>(e.status), error_body(e))
+      .then([peer](ssize_t) { ::shutdown(peer->fd(), SHUT_RDWR); },
+            [peer](const std::exception_ptr&) { ::shutdown(peer->fd(), SHUT_RDWR); });
   getParser(peer)->reset();
 }
 

@@ -22,8 +22,9 @@ namespace {
 
 using namespace testsupport;
 
-// The first response to `raw`, sent on a fresh connection; status 0 when none came within 10 s.
-HttpResponse send_raw(int port, const std::string& raw) {
+// The first response to `raw`, sent on a fresh connection; status 0 when none came within 10 s. With
+// `closed`, also whether the server closed the connection after it (within 3 s).
+HttpResponse send_raw(int port, const std::string& raw, bool* closed = nullptr) {
   HttpResponse r;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
@@ -64,6 +65,11 @@ HttpResponse send_raw(int port, const std::string& raw) {
     if (body_at != std::string::npos && in.compare(0, 9, "HTTP/1.1 ") == 0) {
       r.status = std::stoi(in.substr(9, 3));
       r.body = in.substr(body_at, length);
+    }
+    if (closed) {
+      timeval wait{3, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+      *closed = ::recv(fd, buf, sizeof buf, 0) == 0;
     }
   }
   ::close(fd);
@@ -120,6 +126,24 @@ TEST(IngressParseErrors, WhatThePistacheParserRefusesGetsAJsonError) {
                     "a one-byte body (Content-Length with a trailing space) reaches the handler");
   expect_json_error(send_raw(port, post_claim("Content-Length: 5000\r\n", std::string(5000, ' '))), 413,
                     "body_too_large", "body over our handler's limit");
+}
+
+// Bytes that are no HTTP at all (no space, no line end: binary garbage, a TLS handshake on the plain port)
+// get the 400 at once, and the connection is closed: what follows them cannot be framed.
+TEST(IngressParseErrors, BinaryGarbageGetsA400AndTheConnectionCloses) {
+  InProcessIngress ingress({});
+  const std::string tls_client_hello =
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(100, '\0');
+  std::string binary;
+  for (int i = 0; i < 50; ++i) binary += std::string("\x00\x01\x02\xff", 4);
+  for (const auto& [raw, what] : {std::pair{tls_client_hello, "a TLS ClientHello"}, std::pair{binary, "binary bytes"},
+                                  std::pair{std::string("@@@ garbage @@@\r\n\r\n"), "a garbage line"}}) {
+    bool closed = false;
+    expect_json_error(send_raw(ingress.port(), raw, &closed), 400, "malformed_request", what);
+    EXPECT_TRUE(closed) << what << ": the connection stayed open";
+  }
+  auto ok = send_raw(ingress.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ok.status, 200) << "the server still answers";
 }
 
 }  // namespace
