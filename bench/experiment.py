@@ -24,9 +24,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import components  # noqa: E402  (scripts/components.py: the stack's component table, the same as scripts/stack's)
+
 STRATEGIES = ("v1", "v2", "v3")
 OUTCOMES = ("issued", "sold_out", "duplicate", "not_open", "closed", "unknown_event")
 STRATEGY_NAMES = {
@@ -36,28 +40,109 @@ STRATEGY_NAMES = {
 }
 
 
-def env(name, default):
-    v = os.environ.get(name)
-    return v if v not in (None, "") else default
-
-
-HTTP_PORT = int(env("ALLOT_HTTP_PORT", "8080"))
-BASE = f"http://127.0.0.1:{HTTP_PORT}"
-RUN_DIR = os.path.join(ROOT, env("ALLOT_RUN_DIR", ".run"))
-BUILD_DIR = os.path.join(ROOT, env("ALLOT_BUILD_DIR", "build"))
-BROKERS = env("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092")
-MYSQL = ["mariadb", "-h", env("ALLOT_MYSQL_HOST", "127.0.0.1"), "-P", env("ALLOT_MYSQL_PORT", "13306"),
-         "-u", env("ALLOT_MYSQL_USER", "root"), "-N", "-B", env("ALLOT_MYSQL_DATABASE", "allot")]
-REDIS = ["redis-cli", "-h", env("ALLOT_REDIS_HOST", "127.0.0.1"), "-p", env("ALLOT_REDIS_PORT", "16379")]
-REDIS_PREFIX = env("ALLOT_REDIS_PREFIX", "allot:")
-PROM = f"http://127.0.0.1:{env('ALLOT_PROMETHEUS_PORT', '19090')}"
-K6 = env("ALLOT_K6_BIN", os.path.expanduser("~/.cache/allot/bin/k6"))
-KAFKA_LIBS = env("ALLOT_KAFKA_LIBS", os.path.expanduser("~/.cache/allot/kafka-libs"))
-ALLOTCTL = os.path.join(BUILD_DIR, "topics", "allotctl")
-SERVICES = ("kafka", "mariadb", "redis", "prometheus", "ingress", "processor-1", "processor-2", "sink-mysql", "sink-redis")
 CLK = os.sysconf("SC_CLK_TCK")
 # A v3 claim the broker took: 202 (pending), or 200 when POST ...?wait_ms=N saw its decision within the wait.
 V3_ACCEPTED = (200, 202)
+# Environment variables whose values never go into results.json (tokens, keys, passwords).
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY", re.IGNORECASE)
+
+
+def env(name, default, environ=None):
+    v = (os.environ if environ is None else environ).get(name)
+    return v if v not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the experiment talks to, read once (in main) from the ALLOT_* variables scripts/stack reads."""
+    layout: components.Layout  # the stack's components: Kafka nodes, databases, services (scripts/components.py)
+    base: str  # the ingress
+    brokers: str
+    mysql: tuple
+    redis: tuple
+    redis_prefix: str
+    prom: str
+    k6: str
+    kafka_libs: str
+    allotctl: str
+    admin_token: str | None  # ALLOT_ADMIN_TOKEN, else read from the run dir when needed
+    child_env: dict = field(repr=False)  # every subprocess's environment: ours, plus MYSQL_PWD from ALLOT_MYSQL_PASSWORD
+
+    @property
+    def run_dir(self):
+        return self.layout.run_dir
+
+    @property
+    def build_dir(self):
+        return self.layout.build_dir
+
+    @classmethod
+    def from_env(cls, environ=None):
+        """Raises components.ConfigError on a value scripts/stack would refuse too."""
+        e = dict(os.environ if environ is None else environ)
+        layout = components.Layout(e)
+        child = dict(e)
+        if child.get("MYSQL_PWD") is None and env("ALLOT_MYSQL_PASSWORD", "", e):
+            child["MYSQL_PWD"] = e["ALLOT_MYSQL_PASSWORD"]  # never on a command line
+        return cls(
+            layout=layout,
+            base=f"http://127.0.0.1:{layout.http_port}",
+            brokers=env("ALLOT_KAFKA_BROKERS", layout.bootstrap(), e),
+            mysql=("mariadb", "-h", env("ALLOT_MYSQL_HOST", "127.0.0.1", e), "-P", str(layout.mysql_port),
+                   "-u", env("ALLOT_MYSQL_USER", "root", e), "-N", "-B", env("ALLOT_MYSQL_DATABASE", "allot", e)),
+            redis=("redis-cli", "-h", env("ALLOT_REDIS_HOST", "127.0.0.1", e), "-p", str(layout.redis_port)),
+            redis_prefix=env("ALLOT_REDIS_PREFIX", "allot:", e),
+            prom=f"http://127.0.0.1:{layout.prometheus_port}",
+            k6=env("ALLOT_K6_BIN", os.path.expanduser("~/.cache/allot/bin/k6"), e),
+            kafka_libs=env("ALLOT_KAFKA_LIBS", os.path.expanduser("~/.cache/allot/kafka-libs"), e),
+            allotctl=os.path.join(layout.build_dir, "topics", "allotctl"),
+            admin_token=env("ALLOT_ADMIN_TOKEN", None, e),
+            child_env=child,
+        )
+
+    def secrets(self):
+        """Values that must not appear in results.json: secret-looking variables and the run dir's token files."""
+        values = {v for k, v in self.child_env.items()
+                  if (k.startswith("ALLOT_") and SECRET_NAME.search(k)) or k == "MYSQL_PWD"}
+        for name in ("admin-token", "admission-key"):
+            try:
+                with open(os.path.join(self.run_dir, name)) as f:
+                    values.add(f.read().strip())
+            except OSError:
+                pass  # no such file: that secret was given in the environment, or the stack has none
+        return {v for v in values if v}
+
+
+class Skipped:
+    """The steps a run left out, each with its reason: logged, and written to results.json's "skipped"."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, step, reason):
+        log(f"skipped {step}: {reason}")
+        self.items.append({"step": step, "reason": str(reason)})
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def redacted(value, secrets):
+    """value (JSON data) with every secret string replaced."""
+    if isinstance(value, dict):
+        return {k: redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redacted(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "<redacted>")
+    return value
+
+
+def write_json(path, doc, cfg):
+    with open(path, "w") as f:
+        json.dump(redacted(doc, cfg.secrets()), f, indent=1)
 
 
 def log(msg):
@@ -65,27 +150,26 @@ def log(msg):
 
 
 def run(cmd, timeout=600, check=True, **kw):
-    """Runs a command, returns CompletedProcess with text output."""
-    if os.environ.get("MYSQL_PWD") is None and env("ALLOT_MYSQL_PASSWORD", ""):
-        os.environ["MYSQL_PWD"] = os.environ["ALLOT_MYSQL_PASSWORD"]  # never on a command line
+    """Runs a command, returns CompletedProcess with text output; pass env=cfg.child_env for the stack's tools.
+    Raises CommandFailed (check) and subprocess.TimeoutExpired; OSError when the program is missing."""
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(shlex.quote, cmd))} exited {p.returncode}: {p.stderr.strip()[-2000:]}")
+        raise CommandFailed(f"{' '.join(map(shlex.quote, cmd))} exited {p.returncode}: {p.stderr.strip()[-2000:]}")
     return p
 
 
-def sql(query, timeout=120):
-    out = run(MYSQL + ["-e", query], timeout=timeout).stdout
+def sql(cfg, query, timeout=120):
+    out = run(list(cfg.mysql) + ["-e", query], timeout=timeout, env=cfg.child_env).stdout
     return [line.split("\t") for line in out.splitlines() if line]
 
 
-def redis(*args):
-    return run(REDIS + list(args), timeout=30).stdout.strip()
+def redis(cfg, *args):
+    return run(list(cfg.redis) + list(args), timeout=30, env=cfg.child_env).stdout.strip()
 
 
-def http(method, path, body=None, headers=None, timeout=10):
+def http(cfg, method, path, body=None, headers=None, timeout=10):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers or {})
+    req = urllib.request.Request(cfg.base + path, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -100,37 +184,40 @@ def http(method, path, body=None, headers=None, timeout=10):
             return e.code, text
 
 
-def prom_query(expr, at):
-    url = f"{PROM}/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
+def prom_query(cfg, expr, at, skipped, what):
+    """The largest value of an instant query, or None (and a skipped entry) when Prometheus cannot say."""
+    url = f"{cfg.prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
             res = json.loads(r.read().decode())["data"]["result"]
         vals = [float(x["value"][1]) for x in res]
-        vals = [v for v in vals if v == v]  # drop NaN
-        return max(vals) if vals else None
-    except Exception as e:  # Prometheus figures are extras: never fail a run for them
-        log(f"prometheus: {expr}: {e}")
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:  # no answer, not JSON, not a vector
+        # Prometheus figures are extras: never fail a run for them.
+        skipped.add(f"prometheus {what}", f"{expr}: {e!r}")
         return None
+    vals = [v for v in vals if v == v]  # drop NaN
+    return max(vals) if vals else None
 
 
-def admin_token():
-    t = os.environ.get("ALLOT_ADMIN_TOKEN")
-    if t:
-        return t
-    with open(os.path.join(RUN_DIR, "admin-token")) as f:
+def admin_token(cfg):
+    if cfg.admin_token:
+        return cfg.admin_token
+    with open(os.path.join(cfg.run_dir, "admin-token")) as f:
         return f.read().strip()
 
 
-def service_pids():
+def service_pids(cfg):
+    """The live pid of every component the stack runs (every Kafka node, every processor, an extra one started
+    beyond ALLOT_PROCESSORS included), from the run dir's <name>.pid files. A component without one is left out."""
     pids = {}
-    for name in SERVICES:
+    for c in cfg.layout.with_pid_files():
         try:
-            with open(os.path.join(RUN_DIR, f"{name}.pid")) as f:
+            with open(cfg.layout.pid_file(c.name)) as f:
                 pid = int(f.read().strip())
             os.kill(pid, 0)
-            pids[name] = pid
+            pids[c.name] = pid
         except (OSError, ValueError):
-            pass
+            pass  # not running (or no pid file): nothing to sample; main() records what is missing
     return pids
 
 
@@ -217,11 +304,11 @@ class CpuSampler:
 
 # ---------------------------------------------------------------- events
 
-def create_events(ids, stock, timeout_s=90):
-    token = admin_token()
+def create_events(cfg, ids, stock, timeout_s=90):
+    token = admin_token(cfg)
     for eid in ids:
         for attempt in range(20):
-            status, body = http("POST", "/api/events", {"event_id": eid, "title": f"bench {eid}", "stock": stock,
+            status, body = http(cfg, "POST", "/api/events", {"event_id": eid, "title": f"bench {eid}", "stock": stock,
                                                         "per_user_limit": 1},
                                 {"Authorization": f"Bearer {token}"})
             if status == 202:
@@ -238,9 +325,10 @@ def create_events(ids, stock, timeout_s=90):
     pending = set(ids)
     for _ in range(int(timeout_s / 0.2) + 1):
         for eid in list(pending):
-            if http("GET", f"/api/events/{eid}")[0] == 200 and redis("EXISTS", f"{REDIS_PREFIX}event:{eid}") == "1":
+            if http(cfg, "GET", f"/api/events/{eid}")[0] == 200 and \
+                    redis(cfg, "EXISTS", f"{cfg.redis_prefix}event:{eid}") == "1":
                 pending.discard(eid)
-        in_mysql = int(sql("SELECT COUNT(*) FROM events WHERE event_id IN (%s)" % ",".join(f"'{e}'" for e in ids))[0][0])
+        in_mysql = int(sql(cfg, "SELECT COUNT(*) FROM events WHERE event_id IN (%s)" % ",".join(f"'{e}'" for e in ids))[0][0])
         if not pending and in_mysql == len(ids):
             return
         if time.time() > deadline:
@@ -265,13 +353,13 @@ def wait_quiet(max_s, threshold=0.3):
     return busy
 
 
-def wait_caught_up(timeout_s=240):
+def wait_caught_up(cfg, timeout_s=240):
     """Until the processors and both sinks have consumed everything (bounded)."""
     ok = True
     for group, topic in (("allot-processor", "allot.commands"), ("allot-sink-mysql", "allot.decisions"),
                          ("allot-sink-redis", "allot.decisions")):
-        p = run([ALLOTCTL, "groups", "wait", group, topic, "--timeout", str(timeout_s), "--brokers", BROKERS],
-                timeout=timeout_s + 30, check=False)
+        p = run([cfg.allotctl, "groups", "wait", group, topic, "--timeout", str(timeout_s), "--brokers", cfg.brokers],
+                timeout=timeout_s + 30, check=False, env=cfg.child_env)
         if p.returncode != 0:
             log(f"not caught up: {p.stdout.strip()} {p.stderr.strip()[-300:]}")
             ok = False
@@ -299,22 +387,22 @@ def parse_records(path):
     return recs, start
 
 
-def run_k6(strategy, scenario, events, outdir, extra_env, timeout_s):
+def run_k6(cfg, strategy, scenario, events, outdir, extra_env, timeout_s):
     os.makedirs(outdir, exist_ok=True)
     records = os.path.join(outdir, "records.log")
     summary = os.path.join(outdir, "k6-summary.json")
     for p in (records, summary):
         if os.path.exists(p):
             os.remove(p)
-    e = dict(os.environ)
+    e = dict(cfg.child_env)
     e.update({"ALLOT_STRATEGY": strategy, "ALLOT_SCENARIO": scenario, "ALLOT_EVENTS": ",".join(events),
-              "ALLOT_BASE_URL": BASE, "ALLOT_RUN_TAG": os.path.basename(outdir.rstrip("/")).replace("_", "-")})
+              "ALLOT_BASE_URL": cfg.base, "ALLOT_RUN_TAG": os.path.basename(outdir.rstrip("/")).replace("_", "-")})
     e.update({k: str(v) for k, v in extra_env.items()})
-    cmd = [K6, "run", "--quiet", "--no-color", "--log-format", "raw", "--console-output", records,
+    cmd = [cfg.k6, "run", "--quiet", "--no-color", "--log-format", "raw", "--console-output", records,
            "--summary-export", summary, os.path.join(BENCH, "k6", "claims.js")]
     log(f"k6 {strategy} {scenario}: {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
     with open(os.path.join(outdir, "k6-stdout.txt"), "w") as out, open(os.path.join(outdir, "k6-stderr.txt"), "w") as err:
-        sampler = CpuSampler(service_pids())
+        sampler = CpuSampler(service_pids(cfg))
         t_start = time.time()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=e, cwd=ROOT)
         sampler.k6_pid = proc.pid
@@ -352,11 +440,11 @@ def answered(r):
     return r["result"] in OUTCOMES
 
 
-def check_v3(events, stock, recs, outdir):
+def check_v3(cfg, events, stock, recs, outdir):
     """allotctl verify (every docs/DESIGN.md §4 invariant on the topics, accepted ids, projections) + what users saw."""
     problems = []
     t0 = time.time()
-    caught_up = wait_caught_up(timeout_s=600)
+    caught_up = wait_caught_up(cfg, timeout_s=600)
     catch_up_s = time.time() - t0
     if not caught_up:
         problems.append("pipeline did not catch up within the bound before the check")
@@ -365,8 +453,8 @@ def check_v3(events, stock, recs, outdir):
         for r in recs:
             if r["status"] in V3_ACCEPTED and r["rid"]:
                 f.write(r["rid"] + "\n")
-    p = run([ALLOTCTL, "verify", "--events", ",".join(events), "--accepted", acc_file, "--projections",
-             "--brokers", BROKERS], timeout=900, check=False)
+    p = run([cfg.allotctl, "verify", "--events", ",".join(events), "--accepted", acc_file, "--projections",
+             "--brokers", cfg.brokers], timeout=900, check=False, env=cfg.child_env)
     with open(os.path.join(outdir, "verify.txt"), "w") as f:
         f.write(p.stdout + p.stderr)
     verify_line = " ".join(l for l in p.stdout.splitlines() if l.startswith(("kafka:", "projections:", "verdict:")))
@@ -377,7 +465,7 @@ def check_v3(events, stock, recs, outdir):
     for i in range(0, len(events), 50):
         chunk = events[i:i + 50]
         for rid, ev, user, outcome, seq in sql(
-                "SELECT request_id, event_id, user_id, outcome, IFNULL(coupon_seq,'') FROM claims WHERE event_id IN (%s)"
+                cfg, "SELECT request_id, event_id, user_id, outcome, IFNULL(coupon_seq,'') FROM claims WHERE event_id IN (%s)"
                 % ",".join(f"'{e}'" for e in chunk), timeout=300):
             rows[rid] = (ev, user, outcome, int(seq) if seq else None)
     mismatched = 0
@@ -431,7 +519,7 @@ def stock_checks(events, stock, recs, rows, problems, demand_status):
     return summary
 
 
-def check_baseline(strategy, events, stock, recs, outdir):
+def check_baseline(cfg, strategy, events, stock, recs, outdir):
     """v1/v2: their own tables (v1_claims, v2_claims) and counters (v1_events.issued, Redis allot:v2:E)."""
     problems = []
     table = f"{strategy}_claims"
@@ -439,7 +527,7 @@ def check_baseline(strategy, events, stock, recs, outdir):
     for i in range(0, len(events), 50):
         chunk = events[i:i + 50]
         for rid, ev, user, outcome, seq in sql(
-                f"SELECT request_id, event_id, user_id, outcome, IFNULL(coupon_seq,'') FROM {table} WHERE event_id IN (%s)"
+                cfg, f"SELECT request_id, event_id, user_id, outcome, IFNULL(coupon_seq,'') FROM {table} WHERE event_id IN (%s)"
                 % ",".join(f"'{e}'" for e in chunk), timeout=300):
             rows[rid] = (ev, user, outcome, int(seq) if seq else None)
     per_event = stock_checks(events, stock, recs, list(rows.values()), problems, demand_status=(200, 409))
@@ -465,9 +553,9 @@ def check_baseline(strategy, events, stock, recs, outdir):
     for ev in events:
         n = sum(1 for v in rows.values() if v[0] == ev and v[2] == "issued")
         if strategy == "v1":
-            got = sql(f"SELECT IFNULL(MAX(issued),0) FROM v1_events WHERE event_id='{ev}'")[0][0]
+            got = sql(cfg, f"SELECT IFNULL(MAX(issued),0) FROM v1_events WHERE event_id='{ev}'")[0][0]
         else:
-            got = redis("HGET", f"{REDIS_PREFIX}v2:{ev}", "issued") or "0"
+            got = redis(cfg, "HGET", f"{cfg.redis_prefix}v2:{ev}", "issued") or "0"
         counters[ev] = (int(got), n)
         if int(got) != n:
             problems.append(f"{ev}: {strategy} counter says {got} issued, {table} has {n}")
@@ -530,7 +618,7 @@ def figures(strategy, recs, start_ms, k6res):
     }
 
 
-def prom_figures(t_start, t_end):
+def prom_figures(cfg, t_start, t_end, skipped):
     at = t_end + 3  # one scrape (2 s) after the end
     w = f"{max(int(at - t_start) + 1, 5)}s"
     q = {
@@ -544,49 +632,65 @@ def prom_figures(t_start, t_end):
         "sink_mysql_decision_age_p99_ms": f"1000 * histogram_quantile(0.99, sum by (le) (increase(allot_sink_decision_age_seconds_bucket{{sink=\"mysql\"}}[{w}])))",
         "ingress_claim_requests": f"sum(increase(allot_ingress_requests_total{{route=~\".*claim.*\"}}[{w}]))",
     }
-    return {k: prom_query(v, at) for k, v in q.items()}
+    return {k: prom_query(cfg, v, at, skipped, k) for k, v in q.items()}
 
 
 # ---------------------------------------------------------------- limits of the machine, same run
 
-def limits(outdir, seconds=5):
+# What a measurement step may fail with: a command that failed, hung or is missing, output not as expected.
+STEP_ERRORS = (CommandFailed, subprocess.TimeoutExpired, OSError, ValueError, KeyError, IndexError)
+
+
+def found(pattern, text, what):
+    """The first group of pattern in text; ValueError naming `what` when it is not there."""
+    m = re.search(pattern, text)
+    if m is None:
+        raise ValueError(f"no {what} in the output")
+    return m.group(1)
+
+
+def limits(cfg, outdir, skipped, seconds=5):
     os.makedirs(outdir, exist_ok=True)
     res = {}
+    env = cfg.child_env
     # 1. The HTTP server's no-op rate: wrk (one thread, 64 connections) on GET /healthz.
     try:
-        p = run(["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", f"{BASE}/healthz"], timeout=seconds + 30)
+        p = run(["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", f"{cfg.base}/healthz"], timeout=seconds + 30,
+                env=env)
         out = p.stdout
         with open(os.path.join(outdir, "wrk-healthz.txt"), "w") as f:
             f.write(out)
-        res["noop_wrk_rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        res["noop_wrk_p99"] = re.search(r"\s99%\s+(\S+)", out).group(1)
-    except Exception as e:
-        log(f"wrk: {e}")
+        res["noop_wrk_rps"] = float(found(r"Requests/sec:\s+([\d.]+)", out, "Requests/sec"))
+        res["noop_wrk_p99"] = found(r"\s99%\s+(\S+)", out, "99% latency")
+    except STEP_ERRORS as e:
+        skipped.add("limits: wrk no-op", e)
     # 1b. Accepted claims under the same wrk settings, next to the no-op in the same call (bench/ingress_bench.sh).
     try:
-        p = run([os.path.join(BENCH, "ingress_bench.sh"), "10", "64"], timeout=120)
+        p = run([os.path.join(BENCH, "ingress_bench.sh"), "10", "64"], timeout=120, env=env)
         with open(os.path.join(outdir, "ingress-bench.txt"), "w") as f:
             f.write(p.stdout)
         rows = {l.split("|")[1].strip(): l.split("|")[2:] for l in p.stdout.splitlines() if l.startswith("| ")}
-        noop = next(v for k, v in rows.items() if k.startswith("GET /healthz"))
-        claim = next(v for k, v in rows.items() if k.startswith("POST claims"))
+        noop = next((v for k, v in rows.items() if k.startswith("GET /healthz")), None)
+        claim = next((v for k, v in rows.items() if k.startswith("POST claims")), None)
+        if noop is None or claim is None:
+            raise ValueError("no 'GET /healthz' or 'POST claims' row in its table")
         res["ingress_bench_noop_rps"] = float(noop[0])
         res["ingress_bench_claims_rps"] = float(claim[0])
         res["ingress_bench_claims_p99"] = claim[3].strip()
-    except Exception as e:
-        log(f"ingress_bench.sh: {e}")
+    except STEP_ERRORS as e:
+        skipped.add("limits: ingress_bench.sh", e)
     # 2. The load generator's own ceiling: k6 (64 VUs) on the same no-op endpoint.
     try:
         script = os.path.join(outdir, "noop.js")
         with open(script, "w") as f:
             f.write("import http from 'k6/http';\n"
                     f"export const options = {{ scenarios: {{ s: {{ executor: 'constant-vus', vus: 64, duration: '{seconds}s' }} }} }};\n"
-                    f"export default function () {{ http.get('{BASE}/healthz'); }}\n")
+                    f"export default function () {{ http.get('{cfg.base}/healthz'); }}\n")
         summ = os.path.join(outdir, "k6-noop-summary.json")
         t0 = time.time()
-        proc = subprocess.Popen([K6, "run", "--quiet", "--no-color", "--summary-trend-stats", "avg,med,p(95),p(99),max",
+        proc = subprocess.Popen([cfg.k6, "run", "--quiet", "--no-color", "--summary-trend-stats", "avg,med,p(95),p(99),max",
                                  "--summary-export", summ, script],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         _, _, ru = os.wait4(proc.pid, 0)
         wall = time.time() - t0
         with open(summ) as f:
@@ -595,38 +699,43 @@ def limits(outdir, seconds=5):
         res["noop_k6_p95_ms"] = m["http_req_duration"].get("p(95)")
         res["noop_k6_p99_ms"] = m["http_req_duration"].get("p(99)")
         res["noop_k6_cpu_share"] = (ru.ru_utime + ru.ru_stime) / (wall * (os.cpu_count() or 1))
-    except Exception as e:
-        log(f"k6 no-op: {e}")
+    except STEP_ERRORS as e:
+        skipped.add("limits: k6 no-op", e)
     # 3. librdkafka's raw consume rate next to the processor's decisions/s (allot-bench-processor, fresh topics).
-    java = ["java", "-cp", os.path.join(KAFKA_LIBS, "*"), os.path.join(BENCH, "BenchTopics.java"), BROKERS]
+    java = ["java", "-cp", os.path.join(cfg.kafka_libs, "*"), os.path.join(BENCH, "BenchTopics.java"), cfg.brokers]
 
     def topics():
-        p = run(java + ["list"], timeout=120, check=False)
+        p = run(java + ["list"], timeout=120, check=False, env=env)
         return set(p.stdout.split()) if p.returncode == 0 else None
 
     before = topics()
     for parts, suffix in ((12, ""), (1, "_p1")):
         try:
-            p = run([os.path.join(BUILD_DIR, "bench", "allot-bench-processor"), "--commands", "200000",
-                     "--partitions", str(parts)], timeout=600)
+            p = run([os.path.join(cfg.build_dir, "bench", "allot-bench-processor"), "--commands", "200000",
+                     "--partitions", str(parts)], timeout=600, env=env)
             with open(os.path.join(outdir, f"bench-processor-p{parts}.txt"), "w") as f:
                 f.write(p.stdout)
-            row = [l for l in p.stdout.splitlines() if l.startswith(f"| {parts} |")][-1].strip("|").split("|")
+            rows = [l for l in p.stdout.splitlines() if l.startswith(f"| {parts} |")]
+            if not rows:
+                raise ValueError(f"no '| {parts} |' row in its table")
+            row = rows[-1].strip("|").split("|")
             res["raw_consume_msgs_per_s" + suffix] = float(row[2])
             res["processor_eos_decisions_per_s" + suffix] = float(row[3])
             res["processor_mean_batch" + suffix] = float(row[5])
             res["processor_cpu_us_per_decision" + suffix] = float(row[6])
-        except Exception as e:
-            log(f"allot-bench-processor --partitions {parts}: {e}")
+        except STEP_ERRORS as e:
+            skipped.add(f"limits: allot-bench-processor --partitions {parts}", e)
     after = topics()
-    if before is not None and after is not None:
+    if before is None or after is None:
+        skipped.add("limits: deleting allot-bench-processor's topics", "BenchTopics.java list failed")
+    else:
         mine = sorted(t for t in after - before if re.fullmatch(r"bench\.\d+-p(1|12)\.(commands|decisions|changelog)", t))
         if mine:
-            run(java + ["delete"] + mine, timeout=120, check=False)
+            run(java + ["delete"] + mine, timeout=120, check=False, env=env)
     # 4. librdkafka's raw produce rate: kcat, idempotent, acks=all, 200,000 claim-sized keyed messages, 12 partitions.
     topic = f"bench.raw.{int(time.time() * 1000)}"
     try:
-        run(java + ["create", topic, "12"], timeout=120)
+        run(java + ["create", topic, "12"], timeout=120, env=env)
         data = os.path.join(outdir, "raw-messages.txt")
         n = 200000
         with open(data, "w") as f:
@@ -635,84 +744,104 @@ def limits(outdir, seconds=5):
                 f.write(f'{ev}\t{{"type":"claim","request_id":"{i:032x}","event_id":"{ev}","user_id":"raw-user-{i}",'
                         f'"received_at":{int(time.time() * 1000)}}}\n')
         t0 = time.time()
-        run(["kcat", "-P", "-b", BROKERS, "-t", topic, "-K", "\t", "-X", "enable.idempotence=true", "-X", "acks=all",
+        run(["kcat", "-P", "-b", cfg.brokers, "-t", topic, "-K", "\t", "-X", "enable.idempotence=true", "-X", "acks=all",
              "-X", "linger.ms=5", "-X", "batch.size=1000000", "-X", "queue.buffering.max.messages=1000000", "-l", data],
-            timeout=300)
+            timeout=300, env=env)
         res["raw_produce_msgs_per_s"] = n / (time.time() - t0)
         t0 = time.time()
-        p = run(["kcat", "-C", "-b", BROKERS, "-t", topic, "-e", "-q", "-X", "isolation.level=read_committed",
-                 "-f", "%o\n"], timeout=300)
+        p = run(["kcat", "-C", "-b", cfg.brokers, "-t", topic, "-e", "-q", "-X", "isolation.level=read_committed",
+                 "-f", "%o\n"], timeout=300, env=env)
         got = len(p.stdout.splitlines())
         res["raw_consume_kcat_msgs_per_s"] = got / (time.time() - t0)
         os.remove(data)
-    except Exception as e:
-        log(f"raw produce: {e}")
+    except STEP_ERRORS as e:
+        skipped.add("limits: kcat raw produce/consume", e)
     finally:
-        run(java + ["delete", topic], timeout=120, check=False)
+        run(java + ["delete", topic], timeout=120, check=False, env=env)
     log(f"limits: {json.dumps(res)}")
     return res
 
 
 # ---------------------------------------------------------------- machine
 
-def machine():
+def machine(cfg, skipped):
+    env = cfg.child_env
+
     def first(cmd):
+        """The first line a tool prints about itself (e.g. its version), or None (skipped) when it cannot."""
         try:
-            p = run(cmd, timeout=20, check=False)
-            return (p.stdout + p.stderr).strip().splitlines()[0]
-        except Exception:
+            p = run(cmd, timeout=20, check=False, env=env)
+        except (subprocess.TimeoutExpired, OSError) as e:
+            skipped.add(f"machine: {' '.join(cmd)}", e)
             return None
+        lines = (p.stdout + p.stderr).strip().splitlines()
+        if not lines:
+            skipped.add(f"machine: {' '.join(cmd)}", f"no output (exit {p.returncode})")
+        return lines[0] if lines else None
+
+    def field_of(path, prefix, value):
+        """value(line) of the first line of `path` that starts with prefix, or None (skipped)."""
+        try:
+            with open(path) as f:
+                line = next((l for l in f if l.startswith(prefix)), None)
+        except OSError as e:
+            skipped.add(f"machine: {path}", e)
+            return None
+        if line is None:
+            skipped.add(f"machine: {path}", f"no {prefix} line")
+            return None
+        return value(line)
 
     info = {"cores": os.cpu_count(), "kernel": platform.release()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-        with open("/proc/meminfo") as f:
-            info["memory_gib"] = round(int(next(l.split()[1] for l in f if l.startswith("MemTotal"))) / 2**20, 1)
-        with open("/etc/os-release") as f:
-            info["os"] = next(l.split("=", 1)[1].strip().strip('"') for l in f if l.startswith("PRETTY_NAME"))
-    except Exception:
-        pass
-    info["k6"] = first([K6, "version"])
+    info["cpu"] = field_of("/proc/cpuinfo", "model name", lambda l: l.split(":", 1)[1].strip())
+    info["memory_gib"] = field_of("/proc/meminfo", "MemTotal", lambda l: round(int(l.split()[1]) / 2**20, 1))
+    info["os"] = field_of("/etc/os-release", "PRETTY_NAME", lambda l: l.split("=", 1)[1].strip().strip('"'))
+    info["k6"] = first([cfg.k6, "version"])
     info["mariadb"] = first(["mariadbd", "--version"])
     info["redis"] = first(["redis-server", "--version"])
     info["kcat"] = first(["kcat", "-V"])
     try:
-        jars = [j for j in os.listdir(KAFKA_LIBS) if re.fullmatch(r"kafka_2\.13-.*\.jar", j)]
+        jars = [j for j in os.listdir(cfg.kafka_libs) if re.fullmatch(r"kafka_2\.13-.*\.jar", j)]
         info["kafka"] = jars[0][len("kafka_2.13-"):-4] if jars else None
-    except OSError:
+    except OSError as e:
+        skipped.add("machine: Kafka version", e)
         info["kafka"] = None
     try:
-        info["librdkafka"] = re.search(r"librdkafka ([\d.]+)", run(["kcat", "-V"], timeout=10).stdout).group(1)
-    except Exception:
-        pass
+        info["librdkafka"] = found(r"librdkafka ([\d.]+)", run(["kcat", "-V"], timeout=10, env=env).stdout,
+                                   "librdkafka version")
+    except STEP_ERRORS as e:
+        skipped.add("machine: librdkafka version", e)
     try:  # how durable v2's Redis is in this run
-        info["redis_appendonly"] = redis("CONFIG", "GET", "appendonly").splitlines()[-1]
-        info["redis_appendfsync"] = redis("CONFIG", "GET", "appendfsync").splitlines()[-1]
-        info["redis_save"] = (redis("CONFIG", "GET", "save").splitlines()[1:] or [""])[0]
-    except Exception:
-        pass
+        info["redis_appendonly"] = redis(cfg, "CONFIG", "GET", "appendonly").splitlines()[-1]
+        info["redis_appendfsync"] = redis(cfg, "CONFIG", "GET", "appendfsync").splitlines()[-1]
+        info["redis_save"] = (redis(cfg, "CONFIG", "GET", "save").splitlines()[1:] or [""])[0]
+    except STEP_ERRORS as e:
+        skipped.add("machine: Redis persistence settings", e)
     info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
     info["git_dirty"] = bool(run(["git", "-C", ROOT, "status", "--porcelain"], check=False).stdout.strip())
-    # The services' own configuration as started (ALLOT_* of each process; secrets left out).
-    cfg = {}
-    for name, pid in service_pids().items():
+    # The stack's layout: how many Kafka nodes and processors ran (bench/report.py describes the setup from it).
+    info["kafka_nodes"] = cfg.layout.kafka_nodes
+    info["processors"] = sum(1 for c in cfg.layout.services() if c.name.startswith("processor-"))
+    # The services' own configuration as started (ALLOT_* of each process; tokens, keys and passwords left out).
+    service_env = {}
+    for name, pid in service_pids(cfg).items():
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
                 kv = [x.decode(errors="replace").split("=", 1) for x in f.read().split(b"\0") if x.startswith(b"ALLOT_")]
-            cfg[name] = {k: v for k, v in kv if not re.search("TOKEN|PASSWORD|SECRET", k)}
-        except OSError:
-            pass
-    info["service_env"] = cfg
+        except OSError as e:
+            skipped.add(f"machine: {name}'s environment", e)
+            continue
+        service_env[name] = {k: v for k, v in kv if not SECRET_NAME.search(k)}
+    info["service_env"] = service_env
     return info
 
 
 # ---------------------------------------------------------------- one run
 
-def one_run(args, run_id, scenario, strategy, rundir):
+def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped):
     outdir = os.path.join(rundir, f"{scenario}-{strategy}")
     os.makedirs(outdir, exist_ok=True)
-    if not wait_caught_up():
+    if not wait_caught_up(cfg):
         log("warning: the pipeline still lags from before; going on")
     if scenario == "seed":
         n_events, stock, claims = 1, args.seed_stock, args.seed_users
@@ -730,24 +859,24 @@ def one_run(args, run_id, scenario, strategy, rundir):
         timeout = sum(s for _, s in stages) + 150
     events = [f"{run_id}-{scenario[:4]}-{strategy}-{i}" for i in range(n_events)]
     log(f"{scenario}/{strategy}: creating {n_events} event(s) of stock {stock}")
-    create_events(events, stock)
+    create_events(cfg, events, stock)
     busy_before = wait_quiet(args.quiet_wait_s) if args.quiet_wait_s > 0 else None
     if busy_before is not None:
         log(f"machine busy {100 * busy_before:.0f}% before the run")
-    pids_before = service_pids()
-    k6res = run_k6(strategy, scenario, events, outdir, k6env, timeout)
-    pids_after = service_pids()
+    pids_before = service_pids(cfg)
+    k6res = run_k6(cfg, strategy, scenario, events, outdir, k6env, timeout)
+    pids_after = service_pids(cfg)
     recs, start_ms = parse_records(k6res["records_path"])
     restarted = sorted(n for n in pids_before if pids_after.get(n) != pids_before[n])
     log(f"{scenario}/{strategy}: k6 exit {k6res['exit_code']}, {len(recs)} claims; checking integrity")
     if strategy == "v3":
-        integ = check_v3(events, stock, recs, outdir)
+        integ = check_v3(cfg, events, stock, recs, outdir)
     else:
-        integ = check_baseline(strategy, events, stock, recs, outdir)
+        integ = check_baseline(cfg, strategy, events, stock, recs, outdir)
     if len(recs) < claims and scenario != "sustained":
         integ["problems"].append(f"only {len(recs)} of {claims} claims were sent (k6 stopped early?)")
     fig = figures(strategy, recs, start_ms, k6res)
-    prom = prom_figures(k6res["t_start"], k6res["t_end"])
+    prom = prom_figures(cfg, k6res["t_start"], k6res["t_end"], skipped)
     result = {
         "scenario": scenario, "strategy": strategy, "events": len(events), "event_ids_sample": events[:3],
         "stock_per_event": stock, "claims_planned": claims, "k6_env": {k: str(v) for k, v in k6env.items()},
@@ -757,8 +886,7 @@ def one_run(args, run_id, scenario, strategy, rundir):
         "cpu_samples": k6res["cpu"]["samples"], "prometheus": prom, "machine_busy_before": busy_before, "services_restarted": restarted,
         "outdir": os.path.relpath(outdir, ROOT),
     }
-    with open(os.path.join(outdir, "result.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(os.path.join(outdir, "result.json"), result, cfg)
     log(f"{scenario}/{strategy}: answered {fig['answered']}/{fig['claims']} at {fig['answered_per_s']:.0f}/s, "
         f"answer p99 {fig['answer_ms']['p99']}, errors {fig['errors']}, integrity {integ['verdict']} {integ['problems'][:3]}")
     return result
@@ -833,31 +961,39 @@ def main():
     if args.quiet_wait_s is None:
         args.quiet_wait_s = 10 if args.seed_only else 60
 
-    for tool in (K6, ALLOTCTL):
+    try:
+        cfg = Config.from_env()
+    except components.ConfigError as e:
+        sys.exit(f"run-experiment: {e}")
+    for tool in (cfg.k6, cfg.allotctl):
         if not os.access(tool, os.X_OK):
             sys.exit(f"run-experiment: {tool} is missing (bench/install-k6; cmake --build build)")
-    p = run([os.path.join(ROOT, "scripts", "stack"), "status"], check=False)
+    p = run([os.path.join(ROOT, "scripts", "stack"), "status"], check=False, env=cfg.child_env)
     if p.returncode != 0:
         sys.exit("run-experiment: the stack is not fully up (scripts/stack up):\n" + p.stdout)
+    skipped = Skipped()
+    pids = service_pids(cfg)
+    for c in cfg.layout.all():
+        if c.name not in pids and (c.kind != components.SERVICE or cfg.layout.built(c)):
+            skipped.add(f"CPU of {c.name}", f"no live pid in {cfg.layout.pid_file(c.name)}")
+    log(f"sampling the CPU of {', '.join(pids)}")
 
-    rundir = os.path.abspath(args.out) if args.out else os.path.join(RUN_DIR, "bench", "x" + time.strftime("%m%d%H%M%S"))
+    rundir = os.path.abspath(args.out) if args.out else os.path.join(cfg.run_dir, "bench", "x" + time.strftime("%m%d%H%M%S"))
     run_id = "x" + time.strftime("%d%H%M%S")
     os.makedirs(rundir, exist_ok=True)
     log(f"run {run_id}: results in {os.path.relpath(rundir, ROOT)}")
     t0 = time.time()
     doc = {"run_id": run_id, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": args.command,
-           "args": vars(args), "machine": machine(), "limits": {}, "runs": []}
+           "args": vars(args), "machine": machine(cfg, skipped), "limits": {}, "runs": [], "skipped": skipped.items}
     if not args.no_limits:
         log("limits: no-op HTTP (wrk, k6), librdkafka raw consume/produce, processor EOS")
-        doc["limits"] = limits(os.path.join(rundir, "limits"))
+        doc["limits"] = limits(cfg, os.path.join(rundir, "limits"), skipped)
     for scenario in args.scenarios.split(","):
         for strategy in args.strategies.split(","):
-            doc["runs"].append(one_run(args, run_id, scenario, strategy, rundir))
-            with open(os.path.join(rundir, "results.json"), "w") as f:
-                json.dump(doc, f, indent=1)
+            doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped))
+            write_json(os.path.join(rundir, "results.json"), doc, cfg)
     doc["duration_s"] = time.time() - t0
-    with open(os.path.join(rundir, "results.json"), "w") as f:
-        json.dump(doc, f, indent=1)
+    write_json(os.path.join(rundir, "results.json"), doc, cfg)
     print_table(doc["runs"])
     print(f"results: {os.path.relpath(os.path.join(rundir, 'results.json'), ROOT)}")
     clean = all(r["integrity"]["verdict"] == "CLEAN" for r in doc["runs"])

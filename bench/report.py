@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from experiment import OUTCOMES, ROOT, STRATEGY_NAMES, parse_records, pct  # noqa: E402
+from experiment import OUTCOMES, ROOT, STRATEGY_NAMES, components, parse_records, pct  # noqa: E402
 
 COLORS = {"v1": "#d62728", "v2": "#ff7f0e", "v3": "#1f77b4"}
 SCENARIO_TITLES = {
@@ -118,7 +118,7 @@ def steps(run, stages, bound_ms):
 
 # ---------------------------------------------------------------- charts
 
-def timeline_chart(doc, scenario, path):
+def timeline_chart(doc, scenario, path, cores=2):
     runs = [r for r in doc["runs"] if r["scenario"] == scenario and r["_records"]]
     if not runs:
         return None
@@ -151,7 +151,7 @@ def timeline_chart(doc, scenario, path):
     ax[1].set_title("latency of the claims sent in each bucket (v3: accept + processing + the decision back to the ingress)")
     ax[1].legend(fontsize=8, ncol=3)
     ax[1].grid(alpha=.3, which="both")
-    ax[2].set_ylabel("CPU % of 2 cores")
+    ax[2].set_ylabel(f"CPU % of {cores} cores")
     ax[2].set_xlabel("seconds since the scenario started")
     ax[2].set_ylim(0, 105)
     ax[2].legend(fontsize=8, ncol=3)
@@ -207,35 +207,60 @@ def errors_text(fig):
     return ", ".join(f"{k} {v}" for k, v in sorted(fig["errors"].items()))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("rundir")
-    ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench"))
-    a = ap.parse_args()
-    doc = load(a.rundir)
-    # k6's no-op latency straight from its summary (percentiles it was asked for; older runs stored p95 as p99)
-    noop = os.path.join(a.rundir, "limits", "k6-noop-summary.json")
-    if os.path.exists(noop) and doc.get("limits"):
-        with open(noop) as fh:
-            d = json.load(fh)["metrics"]["http_req_duration"]
-        doc["limits"]["noop_k6_p95_ms"] = d.get("p(95)")
-        doc["limits"]["noop_k6_p99_ms"] = d.get("p(99)")
-    args = doc["args"]
-    bound = float(args.get("knee_p99_ms", 1000))
-    stage_list = [tuple(int(x) for x in s.split(":")) for s in args["stages"].split(",")]
-    for r in doc["runs"]:
-        if r["scenario"] == "sustained":
-            r["_steps"], r["_knee"] = steps(r, stage_list, bound)
-    by = {(r["scenario"], r["strategy"]): r for r in doc["runs"]}
-    scenarios = [s for s in ("seed", "sustained", "many") if any(r["scenario"] == s for r in doc["runs"])]
-    charts = {}
-    for s in scenarios:
-        charts[s] = timeline_chart(doc, s, os.path.join(a.out_dir, f"report-{s}-timeline.png"))
-    charts["knee"] = knee_chart(doc, stage_list, bound, os.path.join(a.out_dir, "report-knee.png"))
+class Report:
+    """One run folder read for the report: results.json with each run's records, the sustained steps and knees,
+    the machine and stack as recorded, and the charts drawn into out_dir."""
 
-    m, lim = doc["machine"], doc.get("limits") or {}
-    L = []
-    w = L.append
+    def __init__(self, rundir, out_dir):
+        self.rundir, self.out_dir = rundir, out_dir
+        doc = self.doc = load(rundir)
+        # k6's no-op latency straight from its summary (percentiles it was asked for; older runs stored p95 as p99)
+        noop = os.path.join(rundir, "limits", "k6-noop-summary.json")
+        if os.path.exists(noop) and doc.get("limits"):
+            with open(noop) as fh:
+                d = json.load(fh)["metrics"]["http_req_duration"]
+            doc["limits"]["noop_k6_p95_ms"] = d.get("p(95)")
+            doc["limits"]["noop_k6_p99_ms"] = d.get("p(99)")
+        self.args = doc["args"]
+        self.bound = float(self.args.get("knee_p99_ms", 1000))
+        self.stage_list = [tuple(int(x) for x in s.split(":")) for s in self.args["stages"].split(",")]
+        for r in doc["runs"]:
+            if r["scenario"] == "sustained":
+                r["_steps"], r["_knee"] = steps(r, self.stage_list, self.bound)
+        self.by = {(r["scenario"], r["strategy"]): r for r in doc["runs"]}
+        self.scenarios = [s for s in ("seed", "sustained", "many") if any(r["scenario"] == s for r in doc["runs"])]
+        self.machine, self.lim = doc["machine"], doc.get("limits") or {}
+        # The machine and the stack as the run recorded them; a run from before they were recorded reads as the
+        # stack was then (2 cores, one KRaft broker, two processors).
+        self.cores = self.machine.get("cores") or 2
+        self.kafka_nodes = self.machine.get("kafka_nodes") or 1
+        self.processors = self.machine.get("processors") or 2
+        self.charts = {}
+        for s in self.scenarios:
+            self.charts[s] = timeline_chart(doc, s, os.path.join(out_dir, f"report-{s}-timeline.png"), self.cores)
+        self.charts["knee"] = knee_chart(doc, self.stage_list, self.bound, os.path.join(out_dir, "report-knee.png"))
+
+
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def counted(n, noun):
+    """'two processors', 'one processor', '12 processors'."""
+    return f"{NUMBER_WORDS.get(n, n)} {noun}{'' if n == 1 else 's'}"
+
+
+def a_core(cores):
+    """'a 2-core', 'an 8-core'."""
+    return f"{'an' if str(cores).startswith('8') or cores in (11, 18) else 'a'} {cores}-core"
+
+
+def kafka_text(rep):
+    """How Kafka ran: "one KRaft broker" (also for runs that did not record it), else e.g. "three KRaft nodes"."""
+    return "one KRaft broker" if rep.kafka_nodes == 1 else counted(rep.kafka_nodes, "KRaft node")
+
+
+def header_section(w, rep):
+    doc, m, a = rep.doc, rep.machine, rep
     w("# The seed experiment: v1 (MySQL lock) vs v2 (Redis atomic) vs v3 (allot over Kafka)")
     w("")
     w(f"Generated by `{doc['command']}` (run `{doc['run_id']}`, {doc['started']}, "
@@ -251,20 +276,24 @@ def main():
     w(doc["command"])
     w("```")
     w("")
+
+
+def machine_section(w, rep):
+    doc, by, m, args = rep.doc, rep.by, rep.machine, rep.args
     w("## Machine and setup")
     w("")
     w(f"- {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, {m.get('os')}, kernel {m.get('kernel')}.")
-    w(f"- Kafka {m.get('kafka')} (one KRaft broker), librdkafka {m.get('librdkafka')}, {m.get('mariadb')}, "
+    w(f"- Kafka {m.get('kafka')} ({kafka_text(rep)}), librdkafka {m.get('librdkafka')}, {m.get('mariadb')}, "
       f"{m.get('redis')}; load generator {m.get('k6')}.")
     env_ing = (m.get("service_env") or {}).get("ingress", {})
     env_proc = (m.get("service_env") or {}).get("processor-1", {})
     env_sink = (m.get("service_env") or {}).get("sink-redis", {})
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
-      f"each), two processors (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
+      f"each), {counted(rep.processors, 'processor')} (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
       f"{env_proc.get('ALLOT_BATCH_MAX_MS', '50')} ms), sinks to MySQL and Redis (batch ≤ "
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
-      "2 cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
+      f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
       "reported next to each run.")
     seed = by.get(("seed", "v3")) or next((r for r in doc["runs"] if r["scenario"] == "seed"), None)
     vus = seed["k6_env"].get("ALLOT_VUS") if seed else args.get("vus")
@@ -282,11 +311,13 @@ def main():
     others = [r["cpu"].get("other_cpu_s", 0) / max(r["cpu"]["wall_s"] * r["cpu"]["cores"], 1e-9) for r in doc["runs"]]
     if others and max(others) > 0.05:
         w(f"- **Other work on the machine.** Processes outside this experiment (other people's builds, tests and stacks "
-          f"on the same machine) used up to {100 * max(others):.0f}% of the 2 cores during a run (median "
+          f"on the same machine) used up to {100 * max(others):.0f}% of the {rep.cores} cores during a run (median "
           f"{100 * sorted(others)[len(others) // 2]:.0f}%); see the CPU table. Runs with a large share are noisier.")
     w("")
 
-    # ---- headline
+
+def headline_section(w, rep):
+    by, charts = rep.by, rep.charts
     w("## Headline: the seed scenario (a)")
     w("")
     w("10,000 distinct users, one claim each, one event of 100 coupons, as simultaneous as the machine allows.")
@@ -297,80 +328,84 @@ def main():
         w(f"![seed timeline]({charts['seed']})")
         w("")
 
-    # ---- limits
-    if lim:
-        limits_section(w, lim, by)
 
-    # ---- sustained
-    if "sustained" in scenarios:
-        w("## (b) Sustained load: the knee of each strategy")
-        w("")
-        w(f"Arrival rate stepped up ({', '.join(f'{r}/s' for r, _ in stage_list)}; each step {stage_list[0][1]} s, reached "
-          "in 1 s, that second left out of the figures); the event's stock is large enough that every claim is issued "
-          "(the heavier path). A step passes when k6 kept up (≥ 90% of the offered rate started), errors ≤ 0.1% and the "
-          f"p99 of the final answer ≤ {bound:g} ms. **The knee is the highest step below which every step passed.** "
-          "k6 aborts a run once it has clearly blown up (20% errors or a cumulative p99 over 15 s).")
-        w("")
-        w("| strategy | knee (offered claims/s) | answered/s at the knee | answer p99 at the knee | first failing step |")
-        w("|---|---:|---:|---:|---|")
-        for r in runs_of(by, "sustained"):
-            s = r["strategy"]
-            knee = r["_knee"]
-            fail = next((st for st in r["_steps"] if not st["ok"]), None)
-            why = "none (all passed)"
-            if fail:
-                reasons = []
-                if fail["claims"] == 0 or fail["started_per_s"] < 0.9 * fail["offered"]:
-                    reasons.append(f"k6 could start only {f(fail['started_per_s'], 0)}/s (machine saturated)")
-                if fail["error_rate"] and fail["error_rate"] > 0.001:
-                    reasons.append(f"errors {f(100 * fail['error_rate'], 1)}%")
-                if fail["answer_p99"] is None or fail["answer_p99"] > bound:
-                    reasons.append(f"p99 {f(fail['answer_p99'], 0)} ms")
-                why = f"{fail['offered']}/s: " + ", ".join(reasons)
-            w(f"| {STRATEGY_NAMES[s]} | {knee['offered'] if knee else 'below the first step'} | "
-              f"{f(knee['answered_per_s'], 0) if knee else '–'} | {f(knee['answer_p99'], 0) + ' ms' if knee else '–'} | {why} |")
-        k = {s: (by.get(("sustained", s)) or {}).get("_knee") for s in ("v1", "v2", "v3")}
-        if k.get("v3"):
-            parts = [f"v3/{b} {k['v3']['offered'] / k[b]['offered']:.2f}" for b in ("v1", "v2") if k.get(b)]
-            if parts:
-                w("")
-                w("Knee ratios (offered claims/s at the knee, same run): " + ", ".join(parts) + ".")
-        w("")
-        if charts.get("knee"):
-            w(f"![knee curves]({charts['knee']})")
+def sustained_section(w, rep):
+    if "sustained" not in rep.scenarios:
+        return
+    by, charts, stage_list, bound = rep.by, rep.charts, rep.stage_list, rep.bound
+    w("## (b) Sustained load: the knee of each strategy")
+    w("")
+    w(f"Arrival rate stepped up ({', '.join(f'{r}/s' for r, _ in stage_list)}; each step {stage_list[0][1]} s, reached "
+      "in 1 s, that second left out of the figures); the event's stock is large enough that every claim is issued "
+      "(the heavier path). A step passes when k6 kept up (≥ 90% of the offered rate started), errors ≤ 0.1% and the "
+      f"p99 of the final answer ≤ {bound:g} ms. **The knee is the highest step below which every step passed.** "
+      "k6 aborts a run once it has clearly blown up (20% errors or a cumulative p99 over 15 s).")
+    w("")
+    w("| strategy | knee (offered claims/s) | answered/s at the knee | answer p99 at the knee | first failing step |")
+    w("|---|---:|---:|---:|---|")
+    for r in runs_of(by, "sustained"):
+        s = r["strategy"]
+        knee = r["_knee"]
+        fail = next((st for st in r["_steps"] if not st["ok"]), None)
+        why = "none (all passed)"
+        if fail:
+            reasons = []
+            if fail["claims"] == 0 or fail["started_per_s"] < 0.9 * fail["offered"]:
+                reasons.append(f"k6 could start only {f(fail['started_per_s'], 0)}/s (machine saturated)")
+            if fail["error_rate"] and fail["error_rate"] > 0.001:
+                reasons.append(f"errors {f(100 * fail['error_rate'], 1)}%")
+            if fail["answer_p99"] is None or fail["answer_p99"] > bound:
+                reasons.append(f"p99 {f(fail['answer_p99'], 0)} ms")
+            why = f"{fail['offered']}/s: " + ", ".join(reasons)
+        w(f"| {STRATEGY_NAMES[s]} | {knee['offered'] if knee else 'below the first step'} | "
+          f"{f(knee['answered_per_s'], 0) if knee else '–'} | {f(knee['answer_p99'], 0) + ' ms' if knee else '–'} | {why} |")
+    k = {s: (by.get(("sustained", s)) or {}).get("_knee") for s in ("v1", "v2", "v3")}
+    if k.get("v3"):
+        parts = [f"v3/{b} {k['v3']['offered'] / k[b]['offered']:.2f}" for b in ("v1", "v2") if k.get(b)]
+        if parts:
             w("")
-        w("Per step (claims sent during the step):")
+            w("Knee ratios (offered claims/s at the knee, same run): " + ", ".join(parts) + ".")
+    w("")
+    if charts.get("knee"):
+        w(f"![knee curves]({charts['knee']})")
         w("")
-        w("| strategy | offered/s | started/s | answered/s | accept p99 ms | answer p50 ms | answer p95 ms | answer p99 ms | errors | pass |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        for r in runs_of(by, "sustained"):
-            for st in r["_steps"]:
-                w(f"| {r['strategy']} | {st['offered']} | {f(st['started_per_s'], 0)} | {f(st['answered_per_s'], 0)} | "
-                  f"{f(st['accept_p99'], 1)} | {f(st['answer_p50'], 1)} | {f(st['answer_p95'], 1)} | {f(st['answer_p99'], 1)} | "
-                  f"{st['errors']} | {'yes' if st['ok'] else 'no'} |")
+    w("Per step (claims sent during the step):")
+    w("")
+    w("| strategy | offered/s | started/s | answered/s | accept p99 ms | answer p50 ms | answer p95 ms | answer p99 ms | errors | pass |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in runs_of(by, "sustained"):
+        for st in r["_steps"]:
+            w(f"| {r['strategy']} | {st['offered']} | {f(st['started_per_s'], 0)} | {f(st['answered_per_s'], 0)} | "
+              f"{f(st['accept_p99'], 1)} | {f(st['answer_p50'], 1)} | {f(st['answer_p95'], 1)} | {f(st['answer_p99'], 1)} | "
+              f"{st['errors']} | {'yes' if st['ok'] else 'no'} |")
+    w("")
+    w("Whole runs:")
+    w("")
+    table_runs(w, runs_of(by, "sustained"))
+    if charts.get("sustained"):
+        w(f"![sustained timeline]({charts['sustained']})")
         w("")
-        w("Whole runs:")
-        w("")
-        table_runs(w, runs_of(by, "sustained"))
-        if charts.get("sustained"):
-            w(f"![sustained timeline]({charts['sustained']})")
-            w("")
 
-    # ---- many
-    if "many" in scenarios:
-        r0 = next(r for r in doc["runs"] if r["scenario"] == "many")
-        w("## (c) Many events at once")
-        w("")
-        w(f"{r0['events']} events × {r0['stock_per_event']:,} coupons, {r0['claims_planned']:,} claims from distinct users "
-          f"(claim i goes to event i mod {r0['events']}), {r0['k6_env'].get('ALLOT_VUS')} VUs, shared-iterations.")
-        w("")
-        table_runs(w, runs_of(by, "many"))
-        ratios(w, by, "many")
-        if charts.get("many"):
-            w(f"![many-events timeline]({charts['many']})")
-            w("")
 
-    # ---- integrity
+def many_section(w, rep):
+    if "many" not in rep.scenarios:
+        return
+    doc, by, charts = rep.doc, rep.by, rep.charts
+    r0 = next(r for r in doc["runs"] if r["scenario"] == "many")
+    w("## (c) Many events at once")
+    w("")
+    w(f"{r0['events']} events × {r0['stock_per_event']:,} coupons, {r0['claims_planned']:,} claims from distinct users "
+      f"(claim i goes to event i mod {r0['events']}), {r0['k6_env'].get('ALLOT_VUS')} VUs, shared-iterations.")
+    w("")
+    table_runs(w, runs_of(by, "many"))
+    ratios(w, by, "many")
+    if charts.get("many"):
+        w(f"![many-events timeline]({charts['many']})")
+        w("")
+
+
+def integrity_section(w, rep):
+    doc = rep.doc
     w("## Integrity after every run")
     w("")
     w("- **v3**: after the pipeline caught up (`allotctl groups wait` for the processors and both sinks), "
@@ -395,10 +430,12 @@ def main():
           f"{pe.get('events_ok', '–')}/{r['events']} | {det} |")
     w("")
 
-    # ---- CPU
+
+def cpu_section(w, rep):
+    doc = rep.doc
     w("## CPU during each run")
     w("")
-    w("Shares of the machine (2 cores = 100%) over the k6 run, from /proc (k6's own from its rusage). "
+    w(f"Shares of the machine ({rep.cores} cores = 100%) over the k6 run, from /proc (k6's own from its rusage). "
       "“other” is everything else on the machine, including other people's jobs.")
     w("")
     w("| scenario | strategy | wall s | machine busy | k6 | ingress | processors | sinks | kafka | mariadb | redis | other |")
@@ -407,20 +444,22 @@ def main():
         c = r["cpu"]
         tot = max(c["wall_s"] * c["cores"], 1e-9)
         sv = c.get("services_cpu_s") or {}
-        g = lambda *names: sum((sv.get(n) or 0) for n in names) / tot * 100  # noqa: E731
+        g = lambda part: part_cpu(sv, part) / tot * 100  # noqa: E731
         w(f"| {r['scenario']} | {r['strategy']} | {f(c['wall_s'], 1)} | {f(100 * (c.get('machine_busy_share') or 0), 0)}% | "
-          f"{f(100 * (c.get('k6_share') or 0), 0)}% | {f(g('ingress'), 0)}% | {f(g('processor-1', 'processor-2'), 0)}% | "
-          f"{f(g('sink-mysql', 'sink-redis'), 0)}% | {f(g('kafka'), 0)}% | {f(g('mariadb'), 0)}% | {f(g('redis'), 0)}% | "
+          f"{f(100 * (c.get('k6_share') or 0), 0)}% | {f(g('ingress'), 0)}% | {f(g('processors'), 0)}% | "
+          f"{f(g('sinks'), 0)}% | {f(g('kafka'), 0)}% | {f(g('mariadb'), 0)}% | {f(g('redis'), 0)}% | "
           f"{f(100 * c.get('other_cpu_s', 0) / tot, 0)}% |")
     w("")
-    cost_table(doc["runs"], w)
+    cost_table(doc["runs"], w, rep.cores)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]
     if restarted:
         w("Services that restarted during a run (their pid changed): " +
           "; ".join(f"{s}/{t}: {', '.join(n)}" for s, t, n in restarted) + ".")
         w("")
 
-    # ---- Prometheus
+
+def prometheus_section(w, rep):
+    doc = rep.doc
     w("## v3's pipeline during its runs (Prometheus)")
     w("")
     w("| scenario | decisions/s | mean batch | commit p99 ms | produce (202) p99 ms | decision → Redis p99 ms | decision → MySQL p99 ms | max sink lag | all caught up after the run |")
@@ -446,7 +485,9 @@ def main():
       "MySQL sink that falls behind delays the MySQL tables, not the answers; the integrity check waits for both.)")
     w("")
 
-    # ---- where v3 is slower
+
+def slower_section(w, rep):
+    by, m, scenarios = rep.by, rep.machine, rep.scenarios
     w("## Where v3 is slower than a baseline, and why")
     w("")
     slower = []
@@ -494,14 +535,17 @@ def main():
           "exactly-once and replayability; each is tunable (smaller batches trade throughput for latency). v1/v2 decide "
           "inline in the request.")
         w("- **Throughput under a closed-model test.** Each k6 VU waits for its user's final answer before taking the next "
-          "user, and k6, the ingress, the broker, the processors, the sinks, MariaDB and Redis share the same 2 cores; "
+          f"user, and k6, the ingress, {'the broker' if rep.kafka_nodes == 1 else 'the brokers'}, the processors, the sinks, "
+          f"MariaDB and Redis share the same {rep.cores} cores; "
           "neither Kafka nor the processor is the limit (v3 decides at a few percent of the processor's own rate, see "
           "the limits). The CPU-per-1,000-claims table says what each strategy costs the machine.")
         w("- **A shared, busy machine.** The “other” column of the CPU table is work outside this experiment that ran "
           "at the same time; runs are noisy in proportion, and a figure that differs by less than that noise is not a "
           "difference between the strategies.")
-        w("- **Everything shares 2 cores.** v3 runs more processes per claim (ingress, broker, two processors, two sinks, "
-          "MariaDB, Redis) than v1 (ingress, MariaDB) or v2 (ingress, Redis, MariaDB); on a 2-core machine with k6 on it "
+        brokers = "broker" if rep.kafka_nodes == 1 else counted(rep.kafka_nodes, "broker")
+        w(f"- **Everything shares {rep.cores} cores.** v3 runs more processes per claim (ingress, {brokers}, "
+          f"{counted(rep.processors, 'processor')}, two sinks, "
+          f"MariaDB, Redis) than v1 (ingress, MariaDB) or v2 (ingress, Redis, MariaDB); on {a_core(rep.cores)} machine with k6 on it "
           "too, CPU, not the design, sets the ceiling (see the CPU table).")
     else:
         w("None in this run: v3 was at least as fast as both baselines on every figure reported above.")
@@ -511,10 +555,31 @@ def main():
       "rebuilt from the topics; v1 holds a row lock per claim, so one hot event serialises on it; v2 is fast but its "
       f"stock lives only in Redis ({redis_durability(m)}), and its MySQL record is a second, non-atomic write.")
     w("")
+
+
+def limits_if_measured(w, rep):
+    if rep.lim:
+        limits_section(w, rep.lim, rep.by)
+
+
+# REPORT.md, top to bottom.
+SECTIONS = (header_section, machine_section, headline_section, limits_if_measured, sustained_section, many_section,
+            integrity_section, cpu_section, prometheus_section, slower_section)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rundir")
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench"))
+    a = ap.parse_args()
+    rep = Report(a.rundir, a.out_dir)
+    L = []
+    for section in SECTIONS:
+        section(L.append, rep)
     with open(os.path.join(a.out_dir, "REPORT.md"), "w") as fh:
         fh.write("\n".join(L))
     print(f"wrote {os.path.relpath(os.path.join(a.out_dir, 'REPORT.md'), ROOT)} and "
-          f"{', '.join(c for c in charts.values() if c)}")
+          f"{', '.join(c for c in rep.charts.values() if c)}")
 
 
 # The parts each strategy needs to run: v1 and v2 would be deployed without Kafka, processors and sinks,
@@ -522,16 +587,33 @@ def main():
 STRATEGY_PARTS = {
     "v1": ("ingress", "mariadb"),
     "v2": ("ingress", "mariadb", "redis"),
-    "v3": ("ingress", "kafka", "processor-1", "processor-2", "sink-mysql", "sink-redis", "mariadb", "redis"),
+    "v3": ("ingress", "kafka", "processors", "sinks", "mariadb", "redis"),
 }
 
 
-def cost_table(runs, w):
+def part_of(name):
+    """The column a component's CPU goes to: every Kafka node under kafka, every processor under processors."""
+    kind = components.kind_of(name)
+    if kind == components.KAFKA:
+        return "kafka"
+    if name.startswith("processor-"):
+        return "processors"
+    if name.startswith("sink-"):
+        return "sinks"
+    return name
+
+
+def part_cpu(sv, *parts):
+    """CPU seconds of the components in `parts` (columns: ingress, kafka, processors, sinks, mariadb, redis)."""
+    return sum((v or 0) for name, v in sv.items() if part_of(name) in parts)
+
+
+def cost_table(runs, w, cores=2):
     """CPU seconds the system under test spent per 1,000 answered claims (the load generator apart)."""
     w("### CPU seconds per 1,000 claims")
     w("")
     w("CPU (user + system, from /proc) of the parts each strategy needs, summed over the k6 run and divided by the "
-      "claims answered. k6, Prometheus and everything else on the machine are left out. On a 2-core box where the "
+      f"claims answered. k6, Prometheus and everything else on the machine are left out. On {a_core(cores)} box where the "
       "client shares the cores, this is the figure that carries to a bigger machine. v3's sinks finish the last "
       "batch shortly after k6 ends; that tail (well under a second) is not counted.")
     w("")
@@ -540,12 +622,12 @@ def cost_table(runs, w):
     for r in runs:
         sv = r["cpu"].get("services_cpu_s") or {}
         n = r["figures"]["answered"]
-        parts = STRATEGY_PARTS.get(r["strategy"], tuple(sv))
-        total = sum((sv.get(p) or 0) for p in parts)
-        per_k = lambda *names: f(sum((sv.get(x) or 0) for x in names if x in parts) * 1000 / n, 2) if n else "-"  # noqa: E731
+        parts = STRATEGY_PARTS.get(r["strategy"], tuple({part_of(x) for x in sv}))
+        total = part_cpu(sv, *parts)
+        per_k = lambda part: f(part_cpu(sv, part) * 1000 / n, 2) if n and part in parts else f(0, 2) if n else "-"  # noqa: E731
         w(f"| {r['scenario']} | {r['strategy']} | {n:,} | {f(total, 1)} | **{f(total * 1000 / n, 2) if n else '-'}** | "
-          f"{per_k('ingress')} | {per_k('kafka')} | {per_k('processor-1', 'processor-2')} | "
-          f"{per_k('sink-mysql', 'sink-redis')} | {per_k('mariadb')} | {per_k('redis')} |")
+          f"{per_k('ingress')} | {per_k('kafka')} | {per_k('processors')} | "
+          f"{per_k('sinks')} | {per_k('mariadb')} | {per_k('redis')} |")
     w("")
 
 

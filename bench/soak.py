@@ -20,8 +20,6 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import experiment as ex  # noqa: E402  (the experiment's stack helpers: events, pids, k6, records)
 
-METRICS_PORTS = {"ingress": int(ex.env("ALLOT_HTTP_PORT", "8080")), "processor-1": 9101, "processor-2": 9102,
-                 "sink-mysql": 9201, "sink-redis": 9202}
 
 
 def rss_mib(pid):
@@ -35,10 +33,10 @@ def rss_mib(pid):
     return None
 
 
-def du_mib(patterns):
+def du_mib(cfg, patterns):
     total = 0
     for pattern in patterns:
-        for top in glob.glob(os.path.join(ex.RUN_DIR, pattern)):
+        for top in glob.glob(os.path.join(cfg.run_dir, pattern)):
             for d, _, files in os.walk(top):
                 for name in files:
                     try:
@@ -48,12 +46,12 @@ def du_mib(patterns):
     return total / (1 << 20)
 
 
-def series_count():
+def series_count(cfg):
     """Sample lines (series) in every service's /metrics, and the per-event ones among them."""
     total, per_event = 0, 0
-    for port in METRICS_PORTS.values():
+    for service in cfg.layout.services(built_only=True):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{service.port}/metrics", timeout=5) as r:
                 for line in r.read().decode().splitlines():
                     if line and not line.startswith("#"):
                         total += 1
@@ -81,10 +79,10 @@ def read_new_records(path, offset):
     return recs, offset
 
 
-def sample(minute, recs, wall_s):
-    pids = ex.service_pids()
+def sample(cfg, minute, recs, wall_s):
+    pids = ex.service_pids(cfg)
     answers = sorted(r["answer_ms"] for r in recs if r["answer_ms"] >= 0)
-    series, event_series = series_count()
+    series, event_series = series_count(cfg)
     return {
         "minute": minute,
         "wall_s": round(wall_s, 1),
@@ -95,8 +93,8 @@ def sample(minute, recs, wall_s):
         "errors": len(recs) - len(answers),
         "processor_rss_mib": {n: rss_mib(p) for n, p in pids.items() if n.startswith("processor")},
         "ingress_rss_mib": rss_mib(pids["ingress"]) if "ingress" in pids else None,
-        "rocksdb_mib": du_mib(["processor-*/state"]),
-        "kafka_log_mib": du_mib(["kafka*/data"]),
+        "rocksdb_mib": du_mib(cfg, ["processor-*/state"]),
+        "kafka_log_mib": du_mib(cfg, ["kafka*/data"]),
         "metric_series": series,
         "per_event_series": event_series,
     }
@@ -120,22 +118,26 @@ def main():
     if not 1 <= args.minutes <= 24 * 60:
         sys.exit("--minutes must be between 1 and 1440")
 
+    try:
+        cfg = ex.Config.from_env()
+    except ex.components.ConfigError as e:
+        sys.exit(f"soak: {e}")
     run_id = time.strftime("%m%d%H%M%S")
-    outdir = args.out or os.path.join(ex.RUN_DIR, "bench", f"soak-{run_id}")
+    outdir = args.out or os.path.join(cfg.run_dir, "bench", f"soak-{run_id}")
     os.makedirs(outdir, exist_ok=True)
     events = [f"soak{run_id}-{i}" for i in range(args.events)]
     ex.log(f"soak: creating {len(events)} events of stock {args.stock}")
-    ex.create_events(events, args.stock)
+    ex.create_events(cfg, events, args.stock)
 
     records = os.path.join(outdir, "records.log")
-    env = dict(os.environ)
+    env = dict(cfg.child_env)
     env.update({"ALLOT_STRATEGY": "v3", "ALLOT_SCENARIO": "soak", "ALLOT_EVENTS": ",".join(events),
-                "ALLOT_BASE_URL": ex.BASE, "ALLOT_RUN_TAG": f"soak{run_id}", "ALLOT_RATE": str(args.rate),
+                "ALLOT_BASE_URL": cfg.base, "ALLOT_RUN_TAG": f"soak{run_id}", "ALLOT_RATE": str(args.rate),
                 "ALLOT_DURATION_S": str(args.minutes * 60), "ALLOT_VUS": str(args.vus),
                 "ALLOT_MAX_VUS": str(max(args.vus, 1500))})
-    cmd = [ex.K6, "run", "--quiet", "--no-color", "--log-format", "raw", "--console-output", records,
+    cmd = [cfg.k6, "run", "--quiet", "--no-color", "--log-format", "raw", "--console-output", records,
            "--summary-export", os.path.join(outdir, "k6-summary.json"), os.path.join(ex.BENCH, "k6", "claims.js")]
-    samples = [sample(0, [], 0.0)]
+    samples = [sample(cfg, 0, [], 0.0)]
     ex.log(f"soak: {args.rate} claims/s for {args.minutes} min over {len(events)} events; sampling every minute")
     t0 = time.time()
     offset = 0
@@ -151,7 +153,7 @@ def main():
                     k6.wait(timeout=60)
                     recs2, offset = read_new_records(records, offset)
                     recs += recs2
-                s = sample(minute, recs, time.time() - t0)
+                s = sample(cfg, minute, recs, time.time() - t0)
                 samples.append(s)
                 ex.log(f"soak minute {minute}: {s['claims']} claims, {s['answered_per_s']:.0f} answered/s, "
                        f"p99 {s['answer_p99_ms']} ms, processors {s['processor_rss_mib']} MiB RSS, "
@@ -164,7 +166,8 @@ def main():
                 k6.terminate()
                 k6.wait(timeout=60)
     ex.log("soak: checking integrity (allotctl verify)")
-    verify = ex.run([os.path.join(ex.BUILD_DIR, "topics", "allotctl"), "verify", "--projections"], timeout=900, check=False)
+    verify = ex.run([cfg.allotctl, "verify", "--projections", "--brokers", cfg.brokers], timeout=900, check=False,
+                    env=cfg.child_env)
     with open(os.path.join(outdir, "verify.txt"), "w") as f:
         f.write(verify.stdout + verify.stderr)
     doc = {"run_id": run_id, "args": vars(args), "k6_exit_code": k6.returncode, "samples": samples,

@@ -10,6 +10,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts"))
+import components  # noqa: E402  (scripts/components.py: the stack's component table)
+
 HOST = "127.0.0.1"
 
 
@@ -36,19 +39,13 @@ def repo_root():
 
 def stack_services(build_dir):
     """The allot services scripts/stack starts from this build, with their /metrics ports:
-    [(name, port, binary)]; only those whose binary is built (that is what `stack up` starts)."""
-    http_port = env_int("ALLOT_HTTP_PORT", 8080)
-    processors = env_int("ALLOT_PROCESSORS", 2)
-    base = env_int("ALLOT_PROCESSOR_METRICS_BASE", 9100)
-    out = []
-    candidates = [("ingress", http_port, "ingress/allot-ingress")]
-    candidates += [(f"processor-{k}", base + k, "processors/allot-processor") for k in range(1, processors + 1)]
-    candidates += [("sink-mysql", env_int("ALLOT_SINK_MYSQL_METRICS_PORT", 9201), "sinks/allot-sink-mysql"),
-                   ("sink-redis", env_int("ALLOT_SINK_REDIS_METRICS_PORT", 9202), "sinks/allot-sink-redis")]
-    for name, port, binary in candidates:
-        path = os.path.join(build_dir, binary)
-        out.append((name, port, path, os.access(path, os.X_OK)))
-    return out
+    [(name, port, binary, built)], from scripts/components.py (the stack's own table); only the built ones run
+    (that is what `stack up` starts)."""
+    try:
+        layout = components.Layout(dict(os.environ, ALLOT_BUILD_DIR=build_dir))
+    except components.ConfigError as e:
+        sys.exit(str(e))
+    return [(c.name, c.port, c.binary, layout.built(c)) for c in layout.services()]
 
 
 class HttpAnswer:

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""The one table of the local stack's components: names, kinds, ports, programs and binaries.
+
+scripts/stack asks it (service names in start order, metrics ports, binaries), tests/ops and bench import it;
+everything comes from the same ALLOT_* variables and defaults as scripts/stack:
+
+    ALLOT_RUN_DIR (.run)  ALLOT_BUILD_DIR (build)  relative ones from the repository root
+    ALLOT_KAFKA_NODES     default: what `scripts/stack up` last used in the run dir ($RUN_DIR/kafka.nodes), else 1
+    ALLOT_KAFKA_PORT (19092)  ALLOT_KAFKA_PORT_STEP (10): node N listens on port + (N-1)*step
+    ALLOT_MYSQL_PORT (13306)  ALLOT_REDIS_PORT (16379)  ALLOT_PROMETHEUS_PORT (19090)
+    ALLOT_HTTP_PORT (8080: the ingress serves /metrics there too)
+    ALLOT_PROCESSORS (2)  ALLOT_PROCESSOR_METRICS_BASE (9100: processor-K on base+K)
+    ALLOT_SINK_MYSQL_METRICS_PORT (9201)  ALLOT_SINK_REDIS_METRICS_PORT (9202)
+
+An empty variable counts as unset (as `${X:-default}` in bash). Standard library only.
+
+    python3 scripts/components.py services [--all] [--ports]   allot's services in start order (built ones only
+                                                                unless --all); --ports: "NAME PORT" per line
+    python3 scripts/components.py all [--long]                  every component: Kafka nodes, mariadb, redis,
+                                                                prometheus, then the services (--long: tab-separated
+                                                                name, kind, port, program, binary)
+    python3 scripts/components.py metrics-port NAME             an allot service's /metrics port (any processor-K)
+    python3 scripts/components.py port NAME                     the port `scripts/stack status` shows for NAME
+    python3 scripts/components.py binary NAME                   an allot service's executable in the build
+    python3 scripts/components.py program NAME                  what NAME's command line shows (kafka.Kafka, ...)
+    python3 scripts/components.py kafka-nodes                   the Kafka node count
+    python3 scripts/components.py json                          all of it, as JSON
+
+Exit status 2 on a bad ALLOT_* value or a name that is no component.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The kinds, in `scripts/stack status` order.
+KAFKA, DATABASE, MONITORING, SERVICE = "kafka", "database", "monitoring", "service"
+
+# allot's own services: name pattern -> (binary under the build dir, program its command line shows).
+_SERVICE_BINARIES = {
+    "ingress": "ingress/allot-ingress",
+    "processor": "processors/allot-processor",
+    "sink-mysql": "sinks/allot-sink-mysql",
+    "sink-redis": "sinks/allot-sink-redis",
+}
+# `scripts/stack start` accepts processor-K for any K >= 1 (no leading zero), also beyond ALLOT_PROCESSORS.
+_SERVICE_NAME = re.compile(r"ingress|processor-[1-9][0-9]*|sink-mysql|sink-redis")
+_KAFKA_NAME = re.compile(r"kafka|kafka-[1-9]")
+
+
+class ConfigError(ValueError):
+    """An ALLOT_* value scripts/stack would refuse too."""
+
+
+class UnknownComponent(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # as in .run/<name>.pid and `scripts/stack status|start|stop NAME`
+    kind: str  # KAFKA, DATABASE, MONITORING or SERVICE
+    port: int  # where it listens; for allot's services their /metrics port (the ingress: its HTTP port)
+    program: str  # what its command line shows (scripts/stack tells a stale pid file from our process by it)
+    binary: str | None = None  # allot's services: the executable in the build folder
+
+
+def kind_of(name):
+    """The kind of a component name (also of names outside the current layout: kafka-2, processor-7), or None."""
+    if _KAFKA_NAME.fullmatch(name):
+        return KAFKA
+    if name in ("mariadb", "redis"):
+        return DATABASE
+    if name == "prometheus":
+        return MONITORING
+    if _SERVICE_NAME.fullmatch(name):
+        return SERVICE
+    return None
+
+
+def _service_key(name):
+    return "processor" if name.startswith("processor-") else name
+
+
+class Layout:
+    """The components one set of ALLOT_* variables describes. Reads `env` (default os.environ) once, here."""
+
+    def __init__(self, env=None, root=ROOT):
+        env = os.environ if env is None else env
+
+        def text(name, default):
+            value = env.get(name, "")
+            return value if value != "" else default
+
+        def number(name, default, pattern=r"[0-9]+", what="is not a number"):
+            value = text(name, str(default))
+            if not re.fullmatch(pattern, value):
+                raise ConfigError(f"{name}={value} {what}")
+            return int(value)
+
+        self.root = root
+        run_dir, build_dir = text("ALLOT_RUN_DIR", ".run"), text("ALLOT_BUILD_DIR", "build")
+        self.run_dir = run_dir if os.path.isabs(run_dir) else os.path.join(root, run_dir)
+        self.build_dir = build_dir if os.path.isabs(build_dir) else os.path.join(root, build_dir)
+        self.processors = number("ALLOT_PROCESSORS", 2)
+        nodes = text("ALLOT_KAFKA_NODES", "")
+        if nodes == "":
+            nodes = self._recorded_kafka_nodes()
+        if not re.fullmatch(r"[1-9]", nodes):
+            raise ConfigError(f"ALLOT_KAFKA_NODES={nodes} is not 1..9 (1 or 3)")
+        self.kafka_nodes = int(nodes)
+        self.kafka_port = number("ALLOT_KAFKA_PORT", 19092)
+        self.kafka_port_step = number("ALLOT_KAFKA_PORT_STEP", 10, r"[1-9][0-9]*")
+        self.mysql_port = number("ALLOT_MYSQL_PORT", 13306)
+        self.redis_port = number("ALLOT_REDIS_PORT", 16379)
+        self.prometheus_port = number("ALLOT_PROMETHEUS_PORT", 19090)
+        self.http_port = number("ALLOT_HTTP_PORT", 8080)
+        self.processor_metrics_base = number("ALLOT_PROCESSOR_METRICS_BASE", 9100)
+        self.sink_mysql_metrics_port = number("ALLOT_SINK_MYSQL_METRICS_PORT", 9201)
+        self.sink_redis_metrics_port = number("ALLOT_SINK_REDIS_METRICS_PORT", 9202)
+
+    def _recorded_kafka_nodes(self):
+        """What `scripts/stack up` last used in this run dir (it writes $RUN_DIR/kafka.nodes), else 1."""
+        try:
+            with open(os.path.join(self.run_dir, "kafka.nodes")) as f:
+                return f.read().strip()
+        except OSError:
+            return "1"
+
+    # ---- Kafka
+
+    def kafka_name(self, node):
+        """Node N's component name: `kafka` when it is the only one, else kafka-N (as scripts/stack)."""
+        return "kafka" if self.kafka_nodes == 1 else f"kafka-{node}"
+
+    def kafka_broker_port(self, node):
+        return self.kafka_port + (node - 1) * self.kafka_port_step
+
+    def kafka(self):
+        return [Component(self.kafka_name(n), KAFKA, self.kafka_broker_port(n), "kafka.Kafka")
+                for n in range(1, self.kafka_nodes + 1)]
+
+    def bootstrap(self):
+        """Every node's broker address (what `scripts/stack brokers` prints)."""
+        return ",".join(f"127.0.0.1:{c.port}" for c in self.kafka())
+
+    # ---- servers
+
+    def servers(self):
+        """Kafka's nodes, the databases and Prometheus, in `scripts/stack status` order."""
+        return self.kafka() + [Component("mariadb", DATABASE, self.mysql_port, "mariadbd"),
+                               Component("redis", DATABASE, self.redis_port, "redis-server"),
+                               Component("prometheus", MONITORING, self.prometheus_port, "prometheus")]
+
+    # ---- allot's services
+
+    def service(self, name):
+        """Any allot service by name, processor-K beyond ALLOT_PROCESSORS included."""
+        if not _SERVICE_NAME.fullmatch(name):
+            raise UnknownComponent(name)
+        if name == "ingress":
+            port = self.http_port
+        elif name.startswith("processor-"):
+            port = self.processor_metrics_base + int(name[len("processor-"):])
+        elif name == "sink-mysql":
+            port = self.sink_mysql_metrics_port
+        else:
+            port = self.sink_redis_metrics_port
+        binary = _SERVICE_BINARIES[_service_key(name)]
+        return Component(name, SERVICE, port, "allot-" + _service_key(name), os.path.join(self.build_dir, binary))
+
+    def services(self, built_only=False):
+        """allot's services in start order: ingress, processor-1..ALLOT_PROCESSORS, sink-mysql, sink-redis;
+        built_only: those whose binary is built (what `scripts/stack up` starts)."""
+        names = ["ingress"] + [f"processor-{k}" for k in range(1, self.processors + 1)] + ["sink-mysql", "sink-redis"]
+        out = [self.service(n) for n in names]
+        return [c for c in out if self.built(c)] if built_only else out
+
+    def built(self, component):
+        return component.binary is not None and os.access(component.binary, os.X_OK)
+
+    # ---- everything
+
+    def all(self, built_only=False):
+        return self.servers() + self.services(built_only)
+
+    def component(self, name):
+        """Any component by name: the current layout's, or any allot service (processor-K)."""
+        for c in self.servers():
+            if c.name == name:
+                return c
+        if kind_of(name) == KAFKA:  # a node of the other layout (one node or a cluster)
+            node = 1 if name == "kafka" else int(name[len("kafka-"):])
+            return Component(name, KAFKA, self.kafka_broker_port(node), "kafka.Kafka")
+        return self.service(name)
+
+    def pid_file(self, name):
+        return os.path.join(self.run_dir, f"{name}.pid")
+
+    def with_pid_files(self):
+        """The current layout's components, then any other component with a pid file in the run dir (a processor
+        started beyond ALLOT_PROCESSORS, the nodes of another Kafka layout), as `scripts/stack down` finds them."""
+        out = self.all()
+        known = {c.name for c in out}
+        try:
+            files = sorted(os.listdir(self.run_dir))
+        except OSError:
+            files = []
+        for f in files:
+            name = f[:-len(".pid")] if f.endswith(".pid") else ""
+            if name in known:
+                continue
+            if kind_of(name) in (KAFKA, SERVICE):
+                out.append(self.component(name))
+                known.add(name)
+        return out
+
+    def as_dict(self):
+        return {"run_dir": self.run_dir, "build_dir": self.build_dir, "kafka_nodes": self.kafka_nodes,
+                "processors": self.processors, "bootstrap": self.bootstrap(),
+                "components": [dict(asdict(c), built=self.built(c) if c.kind == SERVICE else None)
+                               for c in self.all()]}
+
+
+def main(argv):
+    usage = ("usage: components.py services [--all] [--ports] | all [--long] | metrics-port NAME | port NAME | "
+             "binary NAME | program NAME | kafka-nodes | json")
+    if not argv:
+        print(usage, file=sys.stderr)
+        return 2
+    cmd, rest = argv[0], argv[1:]
+    try:
+        layout = Layout()
+        if cmd == "services" and set(rest) <= {"--all", "--ports"}:
+            for c in layout.services(built_only="--all" not in rest):
+                print(f"{c.name} {c.port}" if "--ports" in rest else c.name)
+        elif cmd == "all" and set(rest) <= {"--long"}:
+            for c in layout.all():
+                print("\t".join([c.name, c.kind, str(c.port), c.program, c.binary or ""]) if rest else c.name)
+        elif cmd in ("metrics-port", "binary") and len(rest) == 1:
+            c = layout.service(rest[0])
+            print(c.port if cmd == "metrics-port" else c.binary)
+        elif cmd in ("port", "program") and len(rest) == 1:
+            c = layout.component(rest[0])
+            print(c.port if cmd == "port" else c.program)
+        elif cmd == "kafka-nodes" and not rest:
+            print(layout.kafka_nodes)
+        elif cmd == "json" and not rest:
+            print(json.dumps(layout.as_dict(), indent=1))
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+    except ConfigError as e:
+        print(f"components: {e}", file=sys.stderr)
+        return 2
+    except UnknownComponent as e:
+        what = "an allot service" if cmd in ("metrics-port", "binary") else "a component"
+        print(f"components: {e.args[0]} is not {what}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
