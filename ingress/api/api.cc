@@ -49,4 +49,15 @@ Checked<Api::Context::ClaimRequest> Api::Context::parse_claim_request(const Requ
   return c;
 }
 
+Checked<Api::Context::ClaimRequest> Api::Context::parse_user_command(const Request& req) {
+  auto wait = wait_ms_param(req, opt.max_wait_ms);
+  if (auto* e = std::get_if<ApiError>(&wait)) return *e;
+  auto parsed = parse_claim_request(req);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  auto& c = std::get<ClaimRequest>(parsed);
+  if (auto e = check_event_open(catalog, c.event_id)) return *e;
+  c.wait_ms = std::get<int>(wait);
+  return parsed;
+}
+
 }  // namespace allot::ingress::api

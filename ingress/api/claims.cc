@@ -11,14 +11,11 @@ namespace {
 
 void claim(Api::Context& c, const Request& req, Reply r) {
   DrainGate::Scope scope(c.gate);
-  auto wait = wait_ms_param(req, c.opt.max_wait_ms);
-  if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
-  auto parsed = c.parse_claim_request(req);
+  auto parsed = c.parse_user_command(req);
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
-  auto& [event_id, user_id, request_id] = std::get<Api::Context::ClaimRequest>(parsed);
-  if (auto e = check_event_open(c.catalog, event_id)) return r.error(*e);
+  auto& [event_id, user_id, request_id, wait_ms] = std::get<Api::Context::ClaimRequest>(parsed);
   if (auto e = check_admission(req, c.catalog, c.tokens, event_id, user_id)) return r.error(*e);
-  if (std::get<int>(wait) > 0 && req.header("idempotency-key")) {
+  if (wait_ms > 0 && req.header("idempotency-key")) {
     // A retried key whose claim is decided gets no second decision (the first stands): answer with it
     // rather than wait for one that never comes.
     if (auto decided = c.known_decision(request_id)) return r.send(200, c.views.answer_body(*decided));
@@ -34,7 +31,7 @@ void claim(Api::Context& c, const Request& req, Reply r) {
     command.body = topics::Claim{topics::slice_id(event_id, slice), user_id};
     partition = topics::slice_partition(event_id, slice, *n);
   }
-  c.commands.publish_awaited(command, std::move(r), event_id, user_id, std::get<int>(wait), partition);
+  c.commands.publish_awaited(command, std::move(r), event_id, user_id, wait_ms, partition);
 }
 
 void get_claim(Api::Context& c, const Request& req, Reply r) {

@@ -47,8 +47,11 @@ struct Api::Context {
   // event id, the command door, the body's user id, the request id, the user's and address's rates.
   struct ClaimRequest {
     std::string event_id, user_id, request_id;
+    int wait_ms = 0;  // ?wait_ms of allot's own claim and join; 0 for the baselines
   };
   Checked<ClaimRequest> parse_claim_request(const Request& req);
+  // A claim or a join on allot's own path: ?wait_ms, parse_claim_request, and an event that is open to it.
+  Checked<ClaimRequest> parse_user_command(const Request& req);
 };
 
 // A route whose handler is a member-like function of the Context.

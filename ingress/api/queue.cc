@@ -11,12 +11,9 @@ namespace {
 // (202, or with ?wait_ms its place: queued with ticket and position, pre_queued, or admitted with a token).
 void join_queue(Api::Context& c, const Request& req, Reply r) {
   DrainGate::Scope scope(c.gate);
-  auto wait = wait_ms_param(req, c.opt.max_wait_ms);
-  if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
-  auto parsed = c.parse_claim_request(req);
+  auto parsed = c.parse_user_command(req);
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
-  auto& [event_id, user_id, request_id] = std::get<Api::Context::ClaimRequest>(parsed);
-  if (auto e = check_event_open(c.catalog, event_id)) return r.error(*e);
+  auto& [event_id, user_id, request_id, wait_ms] = std::get<Api::Context::ClaimRequest>(parsed);
   if (c.catalog.room_rate(event_id) == 0) return r.error(errors::no_waiting_room(event_id));
   if (req.header("idempotency-key")) {
     // A retried key: its first decision stands (a join's place), and a key another request used is refused.
@@ -27,7 +24,7 @@ void join_queue(Api::Context& c, const Request& req, Reply r) {
   }
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   topics::Command command{request_id, now_ms(), topics::Join{event_id, user_id}};
-  c.commands.publish_awaited(command, std::move(r), event_id, user_id, std::get<int>(wait));
+  c.commands.publish_awaited(command, std::move(r), event_id, user_id, wait_ms);
 }
 
 // GET /api/queue/{join request id}: where the join stands now.

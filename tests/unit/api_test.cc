@@ -145,7 +145,7 @@ class ApiTest : public ::testing::Test {
     return *api_;
   }
   // Calls the route named `name` with `req` and returns its answer.
-  Answered call(const std::string& name, api::Request req) {
+  Answered call(const std::string& name, const api::Request& req) {
     auto answered = std::make_shared<Answered>();
     for (const auto& route : api().routes()) {
       if (route.name != name) continue;
