@@ -212,6 +212,20 @@ struct Baselines::Impl {
     return std::pair{seq ? 200 : 409, outcome_body(rid, row[0][0], seq)};
   }
 
+  // v1's issued count, shown next to allot's own in the event's view (ingress/projections.h): MySQL stays
+  // the truth; the mirror only grows (concurrent commits may arrive out of order). A failed mirror does
+  // not change the claim's answer.
+  void mirror_v1_issued(Connections& c, const std::string& event, int64_t stock, int64_t seq) {
+    static constexpr const char* kMirror =
+        "local n = tonumber(redis.call('HGET', KEYS[1], 'issued') or '0') "
+        "if tonumber(ARGV[2]) > n then redis.call('HSET', KEYS[1], 'stock', ARGV[1], 'issued', ARGV[2]) end";
+    try {
+      c.redis({"EVAL", kMirror, "1", opt.redis_prefix + "v1:" + event, std::to_string(stock), std::to_string(seq)});
+    } catch (const std::exception& ex) {
+      log_warn("baselines", std::string("v1 count not mirrored to Redis: ") + ex.what());
+    }
+  }
+
   // v1: the whole decision inside one transaction holding the event row's lock.
   std::pair<int, std::string> v1(Connections& c, const std::string& event, const std::string& user, const std::string& rid) {
     c.mysql();
@@ -256,6 +270,7 @@ struct Baselines::Impl {
                std::to_string(now) + ")");
         if (seq) c.exec("UPDATE v1_events SET issued = issued + 1 WHERE event_id='" + event + "'");
         c.exec("COMMIT");
+        if (seq) mirror_v1_issued(c, event, e.stock, seq);
         outcomes.with({{"strategy", "v1"}, {"outcome", outcome}}).inc();
         return {seq ? 200 : 409, outcome_body(rid, outcome, seq)};
       } catch (const Failure& f) {

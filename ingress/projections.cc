@@ -119,6 +119,15 @@ std::optional<EventView> Projections::event_record(const std::string& event_id) 
   return e;
 }
 
+BaselineCounts Projections::baselines(const std::string& event_id) const {
+  BaselineCounts b;
+  for (auto [strategy, issued] : {std::pair{"v1:", &b.v1_issued}, std::pair{"v2:", &b.v2_issued}}) {
+    auto r = command(opt_, {"HGET", opt_.prefix + strategy + event_id, "issued"});
+    if (r->type == REDIS_REPLY_STRING) *issued = std::stoll(std::string(r->str, r->len));
+  }
+  return b;
+}
+
 std::vector<EventView> Projections::events(size_t limit) const {
   const std::string last = std::to_string(limit == 0 ? 0 : limit - 1);
   auto ids = command(opt_, {"ZREVRANGE", opt_.prefix + "events:created", "0", last});

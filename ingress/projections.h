@@ -55,6 +55,12 @@ struct ClaimView {
 inline bool is_final_status(std::string_view status) { return status != topics::outcome::kHeld && status != topics::outcome::kEntered;
 }
 
+// What the seed experiment's baselines (ingress/baselines.h) issued of an event, each by its own
+// accounting; nullopt for a strategy never run on it.
+struct BaselineCounts {
+  std::optional<int64_t> v1_issued, v2_issued;
+};
+
 struct RankEntry {
   int64_t rank = 0;
   std::string user_id;
@@ -79,6 +85,7 @@ class ProjectionReader {
   virtual std::optional<ClaimView> claim(const std::string& request_id) const = 0;
   // Issue order; a mega event's slices interleaved by coupon_seq (then slice).
   virtual std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const = 0;
+  virtual BaselineCounts baselines(const std::string& event_id) const = 0;
 };
 
 class Projections : public ProjectionReader {
@@ -88,6 +95,7 @@ class Projections : public ProjectionReader {
   std::vector<EventView> events(size_t limit) const override;
   std::optional<ClaimView> claim(const std::string& request_id) const override;
   std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const override;
+  BaselineCounts baselines(const std::string& event_id) const override;
 
  private:
   std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record

@@ -60,7 +60,9 @@ void create_event(Api::Context& c, const Request& req, Reply r) {
 void list_events(Api::Context& c, const Request&, Reply r) {
   try {
     json list = json::array();
-    for (const auto& e : c.read.projections.events(1000)) list.push_back(event_json(e));
+    for (const auto& e : c.read.projections.events(1000)) {
+      list.push_back(event_json(e, c.read.projections.baselines(e.event_id)));
+    }
     r.send(200, list.dump());
   } catch (const ProjectionUnavailable&) {
     r.error(errors::projection_unavailable("events"));
@@ -74,7 +76,7 @@ void get_event(Api::Context& c, const Request& req, Reply r) {
   try {
     auto e = c.read.projections.event(event_id);
     if (!e) return r.error(errors::no_event(event_id));
-    r.send(200, event_json(*e).dump());
+    r.send(200, event_json(*e, c.read.projections.baselines(event_id)).dump());
   } catch (const ProjectionUnavailable&) {
     r.error(errors::projection_unavailable("events"));
   }

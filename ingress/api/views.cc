@@ -10,7 +10,7 @@ namespace allot::ingress::api {
 
 using nlohmann::json;
 
-json event_json(const EventView& e) {
+json event_json(const EventView& e, const BaselineCounts& baselines) {
   json j{{"event_id", e.event_id}, {"title", e.title},         {"stock", e.stock},
          {"issued", e.issued},     {"remaining", e.remaining}, {"per_user_limit", e.per_user_limit},
          {"claims", e.claims}};
@@ -29,6 +29,9 @@ json event_json(const EventView& e) {
     j["admit_per_s"] = e.admit_per_s;
     j["admitted"] = e.admitted;
     j["waiting"] = std::max<int64_t>(0, e.tickets - e.admitted);  // in line with a ticket, not admitted yet
+  }
+  for (auto [strategy, issued] : {std::pair{"v1", baselines.v1_issued}, std::pair{"v2", baselines.v2_issued}}) {
+    if (issued) j["baselines"][strategy] = {{"issued", *issued}, {"remaining", std::max<int64_t>(0, e.stock - *issued)}};
   }
   return j;
 }

@@ -14,7 +14,8 @@
 namespace allot::ingress::api {
 
 // GET /api/events/{id} and each item of GET /api/events.
-nlohmann::json event_json(const EventView& e);
+// With `baselines`, also what the seed experiment's v1 and v2 issued of it by their own accounting.
+nlohmann::json event_json(const EventView& e, const BaselineCounts& baselines = {});
 // A decided claim, confirm, cancel or admin command, from the projection or from the decision itself.
 std::string decided_json(const ClaimView& c);
 // One entry of GET /api/events/{id}/ranking.

@@ -93,6 +93,11 @@ TEST(Baselines, EachStrategyIssuesExactlyItsStockOncePerUserUnderConcurrency) {
     EXPECT_EQ(l.seqs.size(), static_cast<size_t>(kStock)) << version;
     EXPECT_EQ(*l.seqs.begin(), 1) << version;
     EXPECT_EQ(*l.seqs.rbegin(), kStock) << version << ": gap in the sequence";
+    // The event's view shows what this strategy issued by its own accounting, next to allot's untouched own.
+    auto view = nlohmann::json::parse(HttpClient(http_port()).request("GET", "/api/events/" + event).body);
+    EXPECT_EQ(view["baselines"][version]["issued"], kStock) << version << ": " << view.dump();
+    EXPECT_EQ(view["baselines"][version]["remaining"], 0) << version;
+    EXPECT_EQ(view["issued"], 0) << "allot's own counters are not the baselines'";
   }
 }
 

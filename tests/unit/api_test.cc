@@ -84,6 +84,10 @@ class FakeProjections : public ProjectionReader {
     check();
     return {};
   }
+  BaselineCounts baselines(const std::string&) const override {
+    check();
+    return {};
+  }
   void check() const {
     if (down) throw ProjectionUnavailable("down for the test");
   }
