@@ -9,37 +9,48 @@ namespace allot::ingress::api {
 
 using nlohmann::json;
 
-// Answers a stored command 202 with the body `accepted` makes, and a refused one 503.
-class Commands::Stored : public Delivery {
+namespace {
+// What every command's delivery shares: counted in flight while the broker has not answered, and a
+// refused command answered 503. Subclasses answer the stored one.
+class Answering : public Delivery {
  public:
-  Stored(Reply reply, std::string request_id, Accepted accepted, ApiProbe& probe)
-      : reply_(std::move(reply)), request_id_(std::move(request_id)), accepted_(std::move(accepted)), probe_(probe) {
+  Answering(Reply reply, std::string request_id, ApiProbe& probe)
+      : reply_(std::move(reply)), request_id_(std::move(request_id)), probe_(probe) {
     probe_.in_flight.add(1);
   }
-  ~Stored() override { probe_.in_flight.add(-1); }
-  void delivered(topics::CommandPosition position) override { reply_.send(202, accepted_(position).dump()); }
+  ~Answering() override { probe_.in_flight.add(-1); }
   void failed(const std::string& reason) override {
     log_warn("ingress", "command " + request_id_ + " not accepted by the broker: " + reason);
     reply_.error(errors::command_not_stored());
   }
 
- private:
+ protected:
   Reply reply_;
   std::string request_id_;
-  Accepted accepted_;
+
+ private:
   ApiProbe& probe_;
+};
+}  // namespace
+
+// Answers a stored command 202 with the body `accepted` makes.
+class Commands::Stored : public Answering {
+ public:
+  Stored(Reply reply, std::string request_id, Accepted accepted, ApiProbe& probe)
+      : Answering(std::move(reply), std::move(request_id), probe), accepted_(std::move(accepted)) {}
+  void delivered(topics::CommandPosition position) override { reply_.send(202, accepted_(position).dump()); }
+
+ private:
+  Accepted accepted_;
 };
 
 // Answers a command whose decision the client may wait for, from the publisher's poll thread: once the
 // broker has it, 202 with its queue position, or with wait_ms its decision (200) when that comes in time.
-class Commands::Awaited : public Delivery {
+class Commands::Awaited : public Answering {
  public:
   Awaited(Commands& c, Reply r, std::string request_id, std::string event_id, std::string user_id, int wait_ms)
-      : c_(c), reply_(std::move(r)), request_id_(std::move(request_id)), event_id_(std::move(event_id)),
-        user_id_(std::move(user_id)), wait_ms_(wait_ms) {
-    c_.probe_.in_flight.add(1);
-  }
-  ~Awaited() override { c_.probe_.in_flight.add(-1); }
+      : Answering(std::move(r), std::move(request_id), c.probe_), c_(c), event_id_(std::move(event_id)),
+        user_id_(std::move(user_id)), wait_ms_(wait_ms) {}
   void delivered(topics::CommandPosition position) override {
     PendingClaim p{std::move(event_id_), std::move(user_id_), position};
     c_.pending_.add(request_id_, p);
@@ -48,15 +59,10 @@ class Commands::Awaited : public Delivery {
     }
     reply_.send(202, c_.views_.accepted_body(request_id_, p));
   }
-  void failed(const std::string& reason) override {
-    log_warn("ingress", "command " + request_id_ + " not accepted by the broker: " + reason);
-    reply_.error(errors::command_not_stored());
-  }
 
  private:
   Commands& c_;
-  Reply reply_;
-  std::string request_id_, event_id_, user_id_;
+  std::string event_id_, user_id_;
   int wait_ms_;
 };
 

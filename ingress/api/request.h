@@ -58,6 +58,8 @@ struct ApiProbe {
   explicit ApiProbe(metrics::Registry& r)
       : rejections(r.counter("allot_ingress_rejections_total", "Requests refused, by reason")),
         in_flight(r.gauge("allot_ingress_in_flight", "Commands waiting for the broker's acknowledgement").with()) {}
+  // Counts an answered error by its code: every refusal, the API's and the HTTP server's own, goes here.
+  void rejected(const ApiError& e) { rejections.with({{"reason", e.code}}).inc(); }
   metrics::Family<metrics::Counter>& rejections;
   metrics::Gauge& in_flight;
 };
@@ -69,7 +71,7 @@ class Reply {
       : answer_(std::move(answer)), probe_(&probe), started_(started) {}
   void send(int status, const std::string& body) { answer_->send(status, body, 0); }
   void error(const ApiError& e) {
-    probe_->rejections.with({{"reason", e.code}}).inc();
+    probe_->rejected(e);
     answer_->send(e.status, error_body(e), e.retry_after_s);
   }
   std::chrono::steady_clock::time_point started() const { return started_; }

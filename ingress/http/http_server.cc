@@ -283,7 +283,7 @@ void HttpServer::start() {
   i.endpoint->init(opts);
   // The router's handler, but for requests Pistache's parser refuses: those get JSON too (parse_errors.h).
   i.endpoint->setHandler(std::make_shared<JsonErrorRouterHandler>(
-      i.router, [&i](const ApiError& e) { i.api_probe.rejections.with({{"reason", e.code}}).inc(); }));
+      i.router, [&i](const ApiError& e) { i.api_probe.rejected(e); }));
   i.endpoint->serveThreaded();
 }
 
