@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include "common/identity/identity.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,6 +46,29 @@ int http_port() { return std::stoi(env_or("ALLOT_HTTP_PORT", "8080")); }
 std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
 std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
 std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
+
+std::string user_token(const std::string& user_id) {
+  static const std::string secret = [] {
+    if (const char* v = std::getenv("ALLOT_JWT_HS256_SECRET"); v && *v) return std::string(v);
+    return read_file(env_or("ALLOT_JWT_HS256_SECRET_FILE", run_dir() + "/jwt-secret"));
+  }();
+  identity::MintOptions o;
+  o.user_id = user_id;
+  o.issuer = env_or("ALLOT_JWT_ISSUER", o.issuer);
+  o.audience = env_or("ALLOT_JWT_AUDIENCE", o.audience);
+  o.issued_at_s = now_ms() / 1000;
+  return identity::mint_hs256(secret, o);
+}
+
+Headers as_user(const std::string& user_id, Headers more) {
+  more.emplace_back("Authorization", "Bearer " + user_token(user_id));
+  return more;
+}
+
+Headers as_admin(Headers more) {
+  more.emplace_back("Authorization", "Bearer " + admin_token());
+  return more;
+}
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

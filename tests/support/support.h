@@ -21,6 +21,15 @@ namespace allot::testsupport {
 std::string brokers();
 int http_port();
 std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack wrote to .run/admin-token
+// Who the user is (README "Who is the user"): a token for `user_id` signed with the stack's HS256 secret
+// (ALLOT_JWT_HS256_SECRET, ALLOT_JWT_HS256_SECRET_FILE, else .run/jwt-secret; issuer and audience from
+// ALLOT_JWT_ISSUER / ALLOT_JWT_AUDIENCE), as the operator's sign-in would issue it. Valid for an hour.
+std::string user_token(const std::string& user_id);
+using Headers = std::vector<std::pair<std::string, std::string>>;
+// {Authorization: Bearer <user_token(user_id)>} plus `more`: what a signed-in user's request carries.
+Headers as_user(const std::string& user_id, Headers more = {});
+// {Authorization: Bearer <admin token>} plus `more`.
+Headers as_admin(Headers more = {});
 std::string repo_root();
 std::string run_dir();
 // A TCP port on 127.0.0.1 that nothing listens on right now (asked of the kernel, then released), for
