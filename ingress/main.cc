@@ -36,6 +36,9 @@ int main() {
     server.user_burst = static_cast<double>(env_int("ALLOT_BURST_PER_USER", 40, 1, 1000000));
     server.address_rate = static_cast<double>(env_int("ALLOT_RATE_PER_ADDRESS", 0, 0, 10000000));
     server.address_burst = static_cast<double>(env_int("ALLOT_BURST_PER_ADDRESS", 1000, 1, 10000000));
+    server.identity = allot::identity::settings_from_env();
+    server.dev_login = env_int("ALLOT_DEV_LOGIN", 0, 0, 1) == 1;
+    server.bench_trust_body_user = env_int("ALLOT_BENCH_TRUST_BODY_USER", 0, 0, 1) == 1;
     server.static_dir = env_string("ALLOT_STATIC_DIR", "ingress/web");
     server.max_wait_ms = static_cast<int>(env_int("ALLOT_MAX_WAIT_MS", server.max_wait_ms, 0, 300000));
     publisher.brokers = env_string("ALLOT_KAFKA_BROKERS", publisher.brokers);
@@ -73,8 +76,16 @@ int main() {
                                  std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
                                  " baseline_pool=" + std::to_string(baseline.workers) +
                                  " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) + "/s rate_per_address=" +
-                                 std::to_string(static_cast<int>(server.address_rate)) + "/s admin_token=" +
+                                 std::to_string(static_cast<int>(server.address_rate)) + "/s jwt: hs256=" + (server.identity.hs256_secret.empty() ? "off" : "on") +
+                                 " jwks=" + (server.identity.jwks_file.empty() ? "(unset)" : server.identity.jwks_file) +
+                                 " iss=" + server.identity.issuer + " aud=" + server.identity.audience +
+                                 " dev_login=" + (server.dev_login ? "on" : "off") + " admin_token=" +
                                  (server.admin_token.empty() ? "(unset)" : "(set)"));
+  if (server.bench_trust_body_user) {
+    allot::log_warn("ingress", "ALLOT_BENCH_TRUST_BODY_USER=1: tokens are NOT verified, the body's user_id is believed (benchmarks only)");
+  } else if (server.identity.hs256_secret.empty() && server.identity.jwks_file.empty()) {
+    allot::log_warn("ingress", "no ALLOT_JWT_HS256_SECRET[_FILE] nor ALLOT_JWT_JWKS_FILE: every user endpoint answers 401");
+  }
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
   if (server.admission_key.empty()) {
     // Tokens then verify only at this ingress: several ingresses need the same key.

@@ -165,16 +165,16 @@ std::optional<std::string_view> plain_claim_user(std::string_view b) {
 }
 }  // namespace
 
-std::variant<std::string, ApiError> parse_claim(std::string_view body) {
-  if (auto user = plain_claim_user(body)) return std::string(*user);
+std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view body) {
+  if (auto user = plain_claim_user(body)) return std::optional<std::string>(*user);
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
   const json& j = std::get<json>(parsed);
-  if (!j.contains("user_id") || !j.at("user_id").is_string() ||
-      !topics::valid_user_id(j.at("user_id").get<std::string>())) {
+  if (!j.contains("user_id")) return std::optional<std::string>();
+  if (!j.at("user_id").is_string() || !topics::valid_user_id(j.at("user_id").get<std::string>())) {
     return bad("user_id must be a string matching [A-Za-z0-9_-]{1,64}");
   }
-  return j.at("user_id").get<std::string>();
+  return std::optional<std::string>(j.at("user_id").get<std::string>());
 }
 
 bool bearer_matches(std::string_view header, std::string_view token) {

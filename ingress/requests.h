@@ -16,8 +16,9 @@ bool is_json_content_type(std::string_view content_type);
 // POST /api/events body.
 std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view body);
 
-// POST /api/events/{event_id}/claims body: returns the user_id.
-std::variant<std::string, ApiError> parse_claim(std::string_view body);
+// The body of a claim, a join, a confirm or a cancel: a JSON object whose "user_id", when present, names
+// the user the request is for (it must then be the token's; README "Who is the user"). Returns it.
+std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view body);
 
 // Compares a presented bearer header with the admin token in time independent of where they differ.
 bool bearer_matches(std::string_view authorization_header, std::string_view token);

@@ -1,6 +1,7 @@
 #include "common/identity/identity.h"
 
 #include <jwt.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -107,8 +108,8 @@ struct Verifier::State {
   explicit State(Settings s) : settings(std::move(s)) {}
   Settings settings;
 
-  // The JWKS file's keys, re-read when the file changes (checked at most every second, and at once when
-  // a token names a kid we do not have, at most every 100 ms).
+  // The JWKS file's keys, re-read when the file changes (checked about every second, and at once when
+  // a token names a kid we do not have).
   mutable std::mutex keys_mu;
   mutable std::map<std::string, PublicKey> keys;
   mutable FileStamp keys_stamp;
@@ -159,7 +160,7 @@ struct Verifier::State {
     refresh_keys(now, 1000);
     auto it = keys.find(kid);
     if (it == keys.end()) {
-      refresh_keys(now, 100);
+      refresh_keys(now, 0);  // a stat(); the file is parsed again only when it changed
       it = keys.find(kid);
     }
     if (it == keys.end()) return std::nullopt;
@@ -186,6 +187,10 @@ std::variant<Identity, Refusal> Verifier::State::check(std::string_view token, i
     return Refusal{"no alg in the header"};
   }
   const auto alg = header.at("alg").get<std::string>();
+  // libjwt refuses any typ but JWT; say so rather than blame the signature.
+  if (header.contains("typ") && !(header.at("typ").is_string() && strcasecmp(header.at("typ").get<std::string>().c_str(), "JWT") == 0)) {
+    return Refusal{"typ must be JWT"};
+  }
   // The key decides the algorithm, never the token: HS256 only with the shared secret, RS/ES only with
   // the JWKS key the kid names and the one alg that key is for.
   std::string key;

@@ -13,6 +13,7 @@ Api::Api(ApiOptions options, CommandPublisher& publisher, ReadSide read, Baselin
   register_queue_routes(routes_, *context_);
   register_baseline_routes(routes_, *context_);
   register_ops_routes(routes_, *context_);
+  register_sign_in_routes(routes_, *context_);
 }
 
 Api::~Api() = default;
@@ -36,11 +37,31 @@ std::optional<ClaimView> Api::Context::known_decision(const std::string& request
   }
 }
 
+Checked<std::string> Api::Context::command_user(const Request& req) {
+  if (opt.bench_trust_body_user) {
+    auto body = parse_claim(req.body);
+    if (auto* e = std::get_if<ApiError>(&body)) return *e;
+    auto& user = std::get<std::optional<std::string>>(body);
+    if (!user) return errors::unauthenticated();
+    return *user;
+  }
+  auto who = check_identity(req, verifier);
+  if (auto* e = std::get_if<ApiError>(&who)) return *e;
+  auto body = parse_claim(req.body);
+  if (auto* e = std::get_if<ApiError>(&body)) return *e;
+  return api::command_user(std::get<identity::Identity>(who), std::get<std::optional<std::string>>(body));
+}
+
+Checked<identity::Identity> Api::Context::reader(const Request& req) {
+  if (opt.bench_trust_body_user) return identity::Identity{"", true, 0};
+  return check_reader(req, verifier, opt.admin_token);
+}
+
 Checked<Api::Context::ClaimRequest> Api::Context::parse_claim_request(const Request& req) {
   auto event_id = event_id_param(req);
   if (auto* e = std::get_if<ApiError>(&event_id)) return *e;
   if (auto e = check_command_request(req, gate, opt.max_body_bytes)) return *e;
-  auto user_id = parse_claim(req.body);
+  auto user_id = command_user(req);
   if (auto* e = std::get_if<ApiError>(&user_id)) return *e;
   auto request_id = command_request_id(req);
   if (auto* e = std::get_if<ApiError>(&request_id)) return *e;

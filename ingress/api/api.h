@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/identity/identity.h"
 #include "common/metrics.h"
 #include "ingress/api/drain_gate.h"
 #include "ingress/api/request.h"
@@ -34,6 +35,13 @@ struct ApiOptions {
   int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
   std::string admission_key;           // signs waiting-room admission tokens (ingress/admission.h)
   int64_t admission_ttl_ms = 600'000;  // how long an admission token lets its user claim
+  // Who the user is: the keys and claims bearer JWTs are verified with (README "Who is the user").
+  identity::Settings identity;
+  // POST /api/dev/login signs anyone in by name with the HS256 secret: for the demo only (ALLOT_DEV_LOGIN).
+  bool dev_login = false;
+  // Bench only (ALLOT_BENCH_TRUST_BODY_USER): the body's user_id is believed and anyone reads any claim,
+  // as before identity; the same-run baseline of what verifying tokens costs. Never in production.
+  bool bench_trust_body_user = false;
   // Points: "command:publishing" / "command:published" (a handler, around its publish).
   TestHook test_hook;
 };

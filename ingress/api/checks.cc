@@ -34,6 +34,37 @@ std::optional<ApiError> check_admin(const Request& req, const std::string& admin
   return errors::unauthorized_admin();
 }
 
+Checked<identity::Identity> check_identity(const Request& req, const identity::Verifier& verifier) {
+  auto auth = req.header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!auth || auth->empty()) return errors::unauthenticated();
+  if (!auth->starts_with(kBearer)) return errors::invalid_token("Authorization must be Bearer <JWT>");
+  auto verified = verifier.verify(auth->substr(kBearer.size()), now_ms() / 1000);
+  if (auto* refused = std::get_if<identity::Refusal>(&verified)) return errors::invalid_token(refused->reason);
+  auto& who = std::get<identity::Identity>(verified);
+  // The same ids as everywhere: a sub that could not be a user id names no user of ours.
+  if (!topics::valid_user_id(who.user_id)) return errors::invalid_token("sub is not a valid user id");
+  return who;
+}
+
+Checked<std::string> command_user(const identity::Identity& who, const std::optional<std::string>& body_user) {
+  if (body_user && *body_user != who.user_id) return errors::user_mismatch();
+  return who.user_id;
+}
+
+Checked<identity::Identity> check_reader(const Request& req, const identity::Verifier& verifier,
+                                         const std::string& admin_token) {
+  if (auto auth = req.header("authorization"); auth && bearer_matches(*auth, admin_token)) {
+    return identity::Identity{"", true, 0};
+  }
+  return check_identity(req, verifier);
+}
+
+bool may_read(const identity::Identity& reader, const std::string& owner) {
+  // A deleted event's claims lost their user: only the admin may still look at them.
+  return reader.admin || (!owner.empty() && owner == reader.user_id);
+}
+
 std::optional<ApiError> check_broker(const CommandPublisher& publisher) {
   if (publisher.failed()) return errors::producer_failed();
   if (!publisher.ready()) return errors::broker_unavailable();

@@ -6,6 +6,7 @@
 #include <string>
 #include <variant>
 
+#include "common/identity/identity.h"
 #include "ingress/admission.h"
 #include "ingress/api/catalog.h"
 #include "ingress/api/drain_gate.h"
@@ -25,6 +26,15 @@ std::string new_request_id();
 std::optional<ApiError> check_command_request(const Request& req, const DrainGate& gate, size_t max_body_bytes);
 // Authorization: Bearer <admin token>.
 std::optional<ApiError> check_admin(const Request& req, const std::string& admin_token);
+// The signed-in user: the verified bearer JWT of the request (README "Who is the user"); 401 without one.
+Checked<identity::Identity> check_identity(const Request& req, const identity::Verifier& verifier);
+// The user a command is for: the token's. A body's user_id, when given, must be the same (403).
+Checked<std::string> command_user(const identity::Identity& who, const std::optional<std::string>& body_user);
+// Who reads a claim, hold or join: the admin token or an admin JWT reads any (admin = true), a user
+// only their own (the caller answers 404 for someone else's, not revealing that it exists).
+Checked<identity::Identity> check_reader(const Request& req, const identity::Verifier& verifier,
+                                         const std::string& admin_token);
+bool may_read(const identity::Identity& reader, const std::string& owner);
 // The broker must be reachable before we take a command we cannot store.
 std::optional<ApiError> check_broker(const CommandPublisher& publisher);
 // The route's :event_id, validated.

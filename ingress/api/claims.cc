@@ -18,7 +18,11 @@ void claim(Api::Context& c, const Request& req, Reply r) {
   if (wait_ms > 0 && req.header("idempotency-key")) {
     // A retried key whose claim is decided gets no second decision (the first stands): answer with it
     // rather than wait for one that never comes.
-    if (auto decided = c.known_decision(request_id)) return r.send(200, c.views.answer_body(*decided));
+    if (auto decided = c.known_decision(request_id)) {
+      // Another user's key: their decision is not this user's to see.
+      if (decided->user_id != user_id) return r.error(errors::idempotency_key_reused(request_id));
+      return r.send(200, c.views.answer_body(*decided));
+    }
   }
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   topics::Command command{request_id, now_ms(), topics::Claim{event_id, user_id}};
@@ -40,19 +44,25 @@ void get_claim(Api::Context& c, const Request& req, Reply r) {
   const auto& id = std::get<std::string>(checked_id);
   auto wait = wait_ms_param(req, c.opt.max_wait_ms);
   if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+  auto checked_reader = c.reader(req);
+  if (auto* e = std::get_if<ApiError>(&checked_reader)) return r.error(*e);
+  const auto& reader = std::get<identity::Identity>(checked_reader);
+  // Someone else's claim answers as if it did not exist.
+  auto answer = [&](const ClaimView& d) {
+    if (!may_read(reader, d.user_id)) return r.error(errors::no_claim(id));
+    r.send(200, c.views.answer_body(d));
+  };
   if (c.read.decisions) {
     // A held or entered claim changes later (confirm, expiry, draw): the projection knows the latest.
-    if (auto d = c.read.decisions->find(id); d && is_final_status(d->status)) {
-      return r.send(200, c.views.answer_body(*d));
-    }
+    if (auto d = c.read.decisions->find(id); d && is_final_status(d->status)) return answer(*d);
   }
   auto waiting = c.pending.find(id);
   try {
-    if (auto d = c.read.projections.claim(id)) return r.send(200, c.views.answer_body(*d));
+    if (auto d = c.read.projections.claim(id)) return answer(*d);
   } catch (const ProjectionUnavailable&) {
     if (!waiting) return r.error(errors::projection_unavailable("claim statuses"));
   }
-  if (!waiting) return r.error(errors::no_claim(id));
+  if (!waiting || !may_read(reader, waiting->user_id)) return r.error(errors::no_claim(id));
   if (std::get<int>(wait) > 0 && c.commands.can_wait()) {
     // Held like a command handler, so a drain cannot release the waiters between our check and our wait.
     DrainGate::Scope scope(c.gate);
@@ -79,7 +89,7 @@ Checked<ClaimView> held_claim(Api::Context& c, const std::string& claim_id) {
   return *claim;
 }
 
-// POST /api/claims/{id}/confirm | cancel by the claim's user. What the ingress can tell from the
+// POST /api/claims/{id}/confirm | cancel by the claim's user (the bearer token's). What the ingress can tell from the
 // projection is answered at once (404 unknown claim, 403 someone else's, 409 nothing held); the rest is
 // decided by the processor, whose outcome (confirmed, cancelled, expired, already_ended, ...) is the answer.
 void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
@@ -90,9 +100,9 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
   auto wait = wait_ms_param(req, c.opt.max_wait_ms);
   if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
   if (auto e = check_command_request(req, c.gate, c.opt.max_body_bytes)) return r.error(*e);
-  auto parsed = parse_claim(req.body);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
-  const auto& user_id = std::get<std::string>(parsed);
+  auto user = c.command_user(req);
+  if (auto* e = std::get_if<ApiError>(&user)) return r.error(*e);
+  const auto& user_id = std::get<std::string>(user);
   if (auto e = c.limits.check(req, user_id)) return r.error(*e);
   auto claim = held_claim(c, claim_id);
   if (auto* e = std::get_if<ApiError>(&claim)) return r.error(*e);

@@ -22,6 +22,7 @@ struct Api::Context {
         pending(opt.pending_capacity),
         limits(opt.user_rate, opt.user_burst, opt.address_rate, opt.address_burst),
         tokens(opt.admission_key, opt.admission_ttl_ms),
+        verifier(opt.identity),
         catalog(r.projections, r.processor_offsets, r.sink_offsets, p),
         views(r.projections, r.processor_offsets, tokens),
         commands(p, r.decisions, pending, views, probe, g, opt.test_hook) {}
@@ -35,6 +36,7 @@ struct Api::Context {
   PendingClaims pending;
   DoorLimits limits;
   AdmissionTokens tokens;
+  identity::Verifier verifier;
   EventCatalog catalog;
   Views views;
   Commands commands;
@@ -43,8 +45,14 @@ struct Api::Context {
   // Redis is down.
   std::optional<ClaimView> known_decision(const std::string& request_id) const;
 
+  // The user a command (claim, join, confirm, cancel) is for: the bearer token's, which the body's
+  // user_id, if any, must match.
+  Checked<std::string> command_user(const Request& req);
+  // Who reads a claim or a join (check_reader); may_read(reader, owner) tells whether they may see it.
+  Checked<identity::Identity> reader(const Request& req);
+
   // A claim request every strategy (allot's own, v1, v2) and a join accept the same way: the route's
-  // event id, the command door, the body's user id, the request id, the user's and address's rates.
+  // event id, the command door, the token's user, the request id, the user's and address's rates.
   struct ClaimRequest {
     std::string event_id, user_id, request_id;
     int wait_ms = 0;  // ?wait_ms of allot's own claim and join; 0 for the baselines
@@ -66,5 +74,6 @@ void register_claim_routes(Routes& routes, Api::Context& c);     // claims.cc
 void register_queue_routes(Routes& routes, Api::Context& c);     // queue.cc
 void register_baseline_routes(Routes& routes, Api::Context& c);  // baselines.cc
 void register_ops_routes(Routes& routes, Api::Context& c);       // ops.cc
+void register_sign_in_routes(Routes& routes, Api::Context& c);   // sign_in.cc
 
 }  // namespace allot::ingress::api

@@ -35,6 +35,19 @@ ApiError invalid_partitions(int32_t max) {
 ApiError unauthorized_admin() {
   return {401, "unauthorized", "admin endpoints need Authorization: Bearer <ALLOT_ADMIN_TOKEN>"};
 }
+ApiError unauthenticated() {
+  return {401, "unauthenticated", "this endpoint needs Authorization: Bearer <JWT> of a signed-in user"};
+}
+ApiError invalid_token(std::string_view reason) {
+  return {401, "invalid_token", "the bearer token is not accepted: " + str(reason)};
+}
+ApiError user_mismatch() {
+  return {403, "user_mismatch", "user_id in the body is not the user of the bearer token"};
+}
+ApiError user_id_required() { return {400, "invalid_request", "user_id must be a string matching [A-Za-z0-9_-]{1,64}"}; }
+ApiError dev_login_off() {
+  return {404, "dev_login_off", "this ingress does not sign users in (ALLOT_DEV_LOGIN is off): use your identity provider's token"};
+}
 ApiError rate_limited(std::string_view who, int retry_after_s) {
   return {429, "rate_limited", "too many claims from " + str(who) + "; slow down", retry_after_s};
 }

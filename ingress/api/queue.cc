@@ -7,7 +7,7 @@ namespace allot::ingress::api {
 
 namespace {
 
-// POST /api/events/{id}/queue {"user_id"}: a place in the event's waiting room, answered like a claim
+// POST /api/events/{id}/queue (the bearer token's user): a place in the event's waiting room, answered like a claim
 // (202, or with ?wait_ms its place: queued with ticket and position, pre_queued, or admitted with a token).
 void join_queue(Api::Context& c, const Request& req, Reply r) {
   DrainGate::Scope scope(c.gate);
@@ -18,7 +18,9 @@ void join_queue(Api::Context& c, const Request& req, Reply r) {
   if (req.header("idempotency-key")) {
     // A retried key: its first decision stands (a join's place), and a key another request used is refused.
     if (auto decided = c.known_decision(request_id)) {
-      if (decided->type == topics::decision_type::kJoin) return r.send(200, c.views.queue_body(*decided));
+      if (decided->type == topics::decision_type::kJoin && decided->user_id == user_id) {
+        return r.send(200, c.views.queue_body(*decided));
+      }
       return r.error(errors::idempotency_key_reused(request_id));
     }
   }
@@ -32,6 +34,9 @@ void get_queue(Api::Context& c, const Request& req, Reply r) {
   auto checked_id = request_id_param(req);
   if (auto* e = std::get_if<ApiError>(&checked_id)) return r.error(*e);
   const auto& id = std::get<std::string>(checked_id);
+  auto checked_reader = c.reader(req);
+  if (auto* e = std::get_if<ApiError>(&checked_reader)) return r.error(*e);
+  const auto& reader = std::get<identity::Identity>(checked_reader);
   std::optional<ClaimView> join;
   try {
     join = c.read.projections.claim(id);
@@ -39,8 +44,13 @@ void get_queue(Api::Context& c, const Request& req, Reply r) {
     return r.error(errors::projection_unavailable("queue places"));
   }
   if (!join && c.read.decisions) join = c.read.decisions->find(id);
-  if (join && join->type == topics::decision_type::kJoin) return r.send(200, c.views.queue_body(*join));
-  if (!join && c.pending.find(id)) return r.send(200, R"({"request_id":")" + id + R"(","status":"pending"})");
+  // Someone else's join answers as if it did not exist.
+  if (join && join->type == topics::decision_type::kJoin && may_read(reader, join->user_id)) {
+    return r.send(200, c.views.queue_body(*join));
+  }
+  if (auto waiting = c.pending.find(id); !join && waiting && may_read(reader, waiting->user_id)) {
+    return r.send(200, R"({"request_id":")" + id + R"(","status":"pending"})");
+  }
   r.error(errors::no_join(id));
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/identity/identity.h"
 #include "ingress/api/api.h"
 
 namespace allot::ingress {
@@ -133,6 +135,14 @@ ClaimView claim_view(const std::string& request_id, const std::string& user, con
 }
 
 constexpr const char* kAdmin = "admin-secret";
+constexpr const char* kSecret = "the-stacks-hs256-secret-for-this-test";
+
+// A token of `user` as the operator's sign-in would issue it.
+std::string token(const std::string& user, identity::MintOptions o = {}) {
+  o.user_id = user;
+  if (o.issued_at_s == 0) o.issued_at_s = now_ms() / 1000;
+  return identity::mint_hs256(kSecret, o);
+}
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -140,6 +150,7 @@ class ApiTest : public ::testing::Test {
     projections.events_.push_back(event("e1"));
     options.admin_token = kAdmin;
     options.admission_key = "room-key";
+    options.identity.hs256_secret = kSecret;
   }
   api::Api& api() {
     if (!api_) {
@@ -172,8 +183,23 @@ class ApiTest : public ::testing::Test {
     r.peer = "127.0.0.1";
     return r;
   }
-  static api::Request claim_request(const std::string& event_id, const std::string& user) {
-    return json_post({{"event_id", event_id}}, R"({"user_id":")" + user + R"("})");
+  // `r` sent by signed-in `user`.
+  static api::Request as(const std::string& user, api::Request r) {
+    r.headers.emplace_back("authorization", "Bearer " + token(user));
+    return r;
+  }
+  // A claim (or join) by `user`, whose body names `body_user` (the same user unless a test says).
+  static api::Request claim_request(const std::string& event_id, const std::string& user,
+                                    std::optional<std::string> body_user = std::nullopt) {
+    return as(user, json_post({{"event_id", event_id}}, R"({"user_id":")" + body_user.value_or(user) + R"("})"));
+  }
+  // A confirm or cancel of claim `id` by `user`.
+  static api::Request hold_request(const std::string& id, const std::string& user) {
+    return as(user, json_post({{"request_id", id}}, "{}"));
+  }
+  // GET of claim or join `id` by `user`.
+  static api::Request read_request(const std::string& id, const std::string& user) {
+    return as(user, json_post({{"request_id", id}}, ""));
   }
   static api::Request admin(api::Request r) {
     r.headers.emplace_back("authorization", std::string("Bearer ") + kAdmin);
@@ -240,8 +266,8 @@ TEST_F(ApiTest, TheDoorRefusesBadClaimsBeforeAnythingIsPublished) {
   EXPECT_EQ(call("claim", no_type).status, 415);
   EXPECT_EQ(call("claim", claim_request("e1", std::string(60, 'a'))).code(), "body_too_large");
   EXPECT_EQ(call("claim", claim_request("E1!", "alice")).code(), "invalid_event_id");
-  EXPECT_EQ(call("claim", json_post({{"event_id", "e1"}}, "{not json")).code(), "malformed_json");
-  EXPECT_EQ(call("claim", claim_request("e1", "al ice")).status, 400);
+  EXPECT_EQ(call("claim", as("alice", json_post({{"event_id", "e1"}}, "{not json"))).code(), "malformed_json");
+  EXPECT_EQ(call("claim", claim_request("e1", "alice", "al ice")).status, 400);
   auto bad_key = claim_request("e1", "alice");
   bad_key.headers.emplace_back("idempotency-key", "no spaces allowed");
   EXPECT_EQ(call("claim", bad_key).code(), "invalid_idempotency_key");
@@ -327,11 +353,12 @@ TEST_F(ApiTest, AMegaEventIsOneCommandPerSliceAnsweredOnce) {
 TEST_F(ApiTest, OnlyTheHolderMayConfirmOrCancelAHold) {
   projections.claims_.push_back(claim_view("held-1", "alice", "held"));
   projections.claims_.push_back(claim_view("done-1", "alice", "confirmed"));
-  auto confirm = [&](const std::string& id, const std::string& user) {
-    return call("confirm", json_post({{"request_id", id}}, R"({"user_id":")" + user + R"("})"));
-  };
+  auto confirm = [&](const std::string& id, const std::string& user) { return call("confirm", hold_request(id, user)); };
   EXPECT_EQ(confirm("held-1", "bob").code(), "not_yours");
-  EXPECT_EQ(call("cancel", json_post({{"request_id", "held-1"}}, R"({"user_id":"bob"})")).code(), "not_yours");
+  EXPECT_EQ(call("cancel", hold_request("held-1", "bob")).code(), "not_yours");
+  // The user is the token's: naming alice in bob's body does not make it alice's.
+  auto posing = as("bob", json_post({{"request_id", "held-1"}}, R"({"user_id":"alice"})"));
+  EXPECT_EQ(call("confirm", posing).code(), "user_mismatch");
   EXPECT_EQ(confirm("done-1", "alice").code(), "not_held");
   EXPECT_EQ(confirm("nobody", "alice").code(), "unknown_claim");
   EXPECT_EQ(confirm("bad id!", "alice").code(), "invalid_request_id");
@@ -345,7 +372,7 @@ TEST_F(ApiTest, OnlyTheHolderMayConfirmOrCancelAHold) {
 TEST_F(ApiTest, AConfirmOfAClaimNotDecidedYetIs409) {
   EXPECT_EQ(call("claim", claim_request("e1", "alice")).status, 202);
   const auto id = publisher.commands.back().request_id;
-  auto a = call("confirm", json_post({{"request_id", id}}, R"({"user_id":"alice"})"));
+  auto a = call("confirm", hold_request(id, "alice"));
   EXPECT_EQ(a.code(), "claim_pending");
   EXPECT_EQ(a.retry_after_s, 1);
 }
@@ -373,14 +400,14 @@ TEST_F(ApiTest, AFloodingUserIsCutAtTheDoorWithRetryAfter) {
 }
 
 TEST_F(ApiTest, ReadsAnswer404Or503AsTheyShould) {
-  EXPECT_EQ(call("get_claim", json_post({{"request_id", "unknown"}}, "")).code(), "not_found");
+  EXPECT_EQ(call("get_claim", read_request("unknown", "alice")).code(), "not_found");
   EXPECT_EQ(call("get_event", json_post({{"event_id", "nope"}}, "")).status, 404);
   auto ranking = json_post({{"event_id", "e1"}}, "");
   ranking.query.emplace_back("limit", "0");
   EXPECT_EQ(call("get_ranking", ranking).code(), "invalid_limit");
-  EXPECT_EQ(call("get_queue", json_post({{"request_id", "unknown"}}, "")).status, 404);
+  EXPECT_EQ(call("get_queue", read_request("unknown", "alice")).status, 404);
   projections.down = true;
-  auto a = call("get_claim", json_post({{"request_id", "unknown"}}, ""));
+  auto a = call("get_claim", read_request("unknown", "alice"));
   EXPECT_EQ(a.code(), "projection_unavailable");
   EXPECT_EQ(a.retry_after_s, 1);
   EXPECT_EQ(call("list_events", api::Request{}).status, 503);
@@ -388,11 +415,13 @@ TEST_F(ApiTest, ReadsAnswer404Or503AsTheyShould) {
 
 TEST_F(ApiTest, APendingClaimIsReadBackFromThisIngress) {
   EXPECT_EQ(call("claim", claim_request("e1", "alice")).status, 202);
-  auto a = call("get_claim", json_post({{"request_id", publisher.commands.back().request_id}}, ""));
+  const auto id = publisher.commands.back().request_id;
+  auto a = call("get_claim", read_request(id, "alice"));
   EXPECT_EQ(a.status, 200);
   auto body = json::parse(a.body);
   EXPECT_EQ(body["status"], "pending");
   EXPECT_EQ(body["user_id"], "alice");
+  EXPECT_EQ(call("get_claim", read_request(id, "bob")).code(), "not_found") << "someone else's pending claim";
 }
 
 TEST_F(ApiTest, BaselinesValidateLikeAllotsOwnClaim) {
@@ -400,6 +429,91 @@ TEST_F(ApiTest, BaselinesValidateLikeAllotsOwnClaim) {
   EXPECT_EQ(baselines.claims, 0);
   EXPECT_EQ(call("v1_claim", claim_request("e1", "alice")).status, 200);
   EXPECT_EQ(baselines.claims, 1);
+}
+
+// README "Who is the user": every user endpoint takes the user from a verified bearer token.
+TEST_F(ApiTest, EveryUserEndpointNeedsAValidToken) {
+  auto bare = json_post({{"event_id", "e1"}, {"request_id", "r1"}}, R"({"user_id":"alice"})");
+  for (const char* route : {"claim", "join", "v1_claim", "v2_claim", "confirm", "cancel", "get_claim", "get_queue"}) {
+    EXPECT_EQ(call(route, bare).code(), "unauthenticated") << route;
+    auto forged = bare;
+    forged.headers.emplace_back("authorization", "Bearer " + token("alice") + "x");
+    EXPECT_EQ(call(route, forged).code(), "invalid_token") << route;
+    auto admin_token = admin(bare);  // the admin token is not a user
+    if (std::string(route).rfind("get_", 0) != 0) EXPECT_EQ(call(route, admin_token).status, 401) << route;
+  }
+  identity::MintOptions expired;
+  expired.issued_at_s = now_ms() / 1000 - 7200;
+  auto old = json_post({{"event_id", "e1"}}, "{}");
+  old.headers.emplace_back("authorization", "Bearer " + token("alice", expired));
+  auto a = call("claim", old);
+  EXPECT_EQ(a.status, 401);
+  EXPECT_NE(a.error()["message"].get<std::string>().find("expired"), std::string::npos) << a.body;
+  EXPECT_TRUE(publisher.commands.empty());
+  EXPECT_EQ(baselines.claims, 0);
+}
+
+TEST_F(ApiTest, TheUserIsTheTokensAndABodyNamingSomeoneElseIs403) {
+  EXPECT_EQ(call("claim", claim_request("e1", "alice", "bob")).code(), "user_mismatch");
+  EXPECT_EQ(call("v2_claim", claim_request("e1", "alice", "bob")).code(), "user_mismatch");
+  EXPECT_TRUE(publisher.commands.empty());
+  EXPECT_EQ(call("claim", as("alice", json_post({{"event_id", "e1"}}, "{}"))).status, 202) << "no user_id: the token's";
+  EXPECT_EQ(std::get<topics::Claim>(publisher.commands.back().body).user_id, "alice");
+}
+
+TEST_F(ApiTest, OnlyItsUserOrTheAdminReadsAClaimOrAJoin) {
+  projections.claims_.push_back(claim_view("c-alice", "alice", "issued"));
+  auto join = claim_view("j-alice", "alice", "queued");
+  join.type = "join";
+  projections.claims_.push_back(join);
+  EXPECT_EQ(call("get_claim", read_request("c-alice", "alice")).status, 200);
+  EXPECT_EQ(call("get_queue", read_request("j-alice", "alice")).status, 200);
+  auto bob = call("get_claim", read_request("c-alice", "bob"));
+  EXPECT_EQ(bob.status, 404) << "not revealing that it exists";
+  auto never = call("get_claim", read_request("c-nobody", "bob"));
+  EXPECT_EQ(bob.body.replace(bob.body.find("c-alice"), 7, "c-nobody"), never.body);
+  EXPECT_EQ(call("get_queue", read_request("j-alice", "bob")).status, 404);
+  EXPECT_EQ(call("get_claim", admin(json_post({{"request_id", "c-alice"}}, ""))).status, 200);
+  identity::MintOptions operator_scope;
+  operator_scope.admin = true;
+  auto by_admin_jwt = json_post({{"request_id", "c-alice"}}, "");
+  by_admin_jwt.headers.emplace_back("authorization", "Bearer " + token("ops", operator_scope));
+  EXPECT_EQ(call("get_claim", by_admin_jwt).status, 200);
+  // An event's deletion erased its users: only the admin still sees such a claim.
+  projections.claims_.push_back(claim_view("c-erased", "", "deleted"));
+  EXPECT_EQ(call("get_claim", read_request("c-erased", "alice")).status, 404);
+}
+
+TEST_F(ApiTest, AnotherUsersIdempotencyKeyDoesNotShowTheirDecision) {
+  projections.claims_.push_back(claim_view("key-of-alice", "alice", "issued"));
+  auto retry = claim_request("e1", "bob");
+  retry.headers.emplace_back("idempotency-key", "key-of-alice");
+  retry.query.emplace_back("wait_ms", "100");
+  EXPECT_EQ(call("claim", retry).status, 409);
+  auto own = claim_request("e1", "alice");
+  own.headers.emplace_back("idempotency-key", "key-of-alice");
+  own.query.emplace_back("wait_ms", "100");
+  EXPECT_EQ(call("claim", own).status, 200);
+}
+
+TEST_F(ApiTest, TheDemosSignInIsOffUnlessSwitchedOn) {
+  auto login = json_post({}, R"({"user_id":"alice"})");
+  EXPECT_EQ(call("dev_login", login).code(), "dev_login_off");
+  options.dev_login = true;
+  api_.reset();  // the options are read at construction
+  auto a = call("dev_login", login);
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto signed_in = json_post({{"event_id", "e1"}}, "{}");
+  signed_in.headers.emplace_back("authorization", "Bearer " + json::parse(a.body)["token"].get<std::string>());
+  EXPECT_EQ(call("claim", signed_in).status, 202);
+  EXPECT_EQ(call("dev_login", json_post({}, "{}")).status, 400);
+}
+
+TEST_F(ApiTest, TheBenchSwitchBelievesTheBody) {
+  options.bench_trust_body_user = true;
+  api_.reset();
+  EXPECT_EQ(call("claim", json_post({{"event_id", "e1"}}, R"({"user_id":"anyone"})")).status, 202);
+  EXPECT_EQ(std::get<topics::Claim>(publisher.commands.back().body).user_id, "anyone");
 }
 
 }  // namespace
