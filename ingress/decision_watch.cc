@@ -207,6 +207,16 @@ void DecisionWatch::decided(std::string request_id, const std::string& raw) {
   done_answering(n);
 }
 
+// A deletion erases the event's users (README "Deleting an event"): also from what this ingress remembers, which
+// GET /api/claims/{id} answers from before the projection. Matched without decoding, like the consumer.
+void DecisionWatch::forget_event(std::string_view event_id) {
+  std::lock_guard lock(mu_);
+  for (auto it = recent_.begin(); it != recent_.end();) {
+    auto of = string_after(it->second, R"("event_id":")");
+    it = of && *of == event_id ? recent_.erase(it) : std::next(it);
+  }
+}
+
 // Assigns every partition of the topic at its end; false (logged) while the broker cannot say how many
 // there are. From the end: decisions older than this are in the Redis projection already (or soon).
 bool DecisionWatch::assign() {
@@ -249,6 +259,9 @@ void DecisionWatch::consume_loop() {
     auto request_id = string_after(json, R"("request_id":")");
     if (!type || !answers_a_request(*type) || !request_id) continue;
     try {
+      if (*type == topics::decision_type::kDeleteEvent) {
+        if (auto event_id = string_after(json, R"("event_id":")")) forget_event(*event_id);
+      }
       decided(std::string(*request_id), std::string(json));
     } catch (const std::exception& e) {  // only a failed allocation gets here
       log_warn("ingress", std::string("decision watch: ") + e.what());

@@ -79,6 +79,7 @@ class DecisionWatch {
   void timer_loop();
   void decided(std::string request_id, const std::string& raw);
   void remember(std::string request_id, const std::string& raw);  // under mu_
+  void forget_event(std::string_view event_id);
   void done_answering(size_t n);
 
   DecisionWatchOptions opt_;

@@ -12,6 +12,10 @@
 //       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every waiting room's shuffled pre-queue), re-derived
 //       from the log (topics/draw.h) and compared with the draw's decisions. Prints a verdict with counts;
 //       exits 1 on any violation.
+//   allotctl token --user ID [--ttl 1h|30m|90s] [--admin]
+//       prints an HS256 token for ID signed with the stack's secret (ALLOT_JWT_HS256_SECRET, else the file
+//       ALLOT_JWT_HS256_SECRET_FILE names, else .run/jwt-secret), iss/aud from ALLOT_JWT_ISSUER/AUDIENCE:
+//       the demo's and the tests' sign-in (README "Who is the user"); --admin adds scope allot:admin
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,7 +26,9 @@
 #include <set>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/config.h"
+#include "common/identity/identity.h"
 #include "common/kafka.h"
 #include "topics/projection_check.h"
 #include "topics/slices.h"
@@ -35,7 +41,8 @@ int usage() {
   std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
                "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
                "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
-               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n";
+               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n"
+               "       allotctl token --user ID [--ttl 1h|30m|90s] [--admin]\n";
   return 2;
 }
 
@@ -241,6 +248,40 @@ int verify(const std::vector<std::string>& args) {
   return ok ? 0 : 1;
 }
 
+// "1h", "30m", "90s" or plain seconds.
+int64_t duration_s(const std::string& text) {
+  size_t used = 0;
+  int64_t n = std::stoll(text, &used);
+  std::string unit = text.substr(used);
+  int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (scale == 0 || n <= 0) throw std::invalid_argument("--ttl " + text + ": a positive number with s, m, h or d");
+  return n * scale;
+}
+
+int token(const std::vector<std::string>& args) {
+  auto user = flag(args, "--user", "");
+  if (user.empty()) return usage();
+  auto settings = allot::identity::settings_from_env();
+  if (settings.hs256_secret.empty()) {
+    auto run_dir = allot::env_string("ALLOT_RUN_DIR", ".run");
+    std::ifstream in(run_dir + "/jwt-secret");
+    std::getline(in, settings.hs256_secret);
+  }
+  if (settings.hs256_secret.empty()) {
+    std::cerr << "allotctl token: no HS256 secret (ALLOT_JWT_HS256_SECRET[_FILE], or .run/jwt-secret from scripts/stack up)\n";
+    return 1;
+  }
+  allot::identity::MintOptions o;
+  o.user_id = user;
+  o.issuer = settings.issuer;
+  o.audience = settings.audience;
+  o.issued_at_s = allot::now_ms() / 1000;
+  o.ttl_s = duration_s(flag(args, "--ttl", "1h"));
+  o.admin = std::find(args.begin(), args.end(), "--admin") != args.end();
+  std::cout << allot::identity::mint_hs256(settings.hs256_secret, o) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,6 +291,7 @@ int main(int argc, char** argv) {
     if (args.size() >= 2 && args[0] == "groups" && args[1] == "delete") return groups_delete(args);
     if (args.size() >= 2 && args[0] == "groups" && args[1] == "wait") return groups_wait(args);
     if (!args.empty() && args[0] == "verify") return verify(args);
+    if (!args.empty() && args[0] == "token") return token(args);
     return usage();
   } catch (const std::exception& e) {
     std::cerr << "allotctl: " << e.what() << "\n";
