@@ -47,11 +47,16 @@ std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
 std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
 std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
 
-std::string user_token(const std::string& user_id) {
+std::string jwt_secret() {
   static const std::string secret = [] {
     if (const char* v = std::getenv("ALLOT_JWT_HS256_SECRET"); v && *v) return std::string(v);
     return read_file(env_or("ALLOT_JWT_HS256_SECRET_FILE", run_dir() + "/jwt-secret"));
   }();
+  return secret;
+}
+
+std::string user_token(const std::string& user_id) {
+  const std::string secret = jwt_secret();
   identity::MintOptions o;
   o.user_id = user_id;
   o.issuer = env_or("ALLOT_JWT_ISSUER", o.issuer);

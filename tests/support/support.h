@@ -25,6 +25,7 @@ std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack w
 // (ALLOT_JWT_HS256_SECRET, ALLOT_JWT_HS256_SECRET_FILE, else .run/jwt-secret; issuer and audience from
 // ALLOT_JWT_ISSUER / ALLOT_JWT_AUDIENCE), as the operator's sign-in would issue it. Valid for an hour.
 std::string user_token(const std::string& user_id);
+std::string jwt_secret();  // the stack's HS256 secret, found as described above
 using Headers = std::vector<std::pair<std::string, std::string>>;
 // {Authorization: Bearer <user_token(user_id)>} plus `more`: what a signed-in user's request carries.
 Headers as_user(const std::string& user_id, Headers more = {});
