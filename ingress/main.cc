@@ -2,6 +2,7 @@
 #include <csignal>
 #include <random>
 #include <iostream>
+#include <sstream>
 #include <atomic>
 
 #include "common/config.h"
@@ -36,6 +37,10 @@ int main() {
     server.user_burst = static_cast<double>(env_int("ALLOT_BURST_PER_USER", 40, 1, 1000000));
     server.address_rate = static_cast<double>(env_int("ALLOT_RATE_PER_ADDRESS", 0, 0, 10000000));
     server.address_burst = static_cast<double>(env_int("ALLOT_BURST_PER_ADDRESS", 1000, 1, 10000000));
+    std::stringstream proxies(env_string("ALLOT_TRUSTED_PROXIES", ""));
+    for (std::string p; std::getline(proxies, p, ',');) {
+      if (!p.empty()) server.trusted_proxies.push_back(p);
+    }
     server.identity = allot::identity::settings_from_env();
     server.dev_login = env_int("ALLOT_DEV_LOGIN", 0, 0, 1) == 1;
     server.bench_trust_body_user = env_int("ALLOT_BENCH_TRUST_BODY_USER", 0, 0, 1) == 1;

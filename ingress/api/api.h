@@ -5,6 +5,7 @@
 // One file per resource: events.cc, claims.cc, queue.cc, baselines.cc, ops.cc.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/identity/identity.h"
 #include "common/metrics.h"
@@ -32,6 +33,7 @@ struct ApiOptions {
   size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
   double user_rate = 20, user_burst = 40;      // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;  // claims per second per client address (0: no limit)
+  std::vector<std::string> trusted_proxies;    // peers whose X-Forwarded-For names the client (api/checks.h)
   int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
   std::string admission_key;           // signs waiting-room admission tokens (ingress/admission.h)
   int64_t admission_ttl_ms = 600'000;  // how long an admission token lets its user claim

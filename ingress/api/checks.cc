@@ -1,5 +1,6 @@
 #include "ingress/api/checks.h"
 
+#include <algorithm>
 #include <random>
 
 #include "common/clock.h"
@@ -123,12 +124,33 @@ std::optional<ApiError> check_event_open(EventCatalog& catalog, const std::strin
   return std::nullopt;
 }
 
+std::string client_address(const Request& req, const std::vector<std::string>& trusted_proxies) {
+  auto trusted = [&](std::string_view a) {
+    return std::find(trusted_proxies.begin(), trusted_proxies.end(), a) != trusted_proxies.end();
+  };
+  auto forwarded = req.header("x-forwarded-for");
+  if (!forwarded || !trusted(req.peer)) return req.peer;
+  // Right to left: each proxy appends the address it got the request from.
+  std::string_view rest = *forwarded;
+  while (!rest.empty()) {
+    auto comma = rest.rfind(',');
+    std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!hop.empty() && hop.front() == ' ') hop.remove_prefix(1);
+    while (!hop.empty() && hop.back() == ' ') hop.remove_suffix(1);
+    bool address = !hop.empty() && hop.size() <= 45 && hop.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
+    if (!address) break;  // not an address our proxies write: trust nothing further left
+    if (!trusted(hop)) return std::string(hop);
+  }
+  return req.peer;
+}
+
 std::optional<ApiError> DoorLimits::check(const Request& req, const std::string& user_id) {
   int64_t now = now_ms(), retry_ms = 0;
   const char* who = nullptr;
   if (!per_user_.allow(user_id, now, &retry_ms)) {
     who = "this user";
-  } else if (!per_address_.allow(req.peer, now, &retry_ms)) {
+  } else if (!per_address_.allow(client_address(req, trusted_proxies_), now, &retry_ms)) {
     who = "this client address";
   }
   if (!who) return std::nullopt;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/identity/identity.h"
 #include "ingress/admission.h"
@@ -50,15 +51,25 @@ Checked<size_t> limit_param(const Request& req, size_t fallback);
 // A claim or join may go to the event: known to exist (or not known not to) and not deleted here.
 std::optional<ApiError> check_event_open(EventCatalog& catalog, const std::string& event_id);
 
-// A flood from one user (or one address) is cut at the door, so it cannot delay everyone else.
+// The client's address: the peer, or, when the peer is one of `trusted_proxies`, the nearest address in
+// its X-Forwarded-For that is not a trusted proxy (a client can write anything there, so only what our
+// own proxies appended counts).
+std::string client_address(const Request& req, const std::vector<std::string>& trusted_proxies);
+
+// A flood from one user (or one address) is cut at the door, so it cannot delay everyone else; the
+// per-address bucket also stops one client from minting a crowd of identities' worth of traffic.
 class DoorLimits {
  public:
-  DoorLimits(double user_rate, double user_burst, double address_rate, double address_burst)
-      : per_user_(user_rate, user_burst), per_address_(address_rate, address_burst) {}
+  DoorLimits(double user_rate, double user_burst, double address_rate, double address_burst,
+             std::vector<std::string> trusted_proxies = {})
+      : per_user_(user_rate, user_burst),
+        per_address_(address_rate, address_burst),
+        trusted_proxies_(std::move(trusted_proxies)) {}
   std::optional<ApiError> check(const Request& req, const std::string& user_id);
 
  private:
   RateLimiter per_user_, per_address_;
+  std::vector<std::string> trusted_proxies_;
 };
 
 // The waiting room (README "Waiting room"). A claim on an event with a room needs the Admission-Token

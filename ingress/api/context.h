@@ -20,7 +20,7 @@ struct Api::Context {
         probe(registry),
         gate(g),
         pending(opt.pending_capacity),
-        limits(opt.user_rate, opt.user_burst, opt.address_rate, opt.address_burst),
+        limits(opt.user_rate, opt.user_burst, opt.address_rate, opt.address_burst, opt.trusted_proxies),
         tokens(opt.admission_key, opt.admission_ttl_ms),
         verifier(opt.identity),
         catalog(r.projections, r.processor_offsets, r.sink_offsets, p),

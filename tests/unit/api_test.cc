@@ -509,6 +509,28 @@ TEST_F(ApiTest, TheDemosSignInIsOffUnlessSwitchedOn) {
   EXPECT_EQ(call("dev_login", json_post({}, "{}")).status, 400);
 }
 
+TEST_F(ApiTest, OneAddressCannotClaimForACrowdOfIdentities) {
+  options.address_rate = 1;
+  options.address_burst = 3;
+  options.trusted_proxies = {"10.0.0.1"};
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) accepted += call("claim", claim_request("e1", "bot-" + std::to_string(i))).status == 202;
+  EXPECT_EQ(accepted, 3) << "ten identities from one address";
+  auto a = call("claim", claim_request("e1", "bot-x"));
+  EXPECT_EQ(a.code(), "rate_limited");
+  EXPECT_NE(a.error()["message"].get<std::string>().find("address"), std::string::npos);
+  // Behind our proxy each client has its own bucket; a client's own X-Forwarded-For is not believed.
+  auto via = [&](const std::string& peer, const std::string& forwarded, const std::string& user) {
+    auto r = claim_request("e1", user);
+    r.peer = peer;
+    r.headers.emplace_back("x-forwarded-for", forwarded);
+    return call("claim", r).status;
+  };
+  EXPECT_EQ(via("10.0.0.1", "203.0.113.7", "carol"), 202);
+  EXPECT_EQ(via("10.0.0.1", "127.0.0.1, 203.0.113.8", "dave"), 202) << "the hop our proxy appended counts";
+  EXPECT_EQ(via("127.0.0.1", "203.0.113.9", "erin"), 429) << "an untrusted peer's header is ignored";
+}
+
 TEST_F(ApiTest, TheBenchSwitchBelievesTheBody) {
   options.bench_trust_body_user = true;
   api_.reset();
