@@ -131,6 +131,11 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
     if (ev.mode == topics::EventMode::kRaffle) return bad("a raffle has no waiting room: admit_per_s is for fcfs and hold");
     ev.admit_per_s = *rate;
   }
+  if (j.contains("pow_bits")) {
+    auto bits = integer(j.at("pow_bits"));
+    if (!bits || *bits < 0 || *bits > topics::kMaxPowBits) return bad("pow_bits must be an integer from 0 to 28");
+    ev.pow_bits = static_cast<int32_t>(*bits);
+  }
   if (auto e = parse_partitions(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)

@@ -112,6 +112,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                 "per_user_limit", std::to_string(d.event->per_user_limit), "mode",
                 std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
       optional_field(c, "admit_per_s", d.event->admit_per_s > 0 ? std::optional(d.event->admit_per_s) : std::nullopt);
+      optional_field(c, "pow_bits", d.event->pow_bits > 0 ? std::optional<int64_t>(d.event->pow_bits) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
       if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices

@@ -76,6 +76,7 @@ json event_to_json(const CreateEvent& e) {
   if (e.partitions != 1) j["partitions"] = e.partitions;
   if (e.total_stock) j["total_stock"] = *e.total_stock;
   if (e.admit_per_s > 0) j["admit_per_s"] = e.admit_per_s;
+  if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
   return j;
 }
 
@@ -123,6 +124,8 @@ CreateEvent event_from_json(const json& j) {
   e.admit_per_s = optional_field<int64_t>(j, "admit_per_s").value_or(0);
   if (e.admit_per_s < 0 || e.admit_per_s > kMaxAdmitPerS) throw DecodeError("invalid admit_per_s");
   if (e.admit_per_s > 0 && e.mode == EventMode::kRaffle) throw DecodeError("a raffle has no waiting room");
+  e.pow_bits = optional_field<int32_t>(j, "pow_bits").value_or(0);
+  if (e.pow_bits < 0 || e.pow_bits > kMaxPowBits) throw DecodeError("invalid pow_bits");
   return e;
 }
 
@@ -417,6 +420,7 @@ std::string encode(const Decision& d) {
     if (d.event->opens_at) e.field("opens_at", *d.event->opens_at);
     if (d.event->partitions != 1) e.field("partitions", d.event->partitions);
     e.field("per_user_limit", d.event->per_user_limit);
+    if (d.event->pow_bits > 0) e.field("pow_bits", d.event->pow_bits);
     e.field("stock", d.event->stock);
     e.field("title", d.event->title);
     if (d.event->total_stock) e.field("total_stock", *d.event->total_stock);

@@ -39,8 +39,12 @@ struct CreateEvent {
   // The waiting room (fcfs and hold events; 0 = none): users join a queue and are admitted in queue order,
   // at most admit_per_s per second of stream time; only admitted users may claim (README "Waiting room").
   int64_t admit_per_s = 0;
+  // Proof of work (README "Who is the user"; 0 = none): each claim and join must carry a solution of an
+  // ingress's challenge with this many leading zero bits. Checked by the ingress alone.
+  int32_t pow_bits = 0;
 };
 inline constexpr int64_t kMaxAdmitPerS = 1'000'000;
+inline constexpr int32_t kMaxPowBits = 28;
 inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
 
 struct Claim {

@@ -52,6 +52,12 @@ Checked<std::string> Api::Context::command_user(const Request& req) {
   return api::command_user(std::get<identity::Identity>(who), std::get<std::optional<std::string>>(body));
 }
 
+Checked<std::string> Api::Context::token_user(const Request& req) {
+  auto who = check_identity(req, verifier);
+  if (auto* e = std::get_if<ApiError>(&who)) return *e;
+  return std::get<identity::Identity>(who).user_id;
+}
+
 Checked<identity::Identity> Api::Context::reader(const Request& req) {
   if (opt.bench_trust_body_user) return identity::Identity{"", true, 0};
   return check_reader(req, verifier, opt.admin_token);

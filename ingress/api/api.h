@@ -37,6 +37,7 @@ struct ApiOptions {
   int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
   std::string admission_key;           // signs waiting-room admission tokens (ingress/admission.h)
   int64_t admission_ttl_ms = 600'000;  // how long an admission token lets its user claim
+  int64_t pow_ttl_ms = 300'000;  // how long a proof-of-work challenge may be solved
   // Who the user is: the keys and claims bearer JWTs are verified with (README "Who is the user").
   identity::Settings identity;
   // POST /api/dev/login signs anyone in by name with the HS256 secret: for the demo only (ALLOT_DEV_LOGIN).

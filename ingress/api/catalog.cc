@@ -13,7 +13,7 @@ std::optional<bool> EventCatalog::known(const std::string& event_id) {
     if (auto e = projections_.event(event_id)) {
       mega_.learn(event_id, e->partitions);
       std::lock_guard lock(mu_);
-      rooms_[event_id] = e->admit_per_s;
+      rules_[event_id] = DoorRules{e->admit_per_s, e->pow_bits};
       known_.insert(event_id);
       if (e->deleted) deleted_.insert(event_id);
       return true;
@@ -25,11 +25,11 @@ std::optional<bool> EventCatalog::known(const std::string& event_id) {
   return std::nullopt;
 }
 
-void EventCatalog::created(const std::string& event_id, int64_t admit_per_s, int32_t slices) {
+void EventCatalog::created(const std::string& event_id, DoorRules rules, int32_t slices) {
   if (slices > 1) mega_.learn(event_id, slices);
   std::lock_guard lock(mu_);
   created_.insert(event_id);
-  rooms_[event_id] = admit_per_s;
+  rules_[event_id] = rules;
 }
 
 void EventCatalog::deleted(const std::string& event_id) {
@@ -44,9 +44,16 @@ bool EventCatalog::is_deleted(const std::string& event_id) const {
 
 std::optional<int64_t> EventCatalog::room_rate(const std::string& event_id) const {
   std::lock_guard lock(mu_);
-  auto it = rooms_.find(event_id);
-  if (it == rooms_.end()) return std::nullopt;
-  return it->second;
+  auto it = rules_.find(event_id);
+  if (it == rules_.end()) return std::nullopt;
+  return it->second.admit_per_s;
+}
+
+std::optional<int32_t> EventCatalog::pow_bits(const std::string& event_id) const {
+  std::lock_guard lock(mu_);
+  auto it = rules_.find(event_id);
+  if (it == rules_.end()) return std::nullopt;
+  return it->second.pow_bits;
 }
 
 std::optional<int32_t> EventCatalog::partition_count() {

@@ -157,6 +157,28 @@ std::optional<ApiError> DoorLimits::check(const Request& req, const std::string&
   return errors::rate_limited(who, static_cast<int>((retry_ms + 999) / 1000));
 }
 
+std::optional<ApiError> check_proof_of_work(const Request& req, const EventCatalog& catalog, WorkChallenges& work,
+                                            const std::string& event_id, const std::string& user_id) {
+  const int32_t bits = catalog.pow_bits(event_id).value_or(0);
+  if (bits == 0) return std::nullopt;
+  auto proof = req.header("proof-of-work");
+  if (!proof) return errors::pow_required(event_id, bits);
+  switch (work.redeem(*proof, event_id, user_id, bits, now_ms())) {
+    case WorkChallenges::Check::kValid:
+      return std::nullopt;
+    case WorkChallenges::Check::kExpired:
+      return errors::pow_invalid("is of an expired challenge: ask a new one");
+    case WorkChallenges::Check::kReplayed:
+      return errors::pow_invalid("was used already: each solution is good once");
+    case WorkChallenges::Check::kTooWeak:
+      return errors::pow_invalid("does not solve the challenge (too few leading zero bits)");
+    case WorkChallenges::Check::kForged:
+      return errors::pow_invalid("is of a challenge not issued for this event and user");
+    default:
+      return errors::pow_invalid("is malformed: <challenge>:<solution>");
+  }
+}
+
 std::optional<ApiError> check_admission(const Request& req, const EventCatalog& catalog, const AdmissionTokens& tokens,
                                         const std::string& event_id, const std::string& user_id) {
   auto header = req.header("admission-token");

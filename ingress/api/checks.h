@@ -9,6 +9,7 @@
 
 #include "common/identity/identity.h"
 #include "ingress/admission.h"
+#include "ingress/proof_of_work.h"
 #include "ingress/api/catalog.h"
 #include "ingress/api/drain_gate.h"
 #include "ingress/api/request.h"
@@ -71,6 +72,12 @@ class DoorLimits {
   RateLimiter per_user_, per_address_;
   std::vector<std::string> trusted_proxies_;
 };
+
+// Proof of work: on an event with pow_bits, a claim or join carries a fresh solution of a challenge of
+// this event and user (Proof-Of-Work header). An event whose rules this ingress has not learned yet asks
+// none (a creation moments old).
+std::optional<ApiError> check_proof_of_work(const Request& req, const EventCatalog& catalog, WorkChallenges& work,
+                                            const std::string& event_id, const std::string& user_id);
 
 // The waiting room (README "Waiting room"). A claim on an event with a room needs the Admission-Token
 // its user got once admitted; a token on any other claim is checked too. When this ingress cannot tell

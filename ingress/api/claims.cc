@@ -15,6 +15,7 @@ void claim(Api::Context& c, const Request& req, Reply r) {
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
   auto& [event_id, user_id, request_id, wait_ms] = std::get<Api::Context::ClaimRequest>(parsed);
   if (auto e = check_admission(req, c.catalog, c.tokens, event_id, user_id)) return r.error(*e);
+  if (auto e = check_proof_of_work(req, c.catalog, c.work, event_id, user_id)) return r.error(*e);
   if (wait_ms > 0 && req.header("idempotency-key")) {
     // A retried key whose claim is decided gets no second decision (the first stands): answer with it
     // rather than wait for one that never comes.

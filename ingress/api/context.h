@@ -23,6 +23,7 @@ struct Api::Context {
         limits(opt.user_rate, opt.user_burst, opt.address_rate, opt.address_burst, opt.trusted_proxies),
         tokens(opt.admission_key, opt.admission_ttl_ms),
         verifier(opt.identity),
+        work(opt.admission_key, opt.pow_ttl_ms),
         catalog(r.projections, r.processor_offsets, r.sink_offsets, p),
         views(r.projections, r.processor_offsets, tokens),
         commands(p, r.decisions, pending, views, probe, g, opt.test_hook) {}
@@ -37,6 +38,7 @@ struct Api::Context {
   DoorLimits limits;
   AdmissionTokens tokens;
   identity::Verifier verifier;
+  WorkChallenges work;
   EventCatalog catalog;
   Views views;
   Commands commands;
@@ -48,6 +50,8 @@ struct Api::Context {
   // The user a command (claim, join, confirm, cancel) is for: the bearer token's, which the body's
   // user_id, if any, must match.
   Checked<std::string> command_user(const Request& req);
+  // The bearer token's user (a request without a body: the challenge of a proof of work).
+  Checked<std::string> token_user(const Request& req);
   // Who reads a claim or a join (check_reader); may_read(reader, owner) tells whether they may see it.
   Checked<identity::Identity> reader(const Request& req);
 
@@ -74,6 +78,6 @@ void register_claim_routes(Routes& routes, Api::Context& c);     // claims.cc
 void register_queue_routes(Routes& routes, Api::Context& c);     // queue.cc
 void register_baseline_routes(Routes& routes, Api::Context& c);  // baselines.cc
 void register_ops_routes(Routes& routes, Api::Context& c);       // ops.cc
-void register_sign_in_routes(Routes& routes, Api::Context& c);   // sign_in.cc
+void register_sign_in_routes(Routes& routes, Api::Context& c);   // sign_in.cc (and the proof-of-work challenge)
 
 }  // namespace allot::ingress::api

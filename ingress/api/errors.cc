@@ -48,6 +48,16 @@ ApiError user_id_required() { return {400, "invalid_request", "user_id must be a
 ApiError dev_login_off() {
   return {404, "dev_login_off", "this ingress does not sign users in (ALLOT_DEV_LOGIN is off): use your identity provider's token"};
 }
+ApiError pow_required(std::string_view event_id, int32_t bits) {
+  return {403, "pow_required",
+          "this event asks a proof of work: GET /api/events/" + str(event_id) +
+              "/challenge, then send Proof-Of-Work: <challenge>:<solution> whose SHA-256 starts with " +
+              std::to_string(bits) + " zero bits"};
+}
+ApiError pow_invalid(std::string_view reason) { return {403, "pow_invalid", "the proof of work " + str(reason)}; }
+ApiError no_proof_of_work(std::string_view event_id) {
+  return {409, "no_proof_of_work", "event " + str(event_id) + " asks no proof of work: claim it directly"};
+}
 ApiError rate_limited(std::string_view who, int retry_after_s) {
   return {429, "rate_limited", "too many claims from " + str(who) + "; slow down", retry_after_s};
 }

@@ -56,6 +56,11 @@ ApiError admission_required(std::string_view event_id);
 ApiError admission_expired();
 ApiError invalid_admission_token();
 
+// Proof of work (README "Who is the user").
+ApiError pow_required(std::string_view event_id, int32_t bits);
+ApiError pow_invalid(std::string_view reason);
+ApiError no_proof_of_work(std::string_view event_id);
+
 // Holds: confirm and cancel.
 ApiError claim_pending();
 ApiError unknown_claim(std::string_view request_id);

@@ -24,8 +24,8 @@ void create_mega_event(Api::Context& c, const topics::CreateEvent& event, Reply 
   const int32_t k_total = event.partitions;
   json slices = json::array();
   for (int32_t k = 0; k < k_total; ++k) slices.push_back(id + "-" + std::to_string(k));
-  auto accepted = [&c, id, event_id = event.event_id, k_total, slices](topics::CommandPosition) {
-    c.catalog.created(event_id, /*admit_per_s=*/0, k_total);  // a mega event has no waiting room
+  auto accepted = [&c, id, event_id = event.event_id, pow_bits = event.pow_bits, k_total, slices](topics::CommandPosition) {
+    c.catalog.created(event_id, {/*admit_per_s=*/0, pow_bits}, k_total);  // a mega event has no waiting room
     return json{{"request_id", id}, {"status", topics::claim_status::kPending}, {"partitions", k_total}, {"slice_request_ids", slices}};
   };
   auto slice_body = [&event, k_total](int32_t k) {
@@ -50,8 +50,8 @@ void create_event(Api::Context& c, const Request& req, Reply r) {
   if (event.partitions > 1) return create_mega_event(c, event, std::move(r));
   topics::Command command{new_request_id(), now_ms(), event};
   auto accepted = [&c, id = command.request_id, event_id = event.event_id,
-                   rate = event.admit_per_s](topics::CommandPosition) {
-    c.catalog.created(event_id, rate, 1);
+                   rules = EventCatalog::DoorRules{event.admit_per_s, event.pow_bits}](topics::CommandPosition) {
+    c.catalog.created(event_id, rules, 1);
     return json{{"request_id", id}, {"status", topics::claim_status::kPending}};
   };
   c.commands.publish(command, std::move(r), accepted);

@@ -15,6 +15,7 @@ void join_queue(Api::Context& c, const Request& req, Reply r) {
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
   auto& [event_id, user_id, request_id, wait_ms] = std::get<Api::Context::ClaimRequest>(parsed);
   if (c.catalog.room_rate(event_id) == 0) return r.error(errors::no_waiting_room(event_id));
+  if (auto e = check_proof_of_work(req, c.catalog, c.work, event_id, user_id)) return r.error(*e);
   if (req.header("idempotency-key")) {
     // A retried key: its first decision stands (a join's place), and a key another request used is refused.
     if (auto decided = c.known_decision(request_id)) {

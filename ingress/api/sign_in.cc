@@ -1,4 +1,5 @@
-// The demo's sign-in (README "Who is the user"): in production the operator's identity provider issues
+// Who is at the door (README "Who is the user"): the demo's sign-in and the proof-of-work challenges.
+// In production the operator's identity provider issues
 // the tokens; with ALLOT_DEV_LOGIN=1 (scripts/demo) this ingress signs anyone in by the name they type,
 // with the stack's HS256 secret, so that the web page works without one.
 #include "common/clock.h"
@@ -32,10 +33,26 @@ void dev_login(Api::Context& c, const Request& req, Reply r) {
   r.send(200, answer.dump());
 }
 
+// GET /api/events/{id}/challenge (the user's token): 200 {"challenge","bits","expires_at"} to solve for
+// a claim or join of an event with pow_bits; 409 no_proof_of_work on an event without.
+void challenge(Api::Context& c, const Request& req, Reply r) {
+  auto event_id = event_id_param(req);
+  if (auto* e = std::get_if<ApiError>(&event_id)) return r.error(*e);
+  auto user = c.token_user(req);
+  if (auto* e = std::get_if<ApiError>(&user)) return r.error(*e);
+  const auto& id = std::get<std::string>(event_id);
+  if (auto e = check_event_open(c.catalog, id)) return r.error(*e);
+  const int32_t bits = c.catalog.pow_bits(id).value_or(0);
+  if (bits == 0) return r.error(errors::no_proof_of_work(id));
+  auto issued = c.work.issue(id, std::get<std::string>(user), bits, now_ms());
+  r.send(200, nlohmann::json{{"challenge", issued.text}, {"bits", bits}, {"expires_at", issued.expires_at}}.dump());
+}
+
 }  // namespace
 
 void register_sign_in_routes(Routes& routes, Api::Context& c) {
   routes.push_back(route(Method::kPost, "/api/dev/login", "dev_login", c, dev_login));
+  routes.push_back(route(Method::kGet, "/api/events/:event_id/challenge", "pow_challenge", c, challenge));
 }
 
 }  // namespace allot::ingress::api

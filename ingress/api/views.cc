@@ -25,6 +25,7 @@ json event_json(const EventView& e, const BaselineCounts& baselines) {
   }
   if (e.mode == topics::event_mode::kRaffle) j["entries"] = e.entries;
   j["partitions"] = e.partitions;
+  if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
   if (e.admit_per_s > 0) {
     j["admit_per_s"] = e.admit_per_s;
     j["admitted"] = e.admitted;

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/identity/identity.h"
 #include "ingress/api/api.h"
+#include "ingress/proof_of_work.h"
 
 namespace allot::ingress {
 namespace {
@@ -529,6 +530,61 @@ TEST_F(ApiTest, OneAddressCannotClaimForACrowdOfIdentities) {
   EXPECT_EQ(via("10.0.0.1", "203.0.113.7", "carol"), 202);
   EXPECT_EQ(via("10.0.0.1", "127.0.0.1, 203.0.113.8", "dave"), 202) << "the hop our proxy appended counts";
   EXPECT_EQ(via("127.0.0.1", "203.0.113.9", "erin"), 429) << "an untrusted peer's header is ignored";
+}
+
+// Finds a solution of `challenge` by brute force, as a client would (small bits in tests).
+std::string solve(const std::string& challenge, int32_t bits) {
+  for (int64_t n = 0;; ++n) {
+    auto proof = challenge + ":" + std::to_string(n);
+    if (has_leading_zero_bits(proof, bits)) return proof;
+  }
+}
+
+TEST_F(ApiTest, AnEventWithProofOfWorkTakesEachSolutionOnce) {
+  projections.events_.push_back(event("pow"));
+  projections.events_.back().pow_bits = 8;
+  auto get_challenge = [&](const std::string& event_id, const std::string& user) {
+    return call("pow_challenge", as(user, json_post({{"event_id", event_id}}, "")));
+  };
+  EXPECT_EQ(get_challenge("e1", "alice").code(), "no_proof_of_work");
+  EXPECT_EQ(call("pow_challenge", json_post({{"event_id", "pow"}}, "")).code(), "unauthenticated");
+  auto claim_with = [&](const std::string& user, const std::string& proof) {
+    auto r = claim_request("pow", user);
+    if (!proof.empty()) r.headers.emplace_back("proof-of-work", proof);
+    return call("claim", r);
+  };
+  EXPECT_EQ(claim_with("alice", "").code(), "pow_required");
+  auto issued = get_challenge("pow", "alice");
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  auto body = json::parse(issued.body);
+  EXPECT_EQ(body["bits"], 8);
+  const auto challenge = body["challenge"].get<std::string>();
+  const auto proof = solve(challenge, 8);
+  EXPECT_EQ(claim_with("bob", proof).code(), "pow_invalid") << "alice's challenge is not bob's";
+  std::string wrong = proof;
+  for (int64_t n = 0; has_leading_zero_bits(wrong, 8); ++n) wrong = challenge + ":x" + std::to_string(n);
+  EXPECT_EQ(claim_with("alice", wrong).code(), "pow_invalid") << "not a solution";
+  EXPECT_EQ(claim_with("alice", "garbage").code(), "pow_invalid");
+  EXPECT_TRUE(publisher.commands.empty());
+  EXPECT_EQ(claim_with("alice", proof).status, 202);
+  auto replayed = claim_with("alice", proof);
+  EXPECT_EQ(replayed.code(), "pow_invalid");
+  EXPECT_NE(replayed.body.find("used already"), std::string::npos) << replayed.body;
+  EXPECT_EQ(publisher.commands.size(), 1u);
+}
+
+TEST(WorkChallenges, ExpiredAndOtherKeysChallengesAreRefused) {
+  WorkChallenges work("key-1", 1000), other("key-2", 1000);
+  auto c = work.issue("e1", "alice", 4, 10'000);
+  auto proof = solve(c.text, 4);
+  EXPECT_EQ(other.redeem(proof, "e1", "alice", 4, 10'001), WorkChallenges::Check::kForged);
+  EXPECT_EQ(work.redeem(proof, "e1", "alice", 4, 11'000), WorkChallenges::Check::kExpired);
+  EXPECT_EQ(work.redeem(proof, "e2", "alice", 4, 10'001), WorkChallenges::Check::kForged);
+  EXPECT_EQ(work.redeem(solve(work.issue("e1", "alice", 2, 10'000).text, 2), "e1", "alice", 4, 10'001),
+            WorkChallenges::Check::kTooWeak)
+      << "an easier challenge than the event asks";
+  EXPECT_EQ(work.redeem(proof, "e1", "alice", 4, 10'001), WorkChallenges::Check::kValid);
+  EXPECT_EQ(work.redeem(proof, "e1", "alice", 4, 10'002), WorkChallenges::Check::kReplayed);
 }
 
 TEST_F(ApiTest, TheBenchSwitchBelievesTheBody) {
