@@ -110,6 +110,10 @@ class Config:
                     values.add(f.read().strip())
             except OSError:
                 pass  # no such file: that secret was given in the environment, or the stack has none
+        try:
+            values.add(components.jwt_settings(self.child_env)[0])  # the users' tokens' secret, wherever it is
+        except components.ConfigError:
+            pass
         return {v for v in values if v}
 
 
@@ -204,6 +208,13 @@ def admin_token(cfg):
         return cfg.admin_token
     with open(os.path.join(cfg.run_dir, "admin-token")) as f:
         return f.read().strip()
+
+
+def k6_identity_env(cfg):
+    """What bench/k6/claims.js signs its users' tokens with (README "Who is the user"): the stack's JWT secret,
+    issuer and audience, by environment only (never on a command line or in the results)."""
+    secret, issuer, audience = components.jwt_settings(cfg.child_env)
+    return {"ALLOT_JWT_HS256_SECRET": secret, "ALLOT_JWT_ISSUER": issuer, "ALLOT_JWT_AUDIENCE": audience}
 
 
 def service_pids(cfg):
@@ -394,7 +405,7 @@ def run_k6(cfg, strategy, scenario, events, outdir, extra_env, timeout_s):
     for p in (records, summary):
         if os.path.exists(p):
             os.remove(p)
-    e = dict(cfg.child_env)
+    e = dict(cfg.child_env, **k6_identity_env(cfg))
     e.update({"ALLOT_STRATEGY": strategy, "ALLOT_SCENARIO": scenario, "ALLOT_EVENTS": ",".join(events),
               "ALLOT_BASE_URL": cfg.base, "ALLOT_RUN_TAG": os.path.basename(outdir.rstrip("/")).replace("_", "-")})
     e.update({k: str(v) for k, v in extra_env.items()})
@@ -971,6 +982,10 @@ def main():
     p = run([os.path.join(ROOT, "scripts", "stack"), "status"], check=False, env=cfg.child_env)
     if p.returncode != 0:
         sys.exit("run-experiment: the stack is not fully up (scripts/stack up):\n" + p.stdout)
+    try:
+        k6_identity_env(cfg)  # k6 signs the users' tokens with the stack's secret: it must be there
+    except components.ConfigError as e:
+        sys.exit(f"run-experiment: {e}")
     skipped = Skipped()
     pids = service_pids(cfg)
     for c in cfg.layout.all():

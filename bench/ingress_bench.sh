@@ -3,6 +3,9 @@
 # server answering a no-op endpoint (/healthz), in one run, with wrk on loopback.
 #   bench/ingress_bench.sh [seconds=10] [connections=64]
 # Needs the stack up (scripts/stack up). wrk takes one of the machine's cores: say so with the figures.
+# Every claim is a signed-in user's: ALLOT_BENCH_USERS (100000) users' tokens are signed with the stack's
+# secret before wrk starts (into a temporary file bench/claim.lua reads; removed on exit), one per claim
+# until they run out, then again from the first.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,6 +14,10 @@ conns="${2:-64}"
 port="${ALLOT_HTTP_PORT:-8080}"
 token="${ALLOT_ADMIN_TOKEN:-$(cat .run/admin-token)}"
 event="bench-$(date +%s)"
+users="${ALLOT_BENCH_USERS:-100000}"
+tokens="$(mktemp)"
+trap 'rm -f "$tokens"' EXIT
+python3 scripts/components.py tokens w "$users" >"$tokens"
 
 curl -sf -X POST "http://127.0.0.1:$port/api/events" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d "{\"event_id\":\"$event\",\"title\":\"bench\",\"stock\":1000}" >/dev/null
@@ -30,7 +37,7 @@ run_wrk() {
 
 read -r noop_rps noop_p50 noop_p90 noop_p99 noop_bad < <(run_wrk "http://127.0.0.1:$port/healthz")
 read -r claim_rps claim_p50 claim_p90 claim_p99 claim_bad < <(run_wrk -s bench/claim.lua \
-  "http://127.0.0.1:$port/api/events/$event/claims")
+  "http://127.0.0.1:$port/api/events/$event/claims" -- "$tokens")
 
 echo "ingress on $(nproc) cores, wrk -t1 -c$conns -d${secs}s on the same machine"
 echo "| endpoint | req/s | p50 | p90 | p99 | non-2xx |"

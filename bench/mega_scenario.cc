@@ -67,6 +67,9 @@ Fairness run_fairness(const Options& o, int k) {
   DecisionLog log;
   std::mutex mu;
   std::vector<std::string> accepted;
+  std::vector<Headers> auth;  // each user's token, signed with the stack's secret before the clock starts
+  auth.reserve(static_cast<size_t>(o.users));
+  for (int i = 0; i < o.users; ++i) auth.push_back(as_user(o.prefix + std::to_string(i)));
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < o.concurrency; ++t) {
@@ -76,7 +79,9 @@ Fairness run_fairness(const Options& o, int k) {
         HttpResponse r;
         for (int attempt = 0; attempt < 20; ++attempt) {
           try {
-            r = http.post_json("/api/events/" + event + "/claims", json{{"user_id", o.prefix + std::to_string(i)}}.dump());
+            r = http.post_json("/api/events/" + event + "/claims",
+                               json{{"user_id", o.prefix + std::to_string(i)}}.dump(),
+                               auth[static_cast<size_t>(i)]);
           } catch (const std::exception&) {
             r = {};
           }

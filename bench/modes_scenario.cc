@@ -12,16 +12,18 @@
 //
 // All end with topics::verify over what landed in allot.decisions (held + issued <= stock at every
 // offset, every hold ends once, the draw re-derived from the log). Needs the stack up (scripts/stack up).
+// Every user's token is signed with the stack's secret once, before the timed part (testsupport::as_user).
 #include <algorithm>
 #include <atomic>
-#include <map>
 #include <chrono>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 
 #include "support.h"
 #include "topics/verify.h"
@@ -59,10 +61,23 @@ void for_each_user(size_t users, int concurrency, const std::function<void(HttpC
   for (auto& th : threads) th.join();
 }
 
-// POSTs {"user_id": user} to `path`; a connection error is status 0.
-HttpResponse post_user(HttpClient& http, const std::string& path, const std::string& user) {
+// Every user's Authorization header, signed once before the timed part and reused.
+class Tokens {
+ public:
+  explicit Tokens(const std::vector<std::string>& users) {
+    for (const auto& u : users) headers_.emplace(u, as_user(u));
+  }
+  const Headers& of(const std::string& user) const { return headers_.at(user); }
+
+ private:
+  std::unordered_map<std::string, Headers> headers_;
+};
+
+// POSTs {"user_id": user} to `path` as `user` (`auth`: its token); a connection error is status 0.
+HttpResponse post_user(HttpClient& http, const std::string& path, const std::string& user,
+                       const Headers& auth) {
   try {
-    return http.post_json(path, json{{"user_id", user}}.dump());
+    return http.post_json(path, json{{"user_id", user}}.dump(), auth);
   } catch (const std::exception&) {
     return {};
   }
@@ -93,12 +108,13 @@ int raffle(const Options& o) {
   create({{"event_id", event}, {"title", "Seed raffle"}, {"stock", o.stock}, {"mode", "raffle"}, {"closes_at", 4102444800000}});
   std::vector<std::string> users, accepted;
   for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  const Tokens tokens(users);
   auto started = Clock::now();
   std::vector<HttpResponse> answers(users.size());
   std::vector<double> accept_ms(users.size());
   for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
     auto t0 = Clock::now();
-    answers[i] = post_user(http, "/api/events/" + event + "/claims", users[i]);
+    answers[i] = post_user(http, "/api/events/" + event + "/claims", users[i], tokens.of(users[i]));
     accept_ms[i] = ms_since(t0);
   });
   double accept_s = seconds_since(started);
@@ -151,6 +167,7 @@ int hold(const Options& o) {
   };
   std::vector<std::string> users, accepted, line;  // line: sold-out users in decision order
   for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  const Tokens tokens(users);
   const std::string claims = "/api/events/" + event + "/claims?wait_ms=10000";
   std::mutex mu;
   std::vector<std::pair<int64_t, std::string>> sold_out;  // (decided_at, user): the order they were answered
@@ -158,20 +175,23 @@ int hold(const Options& o) {
   size_t claims_sent = 0, holds = 0, unpaid = 0, confirmed = 0, answered = 0;
   // One user's visit: claim; when held, pay at once (confirm) unless this user never pays.
   auto visit = [&](HttpClient& http, const std::string& user, bool first_wave) {
+    const auto& auth = tokens.of(user);
     auto t0 = Clock::now();
-    auto r = post_user(http, claims, user);
+    auto r = post_user(http, claims, user, auth);
     double ms = ms_since(t0);
     auto status = body_field(r, "status");
     HttpResponse paid;
     if (status == "held" && pays(user)) {
-      paid = post_user(http, "/api/claims/" + body_field(r, "request_id") + "/confirm?wait_ms=10000", user);
+      paid = post_user(http, "/api/claims/" + body_field(r, "request_id") + "/confirm?wait_ms=10000", user,
+                       auth);
     }
     std::lock_guard lock(mu);
     if (first_wave) first_ms.push_back(ms);
     ++claims_sent;
     answered += r.status == 200;
     accepted.push_back(body_field(r, "request_id"));
-    if (status == "sold_out") sold_out.emplace_back(json::parse(r.body, nullptr, false).value("decided_at", int64_t{0}), user);
+    if (status == "sold_out")
+      sold_out.emplace_back(json::parse(r.body, nullptr, false).value("decided_at", int64_t{0}), user);
     if (status != "held") return;
     ++holds;
     if (paid.status == 0) {
@@ -237,11 +257,12 @@ int room(const Options& o) {
   if (!log.wait_for({event}, 1, std::chrono::seconds(60))) throw std::runtime_error("the event was not created");
   std::vector<std::string> users, joins(static_cast<size_t>(o.users)), accepted;
   for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
+  const Tokens tokens(users);
   auto started = Clock::now();
   std::vector<double> join_ms(users.size());
   for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
     auto t0 = Clock::now();
-    auto r = post_user(http, "/api/events/" + event + "/queue", users[i]);
+    auto r = post_user(http, "/api/events/" + event + "/queue", users[i], tokens.of(users[i]));
     join_ms[i] = ms_since(t0);
     if (r.status == 202) joins[i] = body_field(r, "request_id");
   });
@@ -296,13 +317,16 @@ int room(const Options& o) {
   for_each_user(users.size(), o.concurrency, [&](HttpClient& http, size_t i) {
     if (joins[i].empty()) return;
     try {
-      auto status = json::parse(http.request("GET", "/api/queue/" + joins[i]).body, nullptr, false);
+      const auto& auth = tokens.of(users[i]);
+      auto status = json::parse(http.request("GET", "/api/queue/" + joins[i], "", auth).body, nullptr, false);
       if (!status.is_object() || status.value("status", "") != "admitted") return;
       const std::string path = "/api/events/" + event + "/claims";
-      if (i % 100 == 0 && http.post_json(path, json{{"user_id", users[i]}}.dump()).status == 403) ++refused;
+      if (i % 100 == 0 && http.post_json(path, json{{"user_id", users[i]}}.dump(), auth).status == 403)
+        ++refused;
+      Headers admitted = auth;
+      admitted.emplace_back("Admission-Token", status.value("admission_token", ""));
       auto t0 = Clock::now();
-      claims[i] = http.post_json(path + "?wait_ms=10000", json{{"user_id", users[i]}}.dump(),
-                                 {{"Admission-Token", status.value("admission_token", "")}});
+      claims[i] = http.post_json(path + "?wait_ms=10000", json{{"user_id", users[i]}}.dump(), admitted);
       claim_ms[i] = ms_since(t0);
     } catch (const std::exception&) {
     }

@@ -3,7 +3,8 @@
 //
 //   allot-seed [--users 10000] [--stock 100] [--concurrency 64]
 //
-// Needs the stack up (scripts/stack up). Accept latency is the HTTP 202 (the broker has the command);
+// Needs the stack up (scripts/stack up). Every user's token is signed with the stack's secret before the
+// clock starts (testsupport::as_user). Accept latency is the HTTP 202 (the broker has the command);
 // decision latency is from the request's send to the decision's decided_at.
 #include <algorithm>
 #include <chrono>
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
         {{"Authorization", "Bearer " + admin_token()}});
     if (created.status != 202) throw std::runtime_error("create event: " + created.body);
 
+    // Each user's signed token, made before the timed part.
+    std::vector<Headers> auth;
+    auth.reserve(static_cast<size_t>(users));
+    for (int u = 0; u < users; ++u) auth.push_back(as_user("seed-user-" + std::to_string(u)));
+
     std::mutex mu;
     std::vector<std::string> accepted;
     std::vector<double> accept_ms;
@@ -63,7 +69,9 @@ int main(int argc, char** argv) {
           auto t0 = Clock::now();
           HttpResponse r;
           try {
-            r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"seed-user-)" + std::to_string(u) + "\"}");
+            r = http.post_json("/api/events/" + event + "/claims",
+                               R"({"user_id":"seed-user-)" + std::to_string(u) + "\"}",
+                               auth[static_cast<size_t>(u)]);
           } catch (const std::exception&) {
             r.status = 0;  // connection error
           }

@@ -130,7 +130,7 @@ def main():
     ex.create_events(cfg, events, args.stock)
 
     records = os.path.join(outdir, "records.log")
-    env = dict(cfg.child_env)
+    env = dict(cfg.child_env, **ex.k6_identity_env(cfg))
     env.update({"ALLOT_STRATEGY": "v3", "ALLOT_SCENARIO": "soak", "ALLOT_EVENTS": ",".join(events),
                 "ALLOT_BASE_URL": cfg.base, "ALLOT_RUN_TAG": f"soak{run_id}", "ALLOT_RATE": str(args.rate),
                 "ALLOT_DURATION_S": str(args.minutes * 60), "ALLOT_VUS": str(args.vus),

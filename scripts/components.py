@@ -25,15 +25,21 @@ An empty variable counts as unset (as `${X:-default}` in bash). Standard library
     python3 scripts/components.py program NAME                  what NAME's command line shows (kafka.Kafka, ...)
     python3 scripts/components.py kafka-nodes                   the Kafka node count
     python3 scripts/components.py json                          all of it, as JSON
+    python3 scripts/components.py tokens PREFIX COUNT           COUNT users' tokens signed with the stack's JWT secret
+                                                                (see jwt_settings): "PREFIX-<i> <token>" per line
 
 Exit status 2 on a bad ALLOT_* value or a name that is no component.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import sys
+import time
 from dataclasses import asdict, dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,9 +233,46 @@ class Layout:
                                for c in self.all()]}
 
 
+# ---- who the user is (README "Who is the user"): the HS256 tokens with which tests, benches and load scripts
+# sign their users' requests, as the operator's sign-in (or `allotctl token --user ID`) would.
+
+def jwt_settings(env=None, root=ROOT):
+    """(secret, issuer, audience) of the stack's user tokens: ALLOT_JWT_HS256_SECRET, else the file
+    ALLOT_JWT_HS256_SECRET_FILE names, else <run dir>/jwt-secret (`scripts/stack up` writes it); ALLOT_JWT_ISSUER
+    and ALLOT_JWT_AUDIENCE, else "allot" (as the ingress reads them). Raises ConfigError when no secret is found."""
+    env = os.environ if env is None else env
+    secret = env.get("ALLOT_JWT_HS256_SECRET", "")
+    if not secret:
+        path = env.get("ALLOT_JWT_HS256_SECRET_FILE", "") or os.path.join(Layout(env, root).run_dir, "jwt-secret")
+        try:
+            with open(path) as f:
+                secret = f.read().rstrip("\r\n")
+        except OSError as e:
+            raise ConfigError(f"no JWT secret: set ALLOT_JWT_HS256_SECRET[_FILE] or run scripts/stack up ({e})")
+        if not secret:
+            raise ConfigError(f"no JWT secret: {path} is empty")
+    return secret, env.get("ALLOT_JWT_ISSUER", "") or "allot", env.get("ALLOT_JWT_AUDIENCE", "") or "allot"
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+_JWT_HEADER = _b64url(b'{"alg":"HS256","typ":"JWT"}')
+
+
+def mint_token(user, secret, issuer="allot", audience="allot", ttl=3600, now=None):
+    """An HS256 JWT for `user`: claims sub, iss, aud, iat, nbf (now) and exp (now + ttl seconds)."""
+    now = int(time.time() if now is None else now)
+    claims = {"sub": user, "iss": issuer, "aud": audience, "iat": now, "nbf": now, "exp": now + int(ttl)}
+    signing_input = _JWT_HEADER + "." + _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64url(signature)
+
+
 def main(argv):
     usage = ("usage: components.py services [--all] [--ports] | all [--long] | metrics-port NAME | port NAME | "
-             "binary NAME | program NAME | kafka-nodes | json")
+             "binary NAME | program NAME | kafka-nodes | json | tokens PREFIX COUNT")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -252,6 +295,11 @@ def main(argv):
             print(layout.kafka_nodes)
         elif cmd == "json" and not rest:
             print(json.dumps(layout.as_dict(), indent=1))
+        elif cmd == "tokens" and len(rest) == 2 and rest[1].isdigit():
+            secret, issuer, audience = jwt_settings()
+            now = int(time.time())
+            sys.stdout.writelines(f"{rest[0]}-{i} {mint_token(f'{rest[0]}-{i}', secret, issuer, audience, now=now)}\n"
+                                  for i in range(int(rest[1])))
         else:
             print(usage, file=sys.stderr)
             return 2

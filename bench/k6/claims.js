@@ -19,6 +19,11 @@
 // ("R,..." see record()), from which run-experiment computes throughput and latency over time and checks
 // integrity; k6's own summary (custom metrics below) gives the headline percentiles.
 //
+// Every user is signed in: each iteration signs its user's HS256 token (README "Who is the user") with the
+// stack's secret, ALLOT_JWT_HS256_SECRET (bench/experiment.py passes it; never written to the results),
+// issuer ALLOT_JWT_ISSUER and audience ALLOT_JWT_AUDIENCE ("allot"), before the claim's clock starts, and sends
+// it as Authorization: Bearer on the claim and on its long polls.
+//
 // Other variables: ALLOT_BASE_URL (http://127.0.0.1:8080), ALLOT_RUN_TAG (user id prefix),
 // ALLOT_CLAIM_WAIT_MS (wait_ms of the v3 POST, 5000; 0 = answer 202 at once, as a client without the wait),
 // ALLOT_LONG_POLL_MS (wait_ms of each long poll, 20000), ALLOT_POLL_MAX_MS (pause after a failed poll, 250),
@@ -26,6 +31,8 @@
 // ALLOT_MAX_DURATION (seed/many executor bound, 10m).
 import http from 'k6/http';
 import exec from 'k6/execution';
+import crypto from 'k6/crypto';
+import encoding from 'k6/encoding';
 import { sleep } from 'k6';
 import { Counter, Rate, Trend } from 'k6/metrics';
 
@@ -47,8 +54,22 @@ const stages = (__ENV.ALLOT_STAGES || '250:10,500:10,1000:10,2000:10,3000:10,400
   .split(',')
   .map((s) => s.split(':').map(Number));
 
+const jwtSecret = __ENV.ALLOT_JWT_HS256_SECRET || '';
+const jwtIssuer = __ENV.ALLOT_JWT_ISSUER || 'allot';
+const jwtAudience = __ENV.ALLOT_JWT_AUDIENCE || 'allot';
+
 if (!['v1', 'v2', 'v3'].includes(strategy)) throw new Error(`ALLOT_STRATEGY must be v1, v2 or v3, not ${strategy}`);
 if (events.length === 0) throw new Error('ALLOT_EVENTS: give the event id(s) to claim from (run-experiment creates them)');
+if (!jwtSecret) throw new Error('ALLOT_JWT_HS256_SECRET: give the secret the users\' tokens are signed with (.run/jwt-secret)');
+
+// An HS256 JWT for `user` (sub, iss, aud, iat, nbf, exp: an hour), as the operator's sign-in would issue it.
+const jwtHeader = encoding.b64encode(JSON.stringify({ alg: 'HS256', typ: 'JWT' }), 'rawurl');
+function userToken(user) {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: user, iss: jwtIssuer, aud: jwtAudience, iat: now, nbf: now, exp: now + 3600 };
+  const input = `${jwtHeader}.${encoding.b64encode(JSON.stringify(claims), 'rawurl')}`;
+  return `${input}.${crypto.hmac('sha256', jwtSecret, input, 'base64rawurl')}`;
+}
 
 function scenarios() {
   if (scenario === 'seed' || scenario === 'many') {
@@ -136,7 +157,6 @@ const errKind = {
 };
 const pollErrors = new Counter('poll_request_errors'); // single poll requests that failed (retried)
 
-const jsonHeaders = { headers: { 'Content-Type': 'application/json' }, timeout: '30s' };
 
 function claimUrl(event) {
   if (strategy === 'v3') return `${base}/api/events/${event}/claims${claimWaitMs > 0 ? `?wait_ms=${claimWaitMs}` : ''}`;
@@ -188,8 +208,10 @@ export default function () {
   const ei = it % events.length;
   const event = events[ei];
   const user = `${runTag}-u${it}`;
+  const auth = `Bearer ${userToken(user)}`; // signed before the clock starts
   const t0 = Date.now();
-  const res = http.post(claimUrl(event), JSON.stringify({ user_id: user }), Object.assign({ tags: { name: 'claim' } }, jsonHeaders));
+  const res = http.post(claimUrl(event), JSON.stringify({ user_id: user }),
+    { headers: { 'Content-Type': 'application/json', Authorization: auth }, tags: { name: 'claim' }, timeout: '30s' });
   const acc = res.timings.duration + res.timings.blocked + res.timings.connecting;
 
   if (strategy !== 'v3') {
@@ -225,7 +247,8 @@ export default function () {
   const deadline = t0 + answerTimeoutMs;
   while (Date.now() < deadline) {
     const waitMs = Math.max(1, Math.min(longPollMs, deadline - Date.now()));
-    const p = http.get(`${base}/api/claims/${rid}?wait_ms=${waitMs}`, { tags: { name: 'poll' }, timeout: `${waitMs + 10000}ms` });
+    const p = http.get(`${base}/api/claims/${rid}?wait_ms=${waitMs}`,
+      { headers: { Authorization: auth }, tags: { name: 'poll' }, timeout: `${waitMs + 10000}ms` });
     n += 1;
     polls.add(1);
     if (p.status === 200) {

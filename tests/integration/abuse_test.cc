@@ -30,22 +30,32 @@ void expect_json_error(const HttpResponse& r, int status, const std::string& wha
 TEST(BadInput, HostileBodiesGetClearErrors) {
   HttpClient http(http_port());
   const std::string path = "/api/events/" + unique_id("bad") + "/claims";
-  expect_json_error(http.post_json(path, std::string(1500, '[') + std::string(1500, ']')), 400, "deep nesting");
-  expect_json_error(http.post_json(path, R"({"user_id":"u")"), 400, "truncated JSON");
-  expect_json_error(http.post_json(path, R"({"user_id":1e999999})"), 400, "huge number");
-  expect_json_error(http.post_json(path, R"({"user_id":99999999999999999999999999999})"), 400, "huge integer");
-  expect_json_error(http.post_json(path, "{\"user_id\":\"\xff\xfe\"}"), 400, "non-UTF-8 user id");
-  expect_json_error(http.post_json(path, R"({"user_id":"caf\u00e9"})"), 400, "non-ASCII user id");
-  expect_json_error(http.post_json(path, R"({"user_id":null})"), 400, "null user id");
-  expect_json_error(http.post_json(path, R"(["user_id","u"])"), 400, "array body");
-  expect_json_error(http.post_json(path, ""), 400, "empty body");
-  expect_json_error(http.post_json("/api/events/%ff%fe/claims", R"({"user_id":"u"})"), 400, "non-UTF-8 event id");
-  expect_json_error(http.post_json("/api/events/" + std::string(65, 'a') + "/claims", R"({"user_id":"u"})"), 400,
-                    "event id too long");
-  expect_json_error(http.request("POST", path, R"({"user_id":"u"})", {{"Content-Type", "application/xml"}}), 415, "xml");
-  expect_json_error(http.request("POST", path, R"({"user_id":"u"})"), 415, "no content type");
-  expect_json_error(http.post_json(path, std::string(5000, ' ') + R"({"user_id":"u"})"), 413, "body over the limit");
-  expect_json_error(http.request("GET", "/api/claims/" + std::string(70, 'x')), 400, "request id too long");
+  // A signed-in user's requests (a valid token of "u"): what is refused is the body, the id or the headers.
+  const auto u = as_user("u");
+  expect_json_error(http.post_json(path, std::string(1500, '[') + std::string(1500, ']'), u), 400,
+                    "deep nesting");
+  expect_json_error(http.post_json(path, R"({"user_id":"u")", u), 400, "truncated JSON");
+  expect_json_error(http.post_json(path, R"({"user_id":1e999999})", u), 400, "huge number");
+  expect_json_error(http.post_json(path, R"({"user_id":99999999999999999999999999999})", u), 400,
+                    "huge integer");
+  expect_json_error(http.post_json(path, "{\"user_id\":\"\xff\xfe\"}", u), 400, "non-UTF-8 user id");
+  expect_json_error(http.post_json(path, R"({"user_id":"caf\u00e9"})", u), 400, "non-ASCII user id");
+  expect_json_error(http.post_json(path, R"({"user_id":null})", u), 400, "null user id");
+  expect_json_error(http.post_json(path, R"(["user_id","u"])", u), 400, "array body");
+  expect_json_error(http.post_json(path, "", u), 400, "empty body");
+  expect_json_error(http.post_json("/api/events/%ff%fe/claims", R"({"user_id":"u"})", u), 400,
+                    "non-UTF-8 event id");
+  expect_json_error(
+      http.post_json("/api/events/" + std::string(65, 'a') + "/claims", R"({"user_id":"u"})", u), 400,
+      "event id too long");
+  expect_json_error(
+      http.request("POST", path, R"({"user_id":"u"})", as_user("u", {{"Content-Type", "application/xml"}})),
+      415, "xml");
+  expect_json_error(http.request("POST", path, R"({"user_id":"u"})", u), 415, "no content type");
+  expect_json_error(http.post_json(path, std::string(5000, ' ') + R"({"user_id":"u"})", u), 413,
+                    "body over the limit");
+  expect_json_error(http.request("GET", "/api/claims/" + std::string(70, 'x'), "", u), 400,
+                    "request id too long");
   expect_json_error(http.request("GET", "/api/events/" + unique_id("none") + "/ranking?limit=-1"), 400, "bad limit");
   // The server is still fine.
   EXPECT_EQ(http.request("GET", "/healthz").status, 200);
@@ -55,7 +65,9 @@ TEST(BadInput, OversizeHeadersAreRefusedAndTheServerLivesOn) {
   HttpClient http(http_port());
   int status = 0;
   try {
-    status = http.post_json("/api/events/e1/claims", R"({"user_id":"u"})", {{"X-Big", std::string(200000, 'a')}}).status;
+    status = http.post_json("/api/events/e1/claims", R"({"user_id":"u"})",
+                            as_user("u", {{"X-Big", std::string(200000, 'a')}}))
+                 .status;
   } catch (const std::exception&) {
     status = -1;  // the server may close the connection instead of answering
   }
@@ -114,8 +126,10 @@ TEST(Abuse, ThousandsOfIdleConnectionsAndSlowSendersDoNotStopRealClaims) {
   auto started = std::chrono::steady_clock::now();
   double worst_ms = 0;
   for (int i = 0; i < kClaims; ++i) {
+    const auto user = "real-" + std::to_string(i);
+    const auto headers = as_user(user);  // signed before the clock starts
     auto t0 = std::chrono::steady_clock::now();
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"real-)" + std::to_string(i) + "\"}");
+    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", headers);
     worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     accepted += r.status == 202;
   }
@@ -142,16 +156,21 @@ TEST(Abuse, AFloodFromOneUserDoesNotDelayOthers) {
   for (int t = 0; t < 4; ++t) {
     flooders.emplace_back([&] {
       HttpClient http(http_port());
+      const auto flooder = as_user("flooder");
       for (int i = 0; i < 5000 && !stop; ++i) {
-        limited += http.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})").status == 429;
+        limited +=
+            http.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})", flooder).status ==
+            429;
       }
     });
   }
   HttpClient http(http_port());
   std::vector<double> ms;
   for (int i = 0; i < 200; ++i) {
+    const auto user = "other-" + std::to_string(i);
+    const auto headers = as_user(user);  // signed before the clock starts
     auto t0 = std::chrono::steady_clock::now();
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"other-)" + std::to_string(i) + "\"}");
+    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", headers);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     EXPECT_EQ(r.status, 202);
   }

@@ -77,7 +77,8 @@ TEST(Baselines, EachStrategyIssuesExactlyItsStockOncePerUserUnderConcurrency) {
         for (int i = t; i < kClaims; i += kThreads) {
           // every user claims twice: the second must never issue
           auto user = "u" + std::to_string(i / 2);
-          auto r = http.post_json("/api/" + version + "/events/" + event + "/claims", R"({"user_id":")" + user + "\"}");
+          auto r = http.post_json("/api/" + version + "/events/" + event + "/claims",
+                                  R"({"user_id":")" + user + "\"}", as_user(user));
           std::lock_guard lock(mu);
           ++statuses[r.status];
         }
@@ -104,11 +105,15 @@ TEST(Baselines, EachStrategyIssuesExactlyItsStockOncePerUserUnderConcurrency) {
 TEST(Baselines, UnknownEventsAndBadInputAnswerLikeV3) {
   HttpClient http(http_port());
   for (const std::string version : {"v1", "v2"}) {
-    EXPECT_EQ(http.post_json("/api/" + version + "/events/" + unique_id("none") + "/claims", R"({"user_id":"u"})").status,
+    EXPECT_EQ(http.post_json("/api/" + version + "/events/" + unique_id("none") + "/claims",
+                             R"({"user_id":"u"})", as_user("u"))
+                  .status,
               404);
-    EXPECT_EQ(http.post_json("/api/" + version + "/events/e1/claims", "{oops").status, 400);
+    EXPECT_EQ(http.post_json("/api/" + version + "/events/e1/claims", "{oops", as_user("u")).status, 400);
     EXPECT_EQ(http.request("POST", "/api/" + version + "/events/e1/claims", R"({"user_id":"u"})",
-                           {{"Content-Type", "text/plain"}}).status, 415);
+                           as_user("u", {{"Content-Type", "text/plain"}}))
+                  .status,
+              415);
   }
 }
 

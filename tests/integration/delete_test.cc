@@ -51,7 +51,8 @@ class DeleteEvent : public ::testing::Test {
   }
   // A claim answered with its decision (long poll); returns the decision's JSON.
   json claim(const std::string& event, const std::string& user) {
-    auto r = http_.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump());
+    auto r = http_.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
+                             as_user(user));
     EXPECT_EQ(r.status, 200) << r.body;
     return r.status == 200 ? json::parse(r.body) : json::object();
   }
@@ -112,8 +113,9 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   auto held = claim(hold, user(10));
   EXPECT_EQ(held["status"], "held");
   EXPECT_EQ(claim(hold, user(11))["status"], "held");
-  auto confirmed = http_.post_json("/api/claims/" + held["request_id"].get<std::string>() + "/confirm?wait_ms=10000",
-                                   json{{"user_id", user(10)}}.dump());
+  auto confirmed =
+      http_.post_json("/api/claims/" + held["request_id"].get<std::string>() + "/confirm?wait_ms=10000",
+                      json{{"user_id", user(10)}}.dump(), as_user(user(10)));
   EXPECT_EQ(confirmed.status, 200) << confirmed.body;
   for (int i = 20; i < 23; ++i) EXPECT_EQ(claim(raffle, user(i))["status"], "entered");
 
@@ -151,7 +153,8 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
       << none.status << " " << none.body;
   EXPECT_EQ(http_.request("DELETE", "/api/events/" + fcfs).status, 401) << "admin only";
   // The clear answers: this ingress knows the event is deleted; the processor answers deleted too.
-  auto late = http_.post_json("/api/events/" + fcfs + "/claims", json{{"user_id", user(30)}}.dump());
+  auto late = http_.post_json("/api/events/" + fcfs + "/claims", json{{"user_id", user(30)}}.dump(),
+                              as_user(user(30)));
   EXPECT_EQ(late.status, 404) << late.body;
   EXPECT_EQ(json::parse(late.body)["error"]["code"], "event_deleted") << late.body;
   CommandProducer producer;

@@ -77,9 +77,10 @@ std::string create_event(HttpClient& http, int stock) {
   return id;
 }
 
-// Claims for `user`; returns the request id ("" unless answered 202).
+// Claims for `user`, with the user's token; returns the request id ("" unless answered 202).
 std::string claim(HttpClient& http, const std::string& event_id, const std::string& user) {
-  auto r = http.post_json("/api/events/" + event_id + "/claims", json{{"user_id", user}}.dump());
+  auto r =
+      http.post_json("/api/events/" + event_id + "/claims", json{{"user_id", user}}.dump(), as_user(user));
   EXPECT_EQ(r.status, 202) << r.body;
   return r.status == 202 ? json::parse(r.body).value("request_id", "") : "";
 }
@@ -115,7 +116,7 @@ TEST(IngressLongPoll, ReturnsTheDecisionOfADecidedClaim) {
   std::string rid = claim(http, event, "alice");
   ASSERT_FALSE(rid.empty());
   ASSERT_TRUE(decisions.wait_for({event}, 2, 60s)) << "the processors never decided the claim";
-  auto r = http.request("GET", "/api/claims/" + rid + "?wait_ms=20000");
+  auto r = http.request("GET", "/api/claims/" + rid + "?wait_ms=20000", "", as_user("alice"));
   ASSERT_EQ(r.status, 200) << r.body;
   auto j = json::parse(r.body);
   EXPECT_EQ(j.value("status", ""), "issued") << r.body;
@@ -125,13 +126,15 @@ TEST(IngressLongPoll, ReturnsTheDecisionOfADecidedClaim) {
 
   // A retried Idempotency-Key of a decided claim gets no second decision: the waiting POST answers with
   // the first one rather than wait for one that never comes.
-  auto retried = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "alice"}}.dump(),
-                                {{"Idempotency-Key", rid}});
+  auto retried =
+      http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "alice"}}.dump(),
+                     as_user("alice", {{"Idempotency-Key", rid}}));
   ASSERT_EQ(retried.status, 200) << retried.body;
   EXPECT_EQ(json::parse(retried.body).value("coupon_seq", 0), 1) << retried.body;
 
   // The same claim answered in one request: a decision within the wait is 200 with it, else a 202.
-  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "bob"}}.dump());
+  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "bob"}}.dump(),
+                          as_user("bob"));
   ASSERT_TRUE(p.status == 200 || p.status == 202) << p.status << " " << p.body;
   auto pj = json::parse(p.body);
   if (p.status == 200) {
@@ -155,7 +158,7 @@ TEST(IngressLongPoll, ReturnsPendingAfterTheWaitWhenNothingDecides) {
   ASSERT_FALSE(rid.empty());
 
   auto started = std::chrono::steady_clock::now();
-  auto r = http.request("GET", "/api/claims/" + rid + "?wait_ms=700");
+  auto r = http.request("GET", "/api/claims/" + rid + "?wait_ms=700", "", as_user("carol"));
   auto waited = std::chrono::steady_clock::now() - started;
   ASSERT_EQ(r.status, 200) << r.body;
   auto j = json::parse(r.body);
@@ -166,9 +169,12 @@ TEST(IngressLongPoll, ReturnsPendingAfterTheWaitWhenNothingDecides) {
   EXPECT_EQ(ingress.watch().waiters(), 0u);
 
   // wait_ms=0 (and none) is today's answer at once.
-  EXPECT_EQ(json::parse(http.request("GET", "/api/claims/" + rid + "?wait_ms=0").body).value("status", ""), "pending");
+  EXPECT_EQ(json::parse(http.request("GET", "/api/claims/" + rid + "?wait_ms=0", "", as_user("carol")).body)
+                .value("status", ""),
+            "pending");
   // A POST that waits and sees no decision is accepted as usual.
-  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=300", json{{"user_id", "dave"}}.dump());
+  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=300", json{{"user_id", "dave"}}.dump(),
+                          as_user("dave"));
   EXPECT_EQ(p.status, 202) << p.body;
   EXPECT_EQ(json::parse(p.body).value("status", ""), "pending") << p.body;
 }
@@ -185,9 +191,10 @@ TEST(IngressLongPoll, RejectsABadWaitWithAJsonError) {
   for (std::string bad : {"-1", "abc", "30001", "1.5", "", "99999999999999999999"}) {
     for (auto [method, path] : {std::pair{"GET", "/api/claims/" + rid},
                                 std::pair{"POST", "/api/events/" + event + "/claims"}}) {
-      auto r = std::string(method) == "GET"
-                   ? http.request("GET", path + "?wait_ms=" + bad)
-                   : http.post_json(path + "?wait_ms=" + bad, json{{"user_id", "frank"}}.dump());
+      auto r =
+          std::string(method) == "GET"
+              ? http.request("GET", path + "?wait_ms=" + bad, "", as_user("erin"))
+              : http.post_json(path + "?wait_ms=" + bad, json{{"user_id", "frank"}}.dump(), as_user("frank"));
       EXPECT_EQ(r.status, 400) << method << " wait_ms=" << bad << ": " << r.body;
       auto j = json::parse(r.body, nullptr, false);
       ASSERT_TRUE(j.is_object()) << r.body;
@@ -196,7 +203,7 @@ TEST(IngressLongPoll, RejectsABadWaitWithAJsonError) {
     }
   }
   // The cap itself is allowed (an unknown claim is answered at once: nothing to wait for).
-  EXPECT_EQ(http.request("GET", "/api/claims/no-such-claim?wait_ms=30000").status, 404);
+  EXPECT_EQ(http.request("GET", "/api/claims/no-such-claim?wait_ms=30000", "", as_user("erin")).status, 404);
 }
 
 // A stopping ingress answers its open long polls (pending) before it closes their connections.
@@ -211,7 +218,7 @@ TEST(IngressLongPoll, ShutdownAnswersOpenLongPolls) {
   ASSERT_FALSE(rid.empty());
   auto poll = std::async(std::launch::async, [&] {
     HttpClient own(ingress.port());
-    return own.request("GET", "/api/claims/" + rid + "?wait_ms=30000");
+    return own.request("GET", "/api/claims/" + rid + "?wait_ms=30000", "", as_user("grace"));
   });
   for (int i = 0; i < 600 && ingress.watch().waiters() < 1; ++i) std::this_thread::sleep_for(20ms);
   ASSERT_EQ(ingress.watch().waiters(), 1u);
@@ -240,8 +247,11 @@ TEST(IngressLongPoll, ThousandsOfOpenPollsNeitherBlockClaimsNorLeak) {
   if (HasFatalFailure()) return;
   HttpClient http(ingress.port());
   std::string event = create_event(http, 1000);
-  std::vector<std::string> rids;
-  for (int i = 0; i < 20; ++i) rids.push_back(claim(http, event, "poller-" + std::to_string(i)));
+  std::vector<std::string> rids, tokens;  // each poller's claim and token: a claim is read by its own user
+  for (int i = 0; i < 20; ++i) {
+    rids.push_back(claim(http, event, "poller-" + std::to_string(i)));
+    tokens.push_back(user_token("poller-" + std::to_string(i)));
+  }
   ASSERT_EQ(std::count(rids.begin(), rids.end(), ""), 0);
   const size_t connections_before = server_connections(ingress.port());
 
@@ -255,8 +265,9 @@ TEST(IngressLongPoll, ThousandsOfOpenPollsNeitherBlockClaimsNorLeak) {
     ASSERT_GE(fd, 0) << "socket " << i << ": " << strerror(errno);
     polls[i].fd = fd;
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << "connect " << i << ": " << strerror(errno);
-    std::string req = "GET /api/claims/" + rids[static_cast<size_t>(i) % rids.size()] + "?wait_ms=" +
-                      std::to_string(kWaitMs) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const size_t k = static_cast<size_t>(i) % rids.size();
+    std::string req = "GET /api/claims/" + rids[k] + "?wait_ms=" + std::to_string(kWaitMs) +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + tokens[k] + "\r\n\r\n";
     ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   }
   EXPECT_GE(server_connections(ingress.port()), connections_before + kPolls);

@@ -86,10 +86,12 @@ void expect_json_error(const HttpResponse& r, int status, const std::string& cod
   EXPECT_FALSE(body["error"].value("message", "").empty()) << what << ": " << r.body;
 }
 
-// A POST of a claim with `framing` (Content-Length or Transfer-Encoding header lines) and `body`.
+// A POST of a claim by a signed-in user (a valid token: what those that reach our handler are refused for
+// is their body) with `framing` (Content-Length or Transfer-Encoding header lines) and `body`.
 std::string post_claim(const std::string& framing, const std::string& body) {
-  return "POST /api/events/parse-errors/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing +
-         "\r\n" + body;
+  const std::string auth = "Authorization: Bearer " + user_token("u") + "\r\n";
+  return "POST /api/events/parse-errors/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         auth + framing + "\r\n" + body;
 }
 
 TEST(IngressParseErrors, WhatThePistacheParserRefusesGetsAJsonError) {

@@ -81,8 +81,10 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
           EXPECT_GT(signal_service("processor-1", SIGKILL), 0) << "kill -9 processor-1";
         }
         HttpResponse r;
+        const auto headers = as_user(claims[i]);
         for (int attempt = 0; attempt < 50; ++attempt) {  // 503 (broker busy) and 429 are retried
-          r = http.post_json("/api/events/" + event + "/claims", json{{"user_id", claims[i]}}.dump());
+          r = http.post_json("/api/events/" + event + "/claims", json{{"user_id", claims[i]}}.dump(),
+                             headers);
           if (r.status != 503 && r.status != 429) break;
           std::this_thread::sleep_for(100ms);
         }
@@ -173,7 +175,9 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
   auto ranking = json::parse(http.request("GET", "/api/events/" + event + "/ranking?limit=8").body, nullptr, false);
   ASSERT_TRUE(ranking.is_array());
   EXPECT_EQ(ranking.size(), 8u);
-  auto claim = json::parse(http.request("GET", "/api/claims/" + accepted.front()).body, nullptr, false);
+  auto claim = json::parse(
+      http.request("GET", "/api/claims/" + accepted.front(), "", as_user(user_of[accepted.front()])).body,
+      nullptr, false);
   EXPECT_EQ(claim.value("event_id", ""), event) << claim.dump();
   EXPECT_EQ(claim.value("slice", -1), topics::user_slice(user_of[accepted.front()], kSlices)) << claim.dump();
 }
@@ -201,7 +205,9 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   HttpClient http(http_port());
   std::vector<std::string> accepted;
   for (int u = 0; u < 12; ++u) {
-    auto r = http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", "u" + std::to_string(u)}}.dump());
+    const auto user = "u" + std::to_string(u);
+    auto r = http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
+                            as_user(user));
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json_field(r, "status"), "issued") << r.body;
     EXPECT_EQ(json_field(r, "event_id"), event) << r.body;
@@ -209,7 +215,8 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   }
   auto closed = admin("POST", "/api/events/" + event + "/close");
   ASSERT_EQ(closed.status, 202) << closed.body;
-  auto late = http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", "late"}}.dump());
+  auto late = http.post_json("/api/events/" + event + "/claims?wait_ms=10000",
+                             json{{"user_id", "late"}}.dump(), as_user("late"));
   EXPECT_EQ(json_field(late, "status"), "closed") << late.body;
   accepted.push_back(json_field(late, "request_id"));
   auto deleted = admin("DELETE", "/api/events/" + event);
@@ -225,7 +232,8 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   EXPECT_EQ(deletes, 3u);
   auto report = topics::verify({{}, log.decisions(), accepted});
   EXPECT_TRUE(report.ok()) << report.summary();
-  auto after = http.post_json("/api/events/" + event + "/claims", json{{"user_id", "later"}}.dump());
+  auto after =
+      http.post_json("/api/events/" + event + "/claims", json{{"user_id", "later"}}.dump(), as_user("later"));
   EXPECT_EQ(after.status, 404) << after.body;
   for (int attempt = 0; attempt < 60; ++attempt) {
     auto got = json::parse(http.request("GET", "/api/events/" + event).body, nullptr, false);
@@ -272,7 +280,8 @@ TEST_F(Mega, AnIngressRestartedAfterTheCreateLearnsTheSlicesFromTheProjection) {
   std::vector<std::string> accepted;
   for (int u = 0; u < 20; ++u) {
     const auto user = "r" + std::to_string(u);
-    auto r = fresh.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump());
+    auto r = fresh.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
+                             as_user(user));
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json_field(r, "status"), "issued") << r.body;
     auto j = json::parse(r.body);

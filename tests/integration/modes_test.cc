@@ -22,7 +22,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using topics::Outcome;
 
-// POSTs {"user_id": user} to `path` for every user, from a few threads; returns each user's answer.
+// POSTs {"user_id": user} to `path` for every user, with the user's token, from a few threads; returns each
+// user's answer.
 std::map<std::string, HttpResponse> post_for_each(const std::vector<std::string>& users,
                                                   const std::function<std::string(const std::string&)>& path) {
   constexpr size_t kThreads = 16;
@@ -33,7 +34,7 @@ std::map<std::string, HttpResponse> post_for_each(const std::vector<std::string>
     threads.emplace_back([&, t] {
       HttpClient http(http_port());
       for (size_t i = t; i < users.size(); i += kThreads) {
-        auto r = http.post_json(path(users[i]), json{{"user_id", users[i]}}.dump());
+        auto r = http.post_json(path(users[i]), json{{"user_id", users[i]}}.dump(), as_user(users[i]));
         std::lock_guard lock(mu);
         answers[users[i]] = r;
       }
@@ -186,12 +187,16 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", fcfs}, {"title", "Coupons"}, {"stock", 5}}));
   HttpClient http(http_port());
   auto claim = [&](const std::string& ev, const std::string& user) {
-    auto r = http.post_json("/api/events/" + ev + "/claims?wait_ms=10000", json{{"user_id", user}}.dump());
+    auto r = http.post_json("/api/events/" + ev + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
+                            as_user(user));
     EXPECT_EQ(r.status, 200) << r.body;
     return json_field(r, "request_id");
   };
-  auto act = [&](const std::string& claim_id, const std::string& action, const std::string& user) {
-    return http.post_json("/api/claims/" + claim_id + "/" + action + "?wait_ms=10000", json{{"user_id", user}}.dump());
+  // `user` says it in the body; the token is `signed_in`'s (by default the same user).
+  auto act = [&](const std::string& claim_id, const std::string& action, const std::string& user,
+                 const std::string& signed_in = "") {
+    return http.post_json("/api/claims/" + claim_id + "/" + action + "?wait_ms=10000",
+                          json{{"user_id", user}}.dump(), as_user(signed_in.empty() ? user : signed_in));
   };
   auto expect_error = [](const HttpResponse& r, int status, const std::string& code) {
     EXPECT_EQ(r.status, status) << r.body;
@@ -206,7 +211,8 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   expect_error(act(held, "confirm", "mallory"), 403, "not_yours");
   expect_error(act(held, "cancel", "mallory"), 403, "not_yours");
   expect_error(act(issued, "confirm", "bob"), 409, "not_held");
-  expect_error(act(held, "confirm", "bad user!"), 400, "invalid_request");
+  // alice's token, and a body whose user_id no user can have.
+  expect_error(act(held, "confirm", "bad user!", "alice"), 400, "invalid_request");
 
   // Past its expiry the hold is gone: the ingress refuses it once the projection shows it, else the processor
   // answers expired. Either way nothing is confirmed.

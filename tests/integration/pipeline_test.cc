@@ -42,7 +42,9 @@ TEST(Pipeline, TenThousandUsersClaimOneEventOfStock100) {
     threads.emplace_back([&, t] {
       HttpClient http(http_port());
       for (int u = t; u < kUsers; u += kThreads) {
-        auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"user-)" + std::to_string(u) + "\"}");
+        const auto user = "user-" + std::to_string(u);
+        auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}",
+                                as_user(user));
         std::lock_guard lock(mu);
         ++statuses[r.status];
         if (r.status == 202) accepted.push_back(nlohmann::json::parse(r.body).at("request_id").get<std::string>());
@@ -84,7 +86,8 @@ TEST(Pipeline, OneUserClaimingFiveTimesWithLimitOneGetsOneCoupon) {
   ASSERT_NO_FATAL_FAILURE(create_event(event, 10));
   HttpClient http(http_port());
   for (int i = 0; i < 5; ++i) {
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"same-user"})");
+    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"same-user"})",
+                            as_user("same-user"));
     ASSERT_EQ(r.status, 202) << r.body;
   }
   ASSERT_TRUE(log.wait_for({event}, 6, std::chrono::seconds(60)));
@@ -103,11 +106,13 @@ TEST(Pipeline, ARetryWithTheSameIdempotencyKeyGetsOneDecision) {
   HttpClient http(http_port());
   const auto key = unique_id("key");
   for (int i = 0; i < 3; ++i) {
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"retrier"})", {{"Idempotency-Key", key}});
+    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"retrier"})",
+                            as_user("retrier", {{"Idempotency-Key", key}}));
     ASSERT_EQ(r.status, 202) << r.body;
     EXPECT_EQ(nlohmann::json::parse(r.body).at("request_id"), key);
   }
-  auto other = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"someone-else"})");
+  auto other = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"someone-else"})",
+                              as_user("someone-else"));
   ASSERT_EQ(other.status, 202);
   ASSERT_TRUE(log.wait_for({event}, 3, std::chrono::seconds(60)));
   EXPECT_FALSE(log.wait_for({event}, 4, std::chrono::seconds(3))) << "the retries were decided again";
@@ -132,7 +137,7 @@ TEST(Ingress, ClaimsForAnEventThatDoesNotExistAnswer404OnceTheIngressIsSure) {
   HttpClient http(http_port());
   int status = 0;
   for (int i = 0; i < 30 && status != 404; ++i) {
-    status = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"u"})").status;
+    status = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"u"})", as_user("u")).status;
     if (status != 404) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   EXPECT_EQ(status, 404);
@@ -146,22 +151,29 @@ TEST(Ingress, RejectsBadRequestsWithJsonErrors) {
     ASSERT_FALSE(body.is_discarded()) << what << ": not JSON: " << r.body;
     EXPECT_TRUE(body.contains("error") && body["error"].contains("code") && body["error"].contains("message")) << what;
   };
-  expect_error(http.post_json("/api/events/e1/claims", "{not json"), 400, "malformed JSON");
-  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":42})"), 400, "wrong type");
-  expect_error(http.post_json("/api/events/e1/claims", R"({})"), 400, "missing field");
-  expect_error(http.post_json("/api/events/Bad_Id/claims", R"({"user_id":"u"})"), 400, "bad event id");
-  expect_error(http.request("POST", "/api/events/e1/claims", R"({"user_id":"u"})", {{"Content-Type", "text/plain"}}),
+  // A signed-in user's claims (a valid token of "u"), refused for their body, ids or headers.
+  const auto u = as_user("u");
+  expect_error(http.post_json("/api/events/e1/claims", "{not json", u), 400, "malformed JSON");
+  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":42})", u), 400, "wrong type");
+  // The user is the token's (the body's user_id is optional): without one the claim is nobody's.
+  expect_error(http.post_json("/api/events/e1/claims", R"({})"), 401, "no user token");
+  expect_error(http.post_json("/api/events/Bad_Id/claims", R"({"user_id":"u"})", u), 400, "bad event id");
+  expect_error(http.request("POST", "/api/events/e1/claims", R"({"user_id":"u"})",
+                            as_user("u", {{"Content-Type", "text/plain"}})),
                415, "content type");
-  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":")" + std::string(10000, 'a') + "\"}"), 413,
-               "oversize");
-  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":"u"})", {{"Idempotency-Key", "bad key!"}}), 400,
-               "bad idempotency key");
+  expect_error(
+      http.post_json("/api/events/e1/claims", R"({"user_id":")" + std::string(10000, 'a') + "\"}", u), 413,
+      "oversize");
+  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":"u"})",
+                              as_user("u", {{"Idempotency-Key", "bad key!"}})),
+               400, "bad idempotency key");
   expect_error(http.post_json("/api/events", create_event_body("x1", 1)), 401, "no token");
   expect_error(http.post_json("/api/events", create_event_body("x1", 1), {{"Authorization", "Bearer wrong"}}), 401,
                "wrong token");
   expect_error(http.request("GET", "/api/nothing-here"), 404, "unknown route");
   for (const char* method : {"PUT", "DELETE", "PATCH"}) {
-    auto r = http.request(method, "/api/events/e1/claims", R"({"user_id":"u"})", {{"Content-Type", "application/json"}});
+    auto r = http.request(method, "/api/events/e1/claims", R"({"user_id":"u"})",
+                          as_user("u", {{"Content-Type", "application/json"}}));
     expect_error(r, 405, std::string(method) + " on a POST-only path");
     EXPECT_EQ(r.headers["allow"], "POST") << method;
   }
@@ -173,8 +185,9 @@ TEST(Ingress, AFloodingUserIsRateLimitedWhileOthersGetThrough) {
   HttpClient flooder(http_port()), other(http_port());
   int limited = 0;
   std::string retry_after;
+  const auto flooding = as_user("flooder");
   for (int i = 0; i < 200; ++i) {  // far above the per-user burst (ALLOT_BURST_PER_USER, 40)
-    auto r = flooder.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})");
+    auto r = flooder.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})", flooding);
     if (r.status == 429) {
       ++limited;
       retry_after = r.headers["retry-after"];
@@ -183,7 +196,10 @@ TEST(Ingress, AFloodingUserIsRateLimitedWhileOthersGetThrough) {
   }
   EXPECT_GT(limited, 100);
   EXPECT_FALSE(retry_after.empty()) << "429 without Retry-After";
-  EXPECT_EQ(other.post_json("/api/events/" + event + "/claims", R"({"user_id":"patient"})").status, 202);
+  EXPECT_EQ(
+      other.post_json("/api/events/" + event + "/claims", R"({"user_id":"patient"})", as_user("patient"))
+          .status,
+      202);
 }
 
 TEST(Ingress, HealthAndReadiness) {

@@ -30,7 +30,8 @@ using topics::Outcome;
 
 json body_of(const HttpResponse& r) { return json::parse(r.body, nullptr, false); }
 
-// Every user joins the event's queue, from many connections at once; returns each user's 202 body.
+// Every user joins the event's queue (with the user's token), from many connections at once; returns each
+// user's 202 body.
 std::map<std::string, json> join_all(const std::string& event, const std::vector<std::string>& users) {
   constexpr size_t kThreads = 32;
   std::mutex mu;
@@ -40,7 +41,8 @@ std::map<std::string, json> join_all(const std::string& event, const std::vector
     threads.emplace_back([&, t] {
       HttpClient http(http_port());
       for (size_t i = t; i < users.size(); i += kThreads) {
-        auto r = http.post_json("/api/events/" + event + "/queue", json{{"user_id", users[i]}}.dump());
+        auto r = http.post_json("/api/events/" + event + "/queue", json{{"user_id", users[i]}}.dump(),
+                                as_user(users[i]));
         EXPECT_EQ(r.status, 202) << users[i] << ": " << r.body;
         std::lock_guard lock(mu);
         answers[users[i]] = body_of(r);
@@ -65,8 +67,9 @@ std::string admission_key() {
   return key;
 }
 
+// A claim by signed-in `user` with the waiting room's admission `token` (none when empty).
 HttpResponse claim(HttpClient& http, const std::string& event, const std::string& user, const std::string& token) {
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers = as_user(user);
   if (!token.empty()) headers.emplace_back("Admission-Token", token);
   return http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(), headers);
 }
@@ -92,7 +95,12 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
 
   // 50 of them watch their place: it only goes down, until they are admitted with a token.
   std::vector<std::string> watched;
-  for (size_t i = 0; i < crowd.size(); i += kUsers / 50) watched.push_back(answers[crowd[i]].value("request_id", ""));
+  std::map<std::string, Headers>
+      watcher;  // join request id -> its user's token: a place is its user's to see
+  for (size_t i = 0; i < crowd.size(); i += kUsers / 50) {
+    watched.push_back(answers[crowd[i]].value("request_id", ""));
+    watcher[watched.back()] = as_user(crowd[i]);
+  }
   std::map<std::string, std::vector<int64_t>> positions;
   std::map<std::string, json> admitted_answer;
   HttpClient http(http_port());
@@ -112,7 +120,7 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
     }
     for (const auto& id : watched) {
       if (admitted_answer.count(id)) continue;
-      auto r = http.request("GET", "/api/queue/" + id);
+      auto r = http.request("GET", "/api/queue/" + id, "", watcher.at(id));
       ASSERT_EQ(r.status, 200) << r.body;
       auto j = body_of(r);
       if (j["status"] == "admitted") {
@@ -220,7 +228,8 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
   auto answers = join_all(event, early);
   ASSERT_LT(now_ms(), opens_at) << "the machine took too long to pre-queue everyone before opens_at";
   HttpClient http(http_port());
-  auto before = body_of(http.request("GET", "/api/queue/" + answers[early[0]].value("request_id", "")));
+  auto before = body_of(
+      http.request("GET", "/api/queue/" + answers[early[0]].value("request_id", ""), "", as_user(early[0])));
   // Tickets 1..300 at the opening, then 40 admitted per second: 300 / 40 -> 8 seconds.
   ASSERT_TRUE(log.wait_for({event}, 1 + kEarly + kEarly + kEarly, 60s)) << log.decisions().size();
   log.reread({event}, 60s);
@@ -274,15 +283,18 @@ TEST_F(WaitingRoom, BadJoinsGetClearErrors) {
   ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", plain}, {"title", "Plain"}, {"stock", 5}}));
   DecisionLog log;
   std::this_thread::sleep_for(2s);
-  auto no_room = http.post_json("/api/events/" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})");
+  const auto u1 = as_user("u1");
+  auto no_room = http.post_json("/api/events/" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})", u1);
   // 409 once the ingress knows the event has no room; before, the processor answers no_waiting_room.
   EXPECT_TRUE(no_room.status == 409 || body_of(no_room)["status"] == "no_waiting_room") << no_room.body;
   // 404 when the ingress is sure the event does not exist; else the processor answers unknown_event.
-  auto unknown = http.post_json("/api/events/nope-" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})");
+  auto unknown =
+      http.post_json("/api/events/nope-" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})", u1);
   EXPECT_TRUE(unknown.status == 404 || body_of(unknown)["status"] == "unknown_event") << unknown.body;
-  EXPECT_EQ(http.post_json("/api/events/" + plain + "/queue", R"({"user":"u1"})").status, 400);
-  EXPECT_EQ(http.request("GET", "/api/queue/not-a-join-id").status, 404);
-  EXPECT_EQ(http.request("GET", "/api/queue/bad$id").status, 400);
+  // (The user is the token's and a body's user_id optional, so a body without one is no longer an error.)
+  EXPECT_EQ(http.post_json("/api/events/" + plain + "/queue", R"({"user_id":42})", u1).status, 400);
+  EXPECT_EQ(http.request("GET", "/api/queue/not-a-join-id", "", u1).status, 404);
+  EXPECT_EQ(http.request("GET", "/api/queue/bad$id", "", u1).status, 400);
   auto raffle = http.post_json("/api/events", json{{"event_id", unique_id("r")}, {"title", "R"}, {"stock", 1},
                                                    {"mode", "raffle"}, {"closes_at", 4102444800000}, {"admit_per_s", 5}}
                                                   .dump(),

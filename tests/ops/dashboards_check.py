@@ -118,10 +118,11 @@ def run_load(build_dir, failures):
 
     base = f"http://{opslib.HOST}:{opslib.env_int('ALLOT_HTTP_PORT', 8080)}"
     json_ct = {"Content-Type": "application/json"}
+    auth = {"Authorization": f"Bearer {opslib.user_token('ops-user')}"}  # a signed-in user's bad requests
     bad = [
-        ("POST", f"/api/events/{event}/claims", "{not json", json_ct),
-        ("POST", f"/api/events/{event}/claims", '{"user_id":"no spaces allowed"}', json_ct),
-        ("POST", f"/api/events/{event}/claims", "user_id=x", {"Content-Type": "text/plain"}),
+        ("POST", f"/api/events/{event}/claims", "{not json", {**json_ct, **auth}),
+        ("POST", f"/api/events/{event}/claims", '{"user_id":"no spaces allowed"}', {**json_ct, **auth}),
+        ("POST", f"/api/events/{event}/claims", "user_id=x", {"Content-Type": "text/plain", **auth}),
         ("POST", "/api/events", '{"event_id":"x","title":"x","stock":1}', json_ct),  # no admin token
         ("GET", "/api/no-such-route", None, {}),
     ]

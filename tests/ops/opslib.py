@@ -48,6 +48,13 @@ def stack_services(build_dir):
     return [(c.name, c.port, c.binary, layout.built(c)) for c in layout.services()]
 
 
+def user_token(user, ttl=3600):
+    """A token for `user` signed with the stack's JWT secret (scripts/components.py jwt_settings): what a signed-in
+    user's requests carry as Authorization: Bearer. Raises components.ConfigError when there is no secret."""
+    secret, issuer, audience = components.jwt_settings()
+    return components.mint_token(user, secret, issuer, audience, ttl)
+
+
 class HttpAnswer:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body

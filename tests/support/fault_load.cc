@@ -53,14 +53,15 @@ void ClaimLoad::run() {
   HttpClient http(http_port());
   auto next = FaultClock::now();
   for (int i = 0; i < max_ && !stop_; ++i) {
+    const auto& event = events_[static_cast<size_t>(i) % events_.size()];
+    const auto user = "load-" + std::to_string(i / static_cast<int>(events_.size()));
+    const auto headers = as_user(user);  // signed before its turn, off the request's time
     next += std::chrono::microseconds(1000000 / per_second_);
     std::this_thread::sleep_until(next);
-    const auto& event = events_[static_cast<size_t>(i) % events_.size()];
     int status = 0;
     std::string id;
     try {
-      auto r = http.post_json("/api/events/" + event + "/claims",
-                              R"({"user_id":"load-)" + std::to_string(i / static_cast<int>(events_.size())) + "\"}");
+      auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", headers);
       status = r.status;
       if (status == 202) id = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
     } catch (const std::exception&) {
@@ -94,8 +95,10 @@ double seconds_until_processing(DecisionLog& log, const std::string& event) {
   for (int i = 0; i < 120; ++i) {  // the ingress may answer 503 while the broker comes back
     int status = 0;
     try {
-      status = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"probe-)" + std::to_string(i) + "\"}")
-                   .status;
+      const auto user = "probe-" + std::to_string(i);
+      status =
+          http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", as_user(user))
+              .status;
     } catch (const std::exception&) {
       status = 0;  // the ingress itself restarting: try again
     }
@@ -114,8 +117,9 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
     for (const auto& e : events) {
       if (id_of.count(e)) continue;
       try {
-        auto r = http.post_json("/api/events/" + e + "/claims",
-                                R"({"user_id":"probe-)" + std::to_string(++probes_) + "\"}");
+        const auto user = "probe-" + std::to_string(++probes_);
+        auto r =
+            http.post_json("/api/events/" + e + "/claims", R"({"user_id":")" + user + "\"}", as_user(user));
         if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
       } catch (const std::exception&) {
         // the ingress restarting: the next round tries again

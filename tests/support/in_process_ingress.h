@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "common/identity/identity.h"
 #include "ingress/server.h"
 #include "support.h"
 
@@ -83,6 +84,8 @@ class InProcessIngress {
     o.static_dir = "";
     o.test_hook = in.hook;
     o.user_rate = in.user_rate;
+    // Accepts the tokens testsupport::user_token signs (as_user), as the stack's ingress does.
+    o.identity = jwt_settings();
     return o;
   }
 

@@ -52,17 +52,30 @@ std::string jwt_secret() {
     if (const char* v = std::getenv("ALLOT_JWT_HS256_SECRET"); v && *v) return std::string(v);
     return read_file(env_or("ALLOT_JWT_HS256_SECRET_FILE", run_dir() + "/jwt-secret"));
   }();
+  if (secret.empty()) {
+    throw std::runtime_error(
+        "no JWT secret: set ALLOT_JWT_HS256_SECRET or ALLOT_JWT_HS256_SECRET_FILE, or run "
+        "scripts/stack up (it writes " +
+        run_dir() + "/jwt-secret)");
+  }
   return secret;
 }
 
+identity::Settings jwt_settings() {
+  identity::Settings s;
+  s.hs256_secret = jwt_secret();
+  s.issuer = env_or("ALLOT_JWT_ISSUER", s.issuer);
+  s.audience = env_or("ALLOT_JWT_AUDIENCE", s.audience);
+  return s;
+}
+
 std::string user_token(const std::string& user_id) {
-  const std::string secret = jwt_secret();
   identity::MintOptions o;
   o.user_id = user_id;
   o.issuer = env_or("ALLOT_JWT_ISSUER", o.issuer);
   o.audience = env_or("ALLOT_JWT_AUDIENCE", o.audience);
   o.issued_at_s = now_ms() / 1000;
-  return identity::mint_hs256(secret, o);
+  return identity::mint_hs256(jwt_secret(), o);
 }
 
 Headers as_user(const std::string& user_id, Headers more) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/clock.h"  // now_ms(), for the tests' command timestamps
+#include "common/identity/identity.h"
 #include "common/kafka.h"
 #include "topics/messages.h"
 #include "topics/verify.h"
@@ -25,7 +26,13 @@ std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack w
 // (ALLOT_JWT_HS256_SECRET, ALLOT_JWT_HS256_SECRET_FILE, else .run/jwt-secret; issuer and audience from
 // ALLOT_JWT_ISSUER / ALLOT_JWT_AUDIENCE), as the operator's sign-in would issue it. Valid for an hour.
 std::string user_token(const std::string& user_id);
-std::string jwt_secret();  // the stack's HS256 secret, found as described above
+// The HS256 secret user_token signs with (ALLOT_JWT_HS256_SECRET, else the file ALLOT_JWT_HS256_SECRET_FILE
+// names, else .run/jwt-secret), for an ingress a test runs in process. Throws std::runtime_error when none is
+// set.
+std::string jwt_secret();
+// What an ingress must be configured with to accept user_token's tokens: jwt_secret(), and the issuer and
+// audience user_token signs (ALLOT_JWT_ISSUER / ALLOT_JWT_AUDIENCE, else "allot").
+identity::Settings jwt_settings();
 using Headers = std::vector<std::pair<std::string, std::string>>;
 // {Authorization: Bearer <user_token(user_id)>} plus `more`: what a signed-in user's request carries.
 Headers as_user(const std::string& user_id, Headers more = {});

@@ -1,12 +1,15 @@
 // The web page in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
 // First the page's own rules on a fixed list of events (which buttons it offers, disables, and what they
-// say), against a stub of the events API that this script serves with ingress/web/index.html on a free
-// loopback port: no stack needed. Then, against the running stack: creates events through the API, claims
-// through the page as a person would, checks what the page shows, and saves a screenshot. Every wait is
-// bounded.
+// say) and its sign-in (POST /api/dev/login, or a pasted token when dev login is off; the token goes as
+// Authorization: Bearer on the user's requests), against a stub of the API that this script serves with
+// ingress/web/index.html on a free loopback port: no stack needed. Then, against the running stack: creates
+// events through the API, signs in and claims through the page as a person would (when the stack's dev
+// login is off, it pastes a token it signed with the stack's secret, as the identity provider would issue
+// it), checks what the page shows, and saves a screenshot. Every wait is bounded.
 //   node tests/web/page.test.mjs [screenshot.png]     both parts
 //   node tests/web/page.test.mjs --stub-only          only the first (no stack, no admin token)
 import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, resolve } from "node:path";
@@ -20,6 +23,20 @@ const runDir = process.env.ALLOT_RUN_DIR || `${root}/.run`;
 const token = stubOnly ? "" : process.env.ALLOT_ADMIN_TOKEN || readFileSync(`${runDir}/admin-token`, "utf8").trim();
 const shot = resolve(args.find((a) => !a.startsWith("--")) || `${root}/artifacts/page.png`);
 const base = `http://127.0.0.1:${port}`;
+
+// An HS256 JWT (sub, iss, aud, iat, nbf, exp) for `user` signed with `secret`, as the operator's sign-in issues them.
+const b64url = (text) => Buffer.from(text).toString("base64url");
+function jwt(user, secret, { issuer = "allot", audience = "allot", ttl = 3600 } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const input = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" })) + "." +
+    b64url(JSON.stringify({ sub: user, iss: issuer, aud: audience, iat: now, nbf: now, exp: now + ttl }));
+  return input + "." + createHmac("sha256", secret).update(input).digest("base64url");
+}
+// The stack's: ALLOT_JWT_HS256_SECRET, else the file ALLOT_JWT_HS256_SECRET_FILE names, else .run/jwt-secret.
+const jwtSecret = stubOnly ? "" : process.env.ALLOT_JWT_HS256_SECRET ||
+  readFileSync(process.env.ALLOT_JWT_HS256_SECRET_FILE || `${runDir}/jwt-secret`, "utf8").replace(/[\r\n]+$/, "");
+const userToken = (user) => jwt(user, jwtSecret, { issuer: process.env.ALLOT_JWT_ISSUER || "allot",
+                                                 audience: process.env.ALLOT_JWT_AUDIENCE || "allot" });
 
 function check(cond, message) {
   if (!cond) throw new Error("FAILED: " + message);
@@ -52,26 +69,72 @@ function stubEvents() {
 async function stubChecks(browser) {
   const html = readFileSync(`${root}/ingress/web/index.html`);
   const events = stubEvents();
-  const posts = [];
-  const server = createServer((req, res) => {
+  const posts = [];  // every POST but the sign-in's: {path, auth, body}
+  const reads = [];  // GETs of claims: {path, auth}
+  const logins = [];  // bodies of POST /api/dev/login
+  let devLogin = true;  // the operator's switch (ALLOT_DEV_LOGIN)
+  const stubSecret = "stub-secret";
+  const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://stub").pathname;
-    const send = (status, type, body) => { res.writeHead(status, { "Content-Type": type }); res.end(body); };
-    if (req.method === "POST") posts.push(path);
+    const auth = req.headers.authorization || "";
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const send = (status, type, text) => { res.writeHead(status, { "Content-Type": type }); res.end(text); };
+    const json = (status, doc) => send(status, "application/json", JSON.stringify(doc));
+    if (req.method === "POST" && path === "/api/dev/login") {
+      logins.push(body);
+      if (!devLogin) return json(404, { error: { code: "dev_login_off", message: "dev login is off" } });
+      const user = JSON.parse(body).user_id;
+      return json(200, { token: jwt(user, stubSecret), user_id: user, expires_at: Math.floor(Date.now() / 1000) + 3600 });
+    }
+    if (req.method === "POST") posts.push({ path, auth, body });
     if (req.method === "GET" && path === "/") return send(200, "text/html; charset=utf-8", html);
-    if (req.method === "GET" && path === "/api/events") return send(200, "application/json", JSON.stringify(events));
-    if (req.method === "GET" && path.endsWith("/ranking")) return send(200, "application/json", "[]");
-    send(404, "application/json", JSON.stringify({ error: { code: "not_found", message: "stub: " + path } }));
+    if (req.method === "GET" && path === "/api/events") return json(200, events);
+    if (req.method === "GET" && path.endsWith("/ranking")) return json(200, []);
+    if (req.method === "POST" && path === "/api/events/stub-open/claims") {
+      return json(202, { request_id: `stub-r${posts.length}`, event_id: "stub-open", status: "pending", queue_position: 1 });
+    }
+    if (req.method === "GET" && path.startsWith("/api/claims/")) {
+      reads.push({ path, auth });
+      return json(200, { request_id: path.split("/").pop(), event_id: "stub-open", status: "issued", coupon_seq: 1 });
+    }
+    json(404, { error: { code: "not_found", message: "stub: " + path } });
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   try {
     await page.goto(`http://127.0.0.1:${server.address().port}/`, { timeout: 15000 });
     await page.waitForSelector("#event-stub-room-sold", { timeout: 15000 });
-    const button = (id) => page.$eval(`#event-${id} td button`, (b) => ({ disabled: b.disabled, text: b.textContent, cls: b.className }));
+    const button = (id) => page.$eval(`#event-${id} td button`, (b) => ({ disabled: b.disabled, text: b.textContent, cls: b.className, title: b.title }));
     const expect = async (id, disabled, text, why) => {
       const b = await button(id);
       check(b.disabled === disabled && b.text === text, `${why} (${id}: ${b.disabled ? "disabled" : "enabled"} "${b.text}")`);
     };
+    const signedInAs = () => page.$eval("#signed-in", (p) => (p.hidden ? "" : p.querySelector("#signed-in-user").textContent));
+
+    // Nobody signed in: Claim and Enter are there but disabled, with the hint; clicking sends nothing.
+    check(await signedInAs() === "", "the page starts signed out, with the sign-in box");
+    await expect("stub-open", true, "Claim", "signed out, an open event's Claim is disabled");
+    await expect("stub-raffle", true, "Enter", "signed out, a raffle's Enter is disabled");
+    check((await button("stub-open")).title === "Sign in first" &&
+          (await page.textContent("#event-stub-open .hint")) === "sign in first", "the disabled Claim says: sign in first");
+    await page.$eval("#event-stub-open td button", (b) => b.click());
+    await page.waitForTimeout(300);
+    check(posts.length === 0, `a claim without a sign-in sends nothing (${posts.length} requests)`);
+
+    // Sign in: a bad user id is refused by the page; a good one gets the ingress's dev-login token.
+    await page.fill("#user-id", "not valid!");
+    await page.click("#sign-in");
+    check((await page.textContent("#user-error")).includes("Enter a user id"), "a bad user id gets a clear message");
+    check(logins.length === 0, "and is not sent");
+    await page.fill("#user-id", "stub_user");
+    await page.click("#sign-in");
+    await page.waitForFunction(() => !document.querySelector("#signed-in").hidden, null, { timeout: 10000 });
+    check(await signedInAs() === "stub_user" && JSON.parse(logins[0]).user_id === "stub_user",
+          "signing in asks POST /api/dev/login {user_id} and shows who is signed in");
+    const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem("allot.session") || "null"));
+    check(stored && stored.user_id === "stub_user" && stored.token.split(".").length === 3, "the token is kept in sessionStorage");
+
     await expect("stub-open", false, "Claim", "an event with units left offers Claim");
     await expect("stub-sold", true, "Sold out", "a sold-out fcfs event's Claim is disabled and says sold out");
     await expect("stub-hold-held", true, "Sold out", "a hold event with every unit held is sold out");
@@ -84,12 +147,49 @@ async function stubChecks(browser) {
     check((await page.textContent("#event-stub-closed .remaining")).includes("closed"), "a closed event says so");
     check((await page.textContent("#event-stub-deleted .remaining")).includes("deleted"), "a deleted event says so");
 
-    await page.fill("#user-id", "stub_user");
     for (const id of ["stub-sold", "stub-closed", "stub-deleted", "stub-room-sold"]) {
       await page.$eval(`#event-${id} td button`, (b) => b.click());
     }
     await page.waitForTimeout(300);
     check(posts.length === 0, `clicking a disabled button sends nothing (${posts.length} requests)`);
+
+    // A claim carries the user's token, and so does the reading of its answer.
+    await page.click("#event-stub-open button.claim");
+    await page.waitForFunction(() => document.querySelector("#event-stub-open .status")?.textContent.includes("coupon #1"),
+                               null, { timeout: 10000 });
+    const bearer = `Bearer ${stored.token}`;
+    check(posts.length === 1 && posts[0].auth === bearer && JSON.parse(posts[0].body).user_id === "stub_user",
+          "the claim is sent with Authorization: Bearer <the user's token> and the user's id");
+    check(reads.length > 0 && reads.every((r) => r.auth === bearer), "reading the claim's answer carries the token too");
+
+    // The sign-in lasts the tab's session (a reload keeps it); signing out disables the claims again.
+    await page.reload({ timeout: 15000 });
+    await page.waitForSelector("#event-stub-open", { timeout: 15000 });
+    check(await signedInAs() === "stub_user", "a reload keeps the sign-in");
+    await expect("stub-open", false, "Claim", "and the Claim");
+    await page.click("#sign-out");
+    await expect("stub-open", true, "Claim", "after signing out, Claim is disabled again");
+    check(await page.evaluate(() => sessionStorage.getItem("allot.session")) === null, "and the token is forgotten");
+
+    // Dev login off (the operator did not switch it on): the page asks for the identity provider's token.
+    devLogin = false;
+    await page.fill("#user-id", "paste_user");
+    await page.click("#sign-in");
+    await page.waitForFunction(() => !document.querySelector("#paste-form").hidden, null, { timeout: 10000 });
+    check((await page.textContent("#paste-form")).includes("paste a token"), "with dev login off, the page asks to paste a token");
+    await page.fill("#token-input", "not-a-token");
+    await page.click("#use-token");
+    check((await page.textContent("#user-error")).includes("not a token"), "a pasted non-token is refused");
+    const pasted = jwt("paste_user", stubSecret);
+    await page.fill("#token-input", pasted);
+    await page.click("#use-token");
+    await page.waitForFunction(() => !document.querySelector("#signed-in").hidden, null, { timeout: 10000 });
+    check(await signedInAs() === "paste_user", "a pasted token signs in its user (the token's sub)");
+    await page.click("#event-stub-open button.claim");
+    await page.waitForFunction(() => document.querySelector("#event-stub-open .status")?.textContent.includes("coupon #1"),
+                               null, { timeout: 10000 });
+    check(posts.length === 2 && posts[1].auth === `Bearer ${pasted}` && JSON.parse(posts[1].body).user_id === "paste_user",
+          "the pasted token goes with the claim");
 
     // A unit comes back (a hold ended, say): the next refresh (every 2 s) offers the button again.
     Object.assign(events[2], { held: 1, remaining: 1 });
@@ -114,6 +214,28 @@ async function stubChecks(browser) {
   if (stubOnly || process.exitCode) process.exit(process.exitCode || 0);
 }
 
+// Signs the page in as `user`: by the ingress's dev login when the stack has it on, else by pasting a token
+// signed with the stack's secret (what the identity provider would have issued).
+async function signIn(page, user) {
+  await page.fill("#user-id", user);
+  await page.click("#sign-in");
+  await page.waitForFunction(() => !document.querySelector("#signed-in").hidden || !document.querySelector("#paste-form").hidden,
+                             null, { timeout: 15000 });
+  const how = await page.$eval("#signed-in", (p) => (p.hidden ? "pasted token" : "dev login"));
+  if (how === "pasted token") {
+    await page.fill("#token-input", userToken(user));
+    await page.click("#use-token");
+    await page.waitForFunction(() => !document.querySelector("#signed-in").hidden, null, { timeout: 15000 });
+  }
+  check(await page.textContent("#signed-in-user") === user, `signed in as ${user} (${how})`);
+}
+
+// A user's request straight to the API, with the user's token.
+const asUser = (user, body) => ({
+  method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${userToken(user)}` },
+  body: JSON.stringify(body),
+});
+
 const eventId = `page-${Date.now()}`;
 const created = await fetch(`${base}/api/events`, {
   method: "POST",
@@ -132,11 +254,12 @@ try {
   check(true, "the new event is listed");
   check((await page.textContent(`${row} .remaining`)).includes("3 of 3"), "it shows 3 of 3 remaining");
 
+  check(await page.$eval(`${row} button.claim`, (b) => b.disabled), "signed out, its Claim is disabled");
   await page.fill("#user-id", "not valid!");
-  await page.click(`${row} button.claim`);
+  await page.click("#sign-in");
   check((await page.textContent("#user-error")).includes("Enter a user id"), "a bad user id gets a clear message");
 
-  await page.fill("#user-id", "browser_user");
+  await signIn(page, "browser_user");
   await page.click(`${row} button.claim`);
   await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("coupon #1"),
                              row, { timeout: 30000 });
@@ -160,9 +283,7 @@ try {
 
   // The other two units go to other users: the page then says sold out and offers no claim.
   for (const other of ["page_other_1", "page_other_2"]) {
-    const c = await fetch(`${base}/api/events/${eventId}/claims?wait_ms=5000`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: other }),
-    });
+    const c = await fetch(`${base}/api/events/${eventId}/claims?wait_ms=5000`, asUser(other, { user_id: other }));
     check(c.status === 200 || c.status === 202, `${other} claimed (HTTP ${c.status})`);
   }
   await page.waitForFunction((sel) => {
@@ -212,9 +333,7 @@ try {
   const roomRow = `#event-${roomId}`;
   await page.waitForSelector(`${roomRow} button.join`, { timeout: 30000 });
   for (const other of ["ahead-1", "ahead-2", "ahead-3"]) {
-    const j = await fetch(`${base}/api/events/${roomId}/queue?wait_ms=5000`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: other }),
-    });
+    const j = await fetch(`${base}/api/events/${roomId}/queue?wait_ms=5000`, asUser(other, { user_id: other }));
     check(j.status === 200 || j.status === 202, `${other} joined the line (HTTP ${j.status})`);
   }
   await page.click(`${roomRow} button.join`);
