@@ -9,7 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "common/identity/identity.h"
+#include "in_process_ingress.h"
+#include "ingress/proof_of_work.h"
 #include "stack_api.h"
 #include "support.h"
 #include "test_keys.h"
@@ -145,6 +152,109 @@ TEST_F(Identity, OnlyTheHolderConfirmsOrCancelsAndOnlyTheUserReadsTheirClaim) {
       },
       [&] { return !actors.empty(); }, 30s);
   EXPECT_EQ(actors, std::vector<std::string>{"alice"}) << "bob's refused attempts must publish nothing";
+}
+
+// An identity provider's public keys in a JWKS file: RS256 and ES256 by kid, no HS/RS confusion, and a
+// rotation (a new key added, the old one retired) taken without a restart. An ingress of this process
+// reads the file, as the stack's would with ALLOT_JWT_JWKS_FILE.
+TEST_F(Identity, KeysOfAJwksFileByKidAndARotationWithoutARestart) {
+  const auto event = unique_id("id-jwks");
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", event}, {"title", "Provider"}, {"stock", 100}}));
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("allot-jwks-" + std::to_string(::getpid()) + ".json");
+  auto write_keys = [&](const std::vector<const SigningKey*>& keys) {
+    json set{{"keys", json::array()}};
+    for (const auto* k : keys) set["keys"].push_back(k->jwk());
+    std::ofstream(path.string() + ".tmp") << set.dump();
+    std::filesystem::rename(path.string() + ".tmp", path);
+  };
+  SigningKey rsa("RSA", "2026-11-rsa"), ec("EC", "2026-12-ec");
+  write_keys({&rsa});
+  InProcessIngressOptions o;
+  o.user_rate = 0;
+  o.identity = identity::Settings{};
+  o.identity->jwks_file = path.string();
+  InProcessIngress ingress(o);
+  ingress.wait_ready();
+  HttpClient http(ingress.port());
+  auto claim = [&](const std::string& token) {
+    return http.post_json("/api/events/" + event + "/claims", "{}", {{"Authorization", "Bearer " + token}});
+  };
+  EXPECT_EQ(claim(rsa.sign(user_claims("alice", now_s_))).status, 202);
+  expect_error(claim(ec.sign(user_claims("bob", now_s_))), 401, "invalid_token", "a kid not in the file yet");
+  expect_error(claim(hs256_with_key({{"alg", "HS256"}, {"kid", rsa.kid()}}, user_claims("mallory", now_s_),
+                                    rsa.public_pem())),
+               401, "invalid_token", "HS256 keyed with the provider's RSA public key");
+  expect_error(claim(user_token("carol")), 401, "invalid_token", "HS256 when only the JWKS is configured");
+
+  write_keys({&rsa, &ec});  // the provider adds its next key
+  EXPECT_EQ(claim(ec.sign(user_claims("bob", now_s_))).status, 202) << "the new key, without a restart";
+  const auto old_token = rsa.sign(user_claims("dave", now_s_));
+  EXPECT_EQ(claim(old_token).status, 202);
+  write_keys({&ec});  // and retires the old one
+  std::this_thread::sleep_for(1500ms);  // the file is looked at about every second
+  expect_error(claim(old_token), 401, "invalid_token", "a token of a retired key, also one verified before");
+  std::filesystem::remove(path);
+}
+
+// One client address cannot claim for a crowd of identities: per-address buckets whatever the tokens say.
+TEST_F(Identity, OneAddressCannotClaimForACrowdOfIdentities) {
+  const auto event = unique_id("id-addr");
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", event}, {"title", "Bots"}, {"stock", 100}}));
+  InProcessIngressOptions o;
+  o.address_rate = 1;
+  o.address_burst = 5;
+  InProcessIngress ingress(o);
+  ingress.wait_ready();
+  HttpClient http(ingress.port());
+  int accepted = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto user = "bot-" + std::to_string(i);
+    auto r = http.post_json("/api/events/" + event + "/claims", "{}", as_user(user));
+    if (r.status == 202) ++accepted;
+    if (r.status == 429) {
+      ++limited;
+      expect_error(r, 429, "rate_limited", user);
+      EXPECT_TRUE(r.headers.count("retry-after")) << "429 without Retry-After";
+    }
+  }
+  EXPECT_LE(accepted, 6) << "twenty identities from one address got through";
+  EXPECT_GE(accepted, 5);
+  EXPECT_EQ(accepted + limited, 20);
+}
+
+// An event with pow_bits: no proof, a wrong one, another user's, a replayed one are 403; a fresh solution
+// of the user's own challenge is a claim.
+TEST_F(Identity, ProofOfWorkMissingWrongReplayedAndValid) {
+  const auto event = unique_id("id-pow");
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", event}, {"title", "Bot-proof"}, {"stock", 10}, {"pow_bits", 12}}));
+  auto claim = [&](const std::string& user, const std::string& proof) {
+    auto h = as_user(user);
+    if (!proof.empty()) h.emplace_back("Proof-Of-Work", proof);
+    return http_.post_json("/api/events/" + event + "/claims?wait_ms=10000", "{}", h);
+  };
+  expect_error(claim("alice", ""), 403, "pow_required", "no proof");
+  auto issued = http_.request("GET", "/api/events/" + event + "/challenge", "", as_user("alice"));
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  auto body = json::parse(issued.body);
+  EXPECT_EQ(body["bits"], 12);
+  const auto challenge = body["challenge"].get<std::string>();
+  std::string proof, wrong;  // a solution, and a candidate that is none
+  for (int64_t n = 0; (proof.empty() || wrong.empty()) && n < 100'000'000; ++n) {
+    auto candidate = challenge + ":" + std::to_string(n);
+    if (ingress::has_leading_zero_bits(candidate, 12)) {
+      if (proof.empty()) proof = candidate;
+    } else if (wrong.empty()) {
+      wrong = candidate;
+    }
+  }
+  ASSERT_FALSE(proof.empty()) << "no solution found";
+  expect_error(claim("alice", wrong), 403, "pow_invalid", "not a solution");
+  expect_error(claim("bob", proof), 403, "pow_invalid", "alice's challenge, bob's claim");
+  auto ok = claim("alice", proof);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json_field(ok, "status"), "issued");
+  expect_error(claim("alice", proof), 403, "pow_invalid", "the same solution again");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,8 @@ struct InProcessIngressOptions {
   ingress::TestHook hook;        // sees every test point of the publisher and the server
   bool watch_decisions = false;  // read allot.decisions, so that long polls are woken
   double user_rate = 20;         // claims per second per user (0: no limit)
+  double address_rate = 0, address_burst = 0;  // per client address (0: no limit)
+  std::optional<identity::Settings> identity;  // default: jwt_settings(), the stack's secret
 };
 
 class InProcessIngress {
@@ -84,8 +87,10 @@ class InProcessIngress {
     o.static_dir = "";
     o.test_hook = in.hook;
     o.user_rate = in.user_rate;
+    o.address_rate = in.address_rate;
+    o.address_burst = in.address_burst;
     // Accepts the tokens testsupport::user_token signs (as_user), as the stack's ingress does.
-    o.identity = jwt_settings();
+    o.identity = in.identity ? *in.identity : jwt_settings();
     return o;
   }
 
