@@ -9,7 +9,7 @@
 //   node tests/web/page.test.mjs [screenshot.png]     both parts
 //   node tests/web/page.test.mjs --stub-only          only the first (no stack, no admin token)
 import { chromium } from "playwright-core";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, resolve } from "node:path";
@@ -63,6 +63,7 @@ function stubEvents() {
     ev("stub-closed", { issued: 1, remaining: 2, closed: true }),
     ev("stub-deleted", { issued: 1, remaining: 2, deleted: true }),
     ev("stub-room-sold", { issued: 3, remaining: 0, admit_per_s: 5, admitted: 4, waiting: 0 }),
+    ev("stub-pow", { issued: 0, remaining: 3, pow_bits: 10 }),
   ];
 }
 
@@ -87,11 +88,22 @@ async function stubChecks(browser) {
       const user = JSON.parse(body).user_id;
       return json(200, { token: jwt(user, stubSecret), user_id: user, expires_at: Math.floor(Date.now() / 1000) + 3600 });
     }
-    if (req.method === "POST") posts.push({ path, auth, body });
+    if (req.method === "POST") posts.push({ path, auth, body, pow: req.headers["proof-of-work"] || "" });
     if (req.method === "GET" && path === "/") return send(200, "text/html; charset=utf-8", html);
     if (req.method === "GET" && path === "/api/events") return json(200, events);
     if (req.method === "GET" && path.endsWith("/ranking")) return json(200, []);
     if (req.method === "POST" && path === "/api/events/stub-open/claims") {
+      return json(202, { request_id: `stub-r${posts.length}`, event_id: "stub-open", status: "pending", queue_position: 1 });
+    }
+    // Proof of work: the stub's challenge, and a claim only with a solution of it (10 leading zero bits).
+    if (req.method === "GET" && path === "/api/events/stub-pow/challenge") {
+      return json(200, { challenge: "stub-challenge", bits: 10, expires_at: Date.now() + 300000 });
+    }
+    if (req.method === "POST" && path === "/api/events/stub-pow/claims") {
+      const proof = req.headers["proof-of-work"] || "";
+      const digest = createHash("sha256").update(proof).digest();
+      const solved = proof.startsWith("stub-challenge:") && digest[0] === 0 && digest[1] < 0x40;
+      if (!solved) return json(403, { error: { code: "pow_invalid", message: "stub: no solution" } });
       return json(202, { request_id: `stub-r${posts.length}`, event_id: "stub-open", status: "pending", queue_position: 1 });
     }
     if (req.method === "GET" && path.startsWith("/api/claims/")) {
@@ -190,6 +202,15 @@ async function stubChecks(browser) {
                                null, { timeout: 10000 });
     check(posts.length === 2 && posts[1].auth === `Bearer ${pasted}` && JSON.parse(posts[1].body).user_id === "paste_user",
           "the pasted token goes with the claim");
+
+    // An event that asks a proof of work: the page asks a challenge, solves it with WebCrypto, and claims with it.
+    check((await page.textContent("#event-stub-pow .remaining")).includes("proof of work: 10 bits"), "the page says the event asks a proof of work");
+    await page.click("#event-stub-pow button.claim");
+    await page.waitForFunction(() => document.querySelector("#event-stub-pow .status")?.textContent.includes("coupon #1"),
+                               null, { timeout: 30000 });
+    const powClaim = posts.find((p) => p.path === "/api/events/stub-pow/claims");
+    check(powClaim && powClaim.pow.startsWith("stub-challenge:") && powClaim.auth === `Bearer ${pasted}`,
+          "the claim carries Proof-Of-Work: <challenge>:<solution> the stub accepted");
 
     // A unit comes back (a hold ended, say): the next refresh (every 2 s) offers the button again.
     Object.assign(events[2], { held: 1, remaining: 1 });
