@@ -80,6 +80,8 @@ class DecisionWatch {
   void decided(std::string request_id, const std::string& raw);
   void remember(std::string request_id, const std::string& raw);  // under mu_
   void forget_event(std::string_view event_id);
+  // `c` without its user when its event was deleted (takes mu_).
+  std::optional<ClaimView> without_erased_user(std::optional<ClaimView> c) const;
   void done_answering(size_t n);
 
   DecisionWatchOptions opt_;
@@ -97,6 +99,7 @@ class DecisionWatch {
   std::unordered_multimap<std::string, uint64_t> by_request_;
   std::unordered_map<std::string, std::string> recent_;  // request id -> the decision's JSON
   std::deque<std::string> order_;
+  std::set<std::string, std::less<>> deleted_events_;  // seen deleted (rare: kept for the process's life)
   std::atomic<bool> stop_{false};
   std::atomic<bool> reading_{false};
   std::thread consumer_thread_;

@@ -191,7 +191,7 @@ class ApiTest : public ::testing::Test {
   }
   // A claim (or join) by `user`, whose body names `body_user` (the same user unless a test says).
   static api::Request claim_request(const std::string& event_id, const std::string& user,
-                                    std::optional<std::string> body_user = std::nullopt) {
+                                    const std::optional<std::string>& body_user = std::nullopt) {
     return as(user, json_post({{"event_id", event_id}}, R"({"user_id":")" + body_user.value_or(user) + R"("})"));
   }
   // A confirm or cancel of claim `id` by `user`.

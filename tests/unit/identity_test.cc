@@ -86,7 +86,7 @@ TEST(Identity, TimeIssuerAndAudienceAreChecked) {
   auto claims = user_claims("alice", kNow);
   auto with = [&](const char* k, json value) {
     auto c = claims;
-    c[k] = value;
+    c[k] = std::move(value);
     return testsupport::hs256_with_key({{"alg", "HS256"}, {"typ", "JWT"}}, c, kSecret);
   };
   EXPECT_EQ(refusal(v, with("iss", "someone-else")), "wrong issuer");
