@@ -4,7 +4,8 @@
 #   off    ALLOT_BENCH_TRUST_BODY_USER=1: no verification, the body's user_id believed (the baseline)
 #   HS256  the stack's secret;  RS256 / ES256  a made-up provider key in a JWKS file
 # each with fresh tokens (every claim a new user: every token verified once) and with repeated ones
-# (1,000 users coming back: the verified-token memory answers). Claims go to a topic no processor reads,
+# (1,000 users coming back: the verified-token memory answers). Fresh RS/ES tokens: 4,000 per second of a
+# run; past them a run wraps round to remembered ones (the table's claims/s stay well below that). Claims go to a topic no processor reads,
 # so this measures the ingress alone; 202 still only after the broker's ack.
 #   bench/identity_bench.sh [seconds=10] [connections=64]
 # Needs the stack up (scripts/stack up) for the broker. wrk -t1 shares the machine's cores: say so.
@@ -28,14 +29,24 @@ topic="allot.bench.identity-commands"
 echo "{\"topics\":[{\"name\":\"$topic\",\"partitions\":12,\"replication_factor\":1,\"configs\":{}}]}" >"$work/topics.json"
 "$build/topics/allotctl" topics apply --file "$work/topics.json" >/dev/null || true
 
+rounds="${ALLOT_BENCH_ROUNDS:-3}"
+# Fresh tokens are fresh in every round: each round has its own users (a token seen in an earlier round
+# would be remembered). HS256 signs fast; RS/ES signing (libjwt reads the PEM each time) takes a minute.
 echo "signing tokens..." >&2
-fresh_hs=$(( secs * 40000 ))
-"$build/bench/allot-bench-tokens" --alg HS256 --users "$fresh_hs" --prefix "h$RANDOM-" >"$work/hs-fresh"
-head -n 1000 "$work/hs-fresh" >"$work/hs-again"
-"$build/bench/allot-bench-tokens" --alg RS256 --users $(( secs * 6000 )) --prefix "r$RANDOM-" --jwks "$work/rs.json" >"$work/rs-fresh"
-head -n 1000 "$work/rs-fresh" >"$work/rs-again"
-"$build/bench/allot-bench-tokens" --alg ES256 --users $(( secs * 6000 )) --prefix "e$RANDOM-" --jwks "$work/es.json" >"$work/es-fresh"
-head -n 1000 "$work/es-fresh" >"$work/es-again"
+for ((r = 1; r <= rounds; r++)); do
+  "$build/bench/allot-bench-tokens" --alg HS256 --users $(( secs * 40000 )) --prefix "h$r-$RANDOM-" >"$work/hs-fresh-$r"
+  "$build/bench/allot-bench-tokens" --alg HS256 --users 1000 --prefix "ha$r-$RANDOM-" >"$work/hs-again-$r"
+done
+for alg in RS256 ES256; do
+  name="${alg:0:2}"; name="${name,,}"
+  "$build/bench/allot-bench-tokens" --alg "$alg" --users $(( secs * 4000 * rounds + 1000 )) --prefix "$name$RANDOM-" \
+    --jwks "$work/$name.json" >"$work/$name-all"
+  head -n 1000 "$work/$name-all" >"$work/$name-again"
+  for ((r = 1; r <= rounds; r++)); do
+    tail -n +1001 "$work/$name-all" | sed -n "$(( (r - 1) * secs * 4000 + 1 )),$(( r * secs * 4000 ))p" >"$work/$name-fresh-$r"
+  done
+  for ((r = 1; r <= rounds; r++)); do cp "$work/$name-again" "$work/$name-again-$r"; done
+done
 
 # One ingress per way of verifying, each on its own port: NAME PORT VAR=VALUE...
 start_ingress() {
@@ -65,18 +76,34 @@ run() {
   echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {print $NF}' <<<"$out")"
 }
 
-echo "claim path, $(nproc) cores, wrk -t1 -c$conns -d${secs}s on the same machine; each ingress alone while measured"
-echo "| verification | tokens | claims/s | p50 | p99 | non-2xx | vs off |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-read -r base p50 p99 bad < <(run 18181 "$work/hs-fresh")
-echo "| off (body user_id) | - | $base | $p50 | $p99 | ${bad:-0} | 1.00 |"
-for row in "HS256 hs 18182" "RS256 rs 18183" "ES256 es 18184"; do
-  read -r label name port <<<"$row"
-  for kind in fresh again; do
-    read -r rps p50 p99 bad < <(run "$port" "$work/$name-$kind")
-    ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a / b}')
-    echo "| $label | $([ "$kind" = fresh ] && echo "fresh (each verified once)" || echo "1,000 users again (remembered)") | $rps | $p50 | $p99 | ${bad:-0} | $ratio |"
+# Every configuration once per round, rounds in turn (the machine drifts over minutes: the broker's log
+# grows, caches warm); each row is the round with the median claims/s.
+configs=("off 18181 hs-fresh" "HS256 18182 hs-fresh" "HS256 18182 hs-again" "RS256 18183 rs-fresh"
+         "RS256 18183 rs-again" "ES256 18184 es-fresh" "ES256 18184 es-again")
+for ((r = 1; r <= rounds; r++)); do
+  for i in "${!configs[@]}"; do
+    read -r _ port file <<<"${configs[$i]}"
+    echo "$i $(run "$port" "$work/$file-$r")" >>"$work/results"
   done
 done
-read -r again p50 p99 bad < <(run 18181 "$work/hs-fresh")
-echo "| off, again at the end | - | $again | $p50 | $p99 | ${bad:-0} | $(awk -v a="$again" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |"
+median_row() {  # "rps p50 p99 non2xx" of config $1's median round
+  awk -v i="$1" '$1 == i {print $2, $3, $4, ($5 == "" ? 0 : $5)}' "$work/results" | sort -n | awk '{r[NR] = $0} END {print r[int((NR + 1) / 2)]}'
+}
+read -r base _ <<<"$(median_row 0)"
+echo "claim path, $(nproc) cores, wrk -t1 -c$conns -d${secs}s on the same machine; each ingress alone while measured;"
+echo "median of $rounds rounds (all rounds: claims/s per configuration below the table)"
+echo "| verification | tokens | claims/s | p50 | p99 | non-2xx | vs off |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for i in "${!configs[@]}"; do
+  read -r label _ file <<<"${configs[$i]}"
+  read -r rps p50 p99 bad <<<"$(median_row "$i")"
+  case "$file" in
+    *fresh) kind="fresh (each verified once)" ;;
+    *) kind="1,000 users again (remembered)" ;;
+  esac
+  [ "$label" = off ] && kind="- (body user_id)"
+  echo "| $label | $kind | $rps | $p50 | $p99 | $bad | $(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |"
+done
+for i in "${!configs[@]}"; do
+  echo "${configs[$i]%% *} ${configs[$i]##* }: $(awk -v i="$i" '$1 == i {printf "%s ", $2}' "$work/results")"
+done

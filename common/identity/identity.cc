@@ -4,7 +4,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
+#include <vector>
 
 #include "common/config.h"
 #include "common/identity/jwks.h"
@@ -58,31 +61,67 @@ int64_t steady_ms() {
       .count();
 }
 
-// Whether `claim` (a string or an array of strings) names `wanted`.
-bool names(const nlohmann::json& claim, const std::string& wanted) {
-  if (claim.is_string()) return claim.get_ref<const std::string&>() == wanted;
-  if (!claim.is_array()) return false;
-  for (const auto& v : claim) {
-    if (v.is_string() && v.get_ref<const std::string&>() == wanted) return true;
+// The registered claims a token is judged by.
+struct Claims {
+  std::optional<int64_t> exp, nbf;
+  std::optional<std::string> iss, sub;
+  std::vector<std::string> aud;  // a string aud is a list of one
+  std::string scope;
+};
+
+// Through libjwt's getters, when every claim has the common shape (integer times, string iss, aud and
+// sub); nullopt otherwise (an aud list, a fractional time, a missing claim), for json_claims to read.
+std::optional<Claims> simple_claims(jwt_t* jwt) {
+  Claims c;
+  errno = 0;
+  c.exp = jwt_get_grant_int(jwt, "exp");
+  if (errno != 0) return std::nullopt;
+  errno = 0;
+  const long nbf = jwt_get_grant_int(jwt, "nbf");
+  if (errno == 0) {
+    c.nbf = nbf;
+  } else {
+    std::unique_ptr<char, decltype(&std::free)> other(jwt_get_grants_json(jwt, "nbf"), std::free);
+    if (other) return std::nullopt;  // an nbf that is not an integer
   }
-  return false;
+  const char* iss = jwt_get_grant(jwt, "iss");
+  const char* aud = jwt_get_grant(jwt, "aud");
+  const char* sub = jwt_get_grant(jwt, "sub");
+  if (!iss || !aud || !sub) return std::nullopt;
+  c.iss = iss;
+  c.aud = {aud};
+  c.sub = sub;
+  if (const char* scope = jwt_get_grant(jwt, "scope")) c.scope = scope;
+  return c;
 }
 
-bool scope_holds(const nlohmann::json& claims, const std::string& wanted) {
-  if (!claims.contains("scope") || !claims.at("scope").is_string()) return false;
-  std::istringstream words(claims.at("scope").get<std::string>());
-  for (std::string w; words >> w;) {
-    if (w == wanted) return true;
+// From the claims' JSON: any shape RFC 7519 allows; nullopt when it is not an object or a time is not a number.
+std::optional<Claims> json_claims(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  Claims c;
+  for (auto [name, slot] : {std::pair{"exp", &c.exp}, std::pair{"nbf", &c.nbf}}) {
+    if (!j.contains(name)) continue;
+    if (!j.at(name).is_number()) return std::nullopt;
+    *slot = static_cast<int64_t>(j.at(name).get<double>());
   }
-  return false;
-}
-
-// A claim that must be a NumericDate (seconds), when present.
-std::optional<int64_t> seconds(const nlohmann::json& claims, const char* name) {
-  if (!claims.contains(name)) return std::nullopt;
-  const auto& v = claims.at(name);
-  if (!v.is_number()) throw std::invalid_argument(std::string(name) + " is not a number");
-  return static_cast<int64_t>(v.get<double>());
+  auto text_of = [&j](const char* name) -> std::optional<std::string> {
+    if (!j.contains(name) || !j.at(name).is_string()) return std::nullopt;
+    return j.at(name).get<std::string>();
+  };
+  c.iss = text_of("iss");
+  c.sub = text_of("sub");
+  c.scope = text_of("scope").value_or("");
+  if (j.contains("aud")) {
+    const auto& aud = j.at("aud");
+    if (aud.is_string()) c.aud.push_back(aud.get<std::string>());
+    if (aud.is_array()) {
+      for (const auto& a : aud) {
+        if (a.is_string()) c.aud.push_back(a.get<std::string>());
+      }
+    }
+  }
+  return c;
 }
 
 }  // namespace
@@ -168,6 +207,7 @@ struct Verifier::State {
   }
 
   std::variant<Identity, Refusal> check(std::string_view token, int64_t now_s) const;
+  std::variant<Identity, Refusal> judge(const Claims& claims, int64_t now_s) const;
 };
 
 std::variant<Identity, Refusal> Verifier::State::check(std::string_view token, int64_t now_s) const {
@@ -214,30 +254,29 @@ std::variant<Identity, Refusal> Verifier::State::check(std::string_view token, i
   Jwt jwt(raw, jwt_free);
   if (rc != 0 || !jwt) return Refusal{"signature does not verify"};
   if (jwt_get_alg(jwt.get()) != jwt_str_alg(alg.c_str())) return Refusal{"algorithm mismatch"};
-  std::unique_ptr<char, decltype(&std::free)> grants(jwt_get_grants_json(jwt.get(), nullptr), std::free);
-  nlohmann::json claims = nlohmann::json::parse(grants ? grants.get() : "", nullptr, /*allow_exceptions=*/false);
-  if (!claims.is_object()) return Refusal{"malformed claims"};
-  Identity who;
-  try {
-    auto exp = seconds(claims, "exp");
-    if (!exp) return Refusal{"no exp"};
-    if (now_s > *exp + settings.leeway_s) return Refusal{"expired"};
-    if (auto nbf = seconds(claims, "nbf"); nbf && now_s + settings.leeway_s < *nbf) return Refusal{"not valid yet"};
-    who.expires_at_s = *exp + settings.leeway_s;
-  } catch (const std::exception& e) {
-    return Refusal{e.what()};
+  auto claims = simple_claims(jwt.get());  // the common shape, without a JSON document
+  if (!claims) {
+    std::unique_ptr<char, decltype(&std::free)> grants(jwt_get_grants_json(jwt.get(), nullptr), std::free);
+    claims = json_claims(grants ? grants.get() : "");
+    if (!claims) return Refusal{"malformed claims"};
   }
-  if (!settings.issuer.empty() && !(claims.contains("iss") && names(claims.at("iss"), settings.issuer)) ) {
-    return Refusal{"wrong issuer"};
-  }
-  if (!settings.audience.empty() && !(claims.contains("aud") && names(claims.at("aud"), settings.audience))) {
+  return judge(*claims, now_s);
+}
+
+std::variant<Identity, Refusal> Verifier::State::judge(const Claims& c, int64_t now_s) const {
+  if (!c.exp) return Refusal{"no exp"};
+  if (now_s > *c.exp + settings.leeway_s) return Refusal{"expired"};
+  if (c.nbf && now_s + settings.leeway_s < *c.nbf) return Refusal{"not valid yet"};
+  if (!settings.issuer.empty() && c.iss != settings.issuer) return Refusal{"wrong issuer"};
+  if (!settings.audience.empty() && std::find(c.aud.begin(), c.aud.end(), settings.audience) == c.aud.end()) {
     return Refusal{"wrong audience"};
   }
-  if (!claims.contains("sub") || !claims.at("sub").is_string() || claims.at("sub").get_ref<const std::string&>().empty()) {
-    return Refusal{"no sub"};
-  }
-  who.user_id = claims.at("sub").get<std::string>();
-  who.admin = scope_holds(claims, settings.admin_scope);
+  if (!c.sub || c.sub->empty()) return Refusal{"no sub"};
+  Identity who;
+  who.user_id = *c.sub;
+  who.expires_at_s = *c.exp + settings.leeway_s;
+  std::istringstream words(c.scope);
+  for (std::string w; words >> w;) who.admin = who.admin || w == settings.admin_scope;
   return who;
 }
 
