@@ -76,6 +76,8 @@ EXCLUDED_FROM_BUILD = {
     "curl": "operator tool (and runtime healthchecks: see RUNTIME_EXTRAS); the build downloads nothing",
     "jq": "operator tool for scripts; not used by the build",
     "clang-tidy": "the lint test (tests/lint) runs on the developer machine and in CI, not in the image build",
+    "clang-format": "scripts/lint runs on the developer machine and in CI, not in the image build",
+    "shellcheck": "scripts/lint runs on the developer machine and in CI, not in the image build",
     "openjdk-17-jre-headless": "runs the local Kafka broker; compose runs the apache/kafka image",
     "maven": "resolves the local Kafka broker's jars; compose runs the apache/kafka image",
     "mariadb-server": "the local database server; compose runs the mysql image",
