@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts"))
-import components  # noqa: E402  (scripts/components.py: the stack's component table)
+import components  # scripts/components.py: the stack's component table
 
 HOST = "127.0.0.1"
 
