@@ -116,7 +116,7 @@ def run_load(build_dir, failures):
     event = m.group(1) if m else None
     failures.check(event, "no event id in allot-seed's output")
 
-    base = f"http://{opslib.HOST}:{opslib.env_int('ALLOT_HTTP_PORT', 8080)}"
+    base = f"http://{opslib.HOST}:{opslib.layout().http_port}"
     json_ct = {"Content-Type": "application/json"}
     auth = {"Authorization": f"Bearer {opslib.user_token('ops-user')}"}  # a signed-in user's bad requests
     bad = [
