@@ -38,8 +38,8 @@ void BM_DecideClaim(benchmark::State& st) {
 BENCHMARK(BM_DecideClaim)->Arg(100)->Arg(1000000000);
 
 void BM_DecodeCommand(benchmark::State& st) {
-  auto text = topics::encode(topics::Command{"0123456789abcdef0123456789abcdef", 1795333479210,
-                                             topics::Claim{"spring-sale", "user-12345"}});
+  auto text = topics::encode(
+      topics::Command{"0123456789abcdef0123456789abcdef", 1795333479210, topics::Claim{"spring-sale", "user-12345"}});
   for (auto _ : st) benchmark::DoNotOptimize(topics::decode_command(text));
   st.SetItemsProcessed(st.iterations());
 }

@@ -11,8 +11,8 @@
 //
 // Both check what landed with topics::verify (per slice and for the event as a whole).
 #include <algorithm>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -47,8 +47,8 @@ std::vector<std::string> slice_ids(const std::string& event, int k) {
 
 struct Fairness {
   int64_t issued = 0;
-  int64_t first_n_won = 0;     // of the first `stock` arrivals, how many got a coupon
-  int64_t worst_rank = 0;      // the latest arrival rank among the winners (1-based)
+  int64_t first_n_won = 0;  // of the first `stock` arrivals, how many got a coupon
+  int64_t worst_rank = 0;   // the latest arrival rank among the winners (1-based)
   int64_t mean_rank = 0;
   double seconds = 0;
   std::string verdict;
@@ -80,8 +80,7 @@ Fairness run_fairness(const Options& o, int k) {
         for (int attempt = 0; attempt < 20; ++attempt) {
           try {
             r = http.post_json("/api/events/" + event + "/claims",
-                               json{{"user_id", o.prefix + std::to_string(i)}}.dump(),
-                               auth[static_cast<size_t>(i)]);
+                               json{{"user_id", o.prefix + std::to_string(i)}}.dump(), auth[static_cast<size_t>(i)]);
           } catch (const std::exception&) {
             r = {};
           }
@@ -126,14 +125,18 @@ Fairness run_fairness(const Options& o, int k) {
 int fairness(const Options& o) {
   auto mega = run_fairness(o, o.partitions);
   auto one = run_fairness(o, 1);
-  std::cout << "Fairness: " << o.users << " users (" << o.prefix << "0..) claim once each through the HTTP ingress (" << o.concurrency
-            << " connections), " << o.stock << " coupons; arrival order = the ingress's received_at (ms, ties by partition/offset).\n\n";
-  std::cout << "| event | claims/s sent | issued | of the first " << o.stock << " arrivals, got a coupon | worst arrival rank of a winner | mean arrival rank of winners | verify |\n";
+  std::cout << "Fairness: " << o.users << " users (" << o.prefix << "0..) claim once each through the HTTP ingress ("
+            << o.concurrency << " connections), " << o.stock
+            << " coupons; arrival order = the ingress's received_at (ms, ties by partition/offset).\n\n";
+  std::cout << "| event | claims/s sent | issued | of the first " << o.stock
+            << " arrivals, got a coupon | worst arrival rank of a winner | mean arrival rank of winners | verify |\n";
   std::cout << "|---|---:|---:|---:|---:|---:|---|\n";
-  for (auto [name, f] : {std::pair{"partitions " + std::to_string(o.partitions), mega}, std::pair{std::string("partitions 1 (same run)"), one}}) {
+  for (auto [name, f] : {std::pair{"partitions " + std::to_string(o.partitions), mega},
+                         std::pair{std::string("partitions 1 (same run)"), one}}) {
     std::cout << "| " << name << " | " << std::fixed << std::setprecision(0) << o.users / f.seconds << " | " << f.issued
-              << " | " << f.first_n_won << " (" << std::setprecision(1) << 100.0 * static_cast<double>(f.first_n_won) / o.stock
-              << "%) | " << f.worst_rank << " | " << f.mean_rank << " | " << f.verdict << " |\n";
+              << " | " << f.first_n_won << " (" << std::setprecision(1)
+              << 100.0 * static_cast<double>(f.first_n_won) / o.stock << "%) | " << f.worst_rank << " | " << f.mean_rank
+              << " | " << f.verdict << " |\n";
   }
   return mega.verdict == "clean" && one.verdict == "clean" ? 0 : 1;
 }
@@ -169,18 +172,21 @@ int throughput(const Options& o) {
   const int64_t now = now_ms();
   const int64_t stock = o.claims / 4;  // a quarter issues, then the event is sold out
   for (int s = 0; s < k; ++s) {
-    topics::CreateEvent e{k > 1 ? ids[static_cast<size_t>(s)] : event, "Throughput", topics::slice_stock(stock, k, s), 1, {}, {}};
+    topics::CreateEvent e{
+        k > 1 ? ids[static_cast<size_t>(s)] : event, "Throughput", topics::slice_stock(stock, k, s), 1, {}, {}};
     if (k > 1) {
       e.partitions = k;
       e.total_stock = stock;
     }
-    producer.send({"create-" + event + "-" + std::to_string(s), now, e}, k > 1 ? topics::slice_partition(event, s, n) : -1);
+    producer.send({"create-" + event + "-" + std::to_string(s), now, e},
+                  k > 1 ? topics::slice_partition(event, s, n) : -1);
   }
   for (int i = 0; i < o.claims; ++i) {
     const auto user = "user-" + std::to_string(i);
     const int s = topics::user_slice(user, k);
-    producer.send({"c-" + event + "-" + std::to_string(i), now, topics::Claim{k > 1 ? ids[static_cast<size_t>(s)] : event, user}},
-                  k > 1 ? topics::slice_partition(event, s, n) : -1);
+    producer.send(
+        {"c-" + event + "-" + std::to_string(i), now, topics::Claim{k > 1 ? ids[static_cast<size_t>(s)] : event, user}},
+        k > 1 ? topics::slice_partition(event, s, n) : -1);
   }
   producer.flush();
   const double produced_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -198,9 +204,10 @@ int throughput(const Options& o) {
   }
   auto report = topics::verify({{}, log.decisions(), {}});
   const double span = static_cast<double>(last - first) / 1000.0;
-  std::cout << "| " << k << " | " << o.processors << " | " << o.claims << " | " << std::fixed << std::setprecision(2) << span
-            << " | " << std::setprecision(0) << (span > 0 ? o.claims / span : 0) << " | " << std::setprecision(1) << wall << " | "
-            << per_partition.size() << " | " << std::setprecision(1) << produced_s << " | " << (all && report.ok() ? "clean" : "VIOLATED " + report.summary()) << " |\n";
+  std::cout << "| " << k << " | " << o.processors << " | " << o.claims << " | " << std::fixed << std::setprecision(2)
+            << span << " | " << std::setprecision(0) << (span > 0 ? o.claims / span : 0) << " | "
+            << std::setprecision(1) << wall << " | " << per_partition.size() << " | " << std::setprecision(1)
+            << produced_s << " | " << (all && report.ok() ? "clean" : "VIOLATED " + report.summary()) << " |\n";
   // Back to the usual stack: processor-1, -2 and the sinks (they catch up on what they missed).
   sh("scripts/stack stop processor-3 processor-4 >/dev/null 2>&1");
   sh("scripts/stack up >/dev/null");

@@ -74,8 +74,7 @@ class Tokens {
 };
 
 // POSTs {"user_id": user} to `path` as `user` (`auth`: its token); a connection error is status 0.
-HttpResponse post_user(HttpClient& http, const std::string& path, const std::string& user,
-                       const Headers& auth) {
+HttpResponse post_user(HttpClient& http, const std::string& path, const std::string& user, const Headers& auth) {
   try {
     return http.post_json(path, json{{"user_id", user}}.dump(), auth);
   } catch (const std::exception&) {
@@ -105,7 +104,11 @@ size_t count(const DecisionLog& log, std::string_view type, topics::Outcome outc
 int raffle(const Options& o) {
   DecisionLog log;
   const auto event = unique_id("seed-raffle");
-  create({{"event_id", event}, {"title", "Seed raffle"}, {"stock", o.stock}, {"mode", "raffle"}, {"closes_at", 4102444800000}});
+  create({{"event_id", event},
+          {"title", "Seed raffle"},
+          {"stock", o.stock},
+          {"mode", "raffle"},
+          {"closes_at", 4102444800000}});
   std::vector<std::string> users, accepted;
   for (int u = 0; u < o.users; ++u) users.push_back("seed-user-" + std::to_string(u));
   const Tokens tokens(users);
@@ -182,8 +185,7 @@ int hold(const Options& o) {
     auto status = body_field(r, "status");
     HttpResponse paid;
     if (status == "held" && pays(user)) {
-      paid = post_user(http, "/api/claims/" + body_field(r, "request_id") + "/confirm?wait_ms=10000", user,
-                       auth);
+      paid = post_user(http, "/api/claims/" + body_field(r, "request_id") + "/confirm?wait_ms=10000", user, auth);
     }
     std::lock_guard lock(mu);
     if (first_wave) first_ms.push_back(ms);
@@ -211,7 +213,8 @@ int hold(const Options& o) {
   int rounds = 0;
   size_t next_in_line = 0, expired_seen = 0;
   const auto deadline = Clock::now() + std::chrono::seconds(300);
-  while (confirmed < static_cast<size_t>(o.stock) && next_in_line < line.size() && Clock::now() < deadline && rounds < 200) {
+  while (confirmed < static_cast<size_t>(o.stock) && next_in_line < line.size() && Clock::now() < deadline &&
+         rounds < 200) {
     ++rounds;
     while (count(log, topics::kHoldExpired, topics::Outcome::kExpired) < unpaid && Clock::now() < deadline) {
       log.wait_for({event}, log.decisions().size() + 1, std::chrono::seconds(1));
@@ -233,8 +236,7 @@ int hold(const Options& o) {
             << o.stock << ", hold_ms " << o.hold_ms << ", " << o.unpaid * 100 << "% of holders never pay, "
             << o.concurrency << " concurrent HTTP connections\n\n"
             << "| figure | value |\n|---|---:|\n"
-            << "| claims answered with their decision (200) | "
-            << answered << " of " << claims_sent << " |\n"
+            << "| claims answered with their decision (200) | " << answered << " of " << claims_sent << " |\n"
             << "| first wave: users/s (claim, then confirm when held), claim answer p50 / p99 (ms) | "
             << static_cast<double>(o.users) / claimed_s << ", " << percentile(first_ms, 0.5) << " / "
             << percentile(first_ms, 0.99) << " |\n"
@@ -297,9 +299,10 @@ int room(const Options& o) {
   for (const auto& d : log.decisions()) {
     if (d.type == "create_event") opened = d.received_at;
   }
-  const int64_t first = joined_at.empty() ? 0 : std::min_element(joined_at.begin(), joined_at.end(), [](auto& a, auto& b) {
-    return a.second < b.second;
-  })->second;
+  const int64_t first =
+      joined_at.empty() ? 0 : std::min_element(joined_at.begin(), joined_at.end(), [](auto& a, auto& b) {
+                                return a.second < b.second;
+                              })->second;
   int64_t last_admission = first;
   for (const auto* d : admissions) {
     wait_ms.push_back(static_cast<double>(d->decided_at - joined_at[d->request_id]));
@@ -321,8 +324,7 @@ int room(const Options& o) {
       auto status = json::parse(http.request("GET", "/api/queue/" + joins[i], "", auth).body, nullptr, false);
       if (!status.is_object() || status.value("status", "") != "admitted") return;
       const std::string path = "/api/events/" + event + "/claims";
-      if (i % 100 == 0 && http.post_json(path, json{{"user_id", users[i]}}.dump(), auth).status == 403)
-        ++refused;
+      if (i % 100 == 0 && http.post_json(path, json{{"user_id", users[i]}}.dump(), auth).status == 403) ++refused;
       Headers admitted = auth;
       admitted.emplace_back("Admission-Token", status.value("admission_token", ""));
       auto t0 = Clock::now();
@@ -340,22 +342,26 @@ int room(const Options& o) {
     issued += st == "issued";
     sold_out += st == "sold_out";
   }
-  all = log.wait_for({event}, 1 + joins.size() + queued + accepted.size() - joins.size(), std::chrono::seconds(300)) && all;
+  all = log.wait_for({event}, 1 + joins.size() + queued + accepted.size() - joins.size(), std::chrono::seconds(300)) &&
+        all;
   auto report = topics::verify({{}, log.decisions(), accepted});
   std::cout << std::fixed << std::setprecision(1) << "room: event " << event << ", " << o.users << " users, stock "
-            << o.stock << ", admit_per_s " << o.admit_per_s << ", " << o.concurrency << " concurrent HTTP connections\n\n"
+            << o.stock << ", admit_per_s " << o.admit_per_s << ", " << o.concurrency
+            << " concurrent HTTP connections\n\n"
             << "| figure | value |\n|---|---:|\n"
             << "| joins accepted (202) | " << joins.size() - std::count(joins.begin(), joins.end(), "") << " of "
             << o.users << " |\n"
             << "| joins accepted/s | " << static_cast<double>(o.users) / join_s << " |\n"
-            << "| join accept latency p50 / p99 (ms) | " << percentile(join_ms, 0.5) << " / " << percentile(join_ms, 0.99)
-            << " |\n"
+            << "| join accept latency p50 / p99 (ms) | " << percentile(join_ms, 0.5) << " / "
+            << percentile(join_ms, 0.99) << " |\n"
             << "| admitted at once / waited in line | " << count(log, "join", topics::Outcome::kAdmitted) << " / "
             << queued << " |\n"
-            << "| first join to last admission, stream time (s) | " << static_cast<double>(last_admission - first) / 1000
-            << " (ideal " << static_cast<double>(o.users) / o.admit_per_s - 1 << " to "
+            << "| first join to last admission, stream time (s) | "
+            << static_cast<double>(last_admission - first) / 1000 << " (ideal "
+            << static_cast<double>(o.users) / o.admit_per_s - 1 << " to "
             << static_cast<double>(o.users) / o.admit_per_s << ") |\n"
-            << "| most admitted in one second of stream time | " << busiest << " (admit_per_s " << o.admit_per_s << ") |\n"
+            << "| most admitted in one second of stream time | " << busiest << " (admit_per_s " << o.admit_per_s
+            << ") |\n"
             << "| join to admission p50 / p99 / max (ms, from the log) | " << percentile(wait_ms, 0.5) << " / "
             << percentile(wait_ms, 0.99) << " / " << percentile(wait_ms, 1.0) << " |\n"
             << "| everyone admitted after (s, wall clock from the first join) | " << admitted_s << " |\n"

@@ -43,10 +43,10 @@ Topics create_topics(const std::string& brokers, const std::string& run, int par
 
 void preload(const std::string& brokers, const std::string& topic, int64_t n, int events) {
   auto producer = kafka::make_producer({{"bootstrap.servers", brokers},
-                                       {"enable.idempotence", "true"},
-                                       {"linger.ms", "20"},
-                                       {"batch.size", "1000000"},
-                                       {"queue.buffering.max.messages", "2000000"}});
+                                        {"enable.idempotence", "true"},
+                                        {"linger.ms", "20"},
+                                        {"batch.size", "1000000"},
+                                        {"queue.buffering.max.messages", "2000000"}});
   auto send = [&](const topics::Command& c) {
     auto v = topics::encode(c);
     while (producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, v.data(), v.size(),
@@ -55,17 +55,20 @@ void preload(const std::string& brokers, const std::string& topic, int64_t n, in
     }
   };
   for (int e = 0; e < events; ++e) {
-    send({"create-" + std::to_string(e), now_ms(), topics::CreateEvent{"ev-" + std::to_string(e), "b", n / events / 2, 1, {}, {}}});
+    send({"create-" + std::to_string(e), now_ms(),
+          topics::CreateEvent{"ev-" + std::to_string(e), "b", n / events / 2, 1, {}, {}}});
   }
   for (int64_t i = 0; i < n; ++i) {
-    send({"r" + std::to_string(i), now_ms(), topics::Claim{"ev-" + std::to_string(i % events), "u" + std::to_string(i)}});
+    send({"r" + std::to_string(i), now_ms(),
+          topics::Claim{"ev-" + std::to_string(i % events), "u" + std::to_string(i)}});
   }
   if (producer->flush(120000) != RdKafka::ERR_NO_ERROR) throw std::runtime_error("preload flush timed out");
 }
 
 double raw_consume_rate(const std::string& brokers, const std::string& topic) {
   auto started = Clock::now();
-  int64_t n = kafka::read_all_committed(brokers, topic, [](const RdKafka::Message&) {}, std::chrono::minutes(5));
+  int64_t n = kafka::read_all_committed(
+      brokers, topic, [](const RdKafka::Message&) {}, std::chrono::minutes(5));
   return static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - started).count();
 }
 
@@ -119,7 +122,8 @@ ProcessorResult processor_rate(const std::string& brokers, const Topics& t, cons
   std::filesystem::remove_all(dir);
   auto batches = probe.batch_size.snapshot();
   if (done < total) throw std::runtime_error("processor decided only " + std::to_string(done));
-  return {static_cast<double>(done - first) / secs, batches.count ? batches.sum / static_cast<double>(batches.count) : 0,
+  return {static_cast<double>(done - first) / secs,
+          batches.count ? batches.sum / static_cast<double>(batches.count) : 0,
           cpu * 1e6 / static_cast<double>(done - first)};
 }
 
@@ -138,7 +142,8 @@ int main(int argc, char** argv) {
   }
   if (partition_counts.empty()) partition_counts = {1, 12};
   const auto brokers = env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092");
-  std::cout << "| partitions | commands | raw consume (msg/s) | processor EOS (decisions/s) | ratio | mean batch | CPU per decision (us) |\n"
+  std::cout << "| partitions | commands | raw consume (msg/s) | processor EOS (decisions/s) | ratio | mean batch | CPU "
+               "per decision (us) |\n"
             << "|---:|---:|---:|---:|---:|---:|---:|\n";
   try {
     for (int p : partition_counts) {
@@ -147,9 +152,10 @@ int main(int argc, char** argv) {
       preload(brokers, t.commands, commands, events);
       double raw = raw_consume_rate(brokers, t.commands);
       auto proc = processor_rate(brokers, t, run, commands + events, batch_max);
-      std::cout << std::fixed << std::setprecision(0) << "| " << p << " | " << commands + events << " | " << raw << " | "
-                << proc.rate << " | " << std::setprecision(3) << proc.rate / raw << " | " << std::setprecision(0)
-                << proc.mean_batch << " | " << std::setprecision(1) << proc.cpu_us_per_decision << " |\n"
+      std::cout << std::fixed << std::setprecision(0) << "| " << p << " | " << commands + events << " | " << raw
+                << " | " << proc.rate << " | " << std::setprecision(3) << proc.rate / raw << " | "
+                << std::setprecision(0) << proc.mean_batch << " | " << std::setprecision(1) << proc.cpu_us_per_decision
+                << " |\n"
                 << std::flush;
       topics::delete_topics(brokers, {t.commands, t.decisions, t.changelog}, 15000);  // throw-away data
     }

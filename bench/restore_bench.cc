@@ -71,9 +71,9 @@ int main(int argc, char** argv) {
     // A probe claim (for an event that does not exist: decided unknown_event) waits in the commands topic.
     topics::Command probe{"probe-" + run, now_ms(), topics::Claim{"probe-event", "probe-user"}};
     auto value = topics::encode(probe);
-    if (auto code = producer->produce(opt.commands_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                                      value.data(), value.size(), probe.event_id().data(), probe.event_id().size(), 0,
-                                      nullptr);
+    if (auto code =
+            producer->produce(opt.commands_topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                              value.data(), value.size(), probe.event_id().data(), probe.event_id().size(), 0, nullptr);
         code != RdKafka::ERR_NO_ERROR) {
       throw std::runtime_error("probe produce: " + RdKafka::err2str(code));
     }
@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     stop = true;
     worker.join();
     auto restore = probe_metrics.restore_seconds.snapshot();
-    std::cout << std::fixed << std::setprecision(2) << "| state records | partitions | preload (s) | restored | restore (s) | "
+    std::cout << std::fixed << std::setprecision(2)
+              << "| state records | partitions | preload (s) | restored | restore (s) | "
               << "restart to deciding again (s) | restore rate (records/s) |\n|---:|---:|---:|---:|---:|---:|---:|\n"
               << "| " << records << " | " << partitions << " | " << preload_s << " | "
               << static_cast<int64_t>(probe_metrics.restored_records.value()) << " | " << restore.sum << " | "

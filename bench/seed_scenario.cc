@@ -70,8 +70,7 @@ int main(int argc, char** argv) {
           HttpResponse r;
           try {
             r = http.post_json("/api/events/" + event + "/claims",
-                               R"({"user_id":"seed-user-)" + std::to_string(u) + "\"}",
-                               auth[static_cast<size_t>(u)]);
+                               R"({"user_id":"seed-user-)" + std::to_string(u) + "\"}", auth[static_cast<size_t>(u)]);
           } catch (const std::exception&) {
             r.status = 0;  // connection error
           }
@@ -104,15 +103,17 @@ int main(int argc, char** argv) {
     }
     auto report = topics::verify({{}, log.decisions(), accepted});
     std::cout << std::fixed << std::setprecision(1);
-    std::cout << "seed scenario: event " << event << ", " << users << " users, stock " << stock << ", "
-              << concurrency << " concurrent HTTP connections\n\n"
+    std::cout << "seed scenario: event " << event << ", " << users << " users, stock " << stock << ", " << concurrency
+              << " concurrent HTTP connections\n\n"
               << "| figure | value |\n|---|---:|\n"
               << "| claims accepted (202) | " << accepted.size() << " of " << users << " |\n";
     for (const auto& [status, n] : statuses) {
-      if (status != 202) std::cout << "| answered " << (status ? std::to_string(status) : "connection error") << " | " << n << " |\n";
+      if (status != 202)
+        std::cout << "| answered " << (status ? std::to_string(status) : "connection error") << " | " << n << " |\n";
     }
     std::cout << "| accepted/s | " << static_cast<double>(accepted.size()) / accept_secs << " |\n"
-              << "| answered (decided)/s, end to end | " << static_cast<double>(log.decisions().size()) / answer_secs << " |\n"
+              << "| answered (decided)/s, end to end | " << static_cast<double>(log.decisions().size()) / answer_secs
+              << " |\n"
               << "| accept latency p50 / p95 / p99 (ms) | " << percentile(accept_ms, 0.5) << " / "
               << percentile(accept_ms, 0.95) << " / " << percentile(accept_ms, 0.99) << " |\n"
               << "| decision latency p50 / p95 / p99 (ms) | " << percentile(decision_ms, 0.5) << " / "
@@ -120,8 +121,8 @@ int main(int argc, char** argv) {
               << "| all decided after (s) | " << answer_secs << " |\n"
               << "| last 202 to last decision (ms; decided_at is the processor's clock, the same machine) | "
               << static_cast<double>(last_decided_at - last_accepted_wall) << " |\n"
-              << "| issued / sold_out / duplicate | " << report.outcomes["issued"] << " / " << report.outcomes["sold_out"]
-              << " / " << report.outcomes["duplicate"] << " |\n\n"
+              << "| issued / sold_out / duplicate | " << report.outcomes["issued"] << " / "
+              << report.outcomes["sold_out"] << " / " << report.outcomes["duplicate"] << " |\n\n"
               << "integrity: " << report.summary() << "\n";
     return all && report.ok() ? 0 : 1;
   } catch (const std::exception& e) {

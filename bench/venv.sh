@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bench/run-experiment and bench/soak: the Python venv their reports draw charts with
 # (matplotlib at a pinned version, installed once under ~/.cache/allot/bench-venv).
 MATPLOTLIB_VERSION=3.10.9

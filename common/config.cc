@@ -17,8 +17,8 @@ int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max) {
   errno = 0;
   long long parsed = std::strtoll(v, &end, 10);
   if (errno != 0 || *end != '\0' || parsed < min || parsed > max) {
-    throw std::invalid_argument(std::string(name) + "=" + v + " is not an integer in [" +
-                                std::to_string(min) + ", " + std::to_string(max) + "]");
+    throw std::invalid_argument(std::string(name) + "=" + v + " is not an integer in [" + std::to_string(min) + ", " +
+                                std::to_string(max) + "]");
   }
   return parsed;
 }

@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
-#include <vector>
 #include <unordered_map>
+#include <vector>
 
 #include "common/log.h"
 
@@ -61,7 +61,7 @@ std::unique_ptr<RdKafka::Producer> make_producer(const Settings& settings) {
 
 std::unique_ptr<RdKafka::KafkaConsumer> make_group_consumer(Settings settings, const std::string& topic,
                                                             RdKafka::RebalanceCb* rebalance, RdKafka::EventCb* events) {
-  const Settings defaults{{"isolation.level", "read_committed"},  {"enable.auto.commit", "false"},
+  const Settings defaults{{"isolation.level", "read_committed"}, {"enable.auto.commit", "false"},
                           {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},
                           {"session.timeout.ms", "10000"},       {"heartbeat.interval.ms", "1000"},
                           {"statistics.interval.ms", "2000"}};
@@ -117,8 +117,7 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
   PartitionList assignment;
   for (const auto& s : starts) {
     int64_t low = 0, high = 0;
-    auto code = consumer->query_watermark_offsets(topic, s.partition, &low, &high,
-                                                  static_cast<int>(timeout.count()));
+    auto code = consumer->query_watermark_offsets(topic, s.partition, &low, &high, static_cast<int>(timeout.count()));
     if (code != RdKafka::ERR_NO_ERROR) {
       throw std::runtime_error("watermarks of " + topic + "/" + std::to_string(s.partition) + ": " +
                                RdKafka::err2str(code));
@@ -201,7 +200,6 @@ int64_t read_all_committed(const std::string& brokers, const std::string& topic,
   for (int32_t p = 0; p < n; ++p) starts.push_back({p, 0});
   return read_committed_to_end(brokers, topic, starts, on_record, timeout);
 }
-
 
 // ---- topic_id: one Metadata request (API key 3, version 11, flexible encoding) over a plain socket.
 
@@ -333,7 +331,8 @@ std::string round_trip(const std::string& host_port, const std::string& request,
     std::string buf(n, '\0');
     for (size_t got = 0; got < n;) {
       ssize_t r = ::recv(s.fd, buf.data() + got, n - got, 0);
-      if (r <= 0) throw std::runtime_error("receive from " + host_port + ": " + (r == 0 ? "closed" : std::strerror(errno)));
+      if (r <= 0)
+        throw std::runtime_error("receive from " + host_port + ": " + (r == 0 ? "closed" : std::strerror(errno)));
       got += static_cast<size_t>(r);
     }
     return buf;
@@ -349,7 +348,7 @@ std::string topic_id_from(const std::string& response, const std::string& topic,
   Reader r(response);
   if (static_cast<int32_t>(r.be(4)) != correlation) throw std::runtime_error("metadata response: wrong correlation id");
   r.tagged_fields();
-  r.be(4);  // throttle_time_ms
+  r.be(4);                                      // throttle_time_ms
   for (uint32_t b = r.uvarint(); b > 1; --b) {  // brokers
     r.be(4);
     r.compact_string();
@@ -382,9 +381,9 @@ std::string topic_id(const std::string& brokers, const std::string& topic, std::
   req.i16(11);  // the first version without cluster authorized operations; topic ids since 10
   req.i32(kCorrelation);
   req.i16(static_cast<int16_t>(std::string_view("allot").size()));
-  req.raw("allot");  // client_id: a plain nullable string even in flexible headers
-  req.uvarint(0);    // header tagged fields
-  req.uvarint(2);    // one topic (compact array: n + 1)
+  req.raw("allot");                // client_id: a plain nullable string even in flexible headers
+  req.uvarint(0);                  // header tagged fields
+  req.uvarint(2);                  // one topic (compact array: n + 1)
   req.raw(std::string(16, '\0'));  // topic_id unknown: look up by name
   req.uvarint(static_cast<uint32_t>(topic.size() + 1));
   req.raw(topic);

@@ -20,8 +20,7 @@ void log(LogLevel level, std::string_view component, std::string_view message) {
   const char* lvl = level == LogLevel::kInfo ? "INFO" : level == LogLevel::kWarn ? "WARN" : "ERROR";
   std::lock_guard lock(mu);
   std::fprintf(stderr, "%s.%03lldZ %-5s %.*s: %.*s\n", stamp, static_cast<long long>(ms), lvl,
-               static_cast<int>(component.size()), component.data(), static_cast<int>(message.size()),
-               message.data());
+               static_cast<int>(component.size()), component.data(), static_cast<int>(message.size()), message.data());
 }
 
 }  // namespace allot

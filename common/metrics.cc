@@ -127,8 +127,7 @@ Family<Gauge>& Registry::gauge(const std::string& name, const std::string& help)
   return *gauges_.emplace_back(std::make_unique<Family<Gauge>>(name, help));
 }
 
-Family<Histogram>& Registry::histogram(const std::string& name, const std::string& help,
-                                       std::vector<double> bounds) {
+Family<Histogram>& Registry::histogram(const std::string& name, const std::string& help, std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   return *histograms_.emplace_back(std::make_unique<Family<Histogram>>(name, help, std::move(bounds)));
 }

@@ -13,8 +13,7 @@ namespace allot {
 class OpsServer {
  public:
   // `health` returns an empty string when healthy, else the reason (answered with 503).
-  OpsServer(const std::string& host, int port, const metrics::Registry& registry,
-            std::function<std::string()> health);
+  OpsServer(const std::string& host, int port, const metrics::Registry& registry, std::function<std::string()> health);
   ~OpsServer();  // stops the thread
   OpsServer(const OpsServer&) = delete;
   OpsServer& operator=(const OpsServer&) = delete;

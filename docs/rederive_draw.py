@@ -28,7 +28,7 @@ FNV_PRIME = 1099511628211                # 0x100000001b3
 def draw_seed(event_id, partition, offset):
     """FNV-1a 64 over the bytes of "<event_id>|<partition>|<offset>" (decimal numbers)."""
     h = FNV_OFFSET_BASIS
-    for byte in f"{event_id}|{partition}|{offset}".encode("utf-8"):
+    for byte in f"{event_id}|{partition}|{offset}".encode():
         h ^= byte
         h = (h * FNV_PRIME) & MASK
     return h

@@ -17,8 +17,7 @@ topics::Decision base_decision(const topics::Command& c, topics::CommandPosition
 }
 
 topics::Decision caused_decision(const Ctx& x, std::string_view type, const EventState& e,
-                                 const std::string& request_id, const std::string& user_id,
-                                 topics::Outcome outcome) {
+                                 const std::string& request_id, const std::string& user_id, topics::Outcome outcome) {
   auto d = base_decision(x.c, x.position, x.now);
   d.type = std::string(type);
   d.request_id = request_id;

@@ -31,9 +31,7 @@ class Changes {
     return state_.get(key);
   }
   // The state's records under `prefix`, without this call's own changes (delete_event scans first).
-  void scan(std::string_view prefix, const StateView::OnRecord& on_record) const {
-    state_.scan(prefix, on_record);
-  }
+  void scan(std::string_view prefix, const StateView::OnRecord& on_record) const { state_.scan(prefix, on_record); }
   void put(std::string key, std::string value) { record(std::move(key), std::move(value)); }
   void erase(std::string key) { record(std::move(key), std::nullopt); }
   std::vector<StateWrite> take() { return std::move(writes_); }
@@ -49,7 +47,7 @@ class Changes {
   }
   static constexpr size_t kIndexFrom = 32;
   const StateView& state_;
-  std::vector<StateWrite> writes_;  // in order; a key written twice keeps its last value when applied
+  std::vector<StateWrite> writes_;                 // in order; a key written twice keeps its last value when applied
   std::unordered_map<std::string, size_t> index_;  // key -> its last write, once there are many
 };
 
@@ -70,8 +68,7 @@ topics::Decision base_decision(const topics::Command& c, topics::CommandPosition
 // A decision the command causes about an earlier claim or join (topics::is_caused): `type` is one of
 // topics::decision_type's caused types.
 topics::Decision caused_decision(const Ctx& x, std::string_view type, const EventState& e,
-                                 const std::string& request_id, const std::string& user_id,
-                                 topics::Outcome outcome);
+                                 const std::string& request_id, const std::string& user_id, topics::Outcome outcome);
 
 // The event's record, with its id; nullopt when there is none.
 std::optional<EventState> load_event(const Changes& state, const std::string& event_id);

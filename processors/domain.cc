@@ -103,8 +103,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   } else if (d.outcome == Outcome::kHeld) {
     d.hold_expires_at = hold_unit(x, e, claim.user_id);
   }
-  const bool counted =
-      d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
+  const bool counted = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
   if (counted) x.st.put(ukey, std::to_string(user_count + 1));
   if (counted || moves_time) save_event(x, e);
   d.remaining = remaining_of(e);
@@ -196,8 +195,8 @@ void decide_tick(Ctx& x) {
 
 }  // namespace
 
-std::optional<Result> decide(const StateView& state, const topics::Command& command,
-                             topics::CommandPosition position, int64_t now) {
+std::optional<Result> decide(const StateView& state, const topics::Command& command, topics::CommandPosition position,
+                             int64_t now) {
   Ctx x{Changes(state), command, position, now, {}};
   Result r;
   if (std::holds_alternative<topics::Tick>(command.body)) {

@@ -34,17 +34,17 @@ struct StateWrite {
 };
 
 struct Result {
-  topics::Decision decision;               // the command's own (not published for a tick: see publish)
-  std::vector<topics::Decision> caused;    // holds it expired, raffle entries it drew (topics::is_caused)
+  topics::Decision decision;             // the command's own (not published for a tick: see publish)
+  std::vector<topics::Decision> caused;  // holds it expired, raffle entries it drew (topics::is_caused)
   std::vector<StateWrite> writes;
-  bool publish = true;                     // false for a tick: it has no decision of its own
+  bool publish = true;  // false for a tick: it has no decision of its own
 };
 
 // Decides `command`, found at `position` in allot.commands, at time `now` (Unix ms; becomes decided_at).
 // Opening windows are checked against the command's received_at, the moment the user asked, so a claim
 // is judged the same way however late it is processed. Returns nullopt when this request_id was already
 // decided (a retried Idempotency-Key): the first decision stands and no second one is made.
-std::optional<Result> decide(const StateView& state, const topics::Command& command,
-                             topics::CommandPosition position, int64_t now);
+std::optional<Result> decide(const StateView& state, const topics::Command& command, topics::CommandPosition position,
+                             int64_t now);
 
 }  // namespace allot::processors

@@ -14,8 +14,8 @@ namespace decision_type = topics::decision_type;
 namespace hold_state = topics::hold_state;
 
 // A held unit goes back to stock (cancelled or expired): the holder may claim again.
-void release(Ctx& x, EventState& e, const std::string& request_id, const std::string& user_id,
-             int64_t expires_at, std::string_view state) {
+void release(Ctx& x, EventState& e, const std::string& request_id, const std::string& user_id, int64_t expires_at,
+             std::string_view state) {
   e.held -= 1;
   const auto ukey = user_key(e.spec.event_id, user_id);
   int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));

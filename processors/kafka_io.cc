@@ -126,7 +126,8 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
       return from_code(code, "committed");
     }
     for (const auto* tp : parts.items) {
-      if (tp->err() != RdKafka::ERR_NO_ERROR) return from_code(tp->err(), "committed offset of " + std::to_string(tp->partition()));
+      if (tp->err() != RdKafka::ERR_NO_ERROR)
+        return from_code(tp->err(), "committed offset of " + std::to_string(tp->partition()));
       if (tp->offset() >= 0) out[tp->partition()] = tp->offset();
     }
     return IoStatus::ok();

@@ -37,7 +37,6 @@ class KafkaIo {
 };
 
 // Runs a processor over Kafka until `stop` (0) or a fatal error (1); what allot-processor's main does.
-int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe,
-                  const std::atomic<bool>& stop);
+int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe, const std::atomic<bool>& stop);
 
 }  // namespace allot::processors

@@ -31,9 +31,7 @@ std::string event_key(std::string_view event_id) { return key_kind::kEvent.under
 std::string user_key(std::string_view event_id, std::string_view user_id) {
   return record_key(key_kind::kUser, event_id, user_id);
 }
-std::string request_key(std::string_view request_id) {
-  return std::string(kRequestPrefix) + std::string(request_id);
-}
+std::string request_key(std::string_view request_id) { return std::string(kRequestPrefix) + std::string(request_id); }
 std::string entry_key(std::string_view event_id, int64_t index) {
   return record_key(key_kind::kEntry, event_id, std::to_string(index));
 }

@@ -35,12 +35,11 @@ int main() {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
   }
-  allot::log_info("processor", "config: brokers=" + opt.brokers + " instance=" + opt.instance_id +
-                                   " state_dir=" + state_dir + " batch_max_commands=" +
-                                   std::to_string(opt.batch_max_commands) + " batch_max_ms=" +
-                                   std::to_string(opt.batch_max_ms) + " txn_timeout_ms=" +
-                                   std::to_string(opt.transaction_timeout_ms) + " metrics=" + metrics_host +
-                                   ":" + std::to_string(metrics_port));
+  allot::log_info("processor", "config: brokers=" + opt.brokers + " instance=" + opt.instance_id + " state_dir=" +
+                                   state_dir + " batch_max_commands=" + std::to_string(opt.batch_max_commands) +
+                                   " batch_max_ms=" + std::to_string(opt.batch_max_ms) +
+                                   " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
+                                   " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   try {

@@ -106,8 +106,7 @@ EventState decode_event(std::string_view value) {
   if (v5) {
     e.spec.admit_per_s = to_int(next_field(rest));
     e.queue_open = to_int(next_field(rest)) != 0;
-    for (int64_t* v :
-         {&e.queue_start, &e.prequeued, &e.tickets, &e.admitted, &e.window, &e.window_admitted}) {
+    for (int64_t* v : {&e.queue_start, &e.prequeued, &e.tickets, &e.admitted, &e.window, &e.window_admitted}) {
       *v = to_int(next_field(rest));
     }
   }
@@ -151,8 +150,8 @@ std::vector<QueuedHold> decode_queue(const std::optional<std::string>& v) {
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     auto a = line.find(' '), b = line.rfind(' ');
     if (a == std::string_view::npos || a == b) throw std::runtime_error("corrupt hold queue");
-    q.push_back({to_int(line.substr(0, a)), std::string(line.substr(a + 1, b - a - 1)),
-                 std::string(line.substr(b + 1))});
+    q.push_back(
+        {to_int(line.substr(0, a)), std::string(line.substr(a + 1, b - a - 1)), std::string(line.substr(b + 1))});
   }
   return q;
 }

@@ -39,7 +39,8 @@ class OverlayView : public StateView {
   // The store's records merged with the batch's changes (rare: delete_event), so a copy in order serves.
   void scan(std::string_view prefix, const OnRecord& on_record) const override {
     std::map<std::string, std::optional<std::string>> merged;
-    store_.scan(partition_, prefix, [&](std::string_view k, std::string_view v) { merged[std::string(k)] = std::string(v); });
+    store_.scan(partition_, prefix,
+                [&](std::string_view k, std::string_view v) { merged[std::string(k)] = std::string(v); });
     if (auto p = overlay_.find(partition_); p != overlay_.end()) {
       for (const auto& [k, v] : p->second) {
         if (k.starts_with(prefix)) merged[k] = v;
@@ -69,8 +70,8 @@ RunnerProbe::RunnerProbe(metrics::Registry& r, size_t max_event_series)
       batch_size(r.histogram("allot_processor_batch_commands", "Commands per transaction",
                              {1, 10, 50, 100, 250, 500, 1000, 2500, 5000})
                      .with()),
-      commit_seconds(r.histogram("allot_processor_commit_seconds",
-                                 "Time from begin to commit of a transaction").with()),
+      commit_seconds(
+          r.histogram("allot_processor_commit_seconds", "Time from begin to commit of a transaction").with()),
       aborts(r.counter("allot_processor_aborts_total", "Transactions aborted").with()),
       poison(r.counter("allot_processor_poison_commands_total", "Undecodable commands skipped").with()),
       restores(r.counter("allot_processor_restores_total", "Partition restores from the changelog").with()),
@@ -112,8 +113,7 @@ struct Runner::Impl : RebalanceHandler {
   std::vector<InputRecord> batch;
   std::string fatal;  // set by any step; the loop exits with it
 
-  Impl(RunnerOptions o, state::Store& s, RunnerProbe& p, RunnerIo i)
-      : opt(std::move(o)), store(s), probe(p), io(i) {
+  Impl(RunnerOptions o, state::Store& s, RunnerProbe& p, RunnerIo i) : opt(std::move(o)), store(s), probe(p), io(i) {
     io.source.set_rebalance_handler(this);
   }
   ~Impl() override { io.source.set_rebalance_handler(nullptr); }
@@ -178,8 +178,8 @@ struct Runner::Impl : RebalanceHandler {
       auto mark = store.get(p, kInputNextKey);
       if (c == committed.end() || c->second < 0 || !mark) continue;
       if (int64_t restored = std::stoll(*mark); restored != c->second) {
-        behind += (behind.empty() ? "" : ", ") + std::to_string(p) + ": restored to command " + std::to_string(restored) +
-                  ", committed " + std::to_string(c->second);
+        behind += (behind.empty() ? "" : ", ") + std::to_string(p) + ": restored to command " +
+                  std::to_string(restored) + ", committed " + std::to_string(c->second);
       }
     }
     return behind;
@@ -223,12 +223,12 @@ struct Runner::Impl : RebalanceHandler {
     int64_t n = 0;
     OffsetMap position = from;
     for (int attempt = 0;; ++attempt) {
-      n += io.changelog.read(position, end, [&](int32_t p, int64_t offset, std::string_view key,
-                                                std::optional<std::string_view> value) {
-        // A tombstone (not yet compacted away) deletes the key, as a later value replaces it.
-        pending[p].push_back({std::string(key), value ? std::optional<std::string>(*value) : std::nullopt});
-        if (pending[p].size() >= 10000) flush(p, offset + 1);
-      });
+      n += io.changelog.read(
+          position, end, [&](int32_t p, int64_t offset, std::string_view key, std::optional<std::string_view> value) {
+            // A tombstone (not yet compacted away) deletes the key, as a later value replaces it.
+            pending[p].push_back({std::string(key), value ? std::optional<std::string>(*value) : std::nullopt});
+            if (pending[p].size() >= 10000) flush(p, offset + 1);
+          });
       for (int32_t p : partitions) {
         position[p] = std::max(end[p], position[p]);
         flush(p, position[p]);
@@ -239,7 +239,8 @@ struct Runner::Impl : RebalanceHandler {
         throw std::runtime_error("the changelog still lags the group's committed offsets after " +
                                  std::to_string(opt.restore_timeout_ms) + " ms: " + behind);
       }
-      if (attempt == 0) log_warn(kLog, "restore: the changelog lags the group's committed offsets (" + behind + "); reading on");
+      if (attempt == 0)
+        log_warn(kLog, "restore: the changelog lags the group's committed offsets (" + behind + "); reading on");
       std::this_thread::sleep_for(std::chrono::milliseconds(std::max(opt.retry_backoff_ms, 1)));
       if (auto s = io.source.committed(partitions, committed); !s.is_ok()) {
         throw std::runtime_error("committed offsets: " + s.message);
@@ -338,8 +339,8 @@ struct Runner::Impl : RebalanceHandler {
         command = topics::decode_command(m.value);
       } catch (const topics::DecodeError& e) {
         probe.poison.inc();
-        log_warn(kLog, "skipping undecodable command at " + std::to_string(p) + "/" + std::to_string(m.offset) +
-                           ": " + e.what());
+        log_warn(kLog, "skipping undecodable command at " + std::to_string(p) + "/" + std::to_string(m.offset) + ": " +
+                           e.what());
         continue;
       }
       auto result = decide(OverlayView(store, overlay, p), command, {p, m.offset}, now_ms());
@@ -396,7 +397,8 @@ struct Runner::Impl : RebalanceHandler {
       for (auto& [k, v] : overlay[p]) records.push_back({k, std::move(v)});
       auto stored = store.offsets(p);
       auto cl = changelog_next.find(p);
-      int64_t cl_next = cl == changelog_next.end() ? stored.changelog_next : std::max(stored.changelog_next, cl->second);
+      int64_t cl_next =
+          cl == changelog_next.end() ? stored.changelog_next : std::max(stored.changelog_next, cl->second);
       store.commit(p, records, {next, cl_next});
     }
     io.source.record_progress(next_offset);

@@ -47,7 +47,7 @@ struct RunnerProbe {
   metrics::Counter& restores;
   metrics::Counter& restored_records;
   metrics::Histogram& restore_seconds;
-  metrics::Counter& state_resets;  // local state dropped: another cluster's, or ahead of the changelog
+  metrics::Counter& state_resets;        // local state dropped: another cluster's, or ahead of the changelog
   metrics::Family<metrics::Gauge>& lag;  // by partition, from librdkafka statistics
   metrics::Gauge& assigned;
   metrics::Family<metrics::Gauge>& event_stock;   // by event, as last decided here

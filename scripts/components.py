@@ -6,7 +6,8 @@ everything comes from the same ALLOT_* variables and defaults as scripts/stack:
 
     ALLOT_RUN_DIR (.run)  ALLOT_BUILD_DIR (build)  relative ones from the repository root
     ALLOT_KAFKA_NODES     default: what `scripts/stack up` last used in the run dir ($RUN_DIR/kafka.nodes), else 1
-    ALLOT_KAFKA_PORT (19092)  ALLOT_KAFKA_PORT_STEP (10): node N listens on port + (N-1)*step
+    ALLOT_KAFKA_PORT (19092)  ALLOT_KAFKA_CONTROLLER_PORT (19093)  ALLOT_KAFKA_PORT_STEP (10): node N listens on
+                              port + (N-1)*step, its controller on controller port + (N-1)*step
     ALLOT_MYSQL_PORT (13306)  ALLOT_REDIS_PORT (16379)  ALLOT_PROMETHEUS_PORT (19090)
     ALLOT_HTTP_PORT (8080: the ingress serves /metrics there too)
     ALLOT_PROCESSORS (2)  ALLOT_PROCESSOR_METRICS_BASE (9100: processor-K on base+K)
@@ -18,12 +19,19 @@ An empty variable counts as unset (as `${X:-default}` in bash). Standard library
                                                                 unless --all); --ports: "NAME PORT" per line
     python3 scripts/components.py all [--long]                  every component: Kafka nodes, mariadb, redis,
                                                                 prometheus, then the services (--long: tab-separated
-                                                                name, kind, port, program, binary)
+                                                                name, kind, port, program, binary, controller port;
+                                                                "-" where a component has none, so no field is empty)
+    python3 scripts/components.py pid-files [KIND]              the components (of KIND: kafka, service, ...) that
+                                                                have a pid file in the run dir, of any layout (what
+                                                                `scripts/stack down` stops)
     python3 scripts/components.py metrics-port NAME             an allot service's /metrics port (any processor-K)
     python3 scripts/components.py port NAME                     the port `scripts/stack status` shows for NAME
     python3 scripts/components.py binary NAME                   an allot service's executable in the build
     python3 scripts/components.py program NAME                  what NAME's command line shows (kafka.Kafka, ...)
     python3 scripts/components.py kafka-nodes                   the Kafka node count
+    python3 scripts/components.py prometheus-config TEMPLATE    compose/prometheus/prometheus.local.yml with its
+                                                                @..._TARGETS@ filled in: every allot service of the
+                                                                layout (built or not) and Prometheus itself
     python3 scripts/components.py json                          all of it, as JSON
     python3 scripts/components.py tokens PREFIX COUNT           COUNT users' tokens signed with the stack's JWT secret
                                                                 (see jwt_settings): "PREFIX-<i> <token>" per line
@@ -47,13 +55,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The kinds, in `scripts/stack status` order.
 KAFKA, DATABASE, MONITORING, SERVICE = "kafka", "database", "monitoring", "service"
 
-# allot's own services: name pattern -> (binary under the build dir, program its command line shows).
-_SERVICE_BINARIES = {
-    "ingress": "ingress/allot-ingress",
-    "processor": "processors/allot-processor",
-    "sink-mysql": "sinks/allot-sink-mysql",
-    "sink-redis": "sinks/allot-sink-redis",
+# allot's own services: name pattern -> (binary under the build dir, the placeholder of the Prometheus job that
+# scrapes its /metrics in compose/prometheus/prometheus.local.yml). The program its command line shows is
+# "allot-" + the pattern.
+_SERVICES = {
+    "ingress": ("ingress/allot-ingress", "@INGRESS_TARGETS@"),
+    "processor": ("processors/allot-processor", "@PROCESSOR_TARGETS@"),
+    "sink-mysql": ("sinks/allot-sink-mysql", "@SINK_TARGETS@"),
+    "sink-redis": ("sinks/allot-sink-redis", "@SINK_TARGETS@"),
 }
+_PROMETHEUS_TARGETS = "@PROMETHEUS_TARGETS@"  # Prometheus scrapes itself too
 # `scripts/stack start` accepts processor-K for any K >= 1 (no leading zero), also beyond ALLOT_PROCESSORS.
 _SERVICE_NAME = re.compile(r"ingress|processor-[1-9][0-9]*|sink-mysql|sink-redis")
 _KAFKA_NAME = re.compile(r"kafka|kafka-[1-9]")
@@ -74,6 +85,7 @@ class Component:
     port: int  # where it listens; for allot's services their /metrics port (the ingress: its HTTP port)
     program: str  # what its command line shows (scripts/stack tells a stale pid file from our process by it)
     binary: str | None = None  # allot's services: the executable in the build folder
+    controller_port: int | None = None  # Kafka nodes: the KRaft controller's listener
 
 
 def kind_of(name):
@@ -121,6 +133,7 @@ class Layout:
             raise ConfigError(f"ALLOT_KAFKA_NODES={nodes} is not 1..9 (1 or 3)")
         self.kafka_nodes = int(nodes)
         self.kafka_port = number("ALLOT_KAFKA_PORT", 19092)
+        self.kafka_controller_port = number("ALLOT_KAFKA_CONTROLLER_PORT", 19093)
         self.kafka_port_step = number("ALLOT_KAFKA_PORT_STEP", 10, r"[1-9][0-9]*")
         self.mysql_port = number("ALLOT_MYSQL_PORT", 13306)
         self.redis_port = number("ALLOT_REDIS_PORT", 16379)
@@ -147,9 +160,14 @@ class Layout:
     def kafka_broker_port(self, node):
         return self.kafka_port + (node - 1) * self.kafka_port_step
 
+    def kafka_node(self, node, name=None):
+        """Node N (1-based; its KRaft node.id) as a component."""
+        return Component(name or self.kafka_name(node), KAFKA, self.kafka_broker_port(node), "kafka.Kafka",
+                         controller_port=self.kafka_controller_port + (node - 1) * self.kafka_port_step)
+
     def kafka(self):
-        return [Component(self.kafka_name(n), KAFKA, self.kafka_broker_port(n), "kafka.Kafka")
-                for n in range(1, self.kafka_nodes + 1)]
+        """Nodes 1..ALLOT_KAFKA_NODES, in node order."""
+        return [self.kafka_node(n) for n in range(1, self.kafka_nodes + 1)]
 
     def bootstrap(self):
         """Every node's broker address (what `scripts/stack brokers` prints)."""
@@ -177,7 +195,7 @@ class Layout:
             port = self.sink_mysql_metrics_port
         else:
             port = self.sink_redis_metrics_port
-        binary = _SERVICE_BINARIES[_service_key(name)]
+        binary = _SERVICES[_service_key(name)][0]
         return Component(name, SERVICE, port, "allot-" + _service_key(name), os.path.join(self.build_dir, binary))
 
     def services(self, built_only=False):
@@ -201,8 +219,7 @@ class Layout:
             if c.name == name:
                 return c
         if kind_of(name) == KAFKA:  # a node of the other layout (one node or a cluster)
-            node = 1 if name == "kafka" else int(name[len("kafka-"):])
-            return Component(name, KAFKA, self.kafka_broker_port(node), "kafka.Kafka")
+            return self.kafka_node(1 if name == "kafka" else int(name[len("kafka-"):]), name)
         return self.service(name)
 
     def pid_file(self, name):
@@ -225,6 +242,28 @@ class Layout:
                 out.append(self.component(name))
                 known.add(name)
         return out
+
+    def pid_files(self, kind=None):
+        """The components (of `kind`, if given) that have a pid file in the run dir, in with_pid_files() order."""
+        return [c for c in self.with_pid_files()
+                if (kind is None or c.kind == kind) and os.path.exists(self.pid_file(c.name))]
+
+    # ---- Prometheus
+
+    def prometheus_targets(self):
+        """What the local Prometheus scrapes, by placeholder of compose/prometheus/prometheus.local.yml: every allot
+        service of the layout, built or not (one that is not built yet is simply down), and Prometheus itself."""
+        targets = {placeholder: [] for _, placeholder in _SERVICES.values()}
+        for c in self.services():
+            targets[_SERVICES[_service_key(c.name)][1]].append(f"127.0.0.1:{c.port}")
+        targets[_PROMETHEUS_TARGETS] = [f"127.0.0.1:{self.prometheus_port}"]
+        return targets
+
+    def prometheus_config(self, template):
+        """`template` with each placeholder replaced by its targets as a YAML flow list's items: 'a:p', 'a:q'."""
+        for placeholder, targets in self.prometheus_targets().items():
+            template = template.replace(placeholder, ", ".join(f"'{t}'" for t in targets))
+        return template
 
     def as_dict(self):
         return {"run_dir": self.run_dir, "build_dir": self.build_dir, "kafka_nodes": self.kafka_nodes,
@@ -271,8 +310,9 @@ def mint_token(user, secret, issuer="allot", audience="allot", ttl=3600, now=Non
 
 
 def main(argv):
-    usage = ("usage: components.py services [--all] [--ports] | all [--long] | metrics-port NAME | port NAME | "
-             "binary NAME | program NAME | kafka-nodes | json | tokens PREFIX COUNT")
+    usage = ("usage: components.py services [--all] [--ports] | all [--long] | pid-files [KIND] | metrics-port NAME | "
+             "port NAME | binary NAME | program NAME | kafka-nodes | prometheus-config TEMPLATE | json | "
+             "tokens PREFIX COUNT")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -284,7 +324,11 @@ def main(argv):
                 print(f"{c.name} {c.port}" if "--ports" in rest else c.name)
         elif cmd == "all" and set(rest) <= {"--long"}:
             for c in layout.all():
-                print("\t".join([c.name, c.kind, str(c.port), c.program, c.binary or ""]) if rest else c.name)
+                long = [c.name, c.kind, str(c.port), c.program, c.binary or "-", str(c.controller_port or "-")]
+                print("\t".join(long) if rest else c.name)
+        elif cmd == "pid-files" and len(rest) <= 1:
+            for c in layout.pid_files(rest[0] if rest else None):
+                print(c.name)
         elif cmd in ("metrics-port", "binary") and len(rest) == 1:
             c = layout.service(rest[0])
             print(c.port if cmd == "metrics-port" else c.binary)
@@ -293,6 +337,9 @@ def main(argv):
             print(c.port if cmd == "port" else c.program)
         elif cmd == "kafka-nodes" and not rest:
             print(layout.kafka_nodes)
+        elif cmd == "prometheus-config" and len(rest) == 1:
+            with open(rest[0]) as f:
+                sys.stdout.write(layout.prometheus_config(f.read()))
         elif cmd == "json" and not rest:
             print(json.dumps(layout.as_dict(), indent=1))
         elif cmd == "tokens" and len(rest) == 2 and rest[1].isdigit():

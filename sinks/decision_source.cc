@@ -35,15 +35,17 @@ SourceProbe::SourceProbe(metrics::Registry& r, const std::string& name)
       batches(r.counter("allot_sink_batches_total", "Batches projected and committed").with({{"sink", name}})),
       batch_seconds(r.histogram("allot_sink_batch_seconds", "Apply and offset commit of one batch, retries included")
                         .with({{"sink", name}})),
-      apply_seconds(r.histogram("allot_sink_apply_seconds", "The projection's write of one batch (a successful attempt)")
-                        .with({{"sink", name}})),
+      apply_seconds(
+          r.histogram("allot_sink_apply_seconds", "The projection's write of one batch (a successful attempt)")
+              .with({{"sink", name}})),
       commit_seconds(r.histogram("allot_sink_offset_commit_seconds", "The synchronous offset commit of one batch")
                          .with({{"sink", name}})),
-      batch_size(r.histogram("allot_sink_batch_records", "Records per batch", {1, 10, 50, 100, 250, 500, 1000, 2500, 5000})
-                     .with({{"sink", name}})),
-      decision_age(r.histogram("allot_sink_decision_age_seconds",
-                               "Time from a decision to its projection being committed")
-                       .with({{"sink", name}})),
+      batch_size(
+          r.histogram("allot_sink_batch_records", "Records per batch", {1, 10, 50, 100, 250, 500, 1000, 2500, 5000})
+              .with({{"sink", name}})),
+      decision_age(
+          r.histogram("allot_sink_decision_age_seconds", "Time from a decision to its projection being committed")
+              .with({{"sink", name}})),
       retries(r.counter("allot_sink_retries_total", "Failed batch applies, each retried").with({{"sink", name}})),
       undecodable(r.counter("allot_sink_undecodable_total", "Records skipped because they are not a decision")
                       .with({{"sink", name}})),
@@ -168,8 +170,9 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   // lets the loop look at `stop` and the idle check.
   void collect(const std::atomic<bool>& stop) {
     std::string error;
-    auto code = kafka::collect_batch(*consumer, batch, static_cast<size_t>(opt.batch_max), opt.batch_max_ms,
-                                     [&] { return !stop && fatal.empty(); }, error);
+    auto code = kafka::collect_batch(
+        *consumer, batch, static_cast<size_t>(opt.batch_max), opt.batch_max_ms, [&] { return !stop && fatal.empty(); },
+        error);
     if (code == RdKafka::ERR_NO_ERROR) return;
     log_warn(log_name, "consume: " + error);
     if (code == RdKafka::ERR__FATAL) set_fatal("consumer fatal error: " + error);
@@ -185,8 +188,8 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
         out.push_back(topics::decode_decision(std::string_view(static_cast<const char*>(m->payload()), m->len())));
       } catch (const std::exception& e) {
         probe.undecodable.inc();
-        log_warn(log_name, "skipping undecodable record at " + opt.topic + "/" + std::to_string(m->partition()) +
-                                 "@" + std::to_string(m->offset()) + ": " + e.what());
+        log_warn(log_name, "skipping undecodable record at " + opt.topic + "/" + std::to_string(m->partition()) + "@" +
+                               std::to_string(m->offset()) + ": " + e.what());
       }
     }
     return out;
@@ -227,8 +230,8 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
         auto started = std::chrono::steady_clock::now();
         projection.apply(decisions);
         probe.apply_seconds.observe(seconds_since(started));
-        if (clear_projection_error()) log_info(log_name, "projection recovered after " + std::to_string(attempt) +
-                                                                " attempts; resuming");
+        if (clear_projection_error())
+          log_info(log_name, "projection recovered after " + std::to_string(attempt) + " attempts; resuming");
         return true;
       } catch (const std::exception& e) {
         probe.retries.inc();
@@ -236,14 +239,14 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
         set_projection_error(e.what());
         auto delay = backoff.next();
         log_warn(log_name, "apply of " + std::to_string(decisions.size()) + " decisions failed (attempt " +
-                                 std::to_string(attempt) + "): " + e.what() + "; retrying in " +
-                                 std::to_string(delay.count()) + " ms");
+                               std::to_string(attempt) + "): " + e.what() + "; retrying in " +
+                               std::to_string(delay.count()) + " ms");
         // Sleep in small steps so that SIGTERM is not kept waiting by a long backoff.
         auto until = std::chrono::steady_clock::now() + delay;
         while (std::chrono::steady_clock::now() < until) {
           if (stop) {
             log_warn(log_name, "stopping with an unapplied batch of " + std::to_string(decisions.size()) +
-                                     " decisions; it is re-delivered on the next start");
+                                   " decisions; it is re-delivered on the next start");
             return false;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -267,8 +270,8 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     }
     if (code != RdKafka::ERR_NO_ERROR) {
       probe.commit_failures.inc();
-      log_warn(log_name, "offset commit failed (the batch will be re-applied, which changes nothing): " +
-                               RdKafka::err2str(code));
+      log_warn(log_name,
+               "offset commit failed (the batch will be re-applied, which changes nothing): " + RdKafka::err2str(code));
       return false;
     }
     return true;

@@ -34,13 +34,13 @@ class Projection {
 struct SourceOptions {
   std::string brokers = "127.0.0.1:19092";
   std::string topic = "allot.decisions";
-  std::string group_id;     // required: allot-sink-mysql / allot-sink-redis
-  std::string instance_id;  // static group membership (group.instance.id): a restart takes over at once
-  int batch_max = 1000;     // a batch closes at this many records...
-  int batch_max_ms = 100;   // ...or this long after its first record, whichever comes first
-  int backoff_min_ms = 100;    // first retry delay after a failed apply; doubles per failure...
-  int backoff_max_ms = 5000;   // ...up to this
-  int idle_check_ms = 5000;    // how often an idle sink asks the projection whether its target answers
+  std::string group_id;                // required: allot-sink-mysql / allot-sink-redis
+  std::string instance_id;             // static group membership (group.instance.id): a restart takes over at once
+  int batch_max = 1000;                // a batch closes at this many records...
+  int batch_max_ms = 100;              // ...or this long after its first record, whichever comes first
+  int backoff_min_ms = 100;            // first retry delay after a failed apply; doubles per failure...
+  int backoff_max_ms = 5000;           // ...up to this
+  int idle_check_ms = 5000;            // how often an idle sink asks the projection whether its target answers
   int max_poll_interval_ms = 3600000;  // retries do not poll: how long the group tolerates that
 };
 
@@ -60,19 +60,19 @@ class Backoff {
 struct SourceProbe {
   SourceProbe(metrics::Registry& r, const std::string& sink);
   std::string sink;
-  metrics::Counter& decisions;        // decisions applied (and committed)
-  metrics::Counter& batches;          // batches applied
-  metrics::Histogram& batch_seconds;  // apply + offset commit of one batch, retries included
-  metrics::Histogram& apply_seconds;  // the projection's write of one batch (one attempt that succeeded)
-  metrics::Histogram& commit_seconds; // the offset commit of one batch
-  metrics::Histogram& batch_size;     // records per batch
-  metrics::Histogram& decision_age;   // from decided_at to the offset commit: how stale the projection is
-  metrics::Counter& retries;          // failed applies (each is retried)
-  metrics::Counter& undecodable;      // records skipped because they are not a decision
-  metrics::Counter& commit_failures;  // offset commits that failed (the batch comes again; harmless)
+  metrics::Counter& decisions;           // decisions applied (and committed)
+  metrics::Counter& batches;             // batches applied
+  metrics::Histogram& batch_seconds;     // apply + offset commit of one batch, retries included
+  metrics::Histogram& apply_seconds;     // the projection's write of one batch (one attempt that succeeded)
+  metrics::Histogram& commit_seconds;    // the offset commit of one batch
+  metrics::Histogram& batch_size;        // records per batch
+  metrics::Histogram& decision_age;      // from decided_at to the offset commit: how stale the projection is
+  metrics::Counter& retries;             // failed applies (each is retried)
+  metrics::Counter& undecodable;         // records skipped because they are not a decision
+  metrics::Counter& commit_failures;     // offset commits that failed (the batch comes again; harmless)
   metrics::Family<metrics::Gauge>& lag;  // by partition, from librdkafka statistics
-  metrics::Gauge& healthy;            // 1 when health() is empty
-  metrics::Gauge& assigned;           // partitions assigned to this sink
+  metrics::Gauge& healthy;               // 1 when health() is empty
+  metrics::Gauge& assigned;              // partitions assigned to this sink
 };
 
 // One per process, driven by run() on one thread; health() may be called from any thread.

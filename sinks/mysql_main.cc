@@ -31,7 +31,8 @@ int main() {
                                     " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   allot::metrics::Registry registry;
   allot::sinks::SourceProbe probe(registry, "mysql");
-  auto& rows = registry.counter("allot_sink_writes_total", "Rows upserted (mysql) or write commands sent (redis)").with({{"sink", "mysql"}});
+  auto& rows = registry.counter("allot_sink_writes_total", "Rows upserted (mysql) or write commands sent (redis)")
+                   .with({{"sink", "mysql"}});
   allot::sinks::MysqlProjection projection(mysql, &rows);
   return allot::sinks::run_sink("sink-mysql", source, projection, registry, probe, metrics_host, metrics_port);
 }

@@ -39,7 +39,8 @@ std::string recount_slices(const std::string& where) {
   const std::string slice = "command_offset DIV " + number(kBucketWidth);
   const std::string issued = "(" + word(kIssued) + ", " + word(kConfirmed) + ", " + word(kWon) + ")";  // is_issued
   return "INSERT INTO claim_counts (event_id, command_partition, bucket, issued, received, last_decided_at, held,"
-         " entries) SELECT event_id, command_partition, " + slice + ", SUM(" + kStatus + " IN " + issued +
+         " entries) SELECT event_id, command_partition, " +
+         slice + ", SUM(" + kStatus + " IN " + issued +
          "), COUNT(*), MAX(GREATEST(decided_at, COALESCE(ended_at, 0))), SUM(" + kStatus + " = " + word(kHeld) +
          "), SUM(outcome = " + word(kEntered) + ") FROM claims WHERE outcome <> " + word(kUnknownEvent) +
          (where.empty() ? "" : " AND (" + where + ")") + " GROUP BY event_id, command_partition, " + slice +
@@ -128,7 +129,8 @@ void MysqlProjection::repair() {
   // CREATE TABLE IF NOT EXISTS leaves an older table as it was: add the columns and the index since.
   for (const auto& [table, column, definition] : kAddedColumns) {
     if (query_number(std::string("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
-                                 " AND TABLE_NAME = '") + table + "' AND COLUMN_NAME = '" + column + "'") == 0) {
+                                 " AND TABLE_NAME = '") +
+                     table + "' AND COLUMN_NAME = '" + column + "'") == 0) {
       log_warn("sink-mysql", std::string("adding column ") + column + " to an existing " + table + " table");
       exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + definition);
     }
@@ -178,11 +180,11 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::map<std::string, EventRow> events;
   std::vector<const topics::Decision*> claims, requests;
   std::vector<std::pair<topics::ClaimEnding, int64_t>> endings;  // with the ending decision's decided_at
-  std::map<std::string, int64_t> closed;                          // event -> latest decided_at of its close
-  std::set<std::string> deleted;                                  // events a delete_event deleted
+  std::map<std::string, int64_t> closed;                         // event -> latest decided_at of its close
+  std::set<std::string> deleted;                                 // events a delete_event deleted
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
-  std::map<std::string, topics::JoinPlace> places;              // join request id -> its later ticket, admission
+  std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
   for (const auto& d : batch) {
     if (d.event) {
       auto& row = events[d.event_id];
@@ -241,10 +243,9 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   for (const auto* d : claims) {
     const auto outcome = quote(std::string(topics::to_string(d->outcome)));
     values.push_back("(" + quote(d->request_id) + "," + quote(d->event_id) + "," + quote(topics::projected_user(*d)) +
-                     "," + outcome +
-                     "," + outcome + "," + number_or_null(d->coupon_seq) + "," + number_or_null(d->hold_expires_at) +
-                     "," + number(d->command.partition) + "," + number(d->command.offset) + "," +
-                     number(d->decided_at) + "," + number(d->received_at) + ")");
+                     "," + outcome + "," + outcome + "," + number_or_null(d->coupon_seq) + "," +
+                     number_or_null(d->hold_expires_at) + "," + number(d->command.partition) + "," +
+                     number(d->command.offset) + "," + number(d->decided_at) + "," + number(d->received_at) + ")");
   }
   rows += insert_rows(
       "INSERT INTO claims (request_id, event_id, user_id, outcome, status, coupon_seq, hold_expires_at,"
@@ -287,8 +288,8 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   //     (a join is decided before its ticket or admission, on the same partition).
   apply_join_places(places);
   for (const auto& [id, at] : closed) {
-    exec("UPDATE events SET closed = 1, updated_at = GREATEST(updated_at, " + number(at) + ") WHERE event_id = " +
-         quote(id));
+    exec("UPDATE events SET closed = 1, updated_at = GREATEST(updated_at, " + number(at) +
+         ") WHERE event_id = " + quote(id));
   }
 
   // 4b. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
@@ -303,9 +304,9 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::string conditions;
   size_t n = 0;
   for (const auto& [id, partition, bucket] : slices) {
-    conditions += std::string(n ? " OR " : "") + "(event_id = " + quote(id) + " AND command_partition = " +
-                  number(partition) + " AND command_offset BETWEEN " + number(bucket * kBucketWidth) + " AND " +
-                  number(bucket * kBucketWidth + kBucketWidth - 1) + ")";
+    conditions += std::string(n ? " OR " : "") + "(event_id = " + quote(id) +
+                  " AND command_partition = " + number(partition) + " AND command_offset BETWEEN " +
+                  number(bucket * kBucketWidth) + " AND " + number(bucket * kBucketWidth + kBucketWidth - 1) + ")";
     if (++n >= kSlicesPerStatement || n == slices.size()) {
       exec(recount_slices(conditions));
       conditions.clear();
@@ -362,7 +363,8 @@ void MysqlProjection::apply_join_places(const std::map<std::string, topics::Join
     }
     std::string set;
     if (!tickets.empty()) set = "ticket = CASE request_id" + tickets + " ELSE ticket END";
-    if (!admitted.empty()) set += (set.empty() ? "" : ", ") + ("admitted_at = CASE request_id" + admitted + " ELSE admitted_at END");
+    if (!admitted.empty())
+      set += (set.empty() ? "" : ", ") + ("admitted_at = CASE request_id" + admitted + " ELSE admitted_at END");
     exec("UPDATE requests SET " + set + " WHERE request_id IN (" + ids + ")");
   }
 }

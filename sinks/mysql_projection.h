@@ -41,7 +41,7 @@ struct MysqlOptions {
   std::string password;  // secret: never logged
   std::string database = "allot";
   int connect_timeout_s = 3;
-  int io_timeout_s = 10;       // read and write timeout of one statement
+  int io_timeout_s = 10;         // read and write timeout of one statement
   size_t rows_per_insert = 500;  // rows of one multi-row INSERT
 };
 

@@ -108,9 +108,12 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
   };
   for (const auto& d : batch) {
     if (d.event) {
-      Command c{"HSET", keys_.event(d.event_id), "title", d.event->title, "stock", std::to_string(d.event->stock),
-                "per_user_limit", std::to_string(d.event->per_user_limit), "mode",
-                std::string(topics::to_string(d.event->mode)), "hold_ms", std::to_string(d.event->hold_ms)};
+      Command c{"HSET",           keys_.event(d.event_id),
+                "title",          d.event->title,
+                "stock",          std::to_string(d.event->stock),
+                "per_user_limit", std::to_string(d.event->per_user_limit),
+                "mode",           std::string(topics::to_string(d.event->mode)),
+                "hold_ms",        std::to_string(d.event->hold_ms)};
       optional_field(c, "admit_per_s", d.event->admit_per_s > 0 ? std::optional(d.event->admit_per_s) : std::nullopt);
       optional_field(c, "pow_bits", d.event->pow_bits > 0 ? std::optional<int64_t>(d.event->pow_bits) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
@@ -158,8 +161,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       touched.insert(d.event_id);
     } else if (topics::is_request_record(d)) {
       const auto key = keys_.claim(d.request_id);
-      Command c{"HSET", key, "type", d.type, "event_id", d.event_id, "status", status, "decided_at",
-                std::to_string(d.decided_at)};
+      Command c{"HSET",     key,      "type", d.type,       "event_id",
+                d.event_id, "status", status, "decided_at", std::to_string(d.decided_at)};
       if (!user_id.empty()) c.insert(c.end(), {"user_id", user_id});
       if (!d.claim_request_id.empty()) c.insert(c.end(), {"claim_request_id", d.claim_request_id});
       optional_field(c, "coupon_seq", d.coupon_seq);
@@ -196,8 +199,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       // The claim's final status; each claim ends once, so re-applying writes the same.
       const auto& id = ending->claim_request_id;
       const auto key = keys_.claim(id);
-      Command c{"HSET", key, "event_id", d.event_id, "user_id", d.user_id, "status", status, "ended_at",
-                std::to_string(d.decided_at)};
+      Command c{"HSET",    key,      "event_id", d.event_id, "user_id",
+                d.user_id, "status", status,     "ended_at", std::to_string(d.decided_at)};
       optional_field(c, "coupon_seq", ending->coupon_seq);
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
@@ -216,8 +219,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
   for (const auto& id : closed) writes.push_back({"HSET", keys_.event(id), "closed", "1"});
   // After every other write of the batch: the users its earlier decisions wrote go too.
   for (const auto& id : deleted) {
-    writes.push_back({"EVAL", kEraseUsers, "4", keys_.requests(id), keys_.actions(id), keys_.ranking(id), keys_.event(id),
-                      keys_.claim("")});
+    writes.push_back({"EVAL", kEraseUsers, "4", keys_.requests(id), keys_.actions(id), keys_.ranking(id),
+                      keys_.event(id), keys_.claim("")});
   }
   for (const auto& id : touched) {
     writes.push_back({"EVAL", kDeriveCounters, "9", keys_.event(id), keys_.issued(id), keys_.requests(id),

@@ -17,9 +17,10 @@
 //                                      confirmed, won) in coupon order. ZADD LT, so a user holding several
 //                                      coupons (per_user_limit > 1) ranks by the first
 //   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
-//                                      hold), hold_ms, admit_per_s? (from the create decision); closed = 1 after a close_event
-//                                      (closed, drawn) or a draw, absent before; issued, held, entries, remaining,
-//                                      claims_received, tickets and admitted (a waiting room's) (derived, see below)
+//                                      hold), hold_ms, admit_per_s? (from the create decision); closed = 1 after a
+//                                      close_event (closed, drawn) or a draw, absent before; issued, held, entries,
+//                                      remaining, claims_received, tickets and admitted (a waiting room's) (derived,
+//                                      see below)
 //   {p}events                    zset  member event_id, score claims received: events by popularity
 //   {p}events:created            zset  member event_id, score the created decision's decided_at: newest
 //                                      first for listings (a new event shows however many others exist)
@@ -47,8 +48,9 @@
 // when final (each claim ends once): re-applying an old batch cannot move a status back. The counters
 // are derived after each batch, inside the same MULTI/EXEC, by a small Lua script per touched event:
 // issued = SCARD(issued), held = SCARD(holds) - SCARD(holds_ended), entries = SCARD(entries),
-// claims_received = SCARD(requests), tickets = SCARD(tickets), admitted = SCARD(admitted), remaining = stock - issued - held, and the popularity score =
-// claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it or none of it.
+// claims_received = SCARD(requests), tickets = SCARD(tickets), admitted = SCARD(admitted), remaining = stock - issued -
+// held, and the popularity score = claims_received. A batch is one pipelined MULTI ... EXEC: readers see all of it or
+// none of it.
 //
 // Owned by the sink's main; used from the DecisionSource thread only (a redisContext is not thread-safe).
 #include <cstdint>

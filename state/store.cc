@@ -2,12 +2,12 @@
 
 #include <rocksdb/db.h>
 
-#include <algorithm>
-#include <filesystem>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <algorithm>
+#include <filesystem>
 
 namespace allot::state {
 
@@ -29,9 +29,7 @@ std::string prefix(int32_t partition, char tag) {
   return p;
 }
 
-std::string record_key(int32_t partition, std::string_view key) {
-  return prefix(partition, kRecordTag).append(key);
-}
+std::string record_key(int32_t partition, std::string_view key) { return prefix(partition, kRecordTag).append(key); }
 std::string meta_key(int32_t partition, std::string_view name) { return prefix(partition, kMetaTag).append(name); }
 
 void check(const rocksdb::Status& s, const char* what) {

@@ -45,7 +45,8 @@ class Store {
   // Hands every record of the partition whose key starts with `prefix` to `on_record`, in key order.
   using OnRecord = std::function<void(std::string_view key, std::string_view value)>;
   virtual void scan(int32_t partition, std::string_view prefix, const OnRecord& on_record) const = 0;
-  // Atomically writes (or, for a record without a value, deletes) `records` into the partition's key space together with `offsets`.
+  // Atomically writes (or, for a record without a value, deletes) `records` into the partition's key space together
+  // with `offsets`.
   virtual void commit(int32_t partition, const std::vector<Record>& records, StoredOffsets offsets) = 0;
   // Deletes the partition's whole key space (records, offsets, lineage), e.g. before a full rebuild.
   virtual void clear(int32_t partition) = 0;

@@ -64,8 +64,8 @@ Owned<rd_kafka_event_t> wait_result(rd_kafka_queue_t* queue, rd_kafka_event_type
 }
 
 // Throws on the first topic result with an error other than `tolerated` ("create", "delete topic").
-void check_topic_results(const rd_kafka_topic_result_t* const* results, size_t n,
-                         rd_kafka_resp_err_t tolerated, const std::string& verb) {
+void check_topic_results(const rd_kafka_topic_result_t* const* results, size_t n, rd_kafka_resp_err_t tolerated,
+                         const std::string& verb) {
   for (size_t i = 0; i < n; ++i) {
     auto code = rd_kafka_topic_result_error(results[i]);
     if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != tolerated) {
@@ -117,8 +117,8 @@ std::map<std::string, std::string> wanted_configs(const TopicSpec& s, const Repl
 
 // Creates the topics; returns the names of those that existed already (the metadata read before was
 // older than the cluster: another broker's view, or a concurrent apply).
-std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue,
-                                    const std::vector<const TopicSpec*>& specs, int cluster_size, int timeout_ms) {
+std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs,
+                                    int cluster_size, int timeout_ms) {
   char err[512];
   OwnedArray<rd_kafka_NewTopic_t> topics;
   for (const auto* s : specs) {
@@ -150,8 +150,9 @@ std::set<std::string> create_topics(rd_kafka_t* rk, rd_kafka_queue_t* queue,
 }
 
 // Topic -> its configs as the broker reports them.
-std::map<std::string, std::map<std::string, std::string>> describe_configs(
-    rd_kafka_t* rk, rd_kafka_queue_t* queue, const std::vector<const TopicSpec*>& specs, int timeout_ms) {
+std::map<std::string, std::map<std::string, std::string>> describe_configs(rd_kafka_t* rk, rd_kafka_queue_t* queue,
+                                                                           const std::vector<const TopicSpec*>& specs,
+                                                                           int timeout_ms) {
   OwnedArray<rd_kafka_ConfigResource_t> resources_asked;
   for (const auto* s : specs) {
     resources_asked.add(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, s->name.c_str()));

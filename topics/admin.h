@@ -12,8 +12,8 @@
 namespace allot::topics {
 
 struct ApplyReport {
-  int cluster_size = 0;       // the broker count replication was fitted to
-  int brokers_answering = 0;  // the brokers in the cluster's metadata
+  int cluster_size = 0;                // the broker count replication was fitted to
+  int brokers_answering = 0;           // the brokers in the cluster's metadata
   std::vector<std::string> created;    // "name: partitions, replication"
   std::vector<std::string> unchanged;  // the same
   std::vector<std::string> altered;    // existing topics whose configs were set to the definition's

@@ -9,9 +9,9 @@
 //       checks every invariant of DESIGN §4 on allot.commands and allot.decisions (read_committed): each
 //       command and each request id in FILE (one per line: the ids a client saw answered 202) decided
 //       exactly once, stock, sequences, limits, first come first served; with --projections also that
-//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every waiting room's shuffled pre-queue), re-derived
-//       from the log (topics/draw.h) and compared with the draw's decisions. Prints a verdict with counts;
-//       exits 1 on any violation.
+//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every waiting
+//       room's shuffled pre-queue), re-derived from the log (topics/draw.h) and compared with the draw's decisions.
+//       Prints a verdict with counts; exits 1 on any violation.
 //   allotctl token --user ID [--ttl 1h|30m|90s] [--admin]
 //       prints an HS256 token for ID signed with the stack's secret (ALLOT_JWT_HS256_SECRET, else the file
 //       ALLOT_JWT_HS256_SECRET_FILE names, else .run/jwt-secret), iss/aud from ALLOT_JWT_ISSUER/AUDIENCE:
@@ -30,19 +30,20 @@
 #include "common/config.h"
 #include "common/identity/identity.h"
 #include "common/kafka.h"
+#include "topics/admin.h"
 #include "topics/projection_check.h"
 #include "topics/slices.h"
 #include "topics/verify.h"
-#include "topics/admin.h"
 
 namespace {
 
 int usage() {
-  std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
-               "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
-               "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
-               "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n"
-               "       allotctl token --user ID [--ttl 1h|30m|90s] [--admin]\n";
+  std::cerr
+      << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
+         "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
+         "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
+         "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n"
+         "       allotctl token --user ID [--ttl 1h|30m|90s] [--admin]\n";
   return 2;
 }
 
@@ -67,9 +68,8 @@ int topics_apply(const std::vector<std::string>& args) {
   // The size the cluster is meant to have: a broker that is down must not lower the replication wanted.
   int cluster_size = std::stoi(flag(args, "--cluster-size", std::to_string(allot::env_int("ALLOT_KAFKA_NODES", 0, 0))));
   auto report = allot::topics::apply_specs(brokers, allot::topics::parse_specs(text.str()), 15000, cluster_size);
-  std::cout << "cluster   " << report.cluster_size << " broker(s)"
-            << (cluster_size > 0 ? " (as told)" : " (counted)") << ", " << report.brokers_answering
-            << " answering\n";
+  std::cout << "cluster   " << report.cluster_size << " broker(s)" << (cluster_size > 0 ? " (as told)" : " (counted)")
+            << ", " << report.brokers_answering << " answering\n";
   for (const auto& t : report.created) std::cout << "created   " << t << "\n";
   for (const auto& t : report.unchanged) std::cout << "ok        " << t << "\n";
   for (const auto& t : report.absent) std::cout << "absent    " << t << "\n";
@@ -122,7 +122,8 @@ int groups_wait(const std::vector<std::string>& args) {
   const auto& topic = args[3];
   auto brokers = flag(args, "--brokers", allot::env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"));
   int timeout_s = std::stoi(flag(args, "--timeout", "300"));
-  auto c = allot::kafka::make_consumer({{"bootstrap.servers", brokers}, {"group.id", group}, {"enable.auto.commit", "false"}});
+  auto c = allot::kafka::make_consumer(
+      {{"bootstrap.servers", brokers}, {"group.id", group}, {"enable.auto.commit", "false"}});
   int32_t partitions = allot::kafka::partition_count(*c, topic, std::chrono::seconds(10));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   int64_t lag = -1;
@@ -165,18 +166,24 @@ int verify(const std::vector<std::string>& args) {
 
   topics::VerifyInput input;
   int64_t undecodable = 0;
-  kafka::read_all_committed(brokers, "allot.commands", [&](const RdKafka::Message& m) {
-    try {
-      auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-      if (wanted(c.event_id())) input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
-    } catch (const topics::DecodeError&) {
-      ++undecodable;  // the processor skips these too, without a decision
-    }
-  }, timeout);
-  kafka::read_all_committed(brokers, "allot.decisions", [&](const RdKafka::Message& m) {
-    auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-    if (wanted(d.event_id)) input.decisions.push_back(std::move(d));
-  }, timeout);
+  kafka::read_all_committed(
+      brokers, "allot.commands",
+      [&](const RdKafka::Message& m) {
+        try {
+          auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+          if (wanted(c.event_id())) input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
+        } catch (const topics::DecodeError&) {
+          ++undecodable;  // the processor skips these too, without a decision
+        }
+      },
+      timeout);
+  kafka::read_all_committed(
+      brokers, "allot.decisions",
+      [&](const RdKafka::Message& m) {
+        auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+        if (wanted(d.event_id)) input.decisions.push_back(std::move(d));
+      },
+      timeout);
   if (auto file = flag(args, "--accepted", ""); !file.empty()) {
     std::ifstream in(file);
     if (!in) {
@@ -188,8 +195,8 @@ int verify(const std::vector<std::string>& args) {
     }
   }
   auto report = topics::verify(input);
-  std::cout << "kafka: " << report.summary() << (undecodable ? " undecodable_commands=" + std::to_string(undecodable) : "")
-            << "\n";
+  std::cout << "kafka: " << report.summary()
+            << (undecodable ? " undecodable_commands=" + std::to_string(undecodable) : "") << "\n";
   bool ok = report.ok();
   if (has_flag(args, "--draw")) {
     // The winners as the published draw gives them for the logged entries and the closing position; any
@@ -268,7 +275,8 @@ int token(const std::vector<std::string>& args) {
     std::getline(in, settings.hs256_secret);
   }
   if (settings.hs256_secret.empty()) {
-    std::cerr << "allotctl token: no HS256 secret (ALLOT_JWT_HS256_SECRET[_FILE], or .run/jwt-secret from scripts/stack up)\n";
+    std::cerr << "allotctl token: no HS256 secret (ALLOT_JWT_HS256_SECRET[_FILE], or .run/jwt-secret from "
+                 "scripts/stack up)\n";
     return 1;
   }
   allot::identity::MintOptions o;

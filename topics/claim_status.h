@@ -35,8 +35,7 @@ inline bool is_issued(Outcome status) {
 // record (status = its own outcome; a join's later ticket and admission are fields of that record).
 inline bool is_request_record(const Decision& d) {
   using namespace decision_type;
-  return d.type == kConfirm || d.type == kCancel || d.type == kCloseEvent || d.type == kDeleteEvent ||
-         d.type == kJoin;
+  return d.type == kConfirm || d.type == kCancel || d.type == kCloseEvent || d.type == kDeleteEvent || d.type == kJoin;
 }
 
 // A join's place in line and its admission, as the read side shows them on the join's record (request id

@@ -1,8 +1,8 @@
 #include "topics/messages.h"
 
 #include <array>
-#include <ctime>
 #include <charconv>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "topics/slices.h"
@@ -147,8 +147,8 @@ const std::string& Command::event_id() const {
 
 std::string_view Command::type() const {
   using namespace decision_type;
-  static constexpr std::array<std::string_view, 8> kNames{kCreateEvent, kClaim,  kCloseEvent,  kConfirm,
-                                                          kCancel,      kTick,   kDeleteEvent, kJoin};
+  static constexpr std::array<std::string_view, 8> kNames{kCreateEvent, kClaim, kCloseEvent,  kConfirm,
+                                                          kCancel,      kTick,  kDeleteEvent, kJoin};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -159,8 +159,9 @@ std::string_view to_string(Outcome outcome) { return name_in(kOutcomeNames, outc
 std::optional<Outcome> outcome_from_string(std::string_view s) { return value_in(kOutcomeNames, s); }
 
 std::string encode(const Command& c) {
-  if (const auto* claim = std::get_if<Claim>(&c.body);
-      claim && valid_request_id(c.request_id) && valid_topic_event_id(claim->event_id) && valid_user_id(claim->user_id)) {
+  if (const auto* claim = std::get_if<Claim>(&c.body); claim && valid_request_id(c.request_id) &&
+                                                       valid_topic_event_id(claim->event_id) &&
+                                                       valid_user_id(claim->user_id)) {
     // The ingress's hot path: valid ids need no escaping, so the claim is written directly, byte for
     // byte what the JSON document below would dump (keys in the same, sorted order).
     std::string s;
@@ -248,11 +249,11 @@ std::optional<Command> decode_plain_claim(std::string_view text) {
     } else {
       std::string_view value;
       if (!plain_string(value)) return std::nullopt;
-      std::string_view* slot = key == "event_id" ? &event_id
-                               : key == "user_id" ? &user_id
+      std::string_view* slot = key == "event_id"     ? &event_id
+                               : key == "user_id"    ? &user_id
                                : key == "request_id" ? &request_id
-                               : key == "type" ? &type
-                                                 : nullptr;
+                               : key == "type"       ? &type
+                                                     : nullptr;
       if (!slot || slot->data() != nullptr) return std::nullopt;
       *slot = value;
     }
@@ -375,13 +376,27 @@ class ObjectWriter {
     static constexpr char kHex[] = "0123456789abcdef";
     for (char c : s) {
       switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\b': out_ += "\\b"; break;
-        case '\f': out_ += "\\f"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\b':
+          out_ += "\\b";
+          break;
+        case '\f':
+          out_ += "\\f";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             out_ += "\\u00";

@@ -145,13 +145,13 @@ struct CommandPosition {
 // about earlier claims and joins (is_caused): a hold's expiry, a raffle entry's draw result, a pre-queued
 // join's ticket at the opening, a queued join's admission.
 struct Decision {
-  std::string type;  // the command's type, or what it caused (topics/vocabulary.h decision_type)
+  std::string type;        // the command's type, or what it caused (topics/vocabulary.h decision_type)
   std::string request_id;  // the command's; for a caused decision, the claim it is about
   std::string event_id;
   std::string user_id;  // claims, confirm/cancel and caused decisions
   Outcome outcome = Outcome::kUnknownEvent;
-  std::optional<int64_t> coupon_seq;  // when issued (fcfs), confirmed (hold) or won (raffle: draw rank)
-  int64_t remaining = 0;              // units neither issued nor held after this decision (0 for unknown events)
+  std::optional<int64_t> coupon_seq;       // when issued (fcfs), confirmed (hold) or won (raffle: draw rank)
+  int64_t remaining = 0;                   // units neither issued nor held after this decision (0 for unknown events)
   std::optional<int64_t> hold_expires_at;  // held: when the hold ends unless confirmed
   std::string claim_request_id;            // confirm/cancel: the claim they act on
   std::optional<int64_t> entries;          // a raffle's close: how many entries the draw chose from

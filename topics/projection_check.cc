@@ -103,10 +103,10 @@ std::vector<std::string> request_ids(const ProjectedEvent& expected) {
 
 ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_id) {
   auto db = mysql::connect({.host = a.mysql_host,
-                           .port = a.mysql_port,
-                           .user = a.mysql_user,
-                           .password = a.mysql_password,
-                           .database = a.mysql_database});
+                            .port = a.mysql_port,
+                            .user = a.mysql_user,
+                            .password = a.mysql_password,
+                            .database = a.mysql_database});
   auto query = [&](const std::string& sql) { return mysql::query(db.get(), sql); };
   const std::string event = mysql::quote(db.get(), event_id);
   const std::string unknown = mysql::quote(db.get(), outcome::kUnknownEvent);
@@ -114,13 +114,15 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
   // A NULL status is a row projected before event modes: its outcome is final (schema.sql).
   auto claims = query(
       "SELECT request_id, user_id, COALESCE(status, outcome), COALESCE(coupon_seq, 0), COALESCE(hold_expires_at, 0)"
-      " FROM claims WHERE event_id=" + event + " AND outcome <> " + unknown);
+      " FROM claims WHERE event_id=" +
+      event + " AND outcome <> " + unknown);
   while (MYSQL_ROW r = mysql_fetch_row(claims.get())) p.claims[r[0]] = {r[1], r[2], std::stoll(r[3]), std::stoll(r[4])};
   p.ranking = ranking_of(p.claims);
   auto requests = query(
-      "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, 0),"
-      " COALESCE(ticket, 0), COALESCE(admitted_at, 0) FROM requests WHERE event_id=" + event +
-      " AND outcome <> " + unknown);
+      "SELECT request_id, type, COALESCE(user_id, ''), outcome, COALESCE(claim_request_id, ''), COALESCE(coupon_seq, "
+      "0),"
+      " COALESCE(ticket, 0), COALESCE(admitted_at, 0) FROM requests WHERE event_id=" +
+      event + " AND outcome <> " + unknown);
   while (MYSQL_ROW r = mysql_fetch_row(requests.get())) {
     p.requests[r[0]] = {r[1], r[2], r[3], r[4], std::stoll(r[5]), std::stoll(r[6]), std::stoll(r[7])};
   }
@@ -211,7 +213,8 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
     }
   }
   if (expected.requests.size() != actual.requests.size()) {
-    out += std::to_string(actual.requests.size()) + " requests (want " + std::to_string(expected.requests.size()) + "); ";
+    out +=
+        std::to_string(actual.requests.size()) + " requests (want " + std::to_string(expected.requests.size()) + "); ";
   }
   for (const auto& [id, want] : expected.requests) {
     auto it = actual.requests.find(id);

@@ -62,9 +62,7 @@ Replication replication_for(const TopicSpec& spec, int brokers) {
 
 namespace {
 bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_word(char c) {
-  return is_lower_alnum(c) || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
-}
+bool is_word(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z') || c == '_' || c == '-'; }
 }  // namespace
 
 bool valid_event_id(std::string_view id) {

@@ -16,7 +16,7 @@ inline constexpr std::string_view kChangelog = "allot.changelog";
 // replication_for(): topics.json says 3 and 2, which a one-node cluster gets as 1 and 1.
 struct TopicSpec {
   std::string name;
-  int32_t partitions = 0;  // 0 for an internal topic: the broker chooses, nobody checks
+  int32_t partitions = 0;                      // 0 for an internal topic: the broker chooses, nobody checks
   std::map<std::string, std::string> configs;  // never min.insync.replicas: see min_insync_replicas
   int32_t replication_factor = 1;              // wanted on a cluster of at least this many brokers
   int32_t min_insync_replicas = 1;             // wanted with replication_factor replicas

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <climits>
 
-#include "topics/draw.h"
-#include "topics/verify_slices.h"
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
+#include "topics/draw.h"
+#include "topics/verify_slices.h"
 
 namespace allot::topics {
 
@@ -114,10 +114,10 @@ void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& 
       continue;
     }
     Outcome want = window_outcome(spec, *d, closed)
-                       .value_or(!admitted_before(t, *d)                      ? Outcome::kNotAdmitted
+                       .value_or(!admitted_before(t, *d)                       ? Outcome::kNotAdmitted
                                  : per_user[d->user_id] >= spec.per_user_limit ? Outcome::kDuplicate
-                                 : issued >= spec.stock                       ? Outcome::kSoldOut
-                                                                              : Outcome::kIssued);
+                                 : issued >= spec.stock                        ? Outcome::kSoldOut
+                                                                               : Outcome::kIssued);
     expect_outcome(event_id, *d, want, r);
     if (d->outcome == Outcome::kIssued) {
       ++issued;
@@ -144,8 +144,8 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     std::string user_id;
     int64_t expires_at;
   };
-  std::map<std::string, Live> live;           // claim request id -> hold
-  std::map<std::string, Live> ended;          // claim request id -> its holder; expires_at 0 unless it expired
+  std::map<std::string, Live> live;                   // claim request id -> hold
+  std::map<std::string, Live> ended;                  // claim request id -> its holder; expires_at 0 unless it expired
   std::unordered_map<std::string, int64_t> per_user;  // live holds + confirmed
   int64_t issued = 0, stream_time = 0;
   bool closed = false;
@@ -176,10 +176,10 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     } else if (d.type == decision_type::kClaim) {
       const auto held = static_cast<int64_t>(live.size());
       Outcome want = window_outcome(spec, d, closed)
-                         .value_or(!admitted_before(t, d)                     ? Outcome::kNotAdmitted
+                         .value_or(!admitted_before(t, d)                       ? Outcome::kNotAdmitted
                                    : per_user[d.user_id] >= spec.per_user_limit ? Outcome::kDuplicate
-                                   : issued + held >= spec.stock             ? Outcome::kSoldOut
-                                                                             : Outcome::kHeld);
+                                   : issued + held >= spec.stock                ? Outcome::kSoldOut
+                                                                                : Outcome::kHeld);
       expect_outcome(event_id, d, want, r);
       if (d.outcome == Outcome::kHeld) {
         if (!d.hold_expires_at || *d.hold_expires_at != stream_time + spec.hold_ms) {
@@ -198,8 +198,8 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
                                                    : Outcome::kCancelled;
       } else if (gone != ended.end()) {  // the holder learns how it ended; anyone else that it is not theirs
         want = gone->second.user_id != d.user_id ? Outcome::kNotYours
-               : gone->second.expires_at        ? Outcome::kExpired
-                                                : Outcome::kAlreadyEnded;
+               : gone->second.expires_at         ? Outcome::kExpired
+                                                 : Outcome::kAlreadyEnded;
       }
       expect_outcome(event_id, d, want, r);
       if (it != live.end() && (d.outcome == Outcome::kConfirmed || d.outcome == Outcome::kCancelled)) {
@@ -222,8 +222,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
 }
 
 bool is_waiting_room_decision(const Decision& d) {
-  return d.type == decision_type::kJoin || d.type == decision_type::kQueueTicket ||
-         d.type == decision_type::kAdmission;
+  return d.type == decision_type::kJoin || d.type == decision_type::kQueueTicket || d.type == decision_type::kAdmission;
 }
 
 // The waiting room (README "Waiting room"), walked in partition order; its decisions then leave the
@@ -242,9 +241,9 @@ void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTi
   });
   if (room.empty()) return;
   const int64_t rate = t.spec ? t.spec->admit_per_s : 0;
-  std::vector<const Decision*> prequeue;                 // pre_queued joins, in partition order
-  std::unordered_map<std::string, int64_t> ticket_of;    // user -> ticket (0 while pre-queued)
-  std::vector<std::string> line;                         // line[ticket - 1] = user
+  std::vector<const Decision*> prequeue;               // pre_queued joins, in partition order
+  std::unordered_map<std::string, int64_t> ticket_of;  // user -> ticket (0 while pre-queued)
+  std::vector<std::string> line;                       // line[ticket - 1] = user
   std::optional<int64_t> opened_at_offset;
   int64_t stream_time = t.created_received_at, admitted = 0;
   size_t next_tick = 0;
@@ -295,7 +294,8 @@ void check_waiting_room(const std::string& event_id, EventTrack& t, const TickTi
       }
       ++admitted;
       if (!d->ticket || *d->ticket != admitted || ticket_of[d->user_id] != admitted) {
-        r.violations.push_back(at + ": admitted out of ticket order (expected ticket " + std::to_string(admitted) + ")");
+        r.violations.push_back(at + ": admitted out of ticket order (expected ticket " + std::to_string(admitted) +
+                               ")");
       }
       if (!t.admitted_at.emplace(d->user_id, d->command.offset).second) r.violations.push_back(at + ": admitted twice");
       const int64_t start = t.spec->opens_at.value_or(t.created_received_at);
@@ -406,7 +406,8 @@ void check_raffle(const std::string& event_id, const EventTrack& t, VerifyReport
     drawn.push_back(entries[static_cast<size_t>(winners[rank])]->user_id);
   }
   std::vector<int64_t> want_rank(entries.size(), 0);
-  for (size_t rank = 0; rank < winners.size(); ++rank) want_rank[static_cast<size_t>(winners[rank])] = static_cast<int64_t>(rank) + 1;
+  for (size_t rank = 0; rank < winners.size(); ++rank)
+    want_rank[static_cast<size_t>(winners[rank])] = static_cast<int64_t>(rank) + 1;
   for (size_t i = 0; i < entries.size(); ++i) {
     auto it = results.find(entries[i]->request_id);
     if (it == results.end()) {
@@ -491,9 +492,15 @@ VerifyReport verify(const VerifyInput& in) {
     split_at_delete(id, t, r);
     check_waiting_room(id, t, ticks, r);
     switch (t.spec ? t.spec->mode : EventMode::kFcfs) {
-      case EventMode::kFcfs: check_fcfs(id, t, r); break;
-      case EventMode::kHold: check_hold(id, t, r); break;
-      case EventMode::kRaffle: check_raffle(id, t, r); break;
+      case EventMode::kFcfs:
+        check_fcfs(id, t, r);
+        break;
+      case EventMode::kHold:
+        check_hold(id, t, r);
+        break;
+      case EventMode::kRaffle:
+        check_raffle(id, t, r);
+        break;
     }
   }
   check_slices(in.decisions, r);  // mega events as a whole
@@ -505,7 +512,8 @@ std::string VerifyReport::summary() const {
                   " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
                   " coupons=" + std::to_string(issued) +
                   (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") +
-                  (mega_events ? " mega_events=" + std::to_string(mega_events) : "") + (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
+                  (mega_events ? " mega_events=" + std::to_string(mega_events) : "") +
+                  (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

@@ -27,13 +27,14 @@ struct VerifyReport {
   int64_t commands = 0;
   int64_t decisions = 0;
   int64_t events = 0;
-  int64_t issued = 0;      // fcfs issued + holds confirmed + raffle winners
-  int64_t live_holds = 0;  // holds not ended yet (their expiry is still ahead in stream time)
+  int64_t issued = 0;          // fcfs issued + holds confirmed + raffle winners
+  int64_t live_holds = 0;      // holds not ended yet (their expiry is still ahead in stream time)
   int64_t deleted_events = 0;  // events a delete_event deleted (their later commands answered deleted)
   int64_t mega_events = 0;     // events split into slices (topics/verify_slices.h); each slice counts in events
   std::map<std::string, int64_t> outcomes;
   std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
-  std::map<std::string, std::vector<std::string>> shuffles;  // waiting room -> pre-queued user ids by ticket, re-derived
+  std::map<std::string, std::vector<std::string>>
+      shuffles;                         // waiting room -> pre-queued user ids by ticket, re-derived
   std::vector<std::string> violations;  // empty when every invariant holds
   bool ok() const { return violations.empty(); }
   std::string summary() const;  // one line of counts, then one line per violation (at most 20)

@@ -47,7 +47,8 @@ void check_slices(const std::vector<Decision>& decisions, VerifyReport& r) {
     const std::string at = d.event_id + " offset " + std::to_string(d.command.offset) + " (claim " + d.request_id +
                            " by " + d.user_id + ")";
     if (!d.user_id.empty() && user_slice(d.user_id, spec->partitions) != ref->slice) {
-      r.violations.push_back(at + ": the user belongs to slice " + std::to_string(user_slice(d.user_id, spec->partitions)));
+      r.violations.push_back(at + ": the user belongs to slice " +
+                             std::to_string(user_slice(d.user_id, spec->partitions)));
     }
     if (d.outcome == Outcome::kIssued) {
       ++mega.slices[ref->slice].issued;
@@ -68,7 +69,8 @@ void check_slices(const std::vector<Decision>& decisions, VerifyReport& r) {
       for (int32_t p : slice.partitions) {
         auto [it, fresh] = owner.emplace(p, k);
         if (!fresh && it->second != k) {
-          r.violations.push_back(at + ": shares partition " + std::to_string(p) + " with slice " + std::to_string(it->second));
+          r.violations.push_back(at + ": shares partition " + std::to_string(p) + " with slice " +
+                                 std::to_string(it->second));
         }
       }
       issued += slice.issued;
@@ -79,7 +81,8 @@ void check_slices(const std::vector<Decision>& decisions, VerifyReport& r) {
           spec.per_user_limit != first->per_user_limit) {
         r.violations.push_back(at + ": partitions, total_stock or per_user_limit differ from the other slices'");
       }
-      if (k >= spec.partitions) r.violations.push_back(at + ": slice number beyond partitions " + std::to_string(spec.partitions));
+      if (k >= spec.partitions)
+        r.violations.push_back(at + ": slice number beyond partitions " + std::to_string(spec.partitions));
       if (!spec.total_stock || spec.stock != slice_stock(*spec.total_stock, spec.partitions, k)) {
         r.violations.push_back(at + ": stock " + std::to_string(spec.stock) + " is not its share of the total");
       }
@@ -88,7 +91,9 @@ void check_slices(const std::vector<Decision>& decisions, VerifyReport& r) {
     if (!first) continue;
     const int64_t total = first->total_stock.value_or(0);
     if (stock > total) r.violations.push_back(parent + ": the slices' stocks sum to more than the event's stock");
-    if (issued > total) r.violations.push_back(parent + ": issued " + std::to_string(issued) + " beyond the stock " + std::to_string(total));
+    if (issued > total)
+      r.violations.push_back(parent + ": issued " + std::to_string(issued) + " beyond the stock " +
+                             std::to_string(total));
   }
 }
 

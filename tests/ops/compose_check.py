@@ -61,7 +61,7 @@ except ImportError:  # re-run under docker-compose's interpreter (Debian's pytho
     sys.exit("compose_check: PyYAML is missing (Debian: python3-yaml, a dependency of docker-compose)")
 
 sys.path.insert(0, os.path.dirname(__file__))
-import opslib  # noqa: E402
+import opslib
 
 ROOT = opslib.repo_root()
 COMPOSE = os.path.join(ROOT, "compose", "docker-compose.yml")
@@ -76,6 +76,8 @@ EXCLUDED_FROM_BUILD = {
     "curl": "operator tool (and runtime healthchecks: see RUNTIME_EXTRAS); the build downloads nothing",
     "jq": "operator tool for scripts; not used by the build",
     "clang-tidy": "the lint test (tests/lint) runs on the developer machine and in CI, not in the image build",
+    "clang-format": "scripts/lint runs on the developer machine and in CI, not in the image build",
+    "shellcheck": "scripts/lint runs on the developer machine and in CI, not in the image build",
     "openjdk-17-jre-headless": "runs the local Kafka broker; compose runs the apache/kafka image",
     "maven": "resolves the local Kafka broker's jars; compose runs the apache/kafka image",
     "mariadb-server": "the local database server; compose runs the mysql image",
@@ -112,7 +114,7 @@ BINARY_SOURCES = {
 def setup_packages():
     with open(SETUP) as f:
         text = f.read()
-    m = re.search(r"^APT_PACKAGES=\((.*?)^\)", text, re.S | re.M)
+    m = re.search(r"^APT_PACKAGES=\((.*?)^\)", text, re.DOTALL | re.MULTILINE)
     if not m:
         sys.exit(f"compose_check: no APT_PACKAGES=( ... ) in {SETUP}")
     body = "\n".join(line.split("#", 1)[0] for line in m.group(1).splitlines())
@@ -144,7 +146,7 @@ def dockerfile_stages(path):
     stages, order, stage = {}, [], None
     for ins, args in dockerfile_instructions(path):
         if ins == "FROM":
-            m = re.match(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", args, re.I)
+            m = re.match(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", args, re.IGNORECASE)
             name = (m.group(2) or f"stage{len(order)}").lower()
             stage = stages[name] = {"from": m.group(1), "packages": [], "copies": [], "env": {}}
             order.append(name)
@@ -201,25 +203,25 @@ def cmake_executables():
         if rel_dir.startswith("build") or "node_modules" in rel_dir:
             continue
         with open(path) as f:
-            for name in re.findall(r"^\s*add_executable\(\s*([\w.+-]+)", f.read(), re.M):
+            for name in re.findall(r"^\s*add_executable\(\s*([\w.+-]+)", f.read(), re.MULTILINE):
                 out[name] = rel_dir
     return out
 
 
 def needed_packages(binary):
     """Debian packages owning the shared libraries `binary` links to directly (readelf NEEDED)."""
-    p = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, timeout=30)
+    p = subprocess.run(["readelf", "-d", binary], check=False, capture_output=True, text=True, timeout=30)
     sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", p.stdout)
     packages = {}
     for so in sonames:
-        q = subprocess.run(["dpkg", "-S", f"*/{so}"], capture_output=True, text=True, timeout=30)
+        q = subprocess.run(["dpkg", "-S", f"*/{so}"], check=False, capture_output=True, text=True, timeout=30)
         owners = {line.split(":")[0] for line in q.stdout.splitlines() if line.strip()}
         packages[so] = owners
     return packages
 
 
 def package_depends(pkg):
-    q = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", pkg], capture_output=True, text=True, timeout=30)
+    q = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", pkg], check=False, capture_output=True, text=True, timeout=30)
     return {re.split(r"[\s(:]", d.strip())[0] for alt in q.stdout.split(",") for d in alt.split("|") if d.strip()}
 
 
@@ -230,7 +232,7 @@ def package_depends(pkg):
 def compose_command():
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], check=False, capture_output=True).returncode == 0:
         return ["docker", "compose"]
     return None
 
@@ -360,7 +362,7 @@ def check_kafka_cluster(failures, services, label):
 def merged_config(dc, files):
     """The configuration docker-compose makes of `files` (interpolated with the defaults), or None."""
     args = [a for f in files for a in ("-f", f)]
-    p = subprocess.run(dc + args + ["config"], capture_output=True, text=True, timeout=60,
+    p = subprocess.run(dc + args + ["config"], check=False, capture_output=True, text=True, timeout=60,
                        env={k: v for k, v in os.environ.items() if not k.startswith("ALLOT_")})
     if p.returncode != 0:
         return None, p.stdout + p.stderr
@@ -379,9 +381,9 @@ def main():
     # 1. docker-compose parses it.
     dc = compose_command()
     if failures.check(dc, "neither docker-compose nor `docker compose` is installed (Debian: docker-compose)"):
-        p = subprocess.run(dc + ["-f", COMPOSE, "config", "-q"], capture_output=True, text=True, timeout=60)
+        p = subprocess.run(dc + ["-f", COMPOSE, "config", "-q"], check=False, capture_output=True, text=True, timeout=60)
         failures.check(p.returncode == 0, f"{' '.join(dc)} config failed:\n{p.stdout}{p.stderr}")
-        p = subprocess.run(dc + ["-f", COMPOSE, "config", "--profiles"], capture_output=True, text=True, timeout=60)
+        p = subprocess.run(dc + ["-f", COMPOSE, "config", "--profiles"], check=False, capture_output=True, text=True, timeout=60)
         failures.check("load" in p.stdout.split(), f"no profile 'load' in {p.stdout.split()}")
         print(f"{' '.join(dc)} config: parses; profiles: {' '.join(p.stdout.split())}")
     with open(COMPOSE) as f:
@@ -514,15 +516,15 @@ def main():
             failures.check(image.split(":")[1] == kafka_version.group(1),
                            f"{name}: {image}, but the local stack runs Kafka {kafka_version.group(1)}")
     with open("/etc/os-release") as f:
-        version_id = re.search(r'^VERSION_ID="?(\d+)', f.read(), re.M)
+        version_id = re.search(r'^VERSION_ID="?(\d+)', f.read(), re.MULTILINE)
     codenames = {"11": "bullseye", "12": "bookworm", "13": "trixie"}
     for st in order:
         image = stages[st]["from"]
         failures.check(image_pinned(image), f"Dockerfile stage {st}: FROM {image} is not pinned by version")
         if version_id and image.startswith("debian:"):
             tag = image.split(":")[1]
-            failures.check(tag.startswith(version_id.group(1) + ".") or tag.startswith(version_id.group(1) + "-")
-                           or tag.startswith(codenames.get(version_id.group(1), "?")),
+            failures.check(tag.startswith((version_id.group(1) + ".", version_id.group(1) + "-",
+                                           codenames.get(version_id.group(1), "?"))),
                            f"Dockerfile stage {st}: FROM {image}, but this machine is Debian {version_id.group(1)}")
 
     # 5. Package lists against scripts/setup.
@@ -601,7 +603,7 @@ def main():
     cfg = host_path(cfg_arg, bind_mounts(prom_svc, base)) if cfg_arg else None
     if failures.check(cfg and os.path.isfile(cfg), "prometheus: --config.file is not a mounted file"):
         if shutil.which("promtool"):
-            p = subprocess.run(["promtool", "check", "config", cfg], capture_output=True, text=True, timeout=30)
+            p = subprocess.run(["promtool", "check", "config", cfg], check=False, capture_output=True, text=True, timeout=30)
             failures.check(p.returncode == 0, f"promtool check config {cfg}:\n{p.stdout}{p.stderr}")
         with open(cfg) as f:
             prom_cfg = yaml.safe_load(f)

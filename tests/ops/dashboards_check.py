@@ -33,7 +33,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-import opslib  # noqa: E402
+import opslib
 
 ROOT = opslib.repo_root()
 DASHBOARDS = os.path.join(ROOT, "compose", "grafana", "dashboards")
@@ -48,7 +48,7 @@ def provisioned_uids():
     uids = set()
     for path in glob.glob(os.path.join(DATASOURCES, "*.y*ml")):
         with open(path) as f:
-            uids.update(re.findall(r"^\s*uid:\s*['\"]?([\w-]+)", f.read(), re.M))
+            uids.update(re.findall(r"^\s*uid:\s*['\"]?([\w-]+)", f.read(), re.MULTILINE))
     return uids
 
 
@@ -104,7 +104,7 @@ def run_load(build_dir, failures):
         return None
     print(f"load: {seed} --users {users} --stock 100", flush=True)
     try:
-        p = subprocess.run([seed, "--users", str(users), "--stock", "100"], capture_output=True, text=True,
+        p = subprocess.run([seed, "--users", str(users), "--stock", "100"], check=False, capture_output=True, text=True,
                            timeout=240, cwd=ROOT)
     except subprocess.TimeoutExpired:
         failures.add("allot-seed did not finish within 240 s")
@@ -116,7 +116,7 @@ def run_load(build_dir, failures):
     event = m.group(1) if m else None
     failures.check(event, "no event id in allot-seed's output")
 
-    base = f"http://{opslib.HOST}:{opslib.env_int('ALLOT_HTTP_PORT', 8080)}"
+    base = f"http://{opslib.HOST}:{opslib.layout().http_port}"
     json_ct = {"Content-Type": "application/json"}
     auth = {"Authorization": f"Bearer {opslib.user_token('ops-user')}"}  # a signed-in user's bad requests
     bad = [

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts"))
-import components  # noqa: E402  (scripts/components.py: the stack's component table)
+import components  # scripts/components.py: the stack's component table
 
 HOST = "127.0.0.1"
 
@@ -37,15 +37,20 @@ def repo_root():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def layout(environ=None):
+    """The stack's components as scripts/stack sees them (scripts/components.py), from the environment."""
+    try:
+        return components.Layout(environ)
+    except components.ConfigError as e:
+        sys.exit(str(e))
+
+
 def stack_services(build_dir):
     """The allot services scripts/stack starts from this build, with their /metrics ports:
     [(name, port, binary, built)], from scripts/components.py (the stack's own table); only the built ones run
     (that is what `stack up` starts)."""
-    try:
-        layout = components.Layout(dict(os.environ, ALLOT_BUILD_DIR=build_dir))
-    except components.ConfigError as e:
-        sys.exit(str(e))
-    return [(c.name, c.port, c.binary, layout.built(c)) for c in layout.services()]
+    stack = layout(dict(os.environ, ALLOT_BUILD_DIR=build_dir))
+    return [(c.name, c.port, c.binary, stack.built(c)) for c in stack.services()]
 
 
 def user_token(user, ttl=3600):
@@ -83,7 +88,7 @@ class Prometheus:
     """Prometheus's HTTP API (POST form bodies, so long queries are fine)."""
 
     def __init__(self, port=None):
-        self.base = f"http://{HOST}:{port or env_int('ALLOT_PROMETHEUS_PORT', 19090)}"
+        self.base = f"http://{HOST}:{port or layout().prometheus_port}"
 
     def _call(self, path, params, timeout=20, method="POST"):
         body = urllib.parse.urlencode(params, doseq=True)

@@ -97,8 +97,7 @@ double seconds_until_processing(DecisionLog& log, const std::string& event) {
     try {
       const auto user = "probe-" + std::to_string(i);
       status =
-          http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", as_user(user))
-              .status;
+          http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", as_user(user)).status;
     } catch (const std::exception&) {
       status = 0;  // the ingress itself restarting: try again
     }
@@ -118,8 +117,7 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
       if (id_of.count(e)) continue;
       try {
         const auto user = "probe-" + std::to_string(++probes_);
-        auto r =
-            http.post_json("/api/events/" + e + "/claims", R"({"user_id":")" + user + "\"}", as_user(user));
+        auto r = http.post_json("/api/events/" + e + "/claims", R"({"user_id":")" + user + "\"}", as_user(user));
         if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
       } catch (const std::exception&) {
         // the ingress restarting: the next round tries again
@@ -135,8 +133,8 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
   };
   tail_.read_until(
       [&](const RdKafka::Message& m) {
-        seen_.insert(topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()))
-                         .request_id);
+        seen_.insert(
+            topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id);
       },
       all_seen, 120s);
   missing.clear();
@@ -161,8 +159,7 @@ int owned_partitions(int k) {
     HttpClient http((base && *base ? std::stoi(base) : 9100) + k);
     std::istringstream metrics(http.request("GET", "/metrics").body);
     for (std::string line; std::getline(metrics, line);) {
-      if (line.rfind("allot_processor_assigned_partitions ", 0) == 0)
-        return std::stoi(line.substr(line.rfind(' ')));
+      if (line.rfind("allot_processor_assigned_partitions ", 0) == 0) return std::stoi(line.substr(line.rfind(' ')));
     }
   } catch (const std::exception&) {
     // stopped, or not serving yet
@@ -221,14 +218,14 @@ ScaleRun scale_processors_one_four_one(ProbeWatch& probes, const std::vector<std
     }
     bool balanced = false;
     auto owned = wait_balanced(step.processors, partitions, balanced);
-    EXPECT_TRUE(balanced) << "after " << step.what << ", processor-1.." << step.processors << " own " << owned
-                          << " of " << partitions << " partitions";
+    EXPECT_TRUE(balanced) << "after " << step.what << ", processor-1.." << step.processors << " own " << owned << " of "
+                          << partitions << " partitions";
     std::string missing;
     double decided = probes.all_decided_since(at, events, missing);
     EXPECT_GE(decided, 0) << "claims not decided again after " << step.what << ":" << missing;
     run.recovery = run.recovery < 0 || decided < 0 ? -1 : std::max(run.recovery, decided);
-    std::cout << std::fixed << std::setprecision(1) << "SCALE | " << step.what << " | partitions owned "
-              << owned << " | claims decided again " << decided << " s after |" << std::endl;
+    std::cout << std::fixed << std::setprecision(1) << "SCALE | " << step.what << " | partitions owned " << owned
+              << " | claims decided again " << decided << " s after |" << std::endl;
     owned_text << (owned_text.tellp() > 0 ? " | " : "") << owned;
     std::this_thread::sleep_until(at + 6s);  // a few seconds of load on this many processors
   }
@@ -251,8 +248,7 @@ bool verify_and_report(const std::string& scenario, const std::string& faults, D
     log.reread(events, 120s);
     std::set<std::string> decided;
     for (const auto& d : log.decisions()) decided.insert(d.request_id);
-    undecided =
-        std::count_if(accepted.begin(), accepted.end(), [&](const auto& id) { return !decided.count(id); });
+    undecided = std::count_if(accepted.begin(), accepted.end(), [&](const auto& id) { return !decided.count(id); });
     if (undecided > 0) std::this_thread::sleep_for(3s);
   }
   bool all = undecided == 0;
@@ -262,10 +258,9 @@ bool verify_and_report(const std::string& scenario, const std::string& faults, D
   bool clean = report.ok() && all && extra_ok;
   auto statuses = load.statuses();
   std::cout << std::fixed << std::setprecision(1) << "FAULTS | " << scenario << " | " << faults << " | sent "
-            << load.sent() << ", 202: " << statuses[202] << ", 503: " << statuses[503]
-            << ", refused: " << statuses[0] << " | " << (clean ? "clean" : "VIOLATED") << " (" << report.decisions
-            << " decisions, " << report.violations.size() << " violations"
-            << (extra_ok ? "" : ", projections differ") << ") | ";
+            << load.sent() << ", 202: " << statuses[202] << ", 503: " << statuses[503] << ", refused: " << statuses[0]
+            << " | " << (clean ? "clean" : "VIOLATED") << " (" << report.decisions << " decisions, "
+            << report.violations.size() << " violations" << (extra_ok ? "" : ", projections differ") << ") | ";
   if (recovery_s < 0) {
     std::cout << "none: claims not decided again while faulted |\n" << std::flush;  // see the test's output
   } else {
@@ -274,8 +269,8 @@ bool verify_and_report(const std::string& scenario, const std::string& faults, D
   return clean;
 }
 
-bool projections_match(const std::vector<std::string>& events, const std::vector<std::string>& accepted,
-                       int attempts, std::string* output) {
+bool projections_match(const std::vector<std::string>& events, const std::vector<std::string>& accepted, int attempts,
+                       std::string* output) {
   std::string list;
   for (const auto& e : events) list += (list.empty() ? "" : ",") + e;
   auto base = std::filesystem::temp_directory_path() / unique_id("allot-verify");

@@ -54,8 +54,7 @@ class ProbeWatch {
   // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
   // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
   // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
-  double all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events,
-                           std::string& missing);
+  double all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events, std::string& missing);
 
  private:
   TopicTail tail_;
@@ -99,7 +98,7 @@ bool verify_and_report(const std::string& scenario, const std::string& faults, D
 // `allotctl verify --projections` over `events`, retried (1 s apart, at most `attempts`) until MySQL and
 // Redis equal the decisions: the sinks back off up to 5 s between retries. With `accepted` non-empty its
 // ids go to --accepted too. Returns whether it passed; the last run's output goes to `output`.
-bool projections_match(const std::vector<std::string>& events, const std::vector<std::string>& accepted,
-                       int attempts, std::string* output = nullptr);
+bool projections_match(const std::vector<std::string>& events, const std::vector<std::string>& accepted, int attempts,
+                       std::string* output = nullptr);
 
 }  // namespace allot::testsupport

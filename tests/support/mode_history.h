@@ -71,30 +71,31 @@ inline ModeHistory mixed_mode_history(const std::string& tag, int64_t t0) {
 
   for (const char* user : {"ann", "bob"}) d.run(id(), t0 + 10, topics::Claim{h.fcfs, user});
   h.fcfs_sold_out = rid(d.run(id(), t0 + 11, topics::Claim{h.fcfs, "cid"}));
-  d.run(id(), t0 + 12, topics::Claim{h.fcfs, "ann"});  // duplicate
+  d.run(id(), t0 + 12, topics::Claim{h.fcfs, "ann"});   // duplicate
   d.run(id(), t0 + 13, topics::Claim{h.ghost, "ann"});  // unknown_event
 
-  for (const char* user : {"u1", "u2", "u3", "u4"}) h.entries.push_back(rid(d.run(id(), t0 + 20, topics::Claim{h.raffle, user})));
+  for (const char* user : {"u1", "u2", "u3", "u4"})
+    h.entries.push_back(rid(d.run(id(), t0 + 20, topics::Claim{h.raffle, user})));
   d.run(id(), t0 + 21, topics::Claim{h.raffle, "u2"});  // duplicate
-  d.run(id(), t0 + 30, topics::CloseEvent{h.raffle});  // drawn: two won, two lost
+  d.run(id(), t0 + 30, topics::CloseEvent{h.raffle});   // drawn: two won, two lost
   d.run(id(), t0 + 31, topics::Claim{h.raffle, "u5"});  // closed
-  d.run(id(), t0 + 32, topics::CloseEvent{h.raffle});  // already_closed
+  d.run(id(), t0 + 32, topics::CloseEvent{h.raffle});   // already_closed
 
   h.held_confirmed = rid(d.run(id(), t0 + 40, topics::Claim{h.hold, "h1"}));
   h.held_cancelled = rid(d.run(id(), t0 + 41, topics::Claim{h.hold, "h2"}));
-  d.run(id(), t0 + 42, topics::Claim{h.hold, "h3"});                                            // sold_out
-  d.run(id(), t0 + 50, topics::Confirm{{h.hold, h.held_confirmed, "h1"}});                      // confirmed, coupon 1
-  d.run(id(), t0 + 51, topics::Confirm{{h.hold, h.held_cancelled, "h3"}});                      // not_yours
-  d.run(id(), t0 + 52, topics::Cancel{{h.hold, h.held_cancelled, "h2"}});                       // cancelled
-  d.run(id(), t0 + 53, topics::Cancel{{h.hold, h.held_confirmed, "h1"}});                       // already_ended
-  d.run(id(), t0 + 54, topics::Confirm{{h.hold, "nothing-" + tag, "h1"}});                      // not_held
-  h.held_expired = rid(d.run(id(), t0 + 60, topics::Claim{h.hold, "h3"}));                      // held until t0 + 1060
-  d.run(id(), t0 + 61, topics::Claim{h.hold, "h4"});                                            // sold_out
-  d.run(id(), t0 + 2000, topics::Tick{});                                                       // h3's hold expires
-  d.run(id(), t0 + 2001, topics::Confirm{{h.hold, h.held_expired, "h3"}});                      // expired
-  h.held_open = rid(d.run(id(), t0 + 2002, topics::Claim{h.hold, "h5"}));                       // held to the end
-  d.run(id(), t0 + 2003, topics::CloseEvent{h.hold});                                           // closed
-  d.run(id(), t0 + 2004, topics::Confirm{{h.ghost, "nothing-" + tag, "h1"}});                   // unknown_event
+  d.run(id(), t0 + 42, topics::Claim{h.hold, "h3"});                           // sold_out
+  d.run(id(), t0 + 50, topics::Confirm{{h.hold, h.held_confirmed, "h1"}});     // confirmed, coupon 1
+  d.run(id(), t0 + 51, topics::Confirm{{h.hold, h.held_cancelled, "h3"}});     // not_yours
+  d.run(id(), t0 + 52, topics::Cancel{{h.hold, h.held_cancelled, "h2"}});      // cancelled
+  d.run(id(), t0 + 53, topics::Cancel{{h.hold, h.held_confirmed, "h1"}});      // already_ended
+  d.run(id(), t0 + 54, topics::Confirm{{h.hold, "nothing-" + tag, "h1"}});     // not_held
+  h.held_expired = rid(d.run(id(), t0 + 60, topics::Claim{h.hold, "h3"}));     // held until t0 + 1060
+  d.run(id(), t0 + 61, topics::Claim{h.hold, "h4"});                           // sold_out
+  d.run(id(), t0 + 2000, topics::Tick{});                                      // h3's hold expires
+  d.run(id(), t0 + 2001, topics::Confirm{{h.hold, h.held_expired, "h3"}});     // expired
+  h.held_open = rid(d.run(id(), t0 + 2002, topics::Claim{h.hold, "h5"}));      // held to the end
+  d.run(id(), t0 + 2003, topics::CloseEvent{h.hold});                          // closed
+  d.run(id(), t0 + 2004, topics::Confirm{{h.ghost, "nothing-" + tag, "h1"}});  // unknown_event
   h.decisions = d.log();
   return h;
 }

@@ -31,9 +31,8 @@ inline std::string json_field(const HttpResponse& r, const char* name) {
 
 // How many decisions have this type and outcome.
 inline size_t count_decisions(const std::vector<topics::Decision>& ds, std::string_view type, topics::Outcome outcome) {
-  return static_cast<size_t>(std::count_if(ds.begin(), ds.end(), [&](const topics::Decision& d) {
-    return d.type == type && d.outcome == outcome;
-  }));
+  return static_cast<size_t>(std::count_if(
+      ds.begin(), ds.end(), [&](const topics::Decision& d) { return d.type == type && d.outcome == outcome; }));
 }
 
 // Brings every service of the stack back (after a test killed or stopped some); fails the test otherwise.

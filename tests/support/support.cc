@@ -10,12 +10,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <iostream>
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -132,8 +132,8 @@ void HttpClient::connect() {
 
 HttpResponse HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
                                  const std::vector<std::pair<std::string, std::string>>& headers) {
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n";
+  std::string req =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n" + body;
   for (int attempt = 0; attempt < 2; ++attempt) {

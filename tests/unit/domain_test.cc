@@ -316,7 +316,8 @@ TEST_F(ModesTest, AnExpiredHoldIsReleasedOnceAndItsConfirmComesTooLate) {
 TEST_F(ModesTest, OneTickExpiresThousandsOfHoldsEachOnce) {
   constexpr int kHolds = 3000;
   hold_event("big", kHolds, 100);
-  for (int i = 0; i < kHolds; ++i) ASSERT_EQ(claim_at("big", "u" + std::to_string(i), 1000).decision.outcome, Outcome::kHeld);
+  for (int i = 0; i < kHolds; ++i)
+    ASSERT_EQ(claim_at("big", "u" + std::to_string(i), 1000).decision.outcome, Outcome::kHeld);
   auto t = tick(1100);
   ASSERT_EQ(t.caused.size(), static_cast<size_t>(kHolds));
   std::set<std::string> ended;
@@ -384,7 +385,8 @@ TEST_F(ModesTest, HeldPlusIssuedNeverExceedsStockOverAMixedSequence) {
     if (s.published) ds.push_back(s.decision);
     ds.insert(ds.end(), s.caused.begin(), s.caused.end());
     for (const auto& d : ds) {
-      const auto& id = d.type == "claim" ? d.request_id : (d.claim_request_id.empty() ? d.request_id : d.claim_request_id);
+      const auto& id =
+          d.type == "claim" ? d.request_id : (d.claim_request_id.empty() ? d.request_id : d.claim_request_id);
       if (d.outcome == Outcome::kHeld) holder[id] = d.user_id;
       if (d.outcome == Outcome::kConfirmed || d.outcome == Outcome::kCancelled ||
           (d.outcome == Outcome::kExpired && d.type == topics::kHoldExpired)) {
@@ -466,7 +468,8 @@ TEST_F(DeleteTest, AFirstComeEventKeepsItsCountersLosesItsUsersAndAnswersDeleted
   EXPECT_EQ(del.decision.outcome, Outcome::kDeleted);
   EXPECT_EQ(del.decision.remaining, 3);
   EXPECT_TRUE(mentions("bob-7").empty());
-  EXPECT_EQ(mentions("alice-7"), std::vector<std::string>{user_key("e2", "alice-7")}) << "the other event keeps its users";
+  EXPECT_EQ(mentions("alice-7"), std::vector<std::string>{user_key("e2", "alice-7")})
+      << "the other event keeps its users";
   auto e = event("e1");
   EXPECT_TRUE(e.deleted);
   EXPECT_EQ(e.issued, 2);

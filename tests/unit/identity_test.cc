@@ -27,14 +27,16 @@ std::string refusal(const Verifier& v, const std::string& token) {
 }
 std::string user_of(const Verifier& v, const std::string& token) {
   auto r = v.verify(token, kNow);
-  return std::holds_alternative<Identity>(r) ? std::get<Identity>(r).user_id : "refused: " + std::get<Refusal>(r).reason;
+  return std::holds_alternative<Identity>(r) ? std::get<Identity>(r).user_id
+                                             : "refused: " + std::get<Refusal>(r).reason;
 }
 
 // A JWKS file in a fresh directory, rewritten by replace().
 class JwksFile {
  public:
-  JwksFile() : path_(std::filesystem::temp_directory_path() / ("allot-jwks-" + std::to_string(::getpid()) + "-" +
-                                                               std::to_string(counter_++) + ".json")) {}
+  JwksFile()
+      : path_(std::filesystem::temp_directory_path() /
+              ("allot-jwks-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".json")) {}
   ~JwksFile() { std::filesystem::remove(path_); }
   void replace(const std::vector<const SigningKey*>& keys) {
     json set{{"keys", json::array()}};
@@ -137,11 +139,11 @@ TEST(Identity, APublicKeyIsNeverAnHmacSecret) {
   Settings s = hs256_only();
   s.jwks_file = file.path();
   Verifier v(s);
-  auto forged = testsupport::hs256_with_key({{"alg", "HS256"}, {"kid", "rsa-1"}}, user_claims("alice", kNow),
-                                            rsa.public_pem());
+  auto forged =
+      testsupport::hs256_with_key({{"alg", "HS256"}, {"kid", "rsa-1"}}, user_claims("alice", kNow), rsa.public_pem());
   EXPECT_EQ(refusal(v, forged), "signature does not verify");
-  auto as_rs = testsupport::hs256_with_key({{"alg", "RS256"}, {"kid", "rsa-1"}}, user_claims("alice", kNow),
-                                           rsa.public_pem());
+  auto as_rs =
+      testsupport::hs256_with_key({{"alg", "RS256"}, {"kid", "rsa-1"}}, user_claims("alice", kNow), rsa.public_pem());
   EXPECT_EQ(refusal(v, as_rs), "signature does not verify");
   SigningKey ec("EC", "ec-1");
   file.replace({&rsa, &ec});

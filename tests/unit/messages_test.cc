@@ -17,8 +17,11 @@ namespace {
 // take the document's path.
 TEST(Messages, ClaimEncodingIsTheJsonDocument) {
   Command c{"req-1", 1796000000000, Claim{"spring-sale", "user_1"}};
-  nlohmann::json j{{"request_id", "req-1"}, {"received_at", 1796000000000}, {"type", "claim"},
-                   {"event_id", "spring-sale"}, {"user_id", "user_1"}};
+  nlohmann::json j{{"request_id", "req-1"},
+                   {"received_at", 1796000000000},
+                   {"type", "claim"},
+                   {"event_id", "spring-sale"},
+                   {"user_id", "user_1"}};
   EXPECT_EQ(encode(c), j.dump());
   Command odd{"req-2", 1, Claim{"spring-sale", "quote\"d"}};
   EXPECT_EQ(nlohmann::json::parse(encode(odd)).at("user_id"), "quote\"d");
@@ -89,23 +92,29 @@ TEST(Messages, DecisionEncodingIsByteIdenticalToNlohmannsDump) {
   d.decided_at = 1764000000000;
   d.received_at = -5;
   d.event = CreateEvent{"ev", "Quote \" back \\ ctl \x01\x1f tab\t nl\n cr\r bs\b ff\f é €", 100, 2, 1, std::nullopt};
-  nlohmann::json ref{{"type", d.type},           {"request_id", d.request_id},
-                     {"event_id", d.event_id},   {"outcome", "issued"},
-                     {"remaining", d.remaining}, {"command_partition", d.command.partition},
-                     {"command_offset", d.command.offset}, {"decided_at", d.decided_at},
-                     {"received_at", d.received_at}, {"user_id", d.user_id},
-                     {"coupon_seq", 7},
-                     {"event", {{"event_id", "ev"}, {"title", d.event->title}, {"stock", 100}, {"per_user_limit", 2},
-                                {"opens_at", 1}}}};
+  nlohmann::json ref{
+      {"type", d.type},
+      {"request_id", d.request_id},
+      {"event_id", d.event_id},
+      {"outcome", "issued"},
+      {"remaining", d.remaining},
+      {"command_partition", d.command.partition},
+      {"command_offset", d.command.offset},
+      {"decided_at", d.decided_at},
+      {"received_at", d.received_at},
+      {"user_id", d.user_id},
+      {"coupon_seq", 7},
+      {"event",
+       {{"event_id", "ev"}, {"title", d.event->title}, {"stock", 100}, {"per_user_limit", 2}, {"opens_at", 1}}}};
   EXPECT_EQ(encode(d), ref.dump());
   Decision create;
   create.type = "create_event";
   create.request_id = "c";
   create.event_id = "e";
   create.outcome = Outcome::kCreated;
-  nlohmann::json ref2{{"type", "create_event"}, {"request_id", "c"}, {"event_id", "e"}, {"outcome", "created"},
-                      {"remaining", 0}, {"command_partition", 0}, {"command_offset", 0}, {"decided_at", 0},
-                      {"received_at", 0}};
+  nlohmann::json ref2{{"type", "create_event"}, {"request_id", "c"}, {"event_id", "e"},
+                      {"outcome", "created"},   {"remaining", 0},    {"command_partition", 0},
+                      {"command_offset", 0},    {"decided_at", 0},   {"received_at", 0}};
   EXPECT_EQ(encode(create), ref2.dump());
 }
 
@@ -117,21 +126,29 @@ TEST(Messages, ClaimsDecodeTheSameWhateverTheirSpelling) {
     return c.request_id + "|" + std::to_string(c.received_at) + "|" + claim.event_id + "|" + claim.user_id;
   };
   const std::string expected = "r1|42|ev|u_1";
-  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"), expected);
+  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+            expected);
   EXPECT_EQ(claim_of(R"( { "type" : "claim" , "user_id":"u_1","event_id":"ev","request_id":"r1","received_at":42 } )"),
             expected);
   EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
-            expected) << "escapes go the full way";
+            expected)
+      << "escapes go the full way";
   EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1","x":[1]})"),
-            expected) << "unknown fields are ignored, as before";
+            expected)
+      << "unknown fields are ignored, as before";
   EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42.0,"request_id":"r1","type":"claim","user_id":"u_1"})"),
-            expected) << "a number spelled as a float, as the JSON library reads it";
-  EXPECT_EQ(claim_of(R"({"event_id":"xx","event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
-            expected) << "a repeated key: the last wins, as in the JSON library";
+            expected)
+      << "a number spelled as a float, as the JSON library reads it";
+  EXPECT_EQ(
+      claim_of(
+          R"({"event_id":"xx","event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+      expected)
+      << "a repeated key: the last wins, as in the JSON library";
   EXPECT_THROW(decode_command(R"({"event_id":"EV","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
                DecodeError);
-  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r 1","type":"claim","user_id":"u_1"})"),
-               DecodeError);
+  EXPECT_THROW(
+      decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r 1","type":"claim","user_id":"u_1"})"),
+      DecodeError);
   EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"ü"})"),
                DecodeError);
   EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":"42","request_id":"r1","type":"claim","user_id":"u"})"),
@@ -209,8 +226,9 @@ TEST(TopicSpecs, ReplicationDefaultsOverridesAndInternalTopics) {
   // min.insync.replicas is fitted to the cluster: never a plain config; never above the replication factor.
   EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":1,"configs":{"min.insync.replicas":"2"}}]})"),
                std::invalid_argument);
-  EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":1,"replication_factor":1,"min_insync_replicas":2}]})"),
-               std::invalid_argument);
+  EXPECT_THROW(
+      parse_specs(R"({"topics":[{"name":"x","partitions":1,"replication_factor":1,"min_insync_replicas":2}]})"),
+      std::invalid_argument);
   EXPECT_THROW(parse_specs(R"({"topics":[],"internal_topics":[{"name":"y","configs":{"a":"b"}}]})"),
                std::invalid_argument);
 }

@@ -38,9 +38,7 @@ TEST(Metrics, ARemovedSeriesLeavesTheExpositionAndComesBackOnUse) {
   EXPECT_NE(r.render().find("allot_g{event_id=\"a\"} 3\n"), std::string::npos);
 }
 
-TEST(Metrics, EscapesLabelValues) {
-  EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-}
+TEST(Metrics, EscapesLabelValues) { EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd"); }
 
 }  // namespace
 }  // namespace allot::metrics

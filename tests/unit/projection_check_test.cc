@@ -19,7 +19,8 @@ class ExpectedProjection : public ::testing::Test {
 TEST_F(ExpectedProjection, FirstComeShowsIssuedClaimsAndRejectionsAsDecided) {
   auto p = of(h.fcfs);
   EXPECT_EQ(p.mode, "fcfs");
-  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 2, 0, 0, 0}));
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}),
+            (std::vector<int64_t>{2, 2, 0, 0, 0}));
   EXPECT_FALSE(p.closed);
   EXPECT_EQ(p.claims.size(), 4u);
   EXPECT_EQ(p.claims[h.fcfs_sold_out], (ProjectedClaim{"cid", "sold_out", 0, 0}));
@@ -30,7 +31,8 @@ TEST_F(ExpectedProjection, FirstComeShowsIssuedClaimsAndRejectionsAsDecided) {
 TEST_F(ExpectedProjection, RaffleEntriesEndWonOrLostAndTheCloseIsARequest) {
   auto p = of(h.raffle);
   EXPECT_EQ(p.mode, "raffle");
-  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 2, 0, 4, 0}));
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}),
+            (std::vector<int64_t>{2, 2, 0, 4, 0}));
   EXPECT_TRUE(p.closed);
   EXPECT_EQ(p.claims.size(), 6u);  // four entries, a duplicate, a claim after the close
   std::map<int64_t, std::string> winners;
@@ -53,7 +55,8 @@ TEST_F(ExpectedProjection, RaffleEntriesEndWonOrLostAndTheCloseIsARequest) {
 TEST_F(ExpectedProjection, HoldsEndConfirmedCancelledOrExpiredAndOneIsStillHeld) {
   auto p = of(h.hold);
   EXPECT_EQ(p.mode, "hold");
-  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}), (std::vector<int64_t>{2, 1, 1, 0, 0}));
+  EXPECT_EQ((std::vector<int64_t>{p.stock, p.issued, p.held, p.entries, p.remaining}),
+            (std::vector<int64_t>{2, 1, 1, 0, 0}));
   EXPECT_TRUE(p.closed);
   EXPECT_EQ(p.claims[h.held_confirmed], (ProjectedClaim{"h1", "confirmed", 1, kT0 + 40 + 1000}));
   EXPECT_EQ(p.claims[h.held_cancelled], (ProjectedClaim{"h2", "cancelled", 0, kT0 + 41 + 1000}));
@@ -63,9 +66,9 @@ TEST_F(ExpectedProjection, HoldsEndConfirmedCancelledOrExpiredAndOneIsStillHeld)
   EXPECT_EQ(p.ranking, (std::vector<std::string>{"h1"}));
   std::multiset<std::string> requests;
   for (const auto& [id, r] : p.requests) requests.insert(r.type + ":" + r.status + ":" + std::to_string(r.coupon_seq));
-  EXPECT_EQ(requests, (std::multiset<std::string>{"cancel:already_ended:0", "cancel:cancelled:0", "close_event:closed:0",
-                                                  "confirm:confirmed:1", "confirm:expired:0", "confirm:not_held:0",
-                                                  "confirm:not_yours:0"}));
+  EXPECT_EQ(requests, (std::multiset<std::string>{"cancel:already_ended:0", "cancel:cancelled:0",
+                                                  "close_event:closed:0", "confirm:confirmed:1", "confirm:expired:0",
+                                                  "confirm:not_held:0", "confirm:not_yours:0"}));
   // Redis is asked for every claim and request.
   EXPECT_EQ(request_ids(p).size(), 13u);
 }
@@ -85,7 +88,8 @@ TEST_F(ExpectedProjection, ADeletedEventKeepsItsCountersAndStatusesButNoUserIdAn
   h.decisions.push_back(late);
   auto p = of(h.hold);
   EXPECT_TRUE(p.deleted);
-  EXPECT_EQ((std::vector<int64_t>{p.issued, p.held, p.remaining}), (std::vector<int64_t>{before.issued, before.held, before.remaining}));
+  EXPECT_EQ((std::vector<int64_t>{p.issued, p.held, p.remaining}),
+            (std::vector<int64_t>{before.issued, before.held, before.remaining}));
   EXPECT_TRUE(p.ranking.empty());
   EXPECT_EQ(p.claims[h.held_confirmed], (ProjectedClaim{"", "confirmed", 1, kT0 + 40 + 1000}));
   EXPECT_EQ(p.claims["late-1"], (ProjectedClaim{"", "deleted", 0, 0}));
@@ -127,9 +131,7 @@ TEST_F(ExpectedProjection, AJoinShowsItsTicketAndAdmissionFromItsOwnOrALaterDeci
       << describe_difference(p, without_admission);
 }
 
-TEST_F(ExpectedProjection, AnEventNeverCreatedProjectsNothing) {
-  EXPECT_EQ(of(h.ghost), ProjectedEvent{});
-}
+TEST_F(ExpectedProjection, AnEventNeverCreatedProjectsNothing) { EXPECT_EQ(of(h.ghost), ProjectedEvent{}); }
 
 TEST_F(ExpectedProjection, AWrongStatusOrCounterIsDescribed) {
   auto want = of(h.hold);

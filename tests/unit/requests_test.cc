@@ -23,17 +23,18 @@ TEST(CreateEventBody, AcceptsTheContract) {
 }
 
 TEST(CreateEventBody, RejectsBadInputWith400) {
-  for (const char* body : {"", "{", "[]", "null", R"({"title":"T","stock":1})", R"({"event_id":"E","title":"T","stock":1})",
-                           R"({"event_id":"e","stock":1})", R"({"event_id":"e","title":"","stock":1})",
-                           R"({"event_id":"e","title":"T","stock":-1})", R"({"event_id":"e","title":"T","stock":1.5})",
-                           R"({"event_id":"e","title":"T","stock":"1"})", R"({"event_id":"e","title":"T","stock":1e300})",
-                           R"({"event_id":"e","title":"T","stock":99999999999999999999999})",
-                           R"({"event_id":"e","title":"T","stock":1,"per_user_limit":0})",
-                           R"({"event_id":"e","title":"T","stock":1,"opens_at":"tomorrow"})",
-                           R"({"event_id":"e","title":"T","stock":1,"closes_at":null})",
-                           R"({"event_id":"e","title":"T","stock":1,"closes_at":253402300800000})",  // past year 9999
-                           R"({"event_id":"e","title":"T","stock":1,"opens_at":-1})",
-                           R"({"event_id":"e","title":"T","stock":1,"per_user_limit":null})"}) {
+  for (const char* body :
+       {"", "{", "[]", "null", R"({"title":"T","stock":1})", R"({"event_id":"E","title":"T","stock":1})",
+        R"({"event_id":"e","stock":1})", R"({"event_id":"e","title":"","stock":1})",
+        R"({"event_id":"e","title":"T","stock":-1})", R"({"event_id":"e","title":"T","stock":1.5})",
+        R"({"event_id":"e","title":"T","stock":"1"})", R"({"event_id":"e","title":"T","stock":1e300})",
+        R"({"event_id":"e","title":"T","stock":99999999999999999999999})",
+        R"({"event_id":"e","title":"T","stock":1,"per_user_limit":0})",
+        R"({"event_id":"e","title":"T","stock":1,"opens_at":"tomorrow"})",
+        R"({"event_id":"e","title":"T","stock":1,"closes_at":null})",
+        R"({"event_id":"e","title":"T","stock":1,"closes_at":253402300800000})",  // past year 9999
+        R"({"event_id":"e","title":"T","stock":1,"opens_at":-1})",
+        R"({"event_id":"e","title":"T","stock":1,"per_user_limit":null})"}) {
     EXPECT_EQ(status_of(parse_create_event(body)), 400) << body;
   }
 }
@@ -46,8 +47,8 @@ TEST(ClaimBody, AcceptsAUserAndRejectsTheRest) {
   auto bare = parse_claim("{}");
   ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(bare));
   EXPECT_FALSE(std::get<std::optional<std::string>>(bare).has_value());
-  for (const char* body : {"", "nope", R"({"user_id":5})", R"({"user_id":""})", R"({"user_id":"a b"})", R"({"user_id":null})",
-                           R"({"user_id":["a"]})", "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"}) {
+  for (const char* body : {"", "nope", R"({"user_id":5})", R"({"user_id":""})", R"({"user_id":"a b"})",
+                           R"({"user_id":null})", R"({"user_id":["a"]})", "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]"}) {
     auto v = parse_claim(body);
     ASSERT_TRUE(std::holds_alternative<ApiError>(v)) << body;
     EXPECT_EQ(std::get<ApiError>(v).status, 400) << body;
@@ -96,10 +97,11 @@ TEST(CreateEventBody, AdmitPerSecondIsAPositiveIntegerAndNotForRaffles) {
   auto ok = parse_create_event(R"({"event_id":"w","title":"t","stock":5,"admit_per_s":500})");
   ASSERT_TRUE(std::holds_alternative<topics::CreateEvent>(ok));
   EXPECT_EQ(std::get<topics::CreateEvent>(ok).admit_per_s, 500);
-  for (const char* body : {R"({"event_id":"w","title":"t","stock":5,"admit_per_s":0})",
-                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":"10"})",
-                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":1.5})",
-                           R"({"event_id":"w","title":"t","stock":5,"admit_per_s":10,"mode":"raffle","closes_at":5})"}) {
+  for (const char* body :
+       {R"({"event_id":"w","title":"t","stock":5,"admit_per_s":0})",
+        R"({"event_id":"w","title":"t","stock":5,"admit_per_s":"10"})",
+        R"({"event_id":"w","title":"t","stock":5,"admit_per_s":1.5})",
+        R"({"event_id":"w","title":"t","stock":5,"admit_per_s":10,"mode":"raffle","closes_at":5})"}) {
     auto bad = parse_create_event(body);
     ASSERT_TRUE(std::holds_alternative<ApiError>(bad)) << body;
     EXPECT_EQ(std::get<ApiError>(bad).status, 400) << body;

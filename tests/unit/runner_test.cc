@@ -37,7 +37,8 @@ struct FakeCluster {
   std::optional<Txn> pending;  // a transaction that sent offsets and has not committed yet
 
   void apply(const Txn& t) {
-    for (const auto& [p, records] : t.changelog) changelog[p].insert(changelog[p].end(), records.begin(), records.end());
+    for (const auto& [p, records] : t.changelog)
+      changelog[p].insert(changelog[p].end(), records.begin(), records.end());
     for (const auto& [p, values] : t.decisions) decisions[p].insert(decisions[p].end(), values.begin(), values.end());
     for (const auto& [p, next] : t.offsets) group_offsets[p] = next;
   }
@@ -277,7 +278,11 @@ class FailingStore : public state::Store {
 // One processor instance: its store, its I/O and its runner.
 struct Instance {
   Instance(FakeCluster& c, state::Store& store, metrics::Registry& registry)
-      : source(c), producer(c), changelog(c), probe(registry), runner(options(), store, probe, {source, producer, changelog}) {}
+      : source(c),
+        producer(c),
+        changelog(c),
+        probe(registry),
+        runner(options(), store, probe, {source, producer, changelog}) {}
   static RunnerOptions options() {
     RunnerOptions o;
     o.batch_max_commands = 100;

@@ -138,7 +138,10 @@ TEST(Slices, RequestsValidatePartitions) {
     return 200;
   };
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":4})"), 200);
-  EXPECT_EQ(std::get<CreateEvent>(ingress::parse_create_event(R"({"event_id":"m","title":"T","stock":100,"partitions":4})")).partitions, 4);
+  EXPECT_EQ(
+      std::get<CreateEvent>(ingress::parse_create_event(R"({"event_id":"m","title":"T","stock":100,"partitions":4})"))
+          .partitions,
+      4);
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100})"), 200);
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":1})"), 200);
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":0})"), 400);
@@ -148,7 +151,8 @@ TEST(Slices, RequestsValidatePartitions) {
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":3,"partitions":4})"), 200);  // one slice has no unit
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"mode":"hold","hold_ms":5})"), 400);
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"mode":"raffle","closes_at":5})"), 400);
-  EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"admit_per_s":100})"), 400);  // no waiting room
+  EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":2,"admit_per_s":100})"),
+            400);  // no waiting room
   EXPECT_EQ(status(R"({"event_id":"m","title":"T","stock":100,"partitions":1,"admit_per_s":100})"), 200);
   EXPECT_EQ(status(R"({"event_id":")" + std::string(62, 'a') + R"(","title":"T","stock":100,"partitions":2})"), 400);
   EXPECT_EQ(status(R"({"event_id":")" + std::string(62, 'a') + R"(","title":"T","stock":100,"partitions":1})"), 200);
@@ -280,7 +284,8 @@ namespace {
 // Records how the whole was answered.
 class Recorder : public Delivery {
  public:
-  Recorder(int& delivered, int& failed, topics::CommandPosition& at) : delivered_(delivered), failed_(failed), at_(at) {}
+  Recorder(int& delivered, int& failed, topics::CommandPosition& at)
+      : delivered_(delivered), failed_(failed), at_(at) {}
   void delivered(topics::CommandPosition position) override {
     ++delivered_;
     at_ = position;
