@@ -1,8 +1,8 @@
 #include "ingress/baselines.h"
 
+#include <errmsg.h>
 #include <hiredis/hiredis.h>
 #include <mysql.h>
-#include <errmsg.h>
 #include <mysqld_error.h>
 
 #include <chrono>
@@ -227,22 +227,29 @@ struct Baselines::Impl {
   }
 
   // v1: the whole decision inside one transaction holding the event row's lock.
-  std::pair<int, std::string> v1(Connections& c, const std::string& event, const std::string& user, const std::string& rid) {
+  std::pair<int, std::string> v1(Connections& c, const std::string& event, const std::string& user,
+                                 const std::string& rid) {
     c.mysql();
     if (auto e = earlier(c, "v1_claims", rid)) return *e;
     for (int attempt = 0;; ++attempt) {
       try {
         c.exec("START TRANSACTION");
-        auto row = c.rows("SELECT stock, per_user_limit, COALESCE(opens_at,''), COALESCE(closes_at,''), issued "
-                          "FROM v1_events WHERE event_id='" + event + "' FOR UPDATE");
+        auto row = c.rows(
+            "SELECT stock, per_user_limit, COALESCE(opens_at,''), COALESCE(closes_at,''), issued "
+            "FROM v1_events WHERE event_id='" +
+            event + "' FOR UPDATE");
         if (row.empty()) {
           c.exec("ROLLBACK");
           // First v1 claim of this event: start v1's own counters from allot's projected event.
-          c.exec("INSERT IGNORE INTO v1_events (event_id, stock, per_user_limit, opens_at, closes_at, issued) "
-                 "SELECT event_id, stock, per_user_limit, opens_at, closes_at, 0 FROM events WHERE event_id='" + event + "'");
+          c.exec(
+              "INSERT IGNORE INTO v1_events (event_id, stock, per_user_limit, opens_at, closes_at, issued) "
+              "SELECT event_id, stock, per_user_limit, opens_at, closes_at, 0 FROM events WHERE event_id='" +
+              event + "'");
           c.exec("START TRANSACTION");
-          row = c.rows("SELECT stock, per_user_limit, COALESCE(opens_at,''), COALESCE(closes_at,''), issued "
-                       "FROM v1_events WHERE event_id='" + event + "' FOR UPDATE");
+          row = c.rows(
+              "SELECT stock, per_user_limit, COALESCE(opens_at,''), COALESCE(closes_at,''), issued "
+              "FROM v1_events WHERE event_id='" +
+              event + "' FOR UPDATE");
           if (row.empty()) {
             c.exec("ROLLBACK");
             return {404, error_json("unknown_event", "event " + event + " does not exist")};
@@ -265,9 +272,9 @@ struct Baselines::Impl {
             seq = issued + 1;
           }
         }
-        c.exec("INSERT INTO v1_claims (request_id, event_id, user_id, outcome, coupon_seq, decided_at) VALUES ('" + rid +
-               "','" + event + "','" + user + "','" + outcome + "'," + (seq ? std::to_string(seq) : "NULL") + "," +
-               std::to_string(now) + ")");
+        c.exec("INSERT INTO v1_claims (request_id, event_id, user_id, outcome, coupon_seq, decided_at) VALUES ('" +
+               rid + "','" + event + "','" + user + "','" + outcome + "'," + (seq ? std::to_string(seq) : "NULL") +
+               "," + std::to_string(now) + ")");
         if (seq) c.exec("UPDATE v1_events SET issued = issued + 1 WHERE event_id='" + event + "'");
         c.exec("COMMIT");
         if (seq) mirror_v1_issued(c, event, e.stock, seq);
@@ -290,16 +297,20 @@ struct Baselines::Impl {
   }
 
   // v2: Redis decides atomically; MySQL records the decision afterwards.
-  std::pair<int, std::string> v2(Connections& c, const std::string& event, const std::string& user, const std::string& rid) {
+  std::pair<int, std::string> v2(Connections& c, const std::string& event, const std::string& user,
+                                 const std::string& rid) {
     c.mysql();
     if (auto e = earlier(c, "v2_claims", rid)) return *e;
-    auto h = c.redis({"HMGET", opt.redis_prefix + "event:" + event, "stock", "per_user_limit", "opens_at", "closes_at"});
+    auto h =
+        c.redis({"HMGET", opt.redis_prefix + "event:" + event, "stock", "per_user_limit", "opens_at", "closes_at"});
     auto field = [&](size_t i) {
       const auto* el = h->element[i];
       return el->type == REDIS_REPLY_STRING ? std::string(el->str, el->len) : std::string();
     };
-    if (h->elements < 4 || field(0).empty()) return {404, error_json("unknown_event", "event " + event + " does not exist")};
-    EventSpec e{std::stoll(field(0)), field(1).empty() ? 1 : std::stoll(field(1)), opt_int(field(2)), opt_int(field(3))};
+    if (h->elements < 4 || field(0).empty())
+      return {404, error_json("unknown_event", "event " + event + " does not exist")};
+    EventSpec e{std::stoll(field(0)), field(1).empty() ? 1 : std::stoll(field(1)), opt_int(field(2)),
+                opt_int(field(3))};
     int64_t now = now_ms();
     std::string outcome = window_outcome(e, now);
     int64_t seq = 0;

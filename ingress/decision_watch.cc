@@ -28,16 +28,16 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
     auto d = topics::decode_decision(raw);
     if (!answers_a_request(d.type)) return std::nullopt;
     ClaimView c{std::move(d.request_id),
-                     std::move(d.event_id),
-                     std::move(d.user_id),
-                     std::string(topics::to_string(d.outcome)),
-                     d.coupon_seq,
-                     d.decided_at,
-                     std::move(d.type),
-                     std::move(d.claim_request_id),
-                     d.hold_expires_at,
-                     d.ticket,
-                     d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt};
+                std::move(d.event_id),
+                std::move(d.user_id),
+                std::string(topics::to_string(d.outcome)),
+                d.coupon_seq,
+                d.decided_at,
+                std::move(d.type),
+                std::move(d.claim_request_id),
+                d.hold_expires_at,
+                d.ticket,
+                d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt};
     return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());
@@ -76,16 +76,18 @@ DecisionWatch::DecisionWatch(DecisionWatchOptions options, metrics::Registry& re
 DecisionWatch::DecisionWatch(DecisionWatchOptions options, metrics::Registry& registry,
                              metrics::Family<metrics::Counter>& answers)
     : opt_(std::move(options)),
-      waiters_gauge_(registry.gauge("allot_ingress_long_polls", "Long polls waiting for their claim's decision").with()),
+      waiters_gauge_(
+          registry.gauge("allot_ingress_long_polls", "Long polls waiting for their claim's decision").with()),
       woken_(answers.with({{"how", "decided"}})),
       timed_out_(answers.with({{"how", "timed_out"}})) {
-  consumer_ = kafka::make_consumer({{"bootstrap.servers", opt_.brokers},
-                                    {"group.id", "allot-ingress-watch"},  // required by the API; never joined or committed
-                                    {"enable.auto.commit", "false"},
-                                    {"enable.auto.offset.store", "false"},
-                                    {"isolation.level", "read_committed"},
-                                    {"enable.partition.eof", "false"},
-                                    {"fetch.wait.max.ms", "10"}});
+  consumer_ =
+      kafka::make_consumer({{"bootstrap.servers", opt_.brokers},
+                            {"group.id", "allot-ingress-watch"},  // required by the API; never joined or committed
+                            {"enable.auto.commit", "false"},
+                            {"enable.auto.offset.store", "false"},
+                            {"isolation.level", "read_committed"},
+                            {"enable.partition.eof", "false"},
+                            {"fetch.wait.max.ms", "10"}});
   consumer_thread_ = std::thread([this] { consume_loop(); });
   timer_thread_ = std::thread([this] { timer_loop(); });
 }
@@ -241,7 +243,8 @@ bool DecisionWatch::assign() {
     log_info("ingress", "decision watch: reading " + opt_.topic + " (" + std::to_string(partitions) + " partitions)");
     return true;
   } catch (const std::exception& e) {
-    log_warn("ingress", std::string("decision watch: ") + e.what() + "; retrying (long polls answer pending meanwhile)");
+    log_warn("ingress",
+             std::string("decision watch: ") + e.what() + "; retrying (long polls answer pending meanwhile)");
     return false;
   }
 }

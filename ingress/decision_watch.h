@@ -36,7 +36,7 @@ namespace allot::ingress {
 struct DecisionWatchOptions {
   std::string brokers = "127.0.0.1:19092";
   std::string topic = "allot.decisions";
-  size_t remembered = 50'000;  // claim decisions kept in memory (their JSON, about 300-500 bytes each)
+  size_t remembered = 50'000;   // claim decisions kept in memory (their JSON, about 300-500 bytes each)
   size_t max_waiters = 50'000;  // open long polls; beyond this wait() refuses (the handler answers 503)
 };
 

@@ -10,8 +10,7 @@
 
 namespace allot::ingress {
 
-GroupOffsets::GroupOffsets(std::string brokers, std::string group, std::string topic, int refresh_ms,
-                           int64_t end_slack)
+GroupOffsets::GroupOffsets(std::string brokers, std::string group, std::string topic, int refresh_ms, int64_t end_slack)
     : brokers_(std::move(brokers)),
       group_(std::move(group)),
       topic_(std::move(topic)),
@@ -90,8 +89,8 @@ void GroupOffsets::refresh_loop() {
       for (auto* tp : tps) {
         committed.push_back(std::max<int64_t>(0, tp->offset()));
         int64_t low = 0, high = 0;
-        ok = ok && consumer->query_watermark_offsets(topic_, tp->partition(), &low, &high, 2000) ==
-                       RdKafka::ERR_NO_ERROR;
+        ok = ok &&
+             consumer->query_watermark_offsets(topic_, tp->partition(), &low, &high, 2000) == RdKafka::ERR_NO_ERROR;
         ends.push_back(high);
       }
       RdKafka::TopicPartition::destroy(tps);

@@ -1,9 +1,9 @@
 // allot-ingress: the HTTP API. Configuration from ALLOT_* variables (README).
-#include <csignal>
-#include <random>
-#include <iostream>
-#include <sstream>
 #include <atomic>
+#include <csignal>
+#include <iostream>
+#include <random>
+#include <sstream>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -71,32 +71,36 @@ int main() {
     std::cerr << "allot-ingress: bad configuration: " << e.what() << "\n";
     return 2;
   }
-  allot::log_info("ingress", "config: http=" + server.host + ":" + std::to_string(server.port) +
-                                 " threads=" + std::to_string(server.threads) + " max_body_bytes=" +
-                                 std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers + " commands_topic=" + publisher.topic +
-                                 " max_wait_ms=" + std::to_string(server.max_wait_ms) +
-                                 " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) + " tick_ms=" + std::to_string(tick_ms) + " redis=" +
-                                 projection.host + ":" + std::to_string(projection.port) + " mysql=" +
-                                 baseline.mysql_user + "@" + baseline.mysql_host + ":" +
-                                 std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
-                                 " baseline_pool=" + std::to_string(baseline.workers) +
-                                 " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) + "/s rate_per_address=" +
-                                 std::to_string(static_cast<int>(server.address_rate)) + "/s jwt: hs256=" + (server.identity.hs256_secret.empty() ? "off" : "on") +
-                                 " jwks=" + (server.identity.jwks_file.empty() ? "(unset)" : server.identity.jwks_file) +
-                                 " iss=" + server.identity.issuer + " aud=" + server.identity.audience +
-                                 " dev_login=" + (server.dev_login ? "on" : "off") + " admin_token=" +
-                                 (server.admin_token.empty() ? "(unset)" : "(set)"));
+  allot::log_info(
+      "ingress",
+      "config: http=" + server.host + ":" + std::to_string(server.port) + " threads=" + std::to_string(server.threads) +
+          " max_body_bytes=" + std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
+          " commands_topic=" + publisher.topic + " max_wait_ms=" + std::to_string(server.max_wait_ms) +
+          " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) +
+          " tick_ms=" + std::to_string(tick_ms) + " redis=" + projection.host + ":" + std::to_string(projection.port) +
+          " mysql=" + baseline.mysql_user + "@" + baseline.mysql_host + ":" + std::to_string(baseline.mysql_port) +
+          "/" + baseline.mysql_database + " baseline_pool=" + std::to_string(baseline.workers) +
+          " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) +
+          "/s rate_per_address=" + std::to_string(static_cast<int>(server.address_rate)) +
+          "/s jwt: hs256=" + (server.identity.hs256_secret.empty() ? "off" : "on") +
+          " jwks=" + (server.identity.jwks_file.empty() ? "(unset)" : server.identity.jwks_file) +
+          " iss=" + server.identity.issuer + " aud=" + server.identity.audience + " dev_login=" +
+          (server.dev_login ? "on" : "off") + " admin_token=" + (server.admin_token.empty() ? "(unset)" : "(set)"));
   if (server.bench_trust_body_user) {
-    allot::log_warn("ingress", "ALLOT_BENCH_TRUST_BODY_USER=1: tokens are NOT verified, the body's user_id is believed (benchmarks only)");
+    allot::log_warn(
+        "ingress",
+        "ALLOT_BENCH_TRUST_BODY_USER=1: tokens are NOT verified, the body's user_id is believed (benchmarks only)");
   } else if (server.identity.hs256_secret.empty() && server.identity.jwks_file.empty()) {
-    allot::log_warn("ingress", "no ALLOT_JWT_HS256_SECRET[_FILE] nor ALLOT_JWT_JWKS_FILE: every user endpoint answers 401");
+    allot::log_warn("ingress",
+                    "no ALLOT_JWT_HS256_SECRET[_FILE] nor ALLOT_JWT_JWKS_FILE: every user endpoint answers 401");
   }
   if (server.admin_token.empty()) allot::log_warn("ingress", "ALLOT_ADMIN_TOKEN is unset: admin endpoints answer 401");
   if (server.admission_key.empty()) {
     // Tokens then verify only at this ingress: several ingresses need the same key.
     std::random_device random;
     for (int i = 0; i < 32; ++i) server.admission_key += static_cast<char>('a' + random() % 26);
-    allot::log_warn("ingress", "ALLOT_ADMISSION_KEY is unset: admission tokens are signed with a random key of this process");
+    allot::log_warn("ingress",
+                    "ALLOT_ADMISSION_KEY is unset: admission tokens are signed with a random key of this process");
   }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);

@@ -42,7 +42,8 @@ ReplyPtr command(const ProjectionOptions& o, const std::vector<std::string>& arg
 std::map<std::string, std::string> as_hash(const redisReply* r) {
   std::map<std::string, std::string> out;
   for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-    out[std::string(r->element[i]->str, r->element[i]->len)] = std::string(r->element[i + 1]->str, r->element[i + 1]->len);
+    out[std::string(r->element[i]->str, r->element[i]->len)] =
+        std::string(r->element[i + 1]->str, r->element[i + 1]->len);
   }
   return out;
 }

@@ -27,17 +27,17 @@ struct EventView {
   std::optional<int64_t> opens_at, closes_at;
   int64_t claims = 0;  // claims decided so far
   std::string mode = "fcfs";
-  int64_t hold_ms = 0;   // hold mode
-  int64_t held = 0;      // hold mode: units held now
-  int64_t entries = 0;   // raffle mode
-  bool closed = false;   // closed by close_event, or drawn
-  bool deleted = false;  // deleted by delete_event: counters stay, users are erased
-  int32_t partitions = 1;  // a mega event's slices (topics/slices.h); its counters are their sums
+  int64_t hold_ms = 0;                 // hold mode
+  int64_t held = 0;                    // hold mode: units held now
+  int64_t entries = 0;                 // raffle mode
+  bool closed = false;                 // closed by close_event, or drawn
+  bool deleted = false;                // deleted by delete_event: counters stay, users are erased
+  int32_t partitions = 1;              // a mega event's slices (topics/slices.h); its counters are their sums
   std::optional<int64_t> total_stock;  // a slice's record: the whole mega event's stock
-  int64_t admit_per_s = 0;  // the waiting room's rate; 0 = none
-  int32_t pow_bits = 0;     // proof of work asked of each claim and join; 0 = none
-  int64_t tickets = 0;      // waiting room: places handed out in line
-  int64_t admitted = 0;     // waiting room: of them admitted (tickets 1..admitted)
+  int64_t admit_per_s = 0;             // the waiting room's rate; 0 = none
+  int32_t pow_bits = 0;                // proof of work asked of each claim and join; 0 = none
+  int64_t tickets = 0;                 // waiting room: places handed out in line
+  int64_t admitted = 0;                // waiting room: of them admitted (tickets 1..admitted)
 };
 
 // A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a
@@ -53,7 +53,8 @@ struct ClaimView {
   std::optional<int64_t> admitted_at;      // a join: when the waiting room admitted it
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
-inline bool is_final_status(std::string_view status) { return status != topics::outcome::kHeld && status != topics::outcome::kEntered;
+inline bool is_final_status(std::string_view status) {
+  return status != topics::outcome::kHeld && status != topics::outcome::kEntered;
 }
 
 // What the seed experiment's baselines (ingress/baselines.h) issued of an event, each by its own

@@ -36,8 +36,8 @@ bool has_leading_zero_bits(std::string_view text, int32_t bits) {
   return true;
 }
 
-std::string WorkChallenges::mac(std::string_view event_id, std::string_view user_id, int64_t expires_at,
-                                int32_t bits, std::string_view nonce) const {
+std::string WorkChallenges::mac(std::string_view event_id, std::string_view user_id, int64_t expires_at, int32_t bits,
+                                std::string_view nonce) const {
   std::string message = std::string(event_id) + "|" + std::string(user_id) + "|" + std::to_string(expires_at) + "|" +
                         std::to_string(bits) + "|" + std::string(nonce);
   unsigned char out[EVP_MAX_MD_SIZE];

@@ -27,8 +27,7 @@ class WorkChallenges {
 
   enum class Check { kValid, kMalformed, kForged, kExpired, kTooWeak, kReplayed };
   // Whether `proof` solves a challenge of this event, user and difficulty; a valid one is used up.
-  Check redeem(std::string_view proof, std::string_view event_id, std::string_view user_id, int32_t bits,
-               int64_t now);
+  Check redeem(std::string_view proof, std::string_view event_id, std::string_view user_id, int32_t bits, int64_t now);
 
  private:
   std::string mac(std::string_view event_id, std::string_view user_id, int64_t expires_at, int32_t bits,

@@ -70,10 +70,13 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
     : opt_(std::move(options)),
       reports_(std::make_unique<DeliveryReports>(*this)),
       events_(std::make_unique<ProducerEvents>(*this)),
-      produce_seconds_(registry.histogram("allot_ingress_produce_seconds",
-                                          "Time from produce to the broker's acknowledgement").with()),
-      failed_gauge_(registry.gauge("allot_ingress_producer_failed",
-                                   "1 once the Kafka producer failed fatally (the process then exits)").with()) {
+      produce_seconds_(
+          registry.histogram("allot_ingress_produce_seconds", "Time from produce to the broker's acknowledgement")
+              .with()),
+      failed_gauge_(registry
+                        .gauge("allot_ingress_producer_failed",
+                               "1 once the Kafka producer failed fatally (the process then exits)")
+                        .with()) {
   auto conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers},
                                 {"enable.idempotence", "true"},
                                 {"acks", "all"},
@@ -139,9 +142,9 @@ void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery
   const std::string& key = command.event_id();
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
-  auto code = producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
-                                 RdKafka::Producer::RK_MSG_COPY,
-                                 value.data(), value.size(), key.data(), key.size(), 0, f);
+  auto code =
+      producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
+                         RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), key.data(), key.size(), 0, f);
   if (code != RdKafka::ERR_NO_ERROR) {
     in_flight_.fetch_sub(1);
     std::unique_ptr<InFlight> owned(f);

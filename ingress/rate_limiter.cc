@@ -12,7 +12,8 @@ bool RateLimiter::allow(const std::string& key, int64_t now_ms, int64_t* retry_a
   auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now_ms});
   auto& b = it->second;
   if (!fresh) {
-    b.tokens = std::min(burst_, b.tokens + static_cast<double>(std::max<int64_t>(0, now_ms - b.at_ms)) * rate_ / 1000.0);
+    b.tokens =
+        std::min(burst_, b.tokens + static_cast<double>(std::max<int64_t>(0, now_ms - b.at_ms)) * rate_ / 1000.0);
     b.at_ms = now_ms;
   }
   if (b.tokens >= 1.0) {
@@ -33,7 +34,8 @@ void RateLimiter::forget_idle(int64_t now_ms) {
   if (now_ms - last_sweep_ms_ < 1000) return;
   last_sweep_ms_ = now_ms;
   const double full_after_ms = burst_ * 1000.0 / rate_;
-  std::erase_if(buckets_, [&](const auto& kv) { return static_cast<double>(now_ms - kv.second.at_ms) >= full_after_ms; });
+  std::erase_if(buckets_,
+                [&](const auto& kv) { return static_cast<double>(now_ms - kv.second.at_ms) >= full_after_ms; });
 }
 
 }  // namespace allot::ingress

@@ -63,7 +63,8 @@ namespace {
 std::optional<ApiError> parse_partitions(const json& j, topics::CreateEvent& ev) {
   if (!j.contains("partitions")) return std::nullopt;
   auto k = integer(j.at("partitions"));
-  if (!k || *k < 1 || *k > topics::kMaxSlices) return bad("partitions must be an integer from 1 to the number of command partitions");
+  if (!k || *k < 1 || *k > topics::kMaxSlices)
+    return bad("partitions must be an integer from 1 to the number of command partitions");
   ev.partitions = static_cast<int32_t>(*k);
   if (ev.partitions == 1) return std::nullopt;
   if (ev.mode != topics::EventMode::kFcfs) {
@@ -101,7 +102,8 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   ev.stock = *stock;
   if (j.contains("per_user_limit")) {
     auto limit = integer(j.at("per_user_limit"));
-    if (!limit || *limit < 1 || *limit > kMaxPerUserLimit) return bad("per_user_limit must be an integer from 1 to 1000000");
+    if (!limit || *limit < 1 || *limit > kMaxPerUserLimit)
+      return bad("per_user_limit must be an integer from 1 to 1000000");
     ev.per_user_limit = *limit;
   }
   auto opens = instant(j, "opens_at");
@@ -127,8 +129,10 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   }
   if (j.contains("admit_per_s")) {
     auto rate = integer(j.at("admit_per_s"));
-    if (!rate || *rate < 1 || *rate > topics::kMaxAdmitPerS) return bad("admit_per_s must be an integer from 1 to 1000000");
-    if (ev.mode == topics::EventMode::kRaffle) return bad("a raffle has no waiting room: admit_per_s is for fcfs and hold");
+    if (!rate || *rate < 1 || *rate > topics::kMaxAdmitPerS)
+      return bad("admit_per_s must be an integer from 1 to 1000000");
+    if (ev.mode == topics::EventMode::kRaffle)
+      return bad("a raffle has no waiting room: admit_per_s is for fcfs and hold");
     ev.admit_per_s = *rate;
   }
   if (j.contains("pow_bits")) {

@@ -29,7 +29,8 @@ std::string tick_id() {
 }  // namespace
 
 Ticker::Ticker(Publisher& publisher, int interval_ms, metrics::Registry& registry)
-    : Ticker(publisher, interval_ms, registry.counter("allot_ingress_ticks_total", "Ticks appended to allot.commands, by result")) {}
+    : Ticker(publisher, interval_ms,
+             registry.counter("allot_ingress_ticks_total", "Ticks appended to allot.commands, by result")) {}
 
 Ticker::Ticker(Publisher& publisher, int interval_ms, metrics::Family<metrics::Counter>& ticks)
     : publisher_(publisher),

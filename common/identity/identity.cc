@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -228,7 +228,8 @@ std::variant<Identity, Refusal> Verifier::State::check(std::string_view token, i
   }
   const auto alg = header.at("alg").get<std::string>();
   // libjwt refuses any typ but JWT; say so rather than blame the signature.
-  if (header.contains("typ") && !(header.at("typ").is_string() && strcasecmp(header.at("typ").get<std::string>().c_str(), "JWT") == 0)) {
+  if (header.contains("typ") &&
+      !(header.at("typ").is_string() && strcasecmp(header.at("typ").get<std::string>().c_str(), "JWT") == 0)) {
     return Refusal{"typ must be JWT"};
   }
   // The key decides the algorithm, never the token: HS256 only with the shared secret, RS/ES only with
@@ -250,7 +251,8 @@ std::variant<Identity, Refusal> Verifier::State::check(std::string_view token, i
   }
   jwt_t* raw = nullptr;
   std::string text(token);
-  int rc = jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key.data()), static_cast<int>(key.size()));
+  int rc =
+      jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key.data()), static_cast<int>(key.size()));
   Jwt jwt(raw, jwt_free);
   if (rc != 0 || !jwt) return Refusal{"signature does not verify"};
   if (jwt_get_alg(jwt.get()) != jwt_str_alg(alg.c_str())) return Refusal{"algorithm mismatch"};
@@ -288,7 +290,9 @@ Verifier::Verifier(Settings settings) : state_(std::make_unique<State>(std::move
 
 Verifier::~Verifier() = default;
 
-bool Verifier::has_keys() const { return !state_->settings.hs256_secret.empty() || !state_->settings.jwks_file.empty(); }
+bool Verifier::has_keys() const {
+  return !state_->settings.hs256_secret.empty() || !state_->settings.jwks_file.empty();
+}
 
 std::variant<Identity, Refusal> Verifier::verify(std::string_view token, int64_t now_s) const {
   if (!state_->settings.jwks_file.empty()) {

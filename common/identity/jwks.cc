@@ -57,7 +57,8 @@ PublicKey rsa_key(const nlohmann::json& jwk, const std::string& kid) {
   auto n = base64url_decode(member(jwk, "n", kid));
   auto e = base64url_decode(member(jwk, "e", kid));
   auto as_bn = [](const std::string& bytes) {
-    return Bignum(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
+    return Bignum(
+        BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), nullptr));
   };
   Bignum bn_n = as_bn(n), bn_e = as_bn(e);
   ParamBuild build(OSSL_PARAM_BLD_new());
@@ -88,8 +89,7 @@ PublicKey ec_key(const nlohmann::json& jwk, const std::string& kid) {
   if (x.size() != curve->bytes || y.size() != curve->bytes) malformed(kid, "x or y of the wrong length");
   std::string point = "\x04" + x + y;  // uncompressed point
   ParamBuild build(OSSL_PARAM_BLD_new());
-  if (!build ||
-      OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl, 0) != 1 ||
+  if (!build || OSSL_PARAM_BLD_push_utf8_string(build.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->openssl, 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(build.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
     malformed(kid, "bad point");
   }

@@ -21,23 +21,23 @@ namespace allot::ingress {
 
 // What the API reads from besides its own state.
 struct ReadSide {
-  const ProjectionReader& projections;  // Redis projection (events, claims, rankings)
+  const ProjectionReader& projections;    // Redis projection (events, claims, rankings)
   const QueueOffsets& processor_offsets;  // group allot-processor on allot.commands: queue positions
-  const QueueOffsets& sink_offsets;  // group allot-sink-redis on allot.decisions: is the projection caught up
-  DecisionWatch* decisions = nullptr;  // wakes long polls; null: ?wait_ms= is validated but answers at once
+  const QueueOffsets& sink_offsets;       // group allot-sink-redis on allot.decisions: is the projection caught up
+  DecisionWatch* decisions = nullptr;     // wakes long polls; null: ?wait_ms= is validated but answers at once
 };
 
 struct ApiOptions {
-  size_t max_body_bytes = 4096;  // larger claim/event bodies get 413
-  std::string admin_token;       // empty: admin endpoints always answer 401
-  size_t pending_capacity = 1'000'000;  // accepted claims remembered for GET /api/claims/{id}
+  size_t max_body_bytes = 4096;                // larger claim/event bodies get 413
+  std::string admin_token;                     // empty: admin endpoints always answer 401
+  size_t pending_capacity = 1'000'000;         // accepted claims remembered for GET /api/claims/{id}
   double user_rate = 20, user_burst = 40;      // claims per second per user id (0: no limit)
   double address_rate = 0, address_burst = 0;  // claims per second per client address (0: no limit)
   std::vector<std::string> trusted_proxies;    // peers whose X-Forwarded-For names the client (api/checks.h)
-  int max_wait_ms = 30'000;  // cap of ?wait_ms= (long poll); larger values get 400
-  std::string admission_key;           // signs waiting-room admission tokens (ingress/admission.h)
-  int64_t admission_ttl_ms = 600'000;  // how long an admission token lets its user claim
-  int64_t pow_ttl_ms = 300'000;  // how long a proof-of-work challenge may be solved
+  int max_wait_ms = 30'000;                    // cap of ?wait_ms= (long poll); larger values get 400
+  std::string admission_key;                   // signs waiting-room admission tokens (ingress/admission.h)
+  int64_t admission_ttl_ms = 600'000;          // how long an admission token lets its user claim
+  int64_t pow_ttl_ms = 300'000;                // how long a proof-of-work challenge may be solved
   // Who the user is: the keys and claims bearer JWTs are verified with (README "Who is the user").
   identity::Settings identity;
   // POST /api/dev/login signs anyone in by name with the HS256 secret: for the demo only (ALLOT_DEV_LOGIN).

@@ -138,7 +138,8 @@ std::string client_address(const Request& req, const std::vector<std::string>& t
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     while (!hop.empty() && hop.front() == ' ') hop.remove_prefix(1);
     while (!hop.empty() && hop.back() == ' ') hop.remove_suffix(1);
-    bool address = !hop.empty() && hop.size() <= 45 && hop.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
+    bool address =
+        !hop.empty() && hop.size() <= 45 && hop.find_first_not_of("0123456789abcdefABCDEF.:") == std::string_view::npos;
     if (!address) break;  // not an address our proxies write: trust nothing further left
     if (!trusted(hop)) return std::string(hop);
   }

@@ -9,10 +9,10 @@
 
 #include "common/identity/identity.h"
 #include "ingress/admission.h"
-#include "ingress/proof_of_work.h"
 #include "ingress/api/catalog.h"
 #include "ingress/api/drain_gate.h"
 #include "ingress/api/request.h"
+#include "ingress/proof_of_work.h"
 #include "ingress/publisher.h"
 #include "ingress/rate_limiter.h"
 

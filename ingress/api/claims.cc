@@ -109,7 +109,8 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
   if (auto* e = std::get_if<ApiError>(&claim)) return r.error(*e);
   const auto& held = std::get<ClaimView>(claim);
   if (held.user_id != user_id) return r.error(errors::not_yours());
-  if (held.status != topics::outcome::kHeld) return r.error(errors::not_held(confirm ? "confirm" : "cancel", held.status));
+  if (held.status != topics::outcome::kHeld)
+    return r.error(errors::not_held(confirm ? "confirm" : "cancel", held.status));
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   auto request_id = command_request_id(req);
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
@@ -124,10 +125,12 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
 void register_claim_routes(Routes& routes, Api::Context& c) {
   routes.push_back(route(Method::kPost, "/api/events/:event_id/claims", "claim", c, claim));
   routes.push_back(route(Method::kGet, "/api/claims/:request_id", "get_claim", c, get_claim));
-  routes.push_back(route(Method::kPost, "/api/claims/:request_id/confirm", "confirm", c,
-                         [](Api::Context& ctx, const Request& req, Reply r) { hold_action(ctx, req, std::move(r), true); }));
-  routes.push_back(route(Method::kPost, "/api/claims/:request_id/cancel", "cancel", c,
-                         [](Api::Context& ctx, const Request& req, Reply r) { hold_action(ctx, req, std::move(r), false); }));
+  routes.push_back(
+      route(Method::kPost, "/api/claims/:request_id/confirm", "confirm", c,
+            [](Api::Context& ctx, const Request& req, Reply r) { hold_action(ctx, req, std::move(r), true); }));
+  routes.push_back(
+      route(Method::kPost, "/api/claims/:request_id/cancel", "cancel", c,
+            [](Api::Context& ctx, const Request& req, Reply r) { hold_action(ctx, req, std::move(r), false); }));
 }
 
 }  // namespace allot::ingress::api

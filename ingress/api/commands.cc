@@ -49,8 +49,11 @@ class Commands::Stored : public Answering {
 class Commands::Awaited : public Answering {
  public:
   Awaited(Commands& c, Reply r, std::string request_id, std::string event_id, std::string user_id, int wait_ms)
-      : Answering(std::move(r), std::move(request_id), c.probe_), c_(c), event_id_(std::move(event_id)),
-        user_id_(std::move(user_id)), wait_ms_(wait_ms) {}
+      : Answering(std::move(r), std::move(request_id), c.probe_),
+        c_(c),
+        event_id_(std::move(event_id)),
+        user_id_(std::move(user_id)),
+        wait_ms_(wait_ms) {}
   void delivered(topics::CommandPosition position) override {
     PendingClaim p{std::move(event_id_), std::move(user_id_), position};
     c_.pending_.add(request_id_, p);
@@ -72,10 +75,10 @@ void Commands::publish(const topics::Command& c, Reply r, Accepted accepted) {
   hook("command:published");
 }
 
-void Commands::publish_to_slices(const std::string& id, const std::string& event_id, int32_t slices,
-                                 int32_t partitions, const SliceBody& body, Reply r, Accepted accepted) {
-  auto parts = fan_out(std::make_unique<Stored>(std::move(r), id, std::move(accepted), probe_),
-                       static_cast<size_t>(slices));
+void Commands::publish_to_slices(const std::string& id, const std::string& event_id, int32_t slices, int32_t partitions,
+                                 const SliceBody& body, Reply r, Accepted accepted) {
+  auto parts =
+      fan_out(std::make_unique<Stored>(std::move(r), id, std::move(accepted), probe_), static_cast<size_t>(slices));
   const int64_t now = now_ms();
   hook("command:publishing");
   for (int32_t k = 0; k < slices; ++k) {
@@ -88,9 +91,9 @@ void Commands::publish_to_slices(const std::string& id, const std::string& event
 void Commands::publish_awaited(const topics::Command& c, Reply r, std::string event_id, std::string user_id,
                                int wait_ms, int32_t partition) {
   hook("command:publishing");
-  publisher_.publish(c, std::make_unique<Awaited>(*this, std::move(r), c.request_id, std::move(event_id),
-                                                  std::move(user_id), wait_ms),
-                     partition);
+  publisher_.publish(
+      c, std::make_unique<Awaited>(*this, std::move(r), c.request_id, std::move(event_id), std::move(user_id), wait_ms),
+      partition);
   hook("command:published");
 }
 

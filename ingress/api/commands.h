@@ -29,7 +29,12 @@ class Commands {
 
   Commands(CommandPublisher& publisher, DecisionWatch* decisions, PendingClaims& pending, const Views& views,
            ApiProbe& probe, const DrainGate& gate, TestHook hook)
-      : publisher_(publisher), decisions_(decisions), pending_(pending), views_(views), probe_(probe), gate_(gate),
+      : publisher_(publisher),
+        decisions_(decisions),
+        pending_(pending),
+        views_(views),
+        probe_(probe),
+        gate_(gate),
         hook_(std::move(hook)) {}
 
   // Publishes `c` and answers 202 with accepted(position) once stored, 503 otherwise.

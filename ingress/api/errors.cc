@@ -41,12 +41,13 @@ ApiError unauthenticated() {
 ApiError invalid_token(std::string_view reason) {
   return {401, "invalid_token", "the bearer token is not accepted: " + str(reason)};
 }
-ApiError user_mismatch() {
-  return {403, "user_mismatch", "user_id in the body is not the user of the bearer token"};
+ApiError user_mismatch() { return {403, "user_mismatch", "user_id in the body is not the user of the bearer token"}; }
+ApiError user_id_required() {
+  return {400, "invalid_request", "user_id must be a string matching [A-Za-z0-9_-]{1,64}"};
 }
-ApiError user_id_required() { return {400, "invalid_request", "user_id must be a string matching [A-Za-z0-9_-]{1,64}"}; }
 ApiError dev_login_off() {
-  return {404, "dev_login_off", "this ingress does not sign users in (ALLOT_DEV_LOGIN is off): use your identity provider's token"};
+  return {404, "dev_login_off",
+          "this ingress does not sign users in (ALLOT_DEV_LOGIN is off): use your identity provider's token"};
 }
 ApiError pow_required(std::string_view event_id, int32_t bits) {
   return {403, "pow_required",
@@ -95,9 +96,7 @@ ApiError admission_required(std::string_view event_id) {
           "event " + str(event_id) + " has a waiting room: join it (POST /api/events/" + str(event_id) +
               "/queue) and claim with the Admission-Token you get once admitted"};
 }
-ApiError admission_expired() {
-  return {403, "admission_expired", "the admission token expired; join the queue again"};
-}
+ApiError admission_expired() { return {403, "admission_expired", "the admission token expired; join the queue again"}; }
 ApiError invalid_admission_token() {
   return {403, "invalid_admission_token", "the Admission-Token is not one this event gave this user"};
 }
@@ -113,10 +112,10 @@ ApiError shutting_down() { return {503, "shutting_down", "the ingress is stoppin
 ApiError producer_failed() {
   return {503, "producer_failed", "this ingress can no longer store commands and is restarting; retry later", 1};
 }
-ApiError broker_unavailable() { return {503, "broker_unavailable", "the message broker is unreachable; retry later", 1}; }
-ApiError command_not_stored() {
-  return {503, "broker_unavailable", "the command could not be stored; retry later", 1};
+ApiError broker_unavailable() {
+  return {503, "broker_unavailable", "the message broker is unreachable; retry later", 1};
 }
+ApiError command_not_stored() { return {503, "broker_unavailable", "the command could not be stored; retry later", 1}; }
 ApiError projection_unavailable(std::string_view what) {
   return {503, "projection_unavailable", str(what) + " are unavailable; retry later", 1};
 }

@@ -31,11 +31,11 @@ ApiError invalid_limit();
 ApiError invalid_partitions(int32_t max);
 ApiError unauthorized_admin();
 // Who the user is (README "Who is the user").
-ApiError unauthenticated();                    // 401: no bearer token
+ApiError unauthenticated();                       // 401: no bearer token
 ApiError invalid_token(std::string_view reason);  // 401: signature, expiry, issuer, audience, key, sub
-ApiError user_mismatch();                      // 403: the body's user_id is not the token's
-ApiError user_id_required();                   // 400: POST /api/dev/login without a user_id
-ApiError dev_login_off();                      // 404: POST /api/dev/login while ALLOT_DEV_LOGIN is off
+ApiError user_mismatch();                         // 403: the body's user_id is not the token's
+ApiError user_id_required();                      // 400: POST /api/dev/login without a user_id
+ApiError dev_login_off();                         // 404: POST /api/dev/login while ALLOT_DEV_LOGIN is off
 ApiError rate_limited(std::string_view who, int retry_after_s);
 ApiError no_route(std::string_view path);
 ApiError method_not_allowed(std::string_view method, std::string_view allow);
@@ -71,7 +71,7 @@ ApiError not_held(std::string_view action, std::string_view status);
 ApiError shutting_down();
 ApiError producer_failed();
 ApiError broker_unavailable();
-ApiError command_not_stored();  // the broker did not acknowledge a publish in time
+ApiError command_not_stored();                           // the broker did not acknowledge a publish in time
 ApiError projection_unavailable(std::string_view what);  // "claim statuses", "events", ...
 ApiError too_many_waiters();
 

@@ -24,9 +24,13 @@ void create_mega_event(Api::Context& c, const topics::CreateEvent& event, Reply 
   const int32_t k_total = event.partitions;
   json slices = json::array();
   for (int32_t k = 0; k < k_total; ++k) slices.push_back(id + "-" + std::to_string(k));
-  auto accepted = [&c, id, event_id = event.event_id, pow_bits = event.pow_bits, k_total, slices](topics::CommandPosition) {
+  auto accepted = [&c, id, event_id = event.event_id, pow_bits = event.pow_bits, k_total,
+                   slices](topics::CommandPosition) {
     c.catalog.created(event_id, {/*admit_per_s=*/0, pow_bits}, k_total);  // a mega event has no waiting room
-    return json{{"request_id", id}, {"status", topics::claim_status::kPending}, {"partitions", k_total}, {"slice_request_ids", slices}};
+    return json{{"request_id", id},
+                {"status", topics::claim_status::kPending},
+                {"partitions", k_total},
+                {"slice_request_ids", slices}};
   };
   auto slice_body = [&event, k_total](int32_t k) {
     topics::CreateEvent slice = event;
@@ -136,9 +140,8 @@ void admin_event_command(Api::Context& c, const Request& req, Reply r, MakeBody 
 
 // POST /api/events/{id}/close (admin): no more claims; a raffle draws its winners.
 void close_event(Api::Context& c, const Request& req, Reply r) {
-  admin_event_command(c, req, std::move(r), [](const std::string& id) {
-    return decltype(topics::Command::body){topics::CloseEvent{id}};
-  });
+  admin_event_command(c, req, std::move(r),
+                      [](const std::string& id) { return decltype(topics::Command::body){topics::CloseEvent{id}}; });
 }
 
 // DELETE /api/events/{id} (admin): erases the event's users from the projections and the state; its

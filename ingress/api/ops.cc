@@ -22,7 +22,8 @@ void readyz(Api::Context& c, const Request&, Reply r) {
     body["error"] = {{"code", "producer_failed"},
                      {"message", "the Kafka producer failed fatally (" + c.publisher.fatal_error() + "); restarting"}};
   } else {
-    body["error"] = {{"code", "not_ready"}, {"message", draining ? "shutting down" : "the message broker is unreachable"}};
+    body["error"] = {{"code", "not_ready"},
+                     {"message", draining ? "shutting down" : "the message broker is unreachable"}};
   }
   r.send(503, body.dump());
 }

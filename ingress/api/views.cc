@@ -32,7 +32,8 @@ json event_json(const EventView& e, const BaselineCounts& baselines) {
     j["waiting"] = std::max<int64_t>(0, e.tickets - e.admitted);  // in line with a ticket, not admitted yet
   }
   for (auto [strategy, issued] : {std::pair{"v1", baselines.v1_issued}, std::pair{"v2", baselines.v2_issued}}) {
-    if (issued) j["baselines"][strategy] = {{"issued", *issued}, {"remaining", std::max<int64_t>(0, e.stock - *issued)}};
+    if (issued)
+      j["baselines"][strategy] = {{"issued", *issued}, {"remaining", std::max<int64_t>(0, e.stock - *issued)}};
   }
   return j;
 }
@@ -78,8 +79,11 @@ std::string Views::accepted_body(const std::string& request_id, const PendingCla
 
 std::string Views::pending_body(const std::string& request_id, const PendingClaim& p) const {
   auto position = processors_.queue_position(p.position);
-  json j{{"request_id", request_id}, {"event_id", p.event_id}, {"user_id", p.user_id},
-         {"status", topics::claim_status::kPending}, {"queue_position", position}};
+  json j{{"request_id", request_id},
+         {"event_id", p.event_id},
+         {"user_id", p.user_id},
+         {"status", topics::claim_status::kPending},
+         {"queue_position", position}};
   if (auto wait = processors_.estimated_wait_ms(position)) j["estimated_wait_ms"] = *wait;
   return j.dump();
 }

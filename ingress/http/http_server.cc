@@ -45,7 +45,8 @@ class RetryAfter : public Http::Header::Header {
 // request showed in the claim path's profile.
 class RouteProbe {
  public:
-  RouteProbe(std::string route, metrics::Family<metrics::Counter>& requests, metrics::Family<metrics::Histogram>& latency)
+  RouteProbe(std::string route, metrics::Family<metrics::Counter>& requests,
+             metrics::Family<metrics::Histogram>& latency)
       : route_(std::move(route)), requests_(requests), latency_(latency.with({{"route", route_}})) {}
   void answered(int status, double seconds) {
     auto& slot = by_status_[static_cast<size_t>(std::clamp(status, 0, 599))];
@@ -189,8 +190,8 @@ struct HttpServer::Impl {
   api::Reply reply(const Rest::Request& req, Http::ResponseWriter& w, const std::string& route,
                    std::chrono::steady_clock::time_point started) {
     keep_alive(req, w);
-    return api::Reply(std::make_unique<PistacheAnswer>(std::move(w), probes[route], started, unwritten, tracking), api_probe,
-                      started);
+    return api::Reply(std::make_unique<PistacheAnswer>(std::move(w), probes[route], started, unwritten, tracking),
+                      api_probe, started);
   }
 
   void add_route(const api::Route& route) {
@@ -208,9 +209,9 @@ struct HttpServer::Impl {
   void add_not_allowed(const std::string& path, const std::vector<Http::Method>& allowed) {
     std::string allow;
     for (auto m : allowed) allow += std::string(allow.empty() ? "" : ", ") + Http::methodString(m);
-    for (Http::Method m : {Http::Method::Get, Http::Method::Post, Http::Method::Put, Http::Method::Patch,
-                           Http::Method::Delete, Http::Method::Options, Http::Method::Head, Http::Method::Trace,
-                           Http::Method::Connect}) {
+    for (Http::Method m :
+         {Http::Method::Get, Http::Method::Post, Http::Method::Put, Http::Method::Patch, Http::Method::Delete,
+          Http::Method::Options, Http::Method::Head, Http::Method::Trace, Http::Method::Connect}) {
       if (std::find(allowed.begin(), allowed.end(), m) != allowed.end()) continue;
       router.addRoute(m, path, [this, allow, allowed](const Rest::Request& req, Http::ResponseWriter w) {
         w.headers().add<Http::Header::Allow>(allowed);
@@ -282,8 +283,8 @@ void HttpServer::start() {
                   .maxRequestSize(std::max<size_t>(i.opt.max_body_bytes * 4, 64 * 1024));
   i.endpoint->init(opts);
   // The router's handler, but for requests Pistache's parser refuses: those get JSON too (parse_errors.h).
-  i.endpoint->setHandler(std::make_shared<JsonErrorRouterHandler>(
-      i.router, [&i](const ApiError& e) { i.api_probe.rejected(e); }));
+  i.endpoint->setHandler(
+      std::make_shared<JsonErrorRouterHandler>(i.router, [&i](const ApiError& e) { i.api_probe.rejected(e); }));
   i.endpoint->serveThreaded();
 }
 

@@ -28,7 +28,9 @@ class BadInput : public std::runtime_error {
   ApiError error;
 };
 
-std::string over(size_t max_bytes) { return "the " + std::to_string(max_bytes) + " bytes this server reads of a request"; }
+std::string over(size_t max_bytes) {
+  return "the " + std::to_string(max_bytes) + " bytes this server reads of a request";
+}
 
 bool known_method(std::string_view m) {
   static constexpr std::string_view kMethods[] = {
@@ -176,7 +178,8 @@ void JsonErrorRouterHandler::onInput(const char* buffer, size_t len, const std::
     return answer(request, peer, from_pistache(e.code(), e.reason()));
   } catch (const std::exception& e) {
     // e.g. a Content-Length beyond 64 bits (std::stoull) or another header value Pistache cannot read
-    return answer(request, peer, {400, "malformed_request", std::string("the request could not be parsed: ") + e.what()});
+    return answer(request, peer,
+                  {400, "malformed_request", std::string("the request could not be parsed: ") + e.what()});
   }
   try {
     Http::ResponseWriter response(request.version(), transport(), this, peer);

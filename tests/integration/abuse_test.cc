@@ -32,30 +32,24 @@ TEST(BadInput, HostileBodiesGetClearErrors) {
   const std::string path = "/api/events/" + unique_id("bad") + "/claims";
   // A signed-in user's requests (a valid token of "u"): what is refused is the body, the id or the headers.
   const auto u = as_user("u");
-  expect_json_error(http.post_json(path, std::string(1500, '[') + std::string(1500, ']'), u), 400,
-                    "deep nesting");
+  expect_json_error(http.post_json(path, std::string(1500, '[') + std::string(1500, ']'), u), 400, "deep nesting");
   expect_json_error(http.post_json(path, R"({"user_id":"u")", u), 400, "truncated JSON");
   expect_json_error(http.post_json(path, R"({"user_id":1e999999})", u), 400, "huge number");
-  expect_json_error(http.post_json(path, R"({"user_id":99999999999999999999999999999})", u), 400,
-                    "huge integer");
+  expect_json_error(http.post_json(path, R"({"user_id":99999999999999999999999999999})", u), 400, "huge integer");
   expect_json_error(http.post_json(path, "{\"user_id\":\"\xff\xfe\"}", u), 400, "non-UTF-8 user id");
   expect_json_error(http.post_json(path, R"({"user_id":"caf\u00e9"})", u), 400, "non-ASCII user id");
   expect_json_error(http.post_json(path, R"({"user_id":null})", u), 400, "null user id");
   expect_json_error(http.post_json(path, R"(["user_id","u"])", u), 400, "array body");
   expect_json_error(http.post_json(path, "", u), 400, "empty body");
-  expect_json_error(http.post_json("/api/events/%ff%fe/claims", R"({"user_id":"u"})", u), 400,
-                    "non-UTF-8 event id");
+  expect_json_error(http.post_json("/api/events/%ff%fe/claims", R"({"user_id":"u"})", u), 400, "non-UTF-8 event id");
+  expect_json_error(http.post_json("/api/events/" + std::string(65, 'a') + "/claims", R"({"user_id":"u"})", u), 400,
+                    "event id too long");
   expect_json_error(
-      http.post_json("/api/events/" + std::string(65, 'a') + "/claims", R"({"user_id":"u"})", u), 400,
-      "event id too long");
-  expect_json_error(
-      http.request("POST", path, R"({"user_id":"u"})", as_user("u", {{"Content-Type", "application/xml"}})),
-      415, "xml");
+      http.request("POST", path, R"({"user_id":"u"})", as_user("u", {{"Content-Type", "application/xml"}})), 415,
+      "xml");
   expect_json_error(http.request("POST", path, R"({"user_id":"u"})", u), 415, "no content type");
-  expect_json_error(http.post_json(path, std::string(5000, ' ') + R"({"user_id":"u"})", u), 413,
-                    "body over the limit");
-  expect_json_error(http.request("GET", "/api/claims/" + std::string(70, 'x'), "", u), 400,
-                    "request id too long");
+  expect_json_error(http.post_json(path, std::string(5000, ' ') + R"({"user_id":"u"})", u), 413, "body over the limit");
+  expect_json_error(http.request("GET", "/api/claims/" + std::string(70, 'x'), "", u), 400, "request id too long");
   expect_json_error(http.request("GET", "/api/events/" + unique_id("none") + "/ranking?limit=-1"), 400, "bad limit");
   // The server is still fine.
   EXPECT_EQ(http.request("GET", "/healthz").status, 200);
@@ -99,8 +93,9 @@ TEST(Abuse, ThousandsOfIdleConnectionsAndSlowSendersDoNotStopRealClaims) {
   const auto event = unique_id("abuse");
   {
     HttpClient admin(http_port());
-    auto r = admin.post_json("/api/events", nlohmann::json{{"event_id", event}, {"title", "Abuse"}, {"stock", 100}}.dump(),
-                             {{"Authorization", "Bearer " + admin_token()}});
+    auto r =
+        admin.post_json("/api/events", nlohmann::json{{"event_id", event}, {"title", "Abuse"}, {"stock", 100}}.dump(),
+                        {{"Authorization", "Bearer " + admin_token()}});
     ASSERT_EQ(r.status, 202);
   }
   std::vector<int> fds;
@@ -130,7 +125,8 @@ TEST(Abuse, ThousandsOfIdleConnectionsAndSlowSendersDoNotStopRealClaims) {
     const auto headers = as_user(user);  // signed before the clock starts
     auto t0 = std::chrono::steady_clock::now();
     auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", headers);
-    worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    worst_ms =
+        std::max(worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     accepted += r.status == 202;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -146,10 +142,12 @@ TEST(Abuse, ThousandsOfIdleConnectionsAndSlowSendersDoNotStopRealClaims) {
 TEST(Abuse, AFloodFromOneUserDoesNotDelayOthers) {
   const auto event = unique_id("flood2");
   HttpClient admin(http_port());
-  ASSERT_EQ(admin.post_json("/api/events", nlohmann::json{{"event_id", event}, {"title", "Flood"}, {"stock", 1000}}.dump(),
-                            {{"Authorization", "Bearer " + admin_token()}})
-                .status,
-            202);
+  ASSERT_EQ(
+      admin
+          .post_json("/api/events", nlohmann::json{{"event_id", event}, {"title", "Flood"}, {"stock", 1000}}.dump(),
+                     {{"Authorization", "Bearer " + admin_token()}})
+          .status,
+      202);
   std::atomic<bool> stop{false};
   std::atomic<int> limited{0};
   std::vector<std::thread> flooders;
@@ -159,8 +157,7 @@ TEST(Abuse, AFloodFromOneUserDoesNotDelayOthers) {
       const auto flooder = as_user("flooder");
       for (int i = 0; i < 5000 && !stop; ++i) {
         limited +=
-            http.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})", flooder).status ==
-            429;
+            http.post_json("/api/events/" + event + "/claims", R"({"user_id":"flooder"})", flooder).status == 429;
       }
     });
   }

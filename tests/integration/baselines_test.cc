@@ -36,7 +36,8 @@ mysql::Result query(const std::string& sql) {
 
 // What the strategy's own table says about the event.
 Landed landed(const std::string& table, const std::string& event) {
-  auto res = query("SELECT user_id, outcome, COALESCE(coupon_seq, 0) FROM " + table + " WHERE event_id='" + event + "'");
+  auto res =
+      query("SELECT user_id, outcome, COALESCE(coupon_seq, 0) FROM " + table + " WHERE event_id='" + event + "'");
   Landed l;
   while (MYSQL_ROW r = mysql_fetch_row(res.get())) {
     ++l.rows;
@@ -52,10 +53,13 @@ Landed landed(const std::string& table, const std::string& event) {
 // Waits (bounded) until both projections have the event: v1 starts from MySQL's, v2 from Redis's.
 void create_projected_event(const std::string& event, int stock) {
   HttpClient http(http_port());
-  auto r = http.post_json("/api/events", nlohmann::json{{"event_id", event}, {"title", "Baselines"}, {"stock", stock}}.dump(),
+  auto r = http.post_json("/api/events",
+                          nlohmann::json{{"event_id", event}, {"title", "Baselines"}, {"stock", stock}}.dump(),
                           {{"Authorization", "Bearer " + admin_token()}});
   ASSERT_EQ(r.status, 202) << r.body;
-  auto in_mysql = [&] { return mysql_num_rows(query("SELECT 1 FROM events WHERE event_id='" + event + "'").get()) == 1; };
+  auto in_mysql = [&] {
+    return mysql_num_rows(query("SELECT 1 FROM events WHERE event_id='" + event + "'").get()) == 1;
+  };
   for (int i = 0; i < 240 && !(http.request("GET", "/api/events/" + event).status == 200 && in_mysql()); ++i) {
     std::this_thread::sleep_for(500ms);
   }
@@ -77,8 +81,8 @@ TEST(Baselines, EachStrategyIssuesExactlyItsStockOncePerUserUnderConcurrency) {
         for (int i = t; i < kClaims; i += kThreads) {
           // every user claims twice: the second must never issue
           auto user = "u" + std::to_string(i / 2);
-          auto r = http.post_json("/api/" + version + "/events/" + event + "/claims",
-                                  R"({"user_id":")" + user + "\"}", as_user(user));
+          auto r = http.post_json("/api/" + version + "/events/" + event + "/claims", R"({"user_id":")" + user + "\"}",
+                                  as_user(user));
           std::lock_guard lock(mu);
           ++statuses[r.status];
         }
@@ -105,8 +109,8 @@ TEST(Baselines, EachStrategyIssuesExactlyItsStockOncePerUserUnderConcurrency) {
 TEST(Baselines, UnknownEventsAndBadInputAnswerLikeV3) {
   HttpClient http(http_port());
   for (const std::string version : {"v1", "v2"}) {
-    EXPECT_EQ(http.post_json("/api/" + version + "/events/" + unique_id("none") + "/claims",
-                             R"({"user_id":"u"})", as_user("u"))
+    EXPECT_EQ(http.post_json("/api/" + version + "/events/" + unique_id("none") + "/claims", R"({"user_id":"u"})",
+                             as_user("u"))
                   .status,
               404);
     EXPECT_EQ(http.post_json("/api/" + version + "/events/e1/claims", "{oops", as_user("u")).status, 400);

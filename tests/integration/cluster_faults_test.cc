@@ -97,8 +97,7 @@ ClusterView read_cluster() {
       bool full = p->err() == RdKafka::ERR_NO_ERROR && p->leader() >= 0 && p->isrs()->size() == p->replicas()->size();
       if (!full && out.not_replicated.empty()) {
         out.not_replicated = name + "[" + std::to_string(p->id()) + "] leader " + std::to_string(p->leader()) +
-                             ", isr " + std::to_string(p->isrs()->size()) + "/" +
-                             std::to_string(p->replicas()->size());
+                             ", isr " + std::to_string(p->isrs()->size()) + "/" + std::to_string(p->replicas()->size());
       }
     }
   }
@@ -209,9 +208,9 @@ class ClusterFaults : public ::testing::Test {
     cluster_ = true;
     ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
     auto v = read_cluster();
-    ASSERT_GE(v.brokers.size(), 3u) << "ALLOT_KAFKA_BROKERS=" << brokers() << " reaches a cluster of "
-                                    << v.brokers.size() << " broker(s) (" << v.not_replicated
-                                    << "); cluster_faults_test needs 3: export ALLOT_KAFKA_BROKERS=$(scripts/stack brokers)";
+    ASSERT_GE(v.brokers.size(), 3u)
+        << "ALLOT_KAFKA_BROKERS=" << brokers() << " reaches a cluster of " << v.brokers.size() << " broker(s) ("
+        << v.not_replicated << "); cluster_faults_test needs 3: export ALLOT_KAFKA_BROKERS=$(scripts/stack brokers)";
     std::string why;
     ASSERT_GE(wait_fully_replicated(180s, &why), 0) << "the cluster is not fully replicated before the fault: " << why;
   }
@@ -243,8 +242,7 @@ class ClusterFaults : public ::testing::Test {
     bool projections = projections_match(events_, load_->accepted(), 90, &out);
     EXPECT_TRUE(projections) << "allotctl verify --projections --accepted:\n" << out;
     std::cout << "allotctl verify: " << out;
-    verify_and_report(scenario,
-                      faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
+    verify_and_report(scenario, faults + "; allot services restarted by their supervisor: " + std::to_string(restarts),
                       *log_, events_, *load_, recovery, projections);
   }
 
@@ -279,14 +277,13 @@ class ClusterFaults : public ::testing::Test {
       std::string why;
       double replicated = wait_fully_replicated(180s, &why);
       ASSERT_GE(replicated, 0) << name << " back, but the cluster is not fully replicated: " << why;
-      std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name
-                << " | exited " << gone << " s | claims " << decided_text(decided)
-                << " after the fault | 503: " << n503 << " while down | /readyz 503: " << not_ready
-                << " | up again " << rejoined << " s, ISR full " << replicated + rejoined
-                << " s after the restart |" << (missing.empty() ? "" : " not decided:" + missing)
-                << std::endl;
-      faults << " " << name << " (" << n503 << " x 503, /readyz " << not_ready << " x 503, "
-             << decided_text(decided) << ", ISR full " << replicated + rejoined << " s after restart);";
+      std::cout << std::fixed << std::setprecision(1) << "CLUSTER | " << scenario << " | " << name << " | exited "
+                << gone << " s | claims " << decided_text(decided) << " after the fault | 503: " << n503
+                << " while down | /readyz 503: " << not_ready << " | up again " << rejoined << " s, ISR full "
+                << replicated + rejoined << " s after the restart |"
+                << (missing.empty() ? "" : " not decided:" + missing) << std::endl;
+      faults << " " << name << " (" << n503 << " x 503, /readyz " << not_ready << " x 503, " << decided_text(decided)
+             << ", ISR full " << replicated + rejoined << " s after restart);";
     }
     std::this_thread::sleep_for(3s);
     finish(scenario, faults.str() + " restart each with scripts/stack up", recovery);
@@ -331,8 +328,8 @@ TEST_F(ClusterFaults, ActiveControllerPausedPastTheSessionTimeout) {
   std::this_thread::sleep_for(3s);
   std::ostringstream faults;
   faults << std::fixed << std::setprecision(1) << "SIGSTOP active controller " << name << " 20 s, SIGCONT (" << n503
-         << " x 503, " << decided_text(decided) << ", controller now kafka-" << successor << ", ISR full "
-         << replicated << " s after SIGCONT)";
+         << " x 503, " << decided_text(decided) << ", controller now kafka-" << successor << ", ISR full " << replicated
+         << " s after SIGCONT)";
   std::cout << "CLUSTER | controller pause | " << faults.str() << " |" << std::endl;
   finish("3 nodes: active controller paused 20 s", faults.str(), decided);
 }
@@ -363,9 +360,9 @@ TEST_F(ClusterFaults, ASinkKilledWhileABrokerIsDown) {
   double back = since(restart);
   std::this_thread::sleep_for(3s);
   std::ostringstream faults;
-  faults << std::fixed << std::setprecision(1) << "kill -9 " << name << ", 3 s later kill -9 sink-mysql and sink-redis ("
-         << n503 << " x 503, " << decided_text(decided) << "), restart " << name << " (ISR full " << back
-         << " s after)";
+  faults << std::fixed << std::setprecision(1) << "kill -9 " << name
+         << ", 3 s later kill -9 sink-mysql and sink-redis (" << n503 << " x 503, " << decided_text(decided)
+         << "), restart " << name << " (ISR full " << back << " s after)";
   finish("3 nodes: sinks killed while a broker is down", faults.str(), decided);
 }
 

@@ -15,8 +15,8 @@
 #include "common/redis.h"
 #include "projection_match.h"
 #include "support.h"
-#include "topics/vocabulary.h"
 #include "topics/admin.h"
+#include "topics/vocabulary.h"
 
 namespace allot {
 namespace {
@@ -47,7 +47,8 @@ class DeleteEvent : public ::testing::Test {
     auto r = admin("POST", "/api/events", event.dump());
     ASSERT_EQ(r.status, 202) << r.body;
     const auto id = event["event_id"].get<std::string>();
-    for (int i = 0; i < 120 && http_.request("GET", "/api/events/" + id).status != 200; ++i) std::this_thread::sleep_for(500ms);
+    for (int i = 0; i < 120 && http_.request("GET", "/api/events/" + id).status != 200; ++i)
+      std::this_thread::sleep_for(500ms);
     ASSERT_EQ(http_.request("GET", "/api/events/" + id).status, 200) << id << " never reached the projection";
   }
   // A claim answered with its decision (long poll); returns the decision's JSON.
@@ -93,9 +94,8 @@ std::vector<std::string> scan_texts(redisContext* r, const std::string& pattern)
 }
 
 size_t count_mentions(const std::vector<std::string>& texts, const std::string& marker) {
-  return static_cast<size_t>(std::count_if(texts.begin(), texts.end(), [&](const std::string& t) {
-    return t.find(marker) != std::string::npos;
-  }));
+  return static_cast<size_t>(std::count_if(texts.begin(), texts.end(),
+                                           [&](const std::string& t) { return t.find(marker) != std::string::npos; }));
 }
 
 TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
@@ -108,21 +108,23 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   DecisionLog log;
   create({{"event_id", fcfs}, {"title", "Delete me"}, {"stock", 2}});
   create({{"event_id", hold}, {"title", "Delete me"}, {"stock", 3}, {"mode", "hold"}, {"hold_ms", 3600000}});
-  create({{"event_id", raffle}, {"title", "Delete me"}, {"stock", 1}, {"mode", "raffle"},
+  create({{"event_id", raffle},
+          {"title", "Delete me"},
+          {"stock", 1},
+          {"mode", "raffle"},
           {"closes_at", now_ms() + 3'600'000}});
   for (int i = 0; i < 3; ++i) EXPECT_EQ(claim(fcfs, user(i))["status"], i < 2 ? "issued" : "sold_out");
   auto held = claim(hold, user(10));
   EXPECT_EQ(held["status"], "held");
   EXPECT_EQ(claim(hold, user(11))["status"], "held");
-  auto confirmed =
-      http_.post_json("/api/claims/" + held["request_id"].get<std::string>() + "/confirm?wait_ms=10000",
-                      json{{"user_id", user(10)}}.dump(), as_user(user(10)));
+  auto confirmed = http_.post_json("/api/claims/" + held["request_id"].get<std::string>() + "/confirm?wait_ms=10000",
+                                   json{{"user_id", user(10)}}.dump(), as_user(user(10)));
   EXPECT_EQ(confirmed.status, 200) << confirmed.body;
   for (int i = 20; i < 23; ++i) EXPECT_EQ(claim(raffle, user(i))["status"], "entered");
 
   // Before the delete the users are there: the checks below can see them.
-  auto db = mysql::connect({.host = "127.0.0.1", .port = store_address().mysql_port, .user = "root",
-                            .password = "", .database = "allot"});
+  auto db = mysql::connect(
+      {.host = "127.0.0.1", .port = store_address().mysql_port, .user = "root", .password = "", .database = "allot"});
   auto mysql_mentions = [&] {
     const auto like = mysql::quote(db.get(), "%" + marker + "%");
     auto res = mysql::query(db.get(), "SELECT (SELECT COUNT(*) FROM claims WHERE user_id LIKE " + like +
@@ -154,8 +156,7 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
       << none.status << " " << none.body;
   EXPECT_EQ(http_.request("DELETE", "/api/events/" + fcfs).status, 401) << "admin only";
   // The clear answers: this ingress knows the event is deleted; the processor answers deleted too.
-  auto late = http_.post_json("/api/events/" + fcfs + "/claims", json{{"user_id", user(30)}}.dump(),
-                              as_user(user(30)));
+  auto late = http_.post_json("/api/events/" + fcfs + "/claims", json{{"user_id", user(30)}}.dump(), as_user(user(30)));
   EXPECT_EQ(late.status, 404) << late.body;
   EXPECT_EQ(json::parse(late.body)["error"]["code"], "event_deleted") << late.body;
   CommandProducer producer;
@@ -201,8 +202,11 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   std::set<int32_t> partitions;
   for (const auto& d : log.decisions()) partitions.insert(d.command.partition);
   topics::set_topic_configs(brokers(), "allot.changelog",
-                            {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "1000"},
-                             {"min.cleanable.dirty.ratio", "0.01"}, {"delete.retention.ms", "1000"}},
+                            {{"cleanup.policy", "compact"},
+                             {"min.compaction.lag.ms", "0"},
+                             {"segment.ms", "1000"},
+                             {"min.cleanable.dirty.ratio", "0.01"},
+                             {"delete.retention.ms", "1000"}},
                             10000);
   size_t left = 0;
   auto deadline = std::chrono::steady_clock::now() + 180s;
@@ -215,11 +219,14 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
     std::vector<kafka::PartitionStart> starts;
     for (int32_t p : partitions) starts.push_back({p, 0, -1});
     left = 0;
-    kafka::read_committed_to_end(brokers(), "allot.changelog", starts, [&](const RdKafka::Message& m) {
-      std::string key = m.key() ? *m.key() : "";
-      std::string value = m.payload() ? std::string(static_cast<const char*>(m.payload()), m.len()) : "";
-      left += (key + " " + value).find(marker) != std::string::npos;
-    }, 60s);
+    kafka::read_committed_to_end(
+        brokers(), "allot.changelog", starts,
+        [&](const RdKafka::Message& m) {
+          std::string key = m.key() ? *m.key() : "";
+          std::string value = m.payload() ? std::string(static_cast<const char*>(m.payload()), m.len()) : "";
+          left += (key + " " + value).find(marker) != std::string::npos;
+        },
+        60s);
   } while (left > 0 && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(left, 0u) << "records of the deleted events' users are still in allot.changelog after compaction";
   std::cout << "changelog clean of the users after " << rounds << " rounds\n";

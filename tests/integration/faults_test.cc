@@ -50,8 +50,8 @@ void broker_bounce(const std::string& scenario, int signal) {
   EXPECT_EQ(accepted_while_down, 0) << "202 answered while the broker was down";
   auto restart = Clock::now();
   ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
-  double recovery = std::chrono::duration<double>(Clock::now() - restart).count() +
-                    seconds_until_processing(log, events[0]);
+  double recovery =
+      std::chrono::duration<double>(Clock::now() - restart).count() + seconds_until_processing(log, events[0]);
   std::this_thread::sleep_for(3s);
   load.stop();
   verify_and_report(scenario, signal == SIGKILL ? "kafka kill -9, restart" : "kafka SIGTERM, restart", log, events,
@@ -105,7 +105,8 @@ TEST_F(Faults, ASecondProcessorWithTheSameTransactionalIdFencesTheFirst) {
   std::filesystem::remove_all(dir);
   auto restart = Clock::now();
   ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
-  double recovery = std::chrono::duration<double>(Clock::now() - restart).count() + seconds_until_processing(log, events[0]);
+  double recovery =
+      std::chrono::duration<double>(Clock::now() - restart).count() + seconds_until_processing(log, events[0]);
   verify_and_report("fencing", "second processor-1 (same transactional id)", log, events, load, recovery);
 }
 

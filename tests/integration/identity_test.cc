@@ -48,7 +48,9 @@ class Identity : public ::testing::Test {
     if (!authorization.empty()) h.emplace_back("Authorization", authorization);
     return http_.post_json("/api/events/" + event + "/claims", body, h);
   }
-  std::string signed_as(const json& claims) { return "Bearer " + hs256_with_key({{"alg", "HS256"}, {"typ", "JWT"}}, claims, jwt_secret()); }
+  std::string signed_as(const json& claims) {
+    return "Bearer " + hs256_with_key({{"alg", "HS256"}, {"typ", "JWT"}}, claims, jwt_secret());
+  }
 };
 
 TEST_F(Identity, EveryTokenThatIsNotAValidUsersIs401WithTheErrorBody) {
@@ -147,7 +149,8 @@ TEST_F(Identity, OnlyTheHolderConfirmsOrCancelsAndOnlyTheUserReadsTheirClaim) {
   commands.read_until(
       [&](const RdKafka::Message& m) {
         auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-        if (auto* k = std::get_if<topics::Confirm>(&c.body); k && k->claim_request_id == id) actors.push_back(k->user_id);
+        if (auto* k = std::get_if<topics::Confirm>(&c.body); k && k->claim_request_id == id)
+          actors.push_back(k->user_id);
         if (auto* k = std::get_if<topics::Cancel>(&c.body); k && k->claim_request_id == id) actors.push_back("cancel");
       },
       [&] { return !actors.empty(); }, 30s);
@@ -182,16 +185,16 @@ TEST_F(Identity, KeysOfAJwksFileByKidAndARotationWithoutARestart) {
   };
   EXPECT_EQ(claim(rsa.sign(user_claims("alice", now_s_))).status, 202);
   expect_error(claim(ec.sign(user_claims("bob", now_s_))), 401, "invalid_token", "a kid not in the file yet");
-  expect_error(claim(hs256_with_key({{"alg", "HS256"}, {"kid", rsa.kid()}}, user_claims("mallory", now_s_),
-                                    rsa.public_pem())),
-               401, "invalid_token", "HS256 keyed with the provider's RSA public key");
+  expect_error(
+      claim(hs256_with_key({{"alg", "HS256"}, {"kid", rsa.kid()}}, user_claims("mallory", now_s_), rsa.public_pem())),
+      401, "invalid_token", "HS256 keyed with the provider's RSA public key");
   expect_error(claim(user_token("carol")), 401, "invalid_token", "HS256 when only the JWKS is configured");
 
   write_keys({&rsa, &ec});  // the provider adds its next key
   EXPECT_EQ(claim(ec.sign(user_claims("bob", now_s_))).status, 202) << "the new key, without a restart";
   const auto old_token = rsa.sign(user_claims("dave", now_s_));
   EXPECT_EQ(claim(old_token).status, 202);
-  write_keys({&ec});  // and retires the old one
+  write_keys({&ec});                    // and retires the old one
   std::this_thread::sleep_for(1500ms);  // the file is looked at about every second
   expect_error(claim(old_token), 401, "invalid_token", "a token of a retired key, also one verified before");
   std::filesystem::remove(path);

@@ -156,10 +156,9 @@ TEST(IngressLifecycle, FatalProducerErrorMakesItNotReadyAndEndsIt) {
 // broker answers its metadata requests. (With allot.commands, every other test's wait_ready() succeeds.)
 TEST(IngressLifecycle, NotReadyWhileNoBrokerLeadsTheCommandsTopic) {
   std::atomic<int> checks{0};
-  InProcessIngress ingress(
-      {.admin_token = kToken,
-       .commands_topic = unique_id("no-such-topic"),
-       .hook = [&checks](std::string_view p) { checks += p == "publisher:readiness_check"; }});
+  InProcessIngress ingress({.admin_token = kToken,
+                            .commands_topic = unique_id("no-such-topic"),
+                            .hook = [&checks](std::string_view p) { checks += p == "publisher:readiness_check"; }});
   // Bounded: until three readiness checks have begun, so that two have ended with their verdict.
   for (int i = 0; i < 300 && checks < 3; ++i) std::this_thread::sleep_for(100ms);
   ASSERT_GE(checks.load(), 3) << "the readiness checks did not run";

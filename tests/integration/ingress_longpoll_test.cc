@@ -14,17 +14,17 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <future>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "ingress/server.h"
 #include "in_process_ingress.h"
+#include "ingress/server.h"
 #include "support.h"
 #include "topics/admin.h"
 
@@ -79,8 +79,7 @@ std::string create_event(HttpClient& http, int stock) {
 
 // Claims for `user`, with the user's token; returns the request id ("" unless answered 202).
 std::string claim(HttpClient& http, const std::string& event_id, const std::string& user) {
-  auto r =
-      http.post_json("/api/events/" + event_id + "/claims", json{{"user_id", user}}.dump(), as_user(user));
+  auto r = http.post_json("/api/events/" + event_id + "/claims", json{{"user_id", user}}.dump(), as_user(user));
   EXPECT_EQ(r.status, 202) << r.body;
   return r.status == 202 ? json::parse(r.body).value("request_id", "") : "";
 }
@@ -126,15 +125,14 @@ TEST(IngressLongPoll, ReturnsTheDecisionOfADecidedClaim) {
 
   // A retried Idempotency-Key of a decided claim gets no second decision: the waiting POST answers with
   // the first one rather than wait for one that never comes.
-  auto retried =
-      http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "alice"}}.dump(),
-                     as_user("alice", {{"Idempotency-Key", rid}}));
+  auto retried = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "alice"}}.dump(),
+                                as_user("alice", {{"Idempotency-Key", rid}}));
   ASSERT_EQ(retried.status, 200) << retried.body;
   EXPECT_EQ(json::parse(retried.body).value("coupon_seq", 0), 1) << retried.body;
 
   // The same claim answered in one request: a decision within the wait is 200 with it, else a 202.
-  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "bob"}}.dump(),
-                          as_user("bob"));
+  auto p =
+      http.post_json("/api/events/" + event + "/claims?wait_ms=20000", json{{"user_id", "bob"}}.dump(), as_user("bob"));
   ASSERT_TRUE(p.status == 200 || p.status == 202) << p.status << " " << p.body;
   auto pj = json::parse(p.body);
   if (p.status == 200) {
@@ -173,8 +171,8 @@ TEST(IngressLongPoll, ReturnsPendingAfterTheWaitWhenNothingDecides) {
                 .value("status", ""),
             "pending");
   // A POST that waits and sees no decision is accepted as usual.
-  auto p = http.post_json("/api/events/" + event + "/claims?wait_ms=300", json{{"user_id", "dave"}}.dump(),
-                          as_user("dave"));
+  auto p =
+      http.post_json("/api/events/" + event + "/claims?wait_ms=300", json{{"user_id", "dave"}}.dump(), as_user("dave"));
   EXPECT_EQ(p.status, 202) << p.body;
   EXPECT_EQ(json::parse(p.body).value("status", ""), "pending") << p.body;
 }
@@ -189,12 +187,11 @@ TEST(IngressLongPoll, RejectsABadWaitWithAJsonError) {
   std::string rid = claim(http, event, "erin");
   ASSERT_FALSE(rid.empty());
   for (std::string bad : {"-1", "abc", "30001", "1.5", "", "99999999999999999999"}) {
-    for (auto [method, path] : {std::pair{"GET", "/api/claims/" + rid},
-                                std::pair{"POST", "/api/events/" + event + "/claims"}}) {
-      auto r =
-          std::string(method) == "GET"
-              ? http.request("GET", path + "?wait_ms=" + bad, "", as_user("erin"))
-              : http.post_json(path + "?wait_ms=" + bad, json{{"user_id", "frank"}}.dump(), as_user("frank"));
+    for (auto [method, path] :
+         {std::pair{"GET", "/api/claims/" + rid}, std::pair{"POST", "/api/events/" + event + "/claims"}}) {
+      auto r = std::string(method) == "GET"
+                   ? http.request("GET", path + "?wait_ms=" + bad, "", as_user("erin"))
+                   : http.post_json(path + "?wait_ms=" + bad, json{{"user_id", "frank"}}.dump(), as_user("frank"));
       EXPECT_EQ(r.status, 400) << method << " wait_ms=" << bad << ": " << r.body;
       auto j = json::parse(r.body, nullptr, false);
       ASSERT_TRUE(j.is_object()) << r.body;
@@ -264,7 +261,8 @@ TEST(IngressLongPoll, ThousandsOfOpenPollsNeitherBlockClaimsNorLeak) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0) << "socket " << i << ": " << strerror(errno);
     polls[i].fd = fd;
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << "connect " << i << ": " << strerror(errno);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+        << "connect " << i << ": " << strerror(errno);
     const size_t k = static_cast<size_t>(i) % rids.size();
     std::string req = "GET /api/claims/" + rids[k] + "?wait_ms=" + std::to_string(kWaitMs) +
                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + tokens[k] + "\r\n\r\n";
@@ -310,7 +308,8 @@ TEST(IngressLongPoll, ThousandsOfOpenPollsNeitherBlockClaimsNorLeak) {
   ASSERT_EQ(answered, kPolls);
   int pending = 0;
   for (const auto& p : polls) {
-    if (p.received.starts_with("HTTP/1.1 200") && p.received.find(R"("status":"pending")") != std::string::npos) ++pending;
+    if (p.received.starts_with("HTTP/1.1 200") && p.received.find(R"("status":"pending")") != std::string::npos)
+      ++pending;
   }
   EXPECT_EQ(pending, kPolls) << "e.g. " << polls[0].received;
 

@@ -90,8 +90,8 @@ void expect_json_error(const HttpResponse& r, int status, const std::string& cod
 // is their body) with `framing` (Content-Length or Transfer-Encoding header lines) and `body`.
 std::string post_claim(const std::string& framing, const std::string& body) {
   const std::string auth = "Authorization: Bearer " + user_token("u") + "\r\n";
-  return "POST /api/events/parse-errors/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
-         auth + framing + "\r\n" + body;
+  return "POST /api/events/parse-errors/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth +
+         framing + "\r\n" + body;
 }
 
 TEST(IngressParseErrors, WhatThePistacheParserRefusesGetsAJsonError) {
@@ -106,24 +106,24 @@ TEST(IngressParseErrors, WhatThePistacheParserRefusesGetsAJsonError) {
   expect_json_error(send_raw(port, "FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "unknown_method", "FOO");
   expect_json_error(send_raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + over_limit + "\r\n\r\n"), 431,
                     "header_fields_too_large", "oversized header");
-  expect_json_error(send_raw(port, "GET /" + over_limit + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414,
-                    "request_line_too_long", "request line too long");
+  expect_json_error(send_raw(port, "GET /" + over_limit + " HTTP/1.1\r\nHost: x\r\n\r\n"), 414, "request_line_too_long",
+                    "request line too long");
   for (const std::string length : {"abc", "-1", "12abc", "", "1 2"}) {
     expect_json_error(send_raw(port, post_claim("Content-Length: " + length + "\r\n", "{}")), 400,
                       "invalid_content_length", "Content-Length: " + length);
   }
   expect_json_error(send_raw(port, post_claim("Content-Length: 1000000000000\r\n", "{}")), 413, "body_too_large",
                     "Content-Length over the limit");
-  expect_json_error(send_raw(port, post_claim("Transfer-Encoding: chunked\r\n", "11800\r\n" + std::string(0x11800, ' '))),
-                    413, "body_too_large", "chunked body over the limit");
+  expect_json_error(
+      send_raw(port, post_claim("Transfer-Encoding: chunked\r\n", "11800\r\n" + std::string(0x11800, ' '))), 413,
+      "body_too_large", "chunked body over the limit");
   expect_json_error(send_raw(port, post_claim("Transfer-Encoding: chunked\r\n", "zz\r\n{}\r\n0\r\n\r\n")), 400,
                     "malformed_request", "bad chunk size");
 
   // Valid requests are answered as before, by our handlers.
   auto ok = send_raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(ok.status, 200) << ok.body;
-  expect_json_error(send_raw(port, "DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 405, "method_not_allowed",
-                    "DELETE");
+  expect_json_error(send_raw(port, "DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 405, "method_not_allowed", "DELETE");
   expect_json_error(send_raw(port, post_claim("Content-Length: 1 \r\n", "{")), 400, "malformed_json",
                     "a one-byte body (Content-Length with a trailing space) reaches the handler");
   expect_json_error(send_raw(port, post_claim("Content-Length: 5000\r\n", std::string(5000, ' '))), 413,

@@ -12,8 +12,8 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -92,7 +92,7 @@ std::map<std::string, std::string> min_insync_replicas(const std::vector<std::st
   }
   std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> admin(rk, rd_kafka_destroy);
   std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(rd_kafka_queue_new(rk),
-                                                                                rd_kafka_queue_destroy);
+                                                                             rd_kafka_queue_destroy);
   std::vector<rd_kafka_ConfigResource_t*> resources;
   for (const auto& n : names) resources.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, n.c_str()));
   rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), nullptr, queue.get());

@@ -51,8 +51,7 @@ using CPtr = std::unique_ptr<T, RdKafkaDeleter>;
 CPtr<rd_kafka_t> make_admin_client(std::string& error) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers().c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers().c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     error = errstr;
     return nullptr;
@@ -109,9 +108,8 @@ CPtr<rd_kafka_event_t> wait_admin_result(rd_kafka_queue_t* queue, rd_kafka_event
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
   for (size_t i = 0; i < n; ++i) {
     if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return ::testing::AssertionFailure()
-             << "CreateTopics " << rd_kafka_topic_result_name(results[i]) << ": "
-             << rd_kafka_topic_result_error_string(results[i]);
+      return ::testing::AssertionFailure() << "CreateTopics " << rd_kafka_topic_result_name(results[i]) << ": "
+                                           << rd_kafka_topic_result_error_string(results[i]);
     }
   }
   return ::testing::AssertionSuccess();
@@ -181,8 +179,7 @@ std::unique_ptr<RdKafka::Conf> make_conf(std::vector<std::pair<std::string, std:
 // Reads partition 0 of `topic` from the beginning with the given isolation level, until the end
 // of the partition is reached with at least `expected` records read (or 30 s pass). Reading on
 // to the end catches records that should not be there.
-std::vector<std::string> read_all(const std::string& topic, const std::string& isolation,
-                                  size_t expected) {
+std::vector<std::string> read_all(const std::string& topic, const std::string& isolation, size_t expected) {
   std::string errstr;
   auto conf = make_conf({{"group.id", "allot-it-" + unique_suffix()},
                          {"enable.auto.commit", "false"},
@@ -239,9 +236,8 @@ class KafkaTransactionsTest : public ::testing::Test {
 
 TEST_F(KafkaTransactionsTest, ReadCommittedSeesOnlyCommittedRecordsInOrder) {
   DeliveryErrors delivery_errors;
-  auto conf = make_conf({{"transactional.id", "allot-it-txn-" + unique_suffix()},
-                         {"enable.idempotence", "true"},
-                         {"acks", "all"}});
+  auto conf = make_conf(
+      {{"transactional.id", "allot-it-txn-" + unique_suffix()}, {"enable.idempotence", "true"}, {"acks", "all"}});
   std::string errstr;
   ASSERT_EQ(conf->set("dr_cb", &delivery_errors, errstr), RdKafka::Conf::CONF_OK) << errstr;
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), errstr));
@@ -249,8 +245,7 @@ TEST_F(KafkaTransactionsTest, ReadCommittedSeesOnlyCommittedRecordsInOrder) {
 
   auto produce = [&](const std::string& value) {
     RdKafka::ErrorCode err = producer->produce(topic_, 0, RdKafka::Producer::RK_MSG_COPY,
-                                               const_cast<char*>(value.data()), value.size(),
-                                               nullptr, 0, 0, nullptr);
+                                               const_cast<char*>(value.data()), value.size(), nullptr, 0, 0, nullptr);
     ASSERT_EQ(err, RdKafka::ERR_NO_ERROR) << "produce " << value << ": " << RdKafka::err2str(err);
   };
 

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <iostream>
 #include <csignal>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -51,9 +51,9 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
   constexpr int kUsers = 4000, kStock = 3000, kLimit = 2, kSlices = 4;
   DecisionLog log;
   const auto event = unique_id("mega");
-  auto created = admin("POST", "/api/events",
-                       {{"event_id", event}, {"title", "Mega"}, {"stock", kStock}, {"per_user_limit", kLimit},
-                        {"partitions", kSlices}});
+  auto created = admin(
+      "POST", "/api/events",
+      {{"event_id", event}, {"title", "Mega"}, {"stock", kStock}, {"per_user_limit", kLimit}, {"partitions", kSlices}});
   ASSERT_EQ(created.status, 202) << created.body;
   const auto slices = slice_ids(event, kSlices);
 
@@ -83,8 +83,7 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
         HttpResponse r;
         const auto headers = as_user(claims[i]);
         for (int attempt = 0; attempt < 50; ++attempt) {  // 503 (broker busy) and 429 are retried
-          r = http.post_json("/api/events/" + event + "/claims", json{{"user_id", claims[i]}}.dump(),
-                             headers);
+          r = http.post_json("/api/events/" + event + "/claims", json{{"user_id", claims[i]}}.dump(), headers);
           if (r.status != 503 && r.status != 429) break;
           std::this_thread::sleep_for(100ms);
         }
@@ -116,10 +115,10 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
   std::cout << "verify: " << report.summary() << "\n";
 
   // The same, checked here directly from the decisions.
-  std::map<std::string, int> decided;                 // request id -> decisions
-  std::map<std::string, int64_t> issued_per_user;     // over all slices
-  std::map<int, std::vector<int64_t>> seqs;           // slice -> coupon_seq in partition order
-  std::map<int, std::set<int32_t>> partitions;        // slice -> partitions of its decisions
+  std::map<std::string, int> decided;              // request id -> decisions
+  std::map<std::string, int64_t> issued_per_user;  // over all slices
+  std::map<int, std::vector<int64_t>> seqs;        // slice -> coupon_seq in partition order
+  std::map<int, std::set<int32_t>> partitions;     // slice -> partitions of its decisions
   std::map<int, int64_t> stock_of;
   for (const auto& d : ds) {
     auto ref = topics::parse_slice_id(d.event_id);
@@ -150,7 +149,8 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
     EXPECT_EQ(stock_of[s], topics::slice_stock(kStock, kSlices, s));
     auto& q = seqs[s];
     std::sort(q.begin(), q.end());
-    for (size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], static_cast<int64_t>(i) + 1) << "slice " << s << " gap or repeat";
+    for (size_t i = 0; i < q.size(); ++i)
+      ASSERT_EQ(q[i], static_cast<int64_t>(i) + 1) << "slice " << s << " gap or repeat";
     EXPECT_LE(static_cast<int64_t>(q.size()), stock_of[s]);
     issued += static_cast<int64_t>(q.size());
     stock += stock_of[s];
@@ -175,9 +175,9 @@ TEST_F(Mega, FourSlicesTwoProcessorsKillNineChangesNothing) {
   auto ranking = json::parse(http.request("GET", "/api/events/" + event + "/ranking?limit=8").body, nullptr, false);
   ASSERT_TRUE(ranking.is_array());
   EXPECT_EQ(ranking.size(), 8u);
-  auto claim = json::parse(
-      http.request("GET", "/api/claims/" + accepted.front(), "", as_user(user_of[accepted.front()])).body,
-      nullptr, false);
+  auto claim =
+      json::parse(http.request("GET", "/api/claims/" + accepted.front(), "", as_user(user_of[accepted.front()])).body,
+                  nullptr, false);
   EXPECT_EQ(claim.value("event_id", ""), event) << claim.dump();
   EXPECT_EQ(claim.value("slice", -1), topics::user_slice(user_of[accepted.front()], kSlices)) << claim.dump();
 }
@@ -201,13 +201,15 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   DecisionLog log;
   const auto event = unique_id("megadel");
   const auto slices = slice_ids(event, 3);
-  ASSERT_EQ(admin("POST", "/api/events", {{"event_id", event}, {"title", "M"}, {"stock", 30}, {"partitions", 3}}).status, 202);
+  ASSERT_EQ(
+      admin("POST", "/api/events", {{"event_id", event}, {"title", "M"}, {"stock", 30}, {"partitions", 3}}).status,
+      202);
   HttpClient http(http_port());
   std::vector<std::string> accepted;
   for (int u = 0; u < 12; ++u) {
     const auto user = "u" + std::to_string(u);
-    auto r = http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
-                            as_user(user));
+    auto r =
+        http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(), as_user(user));
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json_field(r, "status"), "issued") << r.body;
     EXPECT_EQ(json_field(r, "event_id"), event) << r.body;
@@ -215,8 +217,8 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   }
   auto closed = admin("POST", "/api/events/" + event + "/close");
   ASSERT_EQ(closed.status, 202) << closed.body;
-  auto late = http.post_json("/api/events/" + event + "/claims?wait_ms=10000",
-                             json{{"user_id", "late"}}.dump(), as_user("late"));
+  auto late = http.post_json("/api/events/" + event + "/claims?wait_ms=10000", json{{"user_id", "late"}}.dump(),
+                             as_user("late"));
   EXPECT_EQ(json_field(late, "status"), "closed") << late.body;
   accepted.push_back(json_field(late, "request_id"));
   auto deleted = admin("DELETE", "/api/events/" + event);
@@ -232,8 +234,7 @@ TEST_F(Mega, BadPartitionsAreRefusedAndCloseAndDeleteReachEverySlice) {
   EXPECT_EQ(deletes, 3u);
   auto report = topics::verify({{}, log.decisions(), accepted});
   EXPECT_TRUE(report.ok()) << report.summary();
-  auto after =
-      http.post_json("/api/events/" + event + "/claims", json{{"user_id", "later"}}.dump(), as_user("later"));
+  auto after = http.post_json("/api/events/" + event + "/claims", json{{"user_id", "later"}}.dump(), as_user("later"));
   EXPECT_EQ(after.status, 404) << after.body;
   for (int attempt = 0; attempt < 60; ++attempt) {
     auto got = json::parse(http.request("GET", "/api/events/" + event).body, nullptr, false);
@@ -252,7 +253,9 @@ TEST_F(Mega, AnIngressRestartedAfterTheCreateLearnsTheSlicesFromTheProjection) {
   DecisionLog log;
   const auto event = unique_id("megarestart");
   const auto slices = slice_ids(event, 4);
-  ASSERT_EQ(admin("POST", "/api/events", {{"event_id", event}, {"title", "M"}, {"stock", 40}, {"partitions", 4}}).status, 202);
+  ASSERT_EQ(
+      admin("POST", "/api/events", {{"event_id", event}, {"title", "M"}, {"stock", 40}, {"partitions", 4}}).status,
+      202);
   ASSERT_TRUE(log.wait_for(slices, 4, 60s)) << "the 4 slices were not created";
   HttpClient http(http_port());
   for (int i = 0; i < 120; ++i) {  // projected: the API shows the whole event

@@ -9,9 +9,9 @@
 #include <set>
 #include <thread>
 
+#include "fault_load.h"
 #include "stack_api.h"
 #include "support.h"
-#include "fault_load.h"
 #include "topics/verify.h"
 
 namespace allot {
@@ -59,9 +59,10 @@ TEST_F(Modes, TenThousandEnterARaffleOfOneHundredAndAKillNineDuringTheDrawChange
   constexpr int kUsers = 10000, kStock = 100;
   DecisionLog log;
   const auto event = unique_id("raffle");
-  ASSERT_NO_FATAL_FAILURE(
-      create_event({{"event_id", event}, {"title", "Raffle"}, {"stock", kStock}, {"mode", "raffle"}, {"closes_at", 4102444800000}}));
-  auto answers = post_for_each(user_range(0, kUsers), [&](const std::string&) { return "/api/events/" + event + "/claims"; });
+  ASSERT_NO_FATAL_FAILURE(create_event(
+      {{"event_id", event}, {"title", "Raffle"}, {"stock", kStock}, {"mode", "raffle"}, {"closes_at", 4102444800000}}));
+  auto answers =
+      post_for_each(user_range(0, kUsers), [&](const std::string&) { return "/api/events/" + event + "/claims"; });
   std::vector<std::string> accepted;
   for (const auto& [user, r] : answers) {
     ASSERT_EQ(r.status, 202) << user << ": " << r.body;
@@ -73,7 +74,8 @@ TEST_F(Modes, TenThousandEnterARaffleOfOneHundredAndAKillNineDuringTheDrawChange
   // The close and, at once, kill -9 of every processor: whichever owns the event dies during the draw
   // (or before it), and its transaction is aborted or never begun; the restarted processors draw again.
   HttpClient http(http_port());
-  auto closed = http.request("POST", "/api/events/" + event + "/close", "", {{"Authorization", "Bearer " + admin_token()}});
+  auto closed =
+      http.request("POST", "/api/events/" + event + "/close", "", {{"Authorization", "Bearer " + admin_token()}});
   ASSERT_EQ(closed.status, 202) << closed.body;
   accepted.push_back(json_field(closed, "request_id"));
   std::this_thread::sleep_for(50ms);
@@ -109,8 +111,8 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   constexpr int kUsers = 1000, kStock = 100, kHoldMs = 8000;
   DecisionLog log;
   const auto event = unique_id("hold");
-  ASSERT_NO_FATAL_FAILURE(
-      create_event({{"event_id", event}, {"title", "Seats"}, {"stock", kStock}, {"mode", "hold"}, {"hold_ms", kHoldMs}}));
+  ASSERT_NO_FATAL_FAILURE(create_event(
+      {{"event_id", event}, {"title", "Seats"}, {"stock", kStock}, {"mode", "hold"}, {"hold_ms", kHoldMs}}));
   const auto claims_path = [&](const std::string&) { return "/api/events/" + event + "/claims?wait_ms=10000"; };
   std::vector<std::string> accepted;
   std::map<std::string, std::string> hold_of;  // user -> held claim
@@ -152,7 +154,8 @@ TEST_F(Modes, HoldsConfirmedCancelledAndExpiredEndOnceAndReleasedUnitsGoToLaterU
   later_claims({sold_out.begin(), sold_out.begin() + 40});
 
   // The last 30 holds expire by the ticks (no other command of the event comes meanwhile).
-  const size_t before_expiry = 1 + kUsers + 30 + 40 + 40 + 40;  // create, claims, confirms, cancels, re-claims, confirms
+  const size_t before_expiry =
+      1 + kUsers + 30 + 40 + 40 + 40;  // create, claims, confirms, cancels, re-claims, confirms
   ASSERT_TRUE(log.wait_for({event}, before_expiry, 60s)) << log.decisions().size() << " of " << before_expiry;
   ASSERT_TRUE(log.wait_for({event}, before_expiry + 30, 60s)) << "the 30 unpaid holds did not expire";
   EXPECT_EQ(count_decisions(log.decisions(), "hold_expired", Outcome::kExpired), 30u);
@@ -187,16 +190,16 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", fcfs}, {"title", "Coupons"}, {"stock", 5}}));
   HttpClient http(http_port());
   auto claim = [&](const std::string& ev, const std::string& user) {
-    auto r = http.post_json("/api/events/" + ev + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(),
-                            as_user(user));
+    auto r =
+        http.post_json("/api/events/" + ev + "/claims?wait_ms=10000", json{{"user_id", user}}.dump(), as_user(user));
     EXPECT_EQ(r.status, 200) << r.body;
     return json_field(r, "request_id");
   };
   // `user` says it in the body; the token is `signed_in`'s (by default the same user).
   auto act = [&](const std::string& claim_id, const std::string& action, const std::string& user,
                  const std::string& signed_in = "") {
-    return http.post_json("/api/claims/" + claim_id + "/" + action + "?wait_ms=10000",
-                          json{{"user_id", user}}.dump(), as_user(signed_in.empty() ? user : signed_in));
+    return http.post_json("/api/claims/" + claim_id + "/" + action + "?wait_ms=10000", json{{"user_id", user}}.dump(),
+                          as_user(signed_in.empty() ? user : signed_in));
   };
   auto expect_error = [](const HttpResponse& r, int status, const std::string& code) {
     EXPECT_EQ(r.status, status) << r.body;
@@ -236,7 +239,8 @@ TEST_F(Modes, ConfirmOrCancelOfAClaimThatHoldsNothingIsRefusedAndChangesNothing)
   log.reread({event, fcfs}, 60s);
   auto report = topics::verify({{}, log.decisions(), {}});
   EXPECT_TRUE(report.ok()) << report.summary();
-  EXPECT_EQ(count_decisions(log.decisions(), "confirm", Outcome::kConfirmed), 1u) << "only carol's confirm issued a unit";
+  EXPECT_EQ(count_decisions(log.decisions(), "confirm", Outcome::kConfirmed), 1u)
+      << "only carol's confirm issued a unit";
   EXPECT_EQ(count_decisions(log.decisions(), "cancel", Outcome::kCancelled), 0u);
   EXPECT_EQ(report.issued, 2);  // bob's coupon and carol's seat
 }

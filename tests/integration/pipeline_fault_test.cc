@@ -88,7 +88,8 @@ TEST_F(PipelineFaults, TwoProcessorsShareOneIsKilledAndRestartedWhileClaimsFlow)
   // Claims flow in rounds of 1,000 every 200 ms; processor-2 dies in round 8 and comes back in round 16.
   for (int round = 0; round < kRounds; ++round) {
     for (int i = 0; i < kPerRound; ++i) {
-      producer.send(claim_command(events[static_cast<size_t>(i % kEvents)], "u" + std::to_string(round * kPerRound + i)));
+      producer.send(
+          claim_command(events[static_cast<size_t>(i % kEvents)], "u" + std::to_string(round * kPerRound + i)));
     }
     auto sent = producer.flush();
     commands.insert(commands.end(), sent.begin(), sent.end());

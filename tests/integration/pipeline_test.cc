@@ -43,8 +43,7 @@ TEST(Pipeline, TenThousandUsersClaimOneEventOfStock100) {
       HttpClient http(http_port());
       for (int u = t; u < kUsers; u += kThreads) {
         const auto user = "user-" + std::to_string(u);
-        auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}",
-                                as_user(user));
+        auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", as_user(user));
         std::lock_guard lock(mu);
         ++statuses[r.status];
         if (r.status == 202) accepted.push_back(nlohmann::json::parse(r.body).at("request_id").get<std::string>());
@@ -86,8 +85,7 @@ TEST(Pipeline, OneUserClaimingFiveTimesWithLimitOneGetsOneCoupon) {
   ASSERT_NO_FATAL_FAILURE(create_event(event, 10));
   HttpClient http(http_port());
   for (int i = 0; i < 5; ++i) {
-    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"same-user"})",
-                            as_user("same-user"));
+    auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"same-user"})", as_user("same-user"));
     ASSERT_EQ(r.status, 202) << r.body;
   }
   ASSERT_TRUE(log.wait_for({event}, 6, std::chrono::seconds(60)));
@@ -111,8 +109,8 @@ TEST(Pipeline, ARetryWithTheSameIdempotencyKeyGetsOneDecision) {
     ASSERT_EQ(r.status, 202) << r.body;
     EXPECT_EQ(nlohmann::json::parse(r.body).at("request_id"), key);
   }
-  auto other = http.post_json("/api/events/" + event + "/claims", R"({"user_id":"someone-else"})",
-                              as_user("someone-else"));
+  auto other =
+      http.post_json("/api/events/" + event + "/claims", R"({"user_id":"someone-else"})", as_user("someone-else"));
   ASSERT_EQ(other.status, 202);
   ASSERT_TRUE(log.wait_for({event}, 3, std::chrono::seconds(60)));
   EXPECT_FALSE(log.wait_for({event}, 4, std::chrono::seconds(3))) << "the retries were decided again";
@@ -161,12 +159,11 @@ TEST(Ingress, RejectsBadRequestsWithJsonErrors) {
   expect_error(http.request("POST", "/api/events/e1/claims", R"({"user_id":"u"})",
                             as_user("u", {{"Content-Type", "text/plain"}})),
                415, "content type");
+  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":")" + std::string(10000, 'a') + "\"}", u), 413,
+               "oversize");
   expect_error(
-      http.post_json("/api/events/e1/claims", R"({"user_id":")" + std::string(10000, 'a') + "\"}", u), 413,
-      "oversize");
-  expect_error(http.post_json("/api/events/e1/claims", R"({"user_id":"u"})",
-                              as_user("u", {{"Idempotency-Key", "bad key!"}})),
-               400, "bad idempotency key");
+      http.post_json("/api/events/e1/claims", R"({"user_id":"u"})", as_user("u", {{"Idempotency-Key", "bad key!"}})),
+      400, "bad idempotency key");
   expect_error(http.post_json("/api/events", create_event_body("x1", 1)), 401, "no token");
   expect_error(http.post_json("/api/events", create_event_body("x1", 1), {{"Authorization", "Bearer wrong"}}), 401,
                "wrong token");
@@ -196,10 +193,8 @@ TEST(Ingress, AFloodingUserIsRateLimitedWhileOthersGetThrough) {
   }
   EXPECT_GT(limited, 100);
   EXPECT_FALSE(retry_after.empty()) << "429 without Retry-After";
-  EXPECT_EQ(
-      other.post_json("/api/events/" + event + "/claims", R"({"user_id":"patient"})", as_user("patient"))
-          .status,
-      202);
+  EXPECT_EQ(other.post_json("/api/events/" + event + "/claims", R"({"user_id":"patient"})", as_user("patient")).status,
+            202);
 }
 
 TEST(Ingress, HealthAndReadiness) {

@@ -19,7 +19,8 @@ using namespace std::chrono_literals;
 
 void load(CommandProducer& producer, const std::string& event, int stock, int claims, const std::string& users) {
   producer.send({unique_id("create"), now_ms(), topics::CreateEvent{event, "Projection test", stock, 1, {}, {}}});
-  for (int i = 0; i < claims; ++i) producer.send({unique_id("c"), now_ms(), topics::Claim{event, users + std::to_string(i % (claims * 9 / 10))}});
+  for (int i = 0; i < claims; ++i)
+    producer.send({unique_id("c"), now_ms(), topics::Claim{event, users + std::to_string(i % (claims * 9 / 10))}});
 }
 
 class Projections : public ::testing::Test {
@@ -67,7 +68,8 @@ TEST_F(Projections, MixedModesAgreeWithTheDecisionsAndVerifyCatchesAWrongStatus)
   const std::string fcfs = tag + "-f", raffle = tag + "-r", hold = tag + "-h", long_hold = tag + "-l";
   const int64_t t = now_ms();
   auto create = [&](const std::string& id, int64_t stock, topics::EventMode mode, int64_t hold_ms) {
-    topics::CreateEvent e{id, "Modes", stock, 1, {}, mode == topics::EventMode::kRaffle ? std::optional(t + 3'600'000) : std::nullopt};
+    topics::CreateEvent e{
+        id, "Modes", stock, 1, {}, mode == topics::EventMode::kRaffle ? std::optional(t + 3'600'000) : std::nullopt};
     e.mode = mode;
     e.hold_ms = hold_ms;
     producer.send({unique_id("create"), now_ms(), e});
@@ -79,7 +81,7 @@ TEST_F(Projections, MixedModesAgreeWithTheDecisionsAndVerifyCatchesAWrongStatus)
   };
   create(fcfs, 2, topics::EventMode::kFcfs, 0);
   create(raffle, 2, topics::EventMode::kRaffle, 0);
-  create(hold, 2, topics::EventMode::kHold, 2000);             // its holds expire within the test, by ticks
+  create(hold, 2, topics::EventMode::kHold, 2000);            // its holds expire within the test, by ticks
   create(long_hold, 1, topics::EventMode::kHold, 3'600'000);  // its hold stays held
   for (const char* u : {"a", "b", "c"}) send(topics::Claim{fcfs, u});
   for (const char* u : {"u1", "u2", "u3", "u4"}) send(topics::Claim{raffle, u});
@@ -100,7 +102,8 @@ TEST_F(Projections, MixedModesAgreeWithTheDecisionsAndVerifyCatchesAWrongStatus)
   const std::string verify = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl verify --projections --events " + fcfs +
                              "," + raffle + "," + hold + "," + long_hold + " --brokers " + brokers() + " >/dev/null";
   EXPECT_EQ(sh(verify), 0);
-  const std::string redis = "redis-cli -p " + std::string(std::getenv("ALLOT_REDIS_PORT") ? std::getenv("ALLOT_REDIS_PORT") : "16379") +
+  const std::string redis = "redis-cli -p " +
+                            std::string(std::getenv("ALLOT_REDIS_PORT") ? std::getenv("ALLOT_REDIS_PORT") : "16379") +
                             " HSET allot:claim:" + h1 + " status ";
   ASSERT_EQ(sh(redis + "held >/dev/null"), 0);  // h1 was confirmed
   EXPECT_NE(sh(verify), 0) << "allotctl verify --projections did not catch a wrong status";

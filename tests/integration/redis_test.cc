@@ -75,9 +75,8 @@ class RedisTest : public ::testing::Test {
   }
 
   static std::string str(const redisReply* r) {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-               ? std::string(r->str, r->len)
-               : std::string("<not a string>");
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len)
+                                                                                 : std::string("<not a string>");
   }
 
   Context ctx_;

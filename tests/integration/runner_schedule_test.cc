@@ -71,9 +71,9 @@ class RunnerScheduleTest : public ::testing::Test {
   void SetUp() override {
     auto id = testsupport::unique_id("sched");
     t_ = {id + ".commands", id + ".decisions", id + ".changelog", id + "-group"};
-    topics::apply_specs(testsupport::brokers(),
-                        {{t_.commands, 1, {}}, {t_.decisions, 1, {}}, {t_.changelog, 1, {{"cleanup.policy", "compact"}}}},
-                        15000);
+    topics::apply_specs(
+        testsupport::brokers(),
+        {{t_.commands, 1, {}}, {t_.decisions, 1, {}}, {t_.changelog, 1, {{"cleanup.policy", "compact"}}}}, 15000);
     dir_ = std::filesystem::temp_directory_path() / id;
     producer_ = kafka::make_producer({{"bootstrap.servers", testsupport::brokers()}, {"enable.idempotence", "true"}});
   }
@@ -189,9 +189,10 @@ TEST_F(RunnerScheduleTest, NewOwnerRestoresThePreviousOwnersLastBatchBeforeConsu
 TEST_F(RunnerScheduleTest, StateFromAnotherClusterIsDroppedNotTrusted) {
   auto store = state::StateStore::open((dir_ / "survivor").string());
   processors::EventState old{topics::CreateEvent{"ev", "old", 1, 1, {}, {}}, 1};
-  store->commit(0, {{processors::event_key("ev"), processors::encode_event(old)},
-                    {processors::request_key("create-ev"), "created"}},
-                {40, 90});
+  store->commit(
+      0,
+      {{processors::event_key("ev"), processors::encode_event(old)}, {processors::request_key("create-ev"), "created"}},
+      {40, 90});
   store->set_lineage(0, "a-purged-cluster/" + t_.changelog);
 
   send({"create-ev", now_ms(), topics::CreateEvent{"ev", "t", 2, 1, {}, {}}});

@@ -31,10 +31,10 @@
 #include "common/metrics.h"
 #include "common/mysql.h"
 #include "common/redis.h"
+#include "mode_history.h"
 #include "sinks/decision_source.h"
 #include "sinks/mysql_projection.h"
 #include "sinks/redis_projection.h"
-#include "mode_history.h"
 #include "support.h"
 #include "topics/admin.h"
 #include "topics/projection_check.h"
@@ -81,7 +81,8 @@ class Mysql {
   // Connects to `database` ("" for none); throws when the server cannot be reached.
   explicit Mysql(const std::string& database) {
     auto o = mysql_options(database);
-    db_ = mysql::connect({.host = o.host, .port = o.port, .user = o.user, .password = o.password, .database = database});
+    db_ =
+        mysql::connect({.host = o.host, .port = o.port, .user = o.user, .password = o.password, .database = database});
   }
   std::vector<Row> query(const std::string& sql) {
     std::vector<Row> rows;
@@ -130,7 +131,8 @@ class Redis {
   std::vector<std::pair<std::string, int64_t>> zset(const std::string& key) {
     auto r = cmd({"ZRANGE", key, "0", "-1", "WITHSCORES"});
     std::vector<std::pair<std::string, int64_t>> out;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) out.emplace_back(r->element[i]->str, std::stoll(r->element[i + 1]->str));
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+      out.emplace_back(r->element[i]->str, std::stoll(r->element[i + 1]->str));
     return out;
   }
   void del(const std::vector<std::string>& keys) {
@@ -197,8 +199,9 @@ std::vector<std::string> redis_keys_of(const std::string& prefix, const std::vec
   for (const auto& d : decisions) {
     if (d.type != "create_event") out.insert(keys.claim(d.request_id));
     if (!d.claim_request_id.empty()) out.insert(keys.claim(d.claim_request_id));
-    for (const auto& k : {keys.event(d.event_id), keys.ranking(d.event_id), keys.requests(d.event_id), keys.issued(d.event_id),
-                          keys.holds(d.event_id), keys.holds_ended(d.event_id), keys.entries(d.event_id)}) {
+    for (const auto& k :
+         {keys.event(d.event_id), keys.ranking(d.event_id), keys.requests(d.event_id), keys.issued(d.event_id),
+          keys.holds(d.event_id), keys.holds_ended(d.event_id), keys.entries(d.event_id)}) {
       out.insert(k);
     }
   }
@@ -214,9 +217,15 @@ std::string mysql_diff(Mysql& db, const std::vector<Decision>& decisions) {
     if (d.type == "claim") {
       auto rows = db.query(
           "SELECT event_id, user_id, outcome, coupon_seq, command_partition, command_offset, decided_at, received_at"
-          " FROM claims WHERE request_id = " + db.quote(d.request_id));
-      Row want{d.event_id, d.user_id, std::string(topics::to_string(d.outcome)), std::nullopt,
-               std::to_string(d.command.partition), std::to_string(d.command.offset), std::to_string(d.decided_at),
+          " FROM claims WHERE request_id = " +
+          db.quote(d.request_id));
+      Row want{d.event_id,
+               d.user_id,
+               std::string(topics::to_string(d.outcome)),
+               std::nullopt,
+               std::to_string(d.command.partition),
+               std::to_string(d.command.offset),
+               std::to_string(d.decided_at),
                std::to_string(d.received_at)};
       if (d.coupon_seq) want[3] = std::to_string(*d.coupon_seq);
       if (rows.size() != 1) {
@@ -233,11 +242,16 @@ std::string mysql_diff(Mysql& db, const std::vector<Decision>& decisions) {
     auto t = truth_of(decisions, e);
     auto rows = db.query(
         "SELECT title, stock, per_user_limit, opens_at, closes_at, issued, remaining, claims_received, updated_at"
-        " FROM events WHERE event_id = " + db.quote(e));
-    Row want{t.spec.title, std::to_string(t.spec.stock), std::to_string(t.spec.per_user_limit),
+        " FROM events WHERE event_id = " +
+        db.quote(e));
+    Row want{t.spec.title,
+             std::to_string(t.spec.stock),
+             std::to_string(t.spec.per_user_limit),
              t.spec.opens_at ? std::optional(std::to_string(*t.spec.opens_at)) : std::nullopt,
              t.spec.closes_at ? std::optional(std::to_string(*t.spec.closes_at)) : std::nullopt,
-             std::to_string(t.issued), std::to_string(t.spec.stock - t.issued), std::to_string(t.received),
+             std::to_string(t.issued),
+             std::to_string(t.spec.stock - t.issued),
+             std::to_string(t.received),
              std::to_string(t.updated_at)};
     if (rows.size() != 1) {
       diff << "events row of " << e << " missing\n";
@@ -270,7 +284,8 @@ std::string redis_diff(Redis& redis, const std::string& prefix, const std::vecto
                                               {"decided_at", std::to_string(d.decided_at)}};
       if (d.coupon_seq) want["coupon_seq"] = std::to_string(*d.coupon_seq);
       auto got = redis.hash(keys.claim(d.request_id));
-      if (got != want) diff << keys.claim(d.request_id) << ": status " << got["status"] << ", want " << want["status"] << "\n";
+      if (got != want)
+        diff << keys.claim(d.request_id) << ": status " << got["status"] << ", want " << want["status"] << "\n";
     }
     if (d.event) events.insert(d.event_id);
     if (diff.tellp() > 2000) return diff.str();
@@ -292,7 +307,8 @@ std::string redis_diff(Redis& redis, const std::string& prefix, const std::vecto
     auto got = redis.hash(keys.event(e));
     if (got != want) {
       diff << keys.event(e) << ": issued " << got["issued"] << " remaining " << got["remaining"] << " claims_received "
-           << got["claims_received"] << "; want " << t.issued << " " << t.spec.stock - t.issued << " " << t.received << "\n";
+           << got["claims_received"] << "; want " << t.issued << " " << t.spec.stock - t.issued << " " << t.received
+           << "\n";
     }
     if (redis.zset(keys.ranking(e)) != t.ranking) diff << keys.ranking(e) << " differs from the issue order\n";
     auto score = redis.cmd({"ZSCORE", keys.events(), e});
@@ -329,8 +345,8 @@ topics::Command claim_command(const std::string& event, const std::string& user)
 // Commits, for `group`, the current end of every partition of allot.decisions: a sink started in that
 // group sees exactly what is decided from now on, instead of replaying the whole topic.
 void start_group_at_end(const std::string& group) {
-  auto consumer = kafka::make_consumer({{"bootstrap.servers", brokers()}, {"group.id", group},
-                                        {"enable.auto.commit", "false"}});
+  auto consumer =
+      kafka::make_consumer({{"bootstrap.servers", brokers()}, {"group.id", group}, {"enable.auto.commit", "false"}});
   int32_t n = kafka::partition_count(*consumer, "allot.decisions", 10s);
   std::vector<RdKafka::TopicPartition*> offsets;
   for (int32_t p = 0; p < n; ++p) {
@@ -389,7 +405,7 @@ std::vector<Decision> synthetic_batch(const std::string& e, const std::string& g
   create.remaining = 4;
   out.push_back(create);
   const char* users[] = {"ann", "bob", "cid", "bob", "dee", "eve", "fay"};
-  const Outcome outcomes[] = {Outcome::kIssued, Outcome::kIssued, Outcome::kIssued, Outcome::kDuplicate,
+  const Outcome outcomes[] = {Outcome::kIssued, Outcome::kIssued,  Outcome::kIssued, Outcome::kDuplicate,
                               Outcome::kIssued, Outcome::kSoldOut, Outcome::kSoldOut};
   int64_t seq = 0;
   for (int i = 0; i < 7; ++i) {
@@ -447,10 +463,11 @@ std::vector<Row> mysql_state(Mysql& db, const std::vector<std::string>& events) 
   std::string ids;
   for (const auto& e : events) ids += (ids.empty() ? "" : ",") + db.quote(e);
   std::vector<Row> out;
-  for (const auto& sql : {"SELECT * FROM events WHERE event_id IN (" + ids + ") ORDER BY event_id",
-                          "SELECT * FROM claims WHERE event_id IN (" + ids + ") ORDER BY request_id",
-                          "SELECT * FROM claim_counts WHERE event_id IN (" + ids + ") ORDER BY event_id, command_partition, bucket",
-                          "SELECT * FROM requests WHERE event_id IN (" + ids + ") ORDER BY request_id"}) {
+  for (const auto& sql :
+       {"SELECT * FROM events WHERE event_id IN (" + ids + ") ORDER BY event_id",
+        "SELECT * FROM claims WHERE event_id IN (" + ids + ") ORDER BY request_id",
+        "SELECT * FROM claim_counts WHERE event_id IN (" + ids + ") ORDER BY event_id, command_partition, bucket",
+        "SELECT * FROM requests WHERE event_id IN (" + ids + ") ORDER BY request_id"}) {
     auto rows = db.query(sql);
     out.insert(out.end(), rows.begin(), rows.end());
     out.push_back({std::string("--")});
@@ -564,8 +581,9 @@ class ModesProjectionTest : public ::testing::Test {
   // Applies `decisions` to both projections in batches of `batch` (in order).
   void apply(const std::vector<Decision>& decisions, size_t batch) {
     for (size_t i = 0; i < decisions.size(); i += batch) {
-      std::vector<Decision> part(decisions.begin() + static_cast<std::ptrdiff_t>(i),
-                                 decisions.begin() + static_cast<std::ptrdiff_t>(std::min(decisions.size(), i + batch)));
+      std::vector<Decision> part(
+          decisions.begin() + static_cast<std::ptrdiff_t>(i),
+          decisions.begin() + static_cast<std::ptrdiff_t>(std::min(decisions.size(), i + batch)));
       ASSERT_NO_THROW(mysql_->apply(part));
       ASSERT_NO_THROW(redis_sink_->apply(part));
     }
@@ -601,19 +619,22 @@ TEST_F(ModesProjectionTest, EveryStatusCounterAndRequestIsProjectedAndAnOldBatch
   auto row = db_->query("SELECT outcome, status, coupon_seq, ended_at IS NOT NULL FROM claims WHERE request_id = " +
                         db_->quote(h_.held_confirmed));
   EXPECT_EQ(row, (std::vector<Row>{{"held", "confirmed", "1", "1"}}));
-  row = db_->query("SELECT outcome, status, coupon_seq, hold_expires_at IS NOT NULL, ended_at FROM claims WHERE request_id = " +
-                   db_->quote(h_.held_open));
+  row = db_->query(
+      "SELECT outcome, status, coupon_seq, hold_expires_at IS NOT NULL, ended_at FROM claims WHERE request_id = " +
+      db_->quote(h_.held_open));
   EXPECT_EQ(row, (std::vector<Row>{{"held", "held", std::nullopt, "1", std::nullopt}}));
   row = db_->query("SELECT mode, hold_ms, issued, held, entries, remaining, closed FROM events WHERE event_id IN (" +
                    db_->quote(h_.hold) + "," + db_->quote(h_.raffle) + ") ORDER BY mode");
-  EXPECT_EQ(row, (std::vector<Row>{{"hold", "1000", "1", "1", "0", "0", "1"}, {"raffle", "0", "2", "0", "4", "0", "1"}}));
+  EXPECT_EQ(row,
+            (std::vector<Row>{{"hold", "1000", "1", "1", "0", "0", "1"}, {"raffle", "0", "2", "0", "4", "0", "1"}}));
   auto claim = redis_->hash(prefix_ + "claim:" + h_.held_confirmed);
   EXPECT_EQ(claim["status"], "confirmed");
   EXPECT_EQ(claim["coupon_seq"], "1");
   EXPECT_EQ(redis_->hash(prefix_ + "claim:" + h_.held_expired)["status"], "expired");
   auto event = redis_->hash(prefix_ + "event:" + h_.hold);
-  EXPECT_EQ(event["mode"] + " " + event["held"] + " " + event["issued"] + " " + event["remaining"] + " " + event["closed"],
-            "hold 1 1 0 1");
+  EXPECT_EQ(
+      event["mode"] + " " + event["held"] + " " + event["issued"] + " " + event["remaining"] + " " + event["closed"],
+      "hold 1 1 0 1");
   bool confirm_record = false;
   for (const auto& d : h_.decisions) {
     if (d.type != "confirm" || d.outcome != Outcome::kConfirmed) continue;
@@ -640,7 +661,8 @@ TEST_F(ModesProjectionTest, EveryStatusCounterAndRequestIsProjectedAndAnOldBatch
   EXPECT_EQ(snapshot(), redis_once);
   // Every claim's own decision again (held, entered), after all of them ended.
   std::vector<Decision> own;
-  std::copy_if(h_.decisions.begin(), h_.decisions.end(), std::back_inserter(own), [](const Decision& d) { return d.type == "claim"; });
+  std::copy_if(h_.decisions.begin(), h_.decisions.end(), std::back_inserter(own),
+               [](const Decision& d) { return d.type == "claim"; });
   ASSERT_NO_FATAL_FAILURE(apply(own, own.size()));
   EXPECT_EQ(mysql_state(*db_, events()), mysql_once);
   EXPECT_EQ(snapshot(), redis_once);
@@ -757,8 +779,9 @@ TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipp
 
   // While the projection fails, health says so; once it recovers, every decision is applied.
   std::string last;
-  bool all = converges([&] { return projection.applied().size() == 7 ? "" : "applied " + std::to_string(projection.applied().size()); },
-                       60s, last);
+  bool all = converges(
+      [&] { return projection.applied().size() == 7 ? "" : "applied " + std::to_string(projection.applied().size()); },
+      60s, last);
   stop = true;
   runner.join();
   ASSERT_TRUE(all) << last;
@@ -784,7 +807,8 @@ TEST(DecisionSourceRetry, FailingApplyIsRetriedWithTheSameBatchAndNothingIsSkipp
   auto marker = claim_command(event, "user-marker");
   producer.send(marker);
   ASSERT_NO_THROW(producer.flush());
-  bool seen = converges([&] { return after.applied().count(marker.request_id) ? "" : "marker not applied"; }, 60s, last);
+  bool seen =
+      converges([&] { return after.applied().count(marker.request_id) ? "" : "marker not applied"; }, 60s, last);
   stop2 = true;
   runner2.join();
   ASSERT_TRUE(seen) << last;
@@ -811,8 +835,8 @@ TEST(DecisionSourceHealth, ReportsTheProjectionFailureWhileRetrying) {
   producer.send(create_command(event, 1));
   ASSERT_NO_THROW(producer.flush());
   std::string last;
-  bool unhealthy = converges([&] { return source.health().find("injected failure") != std::string::npos ? "" : "healthy"; },
-                             60s, last);
+  bool unhealthy = converges(
+      [&] { return source.health().find("injected failure") != std::string::npos ? "" : "healthy"; }, 60s, last);
   stop = true;
   runner.join();  // a stop while failing leaves the batch uncommitted and returns
   EXPECT_TRUE(unhealthy) << "health() never reported the failing projection";

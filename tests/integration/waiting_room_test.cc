@@ -41,8 +41,8 @@ std::map<std::string, json> join_all(const std::string& event, const std::vector
     threads.emplace_back([&, t] {
       HttpClient http(http_port());
       for (size_t i = t; i < users.size(); i += kThreads) {
-        auto r = http.post_json("/api/events/" + event + "/queue", json{{"user_id", users[i]}}.dump(),
-                                as_user(users[i]));
+        auto r =
+            http.post_json("/api/events/" + event + "/queue", json{{"user_id", users[i]}}.dump(), as_user(users[i]));
         EXPECT_EQ(r.status, 202) << users[i] << ": " << r.body;
         std::lock_guard lock(mu);
         answers[users[i]] = body_of(r);
@@ -83,7 +83,8 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
   constexpr int kUsers = 5000, kRate = 500;
   DecisionLog log;
   const auto event = unique_id("room");
-  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", event}, {"title", "Room"}, {"stock", 100}, {"admit_per_s", kRate}}));
+  ASSERT_NO_FATAL_FAILURE(
+      create_event({{"event_id", event}, {"title", "Room"}, {"stock", 100}, {"admit_per_s", kRate}}));
   ASSERT_TRUE(log.wait_for({event}, 1, 30s)) << "created";
 
   const auto crowd = users("crowd", kUsers);
@@ -95,8 +96,7 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
 
   // 50 of them watch their place: it only goes down, until they are admitted with a token.
   std::vector<std::string> watched;
-  std::map<std::string, Headers>
-      watcher;  // join request id -> its user's token: a place is its user's to see
+  std::map<std::string, Headers> watcher;  // join request id -> its user's token: a place is its user's to see
   for (size_t i = 0; i < crowd.size(); i += kUsers / 50) {
     watched.push_back(answers[crowd[i]].value("request_id", ""));
     watcher[watched.back()] = as_user(crowd[i]);
@@ -144,7 +144,9 @@ TEST_F(WaitingRoom, FiveThousandArriveAtOnceAreAdmittedInQueueOrderAtFiveHundred
   // Admissions arrive among the joins' own decisions: count the queued ones until every join is decided.
   size_t queued = 0;
   for (int round = 0; round < 10 && count_decisions(log.decisions(), "join", Outcome::kQueued) +
-                                         count_decisions(log.decisions(), "join", Outcome::kAdmitted) < kUsers; ++round) {
+                                            count_decisions(log.decisions(), "join", Outcome::kAdmitted) <
+                                        kUsers;
+       ++round) {
     queued = count_decisions(log.decisions(), "join", Outcome::kQueued);
     log.wait_for({event}, 1 + kUsers + queued, 30s);
   }
@@ -219,8 +221,8 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
   TopicTail commands("allot.commands");
   const auto event = unique_id("prequeue");
   const int64_t opens_at = now_ms() + 6000;
-  ASSERT_NO_FATAL_FAILURE(
-      create_event({{"event_id", event}, {"title", "Early"}, {"stock", 50}, {"admit_per_s", 40}, {"opens_at", opens_at}}));
+  ASSERT_NO_FATAL_FAILURE(create_event(
+      {{"event_id", event}, {"title", "Early"}, {"stock", 50}, {"admit_per_s", 40}, {"opens_at", opens_at}}));
   ASSERT_TRUE(log.wait_for({event}, 1, 30s));
   const int32_t partition = log.decisions().front().command.partition;
 
@@ -228,8 +230,8 @@ TEST_F(WaitingRoom, EarlyArrivalsAreShuffledAtTheOpeningAndAReplayDealsTheSameTi
   auto answers = join_all(event, early);
   ASSERT_LT(now_ms(), opens_at) << "the machine took too long to pre-queue everyone before opens_at";
   HttpClient http(http_port());
-  auto before = body_of(
-      http.request("GET", "/api/queue/" + answers[early[0]].value("request_id", ""), "", as_user(early[0])));
+  auto before =
+      body_of(http.request("GET", "/api/queue/" + answers[early[0]].value("request_id", ""), "", as_user(early[0])));
   // Tickets 1..300 at the opening, then 40 admitted per second: 300 / 40 -> 8 seconds.
   ASSERT_TRUE(log.wait_for({event}, 1 + kEarly + kEarly + kEarly, 60s)) << log.decisions().size();
   log.reread({event}, 60s);
@@ -288,16 +290,20 @@ TEST_F(WaitingRoom, BadJoinsGetClearErrors) {
   // 409 once the ingress knows the event has no room; before, the processor answers no_waiting_room.
   EXPECT_TRUE(no_room.status == 409 || body_of(no_room)["status"] == "no_waiting_room") << no_room.body;
   // 404 when the ingress is sure the event does not exist; else the processor answers unknown_event.
-  auto unknown =
-      http.post_json("/api/events/nope-" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})", u1);
+  auto unknown = http.post_json("/api/events/nope-" + plain + "/queue?wait_ms=5000", R"({"user_id":"u1"})", u1);
   EXPECT_TRUE(unknown.status == 404 || body_of(unknown)["status"] == "unknown_event") << unknown.body;
   // (The user is the token's and a body's user_id optional, so a body without one is no longer an error.)
   EXPECT_EQ(http.post_json("/api/events/" + plain + "/queue", R"({"user_id":42})", u1).status, 400);
   EXPECT_EQ(http.request("GET", "/api/queue/not-a-join-id", "", u1).status, 404);
   EXPECT_EQ(http.request("GET", "/api/queue/bad$id", "", u1).status, 400);
-  auto raffle = http.post_json("/api/events", json{{"event_id", unique_id("r")}, {"title", "R"}, {"stock", 1},
-                                                   {"mode", "raffle"}, {"closes_at", 4102444800000}, {"admit_per_s", 5}}
-                                                  .dump(),
+  auto raffle = http.post_json("/api/events",
+                               json{{"event_id", unique_id("r")},
+                                    {"title", "R"},
+                                    {"stock", 1},
+                                    {"mode", "raffle"},
+                                    {"closes_at", 4102444800000},
+                                    {"admit_per_s", 5}}
+                                   .dump(),
                                {{"Authorization", "Bearer " + admin_token()}});
   EXPECT_EQ(raffle.status, 400) << raffle.body;
 }

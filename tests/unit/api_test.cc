@@ -155,8 +155,8 @@ class ApiTest : public ::testing::Test {
   }
   api::Api& api() {
     if (!api_) {
-      api_ = std::make_unique<api::Api>(options, publisher, ReadSide{projections, processors, sink, nullptr},
-                                        baselines, registry, gate);
+      api_ = std::make_unique<api::Api>(options, publisher, ReadSide{projections, processors, sink, nullptr}, baselines,
+                                        registry, gate);
     }
     return *api_;
   }
@@ -224,9 +224,9 @@ TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
     EXPECT_EQ(r.path.front(), '/');
     names.push_back(r.name);
   }
-  for (const char* name : {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event",
-                           "claim", "get_claim", "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim",
-                           "healthz", "readyz"}) {
+  for (const char* name :
+       {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event", "claim", "get_claim",
+        "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim", "healthz", "readyz"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }
@@ -354,7 +354,9 @@ TEST_F(ApiTest, AMegaEventIsOneCommandPerSliceAnsweredOnce) {
 TEST_F(ApiTest, OnlyTheHolderMayConfirmOrCancelAHold) {
   projections.claims_.push_back(claim_view("held-1", "alice", "held"));
   projections.claims_.push_back(claim_view("done-1", "alice", "confirmed"));
-  auto confirm = [&](const std::string& id, const std::string& user) { return call("confirm", hold_request(id, user)); };
+  auto confirm = [&](const std::string& id, const std::string& user) {
+    return call("confirm", hold_request(id, user));
+  };
   EXPECT_EQ(confirm("held-1", "bob").code(), "not_yours");
   EXPECT_EQ(call("cancel", hold_request("held-1", "bob")).code(), "not_yours");
   // The user is the token's: naming alice in bob's body does not make it alice's.
