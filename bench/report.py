@@ -308,6 +308,10 @@ def machine_section(w, rep):
       "read_committed consumer of `allot.decisions`) and answers 200 with the decision; a claim not decided within "
       "the wait gets 202 + pending and the client long-polls `GET /api/claims/{id}?wait_ms=N`. So, like v1 and v2, "
       "one request per claim when the pipeline keeps up; for those claims the accept time shown is the final answer's.")
+    w("- Every user is signed in, for all three strategies alike (README \"Who is the user\"): k6 signs each user's "
+      "HS256 token with the stack's secret before the user's clock starts, and the ingress verifies it on every claim "
+      "and long poll (a token it verified before is remembered). What verifying alone costs the claim path: "
+      "`bench/identity_bench.sh`, in bench/README.md.")
     others = [r["cpu"].get("other_cpu_s", 0) / max(r["cpu"]["wall_s"] * r["cpu"]["cores"], 1e-9) for r in doc["runs"]]
     if others and max(others) > 0.05:
         w(f"- **Other work on the machine.** Processes outside this experiment (other people's builds, tests and stacks "
