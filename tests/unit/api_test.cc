@@ -443,7 +443,9 @@ TEST_F(ApiTest, EveryUserEndpointNeedsAValidToken) {
     forged.headers.emplace_back("authorization", "Bearer " + token("alice") + "x");
     EXPECT_EQ(call(route, forged).code(), "invalid_token") << route;
     auto admin_token = admin(bare);  // the admin token is not a user
-    if (std::string(route).rfind("get_", 0) != 0) EXPECT_EQ(call(route, admin_token).status, 401) << route;
+    if (std::string(route).rfind("get_", 0) != 0) {
+      EXPECT_EQ(call(route, admin_token).status, 401) << route;
+    }
   }
   identity::MintOptions expired;
   expired.issued_at_s = now_ms() / 1000 - 7200;
