@@ -1,5 +1,7 @@
 #include "common/kafka.h"
 
+#include "common/base64url.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -272,23 +274,6 @@ class Reader {
   size_t pos_ = 0;
 };
 
-std::string base64url(std::string_view bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out.push_back(kAlphabet[(acc >> (bits - 6)) & 0x3f]);
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-  return out;
-}
-
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -365,7 +350,7 @@ std::string topic_id_from(const std::string& response, const std::string& topic,
   if (error != 0 || name != topic) {
     throw std::runtime_error("topic " + topic + ": " + RdKafka::err2str(static_cast<RdKafka::ErrorCode>(error)));
   }
-  return base64url(id);
+  return base64url_encode(id);
 }
 
 [[noreturn]] void throw_no_id(const std::string& topic, const std::string& why) {

@@ -138,14 +138,7 @@ std::optional<ClaimView> DecisionWatch::find(const std::string& request_id) cons
     if (it == recent_.end()) return std::nullopt;
     raw = it->second;
   }
-  return without_erased_user(decode_claim(raw));
-}
-
-std::optional<ClaimView> DecisionWatch::without_erased_user(std::optional<ClaimView> c) const {
-  if (!c) return c;
-  std::lock_guard lock(mu_);
-  if (deleted_events_.count(c->event_id) > 0) c->user_id.clear();
-  return c;
+  return decode_claim(raw);
 }
 
 DecisionWatch::Result DecisionWatch::wait(const std::string& request_id, Clock::time_point deadline, Callback callback,
@@ -167,7 +160,7 @@ DecisionWatch::Result DecisionWatch::wait(const std::string& request_id, Clock::
       return Result::kWaiting;
     }
   }
-  auto claim = without_erased_user(decode_claim(raw));
+  auto claim = decode_claim(raw);
   if (!claim) return Result::kFull;  // kept only after a cheap look: the caller answers without waiting
   *decided = std::move(*claim);
   return Result::kDecided;
@@ -179,6 +172,12 @@ size_t DecisionWatch::waiters() const {
 }
 
 void DecisionWatch::remember(std::string request_id, const std::string& raw) {
+  // A deleted event's decision that names a user (a claim decided after the delete) is not kept: a read
+  // then goes to the projection, which has erased it.
+  if (auto of = string_after(raw, R"("event_id":")");
+      of && deleted_events_.find(*of) != deleted_events_.end() && raw.find(R"("user_id":")") != std::string::npos) {
+    return;
+  }
   auto [it, fresh] = recent_.try_emplace(std::move(request_id), raw);
   if (!fresh) return;  // a replayed decision: the first one stands
   order_.push_back(it->first);
@@ -208,7 +207,7 @@ void DecisionWatch::decided(std::string request_id, const std::string& raw) {
     remember(request_id, raw);
     answering_ += ready.size();
   }
-  auto claim = without_erased_user(decode_claim(raw));
+  auto claim = decode_claim(raw);
   for (const auto& cb : ready) answer(cb, claim ? &*claim : nullptr);
   (claim ? woken_ : timed_out_).inc(static_cast<double>(ready.size()));
   size_t n = ready.size();
@@ -220,8 +219,7 @@ void DecisionWatch::decided(std::string request_id, const std::string& raw) {
 // GET /api/claims/{id} answers from before the projection. Matched without decoding, like the consumer.
 void DecisionWatch::forget_event(std::string_view event_id) {
   std::lock_guard lock(mu_);
-  // A claim the processor decides after the delete (answered deleted) still names its user: shown without.
-  deleted_events_.emplace(event_id);
+  deleted_events_.emplace(event_id);  // and keeps nothing of the event's users from now on (remember())
   for (auto it = recent_.begin(); it != recent_.end();) {
     auto of = string_after(it->second, R"("event_id":")");
     it = of && *of == event_id ? recent_.erase(it) : std::next(it);

@@ -80,8 +80,6 @@ class DecisionWatch {
   void decided(std::string request_id, const std::string& raw);
   void remember(std::string request_id, const std::string& raw);  // under mu_
   void forget_event(std::string_view event_id);
-  // `c` without its user when its event was deleted (takes mu_).
-  std::optional<ClaimView> without_erased_user(std::optional<ClaimView> c) const;
   void done_answering(size_t n);
 
   DecisionWatchOptions opt_;

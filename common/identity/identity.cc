@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/base64url.h"
 #include "common/config.h"
 #include "common/identity/jwks.h"
 

@@ -17,7 +17,4 @@ struct PublicKey {
 // document is not a key set or a key it keeps is malformed.
 std::map<std::string, PublicKey> parse_jwks(std::string_view json);
 
-// base64url (RFC 4648 §5) without padding, as JOSE writes it; nullopt-like: throws std::invalid_argument.
-std::string base64url_decode(std::string_view text);
-
 }  // namespace allot::identity

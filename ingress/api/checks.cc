@@ -48,9 +48,9 @@ Checked<identity::Identity> check_identity(const Request& req, const identity::V
   return who;
 }
 
-Checked<std::string> command_user(const identity::Identity& who, const std::optional<std::string>& body_user) {
-  if (body_user && *body_user != who.user_id) return errors::user_mismatch();
-  return who.user_id;
+Checked<std::string> command_user(const std::string& token_user, const std::optional<std::string>& body_user) {
+  if (body_user && *body_user != token_user) return errors::user_mismatch();
+  return token_user;
 }
 
 Checked<identity::Identity> check_reader(const Request& req, const identity::Verifier& verifier,

@@ -31,7 +31,7 @@ std::optional<ApiError> check_admin(const Request& req, const std::string& admin
 // The signed-in user: the verified bearer JWT of the request (README "Who is the user"); 401 without one.
 Checked<identity::Identity> check_identity(const Request& req, const identity::Verifier& verifier);
 // The user a command is for: the token's. A body's user_id, when given, must be the same (403).
-Checked<std::string> command_user(const identity::Identity& who, const std::optional<std::string>& body_user);
+Checked<std::string> command_user(const std::string& token_user, const std::optional<std::string>& body_user);
 // Who reads a claim, hold or join: the admin token or an admin JWT reads any (admin = true), a user
 // only their own (the caller answers 404 for someone else's, not revealing that it exists).
 Checked<identity::Identity> check_reader(const Request& req, const identity::Verifier& verifier,

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/base64url.h"
 #include "common/identity/identity.h"
 #include "in_process_ingress.h"
 #include "ingress/proof_of_work.h"
@@ -66,7 +67,7 @@ TEST_F(Identity, EveryTokenThatIsNotAValidUsersIs401WithTheErrorBody) {
   expect_error(claim_with(event, ""), 401, "unauthenticated", "no token");
   expect_error(claim_with(event, "Basic YWxpY2U6eA=="), 401, "invalid_token", "not a bearer");
   expect_error(claim_with(event, "Bearer " + user_token("alice") + "A"), 401, "invalid_token", "bad signature");
-  auto none = base64url(R"({"alg":"none","typ":"JWT"})") + "." + base64url(claims.dump()) + ".";
+  auto none = base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." + base64url_encode(claims.dump()) + ".";
   expect_error(claim_with(event, "Bearer " + none), 401, "invalid_token", "alg none");
   SigningKey rsa("RSA", "stack-has-no-such-kid");
   expect_error(claim_with(event, "Bearer " + hs256_with_key({{"alg", "HS256"}}, claims, rsa.public_pem())), 401,

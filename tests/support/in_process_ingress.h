@@ -19,11 +19,11 @@ namespace allot::testsupport {
 struct InProcessIngressOptions {
   std::string admin_token;
   std::string commands_topic = "allot.commands";
-  ingress::TestHook hook;                      // sees every test point of the publisher and the server
-  bool watch_decisions = false;                // read allot.decisions, so that long polls are woken
-  double user_rate = 20;                       // claims per second per user (0: no limit)
-  double address_rate = 0, address_burst = 0;  // per client address (0: no limit)
-  std::optional<identity::Settings> identity;  // default: jwt_settings(), the stack's secret
+  ingress::TestHook hook;                                     // sees every test point of the publisher and the server
+  bool watch_decisions = false;                               // read allot.decisions, so that long polls are woken
+  double user_rate = 20;                                      // claims per second per user (0: no limit)
+  double address_rate = 0, address_burst = 0;                 // per client address (0: no limit)
+  std::optional<identity::Settings> identity = std::nullopt;  // default: jwt_settings(), the stack's secret
 };
 
 class InProcessIngress {

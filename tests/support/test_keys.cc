@@ -1,5 +1,7 @@
 #include "test_keys.h"
 
+#include "common/base64url.h"
+
 #include <jwt.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -36,23 +38,6 @@ std::string bn_param(EVP_PKEY* k, const char* name) {
 }
 }  // namespace
 
-std::string base64url(const std::string& bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (unsigned char c : bytes) {
-    bits = (bits << 8) | c;
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kAlphabet[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 63]);
-  return out;
-}
-
 SigningKey::SigningKey(const std::string& kty, std::string kid) : kid_(std::move(kid)), key_(std::make_unique<Key>()) {
   if (kty == "RSA") {
     key_->pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
@@ -73,16 +58,16 @@ nlohmann::json SigningKey::jwk() const {
   nlohmann::json j{{"kid", kid_}, {"use", "sig"}, {"alg", alg_}};
   if (alg_ == "RS256") {
     j["kty"] = "RSA";
-    j["n"] = base64url(bn_param(key_->pkey, OSSL_PKEY_PARAM_RSA_N));
-    j["e"] = base64url(bn_param(key_->pkey, OSSL_PKEY_PARAM_RSA_E));
+    j["n"] = base64url_encode(bn_param(key_->pkey, OSSL_PKEY_PARAM_RSA_N));
+    j["e"] = base64url_encode(bn_param(key_->pkey, OSSL_PKEY_PARAM_RSA_E));
   } else {
     j["kty"] = "EC";
     j["crv"] = "P-256";
     std::string x = bn_param(key_->pkey, OSSL_PKEY_PARAM_EC_PUB_X), y = bn_param(key_->pkey, OSSL_PKEY_PARAM_EC_PUB_Y);
     x.insert(0, 32 - x.size(), '\0');
     y.insert(0, 32 - y.size(), '\0');
-    j["x"] = base64url(x);
-    j["y"] = base64url(y);
+    j["x"] = base64url_encode(x);
+    j["y"] = base64url_encode(y);
   }
   return j;
 }
@@ -114,12 +99,12 @@ nlohmann::json user_claims(const std::string& user, int64_t now_s, const std::st
 }
 
 std::string hs256_with_key(const nlohmann::json& header, const nlohmann::json& claims, const std::string& key) {
-  std::string input = base64url(header.dump()) + "." + base64url(claims.dump());
+  std::string input = base64url_encode(header.dump()) + "." + base64url_encode(claims.dump());
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(input.data()),
        input.size(), mac, &len);
-  return input + "." + base64url(std::string(reinterpret_cast<char*>(mac), len));
+  return input + "." + base64url_encode(std::string(reinterpret_cast<char*>(mac), len));
 }
 
 }  // namespace allot::testsupport

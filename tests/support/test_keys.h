@@ -38,6 +38,5 @@ nlohmann::json user_claims(const std::string& user, int64_t now_s, const std::st
 // header.payload. with an HMAC-SHA256 signature over it keyed by `key`: lets a test forge what a
 // careless verifier would accept (alg none, a public key used as an HS256 secret).
 std::string hs256_with_key(const nlohmann::json& header, const nlohmann::json& claims, const std::string& key);
-std::string base64url(const std::string& bytes);
 
 }  // namespace allot::testsupport
