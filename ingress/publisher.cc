@@ -139,7 +139,7 @@ void Publisher::raise_fatal_error_for_test() {
 
 void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition) {
   std::string value = topics::encode(command);
-  const std::string& key = command.event_id();
+  const std::string key = command.key();
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
   auto code =

@@ -1,7 +1,8 @@
 #pragma once
 // What the rules of decide() share, inside processors/ only (domain.h is the public face): the changes of
 // one call over the state, the call's context, and the helpers every mode's rules use. The rules live in
-// domain.cc (the dispatch, fcfs claims, create, close, delete, ticks), hold.cc, raffle.cc and room.cc.
+// domain.cc (the dispatch, fcfs claims, create, close, delete, ticks), hold.cc, raffle.cc and room.cc;
+// wallet.cc the users' money.
 // All of it is pure: no I/O, no clock.
 #include <cstdint>
 #include <optional>

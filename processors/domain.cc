@@ -7,9 +7,10 @@
 #include "processors/hold.h"
 #include "processors/raffle.h"
 #include "processors/room.h"
+#include "processors/wallet.h"
 
 // decide() and the dispatch to each command's rules; the first-come rules (claims), create, close, delete
-// and ticks. The modes' own rules: hold.cc, raffle.cc, room.cc (the waiting room).
+// and ticks. The modes' own rules: hold.cc, raffle.cc, room.cc (the waiting room); the wallet: wallet.cc.
 namespace allot::processors {
 
 using detail::Ctx;
@@ -216,6 +217,7 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
           if constexpr (std::is_same_v<T, topics::CloseEvent>) return decide_close(x, body);
           if constexpr (std::is_same_v<T, topics::DeleteEvent>) return decide_delete(x, body);
           if constexpr (std::is_same_v<T, topics::Join>) return decide_join(x, body);
+          if constexpr (std::is_same_v<T, topics::Charge>) return decide_charge(x, body);
           return {};  // a Tick, handled above
         },
         command.body);

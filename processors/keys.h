@@ -54,6 +54,9 @@ inline constexpr std::array<EventKeyKind, 8> kEventKinds{
 // partition's list of events that wait for time (one line per event id, see topics::Tick).
 inline constexpr std::string_view kRequestPrefix = "r/";
 inline constexpr char kTimersKey[] = "t/timers";  // a char array: std::string keys are built from it
+// A user's wallet (processors/wallet.h): "b/<user>", the balance in cents as a decimal. It lives on the
+// partition of topics::wallet_key(user), and no event owns it.
+inline constexpr std::string_view kBalancePrefix = "b/";
 
 std::string event_key(std::string_view event_id);
 std::string user_key(std::string_view event_id, std::string_view user_id);
@@ -65,5 +68,6 @@ std::string hold_queue_key(std::string_view event_id);
 std::string join_key(std::string_view event_id, std::string_view user_id);
 std::string prequeue_key(std::string_view event_id, int64_t index);
 std::string ticket_key(std::string_view event_id, int64_t ticket);
+std::string balance_key(std::string_view user_id);
 
 }  // namespace allot::processors

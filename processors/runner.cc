@@ -349,7 +349,7 @@ struct Runner::Impl : RebalanceHandler {
         continue;
       }
       if (result->publish) {
-        produced = io.producer.produce_decision(p, command.event_id(), topics::encode(result->decision));
+        produced = io.producer.produce_decision(p, command.key(), topics::encode(result->decision));
         ++outcomes[std::string(topics::to_string(result->decision.outcome))];
       }
       for (const auto& d : result->caused) {

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 28> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 30> kOutcomeNames{{
     {Outcome::kIssued, outcome::kIssued},
     {Outcome::kSoldOut, outcome::kSoldOut},
     {Outcome::kDuplicate, outcome::kDuplicate},
@@ -43,6 +43,8 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 28> kOutcomeNames{{
     {Outcome::kAlreadyQueued, outcome::kAlreadyQueued},
     {Outcome::kNoWaitingRoom, outcome::kNoWaitingRoom},
     {Outcome::kNotAdmitted, outcome::kNotAdmitted},
+    {Outcome::kCredited, outcome::kCredited},
+    {Outcome::kBalanceLimit, outcome::kBalanceLimit},
 }};
 
 constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
@@ -145,10 +147,17 @@ const std::string& Command::event_id() const {
   return std::visit([](const auto& b) -> const std::string& { return b.event_id; }, body);
 }
 
+std::string Command::key() const {
+  if (const auto* charge = std::get_if<Charge>(&body)) return wallet_key(charge->user_id);
+  return event_id();
+}
+
+std::string wallet_key(std::string_view user_id) { return "wallet/" + std::string(user_id); }
+
 std::string_view Command::type() const {
   using namespace decision_type;
-  static constexpr std::array<std::string_view, 8> kNames{kCreateEvent, kClaim, kCloseEvent,  kConfirm,
-                                                          kCancel,      kTick,  kDeleteEvent, kJoin};
+  static constexpr std::array<std::string_view, 9> kNames{kCreateEvent, kClaim,       kCloseEvent, kConfirm, kCancel,
+                                                          kTick,        kDeleteEvent, kJoin,       kCharge};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -192,6 +201,9 @@ std::string encode(const Command& c) {
   } else if (const auto* join = std::get_if<Join>(&c.body)) {
     j["event_id"] = join->event_id;
     j["user_id"] = join->user_id;
+  } else if (const auto* charge = std::get_if<Charge>(&c.body)) {
+    j["user_id"] = charge->user_id;
+    j["amount"] = charge->amount;
   } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
     const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
                                                             : std::get<Cancel>(c.body);
@@ -329,6 +341,11 @@ Command decode_command(std::string_view text) {
     } else {
       c.body = Cancel{std::move(a)};
     }
+  } else if (type == kCharge) {
+    Charge charge{"", field<std::string>(j, "user_id"), field<int64_t>(j, "amount")};
+    if (!valid_user_id(charge.user_id)) throw DecodeError("invalid user_id");
+    if (charge.amount < 1 || charge.amount > kMaxChargeAmount) throw DecodeError("invalid amount");
+    c.body = std::move(charge);
   } else if (type == kTick) {
     c.body = Tick{};
   } else {
@@ -420,6 +437,8 @@ std::string encode(const Decision& d) {
   ObjectWriter j(out);
   if (!d.claim_request_id.empty()) j.field("claim_request_id", d.claim_request_id);
   if (d.admitted) j.field("admitted", *d.admitted);
+  if (d.amount) j.field("amount", *d.amount);
+  if (d.balance) j.field("balance", *d.balance);
   j.field("command_offset", d.command.offset);
   j.field("command_partition", d.command.partition);
   if (d.coupon_seq) j.field("coupon_seq", *d.coupon_seq);
@@ -475,6 +494,8 @@ Decision decode_decision(std::string_view text) {
   d.entries = optional_field<int64_t>(j, "entries");
   d.ticket = optional_field<int64_t>(j, "ticket");
   d.admitted = optional_field<int64_t>(j, "admitted");
+  d.amount = optional_field<int64_t>(j, "amount");
+  d.balance = optional_field<int64_t>(j, "balance");
   if (j.contains("event") && j.at("event").is_object()) d.event = event_from_json(j.at("event"));
   return d;
 }

@@ -79,6 +79,19 @@ struct Join {
   std::string user_id;
 };
 
+// Money into a user's wallet (README "Wallet"), from the admin or the payment provider's signed callback.
+// Amounts are integers in the smallest unit of the one currency (cents). A wallet lives on the partition
+// of its key (wallet_key), so all of one user's money is decided on one partition, in order.
+struct Charge {
+  std::string event_id;  // always empty: a wallet belongs to a user, not to an event (Command::key)
+  std::string user_id;
+  int64_t amount = 0;  // 1..kMaxChargeAmount
+};
+inline constexpr int64_t kMaxChargeAmount = 1'000'000'000;  // ten million in cents, one charge
+inline constexpr int64_t kMaxBalance = 1'000'000'000'000;   // a charge past this is refused (balance_limit)
+// The Kafka key of a user's wallet commands and decisions: "wallet/" cannot begin an event id.
+std::string wallet_key(std::string_view user_id);
+
 // Stream time for one partition of allot.commands (the ingress appends one per partition every second):
 // holds whose expiry has passed are released and raffles whose closes_at has passed are drawn, decided
 // from the log like everything else. A tick has no decision of its own, only the ones it causes.
@@ -86,13 +99,15 @@ struct Tick {
   std::string event_id;  // always empty: a tick belongs to a partition, not to an event
 };
 
-// A command on allot.commands, keyed by event_id.
+// A command on allot.commands, keyed by key(): its event_id, or its wallet's.
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join> body;
+  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge> body;
 
-  const std::string& event_id() const;
+  const std::string& event_id() const;  // empty for a tick and a charge
+  // The Kafka key of the command and of its decision: the event id, or a charge's wallet_key.
+  std::string key() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
   std::string_view type() const;  // one of topics/vocabulary.h decision_type: kCreateEvent ... kJoin, kTick
 };
@@ -131,6 +146,9 @@ enum class Outcome {
   kAlreadyQueued,  // a second join by the same user: its first join's place stands (claim_request_id)
   kNoWaitingRoom,  // a join on an event without admit_per_s
   kNotAdmitted,
+  // a charge: credited (the balance after it in `balance`), or refused when it would pass kMaxBalance
+  kCredited,
+  kBalanceLimit,
 };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view s);
@@ -157,6 +175,8 @@ struct Decision {
   std::optional<int64_t> entries;          // a raffle's close: how many entries the draw chose from
   std::optional<int64_t> ticket;           // waiting room: the join's place in line (1 = first)
   std::optional<int64_t> admitted;         // waiting room: tickets admitted so far (place = ticket - admitted)
+  std::optional<int64_t> amount;           // a charge: what it asked to credit
+  std::optional<int64_t> balance;          // a charge: the wallet's balance after the decision
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;

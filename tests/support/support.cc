@@ -306,11 +306,12 @@ CommandProducer::~CommandProducer() {
 
 void CommandProducer::send(const topics::Command& c, int32_t partition) {
   auto value = topics::encode(c);
+  const auto key = c.key();
   auto* copy = new topics::Command(c);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     auto code = impl_->producer->produce("allot.commands", partition >= 0 ? partition : RdKafka::Topic::PARTITION_UA,
                                          RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
-                                         c.event_id().data(), c.event_id().size(), 0, copy);
+                                         key.data(), key.size(), 0, copy);
     if (code == RdKafka::ERR_NO_ERROR) return;
     if (code != RdKafka::ERR__QUEUE_FULL) break;
     impl_->producer->poll(10);

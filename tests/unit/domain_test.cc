@@ -760,6 +760,26 @@ TEST_F(WaitingRoomTest, TheVerifierCatchesAnAdmissionOutOfOrderOrAboveTheRate) {
   EXPECT_FALSE(topics::verify({{}, unadmitted, {}}).ok()) << "issued to a user never admitted";
 }
 
+TEST_F(DecideTest, ChargesCreditTheWalletOnceAndRefuseWhatWouldPassTheLimit) {
+  auto first = run({"pay-1", 1000, topics::Charge{"", "alice", 700}});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, "charge");
+  EXPECT_EQ(first->outcome, Outcome::kCredited);
+  EXPECT_EQ(first->user_id, "alice");
+  EXPECT_EQ(first->event_id, "");
+  EXPECT_EQ(first->amount, 700);
+  EXPECT_EQ(first->balance, 700);
+  EXPECT_FALSE(run({"pay-1", 1001, topics::Charge{"", "alice", 700}})) << "a retried key credits nothing more";
+  EXPECT_EQ(run({"pay-2", 1002, topics::Charge{"", "alice", 300}})->balance, 1000);
+  EXPECT_EQ(run({"pay-3", 1003, topics::Charge{"", "bob", 5}})->balance, 5) << "each user has a wallet of their own";
+  EXPECT_EQ(state_.kv.at(balance_key("alice")), "1000");
+  state_.kv[balance_key("carol")] = std::to_string(topics::kMaxBalance - 10);
+  auto over = run({"pay-4", 1004, topics::Charge{"", "carol", 11}});
+  EXPECT_EQ(over->outcome, Outcome::kBalanceLimit);
+  EXPECT_EQ(over->balance, topics::kMaxBalance - 10) << "a refused charge leaves the balance as it was";
+  EXPECT_EQ(run({"pay-5", 1005, topics::Charge{"", "carol", 10}})->balance, topics::kMaxBalance);
+}
+
 TEST(EventRecord, RoundTripsTheWaitingRoomFields) {
   EventState e;
   e.spec.title = "x|y";

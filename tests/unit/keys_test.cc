@@ -37,6 +37,7 @@ TEST(EventKeys, EveryBuilderOfAnEventsRecordIsListedForThatEventOnly) {
   }
   EXPECT_FALSE(listed("e1", request_key("e1"))) << "a request marker belongs to no event";
   EXPECT_FALSE(listed("t", kTimersKey));
+  EXPECT_FALSE(listed("dan", balance_key("dan"))) << "a wallet belongs to no event";
 }
 
 TEST(EventKeys, KindsHaveDistinctPrefixesAndOnlyTheEventsOwnRecordStays) {
@@ -54,7 +55,7 @@ class EveryWrite : public ::testing::Test {
     auto r = decide(state_, c, {0, offset_++}, 1);
     ASSERT_TRUE(r);
     for (const auto& w : r->writes) {
-      bool known = w.key.starts_with(kRequestPrefix) || w.key == kTimersKey;
+      bool known = w.key.starts_with(kRequestPrefix) || w.key == kTimersKey || w.key.starts_with(kBalancePrefix);
       for (const auto& id : events_) known = known || listed(id, w.key);
       EXPECT_TRUE(known) << w.key << " (written by a " << c.type() << ") is in no list of keys.h";
     }
@@ -89,9 +90,10 @@ TEST_F(EveryWrite, OfEveryModeIsAListedRecordOfItsEventAndGoesWithTheDelete) {
   run({next(), 2100, topics::Tick{}});  // the waiting room opens, the other holds expire
   run({next(), 2200, topics::Claim{"w1", "ann"}});
   run({next(), 2300, topics::Join{"w1", "dan"}});
+  run({next(), 2350, topics::Charge{"", "dan", 100}});
   for (const auto& id : events_) run({next(), 2400, topics::DeleteEvent{id}});
   for (const auto& [key, value] : state_.kv) {
-    bool kept = key.starts_with(kRequestPrefix) || key == kTimersKey;
+    bool kept = key.starts_with(kRequestPrefix) || key == kTimersKey || key.starts_with(kBalancePrefix);
     for (const auto& id : events_) kept = kept || key == event_key(id);
     EXPECT_TRUE(kept) << key << " outlived its event's delete_event";
   }

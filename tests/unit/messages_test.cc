@@ -170,9 +170,43 @@ TEST(Messages, BadCommandsAreRejected) {
                DecodeError);
 }
 
+TEST(Messages, ChargeRoundTripsKeyedByTheWalletAndItsDecisionByteIdentical) {
+  Command c{"pay-1", 42, Charge{"", "alice", 1250}};
+  auto back = decode_command(encode(c));
+  ASSERT_TRUE(std::holds_alternative<Charge>(back.body));
+  EXPECT_EQ(std::get<Charge>(back.body).user_id, "alice");
+  EXPECT_EQ(std::get<Charge>(back.body).amount, 1250);
+  EXPECT_EQ(back.type(), "charge");
+  EXPECT_EQ(back.event_id(), "");
+  EXPECT_EQ(back.key(), "wallet/alice");
+  EXPECT_EQ(Command({"r", 1, Claim{"ev", "alice"}}).key(), "ev");
+  for (const char* bad : {R"({"type":"charge","request_id":"r","received_at":1,"user_id":"a b","amount":5})",
+                          R"({"type":"charge","request_id":"r","received_at":1,"user_id":"a","amount":0})",
+                          R"({"type":"charge","request_id":"r","received_at":1,"user_id":"a","amount":1000000001})",
+                          R"({"type":"charge","request_id":"r","received_at":1,"user_id":"a"})"}) {
+    EXPECT_THROW(decode_command(bad), DecodeError) << bad;
+  }
+  Decision d;
+  d.type = "charge";
+  d.request_id = "pay-1";
+  d.user_id = "alice";
+  d.outcome = Outcome::kCredited;
+  d.amount = 1250;
+  d.balance = 5000;
+  nlohmann::json ref{{"type", "charge"},       {"request_id", "pay-1"}, {"event_id", ""},      {"user_id", "alice"},
+                     {"outcome", "credited"},  {"remaining", 0},        {"amount", 1250},      {"balance", 5000},
+                     {"command_partition", 0}, {"command_offset", 0},   {"decided_at", 0},     {"received_at", 0}};
+  EXPECT_EQ(encode(d), ref.dump());
+  auto decoded = decode_decision(encode(d));
+  EXPECT_EQ(decoded.amount, 1250);
+  EXPECT_EQ(decoded.balance, 5000);
+  EXPECT_EQ(decoded.outcome, Outcome::kCredited);
+}
+
 TEST(Messages, OutcomeNamesRoundTrip) {
   for (auto o : {Outcome::kIssued, Outcome::kSoldOut, Outcome::kDuplicate, Outcome::kNotOpen, Outcome::kClosed,
-                 Outcome::kUnknownEvent, Outcome::kCreated, Outcome::kAlreadyExists}) {
+                 Outcome::kUnknownEvent, Outcome::kCreated, Outcome::kAlreadyExists, Outcome::kCredited,
+                 Outcome::kBalanceLimit}) {
     EXPECT_EQ(outcome_from_string(to_string(o)), o);
   }
   EXPECT_FALSE(outcome_from_string("bogus"));
