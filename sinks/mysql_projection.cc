@@ -170,6 +170,38 @@ double MysqlProjection::insert_rows(const std::string& head, const std::vector<s
 
 std::string MysqlProjection::quote(const std::string& text) { return mysql::quote(db_.get(), text); }
 
+double MysqlProjection::apply_wallets(const std::vector<const topics::Decision*>& changes) {
+  std::vector<std::string> ledger;
+  std::map<std::string, const topics::Decision*> latest;  // user -> their newest decision of the batch
+  for (const auto* d : changes) {
+    ledger.push_back("(" + quote(d->request_id) + "," + quote(d->user_id) + "," + quote(d->type) + "," +
+                     quote(std::string(topics::to_string(d->outcome))) + "," + number(d->amount.value_or(0)) + "," +
+                     number(d->balance.value_or(0)) + "," + number(d->command.partition) + "," +
+                     number(d->command.offset) + "," + number(d->decided_at) + ")");
+    auto& newest = latest[d->user_id];
+    if (!newest || newest->command.offset < d->command.offset) newest = d;
+  }
+  double rows = insert_rows(
+      "INSERT INTO wallet_ledger (request_id, user_id, type, outcome, amount, balance, command_partition,"
+      " command_offset, decided_at) VALUES ",
+      ledger,
+      " ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), type = VALUES(type), outcome = VALUES(outcome),"
+      " amount = VALUES(amount), balance = VALUES(balance), command_partition = VALUES(command_partition),"
+      " command_offset = VALUES(command_offset), decided_at = VALUES(decided_at)");
+  std::vector<std::string> balances;
+  for (const auto& [user, d] : latest) {
+    balances.push_back("(" + quote(user) + "," + number(d->balance.value_or(0)) + "," + number(d->command.offset) +
+                       "," + number(d->decided_at) + ")");
+  }
+  // MySQL assigns left to right, each seeing the ones before: the offset goes last.
+  rows += insert_rows("INSERT INTO wallets (user_id, balance, command_offset, updated_at) VALUES ", balances,
+                      " ON DUPLICATE KEY UPDATE"
+                      " balance = IF(VALUES(command_offset) > command_offset, VALUES(balance), balance),"
+                      " updated_at = IF(VALUES(command_offset) > command_offset, VALUES(updated_at), updated_at),"
+                      " command_offset = GREATEST(command_offset, VALUES(command_offset))");
+  return rows;
+}
+
 void MysqlProjection::check() {
   connection();
   if (mysql_ping(db_.get()) != 0) fail("ping");
@@ -185,7 +217,9 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
   std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
+  std::vector<const topics::Decision*> wallet_changes;          // charges
   for (const auto& d : batch) {
+    if (d.type == topics::decision_type::kCharge) wallet_changes.push_back(&d);
     if (d.event) {
       auto& row = events[d.event_id];
       row.spec = *d.event;
@@ -214,7 +248,10 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     if (topics::closes_event(d)) closed[d.event_id] = std::max(closed[d.event_id], d.decided_at);
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
-  if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty()) return;
+  if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty() &&
+      wallet_changes.empty()) {
+    return;
+  }
 
   connection();
   exec("START TRANSACTION");
@@ -292,7 +329,10 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
          ") WHERE event_id = " + quote(id));
   }
 
-  // 4b. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
+  // 4b. Wallets: the ledger rows, then each balance from the newest of them (by command offset).
+  if (!wallet_changes.empty()) rows += apply_wallets(wallet_changes);
+
+  // 4c. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
   //     lose every user id, those written by earlier statements of this batch included.
   for (const auto& id : deleted) {
     exec("UPDATE claims SET user_id = '' WHERE event_id = " + quote(id) + " AND user_id <> ''");

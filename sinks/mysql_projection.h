@@ -1,6 +1,6 @@
 #pragma once
 // The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables
-// `events`, `claims`, `claim_counts` and `requests` of sinks/schema.sql, applied at every (re)connect.
+// `events`, `claims`, `claim_counts`, `requests`, `wallet_ledger` and `wallets` of sinks/schema.sql, applied at every (re)connect.
 //
 // One database transaction per batch:
 //   1. events: one row per decision that carries the event (create_event: created or already_exists),
@@ -10,6 +10,7 @@
 //   3. claims a later decision ends (topics/claim_status.h: confirm, cancel, hold_expired, draw_result)
 //      get their final status, coupon_seq (confirmed, won) and ended_at, grouped UPDATEs;
 //   4. requests: one row per confirm, cancel and close_event decision; events they closed get closed = 1;
+//      wallet_ledger: one row per charge; wallets: each user's balance from their newest ledger row;
 //   5. claim_counts: the slices of 1000 command offsets the batch touched (a claim's slice is that of
 //      its own command, also when a later decision ended it) are recounted from `claims`;
 //   6. the counters of every touched event are derived from its slices (issued, held, entries,
@@ -73,6 +74,8 @@ class MysqlProjection : public Projection {
                      std::set<std::tuple<std::string, int32_t, int64_t>>& slices);
   // Step 4a of apply: the tickets and admissions of joins (join request id -> place), on the joins' rows.
   void apply_join_places(const std::map<std::string, topics::JoinPlace>& places);
+  // Step 4b of apply: the wallet decisions' ledger rows and the balances they leave; returns the rows written.
+  double apply_wallets(const std::vector<const topics::Decision*>& changes);
   [[noreturn]] void fail(const std::string& what);
   std::string quote(const std::string& text);
 

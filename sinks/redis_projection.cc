@@ -1,6 +1,7 @@
 #include "sinks/redis_projection.h"
 
 #include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <set>
@@ -46,16 +47,43 @@ redis.call('HSET', KEYS[4], 'deleted', '1')
 return 1
 )lua";
 
+// KEYS: the wallet hash, its ledger zset. ARGV: balance, command offset, ledger entry, entries kept, decided_at.
+// The balance of the latest decision by command offset (a user's wallet decisions are on one partition, in
+// order), so re-applying an older batch cannot move it back; the ledger keeps the newest entries.
+constexpr const char* kSetWallet = R"lua(
+local at = tonumber(redis.call('HGET', KEYS[1], 'position') or '-1')
+if tonumber(ARGV[2]) > at then
+  redis.call('HSET', KEYS[1], 'balance', ARGV[1], 'position', ARGV[2], 'updated_at', ARGV[5])
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[4]) + 1))
+return 1
+)lua";
+
 using redis::Reply;
 
 using Command = std::vector<std::string>;
 
 std::string reply_error(const redisReply* r) { return std::string(r->str, r->len); }
 
+// A wallet ledger's member: the same decision always gives the same text, so re-adding it changes nothing.
+std::string ledger_entry(const topics::Decision& d) {
+  nlohmann::json j{{"request_id", d.request_id},
+                   {"type", d.type},
+                   {"outcome", topics::to_string(d.outcome)},
+                   {"amount", d.amount.value_or(0)},
+                   {"balance", d.balance.value_or(0)},
+                   {"decided_at", d.decided_at}};
+  return j.dump();
+}
+
 // "SADD allot:event:x:requests", "EVAL allot:event:x": enough to say which write failed.
 std::string describe(const Command& cmd) {
   if (cmd.front() == "EVAL" && cmd.size() > 3) {
-    return std::string(cmd[1] == kEraseUsers ? "EVAL (erase users) " : "EVAL (derive counters) ") + cmd[3];
+    const char* what = cmd[1] == kEraseUsers ? "EVAL (erase users) "
+                       : cmd[1] == kSetWallet ? "EVAL (wallet) "
+                                              : "EVAL (derive counters) ";
+    return what + cmd[3];
   }
   return cmd.front() + (cmd.size() > 1 ? " " + cmd[1] : "");
 }
@@ -179,6 +207,18 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
         if (d.outcome == Outcome::kAdmitted) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
         touched.insert(d.event_id);
       }
+    } else if (d.type == topics::decision_type::kCharge) {
+      // The charge's own record (GET /api/claims/{id} answers it), the wallet's balance and ledger.
+      const auto key = keys_.claim(d.request_id);
+      Command c{"HSET",     key,      "type",    d.type,    "event_id",   "",
+                "user_id",  d.user_id, "status", status,    "decided_at", std::to_string(d.decided_at)};
+      optional_field(c, "amount", d.amount);
+      optional_field(c, "balance", d.balance);
+      writes.push_back(std::move(c));
+      expire(key, d.decided_at, false);
+      writes.push_back({"EVAL", kSetWallet, "2", keys_.wallet(d.user_id), keys_.ledger(d.user_id),
+                        std::to_string(d.balance.value_or(0)), std::to_string(d.command.offset), ledger_entry(d),
+                        std::to_string(topics::kRedisLedgerKept), std::to_string(d.decided_at)});
     } else if (d.type == topics::decision_type::kQueueTicket || d.type == topics::decision_type::kAdmission) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
       const auto place = topics::join_place(d);

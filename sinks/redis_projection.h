@@ -34,6 +34,12 @@
 //                                      and join requests (so a delete finds their records)
 //   {p}event:{event_id}:tickets  set   request ids of the event's joins that got a place in line (a ticket)
 //   {p}event:{event_id}:admitted set   those of them the waiting room admitted
+//   {p}wallet:{user_id}          hash  balance (cents), position (command offset of the latest wallet decision
+//                                      applied: an older one does not move the balance back), updated_at
+//   {p}wallet:{user_id}:ledger   zset  the newest kRedisLedgerKept wallet decisions, score command offset, member
+//                                      a JSON entry (request_id, type, outcome, amount, balance, decided_at)
+// A charge's own record is a {p}claim:{request_id} hash too (type charge, user_id, status credited |
+// balance_limit, amount, balance, decided_at): the charge's answer for GET /api/claims/{id}.
 // A join's record (type join, status = its own outcome) also gets ticket (its place in line, from its own
 // decision or the opening's queue_ticket) and admitted_at (when admitted): the ingress derives where the
 // join stands from them and the event's tickets and admitted counters (README "Waiting room").
@@ -89,6 +95,8 @@ struct RedisKeys {
   std::string tickets(const std::string& event_id) const { return prefix + "event:" + event_id + ":tickets"; }
   std::string admitted(const std::string& event_id) const { return prefix + "event:" + event_id + ":admitted"; }
   std::string actions(const std::string& event_id) const { return prefix + "event:" + event_id + ":actions"; }
+  std::string wallet(const std::string& user_id) const { return prefix + "wallet:" + user_id; }
+  std::string ledger(const std::string& user_id) const { return prefix + "wallet:" + user_id + ":ledger"; }
 };
 
 class RedisProjection : public Projection {

@@ -89,3 +89,28 @@ CREATE TABLE IF NOT EXISTS requests (
   received_at       BIGINT      NOT NULL,
   KEY requests_event (event_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The wallets (README "Wallet"): one row per wallet decision (a charge: credited or balance_limit), keyed
+-- by its request id, with the amount asked and the balance after it. Money is only ever in the log; these
+-- rows repeat it, so `allotctl verify --projections` can compare them with allot.decisions.
+CREATE TABLE IF NOT EXISTS wallet_ledger (
+  request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
+  user_id           VARCHAR(64) NOT NULL,
+  type              VARCHAR(16) NOT NULL,  -- charge
+  outcome           VARCHAR(32) NOT NULL,  -- credited, balance_limit
+  amount            BIGINT      NOT NULL,  -- cents asked
+  balance           BIGINT      NOT NULL,  -- cents in the wallet after the decision
+  command_partition INT         NOT NULL,
+  command_offset    BIGINT      NOT NULL,
+  decided_at        BIGINT      NOT NULL,
+  KEY wallet_ledger_user (user_id, command_offset)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Each user's balance: that of their latest ledger row by command offset (a user's wallet decisions are on
+-- one partition, in order), so re-applying an older batch cannot move it back.
+CREATE TABLE IF NOT EXISTS wallets (
+  user_id           VARCHAR(64) NOT NULL PRIMARY KEY,
+  balance           BIGINT      NOT NULL,
+  command_offset    BIGINT      NOT NULL,  -- of the decision that set the balance
+  updated_at        BIGINT      NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

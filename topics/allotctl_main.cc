@@ -31,6 +31,7 @@
 #include "common/identity/identity.h"
 #include "common/kafka.h"
 #include "topics/admin.h"
+#include "topics/claim_status.h"
 #include "topics/projection_check.h"
 #include "topics/slices.h"
 #include "topics/verify.h"
@@ -247,8 +248,22 @@ int verify(const std::vector<std::string>& args) {
       if (!in_redis.empty()) std::cout << "  Redis differs for " << event << ": " << in_redis << "\n";
       differing += !in_mysql.empty() || !in_redis.empty();
     }
+    // The wallets: all of them, unless only some events were asked for.
+    size_t wallets = 0;
+    if (events.empty()) {
+      auto want = topics::expected_wallets(input.decisions);
+      wallets = want.size();
+      std::vector<std::string> users;
+      for (const auto& [user, w] : want) users.push_back(user);
+      auto in_mysql = topics::describe_wallet_difference(want, topics::mysql_wallets(where));
+      auto in_redis = topics::describe_wallet_difference(
+          topics::expected_wallets(input.decisions, topics::kRedisLedgerKept), topics::redis_wallets(where, users));
+      if (!in_mysql.empty()) std::cout << "  MySQL differs for wallets: " << in_mysql << "\n";
+      if (!in_redis.empty()) std::cout << "  Redis differs for wallets: " << in_redis << "\n";
+      differing += !in_mysql.empty() || !in_redis.empty();
+    }
     std::cout << "projections: " << (differing ? "VIOLATED" : "OK") << ": events=" << checked.size()
-              << " differing=" << differing << "\n";
+              << " wallets=" << wallets << " differing=" << differing << "\n";
     ok = ok && differing == 0;
   }
   std::cout << "verdict: " << (ok ? "CLEAN" : "VIOLATIONS") << "\n";

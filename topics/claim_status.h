@@ -68,4 +68,7 @@ inline bool closes_event(const Decision& d) {
   return d.type == decision_type::kDrawResult || (d.type == decision_type::kCloseEvent && closed);
 }
 
+// The newest wallet decisions the Redis projection keeps in a wallet's ledger (MySQL keeps them all).
+inline constexpr int64_t kRedisLedgerKept = 50;
+
 }  // namespace allot::topics

@@ -4,6 +4,7 @@
 #include <mysql.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
@@ -185,6 +186,95 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
     p.mode = e["mode"];
   }
   return p;
+}
+
+namespace {
+
+std::string ledger_entry(const std::string& request_id, const std::string& outcome, int64_t amount, int64_t balance) {
+  return request_id + " " + outcome + " " + std::to_string(amount) + " " + std::to_string(balance);
+}
+
+}  // namespace
+
+ProjectedWallets expected_wallets(const std::vector<Decision>& decisions, size_t ledger_kept) {
+  ProjectedWallets out;
+  std::map<std::string, int64_t> newest;  // user -> offset of the decision that set the balance
+  for (const auto& d : decisions) {
+    if (d.type != decision_type::kCharge) continue;
+    auto& w = out[d.user_id];
+    w.ledger[d.command.offset] = ledger_entry(d.request_id, std::string(to_string(d.outcome)), d.amount.value_or(0),
+                                              d.balance.value_or(0));
+    if (auto it = newest.find(d.user_id); it == newest.end() || it->second < d.command.offset) {
+      newest[d.user_id] = d.command.offset;
+      w.balance = d.balance.value_or(0);
+    }
+  }
+  for (auto& [user, w] : out) {
+    while (w.ledger.size() > ledger_kept) w.ledger.erase(w.ledger.begin());
+  }
+  return out;
+}
+
+ProjectedWallets mysql_wallets(const StoreAddress& a) {
+  auto db = mysql::connect({.host = a.mysql_host,
+                            .port = a.mysql_port,
+                            .user = a.mysql_user,
+                            .password = a.mysql_password,
+                            .database = a.mysql_database});
+  ProjectedWallets out;
+  auto ledger = mysql::query(db.get(),
+                             "SELECT user_id, command_offset, request_id, outcome, amount, balance FROM wallet_ledger");
+  while (MYSQL_ROW r = mysql_fetch_row(ledger.get())) {
+    out[r[0]].ledger[std::stoll(r[1])] = ledger_entry(r[2], r[3], std::stoll(r[4]), std::stoll(r[5]));
+  }
+  auto balances = mysql::query(db.get(), "SELECT user_id, balance FROM wallets");
+  while (MYSQL_ROW r = mysql_fetch_row(balances.get())) out[r[0]].balance = std::stoll(r[1]);
+  return out;
+}
+
+ProjectedWallets redis_wallets(const StoreAddress& a, const std::vector<std::string>& users) {
+  auto r = redis::connect(a.redis_host, a.redis_port, std::chrono::seconds(5));
+  auto cmd = [&](const std::vector<std::string>& args) {
+    auto reply = redis::command(r.get(), args);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) throw std::runtime_error("Redis " + args.front() + " failed");
+    return reply;
+  };
+  ProjectedWallets out;
+  for (const auto& user : users) {
+    const auto key = a.redis_prefix + "wallet:" + user;
+    auto balance = cmd({"HGET", key, "balance"});
+    auto ledger = cmd({"ZRANGE", key + ":ledger", "0", "-1", "WITHSCORES"});
+    if (balance->type != REDIS_REPLY_STRING && ledger->elements == 0) continue;
+    auto& w = out[user];
+    if (balance->type == REDIS_REPLY_STRING) w.balance = std::stoll(balance->str);
+    for (size_t i = 0; i + 1 < ledger->elements; i += 2) {
+      auto entry = nlohmann::json::parse(ledger->element[i]->str);  // sinks/redis_projection.cc ledger_entry
+      w.ledger[std::stoll(ledger->element[i + 1]->str)] =
+          ledger_entry(entry.at("request_id"), entry.at("outcome"), entry.at("amount"), entry.at("balance"));
+    }
+  }
+  return out;
+}
+
+std::string describe_wallet_difference(const ProjectedWallets& expected, const ProjectedWallets& actual) {
+  std::string out;
+  int shown = 0;
+  if (expected.size() != actual.size()) {
+    out += std::to_string(actual.size()) + " wallets (want " + std::to_string(expected.size()) + "); ";
+  }
+  for (const auto& [user, want] : expected) {
+    auto it = actual.find(user);
+    if (it != actual.end() && it->second == want) continue;
+    if (shown++ >= 3) break;
+    if (it == actual.end()) {
+      out += "wallet " + user + ": missing; ";
+    } else {
+      out += "wallet " + user + ": balance " + std::to_string(it->second.balance) + " with " +
+             std::to_string(it->second.ledger.size()) + " ledger entries (want " + std::to_string(want.balance) +
+             " with " + std::to_string(want.ledger.size()) + "); ";
+    }
+  }
+  return out;
 }
 
 std::string describe_difference(const ProjectedEvent& expected, const ProjectedEvent& actual) {

@@ -1,8 +1,10 @@
 #pragma once
 // Compares the MySQL and Redis projections with what allot.decisions says (DESIGN §4, promise 5),
 // per event: every claim's current status (topics/claim_status.h) and coupon, every confirm, cancel and
-// close_event request, the event's mode, stock, issued, held, entries, remaining and closed, the ranking.
+// close_event request, the event's mode, stock, issued, held, entries, remaining and closed, the ranking;
+// and per user the wallet's balance and ledger.
 // Used by `allotctl verify --projections` and by the projection tests.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -61,5 +63,23 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
 
 // "" when equal, else a one-line description of the first differences.
 std::string describe_difference(const ProjectedEvent& expected, const ProjectedEvent& actual);
+
+// A user's wallet: the balance after their newest wallet decision and the ledger, command offset ->
+// "request_id outcome amount balance".
+struct ProjectedWallet {
+  int64_t balance = 0;
+  std::map<int64_t, std::string> ledger;
+  bool operator==(const ProjectedWallet&) const = default;
+};
+using ProjectedWallets = std::map<std::string, ProjectedWallet>;  // user id -> wallet
+
+// The truth, from the wallet decisions; with `ledger_kept`, each ledger cut to its newest entries (Redis's).
+ProjectedWallets expected_wallets(const std::vector<Decision>& decisions, size_t ledger_kept = SIZE_MAX);
+// Every wallet MySQL holds (wallets and wallet_ledger).
+ProjectedWallets mysql_wallets(const StoreAddress& a);
+// The wallets of `users` as Redis holds them (a user without a wallet there is left out).
+ProjectedWallets redis_wallets(const StoreAddress& a, const std::vector<std::string>& users);
+// "" when equal, else the first differing wallets, one phrase each.
+std::string describe_wallet_difference(const ProjectedWallets& expected, const ProjectedWallets& actual);
 
 }  // namespace allot::topics

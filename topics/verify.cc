@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include "topics/draw.h"
 #include "topics/verify_slices.h"
+#include "topics/verify_wallets.h"
 
 namespace allot::topics {
 
@@ -470,6 +471,7 @@ VerifyReport verify(const VerifyInput& in) {
   // Promises 2, 3, 4 per event.
   std::map<std::string, EventTrack> events;
   for (const auto& d : in.decisions) {
+    if (is_wallet_decision(d)) continue;  // check_wallets
     auto& t = events[d.event_id];
     if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated) {
@@ -504,6 +506,7 @@ VerifyReport verify(const VerifyInput& in) {
     }
   }
   check_slices(in.decisions, r);  // mega events as a whole
+  check_wallets(in, r);
   return r;
 }
 
@@ -513,7 +516,11 @@ std::string VerifyReport::summary() const {
                   " coupons=" + std::to_string(issued) +
                   (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") +
                   (mega_events ? " mega_events=" + std::to_string(mega_events) : "") +
-                  (live_holds ? " live_holds=" + std::to_string(live_holds) : "") + " |";
+                  (live_holds ? " live_holds=" + std::to_string(live_holds) : "") +
+                  (wallets ? " wallets=" + std::to_string(wallets) + " money_credited=" + std::to_string(money_credited) +
+                                 " money_held=" + std::to_string(money_held)
+                           : "") +
+                  " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

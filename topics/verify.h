@@ -31,6 +31,9 @@ struct VerifyReport {
   int64_t live_holds = 0;      // holds not ended yet (their expiry is still ahead in stream time)
   int64_t deleted_events = 0;  // events a delete_event deleted (their later commands answered deleted)
   int64_t mega_events = 0;     // events split into slices (topics/verify_slices.h); each slice counts in events
+  int64_t wallets = 0;         // users with a wallet decision (topics/verify_wallets.h)
+  int64_t money_credited = 0;  // cents credited by charges, re-added from the log
+  int64_t money_held = 0;      // cents the wallets hold after the last decision, walked from zero
   std::map<std::string, int64_t> outcomes;
   std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
   std::map<std::string, std::vector<std::string>>

@@ -177,9 +177,9 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   size_t read_back = 0;
   for (const auto& d : log.decisions()) {
     if (d.type != topics::decision_type::kClaim && d.type != topics::decision_type::kConfirm) continue;
-    auto r = http_.request("GET", "/api/claims/" + d.request_id, "", as_admin());
-    EXPECT_EQ(r.status, 200) << d.request_id << ": " << r.body;
-    EXPECT_EQ(r.body.find(marker), std::string::npos) << "a deleted event's user shown: " << r.body;
+    auto seen = http_.request("GET", "/api/claims/" + d.request_id, "", as_admin());
+    EXPECT_EQ(seen.status, 200) << d.request_id << ": " << seen.body;
+    EXPECT_EQ(seen.body.find(marker), std::string::npos) << "a deleted event's user shown: " << seen.body;
     if (!d.user_id.empty()) {
       EXPECT_EQ(http_.request("GET", "/api/claims/" + d.request_id, "", as_user(d.user_id)).status, 404);
     }

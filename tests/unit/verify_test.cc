@@ -30,6 +30,58 @@ Decision claim(const std::string& event, const std::string& user, int64_t offset
   return d;
 }
 
+Decision charge(const std::string& user, int64_t offset, int64_t amount, int64_t balance,
+                Outcome o = Outcome::kCredited, int32_t partition = 1) {
+  Decision d;
+  d.type = "charge";
+  d.request_id = "pay-" + std::to_string(offset);
+  d.user_id = user;
+  d.outcome = o;
+  d.amount = amount;
+  d.balance = balance;
+  d.command = {partition, offset};
+  return d;
+}
+
+PositionedCommand charge_command(const std::string& user, int64_t offset, int64_t amount) {
+  return {{1, offset}, Command{"pay-" + std::to_string(offset), 1, Charge{"", user, amount}}};
+}
+
+TEST(Verify, WalletsAddUpFromZeroInPartitionOrder) {
+  VerifyInput in;
+  // Out of order on purpose: the verifier walks each wallet by offset.
+  in.decisions = {charge("bob", 3, 5, 5), charge("alice", 2, 300, 1000), charge("alice", 1, 700, 700),
+                  charge("alice", 4, kMaxBalance, 1000, Outcome::kBalanceLimit)};
+  in.commands = {charge_command("alice", 1, 700), charge_command("alice", 2, 300), charge_command("bob", 3, 5),
+                 charge_command("alice", 4, kMaxBalance)};
+  auto r = verify(in);
+  EXPECT_TRUE(r.ok()) << r.summary();
+  EXPECT_EQ(r.wallets, 2);
+  EXPECT_EQ(r.money_credited, 1005);
+  EXPECT_EQ(r.money_held, 1005);
+  EXPECT_EQ(r.events, 0) << "a wallet is not an event";
+}
+
+TEST(Verify, CatchesMoneyFromNowhereAndAWrongRefusal) {
+  auto violated = [](std::vector<Decision> decisions, std::vector<PositionedCommand> commands = {}) {
+    VerifyInput in;
+    in.decisions = std::move(decisions);
+    in.commands = std::move(commands);
+    return !verify(in).ok();
+  };
+  EXPECT_FALSE(violated({charge("a", 1, 10, 10), charge("a", 2, 5, 15)}));
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10), charge("a", 2, 5, 16)})) << "a balance the ledger does not give";
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10), charge("a", 2, 5, 10)})) << "credited but the balance did not move";
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10, Outcome::kBalanceLimit)})) << "refused within the limit";
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10)}, {charge_command("a", 1, 9)})) << "credited more than asked";
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10), charge("a", 2, 5, 15, Outcome::kCredited, 2)}))
+      << "one wallet decided on two partitions";
+  auto no_amount = charge("a", 1, 10, 10);
+  no_amount.amount.reset();
+  EXPECT_TRUE(violated({no_amount}));
+  EXPECT_TRUE(violated({charge("a", 1, 10, 10), charge("a", 1, 10, 10)})) << "one charge decided twice";
+}
+
 TEST(Verify, ACorrectRunIsClean) {
   VerifyInput in;
   in.decisions = {created("e", 2, 0), claim("e", "a", 1, Outcome::kIssued, 1), claim("e", "a", 2, Outcome::kDuplicate),
