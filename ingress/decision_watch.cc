@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 bool answers_a_request(std::string_view type) {
   using namespace topics::decision_type;
   return type == kClaim || type == kConfirm || type == kCancel || type == kCloseEvent || type == kDeleteEvent ||
-         type == kJoin;
+         type == kJoin || type == kCharge;
 }
 
 // The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.
@@ -37,7 +37,9 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
                 std::move(d.claim_request_id),
                 d.hold_expires_at,
                 d.ticket,
-                d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt};
+                d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt,
+                d.amount,
+                d.balance};
     return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());

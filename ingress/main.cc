@@ -43,6 +43,7 @@ int main() {
     }
     server.identity = allot::identity::settings_from_env();
     server.dev_login = env_int("ALLOT_DEV_LOGIN", 0, 0, 1) == 1;
+    server.payment_webhook_secret = env_string("ALLOT_PAYMENT_WEBHOOK_SECRET", "");
     server.bench_trust_body_user = env_int("ALLOT_BENCH_TRUST_BODY_USER", 0, 0, 1) == 1;
     server.static_dir = env_string("ALLOT_STATIC_DIR", "ingress/web");
     server.max_wait_ms = static_cast<int>(env_int("ALLOT_MAX_WAIT_MS", server.max_wait_ms, 0, 300000));

@@ -1,6 +1,7 @@
 #include "ingress/projections.h"
 
 #include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -165,7 +166,25 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
                    h["claim_request_id"],
                    optional_number(h, "hold_expires_at"),
                    optional_number(h, "ticket"),
-                   optional_number(h, "admitted_at")};
+                   optional_number(h, "admitted_at"),
+                   optional_number(h, "amount"),
+                   optional_number(h, "balance")};
+}
+
+WalletView Projections::wallet(const std::string& user_id) const {
+  WalletView w{user_id, 0, {}};
+  const auto key = opt_.prefix + "wallet:" + user_id;
+  auto h = as_hash(command(opt_, {"HGETALL", key}).get());
+  w.balance = optional_number(h, "balance").value_or(0);
+  auto ledger = command(opt_, {"ZREVRANGE", key + ":ledger", "0", "-1"});
+  for (size_t i = 0; ledger->type == REDIS_REPLY_ARRAY && i < ledger->elements; ++i) {
+    // sinks/redis_projection.cc writes these entries; one we cannot read is left out, not guessed at.
+    auto j = nlohmann::json::parse(std::string_view(ledger->element[i]->str, ledger->element[i]->len), nullptr, false);
+    if (!j.is_object()) continue;
+    w.ledger.push_back({j.value("request_id", ""), j.value("type", ""), j.value("outcome", ""), j.value("amount", 0LL),
+                        j.value("balance", 0LL), j.value("decided_at", 0LL)});
+  }
+  return w;
 }
 
 std::vector<RankEntry> Projections::ranking(const std::string& event_id, size_t limit) const {

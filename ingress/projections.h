@@ -51,6 +51,8 @@ struct ClaimView {
   std::optional<int64_t> hold_expires_at;  // a held claim
   std::optional<int64_t> ticket;           // a join: its place in line
   std::optional<int64_t> admitted_at;      // a join: when the waiting room admitted it
+  std::optional<int64_t> amount;           // a charge: the cents it asked to credit
+  std::optional<int64_t> balance;          // a charge: the wallet's balance after it
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
 inline bool is_final_status(std::string_view status) {
@@ -68,6 +70,17 @@ struct RankEntry {
   std::string user_id;
   int64_t coupon_seq = 0;
   int32_t slice = -1;  // a mega event's: the slice whose coupon_seq this is
+};
+
+// A user's wallet (README "Wallet"): the balance and the newest changes, newest first.
+struct LedgerEntry {
+  std::string request_id, type, outcome;
+  int64_t amount = 0, balance = 0, decided_at = 0;
+};
+struct WalletView {
+  std::string user_id;
+  int64_t balance = 0;  // 0 for a user who was never charged
+  std::vector<LedgerEntry> ledger;
 };
 
 struct ProjectionOptions {
@@ -88,6 +101,7 @@ class ProjectionReader {
   // Issue order; a mega event's slices interleaved by coupon_seq (then slice).
   virtual std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const = 0;
   virtual BaselineCounts baselines(const std::string& event_id) const = 0;
+  virtual WalletView wallet(const std::string& user_id) const = 0;
 };
 
 class Projections : public ProjectionReader {
@@ -98,6 +112,7 @@ class Projections : public ProjectionReader {
   std::optional<ClaimView> claim(const std::string& request_id) const override;
   std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const override;
   BaselineCounts baselines(const std::string& event_id) const override;
+  WalletView wallet(const std::string& user_id) const override;
 
  private:
   std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record

@@ -186,6 +186,31 @@ std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view 
   return std::optional<std::string>(j.at("user_id").get<std::string>());
 }
 
+std::variant<ChargeRequest, ApiError> parse_charge(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  const json& j = std::get<json>(parsed);
+  ChargeRequest c;
+  if (!j.contains("user_id") || !j.at("user_id").is_string() ||
+      !topics::valid_user_id(j.at("user_id").get<std::string>())) {
+    return bad("user_id must be a string matching [A-Za-z0-9_-]{1,64}");
+  }
+  c.user_id = j.at("user_id").get<std::string>();
+  auto amount = j.contains("amount") ? integer(j.at("amount")) : std::nullopt;
+  if (!amount || *amount < 1 || *amount > topics::kMaxChargeAmount) {
+    return bad("amount must be an integer number of cents from 1 to " + std::to_string(topics::kMaxChargeAmount));
+  }
+  c.amount = *amount;
+  if (j.contains("payment_id")) {
+    const auto& id = j.at("payment_id");
+    if (!id.is_string() || id.get<std::string>().size() > 60 || !topics::valid_user_id(id.get<std::string>())) {
+      return bad("payment_id must be a string matching [A-Za-z0-9_-]{1,60}");
+    }
+    c.payment_id = id.get<std::string>();
+  }
+  return c;
+}
+
 bool bearer_matches(std::string_view header, std::string_view token) {
   constexpr std::string_view kPrefix = "Bearer ";
   if (token.empty() || !header.starts_with(kPrefix)) return false;

@@ -20,6 +20,16 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
 // the user the request is for (it must then be the token's; README "Who is the user"). Returns it.
 std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view body);
 
+// POST /api/wallet/charge body: {"user_id", "amount" (cents, 1..topics::kMaxChargeAmount), "payment_id"?}.
+// A payment_id (the provider's id of the payment, [A-Za-z0-9_-]{1,60}) makes retries of the same payment
+// one charge: it becomes the request id "pay-<payment_id>".
+struct ChargeRequest {
+  std::string user_id;
+  int64_t amount = 0;
+  std::optional<std::string> payment_id;
+};
+std::variant<ChargeRequest, ApiError> parse_charge(std::string_view body);
+
 // Compares a presented bearer header with the admin token in time independent of where they differ.
 bool bearer_matches(std::string_view authorization_header, std::string_view token);
 

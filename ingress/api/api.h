@@ -2,7 +2,7 @@
 // The HTTP API without HTTP: every resource's handlers over plain requests (api/request.h), wired to the
 // publisher and the read side through interfaces, so their 4xx rules are unit-tested with fakes. The
 // HTTP server (ingress/http/) serves the route table; ingress/server.h owns both and the drain.
-// One file per resource: events.cc, claims.cc, queue.cc, baselines.cc, ops.cc.
+// One file per resource: events.cc, claims.cc, queue.cc, baselines.cc, ops.cc, sign_in.cc, wallet.cc.
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +42,9 @@ struct ApiOptions {
   identity::Settings identity;
   // POST /api/dev/login signs anyone in by name with the HS256 secret: for the demo only (ALLOT_DEV_LOGIN).
   bool dev_login = false;
+  // The payment provider's callback secret (ALLOT_PAYMENT_WEBHOOK_SECRET; ingress/payment_signature.h);
+  // empty: only the admin charges wallets.
+  std::string payment_webhook_secret;
   // Bench only (ALLOT_BENCH_TRUST_BODY_USER): the body's user_id is believed and anyone reads any claim,
   // as before identity; the same-run baseline of what verifying tokens costs. Never in production.
   bool bench_trust_body_user = false;

@@ -7,6 +7,7 @@
 #include "ingress/api/checks.h"
 #include "ingress/api/commands.h"
 #include "ingress/api/views.h"
+#include "ingress/payment_signature.h"
 #include "ingress/pending_claims.h"
 
 namespace allot::ingress::api {
@@ -24,6 +25,7 @@ struct Api::Context {
         tokens(opt.admission_key, opt.admission_ttl_ms),
         verifier(opt.identity),
         work(opt.admission_key, opt.pow_ttl_ms),
+        payments(opt.payment_webhook_secret),
         catalog(r.projections, r.processor_offsets, r.sink_offsets, p),
         views(r.projections, r.processor_offsets, tokens),
         commands(p, r.decisions, pending, views, probe, g, opt.test_hook) {}
@@ -39,6 +41,7 @@ struct Api::Context {
   AdmissionTokens tokens;
   identity::Verifier verifier;
   WorkChallenges work;
+  PaymentSignatures payments;
   EventCatalog catalog;
   Views views;
   Commands commands;
@@ -79,5 +82,6 @@ void register_queue_routes(Routes& routes, Api::Context& c);     // queue.cc
 void register_baseline_routes(Routes& routes, Api::Context& c);  // baselines.cc
 void register_ops_routes(Routes& routes, Api::Context& c);       // ops.cc
 void register_sign_in_routes(Routes& routes, Api::Context& c);   // sign_in.cc (and the proof-of-work challenge)
+void register_wallet_routes(Routes& routes, Api::Context& c);    // wallet.cc
 
 }  // namespace allot::ingress::api

@@ -41,6 +41,18 @@ ApiError unauthenticated() {
 ApiError invalid_token(std::string_view reason) {
   return {401, "invalid_token", "the bearer token is not accepted: " + str(reason)};
 }
+ApiError unauthorized_payer() {
+  return {401, "unauthorized",
+          "a charge needs Authorization: Bearer <ALLOT_ADMIN_TOKEN or an admin JWT>, or the payment provider's"
+          " Payment-Signature"};
+}
+ApiError invalid_signature(std::string_view reason) {
+  return {401, "invalid_signature", "the Payment-Signature is not accepted: " + str(reason)};
+}
+ApiError payer_only() {
+  return {403, "forbidden", "only the admin or the payment provider's signed callback may charge a wallet"};
+}
+ApiError invalid_user_id() { return {400, "invalid_user_id", "user_id must match [A-Za-z0-9_-]{1,64}"}; }
 ApiError user_mismatch() { return {403, "user_mismatch", "user_id in the body is not the user of the bearer token"}; }
 ApiError user_id_required() {
   return {400, "invalid_request", "user_id must be a string matching [A-Za-z0-9_-]{1,64}"};

@@ -50,7 +50,23 @@ std::string decided_json(const ClaimView& c) {
   if (c.type != topics::decision_type::kClaim) j["type"] = c.type;
   if (!c.claim_request_id.empty()) j["claim_request_id"] = c.claim_request_id;
   if (c.hold_expires_at && c.status == topics::outcome::kHeld) j["hold_expires_at"] = *c.hold_expires_at;
+  if (c.amount) j["amount"] = *c.amount;
+  if (c.balance) j["balance"] = *c.balance;
+  if (c.type == topics::decision_type::kCharge) j.erase("event_id");  // a wallet's, not an event's
   return j.dump();
+}
+
+json wallet_json(const WalletView& w) {
+  json ledger = json::array();
+  for (const auto& e : w.ledger) {
+    ledger.push_back({{"request_id", e.request_id},
+                      {"type", e.type},
+                      {"status", e.outcome},
+                      {"amount", e.amount},
+                      {"balance", e.balance},
+                      {"decided_at", e.decided_at}});
+  }
+  return {{"user_id", w.user_id}, {"balance", w.balance}, {"ledger", ledger}};
 }
 
 json rank_json(const RankEntry& e) {

@@ -18,6 +18,8 @@ namespace allot::ingress::api {
 nlohmann::json event_json(const EventView& e, const BaselineCounts& baselines = {});
 // A decided claim, confirm, cancel or admin command, from the projection or from the decision itself.
 std::string decided_json(const ClaimView& c);
+// GET /api/wallet.
+nlohmann::json wallet_json(const WalletView& w);
 // One entry of GET /api/events/{id}/ranking.
 nlohmann::json rank_json(const RankEntry& e);
 

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/identity/identity.h"
 #include "ingress/api/api.h"
+#include "ingress/payment_signature.h"
 #include "ingress/proof_of_work.h"
 
 namespace allot::ingress {
@@ -90,6 +91,10 @@ class FakeProjections : public ProjectionReader {
   BaselineCounts baselines(const std::string&) const override {
     check();
     return {};
+  }
+  WalletView wallet(const std::string& user) const override {
+    check();
+    return {user, 0, {}};
   }
   void check() const {
     if (down) throw ProjectionUnavailable("down for the test");
@@ -226,7 +231,7 @@ TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
   }
   for (const char* name :
        {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event", "claim", "get_claim",
-        "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim", "healthz", "readyz"}) {
+        "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim", "healthz", "readyz", "charge", "get_wallet"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }
@@ -589,6 +594,66 @@ TEST(WorkChallenges, ExpiredAndOtherKeysChallengesAreRefused) {
       << "an easier challenge than the event asks";
   EXPECT_EQ(work.redeem(proof, "e1", "alice", 4, 10'001), WorkChallenges::Check::kValid);
   EXPECT_EQ(work.redeem(proof, "e1", "alice", 4, 10'002), WorkChallenges::Check::kReplayed);
+}
+
+TEST_F(ApiTest, OnlyTheAdminOrTheProvidersSignedCallbackChargesAWallet) {
+  options.payment_webhook_secret = "provider-secret";
+  const std::string body = R"({"user_id":"alice","amount":1250,"payment_id":"pi_1"})";
+  auto charge = [&](std::vector<std::pair<std::string, std::string>> headers, const std::string& b) {
+    auto req = json_post({}, b);
+    for (auto& h : headers) req.headers.push_back(std::move(h));
+    return call("charge", req);
+  };
+  const size_t before = publisher.commands.size();
+  EXPECT_EQ(charge({}, body).status, 401);
+  EXPECT_EQ(charge({{"authorization", "Bearer " + token("alice")}}, body).status, 403) << "a user cannot credit";
+  EXPECT_EQ(charge({{"payment-signature", "t=1,v1=00"}}, body).code(), "invalid_signature");
+  PaymentSignatures provider("provider-secret");
+  const int64_t now_s = now_ms() / 1000;
+  EXPECT_EQ(charge({{"payment-signature", provider.sign(body, now_s - 3600)}}, body).code(), "invalid_signature")
+      << "an old callback is not replayed";
+  EXPECT_EQ(charge({{"payment-signature", provider.sign(body, now_s)}}, R"({"user_id":"alice","amount":99999})").code(),
+            "invalid_signature")
+      << "the signature covers the body";
+  EXPECT_EQ(publisher.commands.size(), before) << "nothing refused is published";
+
+  auto signed_call = charge({{"payment-signature", provider.sign(body, now_s)}}, body);
+  EXPECT_EQ(signed_call.status, 202) << signed_call.body;
+  ASSERT_EQ(publisher.commands.size(), before + 1);
+  const auto& c = publisher.commands.back();
+  EXPECT_EQ(c.request_id, "pay-pi_1") << "the provider's payment id names the charge";
+  EXPECT_EQ(c.key(), "wallet/alice");
+  EXPECT_EQ(std::get<topics::Charge>(c.body).amount, 1250);
+
+  auto by_admin = charge({{"authorization", std::string("Bearer ") + kAdmin}}, R"({"user_id":"bob","amount":5})");
+  EXPECT_EQ(by_admin.status, 202) << by_admin.body;
+  identity::MintOptions admin_jwt;
+  admin_jwt.admin = true;
+  EXPECT_EQ(charge({{"authorization", "Bearer " + token("ops", admin_jwt)}}, R"({"user_id":"bob","amount":5})").status,
+            202);
+  for (const char* bad : {R"({"user_id":"bob","amount":0})", R"({"user_id":"bob","amount":1.5})",
+                          R"({"user_id":"bob","amount":"5"})", R"({"amount":5})", R"({"user_id":"b b","amount":5})",
+                          R"({"user_id":"bob","amount":5,"payment_id":"x y"})", R"({"user_id":"bob","amount":1000000001})"}) {
+    EXPECT_EQ(charge({{"authorization", std::string("Bearer ") + kAdmin}}, bad).status, 400) << bad;
+  }
+}
+
+TEST_F(ApiTest, AWalletIsReadByItsUserOrTheAdmin) {
+  auto get = [&](const std::string& authorization, const std::string& query_user = "") {
+    api::Request req;
+    if (!authorization.empty()) req.headers = {{"authorization", authorization}};
+    if (!query_user.empty()) req.query = {{"user_id", query_user}};
+    return call("get_wallet", req);
+  };
+  EXPECT_EQ(get("").status, 401);
+  auto own = get("Bearer " + token("alice"));
+  EXPECT_EQ(own.status, 200);
+  EXPECT_EQ(json::parse(own.body)["user_id"], "alice");
+  EXPECT_EQ(get("Bearer " + token("alice"), "bob").status, 403) << "not someone else's";
+  EXPECT_EQ(json::parse(get(std::string("Bearer ") + kAdmin, "bob").body)["user_id"], "bob");
+  EXPECT_EQ(get(std::string("Bearer ") + kAdmin).status, 400) << "the admin names the user";
+  projections.down = true;
+  EXPECT_EQ(get("Bearer " + token("alice")).status, 503);
 }
 
 TEST_F(ApiTest, TheBenchSwitchBelievesTheBody) {

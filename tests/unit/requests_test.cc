@@ -1,4 +1,5 @@
 #include "ingress/requests.h"
+#include "ingress/payment_signature.h"
 
 #include "ingress/admission.h"
 
@@ -122,6 +123,23 @@ TEST(AdmissionTokens, AdmitOnlyTheirEventAndUserUntilTheyExpire) {
   EXPECT_EQ(tokens.check(stretched, "drop", "alice", 1'000'001), Check::kForged);
   for (const char* bad : {"", ".", "abc", "123.", "12x.abcd", "1000.zz"}) {
     EXPECT_EQ(tokens.check(bad, "drop", "alice", 0), Check::kMalformed) << bad;
+  }
+}
+
+TEST(PaymentSignatures, SignTheBodyAtATimeWithTheSharedSecretOnly) {
+  PaymentSignatures provider("shared"), other("not-shared"), off("");
+  const std::string body = R"({"user_id":"alice","amount":5})";
+  const auto header = provider.sign(body, 1000);
+  EXPECT_FALSE(provider.refusal(header, body, 1000));
+  EXPECT_FALSE(provider.refusal(header, body, 1300)) << "within the tolerance";
+  EXPECT_TRUE(provider.refusal(header, body, 1301)) << "too late";
+  EXPECT_TRUE(provider.refusal(header, body, 699)) << "too early";
+  EXPECT_TRUE(provider.refusal(header, body + " ", 1000)) << "another body";
+  EXPECT_TRUE(other.refusal(header, body, 1000)) << "another secret";
+  EXPECT_TRUE(off.refusal(header, body, 1000)) << "no secret: nothing is accepted";
+  EXPECT_FALSE(off.enabled());
+  for (const char* bad : {"", "v1=00", "t=x,v1=00", "t=1000", "t=1000,v1="}) {
+    EXPECT_TRUE(provider.refusal(bad, body, 1000)) << bad;
   }
 }
 
