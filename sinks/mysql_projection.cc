@@ -217,7 +217,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::set<std::string> touched;
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
   std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
-  std::vector<const topics::Decision*> wallet_changes;          // charges
+  std::vector<const topics::Decision*> wallet_changes;         // charges
   for (const auto& d : batch) {
     if (d.type == topics::decision_type::kCharge) wallet_changes.push_back(&d);
     if (d.event) {

@@ -1,6 +1,7 @@
 #pragma once
-// The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables
-// `events`, `claims`, `claim_counts`, `requests`, `wallet_ledger` and `wallets` of sinks/schema.sql, applied at every (re)connect.
+// The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables `events`,
+// `claims`, `claim_counts`, `requests`, `wallet_ledger` and `wallets` of sinks/schema.sql, applied at every
+// (re)connect.
 //
 // One database transaction per batch:
 //   1. events: one row per decision that carries the event (create_event: created or already_exists),

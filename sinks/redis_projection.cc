@@ -80,7 +80,7 @@ std::string ledger_entry(const topics::Decision& d) {
 // "SADD allot:event:x:requests", "EVAL allot:event:x": enough to say which write failed.
 std::string describe(const Command& cmd) {
   if (cmd.front() == "EVAL" && cmd.size() > 3) {
-    const char* what = cmd[1] == kEraseUsers ? "EVAL (erase users) "
+    const char* what = cmd[1] == kEraseUsers  ? "EVAL (erase users) "
                        : cmd[1] == kSetWallet ? "EVAL (wallet) "
                                               : "EVAL (derive counters) ";
     return what + cmd[3];
@@ -210,8 +210,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
     } else if (d.type == topics::decision_type::kCharge) {
       // The charge's own record (GET /api/claims/{id} answers it), the wallet's balance and ledger.
       const auto key = keys_.claim(d.request_id);
-      Command c{"HSET",     key,      "type",    d.type,    "event_id",   "",
-                "user_id",  d.user_id, "status", status,    "decided_at", std::to_string(d.decided_at)};
+      Command c{"HSET",    key,       "type",   d.type, "event_id",   "",
+                "user_id", d.user_id, "status", status, "decided_at", std::to_string(d.decided_at)};
       optional_field(c, "amount", d.amount);
       optional_field(c, "balance", d.balance);
       writes.push_back(std::move(c));

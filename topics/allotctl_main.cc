@@ -5,13 +5,14 @@
 //       that answer): exit 3 when anything differs
 //   allotctl groups delete GROUP... [--brokers B]                      forget groups' offsets (for replays)
 //   allotctl groups wait GROUP TOPIC [--timeout S] [--brokers B]       wait until GROUP has consumed TOPIC
-//   allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers B]
+//   allotctl verify [--events E1,E2] [--wallets U1,U2] [--accepted FILE] [--projections] [--draw] [--brokers B]
 //       checks every invariant of DESIGN §4 on allot.commands and allot.decisions (read_committed): each
 //       command and each request id in FILE (one per line: the ids a client saw answered 202) decided
-//       exactly once, stock, sequences, limits, first come first served; with --projections also that
-//       MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every waiting
-//       room's shuffled pre-queue), re-derived from the log (topics/draw.h) and compared with the draw's decisions.
-//       Prints a verdict with counts; exits 1 on any violation.
+//       exactly once, stock, sequences, limits, first come first served, and every wallet's money
+//       (topics/verify_wallets.h; with --events only the wallets --wallets names); with --projections also
+//       that MySQL and Redis equal the decisions; with --draw also prints every drawn raffle's winners (and every
+//       waiting room's shuffled pre-queue), re-derived from the log (topics/draw.h) and compared with the draw's
+//       decisions. Prints a verdict with counts; exits 1 on any violation.
 //   allotctl token --user ID [--ttl 1h|30m|90s] [--admin]
 //       prints an HS256 token for ID signed with the stack's secret (ALLOT_JWT_HS256_SECRET, else the file
 //       ALLOT_JWT_HS256_SECRET_FILE names, else .run/jwt-secret), iss/aud from ALLOT_JWT_ISSUER/AUDIENCE:
@@ -35,16 +36,17 @@
 #include "topics/projection_check.h"
 #include "topics/slices.h"
 #include "topics/verify.h"
+#include "topics/verify_wallets.h"
 
 namespace {
 
 int usage() {
-  std::cerr
-      << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
-         "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
-         "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
-         "       allotctl verify [--events E1,E2] [--accepted FILE] [--projections] [--draw] [--brokers HOST:PORT]\n"
-         "       allotctl token --user ID [--ttl 1h|30m|90s] [--admin]\n";
+  std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
+               "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
+               "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
+               "       allotctl verify [--events E1,E2] [--wallets U1,U2] [--accepted FILE] [--projections] [--draw]\n"
+               "                       [--brokers HOST:PORT]\n"
+               "       allotctl token --user ID [--ttl 1h|30m|90s] [--admin]\n";
   return 2;
 }
 
@@ -157,11 +159,18 @@ int verify(const std::vector<std::string>& args) {
   using namespace allot;
   auto brokers = flag(args, "--brokers", env_string("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"));
   auto events = split_commas(flag(args, "--events", ""));
-  // A mega event's slices ("<id>~<k>", topics/slices.h) are wanted with it.
+  auto wallet_users = split_commas(flag(args, "--wallets", ""));
+  // A mega event's slices ("<id>~<k>", topics/slices.h) are wanted with it. Naming only wallets checks no event.
   auto wanted = [&](const std::string& e) {
-    if (events.empty() || events.count(e) > 0) return true;
+    if (events.empty()) return wallet_users.empty();
+    if (events.count(e) > 0) return true;
     auto slice = topics::parse_slice_id(e);
     return slice && events.count(slice->parent) > 0;
+  };
+  // Every wallet when nothing is named; else those named with --wallets.
+  const bool check_wallets = !wallet_users.empty() || events.empty();
+  auto wallet_wanted = [&](const std::string& user) {
+    return wallet_users.empty() ? events.empty() : wallet_users.count(user) > 0;
   };
   const auto timeout = std::chrono::minutes(5);
 
@@ -172,7 +181,10 @@ int verify(const std::vector<std::string>& args) {
       [&](const RdKafka::Message& m) {
         try {
           auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-          if (wanted(c.event_id())) input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
+          const auto* charge = std::get_if<topics::Charge>(&c.body);
+          if (charge ? wallet_wanted(charge->user_id) : wanted(c.event_id())) {
+            input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
+          }
         } catch (const topics::DecodeError&) {
           ++undecodable;  // the processor skips these too, without a decision
         }
@@ -182,7 +194,9 @@ int verify(const std::vector<std::string>& args) {
       brokers, "allot.decisions",
       [&](const RdKafka::Message& m) {
         auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-        if (wanted(d.event_id)) input.decisions.push_back(std::move(d));
+        if (topics::is_wallet_decision(d) ? wallet_wanted(d.user_id) : wanted(d.event_id)) {
+          input.decisions.push_back(std::move(d));
+        }
       },
       timeout);
   if (auto file = flag(args, "--accepted", ""); !file.empty()) {
@@ -248,16 +262,17 @@ int verify(const std::vector<std::string>& args) {
       if (!in_redis.empty()) std::cout << "  Redis differs for " << event << ": " << in_redis << "\n";
       differing += !in_mysql.empty() || !in_redis.empty();
     }
-    // The wallets: all of them, unless only some events were asked for.
     size_t wallets = 0;
-    if (events.empty()) {
+    if (check_wallets) {
       auto want = topics::expected_wallets(input.decisions);
       wallets = want.size();
-      std::vector<std::string> users;
-      for (const auto& [user, w] : want) users.push_back(user);
-      auto in_mysql = topics::describe_wallet_difference(want, topics::mysql_wallets(where));
+      std::vector<std::string> owners;
+      for (const auto& [user, w] : want) owners.push_back(user);
+      auto in_store = topics::mysql_wallets(where);
+      std::erase_if(in_store, [&](const auto& wallet) { return !wallet_wanted(wallet.first); });
+      auto in_mysql = topics::describe_wallet_difference(want, in_store);
       auto in_redis = topics::describe_wallet_difference(
-          topics::expected_wallets(input.decisions, topics::kRedisLedgerKept), topics::redis_wallets(where, users));
+          topics::expected_wallets(input.decisions, topics::kRedisLedgerKept), topics::redis_wallets(where, owners));
       if (!in_mysql.empty()) std::cout << "  MySQL differs for wallets: " << in_mysql << "\n";
       if (!in_redis.empty()) std::cout << "  Redis differs for wallets: " << in_redis << "\n";
       differing += !in_mysql.empty() || !in_redis.empty();

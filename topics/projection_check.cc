@@ -202,8 +202,8 @@ ProjectedWallets expected_wallets(const std::vector<Decision>& decisions, size_t
   for (const auto& d : decisions) {
     if (d.type != decision_type::kCharge) continue;
     auto& w = out[d.user_id];
-    w.ledger[d.command.offset] = ledger_entry(d.request_id, std::string(to_string(d.outcome)), d.amount.value_or(0),
-                                              d.balance.value_or(0));
+    w.ledger[d.command.offset] =
+        ledger_entry(d.request_id, std::string(to_string(d.outcome)), d.amount.value_or(0), d.balance.value_or(0));
     if (auto it = newest.find(d.user_id); it == newest.end() || it->second < d.command.offset) {
       newest[d.user_id] = d.command.offset;
       w.balance = d.balance.value_or(0);
@@ -222,8 +222,8 @@ ProjectedWallets mysql_wallets(const StoreAddress& a) {
                             .password = a.mysql_password,
                             .database = a.mysql_database});
   ProjectedWallets out;
-  auto ledger = mysql::query(db.get(),
-                             "SELECT user_id, command_offset, request_id, outcome, amount, balance FROM wallet_ledger");
+  auto ledger =
+      mysql::query(db.get(), "SELECT user_id, command_offset, request_id, outcome, amount, balance FROM wallet_ledger");
   while (MYSQL_ROW r = mysql_fetch_row(ledger.get())) {
     out[r[0]].ledger[std::stoll(r[1])] = ledger_entry(r[2], r[3], std::stoll(r[4]), std::stoll(r[5]));
   }

@@ -511,16 +511,17 @@ VerifyReport verify(const VerifyInput& in) {
 }
 
 std::string VerifyReport::summary() const {
-  std::string s = (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
-                  " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
-                  " coupons=" + std::to_string(issued) +
-                  (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") +
-                  (mega_events ? " mega_events=" + std::to_string(mega_events) : "") +
-                  (live_holds ? " live_holds=" + std::to_string(live_holds) : "") +
-                  (wallets ? " wallets=" + std::to_string(wallets) + " money_credited=" + std::to_string(money_credited) +
-                                 " money_held=" + std::to_string(money_held)
-                           : "") +
-                  " |";
+  std::string s =
+      (ok() ? "OK" : "VIOLATED") + std::string(": commands=") + std::to_string(commands) +
+      " decisions=" + std::to_string(decisions) + " events=" + std::to_string(events) +
+      " coupons=" + std::to_string(issued) +
+      (deleted_events ? " deleted_events=" + std::to_string(deleted_events) : "") +
+      (mega_events ? " mega_events=" + std::to_string(mega_events) : "") +
+      (live_holds ? " live_holds=" + std::to_string(live_holds) : "") +
+      (wallets ? " wallets=" + std::to_string(wallets) + " money_credited=" + std::to_string(money_credited) +
+                     " money_held=" + std::to_string(money_held)
+               : "") +
+      " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

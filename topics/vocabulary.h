@@ -18,7 +18,7 @@ inline constexpr std::string_view kCancel = "cancel";
 inline constexpr std::string_view kTick = "tick";  // a command only: a tick has no decision of its own
 inline constexpr std::string_view kDeleteEvent = "delete_event";
 inline constexpr std::string_view kJoin = "join";
-inline constexpr std::string_view kCharge = "charge";  // money into a user's wallet (no event)
+inline constexpr std::string_view kCharge = "charge";             // money into a user's wallet (no event)
 inline constexpr std::string_view kHoldExpired = "hold_expired";  // a held claim's expiry
 inline constexpr std::string_view kDrawResult = "draw_result";    // a raffle entry's won or lost
 inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket at the opening
@@ -55,7 +55,7 @@ inline constexpr std::string_view kAdmitted = "admitted";
 inline constexpr std::string_view kAlreadyQueued = "already_queued";
 inline constexpr std::string_view kNoWaitingRoom = "no_waiting_room";
 inline constexpr std::string_view kNotAdmitted = "not_admitted";
-inline constexpr std::string_view kCredited = "credited";          // a charge: the wallet holds the amount more
+inline constexpr std::string_view kCredited = "credited";           // a charge: the wallet holds the amount more
 inline constexpr std::string_view kBalanceLimit = "balance_limit";  // a charge that would pass kMaxBalance
 }  // namespace outcome
 

@@ -31,15 +31,15 @@ ApiError invalid_limit();
 ApiError invalid_partitions(int32_t max);
 ApiError unauthorized_admin();
 // Who the user is (README "Who is the user").
-ApiError unauthenticated();                       // 401: no bearer token
-ApiError invalid_token(std::string_view reason);  // 401: signature, expiry, issuer, audience, key, sub
-ApiError user_mismatch();                         // 403: the body's user_id is not the token's
-ApiError unauthorized_payer();                    // 401: a charge without the admin's or the provider's signature
+ApiError unauthenticated();                           // 401: no bearer token
+ApiError invalid_token(std::string_view reason);      // 401: signature, expiry, issuer, audience, key, sub
+ApiError user_mismatch();                             // 403: the body's user_id is not the token's
+ApiError unauthorized_payer();                        // 401: a charge without the admin's or the provider's signature
 ApiError invalid_signature(std::string_view reason);  // 401: a Payment-Signature that does not sign the body
-ApiError payer_only();                            // 403: a user's token on POST /api/wallet/charge
-ApiError invalid_user_id();                       // 400: ?user_id= that is no user id
-ApiError user_id_required();                      // 400: POST /api/dev/login without a user_id
-ApiError dev_login_off();                         // 404: POST /api/dev/login while ALLOT_DEV_LOGIN is off
+ApiError payer_only();                                // 403: a user's token on POST /api/wallet/charge
+ApiError invalid_user_id();                           // 400: ?user_id= that is no user id
+ApiError user_id_required();                          // 400: POST /api/dev/login without a user_id
+ApiError dev_login_off();                             // 404: POST /api/dev/login while ALLOT_DEV_LOGIN is off
 ApiError rate_limited(std::string_view who, int retry_after_s);
 ApiError no_route(std::string_view path);
 ApiError method_not_allowed(std::string_view method, std::string_view allow);

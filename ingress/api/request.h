@@ -21,8 +21,9 @@ namespace allot::ingress::api {
 // outlive it (a long poll answers later).
 struct Request {
   // The header fields the API reads (lower-case names); the HTTP server copies only these.
-  static constexpr std::string_view kHeaders[] = {"content-type",    "authorization",   "idempotency-key",
-                                                  "admission-token", "x-forwarded-for", "proof-of-work"};
+  static constexpr std::string_view kHeaders[] = {"content-type",     "authorization",   "idempotency-key",
+                                                  "admission-token",  "x-forwarded-for", "proof-of-work",
+                                                  "payment-signature"};
   std::vector<std::pair<std::string, std::string>> params;   // route parameters by name: {"event_id", "e1"}
   std::vector<std::pair<std::string, std::string>> query;    // ?name=value, decoded
   std::vector<std::pair<std::string, std::string>> headers;  // of kHeaders, those the request has

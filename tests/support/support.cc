@@ -47,6 +47,10 @@ std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
 std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
 std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
 
+std::string payment_secret() {
+  return env_or("ALLOT_PAYMENT_WEBHOOK_SECRET", read_file(run_dir() + "/payment-secret"));
+}
+
 std::string jwt_secret() {
   static const std::string secret = [] {
     if (const char* v = std::getenv("ALLOT_JWT_HS256_SECRET"); v && *v) return std::string(v);
@@ -310,8 +314,8 @@ void CommandProducer::send(const topics::Command& c, int32_t partition) {
   auto* copy = new topics::Command(c);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     auto code = impl_->producer->produce("allot.commands", partition >= 0 ? partition : RdKafka::Topic::PARTITION_UA,
-                                         RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
-                                         key.data(), key.size(), 0, copy);
+                                         RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), key.data(),
+                                         key.size(), 0, copy);
     if (code == RdKafka::ERR_NO_ERROR) return;
     if (code != RdKafka::ERR__QUEUE_FULL) break;
     impl_->producer->poll(10);

@@ -22,6 +22,8 @@ namespace allot::testsupport {
 std::string brokers();
 int http_port();
 std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack wrote to .run/admin-token
+// The payment provider's callback secret: ALLOT_PAYMENT_WEBHOOK_SECRET, else .run/payment-secret.
+std::string payment_secret();
 // Who the user is (README "Who is the user"): a token for `user_id` signed with the stack's HS256 secret
 // (ALLOT_JWT_HS256_SECRET, ALLOT_JWT_HS256_SECRET_FILE, else .run/jwt-secret; issuer and audience from
 // ALLOT_JWT_ISSUER / ALLOT_JWT_AUDIENCE), as the operator's sign-in would issue it. Valid for an hour.

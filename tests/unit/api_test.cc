@@ -229,9 +229,9 @@ TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
     EXPECT_EQ(r.path.front(), '/');
     names.push_back(r.name);
   }
-  for (const char* name :
-       {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event", "claim", "get_claim",
-        "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim", "healthz", "readyz", "charge", "get_wallet"}) {
+  for (const char* name : {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event",
+                           "claim", "get_claim", "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim",
+                           "healthz", "readyz", "charge", "get_wallet"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }
@@ -631,9 +631,10 @@ TEST_F(ApiTest, OnlyTheAdminOrTheProvidersSignedCallbackChargesAWallet) {
   admin_jwt.admin = true;
   EXPECT_EQ(charge({{"authorization", "Bearer " + token("ops", admin_jwt)}}, R"({"user_id":"bob","amount":5})").status,
             202);
-  for (const char* bad : {R"({"user_id":"bob","amount":0})", R"({"user_id":"bob","amount":1.5})",
-                          R"({"user_id":"bob","amount":"5"})", R"({"amount":5})", R"({"user_id":"b b","amount":5})",
-                          R"({"user_id":"bob","amount":5,"payment_id":"x y"})", R"({"user_id":"bob","amount":1000000001})"}) {
+  for (const char* bad :
+       {R"({"user_id":"bob","amount":0})", R"({"user_id":"bob","amount":1.5})", R"({"user_id":"bob","amount":"5"})",
+        R"({"amount":5})", R"({"user_id":"b b","amount":5})", R"({"user_id":"bob","amount":5,"payment_id":"x y"})",
+        R"({"user_id":"bob","amount":1000000001})"}) {
     EXPECT_EQ(charge({{"authorization", std::string("Bearer ") + kAdmin}}, bad).status, 400) << bad;
   }
 }

@@ -193,9 +193,9 @@ TEST(Messages, ChargeRoundTripsKeyedByTheWalletAndItsDecisionByteIdentical) {
   d.outcome = Outcome::kCredited;
   d.amount = 1250;
   d.balance = 5000;
-  nlohmann::json ref{{"type", "charge"},       {"request_id", "pay-1"}, {"event_id", ""},      {"user_id", "alice"},
-                     {"outcome", "credited"},  {"remaining", 0},        {"amount", 1250},      {"balance", 5000},
-                     {"command_partition", 0}, {"command_offset", 0},   {"decided_at", 0},     {"received_at", 0}};
+  nlohmann::json ref{{"type", "charge"},       {"request_id", "pay-1"}, {"event_id", ""},  {"user_id", "alice"},
+                     {"outcome", "credited"},  {"remaining", 0},        {"amount", 1250},  {"balance", 5000},
+                     {"command_partition", 0}, {"command_offset", 0},   {"decided_at", 0}, {"received_at", 0}};
   EXPECT_EQ(encode(d), ref.dump());
   auto decoded = decode_decision(encode(d));
   EXPECT_EQ(decoded.amount, 1250);
