@@ -52,6 +52,9 @@ ApiError invalid_signature(std::string_view reason) {
 ApiError payer_only() {
   return {403, "forbidden", "only the admin or the payment provider's signed callback may charge a wallet"};
 }
+ApiError no_wallet() {
+  return {404, "no_wallet", "the admin token has no wallet of its own: name the user with ?user_id="};
+}
 ApiError invalid_user_id() { return {400, "invalid_user_id", "user_id must match [A-Za-z0-9_-]{1,64}"}; }
 ApiError user_mismatch() { return {403, "user_mismatch", "user_id in the body is not the user of the bearer token"}; }
 ApiError user_id_required() {

@@ -34,15 +34,10 @@ void charge(Api::Context& c, const Request& req, Reply r) {
   auto parsed = parse_charge(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
   const auto& body = std::get<ChargeRequest>(parsed);
-  // The provider's payment id names the charge, so its retried callbacks are one charge.
-  Checked<std::string> request_id = std::string();
-  if (body.payment_id) {
-    request_id = "pay-" + *body.payment_id;
-  } else {
-    request_id = command_request_id(req);
-  }
+  auto request_id = command_request_id(req);  // an Idempotency-Key is checked even when a payment id names it
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
-  const auto& id = std::get<std::string>(request_id);
+  // The provider's payment id names the charge, so its retried callbacks are one charge.
+  const auto id = body.payment_id ? "pay-" + *body.payment_id : std::get<std::string>(request_id);
   if (auto decided = c.known_decision(id)) {
     // A retried payment or key: its decision stands. Someone else's request id is not this charge's.
     if (decided->type != topics::decision_type::kCharge || decided->user_id != body.user_id) {
@@ -63,7 +58,7 @@ void get_wallet(Api::Context& c, const Request& req, Reply r) {
   auto asked = req.query_param("user_id");
   if (asked && !topics::valid_user_id(*asked)) return r.error(errors::invalid_user_id());
   std::string user = asked ? std::string(*asked) : reader.user_id;
-  if (user.empty()) return r.error(errors::user_id_required());
+  if (user.empty()) return r.error(errors::no_wallet());
   if (!may_read(reader, user)) return r.error(errors::user_mismatch());
   try {
     r.send(200, wallet_json(c.read.projections.wallet(user)).dump());

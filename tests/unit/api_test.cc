@@ -637,6 +637,11 @@ TEST_F(ApiTest, OnlyTheAdminOrTheProvidersSignedCallbackChargesAWallet) {
         R"({"user_id":"bob","amount":1000000001})"}) {
     EXPECT_EQ(charge({{"authorization", std::string("Bearer ") + kAdmin}}, bad).status, 400) << bad;
   }
+  EXPECT_EQ(charge({{"authorization", std::string("Bearer ") + kAdmin}, {"idempotency-key", "not valid"}},
+                   R"({"user_id":"bob","amount":5,"payment_id":"p1"})")
+                .code(),
+            "invalid_idempotency_key")
+      << "a key is checked even when a payment id names the charge";
 }
 
 TEST_F(ApiTest, AWalletIsReadByItsUserOrTheAdmin) {
@@ -652,7 +657,7 @@ TEST_F(ApiTest, AWalletIsReadByItsUserOrTheAdmin) {
   EXPECT_EQ(json::parse(own.body)["user_id"], "alice");
   EXPECT_EQ(get("Bearer " + token("alice"), "bob").status, 403) << "not someone else's";
   EXPECT_EQ(json::parse(get(std::string("Bearer ") + kAdmin, "bob").body)["user_id"], "bob");
-  EXPECT_EQ(get(std::string("Bearer ") + kAdmin).status, 400) << "the admin names the user";
+  EXPECT_EQ(get(std::string("Bearer ") + kAdmin).code(), "no_wallet") << "the admin names the user";
   projections.down = true;
   EXPECT_EQ(get("Bearer " + token("alice")).status, 503);
 }
