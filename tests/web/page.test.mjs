@@ -73,6 +73,7 @@ async function stubChecks(browser) {
   const posts = [];  // every POST but the sign-in's: {path, auth, body}
   const reads = [];  // GETs of claims: {path, auth}
   const logins = [];  // bodies of POST /api/dev/login
+  const wallets = [];  // Authorization of each GET /api/wallet
   let devLogin = true;  // the operator's switch (ALLOT_DEV_LOGIN)
   const stubSecret = "stub-secret";
   const server = createServer(async (req, res) => {
@@ -105,6 +106,10 @@ async function stubChecks(browser) {
       const solved = proof.startsWith("stub-challenge:") && digest[0] === 0 && digest[1] < 0x40;
       if (!solved) return json(403, { error: { code: "pow_invalid", message: "stub: no solution" } });
       return json(202, { request_id: `stub-r${posts.length}`, event_id: "stub-open", status: "pending", queue_position: 1 });
+    }
+    if (req.method === "GET" && path === "/api/wallet") {
+      wallets.push(req.headers.authorization || "");
+      return json(200, { user_id: "stub_user", balance: 1250, ledger: [] });
     }
     if (req.method === "GET" && path.startsWith("/api/claims/")) {
       reads.push({ path, auth });
@@ -146,6 +151,9 @@ async function stubChecks(browser) {
           "signing in asks POST /api/dev/login {user_id} and shows who is signed in");
     const stored = await page.evaluate(() => JSON.parse(sessionStorage.getItem("allot.session") || "null"));
     check(stored && stored.user_id === "stub_user" && stored.token.split(".").length === 3, "the token is kept in sessionStorage");
+    await page.waitForFunction(() => document.querySelector("#wallet").textContent.includes("12.50"), null, { timeout: 10000 });
+    check(wallets.length > 0 && wallets.every((a) => a === `Bearer ${stored.token}`),
+          "the signed-in user's wallet is shown (12.50), read with their token");
 
     await expect("stub-open", false, "Claim", "an event with units left offers Claim");
     await expect("stub-sold", true, "Sold out", "a sold-out fcfs event's Claim is disabled and says sold out");
