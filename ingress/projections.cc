@@ -117,6 +117,7 @@ std::optional<EventView> Projections::event_record(const std::string& event_id) 
   e.total_stock = optional_number(h, "total_stock");
   e.admit_per_s = number(h, "admit_per_s");
   e.pow_bits = static_cast<int32_t>(number(h, "pow_bits"));
+  e.reward_average = number(h, "reward_average");
   e.tickets = number(h, "tickets");
   e.admitted = number(h, "admitted");
   return e;

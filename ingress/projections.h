@@ -36,6 +36,7 @@ struct EventView {
   std::optional<int64_t> total_stock;  // a slice's record: the whole mega event's stock
   int64_t admit_per_s = 0;             // the waiting room's rate; 0 = none
   int32_t pow_bits = 0;                // proof of work asked of each claim and join; 0 = none
+  int64_t reward_average = 0;          // rewards credited to winners' wallets average this (cents); 0 = none
   int64_t tickets = 0;                 // waiting room: places handed out in line
   int64_t admitted = 0;                // waiting room: of them admitted (tickets 1..admitted)
 };

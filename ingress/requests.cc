@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "topics/rewards.h"
 #include "topics/slices.h"
 #include "topics/topics.h"
 
@@ -139,6 +140,14 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
     auto bits = integer(j.at("pow_bits"));
     if (!bits || *bits < 0 || *bits > topics::kMaxPowBits) return bad("pow_bits must be an integer from 0 to 28");
     ev.pow_bits = static_cast<int32_t>(*bits);
+  }
+  if (j.contains("reward_average")) {
+    auto average = integer(j.at("reward_average"));
+    if (!average || *average < 0 || *average > topics::kMaxRewardAverage) {
+      return bad("reward_average must be an integer number of cents from 0 to " +
+                 std::to_string(topics::kMaxRewardAverage));
+    }
+    ev.reward_average = *average;
   }
   if (auto e = parse_partitions(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI

@@ -59,6 +59,7 @@ struct Ctx {
   topics::CommandPosition position;
   int64_t now;
   std::vector<topics::Decision> caused;
+  std::vector<topics::Command> emitted;  // Result::emitted
 };
 
 // Units neither issued nor held: every decision about the event carries it.

@@ -58,6 +58,7 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
       e.queue_start = create.opens_at.value_or(e.stream_time);
     }
     save_event(x, e);
+    start_rewards(x, create);
     if (waits_for_time(e)) add_timer(x, create.event_id);
   }
   return d;
@@ -99,6 +100,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   if (d.outcome == Outcome::kIssued) {
     e.issued += 1;
     d.coupon_seq = e.issued;
+    reward_unit(x, e, claim.user_id, x.c.request_id, e.issued);
   } else if (d.outcome == Outcome::kEntered) {
     enter(x, e, claim.user_id);
   } else if (d.outcome == Outcome::kHeld) {
@@ -198,7 +200,7 @@ void decide_tick(Ctx& x) {
 
 std::optional<Result> decide(const StateView& state, const topics::Command& command, topics::CommandPosition position,
                              int64_t now) {
-  Ctx x{Changes(state), command, position, now, {}};
+  Ctx x{Changes(state), command, position, now, {}, {}};
   Result r;
   if (std::holds_alternative<topics::Tick>(command.body)) {
     // Ticks repeat by nature (many ingresses append them, each harmless): no request record.
@@ -218,6 +220,7 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
           if constexpr (std::is_same_v<T, topics::DeleteEvent>) return decide_delete(x, body);
           if constexpr (std::is_same_v<T, topics::Join>) return decide_join(x, body);
           if constexpr (std::is_same_v<T, topics::Charge>) return decide_charge(x, body);
+          if constexpr (std::is_same_v<T, topics::Reward>) return decide_reward(x, body);
           return {};  // a Tick, handled above
         },
         command.body);
@@ -225,6 +228,7 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
     x.st.put(rkey, std::string(topics::to_string(r.decision.outcome)));
   }
   r.caused = std::move(x.caused);
+  r.emitted = std::move(x.emitted);
   r.writes = x.st.take();
   return r;
 }

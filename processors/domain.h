@@ -37,6 +37,9 @@ struct Result {
   topics::Decision decision;             // the command's own (not published for a tick: see publish)
   std::vector<topics::Decision> caused;  // holds it expired, raffle entries it drew (topics::is_caused)
   std::vector<StateWrite> writes;
+  // Commands for other partitions (a unit's reward for its user's wallet): appended to allot.commands in
+  // the same transaction as the decision, so each is sent exactly once (README "Rewards").
+  std::vector<topics::Command> emitted;
   bool publish = true;  // false for a tick: it has no decision of its own
 };
 

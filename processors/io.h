@@ -87,6 +87,9 @@ class TxnProducer {
   [[nodiscard]] virtual IoStatus begin() = 0;
   // Queues one record of the open transaction; not kOk means the transaction cannot complete.
   [[nodiscard]] virtual IoStatus produce_decision(int32_t partition, std::string_view key, std::string_view value) = 0;
+  // A command for another partition (processors/domain.h Result::emitted) to the commands topic, on the
+  // partition of its key, as the ingress places its own.
+  [[nodiscard]] virtual IoStatus produce_command(std::string_view key, std::string_view value) = 0;
   // A changelog record without a value is a tombstone (a null Kafka value): compaction drops the key.
   [[nodiscard]] virtual IoStatus produce_changelog(int32_t partition, std::string_view key,
                                                    std::optional<std::string_view> value) = 0;

@@ -232,6 +232,9 @@ class KafkaTxnProducer : public TxnProducer {
   IoStatus produce_decision(int32_t partition, std::string_view key, std::string_view value) override {
     return produce(opt_.decisions_topic, partition, key, value);
   }
+  IoStatus produce_command(std::string_view key, std::string_view value) override {
+    return produce(opt_.commands_topic, RdKafka::Topic::PARTITION_UA, key, value);
+  }
   IoStatus produce_changelog(int32_t partition, std::string_view key, std::optional<std::string_view> value) override {
     return produce(opt_.changelog_topic, partition, key, value);
   }

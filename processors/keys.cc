@@ -48,6 +48,7 @@ std::string prequeue_key(std::string_view event_id, int64_t index) {
 std::string ticket_key(std::string_view event_id, int64_t ticket) {
   return record_key(key_kind::kTicket, event_id, std::to_string(ticket));
 }
+std::string rewards_key(std::string_view event_id) { return key_kind::kRewards.under(event_id); }
 std::string balance_key(std::string_view user_id) { return std::string(kBalancePrefix) + std::string(user_id); }
 
 }  // namespace allot::processors

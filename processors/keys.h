@@ -42,12 +42,14 @@ inline constexpr EventKeyKind kPrequeue{"wp/", true, true};
 inline constexpr EventKeyKind kTicket{"wq/", true, true};
 // hq/<event>: the live holds in expiry order (records.h QueuedHold)
 inline constexpr EventKeyKind kHoldQueue{"hq/", false, true};
+// rw/<event>: an event's rewards, "reward_average count sum" (processors/wallet.h); only with rewards
+inline constexpr EventKeyKind kRewards{"rw/", false, true};
 }  // namespace key_kind
 
 // Every kind of record an event owns, in the order delete_event writes its tombstones.
-inline constexpr std::array<EventKeyKind, 8> kEventKinds{
-    key_kind::kEvent, key_kind::kUser,     key_kind::kEntry,  key_kind::kHold,
-    key_kind::kJoin,  key_kind::kPrequeue, key_kind::kTicket, key_kind::kHoldQueue,
+inline constexpr std::array<EventKeyKind, 9> kEventKinds{
+    key_kind::kEvent,    key_kind::kUser,   key_kind::kEntry,     key_kind::kHold,    key_kind::kJoin,
+    key_kind::kPrequeue, key_kind::kTicket, key_kind::kHoldQueue, key_kind::kRewards,
 };
 
 // Keys that belong to no event: a request's marker (its outcome, so a retry is not decided twice) and the
@@ -69,5 +71,6 @@ std::string join_key(std::string_view event_id, std::string_view user_id);
 std::string prequeue_key(std::string_view event_id, int64_t index);
 std::string ticket_key(std::string_view event_id, int64_t ticket);
 std::string balance_key(std::string_view user_id);
+std::string rewards_key(std::string_view event_id);
 
 }  // namespace allot::processors

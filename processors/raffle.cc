@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "processors/wallet.h"
 #include "topics/draw.h"
 #include "topics/vocabulary.h"
 
@@ -33,6 +34,18 @@ void draw(Ctx& x, EventState& e) {
     if (won) d.coupon_seq = rank[static_cast<size_t>(i)];
     d.remaining = remaining_of(e);
     x.caused.push_back(std::move(d));
+  }
+  // Rewards in rank order: the n-th reward is draw rank n's.
+  if (x.st.get(rewards_key(e.spec.event_id))) {
+    std::vector<const topics::Decision*> by_rank(winners.size());
+    for (const auto& d : x.caused) {
+      if (d.type == topics::decision_type::kDrawResult && d.event_id == e.spec.event_id && d.coupon_seq) {
+        by_rank[static_cast<size_t>(*d.coupon_seq - 1)] = &d;
+      }
+    }
+    for (size_t k = 0; k < by_rank.size(); ++k) {
+      reward_unit(x, e, by_rank[k]->user_id, by_rank[k]->request_id, static_cast<int64_t>(k) + 1);
+    }
   }
 }
 

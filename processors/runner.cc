@@ -357,6 +357,11 @@ struct Runner::Impl : RebalanceHandler {
         produced = io.producer.produce_decision(p, d.event_id, topics::encode(d));
         ++outcomes[std::string(topics::to_string(d.outcome))];
       }
+      // In this transaction too: committed with the decision that caused them, or not at all.
+      for (const auto& c : result->emitted) {
+        if (!produced.is_ok()) break;
+        produced = io.producer.produce_command(c.key(), topics::encode(c));
+      }
       for (auto& w : result->writes) overlay[p][w.key] = std::move(w.value);
       if (!produced.is_ok()) break;
       // Only these decisions move an event's levels; both carry enough to know stock and issued.

@@ -1,24 +1,63 @@
 #include "processors/wallet.h"
 
+#include <sstream>
+#include <stdexcept>
 #include <string>
+
+#include "topics/rewards.h"
 
 namespace allot::processors::detail {
 
-topics::Decision decide_charge(Ctx& x, const topics::Charge& charge) {
-  auto d = base_decision(x.c, x.position, x.now);
-  d.user_id = charge.user_id;
-  d.amount = charge.amount;
-  const auto key = balance_key(charge.user_id);
+namespace {
+
+// Credits `amount` to `user_id`'s wallet: the decision `d` gets the outcome and the balance after it.
+void credit(Ctx& x, topics::Decision& d, const std::string& user_id, int64_t amount) {
+  d.user_id = user_id;
+  d.amount = amount;
+  const auto key = balance_key(user_id);
   const int64_t balance = std::stoll(x.st.get(key).value_or("0"));
-  if (charge.amount > topics::kMaxBalance - balance) {
+  if (amount > topics::kMaxBalance - balance) {
     d.outcome = topics::Outcome::kBalanceLimit;
     d.balance = balance;
-    return d;
+    return;
   }
   d.outcome = topics::Outcome::kCredited;
-  d.balance = balance + charge.amount;
+  d.balance = balance + amount;
   x.st.put(key, std::to_string(*d.balance));
+}
+
+}  // namespace
+
+topics::Decision decide_charge(Ctx& x, const topics::Charge& charge) {
+  auto d = base_decision(x.c, x.position, x.now);
+  credit(x, d, charge.user_id, charge.amount);
   return d;
+}
+
+topics::Decision decide_reward(Ctx& x, const topics::Reward& reward) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.claim_request_id = reward.claim_request_id;
+  d.coupon_seq = reward.coupon_seq;
+  credit(x, d, reward.user_id, reward.amount);
+  return d;
+}
+
+void start_rewards(Ctx& x, const topics::CreateEvent& spec) {
+  if (spec.reward_average > 0) x.st.put(rewards_key(spec.event_id), std::to_string(spec.reward_average) + " 0 0");
+}
+
+void reward_unit(Ctx& x, const EventState& e, const std::string& user_id, const std::string& claim_request_id,
+                 int64_t n) {
+  const auto key = rewards_key(e.spec.event_id);
+  auto record = x.st.get(key);
+  if (!record) return;  // an event without rewards
+  int64_t average = 0, count = 0, sum = 0;
+  std::istringstream fields(*record);
+  if (!(fields >> average >> count >> sum)) throw std::runtime_error("corrupt rewards record " + key);
+  const auto amount = topics::reward_amount(e.spec.event_id, n, average, count, sum);
+  x.st.put(key, std::to_string(average) + " " + std::to_string(count + 1) + " " + std::to_string(sum + amount));
+  x.emitted.push_back({topics::reward_request_id(e.spec.event_id, n), x.c.received_at,
+                       topics::Reward{"", user_id, amount, claim_request_id, n}});
 }
 
 }  // namespace allot::processors::detail

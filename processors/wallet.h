@@ -2,12 +2,27 @@
 // The wallet (README "Wallet"): a user's balance, decided on the partition of the user's wallet key
 // (topics::wallet_key), so one user's money changes in one order. A balance never goes below zero and
 // every change is a decision on allot.decisions carrying the amount and the balance after it, which is
-// what `allotctl verify` adds up.
+// what `allotctl verify` adds up. Rewards (README "Rewards") reach a wallet from an event's partition as a
+// command the event's processor emits in the transaction that issued the unit.
+#include <cstdint>
+#include <string>
+
 #include "processors/decide_context.h"
 
 namespace allot::processors::detail {
 
 // A charge credits the user's wallet, unless the balance would pass topics::kMaxBalance (balance_limit).
 topics::Decision decide_charge(Ctx& x, const topics::Charge& charge);
+// A reward credits the winner's wallet the same way.
+topics::Decision decide_reward(Ctx& x, const topics::Reward& reward);
+
+// At an event's creation: an event with rewards gets its rewards record (key_kind::kRewards,
+// "reward_average count sum"), which carries the average (the event record does not).
+void start_rewards(Ctx& x, const topics::CreateEvent& spec);
+// Unit `n` of event `e` was issued to `user_id` (by claim `claim_request_id`): on an event with rewards,
+// draws its amount (topics/rewards.h) from the event's rewards so far and emits the reward command for the
+// user's wallet. Nothing on an event without rewards.
+void reward_unit(Ctx& x, const EventState& e, const std::string& user_id, const std::string& claim_request_id,
+                 int64_t n);
 
 }  // namespace allot::processors::detail

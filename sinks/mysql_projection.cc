@@ -219,7 +219,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
   std::vector<const topics::Decision*> wallet_changes;         // charges
   for (const auto& d : batch) {
-    if (d.type == topics::decision_type::kCharge) wallet_changes.push_back(&d);
+    if (topics::is_wallet_decision(d)) wallet_changes.push_back(&d);
     if (d.event) {
       auto& row = events[d.event_id];
       row.spec = *d.event;

@@ -144,6 +144,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                 "hold_ms",        std::to_string(d.event->hold_ms)};
       optional_field(c, "admit_per_s", d.event->admit_per_s > 0 ? std::optional(d.event->admit_per_s) : std::nullopt);
       optional_field(c, "pow_bits", d.event->pow_bits > 0 ? std::optional<int64_t>(d.event->pow_bits) : std::nullopt);
+      optional_field(c, "reward_average",
+                     d.event->reward_average > 0 ? std::optional(d.event->reward_average) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
       if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices
@@ -207,8 +209,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
         if (d.outcome == Outcome::kAdmitted) writes.push_back({"SADD", keys_.admitted(d.event_id), d.request_id});
         touched.insert(d.event_id);
       }
-    } else if (d.type == topics::decision_type::kCharge) {
-      // The charge's own record (GET /api/claims/{id} answers it), the wallet's balance and ledger.
+    } else if (topics::is_wallet_decision(d)) {
+      // The charge's or reward's own record (GET /api/claims/{id} answers it), the wallet's balance and ledger.
       const auto key = keys_.claim(d.request_id);
       Command c{"HSET",    key,       "type",   d.type, "event_id",   "",
                 "user_id", d.user_id, "status", status, "decided_at", std::to_string(d.decided_at)};

@@ -90,13 +90,13 @@ CREATE TABLE IF NOT EXISTS requests (
   KEY requests_event (event_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- The wallets (README "Wallet"): one row per wallet decision (a charge: credited or balance_limit), keyed
+-- The wallets (README "Wallet"): one row per wallet decision (a charge or a reward: credited or balance_limit), keyed
 -- by its request id, with the amount asked and the balance after it. Money is only ever in the log; these
 -- rows repeat it, so `allotctl verify --projections` can compare them with allot.decisions.
 CREATE TABLE IF NOT EXISTS wallet_ledger (
   request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
   user_id           VARCHAR(64) NOT NULL,
-  type              VARCHAR(16) NOT NULL,  -- charge
+  type              VARCHAR(16) NOT NULL,  -- charge, reward
   outcome           VARCHAR(32) NOT NULL,  -- credited, balance_limit
   amount            BIGINT      NOT NULL,  -- cents asked
   balance           BIGINT      NOT NULL,  -- cents in the wallet after the decision

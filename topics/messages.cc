@@ -5,6 +5,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "topics/rewards.h"
 #include "topics/slices.h"
 #include "topics/topics.h"
 
@@ -79,6 +80,7 @@ json event_to_json(const CreateEvent& e) {
   if (e.total_stock) j["total_stock"] = *e.total_stock;
   if (e.admit_per_s > 0) j["admit_per_s"] = e.admit_per_s;
   if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
+  if (e.reward_average > 0) j["reward_average"] = e.reward_average;
   return j;
 }
 
@@ -128,6 +130,8 @@ CreateEvent event_from_json(const json& j) {
   if (e.admit_per_s > 0 && e.mode == EventMode::kRaffle) throw DecodeError("a raffle has no waiting room");
   e.pow_bits = optional_field<int32_t>(j, "pow_bits").value_or(0);
   if (e.pow_bits < 0 || e.pow_bits > kMaxPowBits) throw DecodeError("invalid pow_bits");
+  e.reward_average = optional_field<int64_t>(j, "reward_average").value_or(0);
+  if (e.reward_average < 0 || e.reward_average > kMaxRewardAverage) throw DecodeError("invalid reward_average");
   return e;
 }
 
@@ -149,6 +153,7 @@ const std::string& Command::event_id() const {
 
 std::string Command::key() const {
   if (const auto* charge = std::get_if<Charge>(&body)) return wallet_key(charge->user_id);
+  if (const auto* reward = std::get_if<Reward>(&body)) return wallet_key(reward->user_id);
   return event_id();
 }
 
@@ -156,8 +161,8 @@ std::string wallet_key(std::string_view user_id) { return "wallet/" + std::strin
 
 std::string_view Command::type() const {
   using namespace decision_type;
-  static constexpr std::array<std::string_view, 9> kNames{kCreateEvent, kClaim,       kCloseEvent, kConfirm, kCancel,
-                                                          kTick,        kDeleteEvent, kJoin,       kCharge};
+  static constexpr std::array<std::string_view, 10> kNames{kCreateEvent, kClaim, kCloseEvent, kConfirm, kCancel,
+                                                           kTick,        kDeleteEvent, kJoin, kCharge, kReward};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -204,6 +209,11 @@ std::string encode(const Command& c) {
   } else if (const auto* charge = std::get_if<Charge>(&c.body)) {
     j["user_id"] = charge->user_id;
     j["amount"] = charge->amount;
+  } else if (const auto* reward = std::get_if<Reward>(&c.body)) {
+    j["user_id"] = reward->user_id;
+    j["amount"] = reward->amount;
+    j["claim_request_id"] = reward->claim_request_id;
+    j["coupon_seq"] = reward->coupon_seq;
   } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
     const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
                                                             : std::get<Cancel>(c.body);
@@ -346,6 +356,15 @@ Command decode_command(std::string_view text) {
     if (!valid_user_id(charge.user_id)) throw DecodeError("invalid user_id");
     if (charge.amount < 1 || charge.amount > kMaxChargeAmount) throw DecodeError("invalid amount");
     c.body = std::move(charge);
+  } else if (type == kReward) {
+    Reward reward{"", field<std::string>(j, "user_id"), field<int64_t>(j, "amount"),
+                  field<std::string>(j, "claim_request_id"), field<int64_t>(j, "coupon_seq")};
+    if (!valid_user_id(reward.user_id)) throw DecodeError("invalid user_id");
+    if (!valid_request_id(reward.claim_request_id)) throw DecodeError("invalid claim_request_id");
+    if (reward.amount < 1 || reward.amount > 2 * kMaxRewardAverage || reward.coupon_seq < 1) {
+      throw DecodeError("invalid reward");
+    }
+    c.body = std::move(reward);
   } else if (type == kTick) {
     c.body = Tick{};
   } else {
@@ -455,6 +474,7 @@ std::string encode(const Decision& d) {
     if (d.event->partitions != 1) e.field("partitions", d.event->partitions);
     e.field("per_user_limit", d.event->per_user_limit);
     if (d.event->pow_bits > 0) e.field("pow_bits", d.event->pow_bits);
+    if (d.event->reward_average > 0) e.field("reward_average", d.event->reward_average);
     e.field("stock", d.event->stock);
     e.field("title", d.event->title);
     if (d.event->total_stock) e.field("total_stock", *d.event->total_stock);

@@ -42,6 +42,9 @@ struct CreateEvent {
   // Proof of work (README "Who is the user"; 0 = none): each claim and join must carry a solution of an
   // ingress's challenge with this many leading zero bits. Checked by the ingress alone.
   int32_t pow_bits = 0;
+  // Rewards (topics/rewards.h; 0 = none): each unit issued earns its user an amount credited to their
+  // wallet, drawn so that the amounts average this many cents.
+  int64_t reward_average = 0;
 };
 inline constexpr int64_t kMaxAdmitPerS = 1'000'000;
 inline constexpr int32_t kMaxPowBits = 28;
@@ -92,6 +95,16 @@ inline constexpr int64_t kMaxBalance = 1'000'000'000'000;   // a charge past thi
 // The Kafka key of a user's wallet commands and decisions: "wallet/" cannot begin an event id.
 std::string wallet_key(std::string_view user_id);
 
+// A reward for a unit issued (topics/rewards.h), credited to the winner's wallet. Not sent by any client:
+// the processor that issued the unit appends it to allot.commands in the same transaction.
+struct Reward {
+  std::string event_id;  // always empty: decided on the user's wallet (Command::key)
+  std::string user_id;
+  int64_t amount = 0;
+  std::string claim_request_id;  // the claim that won the unit
+  int64_t coupon_seq = 0;        // n: the unit's number in the event's issue order
+};
+
 // Stream time for one partition of allot.commands (the ingress appends one per partition every second):
 // holds whose expiry has passed are released and raffles whose closes_at has passed are drawn, decided
 // from the log like everything else. A tick has no decision of its own, only the ones it causes.
@@ -103,10 +116,10 @@ struct Tick {
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge> body;
+  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge, Reward> body;
 
-  const std::string& event_id() const;  // empty for a tick and a charge
-  // The Kafka key of the command and of its decision: the event id, or a charge's wallet_key.
+  const std::string& event_id() const;  // empty for a tick, a charge and a reward
+  // The Kafka key of the command and of its decision: the event id, or a charge's or reward's wallet_key.
   std::string key() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
   std::string_view type() const;  // one of topics/vocabulary.h decision_type: kCreateEvent ... kJoin, kTick
@@ -171,12 +184,12 @@ struct Decision {
   std::optional<int64_t> coupon_seq;       // when issued (fcfs), confirmed (hold) or won (raffle: draw rank)
   int64_t remaining = 0;                   // units neither issued nor held after this decision (0 for unknown events)
   std::optional<int64_t> hold_expires_at;  // held: when the hold ends unless confirmed
-  std::string claim_request_id;            // confirm/cancel: the claim they act on
+  std::string claim_request_id;            // confirm/cancel: the claim they act on; a reward: the claim that won
   std::optional<int64_t> entries;          // a raffle's close: how many entries the draw chose from
   std::optional<int64_t> ticket;           // waiting room: the join's place in line (1 = first)
   std::optional<int64_t> admitted;         // waiting room: tickets admitted so far (place = ticket - admitted)
-  std::optional<int64_t> amount;           // a charge: what it asked to credit
-  std::optional<int64_t> balance;          // a charge: the wallet's balance after the decision
+  std::optional<int64_t> amount;           // a charge or reward: what it asked to credit
+  std::optional<int64_t> balance;          // a charge or reward: the wallet's balance after the decision
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;
@@ -192,6 +205,11 @@ inline constexpr std::string_view kAdmission = decision_type::kAdmission;
 // A decision caused by a later command rather than answering its own command.
 inline bool is_caused(const Decision& d) {
   return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission;
+}
+// A decision about a user's wallet (a charge or a reward) rather than an event: keyed wallet_key(user_id),
+// with an empty event_id.
+inline bool is_wallet_decision(const Decision& d) {
+  return d.type == decision_type::kCharge || d.type == decision_type::kReward;
 }
 
 std::string encode(const Command& c);

@@ -200,7 +200,7 @@ ProjectedWallets expected_wallets(const std::vector<Decision>& decisions, size_t
   ProjectedWallets out;
   std::map<std::string, int64_t> newest;  // user -> offset of the decision that set the balance
   for (const auto& d : decisions) {
-    if (d.type != decision_type::kCharge) continue;
+    if (!is_wallet_decision(d)) continue;
     auto& w = out[d.user_id];
     w.ledger[d.command.offset] =
         ledger_entry(d.request_id, std::string(to_string(d.outcome)), d.amount.value_or(0), d.balance.value_or(0));

@@ -507,6 +507,7 @@ VerifyReport verify(const VerifyInput& in) {
   }
   check_slices(in.decisions, r);  // mega events as a whole
   check_wallets(in, r);
+  check_rewards(in, r);
   return r;
 }
 
@@ -521,7 +522,7 @@ std::string VerifyReport::summary() const {
       (wallets ? " wallets=" + std::to_string(wallets) + " money_credited=" + std::to_string(money_credited) +
                      " money_held=" + std::to_string(money_held)
                : "") +
-      " |";
+      (rewards ? " rewards=" + std::to_string(rewards) : "") + " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

@@ -34,6 +34,7 @@ struct VerifyReport {
   int64_t wallets = 0;         // users with a wallet decision (topics/verify_wallets.h)
   int64_t money_credited = 0;  // cents credited by charges, re-added from the log
   int64_t money_held = 0;      // cents the wallets hold after the last decision, walked from zero
+  int64_t rewards = 0;         // units whose reward was checked against the rule
   std::map<std::string, int64_t> outcomes;
   std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
   std::map<std::string, std::vector<std::string>>

@@ -5,12 +5,15 @@
 #include <set>
 #include <unordered_map>
 
+#include "topics/rewards.h"
+
 namespace allot::topics {
 
 void check_wallets(const VerifyInput& in, VerifyReport& r) {
-  std::unordered_map<std::string, int64_t> asked;  // charge request id -> its command's amount
+  std::unordered_map<std::string, int64_t> asked;  // charge or reward request id -> its command's amount
   for (const auto& c : in.commands) {
     if (const auto* charge = std::get_if<Charge>(&c.command.body)) asked[c.command.request_id] = charge->amount;
+    if (const auto* reward = std::get_if<Reward>(&c.command.body)) asked[c.command.request_id] = reward->amount;
   }
   std::map<std::string, std::vector<const Decision*>> wallets;
   for (const auto& d : in.decisions) {
@@ -41,7 +44,7 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
       } else if (d->outcome == Outcome::kBalanceLimit) {
         if (*d->amount <= kMaxBalance - balance) r.violations.push_back(at + ": refused a charge within the limit");
       } else {
-        r.violations.push_back(at + ": outcome " + std::string(to_string(d->outcome)) + " for a charge");
+        r.violations.push_back(at + ": outcome " + std::string(to_string(d->outcome)) + " for a " + d->type);
       }
       if (*d->balance != expected) {
         r.violations.push_back(at + ": balance " + std::to_string(*d->balance) + " where the ledger gives " +
@@ -56,6 +59,68 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
   if (r.money_credited != r.money_held) {
     r.violations.push_back("money: credited " + std::to_string(r.money_credited) + " but the wallets hold " +
                            std::to_string(r.money_held));
+  }
+}
+
+namespace {
+
+// A unit issued: its number in the event's issue order, the claim that won it and its user.
+struct Issue {
+  int64_t n = 0;
+  std::string claim_request_id, user_id;
+};
+
+// The decision issues a unit of its event: fcfs issued, hold confirmed, raffle won.
+std::optional<Issue> issue_of(const Decision& d) {
+  if (!d.coupon_seq) return std::nullopt;
+  if (d.type == decision_type::kClaim && d.outcome == Outcome::kIssued) return Issue{*d.coupon_seq, d.request_id, d.user_id};
+  if (d.type == decision_type::kConfirm && d.outcome == Outcome::kConfirmed) {
+    return Issue{*d.coupon_seq, d.claim_request_id, d.user_id};
+  }
+  if (d.type == decision_type::kDrawResult && d.outcome == Outcome::kWon) return Issue{*d.coupon_seq, d.request_id, d.user_id};
+  return std::nullopt;
+}
+
+}  // namespace
+
+void check_rewards(const VerifyInput& in, VerifyReport& r) {
+  std::map<std::string, int64_t> average;  // event -> reward_average, for events with rewards
+  bool wallets_read = false;
+  std::unordered_map<std::string, std::vector<const Decision*>> rewards;  // claim request id -> its rewards
+  for (const auto& d : in.decisions) {
+    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event &&
+        d.event->reward_average > 0) {
+      average[d.event_id] = d.event->reward_average;
+    }
+    wallets_read = wallets_read || is_wallet_decision(d);
+    if (d.type == decision_type::kReward) rewards[d.claim_request_id].push_back(&d);
+  }
+  if (average.empty() || !wallets_read) return;  // nothing to check, or the wallets were not read
+  std::map<std::string, std::vector<Issue>> issues;
+  for (const auto& d : in.decisions) {
+    if (!average.count(d.event_id)) continue;
+    if (auto issue = issue_of(d)) issues[d.event_id].push_back(std::move(*issue));
+  }
+  for (auto& [event, units] : issues) {
+    std::sort(units.begin(), units.end(), [](const Issue& a, const Issue& b) { return a.n < b.n; });
+    int64_t count = 0, sum = 0;
+    for (const auto& unit : units) {
+      const auto want = reward_amount(event, unit.n, average[event], count, sum);
+      ++count;
+      sum += want;
+      const std::string at = event + " unit " + std::to_string(unit.n) + " (" + unit.claim_request_id + ")";
+      const auto& paid = rewards[unit.claim_request_id];
+      if (paid.size() != 1) {
+        r.violations.push_back(at + ": " + std::to_string(paid.size()) + " rewards, not 1");
+        continue;
+      }
+      const auto& d = *paid.front();
+      if (d.user_id != unit.user_id || d.amount != want || d.coupon_seq != unit.n) {
+        r.violations.push_back(at + ": reward of " + std::to_string(d.amount.value_or(0)) + " to " + d.user_id +
+                               " where the rule gives " + std::to_string(want) + " to " + unit.user_id);
+      }
+      ++r.rewards;
+    }
   }
 }
 

@@ -3,7 +3,8 @@
 // each user's wallet decisions sit on one partition (their key's); walked in that partition's order from
 // zero, each credited charge adds exactly its command's amount, a balance_limit refusal changes nothing
 // and only when the charge would have passed kMaxBalance, and no balance is ever below zero. Money is
-// conserved: what was credited equals what the wallets hold at the end (per user and in total).
+// conserved: what was credited (charges and rewards) equals what the wallets hold at the end (per user and
+// in total).
 #include <vector>
 
 #include "topics/messages.h"
@@ -11,10 +12,13 @@
 
 namespace allot::topics {
 
-// Whether the decision is about a wallet rather than an event (verify() checks events apart).
-inline bool is_wallet_decision(const Decision& d) { return d.type == decision_type::kCharge; }
-
 // Adds its violations to `r`, and the wallets, money credited and balances held to its counts.
 void check_wallets(const VerifyInput& in, VerifyReport& r);
+
+// Rewards (topics/rewards.h): on every event with reward_average, each unit issued (fcfs issued, hold
+// confirmed, raffle won) has exactly one reward decision, to its user, of the amount the published rule
+// gives for its number, re-derived from the event's issues in order. Checked when the input holds wallet
+// decisions (allotctl verify without --events, or with --wallets naming the winners).
+void check_rewards(const VerifyInput& in, VerifyReport& r);
 
 }  // namespace allot::topics

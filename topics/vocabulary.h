@@ -19,6 +19,7 @@ inline constexpr std::string_view kTick = "tick";  // a command only: a tick has
 inline constexpr std::string_view kDeleteEvent = "delete_event";
 inline constexpr std::string_view kJoin = "join";
 inline constexpr std::string_view kCharge = "charge";             // money into a user's wallet (no event)
+inline constexpr std::string_view kReward = "reward";             // a unit's reward into its user's wallet
 inline constexpr std::string_view kHoldExpired = "hold_expired";  // a held claim's expiry
 inline constexpr std::string_view kDrawResult = "draw_result";    // a raffle entry's won or lost
 inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket at the opening

@@ -26,6 +26,7 @@ json event_json(const EventView& e, const BaselineCounts& baselines) {
   if (e.mode == topics::event_mode::kRaffle) j["entries"] = e.entries;
   j["partitions"] = e.partitions;
   if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
+  if (e.reward_average > 0) j["reward_average"] = e.reward_average;
   if (e.admit_per_s > 0) {
     j["admit_per_s"] = e.admit_per_s;
     j["admitted"] = e.admitted;
@@ -52,7 +53,9 @@ std::string decided_json(const ClaimView& c) {
   if (c.hold_expires_at && c.status == topics::outcome::kHeld) j["hold_expires_at"] = *c.hold_expires_at;
   if (c.amount) j["amount"] = *c.amount;
   if (c.balance) j["balance"] = *c.balance;
-  if (c.type == topics::decision_type::kCharge) j.erase("event_id");  // a wallet's, not an event's
+  if (c.type == topics::decision_type::kCharge || c.type == topics::decision_type::kReward) {
+    j.erase("event_id");  // a wallet's, not an event's
+  }
   return j.dump();
 }
 

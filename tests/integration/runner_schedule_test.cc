@@ -44,6 +44,7 @@ class PausingProducer : public processors::TxnProducer {
   IoStatus produce_decision(int32_t p, std::string_view k, std::string_view v) override {
     return inner_.produce_decision(p, k, v);
   }
+  IoStatus produce_command(std::string_view k, std::string_view v) override { return inner_.produce_command(k, v); }
   IoStatus produce_changelog(int32_t p, std::string_view k, std::optional<std::string_view> v) override {
     return inner_.produce_changelog(p, k, v);
   }

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "topics/draw.h"
+#include "topics/rewards.h"
+#include "topics/topics.h"
 #include "topics/verify.h"
 
 namespace allot::processors {
@@ -778,6 +780,126 @@ TEST_F(DecideTest, ChargesCreditTheWalletOnceAndRefuseWhatWouldPassTheLimit) {
   EXPECT_EQ(over->outcome, Outcome::kBalanceLimit);
   EXPECT_EQ(over->balance, topics::kMaxBalance - 10) << "a refused charge leaves the balance as it was";
   EXPECT_EQ(run({"pay-5", 1005, topics::Charge{"", "carol", 10}})->balance, topics::kMaxBalance);
+}
+
+// Rewards (topics/rewards.h): each unit issued emits one reward command for its user's wallet, whose
+// amount follows the published rule; the wallet credits it.
+class RewardsTest : public ::testing::Test {
+ protected:
+  // Runs `c` and then every command it emitted (the wallet's side), as the two partitions would.
+  void run(const topics::Command& c) {
+    auto r = decide(state_, c, {2, offset_++}, 1000);
+    if (!r) return;
+    state_.apply(r->writes);
+    if (r->publish) decisions_.push_back(r->decision);
+    decisions_.insert(decisions_.end(), r->caused.begin(), r->caused.end());
+    for (const auto& e : r->emitted) {
+      emitted_.push_back(e);
+      run(e);
+    }
+  }
+  topics::CreateEvent event(const std::string& id, int64_t stock, topics::EventMode mode) {
+    topics::CreateEvent e{id, "Rewarded", stock, 1, {}, {}};
+    e.mode = mode;
+    e.reward_average = 500;
+    if (mode == topics::EventMode::kHold) e.hold_ms = 60'000;
+    if (mode == topics::EventMode::kRaffle) e.closes_at = 5'000;
+    return e;
+  }
+  std::string next() { return "q" + std::to_string(offset_); }
+  MapState state_;
+  int64_t offset_ = 0;
+  std::vector<topics::Decision> decisions_;
+  std::vector<topics::Command> emitted_;
+};
+
+TEST(Rewards, AmountsStayInRangeAndPullTheAverageToTheTarget) {
+  int64_t count = 0, sum = 0;
+  for (int64_t n = 1; n <= 2000; ++n) {
+    auto amount = topics::reward_amount("drop", n, 500, count, sum);
+    ASSERT_EQ(amount, topics::reward_amount("drop", n, 500, count, sum)) << "deterministic";
+    ASSERT_GE(amount, 1);
+    ASSERT_LE(amount, 1000);
+    if (sum > 500 * count) {
+      ASSERT_LE(amount, 500) << "above the target: drawn below it";
+    }
+    if (sum < 500 * count) {
+      ASSERT_GE(amount, 500) << "below the target: drawn above it";
+    }
+    ++count;
+    sum += amount;
+    ASSERT_LE(std::abs(sum - 500 * count), 1000) << "the sum never strays more than 2A from n x A";
+  }
+  EXPECT_NEAR(static_cast<double>(sum) / static_cast<double>(count), 500.0, 1.0);
+  EXPECT_NE(topics::reward_amount("drop", 7, 500, 0, 0), topics::reward_amount("other", 7, 500, 0, 0));
+  EXPECT_EQ(topics::reward_request_id("drop", 7), topics::reward_request_id("drop", 7));
+  EXPECT_NE(topics::reward_request_id("drop", 7), topics::reward_request_id("drop", 8));
+  EXPECT_TRUE(topics::valid_request_id(topics::reward_request_id(std::string(64, 'e'), 100'000'000)));
+}
+
+TEST_F(RewardsTest, EachUnitIssuedInEveryModeCreditsItsUserOnceAndTheVerifierAgrees) {
+  using topics::EventMode;
+  run({"c-f", 100, event("f", 3, EventMode::kFcfs)});
+  run({"c-h", 100, event("h", 2, EventMode::kHold)});
+  run({"c-r", 100, event("r", 2, EventMode::kRaffle)});
+  for (const std::string user : {"ann", "ben", "cat", "dan"}) {
+    run({"f-" + user, 1000, topics::Claim{"f", user}});  // dan's is sold out: no reward
+    run({"r-" + user, 1000, topics::Claim{"r", user}});
+  }
+  run({"hold-ann", 1000, topics::Claim{"h", "ann"}});
+  run({"hold-ben", 1000, topics::Claim{"h", "ben"}});
+  run({next(), 1100, topics::Confirm{{"h", "hold-ann", "ann"}}});
+  run({next(), 1100, topics::Cancel{{"h", "hold-ben", "ben"}}});  // cancelled: no reward
+  run({next(), 6000, topics::CloseEvent{"r"}});                   // draws 2 winners
+
+  ASSERT_EQ(emitted_.size(), 3u + 1u + 2u);
+  std::map<std::string, int64_t> credited;
+  for (const auto& d : decisions_) {
+    if (d.type == "reward") {
+      EXPECT_EQ(d.outcome, Outcome::kCredited);
+      credited[d.user_id] += *d.amount;
+    }
+  }
+  int64_t balances = 0;
+  for (const char* user : {"ann", "ben", "cat", "dan"}) {
+    auto b = state_.kv.find(balance_key(user));
+    EXPECT_EQ(b == state_.kv.end() ? 0 : std::stoll(b->second), credited[user]) << user;
+    balances += credited[user];
+  }
+  EXPECT_GT(balances, 0);
+  // The first unit of each event gets the rule's first amount.
+  for (const auto& c : emitted_) {
+    const auto& reward = std::get<topics::Reward>(c.body);
+    EXPECT_EQ(c.key(), topics::wallet_key(reward.user_id));
+    EXPECT_GE(reward.amount, 1);
+    EXPECT_LE(reward.amount, 1000);
+  }
+  // A retried claim emits nothing more (its decision stands).
+  auto again = decide(state_, {"f-ann", 1000, topics::Claim{"f", "ann"}}, {2, 99}, 1000);
+  EXPECT_FALSE(again);
+
+  topics::VerifyInput in;
+  in.decisions = decisions_;
+  auto report = topics::verify(in);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.rewards, 6);
+  EXPECT_EQ(report.money_credited, balances);
+
+  // The verifier catches a reward of the wrong amount, a missing one and one paid twice.
+  auto tampered = decisions_;
+  for (auto& d : tampered) {
+    if (d.type == "reward") {
+      *d.amount += 1;
+      *d.balance += 1;
+      break;
+    }
+  }
+  in.decisions = tampered;
+  EXPECT_FALSE(topics::verify(in).ok()) << "an amount the rule does not give";
+  auto missing = decisions_;
+  std::erase_if(missing, [](const topics::Decision& d) { return d.type == "reward" && d.user_id == "cat"; });
+  in.decisions = missing;
+  EXPECT_FALSE(topics::verify(in).ok()) << "a unit without its reward";
 }
 
 TEST(EventRecord, RoundTripsTheWaitingRoomFields) {

@@ -26,6 +26,7 @@ struct FakeCluster {
   struct Txn {
     std::map<int32_t, std::vector<Record>> changelog;
     std::map<int32_t, std::vector<std::string>> decisions;
+    std::vector<std::string> emitted;  // commands for other partitions
     OffsetMap offsets;
   };
   std::string cluster_id = "cluster-a";
@@ -33,6 +34,7 @@ struct FakeCluster {
   std::map<int32_t, std::vector<std::string>> commands;
   std::map<int32_t, std::vector<Record>> changelog;
   std::map<int32_t, std::vector<std::string>> decisions;
+  std::vector<std::string> emitted;
   OffsetMap group_offsets;
   std::optional<Txn> pending;  // a transaction that sent offsets and has not committed yet
 
@@ -41,6 +43,7 @@ struct FakeCluster {
       changelog[p].insert(changelog[p].end(), records.begin(), records.end());
     for (const auto& [p, values] : t.decisions) decisions[p].insert(decisions[p].end(), values.begin(), values.end());
     for (const auto& [p, next] : t.offsets) group_offsets[p] = next;
+    emitted.insert(emitted.end(), t.emitted.begin(), t.emitted.end());
   }
   // The pending transaction's commit reaches the coordinator.
   void settle() {
@@ -158,6 +161,11 @@ class FakeProducer : public TxnProducer {
     if (auto s = injected("produce"); !s.is_ok()) return s;
     EXPECT_TRUE(open_);
     txn_.decisions[p].emplace_back(value);
+    return IoStatus::ok();
+  }
+  IoStatus produce_command(std::string_view, std::string_view value) override {
+    EXPECT_TRUE(open_);
+    txn_.emitted.emplace_back(value);
     return IoStatus::ok();
   }
   IoStatus produce_changelog(int32_t p, std::string_view key, std::optional<std::string_view> value) override {
