@@ -319,7 +319,8 @@ struct Runner::Impl : RebalanceHandler {
     log_warn(kLog, "transaction aborted; rewound " + std::to_string(partitions.size()) + " partitions");
   }
 
-  // 4. One batch, one transaction: decisions + changelog + input offsets; the store after the commit.
+  // 4. One batch, one transaction: decisions + emitted commands + changelog + input offsets; the store after
+  //    the commit.
   void process_batch() {
     auto started = std::chrono::steady_clock::now();
     if (auto s = io.producer.begin(); !s.is_ok()) {

@@ -161,8 +161,8 @@ std::string wallet_key(std::string_view user_id) { return "wallet/" + std::strin
 
 std::string_view Command::type() const {
   using namespace decision_type;
-  static constexpr std::array<std::string_view, 10> kNames{kCreateEvent, kClaim, kCloseEvent, kConfirm, kCancel,
-                                                           kTick,        kDeleteEvent, kJoin, kCharge, kReward};
+  static constexpr std::array<std::string_view, 10> kNames{kCreateEvent, kClaim,       kCloseEvent, kConfirm, kCancel,
+                                                           kTick,        kDeleteEvent, kJoin,       kCharge,  kReward};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }

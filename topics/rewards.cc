@@ -24,8 +24,7 @@ uint64_t splitmix64(uint64_t state) {
 
 }  // namespace
 
-int64_t reward_amount(std::string_view event_id, int64_t n, int64_t average, int64_t count_before,
-                      int64_t sum_before) {
+int64_t reward_amount(std::string_view event_id, int64_t n, int64_t average, int64_t count_before, int64_t sum_before) {
   int64_t low = 1, high = 2 * average;
   const int64_t target = average * count_before;
   if (sum_before > target) {

@@ -15,8 +15,7 @@ namespace allot::topics {
 inline constexpr int64_t kMaxRewardAverage = 100'000'000;  // cents: a million, so 2A stays a small number
 
 // The amount of the n-th reward (n from 1), given the count and sum of the rewards before it.
-int64_t reward_amount(std::string_view event_id, int64_t n, int64_t average, int64_t count_before,
-                      int64_t sum_before);
+int64_t reward_amount(std::string_view event_id, int64_t n, int64_t average, int64_t count_before, int64_t sum_before);
 
 // The request id of the n-th reward's credit command: "rw-<16 hex of FNV-1a 64 of event_id>-<n>", the same
 // on every replay, so the wallet credits it once.

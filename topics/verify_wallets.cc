@@ -73,11 +73,13 @@ struct Issue {
 // The decision issues a unit of its event: fcfs issued, hold confirmed, raffle won.
 std::optional<Issue> issue_of(const Decision& d) {
   if (!d.coupon_seq) return std::nullopt;
-  if (d.type == decision_type::kClaim && d.outcome == Outcome::kIssued) return Issue{*d.coupon_seq, d.request_id, d.user_id};
+  if (d.type == decision_type::kClaim && d.outcome == Outcome::kIssued)
+    return Issue{*d.coupon_seq, d.request_id, d.user_id};
   if (d.type == decision_type::kConfirm && d.outcome == Outcome::kConfirmed) {
     return Issue{*d.coupon_seq, d.claim_request_id, d.user_id};
   }
-  if (d.type == decision_type::kDrawResult && d.outcome == Outcome::kWon) return Issue{*d.coupon_seq, d.request_id, d.user_id};
+  if (d.type == decision_type::kDrawResult && d.outcome == Outcome::kWon)
+    return Issue{*d.coupon_seq, d.request_id, d.user_id};
   return std::nullopt;
 }
 

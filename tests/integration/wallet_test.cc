@@ -6,8 +6,8 @@
 
 #include <csignal>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,9 +211,9 @@ TEST_F(Wallet, EveryUnitIssuedIsRewardedExactlyOnceAcrossKillNineOfTheProcessors
   // The verifier re-derives every amount from the event's issues, and both stores equal the log.
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
   for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
-    ASSERT_EQ(sh(allotctl + " groups wait " + sink + " allot.decisions --timeout 120 --brokers " + brokers() +
-                 " >/dev/null"),
-              0)
+    ASSERT_EQ(
+        sh(allotctl + " groups wait " + sink + " allot.decisions --timeout 120 --brokers " + brokers() + " >/dev/null"),
+        0)
         << sink;
   }
   std::string wallets;

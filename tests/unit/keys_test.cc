@@ -25,9 +25,9 @@ bool listed(std::string_view event_id, std::string_view key) {
 
 // Every key builder of an event's records, for one event.
 std::vector<std::string> keys_of(const std::string& event_id) {
-  return {event_key(event_id),      user_key(event_id, "alice"), entry_key(event_id, 0),    hold_key(event_id, "req-1"),
-          hold_queue_key(event_id), join_key(event_id, "alice"), prequeue_key(event_id, 0), ticket_key(event_id, 1),
-          rewards_key(event_id)};
+  return {event_key(event_id),         user_key(event_id, "alice"), entry_key(event_id, 0),
+          hold_key(event_id, "req-1"), hold_queue_key(event_id),    join_key(event_id, "alice"),
+          prequeue_key(event_id, 0),   ticket_key(event_id, 1),     rewards_key(event_id)};
 }
 
 TEST(EventKeys, EveryBuilderOfAnEventsRecordIsListedForThatEventOnly) {
