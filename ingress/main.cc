@@ -109,7 +109,10 @@ int main() {
   try {
     allot::metrics::Registry registry;
     allot::ingress::Publisher pub(publisher, registry);
-    allot::ingress::GroupOffsets processors(publisher.brokers, "allot-processor", publisher.topic, offsets_refresh_ms);
+    // Slack 1: processors append rewards to allot.commands in transactions (README "Rewards"), so a
+    // partition may end in a commit marker no consumer reads.
+    allot::ingress::GroupOffsets processors(publisher.brokers, "allot-processor", publisher.topic, offsets_refresh_ms,
+                                            /*end_slack=*/1);
     allot::ingress::GroupOffsets redis_sink(publisher.brokers, "allot-sink-redis", "allot.decisions",
                                             offsets_refresh_ms, /*end_slack=*/1);
     allot::ingress::Projections projections(projection);

@@ -37,7 +37,9 @@ std::optional<std::string> PaymentSignatures::refusal(std::string_view header, s
   auto t_text = header.substr(2, comma - 2);
   int64_t t = 0;
   auto [end, ec] = std::from_chars(t_text.data(), t_text.data() + t_text.size(), t);
-  if (ec != std::errc() || end != t_text.data() + t_text.size()) return "the signature's t is not a number";
+  if (ec != std::errc() || end != t_text.data() + t_text.size() || t_text.size() > 12 || t <= 0) {
+    return "the signature's t is not Unix seconds";
+  }
   if (std::llabs(now_s - t) > tolerance_s_) {
     return "the signature's t is more than " + std::to_string(tolerance_s_) + " s from now";
   }

@@ -211,6 +211,11 @@ int verify(const std::vector<std::string>& args) {
       if (!line.empty()) input.accepted.push_back(line);
     }
   }
+  if (!check_wallets) {
+    input.wallet_users.emplace();  // no wallet was read
+  } else if (!wallet_users.empty()) {
+    input.wallet_users = wallet_users;
+  }
   auto report = topics::verify(input);
   std::cout << "kafka: " << report.summary()
             << (undecodable ? " undecodable_commands=" + std::to_string(undecodable) : "") << "\n";

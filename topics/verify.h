@@ -4,6 +4,8 @@
 // `allotctl verify` share it. The checks are written from the contract, independently of decide().
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,9 @@ struct VerifyInput {
   std::vector<Decision> decisions;          // in any order
   // Request ids a client saw answered 202; each must have exactly one decision. May be empty.
   std::vector<std::string> accepted;
+  // The users whose wallet decisions are all in `decisions` (rewards are checked for their units only);
+  // nullopt: every wallet's.
+  std::optional<std::set<std::string>> wallet_users = std::nullopt;
 };
 
 struct VerifyReport {

@@ -10,10 +10,13 @@
 namespace allot::topics {
 
 void check_wallets(const VerifyInput& in, VerifyReport& r) {
-  std::unordered_map<std::string, int64_t> asked;  // charge or reward request id -> its command's amount
+  // A charge's or reward's command amount, by the command's position (a retried key's later command, which
+  // gets no decision, may ask another amount).
+  std::map<std::pair<int32_t, int64_t>, int64_t> asked;
   for (const auto& c : in.commands) {
-    if (const auto* charge = std::get_if<Charge>(&c.command.body)) asked[c.command.request_id] = charge->amount;
-    if (const auto* reward = std::get_if<Reward>(&c.command.body)) asked[c.command.request_id] = reward->amount;
+    const std::pair at{c.position.partition, c.position.offset};
+    if (const auto* charge = std::get_if<Charge>(&c.command.body)) asked[at] = charge->amount;
+    if (const auto* reward = std::get_if<Reward>(&c.command.body)) asked[at] = reward->amount;
   }
   std::map<std::string, std::vector<const Decision*>> wallets;
   for (const auto& d : in.decisions) {
@@ -33,7 +36,8 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
         r.violations.push_back(at + ": a wallet decision without amount and balance");
         continue;
       }
-      if (auto it = asked.find(d->request_id); it != asked.end() && it->second != *d->amount) {
+      if (auto it = asked.find({d->command.partition, d->command.offset});
+          it != asked.end() && it->second != *d->amount) {
         r.violations.push_back(at + ": amount " + std::to_string(*d->amount) + " but the command asked " +
                                std::to_string(it->second));
       }
@@ -53,7 +57,13 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
       if (*d->balance < 0) r.violations.push_back(at + ": balance below zero");
       balance = expected;
     }
-    r.money_held += balance;
+    // What the wallet holds by its own last decision (the walk above checked each step against it).
+    for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
+      if ((*it)->balance) {
+        r.money_held += *(*it)->balance;
+        break;
+      }
+    }
     ++r.wallets;
   }
   if (r.money_credited != r.money_held) {
@@ -86,18 +96,19 @@ std::optional<Issue> issue_of(const Decision& d) {
 }  // namespace
 
 void check_rewards(const VerifyInput& in, VerifyReport& r) {
-  std::map<std::string, int64_t> average;  // event -> reward_average, for events with rewards
-  bool wallets_read = false;
+  auto wallet_read = [&](const std::string& user) { return !in.wallet_users || in.wallet_users->count(user) > 0; };
+  std::map<std::string, int64_t> average;              // event -> reward_average, for events with rewards
+  std::map<std::string, std::string> event_of_prefix;  // "rw-<hash>-" -> the event, for every event created
   std::unordered_map<std::string, std::vector<const Decision*>> rewards;  // claim request id -> its rewards
   for (const auto& d : in.decisions) {
-    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event &&
-        d.event->reward_average > 0) {
-      average[d.event_id] = d.event->reward_average;
+    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event) {
+      auto id = reward_request_id(d.event_id, 1);
+      event_of_prefix[id.substr(0, id.size() - 1)] = d.event_id;
+      if (d.event->reward_average > 0) average[d.event_id] = d.event->reward_average;
     }
-    wallets_read = wallets_read || is_wallet_decision(d);
     if (d.type == decision_type::kReward) rewards[d.claim_request_id].push_back(&d);
   }
-  if (average.empty() || !wallets_read) return;  // nothing to check, or the wallets were not read
+  std::set<const Decision*> matched;
   std::map<std::string, std::vector<Issue>> issues;
   for (const auto& d : in.decisions) {
     if (!average.count(d.event_id)) continue;
@@ -110,18 +121,34 @@ void check_rewards(const VerifyInput& in, VerifyReport& r) {
       const auto want = reward_amount(event, unit.n, average[event], count, sum);
       ++count;
       sum += want;
+      if (!wallet_read(unit.user_id)) continue;  // its wallet was not read: not checked here
       const std::string at = event + " unit " + std::to_string(unit.n) + " (" + unit.claim_request_id + ")";
       const auto& paid = rewards[unit.claim_request_id];
+      matched.insert(paid.begin(), paid.end());
       if (paid.size() != 1) {
         r.violations.push_back(at + ": " + std::to_string(paid.size()) + " rewards, not 1");
         continue;
       }
       const auto& d = *paid.front();
-      if (d.user_id != unit.user_id || d.amount != want || d.coupon_seq != unit.n) {
+      if (d.user_id != unit.user_id || d.amount != want || d.coupon_seq != unit.n ||
+          d.request_id != reward_request_id(event, unit.n)) {
         r.violations.push_back(at + ": reward of " + std::to_string(d.amount.value_or(0)) + " to " + d.user_id +
                                " where the rule gives " + std::to_string(want) + " to " + unit.user_id);
       }
       ++r.rewards;
+    }
+  }
+  // A reward for no unit issued (of an event this input holds): money from nowhere.
+  for (const auto& [claim, paid] : rewards) {
+    for (const auto* d : paid) {
+      if (matched.count(d)) continue;
+      const auto dash = d->request_id.rfind('-');
+      auto it =
+          dash == std::string::npos ? event_of_prefix.end() : event_of_prefix.find(d->request_id.substr(0, dash + 1));
+      if (it != event_of_prefix.end()) {
+        r.violations.push_back("reward " + d->request_id + " to " + d->user_id + ": for no unit issued of " +
+                               it->second + " (claim " + claim + ")");
+      }
     }
   }
 }

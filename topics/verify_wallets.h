@@ -17,8 +17,9 @@ void check_wallets(const VerifyInput& in, VerifyReport& r);
 
 // Rewards (topics/rewards.h): on every event with reward_average, each unit issued (fcfs issued, hold
 // confirmed, raffle won) has exactly one reward decision, to its user, of the amount the published rule
-// gives for its number, re-derived from the event's issues in order. Checked when the input holds wallet
-// decisions (allotctl verify without --events, or with --wallets naming the winners).
+// gives for its number, re-derived from the event's issues in order, with the request id the rule names;
+// and no reward is for anything else. Units whose user's wallet the input does not hold
+// (VerifyInput::wallet_users) are not checked.
 void check_rewards(const VerifyInput& in, VerifyReport& r);
 
 }  // namespace allot::topics

@@ -88,6 +88,9 @@ Checked<std::string> command_request_id(const Request& req) {
   auto key = req.header("idempotency-key");
   std::string id = key ? std::string(*key) : new_request_id();
   if (!topics::valid_request_id(id)) return errors::invalid_idempotency_key();
+  // The ids the system names itself (a payment's charge, a unit's reward, a tick): a client's key must not
+  // take one, or the real command would be answered as its repeat.
+  if (topics::is_reserved_request_id(id)) return errors::reserved_idempotency_key();
   return id;
 }
 

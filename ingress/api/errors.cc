@@ -24,6 +24,10 @@ ApiError invalid_request_id() { return {400, "invalid_request_id", "request ids 
 ApiError invalid_idempotency_key() {
   return {400, "invalid_idempotency_key", "Idempotency-Key must match [A-Za-z0-9_-]{1,64}"};
 }
+ApiError reserved_idempotency_key() {
+  return {400, "invalid_idempotency_key",
+          "Idempotency-Key must not start with pay-, rw- or tick- (the system's own ids)"};
+}
 ApiError invalid_wait_ms(int max) {
   return {400, "invalid_wait_ms", "wait_ms must be an integer from 0 to " + std::to_string(max)};
 }
@@ -51,6 +55,9 @@ ApiError invalid_signature(std::string_view reason) {
 }
 ApiError payer_only() {
   return {403, "forbidden", "only the admin or the payment provider's signed callback may charge a wallet"};
+}
+ApiError payment_id_required() {
+  return {400, "payment_id_required", "a signed payment callback must name its payment_id (retries are one charge)"};
 }
 ApiError no_wallet() {
   return {404, "no_wallet", "the admin token has no wallet of its own: name the user with ?user_id="};

@@ -26,6 +26,7 @@ ApiError body_too_large(size_t max_bytes);
 ApiError invalid_event_id();
 ApiError invalid_request_id();
 ApiError invalid_idempotency_key();
+ApiError reserved_idempotency_key();
 ApiError invalid_wait_ms(int max);
 ApiError invalid_limit();
 ApiError invalid_partitions(int32_t max);
@@ -38,6 +39,7 @@ ApiError unauthorized_payer();                        // 401: a charge without t
 ApiError invalid_signature(std::string_view reason);  // 401: a Payment-Signature that does not sign the body
 ApiError payer_only();                                // 403: a user's token on POST /api/wallet/charge
 ApiError invalid_user_id();                           // 400: ?user_id= that is no user id
+ApiError payment_id_required();                       // 400: a signed callback without its payment_id
 ApiError no_wallet();                                 // 404: GET /api/wallet by the admin token, no user named
 ApiError user_id_required();                          // 400: POST /api/dev/login without a user_id
 ApiError dev_login_off();                             // 404: POST /api/dev/login while ALLOT_DEV_LOGIN is off

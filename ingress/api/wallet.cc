@@ -12,10 +12,12 @@ namespace allot::ingress::api {
 namespace {
 
 // Who may charge: the payment provider's callback signed with the shared secret, or the admin (its token
-// or an admin JWT). A signed-in user may not credit a wallet.
-std::optional<ApiError> check_payer(Api::Context& c, const Request& req) {
+// or an admin JWT). A signed-in user may not credit a wallet. `signed_callback` tells which.
+std::optional<ApiError> check_payer(Api::Context& c, const Request& req, bool& signed_callback) {
+  signed_callback = false;
   if (auto signature = req.header("payment-signature")) {
     if (auto why = c.payments.refusal(*signature, req.body, now_ms() / 1000)) return errors::invalid_signature(*why);
+    signed_callback = true;
     return std::nullopt;
   }
   if (!req.header("authorization")) return errors::unauthorized_payer();
@@ -30,10 +32,14 @@ void charge(Api::Context& c, const Request& req, Reply r) {
   auto wait = wait_ms_param(req, c.opt.max_wait_ms);
   if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
   if (auto e = check_command_request(req, c.gate, c.opt.max_body_bytes)) return r.error(*e);
-  if (auto e = check_payer(c, req)) return r.error(*e);
+  bool signed_callback = false;
+  if (auto e = check_payer(c, req, signed_callback)) return r.error(*e);
   auto parsed = parse_charge(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
   const auto& body = std::get<ChargeRequest>(parsed);
+  // The signature covers the body, not the Idempotency-Key: a signed callback names its payment, so a
+  // replayed callback is the same charge.
+  if (signed_callback && !body.payment_id) return r.error(errors::payment_id_required());
   auto request_id = command_request_id(req);  // an Idempotency-Key is checked even when a payment id names it
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
   // The provider's payment id names the charge, so its retried callbacks are one charge.

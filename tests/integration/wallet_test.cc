@@ -116,6 +116,10 @@ TEST_F(Wallet, ChargesCreditExactlyOnceAndEveryStoreAgrees) {
   const auto tampered = body(alice_, 7, unique_id("pi"));
   EXPECT_EQ(charge(body(alice_, 700000, unique_id("pi")), signed_by_provider(tampered)).status, 401);
   EXPECT_EQ(charge(body(alice_, 0), as_admin()).status, 400);
+  const auto unnamed = body(alice_, 7);  // a signed callback must name its payment (a replay is then one charge)
+  EXPECT_EQ(charge(unnamed, signed_by_provider(unnamed)).status, 400);
+  EXPECT_EQ(charge(body(alice_, 7), as_admin({{"Idempotency-Key", "pay-" + unique_id("x")}})).status, 400)
+      << "the system's own ids are not a client's key";
 
   // Kafka: 1 + 1 + 1 charges of alice, 20 of bob, each once; nothing refused landed.
   auto landed = charges_of(decisions, {alice_, bob_}, 23);
@@ -161,7 +165,7 @@ TEST_F(Wallet, ChargesCreditExactlyOnceAndEveryStoreAgrees) {
 TEST_F(Wallet, EveryUnitIssuedIsRewardedExactlyOnceAcrossKillNineOfTheProcessors) {
   constexpr int kUnits = 1500;
   const auto event = unique_id("rw-drop");
-  const auto prefix = unique_id("rw");
+  const auto prefix = unique_id("winner");
   std::vector<std::string> users;
   for (int i = 0; i < kUnits; ++i) users.push_back(prefix + "-" + std::to_string(i));
   TopicTail decisions("allot.decisions");

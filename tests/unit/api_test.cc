@@ -642,6 +642,19 @@ TEST_F(ApiTest, OnlyTheAdminOrTheProvidersSignedCallbackChargesAWallet) {
                 .code(),
             "invalid_idempotency_key")
       << "a key is checked even when a payment id names the charge";
+  for (const char* reserved : {"pay-pi_1", "rw-0123456789abcdef-1", "tick-5"}) {
+    EXPECT_EQ(charge({{"authorization", std::string("Bearer ") + kAdmin}, {"idempotency-key", reserved}},
+                     R"({"user_id":"bob","amount":5})")
+                  .code(),
+              "invalid_idempotency_key")
+        << reserved << " is the system's own id";
+    auto claim = claim_request("e1", "alice");
+    claim.headers.emplace_back("idempotency-key", reserved);
+    EXPECT_EQ(call("claim", claim).code(), "invalid_idempotency_key") << reserved;
+  }
+  const std::string unnamed = R"({"user_id":"alice","amount":5})";
+  EXPECT_EQ(charge({{"payment-signature", provider.sign(unnamed, now_s)}}, unnamed).code(), "payment_id_required")
+      << "a signed callback names its payment, so a replay is the same charge";
 }
 
 TEST_F(ApiTest, AWalletIsReadByItsUserOrTheAdmin) {

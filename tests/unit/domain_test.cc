@@ -900,6 +900,30 @@ TEST_F(RewardsTest, EachUnitIssuedInEveryModeCreditsItsUserOnceAndTheVerifierAgr
   std::erase_if(missing, [](const topics::Decision& d) { return d.type == "reward" && d.user_id == "cat"; });
   in.decisions = missing;
   EXPECT_FALSE(topics::verify(in).ok()) << "a unit without its reward";
+  // ...unless the input does not hold that user's wallet: then that unit is not checked.
+  in.wallet_users = std::set<std::string>{"ann", "ben", "dan"};
+  auto partial = topics::verify(in);
+  EXPECT_TRUE(partial.ok()) << partial.summary();
+  EXPECT_LT(partial.rewards, 6);
+  in.wallet_users.reset();
+
+  // A reward for a unit never issued (dan's sold-out claim) is money from nowhere.
+  auto extra = decisions_;
+  for (const auto& d : decisions_) {
+    if (d.type == "reward" && d.user_id == "cat") {
+      auto forged = d;
+      forged.request_id = topics::reward_request_id("f", 9);
+      forged.claim_request_id = "f-dan";
+      forged.user_id = "dan";
+      forged.balance = forged.amount;
+      forged.command.offset = 10'000;
+      extra.push_back(forged);
+    }
+  }
+  in.decisions = extra;
+  auto forged = topics::verify(in);
+  EXPECT_FALSE(forged.ok());
+  EXPECT_NE(forged.summary().find("for no unit issued"), std::string::npos) << forged.summary();
 }
 
 TEST(EventRecord, RoundTripsTheWaitingRoomFields) {

@@ -80,6 +80,10 @@ TEST(Verify, CatchesMoneyFromNowhereAndAWrongRefusal) {
   no_amount.amount.reset();
   EXPECT_TRUE(violated({no_amount}));
   EXPECT_TRUE(violated({charge("a", 1, 10, 10), charge("a", 1, 10, 10)})) << "one charge decided twice";
+  // A retried key's second command (no decision of its own) may ask another amount: not a violation.
+  auto retried = charge_command("a", 2, 999);
+  retried.command.request_id = "pay-1";
+  EXPECT_FALSE(violated({charge("a", 1, 10, 10)}, {charge_command("a", 1, 10), retried}));
 }
 
 TEST(Verify, ACorrectRunIsClean) {
