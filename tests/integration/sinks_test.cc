@@ -436,13 +436,15 @@ TEST(SinkBackoff, DoublesFromMinimumUpToTheCapAndResets) {
   EXPECT_EQ(b.next().count(), 100);
 }
 
-TEST(SinkSchema, HasTheFourTablesAsStatements) {
+TEST(SinkSchema, HasItsTablesAsStatements) {
   auto statements = sinks::mysql_schema_statements();
-  ASSERT_EQ(statements.size(), 4u);
+  ASSERT_EQ(statements.size(), 6u);
   EXPECT_NE(statements[0].find("CREATE TABLE IF NOT EXISTS events"), std::string::npos);
   EXPECT_NE(statements[1].find("CREATE TABLE IF NOT EXISTS claims"), std::string::npos);
   EXPECT_NE(statements[2].find("CREATE TABLE IF NOT EXISTS claim_counts"), std::string::npos);
   EXPECT_NE(statements[3].find("CREATE TABLE IF NOT EXISTS requests"), std::string::npos);
+  EXPECT_NE(statements[4].find("CREATE TABLE IF NOT EXISTS wallet_ledger"), std::string::npos);
+  EXPECT_NE(statements[5].find("CREATE TABLE IF NOT EXISTS wallets"), std::string::npos);
 }
 
 class ProjectionTest : public ::testing::Test {
@@ -548,6 +550,50 @@ TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
   ASSERT_NO_THROW(projection.apply({batch_.begin() + 2, batch_.begin() + 6}));
   EXPECT_EQ(redis.snapshot(keys), once);
   redis.del(keys);
+}
+
+// A wallet's balance is its newest decision's: an older batch re-applied after a newer one (a sink that
+// crashed between its store's commit and its offset commit) moves no balance back, in either store.
+TEST_F(ProjectionTest, AnOlderWalletBatchMovesNoBalanceBack) {
+  const auto user = unique_id("wallet");
+  std::vector<topics::Decision> charges;
+  int64_t balance = 0;
+  for (int64_t i = 0; i < 3; ++i) {
+    topics::Decision d;
+    d.type = std::string(topics::decision_type::kCharge);
+    d.request_id = user + "-pay-" + std::to_string(i);
+    d.user_id = user;
+    d.outcome = topics::Outcome::kCredited;
+    d.amount = 5 * (i + 1);
+    balance += *d.amount;
+    d.balance = balance;
+    d.command = {7, 100 + i};
+    d.decided_at = 1000 + i;
+    charges.push_back(d);
+  }
+  Mysql db(kTestDatabase);
+  sinks::MysqlProjection mysql(mysql_options(kTestDatabase));
+  ASSERT_NO_THROW(mysql.apply(charges));
+  ASSERT_NO_THROW(mysql.apply({charges[0]}));
+  ASSERT_NO_THROW(mysql.apply({charges[0], charges[1]}));
+  EXPECT_EQ(db.query("SELECT balance FROM wallets WHERE user_id = " + db.quote(user)), (std::vector<Row>{{"30"}}));
+  EXPECT_EQ(db.query("SELECT COUNT(*) FROM wallet_ledger WHERE user_id = " + db.quote(user)),
+            (std::vector<Row>{{"3"}}));
+
+  const std::string prefix = unique_id("allot-test") + ":";
+  Redis redis;
+  sinks::RedisProjection projection(redis_options(prefix));
+  ASSERT_NO_THROW(projection.apply(charges));
+  const std::vector<std::string> keys{prefix + "wallet:" + user, prefix + "wallet:" + user + ":ledger"};
+  auto once = redis.snapshot(keys);
+  ASSERT_NO_THROW(projection.apply({charges[0]}));
+  EXPECT_EQ(redis.snapshot(keys), once);
+  EXPECT_EQ(redis.hash(prefix + "wallet:" + user)["balance"], "30");
+  EXPECT_EQ(redis.cmd({"ZCARD", prefix + "wallet:" + user + ":ledger"})->integer, 3);
+  redis.del(keys);
+  std::vector<std::string> records;
+  for (const auto& d : charges) records.push_back(prefix + "claim:" + d.request_id);
+  redis.del(records);
 }
 
 // ---- Event modes: raffle and hold next to fcfs ------------------------------------------------------
