@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 bool answers_a_request(std::string_view type) {
   using namespace topics::decision_type;
   return type == kClaim || type == kConfirm || type == kCancel || type == kCloseEvent || type == kDeleteEvent ||
-         type == kJoin || type == kCharge || type == kReward;
+         type == kJoin || topics::is_wallet_type(type);
 }
 
 // The decision in `raw` (JSON on allot.decisions), or nullopt when it answers no request or is invalid.

@@ -42,7 +42,7 @@ inline constexpr EventKeyKind kPrequeue{"wp/", true, true};
 inline constexpr EventKeyKind kTicket{"wq/", true, true};
 // hq/<event>: the live holds in expiry order (records.h QueuedHold)
 inline constexpr EventKeyKind kHoldQueue{"hq/", false, true};
-// rw/<event>: an event's rewards, "reward_average count sum" (processors/wallet.h); only with rewards
+// rw/<event>: an event's rewards (records.h RewardsRecord); only on an event with rewards
 inline constexpr EventKeyKind kRewards{"rw/", false, true};
 }  // namespace key_kind
 

@@ -167,6 +167,15 @@ JoinRecord decode_join(std::string_view v) {
   return {std::move(f.first), std::move(f.second), f.number};
 }
 
+std::string encode_rewards(const RewardsRecord& r) {
+  return std::to_string(r.average) + " " + std::to_string(r.count) + " " + std::to_string(r.sum);
+}
+RewardsRecord decode_rewards(std::string_view v) {
+  auto a = v.find(' '), b = v.rfind(' ');
+  if (a == std::string_view::npos || a == b) throw std::runtime_error("corrupt rewards record");
+  return {to_int(v.substr(0, a)), to_int(v.substr(a + 1, b - a - 1)), to_int(v.substr(b + 1))};
+}
+
 std::string encode_place(std::string_view request_id, std::string_view user_id) {
   std::string out(request_id);
   out += ' ';

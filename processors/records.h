@@ -62,6 +62,14 @@ struct JoinRecord {
 std::string encode_join(const JoinRecord& j);
 JoinRecord decode_join(std::string_view v);
 
+// An event's rewards (key_kind::kRewards), "reward_average count sum": the average it was created with
+// (the event record does not carry it) and the rewards paid so far.
+struct RewardsRecord {
+  int64_t average = 0, count = 0, sum = 0;
+};
+std::string encode_rewards(const RewardsRecord& r);
+RewardsRecord decode_rewards(std::string_view v);
+
 // A raffle entry, a pre-queued join and a ticket in line (key_kind::kEntry, kPrequeue, kTicket) each hold
 // "request_id user_id" until the draw, the opening or the admission uses them.
 std::string encode_place(std::string_view request_id, std::string_view user_id);

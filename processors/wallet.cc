@@ -1,7 +1,5 @@
 #include "processors/wallet.h"
 
-#include <sstream>
-#include <stdexcept>
 #include <string>
 
 #include "topics/rewards.h"
@@ -43,7 +41,7 @@ topics::Decision decide_reward(Ctx& x, const topics::Reward& reward) {
 }
 
 void start_rewards(Ctx& x, const topics::CreateEvent& spec) {
-  if (spec.reward_average > 0) x.st.put(rewards_key(spec.event_id), std::to_string(spec.reward_average) + " 0 0");
+  if (spec.reward_average > 0) x.st.put(rewards_key(spec.event_id), encode_rewards({spec.reward_average, 0, 0}));
 }
 
 void reward_unit(Ctx& x, const EventState& e, const std::string& user_id, const std::string& claim_request_id,
@@ -51,11 +49,9 @@ void reward_unit(Ctx& x, const EventState& e, const std::string& user_id, const 
   const auto key = rewards_key(e.spec.event_id);
   auto record = x.st.get(key);
   if (!record) return;  // an event without rewards
-  int64_t average = 0, count = 0, sum = 0;
-  std::istringstream fields(*record);
-  if (!(fields >> average >> count >> sum)) throw std::runtime_error("corrupt rewards record " + key);
-  const auto amount = topics::reward_amount(e.spec.event_id, n, average, count, sum);
-  x.st.put(key, std::to_string(average) + " " + std::to_string(count + 1) + " " + std::to_string(sum + amount));
+  auto rewards = decode_rewards(*record);
+  const auto amount = topics::reward_amount(e.spec.event_id, n, rewards.average, rewards.count, rewards.sum);
+  x.st.put(key, encode_rewards({rewards.average, rewards.count + 1, rewards.sum + amount}));
   x.emitted.push_back({topics::reward_request_id(e.spec.event_id, n), x.c.received_at,
                        topics::Reward{"", user_id, amount, claim_request_id, n}});
 }

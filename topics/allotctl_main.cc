@@ -181,10 +181,8 @@ int verify(const std::vector<std::string>& args) {
       [&](const RdKafka::Message& m) {
         try {
           auto c = topics::decode_command(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-          const auto* charge = std::get_if<topics::Charge>(&c.body);
-          const auto* reward = std::get_if<topics::Reward>(&c.body);
-          const bool wallet = charge != nullptr || reward != nullptr;
-          if (wallet ? wallet_wanted(charge ? charge->user_id : reward->user_id) : wanted(c.event_id())) {
+          const auto* wallet_user = c.wallet_user();
+          if (wallet_user ? wallet_wanted(*wallet_user) : wanted(c.event_id())) {
             input.commands.push_back({{m.partition(), m.offset()}, std::move(c)});
           }
         } catch (const topics::DecodeError&) {

@@ -151,9 +151,14 @@ const std::string& Command::event_id() const {
   return std::visit([](const auto& b) -> const std::string& { return b.event_id; }, body);
 }
 
+const std::string* Command::wallet_user() const {
+  if (const auto* charge = std::get_if<Charge>(&body)) return &charge->user_id;
+  if (const auto* reward = std::get_if<Reward>(&body)) return &reward->user_id;
+  return nullptr;
+}
+
 std::string Command::key() const {
-  if (const auto* charge = std::get_if<Charge>(&body)) return wallet_key(charge->user_id);
-  if (const auto* reward = std::get_if<Reward>(&body)) return wallet_key(reward->user_id);
+  if (const auto* user = wallet_user()) return wallet_key(*user);
   return event_id();
 }
 

@@ -119,6 +119,8 @@ struct Command {
   std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge, Reward> body;
 
   const std::string& event_id() const;  // empty for a tick, a charge and a reward
+  // The user whose wallet a charge or a reward is for; nullptr for every other command.
+  const std::string* wallet_user() const;
   // The Kafka key of the command and of its decision: the event id, or a charge's or reward's wallet_key.
   std::string key() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
@@ -206,11 +208,12 @@ inline constexpr std::string_view kAdmission = decision_type::kAdmission;
 inline bool is_caused(const Decision& d) {
   return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission;
 }
-// A decision about a user's wallet (a charge or a reward) rather than an event: keyed wallet_key(user_id),
-// with an empty event_id.
-inline bool is_wallet_decision(const Decision& d) {
-  return d.type == decision_type::kCharge || d.type == decision_type::kReward;
+// A command or decision type about a user's wallet (a charge or a reward) rather than an event: keyed
+// wallet_key(user_id), with an empty event_id.
+inline bool is_wallet_type(std::string_view type) {
+  return type == decision_type::kCharge || type == decision_type::kReward;
 }
+inline bool is_wallet_decision(const Decision& d) { return is_wallet_type(d.type); }
 
 std::string encode(const Command& c);
 Command decode_command(std::string_view json);

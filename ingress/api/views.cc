@@ -53,9 +53,7 @@ std::string decided_json(const ClaimView& c) {
   if (c.hold_expires_at && c.status == topics::outcome::kHeld) j["hold_expires_at"] = *c.hold_expires_at;
   if (c.amount) j["amount"] = *c.amount;
   if (c.balance) j["balance"] = *c.balance;
-  if (c.type == topics::decision_type::kCharge || c.type == topics::decision_type::kReward) {
-    j.erase("event_id");  // a wallet's, not an event's
-  }
+  if (topics::is_wallet_type(c.type)) j.erase("event_id");  // a wallet's, not an event's
   return j.dump();
 }
 

@@ -53,17 +53,15 @@ class Wallet : public ::testing::Test {
     }
     return w;
   }
-  // The charge decisions about `users` that landed in allot.decisions since `tail` last read, once `count`
-  // came (or after `timeout`).
-  static std::vector<topics::Decision> charges_of(TopicTail& tail, const std::vector<std::string>& users, size_t count,
-                                                  std::chrono::seconds timeout = 30s) {
+  // The wallet decisions (charges, rewards) about `users` that landed in allot.decisions since `tail` last
+  // read, once `count` came (or after `timeout`).
+  static std::vector<topics::Decision> wallet_decisions_of(TopicTail& tail, const std::set<std::string>& users,
+                                                           size_t count, std::chrono::seconds timeout = 30s) {
     std::vector<topics::Decision> out;
     tail.read_until(
         [&](const RdKafka::Message& m) {
           auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-          if (topics::is_wallet_decision(d) && std::find(users.begin(), users.end(), d.user_id) != users.end()) {
-            out.push_back(std::move(d));
-          }
+          if (topics::is_wallet_decision(d) && users.count(d.user_id)) out.push_back(std::move(d));
         },
         [&] { return out.size() >= count; }, timeout);
     return out;
@@ -122,9 +120,9 @@ TEST_F(Wallet, ChargesCreditExactlyOnceAndEveryStoreAgrees) {
       << "the system's own ids are not a client's key";
 
   // Kafka: 1 + 1 + 1 charges of alice, 20 of bob, each once; nothing refused landed.
-  auto landed = charges_of(decisions, {alice_, bob_}, 23);
+  auto landed = wallet_decisions_of(decisions, {alice_, bob_}, 23);
   // Anything more would have landed behind them within seconds.
-  for (auto& d : charges_of(decisions, {alice_, bob_}, SIZE_MAX, 3s)) landed.push_back(std::move(d));
+  for (auto& d : wallet_decisions_of(decisions, {alice_, bob_}, SIZE_MAX, 3s)) landed.push_back(std::move(d));
   ASSERT_EQ(landed.size(), 23u);
   std::map<std::string, int64_t> newest_balance;
   for (const auto& d : landed) {
@@ -183,23 +181,16 @@ TEST_F(Wallet, EveryUnitIssuedIsRewardedExactlyOnceAcrossKillNineOfTheProcessors
   std::this_thread::sleep_for(1s);
   ASSERT_NO_FATAL_FAILURE(stack_up());
 
-  // Exactly one reward per unit: 1,500 of them, and nothing more within a few seconds after.
-  std::vector<topics::Decision> rewards;
+  // Exactly one reward per unit: 1,500 of them, and nothing more within a few seconds after. (These users
+  // were never charged: every wallet decision about them is a reward.)
   const std::set<std::string> ours(users.begin(), users.end());
-  auto collect = [&](size_t until, std::chrono::seconds timeout) {
-    decisions.read_until(
-        [&](const RdKafka::Message& m) {
-          auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-          if (d.type == topics::decision_type::kReward && ours.count(d.user_id)) rewards.push_back(std::move(d));
-        },
-        [&] { return rewards.size() >= until; }, timeout);
-  };
-  collect(kUnits, 180s);
-  collect(SIZE_MAX, 3s);
+  auto rewards = wallet_decisions_of(decisions, ours, kUnits, 180s);
+  for (auto& d : wallet_decisions_of(decisions, ours, SIZE_MAX, 3s)) rewards.push_back(std::move(d));
   ASSERT_EQ(rewards.size(), static_cast<size_t>(kUnits));
   std::set<std::string> claims;
   int64_t total = 0;
   for (const auto& d : rewards) {
+    EXPECT_EQ(d.type, topics::decision_type::kReward);
     claims.insert(d.claim_request_id);
     EXPECT_EQ(d.outcome, topics::Outcome::kCredited);
     total += d.amount.value_or(0);

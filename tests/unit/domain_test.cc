@@ -926,6 +926,15 @@ TEST_F(RewardsTest, EachUnitIssuedInEveryModeCreditsItsUserOnceAndTheVerifierAgr
   EXPECT_NE(forged.summary().find("for no unit issued"), std::string::npos) << forged.summary();
 }
 
+TEST(RewardsRecord, RoundTripsAndACorruptOneThrows) {
+  auto back = decode_rewards(encode_rewards({250, 7, 1801}));
+  EXPECT_EQ(back.average, 250);
+  EXPECT_EQ(back.count, 7);
+  EXPECT_EQ(back.sum, 1801);
+  EXPECT_THROW(decode_rewards("250 7"), std::runtime_error);
+  EXPECT_THROW(decode_rewards("250 x 1"), std::runtime_error);
+}
+
 TEST(EventRecord, RoundTripsTheWaitingRoomFields) {
   EventState e;
   e.spec.title = "x|y";
