@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 // (nobody polls it) nor what a command caused (those carry an earlier claim's request id).
 bool answers_a_request(std::string_view type) {
   using namespace topics::decision_type;
+  // An order's answer is its order_result (a wallet type), not the placed decision.
   return type == kClaim || type == kConfirm || type == kCancel || type == kCloseEvent || type == kDeleteEvent ||
          type == kJoin || topics::is_wallet_type(type);
 }
@@ -39,7 +40,8 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
                 d.ticket,
                 d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt,
                 d.amount,
-                d.balance};
+                d.balance,
+                d.reason ? std::string(topics::to_string(*d.reason)) : std::string()};
     return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());

@@ -169,7 +169,8 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
                    optional_number(h, "ticket"),
                    optional_number(h, "admitted_at"),
                    optional_number(h, "amount"),
-                   optional_number(h, "balance")};
+                   optional_number(h, "balance"),
+                   h["reason"]};
 }
 
 WalletView Projections::wallet(const std::string& user_id) const {

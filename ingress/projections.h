@@ -54,6 +54,7 @@ struct ClaimView {
   std::optional<int64_t> admitted_at;      // a join: when the waiting room admitted it
   std::optional<int64_t> amount;           // a charge: the cents it asked to credit
   std::optional<int64_t> balance;          // a charge: the wallet's balance after it
+  std::string reason;                      // a failed order: the step refused, or balance_short
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
 inline bool is_final_status(std::string_view status) {

@@ -83,6 +83,29 @@ std::optional<ApiError> parse_partitions(const json& j, topics::CreateEvent& ev)
 }
 }  // namespace
 
+namespace {
+// A sale event's price, an event's coupon terms (README "Orders"); topics::commerce_error has the rules.
+std::optional<ApiError> parse_commerce(const json& j, topics::CreateEvent& ev) {
+  for (auto [name, slot] : {std::pair{"price", &ev.price}, std::pair{"discount_amount", &ev.discount_amount},
+                            std::pair{"discount_cap", &ev.discount_cap}}) {
+    if (!j.contains(name)) continue;
+    auto v = integer(j.at(name));
+    if (!v) return bad(std::string(name) + " must be an integer number of cents");
+    *slot = *v;
+  }
+  if (j.contains("discount_percent")) {
+    auto v = integer(j.at("discount_percent"));
+    if (!v || *v < 0 || *v > 100) return bad("discount_percent must be an integer from 0 to 100");
+    ev.discount_percent = static_cast<int32_t>(*v);
+  }
+  auto expires = instant(j, "coupon_expires_at");
+  if (auto* e = std::get_if<ApiError>(&expires)) return *e;
+  ev.coupon_expires_at = std::get<std::optional<int64_t>>(expires);
+  if (auto why = topics::commerce_error(ev)) return bad(*why);
+  return std::nullopt;
+}
+}  // namespace
+
 std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view body) {
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
@@ -115,7 +138,7 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   ev.closes_at = std::get<std::optional<int64_t>>(closes);
   if (j.contains("mode")) {
     auto mode = j.at("mode").is_string() ? topics::mode_from_string(j.at("mode").get<std::string>()) : std::nullopt;
-    if (!mode) return bad("mode must be one of fcfs, raffle, hold");
+    if (!mode) return bad("mode must be one of fcfs, raffle, hold, sale");
     ev.mode = *mode;
   }
   if (j.contains("hold_ms")) {
@@ -150,6 +173,7 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
     ev.reward_average = *average;
   }
   if (auto e = parse_partitions(j, ev)) return *e;
+  if (auto e = parse_commerce(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)
   return ev;
@@ -193,6 +217,24 @@ std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view 
     return bad("user_id must be a string matching [A-Za-z0-9_-]{1,64}");
   }
   return std::optional<std::string>(j.at("user_id").get<std::string>());
+}
+
+std::variant<topics::Order, ApiError> parse_order(std::string_view body, const std::string& user_id) {
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  json j = std::get<json>(parsed);
+  // The order command's own decoder holds the rules (items, quantities, coupon): the body is checked by
+  // decoding the command it becomes.
+  j["type"] = topics::decision_type::kOrder;
+  j["request_id"] = "order";
+  j["received_at"] = 0;
+  j["user_id"] = user_id;
+  try {
+    auto command = topics::decode_command(j.dump());
+    return std::get<topics::Order>(std::move(command.body));
+  } catch (const topics::DecodeError& e) {
+    return bad(e.what());
+  }
 }
 
 std::variant<ChargeRequest, ApiError> parse_charge(std::string_view body) {

@@ -30,6 +30,10 @@ struct ChargeRequest {
 };
 std::variant<ChargeRequest, ApiError> parse_charge(std::string_view body);
 
+// POST /api/orders body: {"items": [{"event_id", "qty"?}] (1..10, each event once, qty 1..100, default 1),
+// "coupon"?: {"event_id", "claim_request_id"}, "user_id"?}. The order is for `user_id` (the token's).
+std::variant<topics::Order, ApiError> parse_order(std::string_view body, const std::string& user_id);
+
 // Compares a presented bearer header with the admin token in time independent of where they differ.
 bool bearer_matches(std::string_view authorization_header, std::string_view token);
 

@@ -5,12 +5,14 @@
 
 #include "processors/decide_context.h"
 #include "processors/hold.h"
+#include "processors/orders.h"
 #include "processors/raffle.h"
 #include "processors/room.h"
 #include "processors/wallet.h"
 
 // decide() and the dispatch to each command's rules; the first-come rules (claims), create, close, delete
-// and ticks. The modes' own rules: hold.cc, raffle.cc, room.cc (the waiting room); the wallet: wallet.cc.
+// and ticks. The modes' own rules: hold.cc, raffle.cc, room.cc (the waiting room); the wallet: wallet.cc;
+// orders and coupons: orders.cc.
 namespace allot::processors {
 
 using detail::Ctx;
@@ -39,7 +41,10 @@ namespace {
 using namespace detail;
 
 // Whether the event's commands move its stream time (an fcfs event without a waiting room never needs it).
-bool timed(const EventState& e) { return e.spec.mode != EventMode::kFcfs || e.spec.admit_per_s > 0; }
+bool timed(const EventState& e) {
+  const bool untimed_mode = e.spec.mode == EventMode::kFcfs || e.spec.mode == EventMode::kSale;
+  return !untimed_mode || e.spec.admit_per_s > 0;
+}
 
 topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
   auto d = base_decision(x.c, x.position, x.now);
@@ -59,6 +64,7 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
     }
     save_event(x, e);
     start_rewards(x, create);
+    start_terms(x, create);
     if (waits_for_time(e)) add_timer(x, create.event_id);
   }
   return d;
@@ -68,6 +74,7 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
 // waiting room's admission, then the user's limit, then stock. A raffle takes one entry per user and no
 // stock check: the draw decides.
 Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at, bool admitted) {
+  if (e.spec.mode == EventMode::kSale) return Outcome::kOrderOnly;  // a product is sold by orders
   if (e.spec.opens_at && received_at < *e.spec.opens_at) return Outcome::kNotOpen;
   if ((e.spec.closes_at && received_at >= *e.spec.closes_at) || e.closed) return Outcome::kClosed;
   if (e.spec.admit_per_s > 0 && !admitted) return Outcome::kNotAdmitted;
@@ -78,6 +85,7 @@ Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at
       if (user_count >= e.spec.per_user_limit) return Outcome::kDuplicate;
       return remaining_of(e) <= 0 ? Outcome::kSoldOut : Outcome::kHeld;
     case EventMode::kFcfs:
+    case EventMode::kSale:
       break;
   }
   if (user_count >= e.spec.per_user_limit) return Outcome::kDuplicate;
@@ -100,7 +108,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   if (d.outcome == Outcome::kIssued) {
     e.issued += 1;
     d.coupon_seq = e.issued;
-    reward_unit(x, e, claim.user_id, x.c.request_id, e.issued);
+    unit_issued(x, e, claim.user_id, x.c.request_id, e.issued);
   } else if (d.outcome == Outcome::kEntered) {
     enter(x, e, claim.user_id);
   } else if (d.outcome == Outcome::kHeld) {
@@ -221,6 +229,14 @@ std::optional<Result> decide(const StateView& state, const topics::Command& comm
           if constexpr (std::is_same_v<T, topics::Join>) return decide_join(x, body);
           if constexpr (std::is_same_v<T, topics::Charge>) return decide_charge(x, body);
           if constexpr (std::is_same_v<T, topics::Reward>) return decide_reward(x, body);
+          if constexpr (std::is_same_v<T, topics::Refund>) return decide_refund(x, body);
+          if constexpr (std::is_same_v<T, topics::Order>) return decide_order(x, body);
+          if constexpr (std::is_same_v<T, topics::Reserve>) return decide_reserve(x, body);
+          if constexpr (std::is_same_v<T, topics::Redeem>) return decide_redeem(x, body);
+          if constexpr (std::is_same_v<T, topics::OrderStep>) return decide_order_step(x, body);
+          if constexpr (std::is_same_v<T, topics::Finalize>) return decide_finalize(x, body);
+          if constexpr (std::is_same_v<T, topics::Release>) return decide_release(x, body);
+          if constexpr (std::is_same_v<T, topics::Unredeem>) return decide_unredeem(x, body);
           return {};  // a Tick, handled above
         },
         command.body);

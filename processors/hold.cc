@@ -1,6 +1,6 @@
 #include "processors/hold.h"
 
-#include "processors/wallet.h"
+#include "processors/orders.h"
 
 #include <algorithm>
 
@@ -86,7 +86,7 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
       e.held -= 1;
       e.issued += 1;
       d.coupon_seq = e.issued;
-      reward_unit(x, e, h.user_id, a.claim_request_id, e.issued);
+      unit_issued(x, e, h.user_id, a.claim_request_id, e.issued);
       x.st.put(hkey, encode_hold({std::string(hold_state::kConfirmed), h.user_id, h.expires_at}));
       d.outcome = Outcome::kConfirmed;
     } else {

@@ -50,5 +50,13 @@ std::string ticket_key(std::string_view event_id, int64_t ticket) {
 }
 std::string rewards_key(std::string_view event_id) { return key_kind::kRewards.under(event_id); }
 std::string balance_key(std::string_view user_id) { return std::string(kBalancePrefix) + std::string(user_id); }
+std::string terms_key(std::string_view event_id) { return key_kind::kTerms.under(event_id); }
+std::string reservation_key(std::string_view event_id, std::string_view order_id, int32_t line) {
+  return record_key(key_kind::kReservation, event_id, std::string(order_id) + "/" + std::to_string(line));
+}
+std::string coupon_key(std::string_view event_id, std::string_view claim_request_id) {
+  return record_key(key_kind::kCoupon, event_id, claim_request_id);
+}
+std::string order_key(std::string_view order_id) { return std::string(kOrderPrefix) + std::string(order_id); }
 
 }  // namespace allot::processors

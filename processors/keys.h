@@ -44,12 +44,19 @@ inline constexpr EventKeyKind kTicket{"wq/", true, true};
 inline constexpr EventKeyKind kHoldQueue{"hq/", false, true};
 // rw/<event>: an event's rewards (records.h RewardsRecord); only on an event with rewards
 inline constexpr EventKeyKind kRewards{"rw/", false, true};
+// pr/<event>: a sale event's price, an event's coupon terms (records.h Terms); only on events with them
+inline constexpr EventKeyKind kTerms{"pr/", false, true};
+// rs/<event>/<order_id>/<line>: an order's reservation of a sale event's units (records.h Reservation)
+inline constexpr EventKeyKind kReservation{"rs/", true, true};
+// cp/<event>/<claim request_id>: a coupon issued by an event with a discount (records.h Coupon)
+inline constexpr EventKeyKind kCoupon{"cp/", true, true};
 }  // namespace key_kind
 
 // Every kind of record an event owns, in the order delete_event writes its tombstones.
-inline constexpr std::array<EventKeyKind, 9> kEventKinds{
-    key_kind::kEvent,    key_kind::kUser,   key_kind::kEntry,     key_kind::kHold,    key_kind::kJoin,
-    key_kind::kPrequeue, key_kind::kTicket, key_kind::kHoldQueue, key_kind::kRewards,
+inline constexpr std::array<EventKeyKind, 12> kEventKinds{
+    key_kind::kEvent,     key_kind::kUser,    key_kind::kEntry, key_kind::kHold,        key_kind::kJoin,
+    key_kind::kPrequeue,  key_kind::kTicket,  key_kind::kHoldQueue, key_kind::kRewards, key_kind::kTerms,
+    key_kind::kReservation, key_kind::kCoupon,
 };
 
 // Keys that belong to no event: a request's marker (its outcome, so a retry is not decided twice) and the
@@ -59,6 +66,8 @@ inline constexpr char kTimersKey[] = "t/timers";  // a char array: std::string k
 // A user's wallet (processors/wallet.h): "b/<user>", the balance in cents as a decimal. It lives on the
 // partition of topics::wallet_key(user), and no event owns it.
 inline constexpr std::string_view kBalancePrefix = "b/";
+// An order (processors/orders.h): "o/<order_id>", on the partition of its user's wallet; no event owns it.
+inline constexpr std::string_view kOrderPrefix = "o/";
 
 std::string event_key(std::string_view event_id);
 std::string user_key(std::string_view event_id, std::string_view user_id);
@@ -72,5 +81,9 @@ std::string prequeue_key(std::string_view event_id, int64_t index);
 std::string ticket_key(std::string_view event_id, int64_t ticket);
 std::string balance_key(std::string_view user_id);
 std::string rewards_key(std::string_view event_id);
+std::string terms_key(std::string_view event_id);
+std::string reservation_key(std::string_view event_id, std::string_view order_id, int32_t line);
+std::string coupon_key(std::string_view event_id, std::string_view claim_request_id);
+std::string order_key(std::string_view order_id);
 
 }  // namespace allot::processors

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "processors/wallet.h"
+#include "processors/orders.h"
 #include "topics/draw.h"
 #include "topics/vocabulary.h"
 
@@ -44,7 +44,7 @@ void draw(Ctx& x, EventState& e) {
       }
     }
     for (size_t k = 0; k < by_rank.size(); ++k) {
-      reward_unit(x, e, by_rank[k]->user_id, by_rank[k]->request_id, static_cast<int64_t>(k) + 1);
+      unit_issued(x, e, by_rank[k]->user_id, by_rank[k]->request_id, static_cast<int64_t>(k) + 1);
     }
   }
 }

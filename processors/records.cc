@@ -176,6 +176,37 @@ RewardsRecord decode_rewards(std::string_view v) {
   return {to_int(v.substr(0, a)), to_int(v.substr(a + 1, b - a - 1)), to_int(v.substr(b + 1))};
 }
 
+std::string encode_terms(const Terms& t) {
+  return std::to_string(t.price) + " " + std::to_string(t.discount.amount) + " " + std::to_string(t.discount.percent) +
+         " " + std::to_string(t.discount.cap) + " " + std::to_string(t.coupon_expires_at.value_or(-1));
+}
+Terms decode_terms(std::string_view v) {
+  int64_t f[5];
+  for (auto& field : f) {
+    auto space = v.find(' ');
+    field = to_int(v.substr(0, space));
+    v.remove_prefix(space == std::string_view::npos ? v.size() : space + 1);
+  }
+  Terms t{f[0], {f[1], static_cast<int32_t>(f[2]), f[3]}, std::nullopt};
+  if (f[4] >= 0) t.coupon_expires_at = f[4];
+  return t;
+}
+
+std::string encode_reservation(const Reservation& r) { return encode_fields(r.state, r.user_id, r.qty); }
+Reservation decode_reservation(std::string_view v) {
+  auto f = decode_fields(v);
+  return {std::move(f.first), std::move(f.second), f.number};
+}
+
+std::string encode_coupon(const Coupon& c) { return c.state + "|" + c.user_id + "|" + c.order_id; }
+Coupon decode_coupon(std::string_view v) {
+  Coupon c;
+  c.state = std::string(next_field(v));
+  c.user_id = std::string(next_field(v));
+  c.order_id = std::string(v);
+  return c;
+}
+
 std::string encode_place(std::string_view request_id, std::string_view user_id) {
   std::string out(request_id);
   out += ' ';

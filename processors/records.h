@@ -70,6 +70,33 @@ struct RewardsRecord {
 std::string encode_rewards(const RewardsRecord& r);
 RewardsRecord decode_rewards(std::string_view v);
 
+// An event's commerce terms (key_kind::kTerms), "price discount_amount discount_percent discount_cap
+// coupon_expires_at" (-1: no expiry): the event record does not carry them.
+struct Terms {
+  int64_t price = 0;
+  topics::Discount discount;
+  std::optional<int64_t> coupon_expires_at;
+};
+std::string encode_terms(const Terms& t);
+Terms decode_terms(std::string_view v);
+
+// An order's reservation of a sale event's units (key_kind::kReservation), "state|user_id|qty": state one
+// of reserved, sold, released (topics::outcome).
+struct Reservation {
+  std::string state, user_id;
+  int64_t qty = 0;
+};
+std::string encode_reservation(const Reservation& r);
+Reservation decode_reservation(std::string_view v);
+
+// A coupon (key_kind::kCoupon), "state|user_id|order_id": unused (order_id empty) or redeemed by the order.
+struct Coupon {
+  std::string state, user_id, order_id;
+};
+inline constexpr std::string_view kCouponUnused = "unused";
+std::string encode_coupon(const Coupon& c);
+Coupon decode_coupon(std::string_view v);
+
 // A raffle entry, a pre-queued join and a ticket in line (key_kind::kEntry, kPrequeue, kTicket) each hold
 // "request_id user_id" until the draw, the opening or the admission uses them.
 std::string encode_place(std::string_view request_id, std::string_view user_id);

@@ -355,7 +355,8 @@ struct Runner::Impl : RebalanceHandler {
       }
       for (const auto& d : result->caused) {
         if (!produced.is_ok()) break;
-        produced = io.producer.produce_decision(p, d.event_id, topics::encode(d));
+        // Keyed like the command's own, unless it is about an event (an order's result is its wallet's).
+        produced = io.producer.produce_decision(p, d.event_id.empty() ? command.key() : d.event_id, topics::encode(d));
         ++outcomes[std::string(topics::to_string(d.outcome))];
       }
       // In this transaction too: committed with the decision that caused them, or not at all.

@@ -13,7 +13,7 @@ void credit(Ctx& x, topics::Decision& d, const std::string& user_id, int64_t amo
   d.user_id = user_id;
   d.amount = amount;
   const auto key = balance_key(user_id);
-  const int64_t balance = std::stoll(x.st.get(key).value_or("0"));
+  const int64_t balance = wallet_balance(x, user_id);
   if (amount > topics::kMaxBalance - balance) {
     d.outcome = topics::Outcome::kBalanceLimit;
     d.balance = balance;
@@ -25,6 +25,29 @@ void credit(Ctx& x, topics::Decision& d, const std::string& user_id, int64_t amo
 }
 
 }  // namespace
+
+int64_t wallet_balance(const Ctx& x, const std::string& user_id) {
+  return std::stoll(x.st.get(balance_key(user_id)).value_or("0"));
+}
+
+std::optional<int64_t> debit(Ctx& x, const std::string& user_id, int64_t amount) {
+  const int64_t balance = wallet_balance(x, user_id);
+  if (balance < amount) return std::nullopt;
+  x.st.put(balance_key(user_id), std::to_string(balance - amount));
+  return balance - amount;
+}
+
+topics::Decision decide_refund(Ctx& x, const topics::Refund& refund) {
+  auto d = base_decision(x.c, x.position, x.now);
+  d.user_id = refund.user_id;
+  d.order_id = refund.order_id;
+  d.line = refund.line;
+  d.amount = refund.amount;
+  d.balance = wallet_balance(x, refund.user_id) + refund.amount;
+  d.outcome = topics::Outcome::kRefunded;
+  x.st.put(balance_key(refund.user_id), std::to_string(*d.balance));
+  return d;
+}
 
 topics::Decision decide_charge(Ctx& x, const topics::Charge& charge) {
   auto d = base_decision(x.c, x.position, x.now);

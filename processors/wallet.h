@@ -5,6 +5,7 @@
 // what `allotctl verify` adds up. Rewards (README "Rewards") reach a wallet from an event's partition as a
 // command the event's processor emits in the transaction that issued the unit.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "processors/decide_context.h"
@@ -15,6 +16,14 @@ namespace allot::processors::detail {
 topics::Decision decide_charge(Ctx& x, const topics::Charge& charge);
 // A reward credits the winner's wallet the same way.
 topics::Decision decide_reward(Ctx& x, const topics::Reward& reward);
+
+// A refund of an order's paid line that could not be sold: credited whatever the balance (the money was
+// the wallet's before).
+topics::Decision decide_refund(Ctx& x, const topics::Refund& refund);
+// An order's total out of the user's wallet: the balance after it, or nullopt (nothing taken) when the
+// wallet holds less.
+std::optional<int64_t> debit(Ctx& x, const std::string& user_id, int64_t amount);
+int64_t wallet_balance(const Ctx& x, const std::string& user_id);
 
 // At an event's creation: an event with rewards gets its rewards record (key_kind::kRewards,
 // "reward_average count sum"), which carries the average (the event record does not).

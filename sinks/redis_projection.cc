@@ -216,11 +216,22 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                 "user_id", d.user_id, "status", status, "decided_at", std::to_string(d.decided_at)};
       optional_field(c, "amount", d.amount);
       optional_field(c, "balance", d.balance);
+      if (d.reason) c.insert(c.end(), {"reason", std::string(topics::to_string(*d.reason))});
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
       writes.push_back({"EVAL", kSetWallet, "2", keys_.wallet(d.user_id), keys_.ledger(d.user_id),
                         std::to_string(d.balance.value_or(0)), std::to_string(d.command.offset), ledger_entry(d),
                         std::to_string(topics::kRedisLedgerKept), std::to_string(d.decided_at)});
+    } else if (d.type == topics::decision_type::kOrder) {
+      // An order placed: its record says placed until its order_result (above) writes its end (HSETNX).
+      const auto key = keys_.claim(d.request_id);
+      writes.push_back({"HSET", key, "type", d.type, "event_id", "", "user_id", d.user_id, "decided_at",
+                        std::to_string(d.decided_at)});
+      writes.push_back({"HSETNX", key, "status", status});
+      expire(key, d.decided_at, false);
+    } else if (d.type == topics::decision_type::kFinalize && d.outcome == Outcome::kSold && d.coupon_seq) {
+      // coupon_seq is the product's units sold so far: the ranking only ever moves up (GT).
+      writes.push_back({"ZADD", keys_.popular(), "GT", std::to_string(*d.coupon_seq), d.event_id});
     } else if (d.type == topics::decision_type::kQueueTicket || d.type == topics::decision_type::kAdmission) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
       const auto place = topics::join_place(d);

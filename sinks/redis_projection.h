@@ -97,6 +97,8 @@ struct RedisKeys {
   std::string actions(const std::string& event_id) const { return prefix + "event:" + event_id + ":actions"; }
   std::string wallet(const std::string& user_id) const { return prefix + "wallet:" + user_id; }
   std::string ledger(const std::string& user_id) const { return prefix + "wallet:" + user_id + ":ledger"; }
+  // Sale events by units sold (README "Orders": the popular products).
+  std::string popular() const { return prefix + "products:popular"; }
 };
 
 class RedisProjection : public Projection {

@@ -194,7 +194,7 @@ int verify(const std::vector<std::string>& args) {
       brokers, "allot.decisions",
       [&](const RdKafka::Message& m) {
         auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
-        if (topics::is_wallet_decision(d) ? wallet_wanted(d.user_id) : wanted(d.event_id)) {
+        if (topics::is_wallet_keyed(d) ? wallet_wanted(d.user_id) : wanted(d.event_id)) {
           input.decisions.push_back(std::move(d));
         }
       },

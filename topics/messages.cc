@@ -15,7 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 30> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 45> kOutcomeNames{{
     {Outcome::kIssued, outcome::kIssued},
     {Outcome::kSoldOut, outcome::kSoldOut},
     {Outcome::kDuplicate, outcome::kDuplicate},
@@ -46,12 +46,28 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 30> kOutcomeNames{{
     {Outcome::kNotAdmitted, outcome::kNotAdmitted},
     {Outcome::kCredited, outcome::kCredited},
     {Outcome::kBalanceLimit, outcome::kBalanceLimit},
+    {Outcome::kPlaced, outcome::kPlaced},
+    {Outcome::kPaid, outcome::kPaid},
+    {Outcome::kFailed, outcome::kFailed},
+    {Outcome::kReserved, outcome::kReserved},
+    {Outcome::kNotForSale, outcome::kNotForSale},
+    {Outcome::kRedeemed, outcome::kRedeemed},
+    {Outcome::kNotACoupon, outcome::kNotACoupon},
+    {Outcome::kCouponUsed, outcome::kCouponUsed},
+    {Outcome::kCouponExpired, outcome::kCouponExpired},
+    {Outcome::kSold, outcome::kSold},
+    {Outcome::kReleased, outcome::kReleased},
+    {Outcome::kUnredeemed, outcome::kUnredeemed},
+    {Outcome::kRefunded, outcome::kRefunded},
+    {Outcome::kOrderOnly, outcome::kOrderOnly},
+    {Outcome::kBalanceShort, outcome::kBalanceShort},
 }};
 
-constexpr std::array<std::pair<EventMode, std::string_view>, 3> kModeNames{{
+constexpr std::array<std::pair<EventMode, std::string_view>, 4> kModeNames{{
     {EventMode::kFcfs, event_mode::kFcfs},
     {EventMode::kRaffle, event_mode::kRaffle},
     {EventMode::kHold, event_mode::kHold},
+    {EventMode::kSale, event_mode::kSale},
 }};
 
 // Lookups in the name tables above, both ways.
@@ -81,6 +97,11 @@ json event_to_json(const CreateEvent& e) {
   if (e.admit_per_s > 0) j["admit_per_s"] = e.admit_per_s;
   if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
   if (e.reward_average > 0) j["reward_average"] = e.reward_average;
+  if (e.price > 0) j["price"] = e.price;
+  if (e.discount_amount > 0) j["discount_amount"] = e.discount_amount;
+  if (e.discount_percent > 0) j["discount_percent"] = e.discount_percent;
+  if (e.discount_cap > 0) j["discount_cap"] = e.discount_cap;
+  if (e.coupon_expires_at) j["coupon_expires_at"] = *e.coupon_expires_at;
   return j;
 }
 
@@ -100,6 +121,16 @@ std::optional<T> optional_field(const json& j, const char* name) {
   return field<T>(j, name);
 }
 
+// A sale event's price; an event's coupons (README "Orders").
+void validate_commerce(CreateEvent& e, const json& j) {
+  e.price = optional_field<int64_t>(j, "price").value_or(0);
+  e.discount_amount = optional_field<int64_t>(j, "discount_amount").value_or(0);
+  e.discount_percent = optional_field<int32_t>(j, "discount_percent").value_or(0);
+  e.discount_cap = optional_field<int64_t>(j, "discount_cap").value_or(0);
+  e.coupon_expires_at = optional_field<int64_t>(j, "coupon_expires_at");
+  if (auto why = commerce_error(e)) throw DecodeError(*why);
+}
+
 CreateEvent event_from_json(const json& j) {
   CreateEvent e;
   e.event_id = field<std::string>(j, "event_id");
@@ -111,7 +142,7 @@ CreateEvent event_from_json(const json& j) {
   auto mode = optional_field<std::string>(j, "mode");
   if (mode) {
     auto m = mode_from_string(*mode);
-    if (!m) throw DecodeError("mode must be fcfs, raffle or hold");
+    if (!m) throw DecodeError("mode must be fcfs, raffle, hold or sale");
     e.mode = *m;
   }
   e.hold_ms = optional_field<int64_t>(j, "hold_ms").value_or(0);
@@ -132,6 +163,7 @@ CreateEvent event_from_json(const json& j) {
   if (e.pow_bits < 0 || e.pow_bits > kMaxPowBits) throw DecodeError("invalid pow_bits");
   e.reward_average = optional_field<int64_t>(j, "reward_average").value_or(0);
   if (e.reward_average < 0 || e.reward_average > kMaxRewardAverage) throw DecodeError("invalid reward_average");
+  validate_commerce(e, j);
   return e;
 }
 
@@ -154,6 +186,9 @@ const std::string& Command::event_id() const {
 const std::string* Command::wallet_user() const {
   if (const auto* charge = std::get_if<Charge>(&body)) return &charge->user_id;
   if (const auto* reward = std::get_if<Reward>(&body)) return &reward->user_id;
+  if (const auto* order = std::get_if<Order>(&body)) return &order->user_id;
+  if (const auto* step = std::get_if<OrderStep>(&body)) return &step->user_id;
+  if (const auto* refund = std::get_if<Refund>(&body)) return &refund->user_id;
   return nullptr;
 }
 
@@ -166,8 +201,9 @@ std::string wallet_key(std::string_view user_id) { return "wallet/" + std::strin
 
 std::string_view Command::type() const {
   using namespace decision_type;
-  static constexpr std::array<std::string_view, 10> kNames{kCreateEvent, kClaim,       kCloseEvent, kConfirm, kCancel,
-                                                           kTick,        kDeleteEvent, kJoin,       kCharge,  kReward};
+  static constexpr std::array<std::string_view, 18> kNames{
+      kCreateEvent, kClaim,   kCloseEvent, kConfirm,  kCancel,  kTick,    kDeleteEvent, kJoin,    kCharge,
+      kReward,      kOrder,   kReserve,    kRedeem,   kOrderStep, kFinalize, kRelease,  kUnredeem, kRefund};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -176,6 +212,94 @@ std::string_view to_string(EventMode mode) { return name_in(kModeNames, mode, ev
 std::optional<EventMode> mode_from_string(std::string_view s) { return value_in(kModeNames, s); }
 std::string_view to_string(Outcome outcome) { return name_in(kOutcomeNames, outcome, "unknown"); }
 std::optional<Outcome> outcome_from_string(std::string_view s) { return value_in(kOutcomeNames, s); }
+
+namespace {
+
+// The commands an order's saga appends (OrderPart and what each adds).
+bool is_order_part(const Command& c) {
+  return std::holds_alternative<Reserve>(c.body) || std::holds_alternative<Redeem>(c.body) ||
+         std::holds_alternative<OrderStep>(c.body) || std::holds_alternative<Finalize>(c.body) ||
+         std::holds_alternative<Release>(c.body) || std::holds_alternative<Unredeem>(c.body) ||
+         std::holds_alternative<Refund>(c.body);
+}
+
+void encode_order_part(const Command& c, json& j) {
+  std::visit(
+      [&](const auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_base_of_v<OrderPart, T>) {
+          if (!b.event_id.empty()) j["event_id"] = b.event_id;
+          j["user_id"] = b.user_id;
+          j["order_id"] = b.order_id;
+          j["line"] = b.line;
+          if constexpr (std::is_same_v<T, Reserve>) j["qty"] = b.qty;
+          if constexpr (std::is_same_v<T, Redeem> || std::is_same_v<T, Unredeem>) {
+            j["claim_request_id"] = b.claim_request_id;
+          }
+          if constexpr (std::is_same_v<T, Finalize> || std::is_same_v<T, Refund>) j["amount"] = b.amount;
+          if constexpr (std::is_same_v<T, OrderStep>) {
+            j["outcome"] = to_string(b.outcome);
+            j["amount"] = b.amount;
+            if (b.discount.amount > 0) j["discount_amount"] = b.discount.amount;
+            if (b.discount.percent > 0) j["discount_percent"] = b.discount.percent;
+            if (b.discount.cap > 0) j["discount_cap"] = b.discount.cap;
+          }
+        }
+      },
+      c.body);
+}
+
+// Reads the OrderPart fields of a saga command of `type`; the event id is required where the step is an
+// event's (reserve, redeem, finalize, release, unredeem), absent where it is the wallet's.
+template <typename T>
+T decode_order_part(const json& j, bool on_event) {
+  T part;
+  part.event_id = on_event ? field<std::string>(j, "event_id") : "";
+  part.user_id = field<std::string>(j, "user_id");
+  part.order_id = field<std::string>(j, "order_id");
+  part.line = field<int32_t>(j, "line");
+  if (on_event && !valid_topic_event_id(part.event_id)) throw DecodeError("invalid event_id");
+  if (!valid_user_id(part.user_id)) throw DecodeError("invalid user_id");
+  if (!valid_request_id(part.order_id)) throw DecodeError("invalid order_id");
+  if (part.line < 0 || part.line > static_cast<int32_t>(kMaxOrderItems)) throw DecodeError("invalid line");
+  return part;
+}
+
+int64_t money_field(const json& j, const char* name, int64_t max) {
+  auto v = field<int64_t>(j, name);
+  if (v < 0 || v > max) throw DecodeError(std::string("invalid ") + name);
+  return v;
+}
+
+Order decode_order(const json& j) {
+  Order order;
+  order.user_id = field<std::string>(j, "user_id");
+  if (!valid_user_id(order.user_id)) throw DecodeError("invalid user_id");
+  auto items = field<json>(j, "items");
+  if (!items.is_array() || items.empty() || items.size() > kMaxOrderItems) {
+    throw DecodeError("items must hold 1 to " + std::to_string(kMaxOrderItems) + " items");
+  }
+  for (const auto& item : items) {
+    if (!item.is_object()) throw DecodeError("an item is an object");
+    OrderItem line{field<std::string>(item, "event_id"), optional_field<int64_t>(item, "qty").value_or(1)};
+    if (!valid_event_id(line.event_id)) throw DecodeError("invalid item event_id");
+    if (line.qty < 1 || line.qty > kMaxOrderQty) throw DecodeError("qty must be 1.." + std::to_string(kMaxOrderQty));
+    for (const auto& earlier : order.items) {
+      if (earlier.event_id == line.event_id) throw DecodeError("an event appears once in an order's items");
+    }
+    order.items.push_back(std::move(line));
+  }
+  if (auto coupon = optional_field<json>(j, "coupon")) {
+    if (!coupon->is_object()) throw DecodeError("coupon is an object");
+    OrderCoupon c{field<std::string>(*coupon, "event_id"), field<std::string>(*coupon, "claim_request_id")};
+    if (!valid_topic_event_id(c.event_id)) throw DecodeError("invalid coupon event_id");
+    if (!valid_request_id(c.claim_request_id)) throw DecodeError("invalid coupon claim_request_id");
+    order.coupon = std::move(c);
+  }
+  return order;
+}
+
+}  // namespace
 
 std::string encode(const Command& c) {
   if (const auto* claim = std::get_if<Claim>(&c.body); claim && valid_request_id(c.request_id) &&
@@ -219,6 +343,16 @@ std::string encode(const Command& c) {
     j["amount"] = reward->amount;
     j["claim_request_id"] = reward->claim_request_id;
     j["coupon_seq"] = reward->coupon_seq;
+  } else if (const auto* order = std::get_if<Order>(&c.body)) {
+    j["user_id"] = order->user_id;
+    json items = json::array();
+    for (const auto& item : order->items) items.push_back({{"event_id", item.event_id}, {"qty", item.qty}});
+    j["items"] = std::move(items);
+    if (order->coupon) {
+      j["coupon"] = {{"event_id", order->coupon->event_id}, {"claim_request_id", order->coupon->claim_request_id}};
+    }
+  } else if (is_order_part(c)) {
+    encode_order_part(c, j);
   } else if (std::holds_alternative<Confirm>(c.body) || std::holds_alternative<Cancel>(c.body)) {
     const auto& a = std::holds_alternative<Confirm>(c.body) ? static_cast<const HoldAction&>(std::get<Confirm>(c.body))
                                                             : std::get<Cancel>(c.body);
@@ -370,6 +504,45 @@ Command decode_command(std::string_view text) {
       throw DecodeError("invalid reward");
     }
     c.body = std::move(reward);
+  } else if (type == kOrder) {
+    c.body = decode_order(j);
+  } else if (type == kReserve) {
+    auto r = decode_order_part<Reserve>(j, true);
+    r.qty = field<int64_t>(j, "qty");
+    if (r.qty < 1 || r.qty > kMaxOrderQty) throw DecodeError("invalid qty");
+    c.body = std::move(r);
+  } else if (type == kRedeem || type == kUnredeem) {
+    auto claim = field<std::string>(j, "claim_request_id");
+    if (!valid_request_id(claim)) throw DecodeError("invalid claim_request_id");
+    if (type == kRedeem) {
+      auto r = decode_order_part<Redeem>(j, true);
+      r.claim_request_id = std::move(claim);
+      c.body = std::move(r);
+    } else {
+      auto u = decode_order_part<Unredeem>(j, true);
+      u.claim_request_id = std::move(claim);
+      c.body = std::move(u);
+    }
+  } else if (type == kFinalize) {
+    auto f = decode_order_part<Finalize>(j, true);
+    f.amount = money_field(j, "amount", kMaxOrderQty * kMaxPrice);
+    c.body = std::move(f);
+  } else if (type == kRelease) {
+    c.body = decode_order_part<Release>(j, true);
+  } else if (type == kRefund) {
+    auto m = decode_order_part<Refund>(j, false);
+    m.amount = money_field(j, "amount", kMaxOrderQty * kMaxPrice);
+    c.body = std::move(m);
+  } else if (type == kOrderStep) {
+    auto step = decode_order_part<OrderStep>(j, false);
+    auto outcome = outcome_from_string(field<std::string>(j, "outcome"));
+    if (!outcome) throw DecodeError("unknown outcome");
+    step.outcome = *outcome;
+    step.amount = money_field(j, "amount", kMaxOrderQty * kMaxPrice);
+    step.discount.amount = optional_field<int64_t>(j, "discount_amount").value_or(0);
+    step.discount.percent = optional_field<int32_t>(j, "discount_percent").value_or(0);
+    step.discount.cap = optional_field<int64_t>(j, "discount_cap").value_or(0);
+    c.body = std::move(step);
   } else if (type == kTick) {
     c.body = Tick{};
   } else {
@@ -472,6 +645,10 @@ std::string encode(const Decision& d) {
     auto e = j.object("event");
     if (d.event->admit_per_s > 0) e.field("admit_per_s", d.event->admit_per_s);
     if (d.event->closes_at) e.field("closes_at", *d.event->closes_at);
+    if (d.event->coupon_expires_at) e.field("coupon_expires_at", *d.event->coupon_expires_at);
+    if (d.event->discount_amount > 0) e.field("discount_amount", d.event->discount_amount);
+    if (d.event->discount_cap > 0) e.field("discount_cap", d.event->discount_cap);
+    if (d.event->discount_percent > 0) e.field("discount_percent", d.event->discount_percent);
     e.field("event_id", d.event->event_id);
     if (d.event->mode == EventMode::kHold) e.field("hold_ms", d.event->hold_ms);
     if (d.event->mode != EventMode::kFcfs) e.field("mode", to_string(d.event->mode));
@@ -479,6 +656,7 @@ std::string encode(const Decision& d) {
     if (d.event->partitions != 1) e.field("partitions", d.event->partitions);
     e.field("per_user_limit", d.event->per_user_limit);
     if (d.event->pow_bits > 0) e.field("pow_bits", d.event->pow_bits);
+    if (d.event->price > 0) e.field("price", d.event->price);
     if (d.event->reward_average > 0) e.field("reward_average", d.event->reward_average);
     e.field("stock", d.event->stock);
     e.field("title", d.event->title);
@@ -487,7 +665,11 @@ std::string encode(const Decision& d) {
   }
   j.field("event_id", d.event_id);
   if (d.hold_expires_at) j.field("hold_expires_at", *d.hold_expires_at);
+  if (d.line) j.field("line", *d.line);
+  if (!d.order_id.empty()) j.field("order_id", d.order_id);
   j.field("outcome", to_string(d.outcome));
+  if (d.qty) j.field("qty", *d.qty);
+  if (d.reason) j.field("reason", to_string(*d.reason));
   j.field("received_at", d.received_at);
   j.field("remaining", d.remaining);
   j.field("request_id", d.request_id);
@@ -521,8 +703,37 @@ Decision decode_decision(std::string_view text) {
   d.admitted = optional_field<int64_t>(j, "admitted");
   d.amount = optional_field<int64_t>(j, "amount");
   d.balance = optional_field<int64_t>(j, "balance");
+  d.order_id = optional_field<std::string>(j, "order_id").value_or("");
+  d.line = optional_field<int32_t>(j, "line");
+  d.qty = optional_field<int64_t>(j, "qty");
+  if (auto reason = optional_field<std::string>(j, "reason")) {
+    d.reason = outcome_from_string(*reason);
+    if (!d.reason) throw DecodeError("unknown reason");
+  }
   if (j.contains("event") && j.at("event").is_object()) d.event = event_from_json(j.at("event"));
   return d;
+}
+
+std::optional<std::string> commerce_error(const CreateEvent& e) {
+  if (e.mode == EventMode::kSale) {
+    if (e.price < 1 || e.price > kMaxPrice) return "a sale event needs price from 1 to " + std::to_string(kMaxPrice);
+    if (e.partitions != 1 || e.admit_per_s > 0 || e.reward_average > 0 || e.has_coupons()) {
+      return "a sale event has no partitions, waiting room, rewards or coupons";
+    }
+  } else if (e.price != 0) {
+    return "price is for events with mode sale";
+  }
+  if (e.discount_amount < 0 || e.discount_amount > kMaxChargeAmount) {
+    return "discount_amount must be cents from 0 to " + std::to_string(kMaxChargeAmount);
+  }
+  if (e.discount_percent < 0 || e.discount_percent > 100) return "discount_percent must be from 0 to 100";
+  if (e.discount_cap < 0 || e.discount_cap > kMaxChargeAmount) {
+    return "discount_cap must be cents from 0 to " + std::to_string(kMaxChargeAmount);
+  }
+  if (e.discount_amount > 0 && e.discount_percent > 0) return "a coupon gives discount_amount or discount_percent";
+  if (e.discount_cap > 0 && e.discount_percent == 0) return "discount_cap caps a discount_percent";
+  if (e.coupon_expires_at && !e.has_coupons()) return "coupon_expires_at is for events with a discount";
+  return std::nullopt;
 }
 
 std::optional<int64_t> parse_instant(const std::string& text) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "topics/vocabulary.h"
 
@@ -17,11 +18,72 @@ struct DecodeError : std::runtime_error {
 };
 
 // How an event hands out its stock: fcfs (first come, first served: a claim is issued at once), raffle
-// (claims are entries; at the close `stock` winners are drawn) or hold (a claim holds a unit for hold_ms;
-// confirm issues it, cancel or the expiry releases it to the next claimant).
-enum class EventMode { kFcfs, kRaffle, kHold };
+// (claims are entries; at the close `stock` winners are drawn), hold (a claim holds a unit for hold_ms;
+// confirm issues it, cancel or the expiry releases it to the next claimant) or sale (a product: its units
+// are sold at `price` by orders only, README "Orders").
+enum class EventMode { kFcfs, kRaffle, kHold, kSale };
 std::string_view to_string(EventMode mode);
 std::optional<EventMode> mode_from_string(std::string_view s);
+
+enum class Outcome {
+  kIssued,
+  kSoldOut,
+  kDuplicate,
+  kNotOpen,
+  kClosed,
+  kUnknownEvent,
+  kCreated,
+  kAlreadyExists,
+  // raffle: a claim is an entry; the draw answers each entry won or lost; close_event answers drawn
+  kEntered,
+  kWon,
+  kLost,
+  kDrawn,
+  kAlreadyClosed,  // close_event of an event closed (or drawn) before
+  // hold: a claim holds a unit; it ends confirmed, cancelled or expired, exactly once
+  kHeld,
+  kConfirmed,
+  kCancelled,
+  kExpired,
+  kAlreadyEnded,  // confirm/cancel of a hold that was confirmed or cancelled before
+  kNotYours,      // confirm/cancel by someone else than the holder
+  kNotHeld,       // confirm/cancel of a claim that holds nothing (unknown, or not a held claim)
+  // delete_event: its answer, and the answer to every later command about the event
+  kDeleted,
+  kAlreadyDeleted,  // delete_event of an event deleted before
+  // waiting room: a join is pre_queued (before the opening), queued (a ticket) or admitted; a queued join
+  // is admitted later (an admission decision); a claim by a user not admitted is not_admitted
+  kPreQueued,
+  kQueued,
+  kAdmitted,
+  kAlreadyQueued,  // a second join by the same user: its first join's place stands (claim_request_id)
+  kNoWaitingRoom,  // a join on an event without admit_per_s
+  kNotAdmitted,
+  // a charge: credited (the balance after it in `balance`), or refused when it would pass kMaxBalance
+  kCredited,
+  kBalanceLimit,
+  // orders (README "Orders"): the order is placed, then ends paid or failed (an order_result decision);
+  // its steps: reserved or not_for_sale (a reservation), redeemed, not_a_coupon, coupon_used or
+  // coupon_expired (a coupon; not_yours when another user's), sold (finalize), released, unredeemed,
+  // refunded (a paid line that could not be sold); order_only answers a claim on a sale event
+  kPlaced,
+  kPaid,
+  kFailed,
+  kReserved,
+  kNotForSale,
+  kRedeemed,
+  kNotACoupon,
+  kCouponUsed,
+  kCouponExpired,
+  kSold,
+  kReleased,
+  kUnredeemed,
+  kRefunded,
+  kOrderOnly,
+  kBalanceShort,  // an order_result's reason only: the wallet held less than the order's total
+};
+std::string_view to_string(Outcome outcome);
+std::optional<Outcome> outcome_from_string(std::string_view s);
 
 struct CreateEvent {
   std::string event_id;
@@ -45,10 +107,21 @@ struct CreateEvent {
   // Rewards (topics/rewards.h; 0 = none): each unit issued earns its user an amount credited to their
   // wallet, drawn so that the amounts average this many cents.
   int64_t reward_average = 0;
+  // A sale event's price per unit, in cents (1..kMaxPrice); 0 on every other mode.
+  int64_t price = 0;
+  // Coupons (README "Orders"; fcfs, raffle and hold events): each unit issued is a coupon its user may
+  // redeem once in an order, for discount_amount cents off, or discount_percent of the order's total
+  // capped at discount_cap cents (0: no cap), until coupon_expires_at. None of them: no coupons.
+  int64_t discount_amount = 0;
+  int32_t discount_percent = 0;
+  int64_t discount_cap = 0;
+  std::optional<int64_t> coupon_expires_at;
+  bool has_coupons() const { return discount_amount > 0 || discount_percent > 0; }
 };
 inline constexpr int64_t kMaxAdmitPerS = 1'000'000;
 inline constexpr int32_t kMaxPowBits = 28;
 inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
+inline constexpr int64_t kMaxPrice = 100'000'000;  // cents per unit: a million
 
 struct Claim {
   std::string event_id;
@@ -105,6 +178,70 @@ struct Reward {
   int64_t coupon_seq = 0;        // n: the unit's number in the event's issue order
 };
 
+// An order (README "Orders"): units of sale events and at most one coupon, paid from the user's wallet.
+// Decided as a saga: the order lives on its user's wallet partition; each step is a command the order's
+// processor appends for the partition that owns it (a reservation on the product's, a redemption on the
+// coupon's), whose answer comes back as an order_step. Every command of it is written in the transaction
+// of the decision that caused it, so each step happens exactly once; no lock, no two-phase commit.
+struct OrderItem {
+  std::string event_id;  // a sale event
+  int64_t qty = 1;       // 1..kMaxOrderQty
+};
+struct OrderCoupon {
+  std::string event_id;          // the event that issued it
+  std::string claim_request_id;  // the claim it was issued to
+};
+struct Order {
+  std::string event_id;  // always empty: decided on the user's wallet (Command::key)
+  std::string user_id;
+  std::vector<OrderItem> items;  // 1..kMaxOrderItems, each event once
+  std::optional<OrderCoupon> coupon;
+};
+inline constexpr size_t kMaxOrderItems = 10;
+inline constexpr int64_t kMaxOrderQty = 100;
+
+// What every step of an order names: the order (its request id), its user, and the line it is about
+// (1..items for an item, 0 for the coupon).
+struct OrderPart {
+  std::string event_id;  // the partition's key: the item's or the coupon's event; empty for a wallet step
+  std::string user_id;
+  std::string order_id;
+  int32_t line = 0;
+};
+// On the product's partition: hold qty units for the order (reserved, with amount = price x qty), or not.
+struct Reserve : OrderPart {
+  int64_t qty = 0;
+};
+// On the coupon's event: the user's unused, unexpired coupon becomes the order's (redeemed), or not.
+struct Redeem : OrderPart {
+  std::string claim_request_id;
+};
+// After the order is paid: the reserved units are sold (finalize); a line that cannot be is refunded.
+struct Finalize : OrderPart {
+  int64_t amount = 0;  // what the line was paid: refunded if the units cannot be sold (a deleted event)
+};
+// After the order failed: the reserved units go back to stock (release), the coupon is unused again.
+struct Release : OrderPart {};
+struct Unredeem : OrderPart {
+  std::string claim_request_id;
+};
+// A coupon's discount: amount off, or percent off capped (its event's creation fixes it).
+struct Discount {
+  int64_t amount = 0;
+  int32_t percent = 0;
+  int64_t cap = 0;  // 0: none
+};
+// Back on the order's partition: a step's answer (its outcome; a reservation's amount, a coupon's discount).
+struct OrderStep : OrderPart {
+  Outcome outcome{};
+  int64_t amount = 0;
+  Discount discount;
+};
+// Money back for a paid line that could not be sold.
+struct Refund : OrderPart {
+  int64_t amount = 0;
+};
+
 // Stream time for one partition of allot.commands (the ingress appends one per partition every second):
 // holds whose expiry has passed are released and raffles whose closes_at has passed are drawn, decided
 // from the log like everything else. A tick has no decision of its own, only the ones it causes.
@@ -116,57 +253,20 @@ struct Tick {
 struct Command {
   std::string request_id;
   int64_t received_at = 0;  // when the ingress accepted it
-  std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge, Reward> body;
+  using Body = std::variant<CreateEvent, Claim, CloseEvent, Confirm, Cancel, Tick, DeleteEvent, Join, Charge, Reward,
+                            Order, Reserve, Redeem, OrderStep, Finalize, Release, Unredeem, Refund>;
+  Body body;
 
-  const std::string& event_id() const;  // empty for a tick, a charge and a reward
-  // The user whose wallet a charge or a reward is for; nullptr for every other command.
+  const std::string& event_id() const;  // empty for a tick and the commands decided on a wallet
+  // The user whose wallet the command is decided on (a charge, a reward, an order, an order's step answer, a
+  // refund); nullptr for every other command.
   const std::string* wallet_user() const;
-  // The Kafka key of the command and of its decision: the event id, or a charge's or reward's wallet_key.
+  // The Kafka key of the command and of its decision: the event id, or the wallet_key of wallet_user().
   std::string key() const;
   bool is_claim() const { return std::holds_alternative<Claim>(body); }
   std::string_view type() const;  // one of topics/vocabulary.h decision_type: kCreateEvent ... kJoin, kTick
 };
 
-enum class Outcome {
-  kIssued,
-  kSoldOut,
-  kDuplicate,
-  kNotOpen,
-  kClosed,
-  kUnknownEvent,
-  kCreated,
-  kAlreadyExists,
-  // raffle: a claim is an entry; the draw answers each entry won or lost; close_event answers drawn
-  kEntered,
-  kWon,
-  kLost,
-  kDrawn,
-  kAlreadyClosed,  // close_event of an event closed (or drawn) before
-  // hold: a claim holds a unit; it ends confirmed, cancelled or expired, exactly once
-  kHeld,
-  kConfirmed,
-  kCancelled,
-  kExpired,
-  kAlreadyEnded,  // confirm/cancel of a hold that was confirmed or cancelled before
-  kNotYours,      // confirm/cancel by someone else than the holder
-  kNotHeld,       // confirm/cancel of a claim that holds nothing (unknown, or not a held claim)
-  // delete_event: its answer, and the answer to every later command about the event
-  kDeleted,
-  kAlreadyDeleted,  // delete_event of an event deleted before
-  // waiting room: a join is pre_queued (before the opening), queued (a ticket) or admitted; a queued join
-  // is admitted later (an admission decision); a claim by a user not admitted is not_admitted
-  kPreQueued,
-  kQueued,
-  kAdmitted,
-  kAlreadyQueued,  // a second join by the same user: its first join's place stands (claim_request_id)
-  kNoWaitingRoom,  // a join on an event without admit_per_s
-  kNotAdmitted,
-  // a charge: credited (the balance after it in `balance`), or refused when it would pass kMaxBalance
-  kCredited,
-  kBalanceLimit,
-};
-std::string_view to_string(Outcome outcome);
-std::optional<Outcome> outcome_from_string(std::string_view s);
 
 // Where a command sits in allot.commands; every decision carries it.
 struct CommandPosition {
@@ -192,6 +292,12 @@ struct Decision {
   std::optional<int64_t> admitted;         // waiting room: tickets admitted so far (place = ticket - admitted)
   std::optional<int64_t> amount;           // a charge or reward: what it asked to credit
   std::optional<int64_t> balance;          // a charge or reward: the wallet's balance after the decision
+  // An order's decisions (README "Orders"): the order they belong to, the line (0: the coupon), the units;
+  // an order_result's reason when it failed (the first step refused, or balance_short).
+  std::string order_id;
+  std::optional<int32_t> line;
+  std::optional<int64_t> qty;
+  std::optional<Outcome> reason;
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;
@@ -204,21 +310,40 @@ inline constexpr std::string_view kHoldExpired = decision_type::kHoldExpired;
 inline constexpr std::string_view kDrawResult = decision_type::kDrawResult;
 inline constexpr std::string_view kQueueTicket = decision_type::kQueueTicket;
 inline constexpr std::string_view kAdmission = decision_type::kAdmission;
-// A decision caused by a later command rather than answering its own command.
+// A decision caused by a later command rather than answering its own command (an order_result answers
+// the order, caused by its last step's answer).
 inline bool is_caused(const Decision& d) {
-  return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission;
+  return d.type == kHoldExpired || d.type == kDrawResult || d.type == kQueueTicket || d.type == kAdmission ||
+         d.type == decision_type::kOrderResult;
 }
-// A command or decision type about a user's wallet (a charge or a reward) rather than an event: keyed
-// wallet_key(user_id), with an empty event_id.
+// A decision type that changes (or refuses to change) a user's balance: a charge, a reward, a refund, an
+// order's result (paid debits the total). Each carries amount and balance; keyed wallet_key(user_id), with
+// an empty event_id; `allotctl verify` walks them per wallet.
 inline bool is_wallet_type(std::string_view type) {
-  return type == decision_type::kCharge || type == decision_type::kReward;
+  using namespace decision_type;
+  return type == kCharge || type == kReward || type == kRefund || type == kOrderResult;
 }
 inline bool is_wallet_decision(const Decision& d) { return is_wallet_type(d.type); }
+// A decision on a user's wallet partition (keyed wallet_key(user_id)): its money, its orders and their
+// steps' answers.
+inline bool is_wallet_keyed(const Decision& d) {
+  return is_wallet_type(d.type) || d.type == decision_type::kOrder || d.type == decision_type::kOrderStep;
+}
+// The other decisions of an order's saga (topics/verify_orders.h checks them): the order placed and its
+// steps' answers on the wallet's partition; reservations, redemptions and their ends on events'.
+inline bool is_order_step_type(std::string_view type) {
+  using namespace decision_type;
+  return type == kOrder || type == kOrderStep || type == kReserve || type == kRedeem || type == kFinalize ||
+         type == kRelease || type == kUnredeem;
+}
 
 std::string encode(const Command& c);
 Command decode_command(std::string_view json);
 std::string encode(const Decision& d);
 Decision decode_decision(std::string_view json);
+
+// Why an event's price and coupon terms are invalid (README "Orders"), or nullopt.
+std::optional<std::string> commerce_error(const CreateEvent& e);
 
 // Parses an instant given as Unix milliseconds or an RFC 3339 UTC string ("2026-11-22T10:00:00Z",
 // optional fraction); nullopt when it is neither.

@@ -84,7 +84,7 @@ bool valid_user_id(std::string_view id) {
 bool valid_request_id(std::string_view id) { return valid_user_id(id); }
 
 bool is_reserved_request_id(std::string_view id) {
-  return id.starts_with("pay-") || id.starts_with("rw-") || id.starts_with("tick-");
+  return id.starts_with("pay-") || id.starts_with("rw-") || id.starts_with("tick-") || id.starts_with("os-");
 }
 
 }  // namespace allot::topics

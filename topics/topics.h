@@ -45,7 +45,7 @@ bool valid_user_id(std::string_view id);
 // request ids (generated or from Idempotency-Key): [A-Za-z0-9_-]{1,64}, as user ids
 bool valid_request_id(std::string_view id);
 // Request ids the system gives its own commands: "pay-<payment_id>" (a provider's charge), "rw-..." (a
-// unit's reward), "tick-..." (a tick). No client key may take one.
+// unit's reward), "tick-..." (a tick), "os-..." (an order's steps). No client key may take one.
 bool is_reserved_request_id(std::string_view id);
 
 }  // namespace allot::topics

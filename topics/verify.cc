@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include "topics/draw.h"
+#include "topics/verify_orders.h"
 #include "topics/verify_slices.h"
 #include "topics/verify_wallets.h"
 
@@ -134,6 +135,23 @@ void check_fcfs(const std::string& event_id, const EventTrack& t, VerifyReport& 
     }
   }
   r.issued += issued;
+}
+
+// A sale event's own commands (its units are reserved and sold by orders: check_orders): a claim is
+// order_only, a close closes it once, confirm and cancel hold nothing.
+void check_sale(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
+  bool closed = false;
+  for (const auto* d : t.decisions) {
+    if (before_creation(event_id, t, *d, r)) continue;
+    if (d->type == decision_type::kCloseEvent) {
+      expect_outcome(event_id, *d, close_outcome(closed), r);
+    } else if (d->type == decision_type::kClaim) {
+      expect_outcome(event_id, *d, Outcome::kOrderOnly, r);
+    } else {
+      const bool hold_action = d->type == decision_type::kConfirm || d->type == decision_type::kCancel;
+      expect_outcome(event_id, *d, hold_action ? Outcome::kNotHeld : Outcome::kUnknownEvent, r);
+    }
+  }
 }
 
 // Holds: a model of live holds replayed in partition order. At any offset held + issued <= stock;
@@ -471,7 +489,7 @@ VerifyReport verify(const VerifyInput& in) {
   // Promises 2, 3, 4 per event.
   std::map<std::string, EventTrack> events;
   for (const auto& d : in.decisions) {
-    if (is_wallet_decision(d)) continue;  // check_wallets
+    if (is_wallet_decision(d) || is_order_step_type(d.type)) continue;  // check_wallets, check_orders
     auto& t = events[d.event_id];
     if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated) {
@@ -503,11 +521,15 @@ VerifyReport verify(const VerifyInput& in) {
       case EventMode::kRaffle:
         check_raffle(id, t, r);
         break;
+      case EventMode::kSale:
+        check_sale(id, t, r);
+        break;
     }
   }
   check_slices(in.decisions, r);  // mega events as a whole
   check_wallets(in, r);
   check_rewards(in, r);
+  check_orders(in, r);
   return r;
 }
 
@@ -522,7 +544,13 @@ std::string VerifyReport::summary() const {
       (wallets ? " wallets=" + std::to_string(wallets) + " money_credited=" + std::to_string(money_credited) +
                      " money_held=" + std::to_string(money_held)
                : "") +
-      (rewards ? " rewards=" + std::to_string(rewards) : "") + " |";
+      (rewards ? " rewards=" + std::to_string(rewards) : "") +
+      (orders ? " orders=" + std::to_string(orders) + " paid=" + std::to_string(orders_paid) +
+                    " failed=" + std::to_string(orders_failed) + " open=" + std::to_string(orders_open) +
+                    " units_sold=" + std::to_string(units_sold) + " money_paid=" + std::to_string(money_paid) +
+                    " money_refunded=" + std::to_string(money_refunded)
+              : "") +
+      " |";
   for (const auto& [o, n] : outcomes) s += " " + o + "=" + std::to_string(n);
   s += " violations=" + std::to_string(violations.size());
   for (size_t i = 0; i < violations.size() && i < 20; ++i) s += "\n  " + violations[i];

@@ -40,6 +40,10 @@ struct VerifyReport {
   int64_t money_credited = 0;  // cents credited by charges, re-added from the log
   int64_t money_held = 0;      // cents the wallets hold after the last decision, walked from zero
   int64_t rewards = 0;         // units whose reward was checked against the rule
+  // Orders (topics/verify_orders.h): placed, ended paid or failed, not ended yet; units sold by them; money
+  // debited by paid orders and refunded (part of money_credited) for lines that could not be sold.
+  int64_t orders = 0, orders_paid = 0, orders_failed = 0, orders_open = 0, units_sold = 0;
+  int64_t money_paid = 0, money_refunded = 0;
   std::map<std::string, int64_t> outcomes;
   std::map<std::string, std::vector<std::string>> draws;  // raffle -> winners' user ids in rank order, re-derived
   std::map<std::string, std::vector<std::string>>

@@ -42,9 +42,18 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
                                std::to_string(it->second));
       }
       int64_t expected = balance;
-      if (d->outcome == Outcome::kCredited) {
+      if (d->outcome == Outcome::kCredited || d->outcome == Outcome::kRefunded) {
         expected = balance + *d->amount;
         r.money_credited += *d->amount;
+        if (d->outcome == Outcome::kRefunded) r.money_refunded += *d->amount;
+      } else if (d->outcome == Outcome::kPaid) {
+        expected = balance - *d->amount;
+        r.money_paid += *d->amount;
+      } else if (d->outcome == Outcome::kFailed) {
+        if (d->reason == Outcome::kBalanceShort && *d->amount <= balance) {
+          r.violations.push_back(at + ": balance_short with " + std::to_string(balance) + " for " +
+                                 std::to_string(*d->amount));
+        }
       } else if (d->outcome == Outcome::kBalanceLimit) {
         if (*d->amount <= kMaxBalance - balance) r.violations.push_back(at + ": refused a charge within the limit");
       } else {
@@ -66,21 +75,12 @@ void check_wallets(const VerifyInput& in, VerifyReport& r) {
     }
     ++r.wallets;
   }
-  if (r.money_credited != r.money_held) {
-    r.violations.push_back("money: credited " + std::to_string(r.money_credited) + " but the wallets hold " +
-                           std::to_string(r.money_held));
+  if (r.money_credited - r.money_paid != r.money_held) {
+    r.violations.push_back("money: credited " + std::to_string(r.money_credited) + " less paid " +
+                           std::to_string(r.money_paid) + " but the wallets hold " + std::to_string(r.money_held));
   }
 }
 
-namespace {
-
-// A unit issued: its number in the event's issue order, the claim that won it and its user.
-struct Issue {
-  int64_t n = 0;
-  std::string claim_request_id, user_id;
-};
-
-// The decision issues a unit of its event: fcfs issued, hold confirmed, raffle won.
 std::optional<Issue> issue_of(const Decision& d) {
   if (!d.coupon_seq) return std::nullopt;
   if (d.type == decision_type::kClaim && d.outcome == Outcome::kIssued)
@@ -92,8 +92,6 @@ std::optional<Issue> issue_of(const Decision& d) {
     return Issue{*d.coupon_seq, d.request_id, d.user_id};
   return std::nullopt;
 }
-
-}  // namespace
 
 void check_rewards(const VerifyInput& in, VerifyReport& r) {
   auto wallet_read = [&](const std::string& user) { return !in.wallet_users || in.wallet_users->count(user) > 0; };

@@ -20,6 +20,16 @@ inline constexpr std::string_view kDeleteEvent = "delete_event";
 inline constexpr std::string_view kJoin = "join";
 inline constexpr std::string_view kCharge = "charge";             // money into a user's wallet (no event)
 inline constexpr std::string_view kReward = "reward";             // a unit's reward into its user's wallet
+// An order and its saga's steps (README "Orders"); an order_result is caused by the order's last answer.
+inline constexpr std::string_view kOrder = "order";
+inline constexpr std::string_view kReserve = "reserve";
+inline constexpr std::string_view kRedeem = "redeem";
+inline constexpr std::string_view kOrderStep = "order_step";
+inline constexpr std::string_view kFinalize = "finalize";
+inline constexpr std::string_view kRelease = "release";
+inline constexpr std::string_view kUnredeem = "unredeem";
+inline constexpr std::string_view kRefund = "refund";
+inline constexpr std::string_view kOrderResult = "order_result";
 inline constexpr std::string_view kHoldExpired = "hold_expired";  // a held claim's expiry
 inline constexpr std::string_view kDrawResult = "draw_result";    // a raffle entry's won or lost
 inline constexpr std::string_view kQueueTicket = "queue_ticket";  // a pre-queued join's ticket at the opening
@@ -58,6 +68,22 @@ inline constexpr std::string_view kNoWaitingRoom = "no_waiting_room";
 inline constexpr std::string_view kNotAdmitted = "not_admitted";
 inline constexpr std::string_view kCredited = "credited";           // a charge: the wallet holds the amount more
 inline constexpr std::string_view kBalanceLimit = "balance_limit";  // a charge that would pass kMaxBalance
+// orders (topics::Outcome says when each is given)
+inline constexpr std::string_view kPlaced = "placed";
+inline constexpr std::string_view kPaid = "paid";
+inline constexpr std::string_view kFailed = "failed";
+inline constexpr std::string_view kReserved = "reserved";
+inline constexpr std::string_view kNotForSale = "not_for_sale";
+inline constexpr std::string_view kRedeemed = "redeemed";
+inline constexpr std::string_view kNotACoupon = "not_a_coupon";
+inline constexpr std::string_view kCouponUsed = "coupon_used";
+inline constexpr std::string_view kCouponExpired = "coupon_expired";
+inline constexpr std::string_view kSold = "sold";
+inline constexpr std::string_view kReleased = "released";
+inline constexpr std::string_view kUnredeemed = "unredeemed";
+inline constexpr std::string_view kRefunded = "refunded";
+inline constexpr std::string_view kOrderOnly = "order_only";
+inline constexpr std::string_view kBalanceShort = "balance_short";
 }  // namespace outcome
 
 // A request's status on the read side (GET /api/claims/{id}) is its current outcome (topics/claim_status.h),
@@ -71,6 +97,7 @@ namespace event_mode {
 inline constexpr std::string_view kFcfs = "fcfs";
 inline constexpr std::string_view kRaffle = "raffle";
 inline constexpr std::string_view kHold = "hold";
+inline constexpr std::string_view kSale = "sale";
 }  // namespace event_mode
 
 // The state of a hold's record in the processors' store (processors/records.h Hold): the claim's status.

@@ -15,6 +15,7 @@ Api::Api(ApiOptions options, CommandPublisher& publisher, ReadSide read, Baselin
   register_ops_routes(routes_, *context_);
   register_sign_in_routes(routes_, *context_);
   register_wallet_routes(routes_, *context_);
+  register_order_routes(routes_, *context_);
 }
 
 Api::~Api() = default;

@@ -125,6 +125,8 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
 void register_claim_routes(Routes& routes, Api::Context& c) {
   routes.push_back(route(Method::kPost, "/api/events/:event_id/claims", "claim", c, claim));
   routes.push_back(route(Method::kGet, "/api/claims/:request_id", "get_claim", c, get_claim));
+  // An order is read like a claim: its status is placed, then paid or failed (README "Orders").
+  routes.push_back(route(Method::kGet, "/api/orders/:request_id", "get_order", c, get_claim));
   routes.push_back(
       route(Method::kPost, "/api/claims/:request_id/confirm", "confirm", c,
             [](Api::Context& ctx, const Request& req, Reply r) { hold_action(ctx, req, std::move(r), true); }));

@@ -83,5 +83,6 @@ void register_baseline_routes(Routes& routes, Api::Context& c);  // baselines.cc
 void register_ops_routes(Routes& routes, Api::Context& c);       // ops.cc
 void register_sign_in_routes(Routes& routes, Api::Context& c);   // sign_in.cc (and the proof-of-work challenge)
 void register_wallet_routes(Routes& routes, Api::Context& c);    // wallet.cc
+void register_order_routes(Routes& routes, Api::Context& c);     // orders.cc
 
 }  // namespace allot::ingress::api

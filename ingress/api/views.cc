@@ -53,7 +53,9 @@ std::string decided_json(const ClaimView& c) {
   if (c.hold_expires_at && c.status == topics::outcome::kHeld) j["hold_expires_at"] = *c.hold_expires_at;
   if (c.amount) j["amount"] = *c.amount;
   if (c.balance) j["balance"] = *c.balance;
-  if (topics::is_wallet_type(c.type)) j.erase("event_id");  // a wallet's, not an event's
+  if (!c.reason.empty()) j["reason"] = c.reason;
+  if (topics::is_wallet_type(c.type) || c.type == topics::decision_type::kOrder) j.erase("event_id");  // a wallet's
+  if (c.type == topics::decision_type::kOrderResult) j["type"] = topics::decision_type::kOrder;  // the order's answer
   return j.dump();
 }
 

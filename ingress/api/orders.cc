@@ -1,0 +1,44 @@
+// Orders (README "Orders"): POST /api/orders places one for the bearer token's user: 202 once the broker
+// has it, or with ?wait_ms its end (paid or failed, with the reason) once the saga is through. The order is
+// decided on the user's wallet partition; GET /api/orders/{id} reads it like a claim.
+#include "common/clock.h"
+#include "ingress/api/context.h"
+#include "ingress/requests.h"
+
+namespace allot::ingress::api {
+
+namespace {
+
+void place_order(Api::Context& c, const Request& req, Reply r) {
+  DrainGate::Scope scope(c.gate);
+  auto wait = wait_ms_param(req, c.opt.max_wait_ms);
+  if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
+  if (auto e = check_command_request(req, c.gate, c.opt.max_body_bytes)) return r.error(*e);
+  auto user = c.command_user(req);
+  if (auto* e = std::get_if<ApiError>(&user)) return r.error(*e);
+  const auto& user_id = std::get<std::string>(user);
+  if (auto e = c.limits.check(req, user_id)) return r.error(*e);
+  auto parsed = parse_order(req.body, user_id);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
+  auto request_id = command_request_id(req);
+  if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
+  const auto& id = std::get<std::string>(request_id);
+  if (auto decided = c.known_decision(id)) {
+    // A retried key: the order's end stands. Someone else's request id is not this order's.
+    if (decided->type != topics::decision_type::kOrderResult || decided->user_id != user_id) {
+      return r.error(errors::idempotency_key_reused(id));
+    }
+    return r.send(200, c.views.answer_body(*decided));
+  }
+  if (auto e = check_broker(c.publisher)) return r.error(*e);
+  topics::Command command{id, now_ms(), std::move(std::get<topics::Order>(parsed))};
+  c.commands.publish_awaited(command, std::move(r), "", user_id, std::get<int>(wait));
+}
+
+}  // namespace
+
+void register_order_routes(Routes& routes, Api::Context& c) {
+  routes.push_back(route(Method::kPost, "/api/orders", "place_order", c, place_order));
+}
+
+}  // namespace allot::ingress::api
