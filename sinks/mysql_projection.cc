@@ -218,8 +218,14 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::set<std::tuple<std::string, int32_t, int64_t>> slices;  // (event, command partition, bucket)
   std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
   std::vector<const topics::Decision*> wallet_changes;         // charges
+  std::vector<const topics::Decision*> reservations;           // a sale event's units reserved, sold, released
+  std::set<std::string> sales;                                 // the sale events they touch
   for (const auto& d : batch) {
     if (topics::is_wallet_decision(d)) wallet_changes.push_back(&d);
+    if (topics::moves_reservation(d)) {
+      reservations.push_back(&d);
+      sales.insert(d.event_id);
+    }
     if (d.event) {
       auto& row = events[d.event_id];
       row.spec = *d.event;
@@ -249,7 +255,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
   if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty() &&
-      wallet_changes.empty()) {
+      wallet_changes.empty() && reservations.empty()) {
     return;
   }
 
@@ -331,6 +337,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
 
   // 4b. Wallets: the ledger rows, then each balance from the newest of them (by command offset).
   if (!wallet_changes.empty()) rows += apply_wallets(wallet_changes);
+  if (!reservations.empty()) rows += apply_reservations(reservations);
 
   // 4c. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
   //     lose every user id, those written by earlier statements of this batch included.
@@ -361,8 +368,31 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
          ") GROUP BY event_id) c ON c.event_id = e.event_id" + kSetEventCounters);
   }
 
+  // 7. A sale event's units from its reservations (after 6, which counts claims: a sale has none issued).
+  if (!sales.empty()) {
+    std::string ids;
+    for (const auto& id : sales) ids += (ids.empty() ? "" : ",") + quote(id);
+    exec("UPDATE events e JOIN (SELECT event_id, SUM(IF(state = 'sold', qty, 0)) AS sold,"
+         " SUM(IF(state = 'reserved', qty, 0)) AS reserved, MAX(decided_at) AS last FROM reservations"
+         " WHERE event_id IN (" + ids + ") GROUP BY event_id) r ON r.event_id = e.event_id"
+         " SET e.issued = r.sold, e.held = r.reserved, e.remaining = e.stock - r.sold - r.reserved,"
+         " e.updated_at = GREATEST(e.updated_at, r.last)");
+  }
+
   if (mysql_commit(db_.get()) != 0) fail("commit");
   if (rows_written_) rows_written_->inc(rows);
+}
+
+double MysqlProjection::apply_reservations(const std::vector<const topics::Decision*>& changes) {
+  std::vector<std::string> rows;
+  for (const auto* d : changes) {
+    rows.push_back("(" + quote(d->event_id) + "," + quote(d->order_id) + "," + number(d->line.value_or(0)) + "," +
+                   quote(d->user_id) + "," + number(d->qty.value_or(0)) + "," +
+                   quote(std::string(topics::to_string(d->outcome))) + "," + number(d->decided_at) + ")");
+  }
+  // A reservation only ends: an ended state is never written back to reserved.
+  return insert_rows("INSERT INTO reservations (event_id, order_id, line, user_id, qty, state, decided_at) VALUES ",
+                     rows, " ON DUPLICATE KEY UPDATE state = IF(VALUES(state) = 'reserved', state, VALUES(state))");
 }
 
 void MysqlProjection::apply_endings(const std::vector<std::pair<topics::ClaimEnding, int64_t>>& endings,

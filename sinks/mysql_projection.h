@@ -77,6 +77,7 @@ class MysqlProjection : public Projection {
   void apply_join_places(const std::map<std::string, topics::JoinPlace>& places);
   // Step 4b of apply: the wallet decisions' ledger rows and the balances they leave; returns the rows written.
   double apply_wallets(const std::vector<const topics::Decision*>& changes);
+  double apply_reservations(const std::vector<const topics::Decision*>& changes);
   [[noreturn]] void fail(const std::string& what);
   std::string quote(const std::string& text);
 

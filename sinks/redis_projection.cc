@@ -229,9 +229,22 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                         std::to_string(d.decided_at)});
       writes.push_back({"HSETNX", key, "status", status});
       expire(key, d.decided_at, false);
-    } else if (d.type == topics::decision_type::kFinalize && d.outcome == Outcome::kSold && d.coupon_seq) {
-      // coupon_seq is the product's units sold so far: the ranking only ever moves up (GT).
-      writes.push_back({"ZADD", keys_.popular(), "GT", std::to_string(*d.coupon_seq), d.event_id});
+    } else if (topics::moves_reservation(d)) {
+      // A sale event's units counted like holds and issues, one member per unit: reserved units join the
+      // holds, ended ones holds_ended, sold ones the issued set too. Sets: a replayed batch adds nothing.
+      const auto& set = d.outcome == Outcome::kReserved ? keys_.holds(d.event_id) : keys_.holds_ended(d.event_id);
+      Command units{"SADD", set}, sold{"SADD", keys_.issued(d.event_id)};
+      for (int64_t k = 1; k <= d.qty.value_or(0); ++k) {
+        units.push_back(d.order_id + "/" + std::to_string(d.line.value_or(0)) + "/" + std::to_string(k));
+      }
+      sold.insert(sold.end(), units.begin() + 2, units.end());
+      if (units.size() > 2) writes.push_back(std::move(units));
+      if (d.outcome == Outcome::kSold && sold.size() > 2) writes.push_back(std::move(sold));
+      touched.insert(d.event_id);
+      // coupon_seq is the product's units sold so far: the popular ranking only ever moves up (GT).
+      if (d.outcome == Outcome::kSold && d.coupon_seq) {
+        writes.push_back({"ZADD", keys_.popular(), "GT", std::to_string(*d.coupon_seq), d.event_id});
+      }
     } else if (d.type == topics::decision_type::kQueueTicket || d.type == topics::decision_type::kAdmission) {
       // A join's place in line (at the opening) or its admission: fields of the join's record.
       const auto place = topics::join_place(d);

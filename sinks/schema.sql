@@ -96,8 +96,8 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE TABLE IF NOT EXISTS wallet_ledger (
   request_id        VARCHAR(64) NOT NULL PRIMARY KEY,
   user_id           VARCHAR(64) NOT NULL,
-  type              VARCHAR(16) NOT NULL,  -- charge, reward
-  outcome           VARCHAR(32) NOT NULL,  -- credited, balance_limit
+  type              VARCHAR(16) NOT NULL,  -- charge, reward, refund, order_result
+  outcome           VARCHAR(32) NOT NULL,  -- credited, balance_limit, refunded, paid, failed
   amount            BIGINT      NOT NULL,  -- cents asked
   balance           BIGINT      NOT NULL,  -- cents in the wallet after the decision
   command_partition INT         NOT NULL,
@@ -108,6 +108,20 @@ CREATE TABLE IF NOT EXISTS wallet_ledger (
 
 -- Each user's balance: that of their latest ledger row by command offset (a user's wallet decisions are on
 -- one partition, in order), so re-applying an older batch cannot move it back.
+-- An order's reservation of a sale event's units (README "Orders"): reserved, then sold or released.
+-- A sale event's issued (sold), held (reserved) and remaining come from these rows. A state only ends
+-- (reserved -> sold | released), so re-applying an older batch cannot bring a reservation back.
+CREATE TABLE IF NOT EXISTS reservations (
+  event_id          VARCHAR(64) NOT NULL,
+  order_id          VARCHAR(64) NOT NULL,
+  line              INT         NOT NULL,
+  user_id           VARCHAR(64) NOT NULL,
+  qty               BIGINT      NOT NULL,
+  state             VARCHAR(16) NOT NULL,  -- reserved, sold, released
+  decided_at        BIGINT      NOT NULL,
+  PRIMARY KEY (event_id, order_id, line)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE IF NOT EXISTS wallets (
   user_id           VARCHAR(64) NOT NULL PRIMARY KEY,
   balance           BIGINT      NOT NULL,

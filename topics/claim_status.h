@@ -68,6 +68,15 @@ inline bool closes_event(const Decision& d) {
   return d.type == decision_type::kDrawResult || (d.type == decision_type::kCloseEvent && closed);
 }
 
+// A decision that reserves a sale event's units for an order, or ends the reservation (sold, released): a
+// sale event's issued (sold) and held (reserved) units are its reservations' (README "Orders"). The units of
+// reservation (order_id, line) are "<order_id>/<line>/<k>", k = 1..qty, where a projection counts units.
+inline bool moves_reservation(const Decision& d) {
+  return (d.type == decision_type::kReserve && d.outcome == Outcome::kReserved) ||
+         (d.type == decision_type::kFinalize && d.outcome == Outcome::kSold) ||
+         (d.type == decision_type::kRelease && d.outcome == Outcome::kReleased);
+}
+
 // The newest wallet decisions the Redis projection keeps in a wallet's ledger (MySQL keeps them all).
 inline constexpr int64_t kRedisLedgerKept = 50;
 

@@ -45,8 +45,14 @@ int64_t number_or(const std::map<std::string, std::string>& h, const std::string
 ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const std::string& event_id) {
   ProjectedEvent p;
   int64_t entries = 0;
+  std::map<std::pair<std::string, int32_t>, std::pair<Outcome, int64_t>> reservations;  // a sale's: state, qty
   for (const auto& d : decisions) {
     if (d.event_id != event_id) continue;
+    if (moves_reservation(d)) {
+      auto& r = reservations[{d.order_id, d.line.value_or(0)}];
+      if (d.outcome != Outcome::kReserved || r.second == 0) r = {d.outcome, d.qty.value_or(0)};
+      continue;
+    }
     if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated && d.event) {
         p.stock = d.event->stock;
@@ -83,6 +89,10 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
     auto status = outcome_from_string(c.status);
     p.issued += status && is_issued(*status);
     p.held += status == Outcome::kHeld;
+  }
+  for (const auto& [key, r] : reservations) {
+    p.issued += r.first == Outcome::kSold ? r.second : 0;
+    p.held += r.first == Outcome::kReserved ? r.second : 0;
   }
   p.entries = entries;
   p.remaining = p.stock - p.issued - p.held;

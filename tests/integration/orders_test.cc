@@ -1,0 +1,209 @@
+// README "Orders" against the running stack: each refusal (no stock, a coupon used, someone else's or
+// expired, a balance short) ends the order failed with its reason and nothing left reserved; a paid order
+// debits the discounted total and sells its units; 2,000 concurrent orders, with both processors killed
+// -9 in the middle of their sagas, each end exactly once and `allotctl verify --projections` is clean.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stack_api.h"
+#include "support.h"
+#include "topics/messages.h"
+
+namespace allot {
+namespace {
+
+using namespace testsupport;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class Orders : public ::testing::Test {
+ protected:
+  HttpClient http_{http_port()};
+  const std::string allotctl_ = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
+
+  json order(const std::string& user, const json& body) {
+    auto r = http_.post_json("/api/orders?wait_ms=20000", body.dump(), as_user(user));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+  // The coupon `user` won on `event` (an fcfs claim), by its claim's request id.
+  std::string win_coupon(const std::string& event, const std::string& user) {
+    auto r = http_.post_json("/api/events/" + event + "/claims?wait_ms=10000", "{}", as_user(user));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json_field(r, "status"), "issued") << r.body;
+    return json_field(r, "request_id");
+  }
+  void charge(const std::string& user, int64_t amount) {
+    auto r = http_.post_json("/api/wallet/charge?wait_ms=10000", json{{"user_id", user}, {"amount", amount}}.dump(),
+                             as_admin());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  int64_t remaining(const std::string& event) {
+    auto r = http_.request("GET", "/api/events/" + event, "", {});
+    return json::parse(r.body, nullptr, false).value("remaining", int64_t{-1});
+  }
+  void sinks_caught_up() {
+    for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
+      ASSERT_EQ(sh(allotctl_ + " groups wait " + sink + " allot.decisions --timeout 120 --brokers " + brokers() +
+                   " >/dev/null"),
+                0)
+          << sink;
+    }
+  }
+};
+
+TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
+  const auto product = unique_id("shoe"), coupons = unique_id("save"), stale = unique_id("stale");
+  const auto ann = unique_id("o-ann"), ben = unique_id("o-ben");
+  ASSERT_NO_FATAL_FAILURE(
+      create_event({{"event_id", product}, {"title", "Shoe"}, {"stock", 3}, {"mode", "sale"}, {"price", 1000}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", coupons},
+                                        {"title", "20% off, at most 3.00"},
+                                        {"stock", 10},
+                                        {"discount_percent", 20},
+                                        {"discount_cap", 300}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", stale},
+                                        {"title", "Expired"},
+                                        {"stock", 10},
+                                        {"discount_amount", 100},
+                                        {"coupon_expires_at", now_ms() - 1000}}));
+  const auto ann_coupon = win_coupon(coupons, ann), ben_coupon = win_coupon(coupons, ben);
+  const auto ann_stale = win_coupon(stale, ann);
+  charge(ann, 5000);
+  charge(ben, 100);
+
+  // Paid: 2 x 10.00, less 20% capped at 3.00.
+  auto paid = order(ann, {{"items", {{{"event_id", product}, {"qty", 2}}}},
+                          {"coupon", {{"event_id", coupons}, {"claim_request_id", ann_coupon}}}});
+  EXPECT_EQ(paid["status"], "paid") << paid.dump();
+  EXPECT_EQ(paid["type"], "order");
+  EXPECT_EQ(paid["amount"], 1700);
+  EXPECT_EQ(paid["balance"], 3300);
+
+  // Each refusal: failed, its reason, and nothing of it stays taken.
+  struct Refused {
+    std::string user;
+    json body;
+    std::string reason;
+  };
+  const std::vector<Refused> refusals{
+      {ann, {{"items", {{{"event_id", product}, {"qty", 1}}}}, {"coupon", {{"event_id", coupons}, {"claim_request_id", ann_coupon}}}},
+       "coupon_used"},
+      {ann, {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", coupons}, {"claim_request_id", ben_coupon}}}},
+       "not_yours"},
+      {ann, {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", stale}, {"claim_request_id", ann_stale}}}},
+       "coupon_expired"},
+      {ann, {{"items", {{{"event_id", product}, {"qty", 2}}}}}, "sold_out"},
+      {ben, {{"items", {{{"event_id", product}}}}}, "balance_short"},
+  };
+  std::vector<std::string> failed_ids;
+  for (const auto& r : refusals) {
+    auto end = order(r.user, r.body);
+    EXPECT_EQ(end["status"], "failed") << end.dump();
+    EXPECT_EQ(end["reason"], r.reason) << end.dump();
+    failed_ids.push_back(end.value("request_id", ""));
+  }
+  // Refused at the door: nothing published.
+  EXPECT_EQ(http_.post_json("/api/orders", R"({"items":[]})", as_user(ann)).status, 400);
+  EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}, {"qty", 101}}}}}.dump(), as_user(ann)).status, 400);
+  EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}}}}}.dump(), {}).status, 401);
+  EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}}}}, {"user_id", ben}}.dump(), as_user(ann)).status, 403);
+
+  // One unit left of three: the two sold and nothing held by the failed orders (sold_out held none; the
+  // others released theirs).
+  sinks_caught_up();
+  EXPECT_EQ(remaining(product), 1);
+  auto read = http_.request("GET", "/api/orders/" + paid["request_id"].get<std::string>(), "", as_user(ann));
+  EXPECT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(json_field(read, "status"), "paid") << read.body;
+  EXPECT_EQ(http_.request("GET", "/api/orders/" + paid["request_id"].get<std::string>(), "", as_user(ben)).status, 404)
+      << "someone else's order";
+  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + "," + stale + " --wallets " + ann + "," + ben +
+               " --projections --brokers " + brokers() + " > /tmp/allot-orders-verify.txt"),
+            0)
+      << "see /tmp/allot-orders-verify.txt";
+  EXPECT_EQ(sh("grep -q 'orders=6 paid=1 failed=5 open=0 units_sold=2' /tmp/allot-orders-verify.txt"), 0)
+      << "see /tmp/allot-orders-verify.txt";
+}
+
+// 2,000 orders of 1,000 users on one hot product, half with a coupon, both processors killed -9 while the
+// sagas run: every order ends exactly once, no unit is sold twice, no wallet goes below zero, and the
+// verifier finds the log and both stores in agreement.
+TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProcessors) {
+  constexpr int kUsers = 1000, kOrders = 2000;
+  const auto product = unique_id("hot"), coupons = unique_id("cp");
+  const auto prefix = unique_id("buyer");
+  ASSERT_NO_FATAL_FAILURE(
+      create_event({{"event_id", product}, {"title", "Hot"}, {"stock", 1500}, {"mode", "sale"}, {"price", 100}}));
+  ASSERT_NO_FATAL_FAILURE(
+      create_event({{"event_id", coupons}, {"title", "1.00 off"}, {"stock", kUsers}, {"discount_amount", 100}}));
+  std::vector<std::string> users;
+  for (int i = 0; i < kUsers; ++i) users.push_back(prefix + "-" + std::to_string(i));
+  TopicTail decisions("allot.decisions");
+  CommandProducer producer;
+  // Each user: a coupon, 2.50 in the wallet, then two orders at once (one of 2 units with the coupon, one
+  // of 1 unit): together they cost 1.00 + 1.00 = 2.00 or, when the coupon order fails, less.
+  for (int i = 0; i < kUsers; ++i) {
+    producer.send({prefix + "-c-" + std::to_string(i), now_ms(), topics::Claim{coupons, users[i]}});
+    producer.send({prefix + "-pay-" + std::to_string(i), now_ms(), topics::Charge{"", users[i], 250}});
+  }
+  producer.flush();
+  std::set<std::string> order_ids;
+  for (int i = 0; i < kUsers; ++i) {
+    const auto a = prefix + "-a-" + std::to_string(i), b = prefix + "-b-" + std::to_string(i);
+    producer.send({a, now_ms(),
+                   topics::Order{"", users[i], {{product, 2}}, topics::OrderCoupon{coupons, prefix + "-c-" + std::to_string(i)}}});
+    producer.send({b, now_ms(), topics::Order{"", users[i], {{product, 1}}, std::nullopt}});
+    order_ids.insert(a);
+    order_ids.insert(b);
+  }
+  producer.flush();
+  for (const char* processor : {"processor-1", "processor-2"}) {
+    std::this_thread::sleep_for(400ms);
+    EXPECT_GT(signal_service(processor, SIGKILL), 0) << processor;
+  }
+  std::this_thread::sleep_for(1s);
+  ASSERT_NO_FATAL_FAILURE(stack_up());
+
+  // Every order's end, once: 2,000 order_results, and nothing more within a few seconds after.
+  std::map<std::string, int> ends;
+  std::map<std::string, int> by_outcome;
+  size_t seen = 0;
+  auto collect = [&](const RdKafka::Message& m) {
+    auto d = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len()));
+    if (d.type != topics::decision_type::kOrderResult || !order_ids.count(d.request_id)) return;
+    ++ends[d.request_id];
+    ++by_outcome[std::string(topics::to_string(d.outcome)) +
+                 (d.reason ? "/" + std::string(topics::to_string(*d.reason)) : "")];
+    ++seen;
+  };
+  decisions.read_until(collect, [&] { return seen >= static_cast<size_t>(kOrders); }, 240s);
+  decisions.read_until(collect, [] { return false; }, 3s);
+  EXPECT_EQ(ends.size(), static_cast<size_t>(kOrders)) << "every order ended";
+  for (const auto& [id, n] : ends) EXPECT_EQ(n, 1) << id << " ended " << n << " times";
+  std::string outcomes;
+  for (const auto& [o, n] : by_outcome) outcomes += o + "=" + std::to_string(n) + " ";
+  std::cout << "orders: " << outcomes << "\n";
+  EXPECT_GT(by_outcome["paid"], 0) << outcomes;
+
+  sinks_caught_up();
+  std::string wallets;
+  for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
+  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + " --wallets " + wallets +
+               " --projections --brokers " + brokers() + " > /tmp/allot-orders-kill-verify.txt"),
+            0)
+      << "see /tmp/allot-orders-kill-verify.txt";
+  EXPECT_EQ(sh("grep -q 'orders=2000 paid=' /tmp/allot-orders-kill-verify.txt"), 0)
+      << "see /tmp/allot-orders-kill-verify.txt";
+  EXPECT_EQ(sh("grep -q 'open=0 ' /tmp/allot-orders-kill-verify.txt"), 0) << "see /tmp/allot-orders-kill-verify.txt";
+}
+
+}  // namespace
+}  // namespace allot

@@ -1,0 +1,304 @@
+// Orders (README "Orders"): the saga over decide(), with its emitted commands delivered in a queue as the
+// partitions would take them, and the verifier's order checks, both ways.
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "processors/domain.h"
+#include "processors/memory_state.h"
+#include "topics/orders.h"
+#include "topics/topics.h"
+#include "topics/verify.h"
+
+namespace allot::processors {
+namespace {
+
+using topics::EventMode;
+using topics::Outcome;
+
+class OrdersTest : public ::testing::Test {
+ protected:
+  // Appends `c` to the log; drain() decides the log in order, each emitted command appended at its end
+  // (so the steps of concurrent orders interleave, as on separate partitions).
+  void send(topics::Command c) { queue_.push_back(std::move(c)); }
+  bool step() {
+    if (queue_.empty()) return false;
+    auto c = std::move(queue_.front());
+    queue_.pop_front();
+    const topics::CommandPosition at{0, offset_++};
+    input_.commands.push_back({at, c});
+    auto r = decide(state_, c, at, 1000);
+    if (!r) return true;
+    state_.apply(r->writes);
+    if (r->publish) input_.decisions.push_back(r->decision);
+    input_.decisions.insert(input_.decisions.end(), r->caused.begin(), r->caused.end());
+    for (auto& e : r->emitted) queue_.push_back(std::move(e));
+    return true;
+  }
+  void drain() {
+    for (int i = 0; i < 10'000 && step(); ++i) {
+    }
+    ASSERT_TRUE(queue_.empty());
+  }
+  void run(topics::Command c) {
+    send(std::move(c));
+    drain();
+  }
+
+  void create_product(const std::string& id, int64_t stock, int64_t price) {
+    topics::CreateEvent e{id, "Product " + id, stock, 1, {}, {}};
+    e.mode = EventMode::kSale;
+    e.price = price;
+    run({"c-" + id, 100, e});
+  }
+  // A coupon event: each unit issued is a coupon of `percent`% capped at `cap`, or `amount` off.
+  void create_coupons(const std::string& id, int64_t stock, int64_t amount, int32_t percent, int64_t cap,
+                      std::optional<int64_t> expires = std::nullopt) {
+    topics::CreateEvent e{id, "Coupons " + id, stock, 1, {}, {}};
+    e.discount_amount = amount;
+    e.discount_percent = percent;
+    e.discount_cap = cap;
+    e.coupon_expires_at = expires;
+    run({"c-" + id, 100, e});
+  }
+  void charge(const std::string& user, int64_t amount) {
+    run({"pay-" + user + std::to_string(offset_), 200, topics::Charge{"", user, amount}});
+  }
+  topics::Command order(const std::string& id, const std::string& user, std::vector<topics::OrderItem> items,
+                        std::optional<topics::OrderCoupon> coupon = std::nullopt, int64_t at = 1000) {
+    return {id, at, topics::Order{"", user, std::move(items), std::move(coupon)}};
+  }
+  // The order's end (its order_result), or nullptr while it is open.
+  const topics::Decision* result(const std::string& order_id) const {
+    for (const auto& d : input_.decisions) {
+      if (d.type == topics::decision_type::kOrderResult && d.request_id == order_id) return &d;
+    }
+    return nullptr;
+  }
+  int64_t balance(const std::string& user) const {
+    auto v = state_.get(balance_key(user));
+    return v ? std::stoll(*v) : 0;
+  }
+  EventState event(const std::string& id) const { return decode_event(*state_.get(event_key(id))); }
+  std::string coupon_state(const std::string& event, const std::string& claim) const {
+    return decode_coupon(*state_.get(coupon_key(event, claim))).state;
+  }
+  topics::VerifyReport verify() const { return topics::verify(input_); }
+
+  MemoryState state_;
+  std::deque<topics::Command> queue_;
+  int64_t offset_ = 0;
+  topics::VerifyInput input_;
+};
+
+TEST_F(OrdersTest, APaidOrderDebitsTheDiscountedTotalSellsTheUnitsAndUsesTheCoupon) {
+  create_product("shoe", 5, 1500);
+  create_coupons("sale20", 10, 0, 20, 500);  // 20% off, at most 5.00
+  run({"claim-ann", 500, topics::Claim{"sale20", "ann"}});
+  charge("ann", 10'000);
+  run(order("o1", "ann", {{"shoe", 2}}, topics::OrderCoupon{"sale20", "claim-ann"}));
+
+  const auto* end = result("o1");
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->outcome, Outcome::kPaid);
+  EXPECT_EQ(*end->amount, 3000 - 500) << "20% of 30.00 is 6.00, capped at 5.00";
+  EXPECT_EQ(*end->balance, 7500);
+  EXPECT_EQ(balance("ann"), 7500);
+  EXPECT_EQ(event("shoe").issued, 2) << "sold";
+  EXPECT_EQ(event("shoe").held, 0);
+  EXPECT_EQ(coupon_state("sale20", "claim-ann"), "redeemed");
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.orders_paid, 1);
+  EXPECT_EQ(report.units_sold, 2);
+  EXPECT_EQ(report.money_paid, 2500);
+  // The saga's request ids are the system's own and a client key may not take them.
+  for (const auto& c : input_.commands) {
+    if (c.command.request_id.starts_with("os-")) {
+      EXPECT_TRUE(topics::is_reserved_request_id(c.command.request_id));
+      EXPECT_TRUE(topics::valid_request_id(c.command.request_id));
+    }
+  }
+}
+
+TEST_F(OrdersTest, EveryRefusalFailsTheOrderWithItsReasonAndLeavesNothingTaken) {
+  create_product("shoe", 3, 1000);
+  create_product("hat", 1, 200);
+  create_coupons("ten", 10, 100, 0, 0);
+  create_coupons("old", 10, 100, 0, 0, 900);  // expired for orders at 1000
+  run({"claim-ann", 500, topics::Claim{"ten", "ann"}});
+  run({"claim-ben", 500, topics::Claim{"ten", "ben"}});
+  run({"claim-ann-old", 500, topics::Claim{"old", "ann"}});
+  charge("ann", 1500);
+  charge("ben", 100);
+
+  struct Case {
+    std::string order_id, user;
+    std::vector<topics::OrderItem> items;
+    std::optional<topics::OrderCoupon> coupon;
+    Outcome reason;
+  };
+  const std::vector<Case> cases{
+      {"no-stock", "ann", {{"shoe", 4}}, std::nullopt, Outcome::kSoldOut},
+      {"foreign", "ann", {{"shoe", 1}}, topics::OrderCoupon{"ten", "claim-ben"}, Outcome::kNotYours},
+      {"expired", "ann", {{"shoe", 1}}, topics::OrderCoupon{"old", "claim-ann-old"}, Outcome::kCouponExpired},
+      {"no-coupon", "ann", {{"shoe", 1}}, topics::OrderCoupon{"ten", "claim-nobody"}, Outcome::kNotACoupon},
+      {"short", "ben", {{"shoe", 1}}, std::nullopt, Outcome::kBalanceShort},
+      {"not-sold", "ann", {{"ten", 1}}, std::nullopt, Outcome::kNotForSale},
+      {"unknown", "ann", {{"nothing", 1}, {"hat", 1}}, std::nullopt, Outcome::kUnknownEvent},
+  };
+  for (const auto& c : cases) {
+    run(order(c.order_id, c.user, c.items, c.coupon));
+    const auto* end = result(c.order_id);
+    ASSERT_NE(end, nullptr) << c.order_id;
+    EXPECT_EQ(end->outcome, Outcome::kFailed) << c.order_id;
+    EXPECT_EQ(end->reason, c.reason) << c.order_id << " failed for " << topics::to_string(end->reason.value_or(Outcome::kPaid));
+    EXPECT_EQ(event("shoe").held, 0) << c.order_id << ": its reservation was released";
+    EXPECT_EQ(event("hat").held, 0) << c.order_id;
+    EXPECT_EQ(coupon_state("ten", "claim-ann"), "unused") << c.order_id;
+  }
+  EXPECT_EQ(balance("ann"), 1500);
+  EXPECT_EQ(balance("ben"), 100);
+
+  // The coupon used once is refused the second time; the first order took it.
+  run(order("first", "ann", {{"shoe", 1}}, topics::OrderCoupon{"ten", "claim-ann"}));
+  EXPECT_EQ(result("first")->outcome, Outcome::kPaid);
+  run(order("second", "ann", {{"hat", 1}}, topics::OrderCoupon{"ten", "claim-ann"}));
+  EXPECT_EQ(result("second")->reason, Outcome::kCouponUsed);
+  EXPECT_EQ(event("hat").held, 0);
+  EXPECT_EQ(balance("ann"), 1500 - 900);
+
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.orders_failed, static_cast<int64_t>(cases.size()) + 1);
+  EXPECT_EQ(report.orders_open, 0);
+}
+
+TEST_F(OrdersTest, AUsersConcurrentOrdersCannotOverspend) {
+  create_product("ticket", 100, 1000);
+  charge("ann", 2500);
+  // Three orders in flight at once: every reservation is taken before any order is paid.
+  for (const char* id : {"a", "b", "c"}) send(order(id, "ann", {{"ticket", 1}}));
+  drain();
+  int paid = 0, short_of_money = 0;
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_NE(result(id), nullptr);
+    paid += result(id)->outcome == Outcome::kPaid;
+    short_of_money += result(id)->reason == Outcome::kBalanceShort;
+  }
+  EXPECT_EQ(paid, 2);
+  EXPECT_EQ(short_of_money, 1);
+  EXPECT_EQ(balance("ann"), 500);
+  EXPECT_EQ(event("ticket").issued, 2);
+  EXPECT_EQ(event("ticket").held, 0);
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST_F(OrdersTest, ALineWhoseProductIsDeletedAfterPaymentIsRefundedOnce) {
+  create_product("gone", 5, 700);
+  charge("ann", 1000);
+  send(order("o", "ann", {{"gone", 1}}));
+  // Decide until the order is paid, then delete the product before its finalize is decided.
+  for (int i = 0; i < 10 && !result("o"); ++i) step();
+  ASSERT_NE(result("o"), nullptr);
+  ASSERT_EQ(result("o")->outcome, Outcome::kPaid);
+  EXPECT_EQ(balance("ann"), 300);
+  send({"del", 2000, topics::DeleteEvent{"gone"}});
+  std::rotate(queue_.begin(), queue_.end() - 1, queue_.end());  // the delete first
+  drain();
+  EXPECT_EQ(balance("ann"), 1000) << "refunded";
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.money_refunded, 700);
+}
+
+TEST_F(OrdersTest, TheVerifierCatchesAWrongTotalASecondEndAndAReservationPastTheStock) {
+  create_product("shoe", 1, 1000);
+  charge("ann", 5000);
+  run(order("o1", "ann", {{"shoe", 1}}));
+  ASSERT_TRUE(verify().ok()) << verify().summary();
+
+  auto with = [&](auto&& change) {
+    auto input = input_;
+    change(input.decisions);
+    return topics::verify(input);
+  };
+  auto find = [](std::vector<topics::Decision>& ds, std::string_view type) -> topics::Decision& {
+    return *std::find_if(ds.begin(), ds.end(), [&](const topics::Decision& d) { return d.type == type; });
+  };
+  auto wrong_total = with([&](auto& ds) {
+    auto& end = find(ds, topics::decision_type::kOrderResult);
+    *end.amount = 900;
+    *end.balance = 4100;
+  });
+  EXPECT_FALSE(wrong_total.ok());
+  auto twice = with([&](auto& ds) { ds.push_back(find(ds, topics::decision_type::kOrderResult)); });
+  EXPECT_FALSE(twice.ok());
+  auto oversold = with([&](auto& ds) {
+    auto extra = find(ds, topics::decision_type::kReserve);
+    extra.order_id = "o2";
+    extra.command.offset += 1;
+    ds.push_back(extra);
+  });
+  EXPECT_FALSE(oversold.ok());
+  auto not_released = with([&](auto& ds) {
+    auto& end = find(ds, topics::decision_type::kOrderResult);
+    end.outcome = Outcome::kFailed;
+    end.reason = Outcome::kSoldOut;
+  });
+  EXPECT_FALSE(not_released.ok()) << "failed with no step refused, and the units were sold";
+}
+
+TEST(OrderRules, DiscountsAndStepIds) {
+  EXPECT_EQ(topics::discount_off({300, 0, 0}, 1000), 300);
+  EXPECT_EQ(topics::discount_off({3000, 0, 0}, 1000), 1000) << "never more than the order";
+  EXPECT_EQ(topics::discount_off({0, 10, 0}, 1000), 100);
+  EXPECT_EQ(topics::discount_off({0, 50, 200}, 1000), 200);
+  EXPECT_NE(topics::order_request_id("o", topics::OrderStepKind::kReserve, 1),
+            topics::order_request_id("o", topics::OrderStepKind::kReserve, 2));
+  EXPECT_NE(topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kReserve),
+            topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kRedeem));
+  EXPECT_TRUE(topics::valid_request_id(topics::order_request_id(std::string(64, 'x'), topics::OrderStepKind::kAnswer, 10,
+                                                                topics::OrderStepKind::kReserve)));
+}
+
+TEST(OrderMessages, OrdersAndTheirStepsRoundTripAndBadOnesAreRefused) {
+  topics::Command order{"o1", 5, topics::Order{"", "ann", {{"shoe", 2}, {"hat", 1}}, topics::OrderCoupon{"ten", "c1"}}};
+  auto back = topics::decode_command(topics::encode(order));
+  EXPECT_EQ(back.key(), topics::wallet_key("ann"));
+  const auto& o = std::get<topics::Order>(back.body);
+  ASSERT_EQ(o.items.size(), 2u);
+  EXPECT_EQ(o.items[0].qty, 2);
+  EXPECT_EQ(o.coupon->claim_request_id, "c1");
+  topics::OrderStep step;
+  static_cast<topics::OrderPart&>(step) = {"", "ann", "o1", 0};
+  step.outcome = Outcome::kRedeemed;
+  step.discount = {0, 20, 500};
+  auto step_back = std::get<topics::OrderStep>(topics::decode_command(topics::encode({"s", 5, step})).body);
+  EXPECT_EQ(step_back.discount.percent, 20);
+  EXPECT_EQ(step_back.discount.cap, 500);
+  EXPECT_EQ(step_back.outcome, Outcome::kRedeemed);
+  for (const char* bad : {
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[]})",
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":0}]})",
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a"},{"event_id":"a"}]})",
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":101}]})",
+       }) {
+    EXPECT_THROW(topics::decode_command(bad), topics::DecodeError) << bad;
+  }
+  topics::CreateEvent sale{"p", "P", 1, 1, {}, {}};
+  sale.mode = EventMode::kSale;
+  EXPECT_TRUE(topics::commerce_error(sale).has_value()) << "a sale needs a price";
+  sale.price = 100;
+  EXPECT_FALSE(topics::commerce_error(sale).has_value());
+  sale.discount_percent = 10;
+  EXPECT_TRUE(topics::commerce_error(sale).has_value()) << "a product gives no coupons";
+  topics::CreateEvent coupons{"c", "C", 1, 1, {}, {}};
+  coupons.discount_amount = 100;
+  coupons.discount_percent = 10;
+  EXPECT_TRUE(topics::commerce_error(coupons).has_value()) << "amount or percent, not both";
+}
+
+}  // namespace
+}  // namespace allot::processors
