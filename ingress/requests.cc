@@ -86,16 +86,18 @@ std::optional<ApiError> parse_partitions(const json& j, topics::CreateEvent& ev)
 namespace {
 // A sale event's price, an event's coupon terms (README "Orders"); topics::commerce_error has the rules.
 std::optional<ApiError> parse_commerce(const json& j, topics::CreateEvent& ev) {
-  for (auto [name, slot] : {std::pair{"price", &ev.price}, std::pair{"discount_amount", &ev.discount_amount},
-                            std::pair{"discount_cap", &ev.discount_cap}}) {
+  // Given, each is at least 1 (absent: none).
+  for (auto [name, slot, max] : {std::tuple{"price", &ev.price, topics::kMaxPrice},
+                                 std::tuple{"discount_amount", &ev.discount_amount, topics::kMaxChargeAmount},
+                                 std::tuple{"discount_cap", &ev.discount_cap, topics::kMaxChargeAmount}}) {
     if (!j.contains(name)) continue;
     auto v = integer(j.at(name));
-    if (!v) return bad(std::string(name) + " must be an integer number of cents");
+    if (!v || *v < 1 || *v > max) return bad(std::string(name) + " must be cents from 1 to " + std::to_string(max));
     *slot = *v;
   }
   if (j.contains("discount_percent")) {
     auto v = integer(j.at("discount_percent"));
-    if (!v || *v < 0 || *v > 100) return bad("discount_percent must be an integer from 0 to 100");
+    if (!v || *v < 1 || *v > 100) return bad("discount_percent must be an integer from 1 to 100");
     ev.discount_percent = static_cast<int32_t>(*v);
   }
   auto expires = instant(j, "coupon_expires_at");

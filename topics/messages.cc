@@ -284,9 +284,6 @@ Order decode_order(const json& j) {
     OrderItem line{field<std::string>(item, "event_id"), optional_field<int64_t>(item, "qty").value_or(1)};
     if (!valid_event_id(line.event_id)) throw DecodeError("invalid item event_id");
     if (line.qty < 1 || line.qty > kMaxOrderQty) throw DecodeError("qty must be 1.." + std::to_string(kMaxOrderQty));
-    for (const auto& earlier : order.items) {
-      if (earlier.event_id == line.event_id) throw DecodeError("an event appears once in an order's items");
-    }
     order.items.push_back(std::move(line));
   }
   if (auto coupon = optional_field<json>(j, "coupon")) {
@@ -730,9 +727,8 @@ std::optional<std::string> commerce_error(const CreateEvent& e) {
   if (e.discount_cap < 0 || e.discount_cap > kMaxChargeAmount) {
     return "discount_cap must be cents from 0 to " + std::to_string(kMaxChargeAmount);
   }
+  // A cap without a percent and an expiry without a discount are ignored (topics::discount_off).
   if (e.discount_amount > 0 && e.discount_percent > 0) return "a coupon gives discount_amount or discount_percent";
-  if (e.discount_cap > 0 && e.discount_percent == 0) return "discount_cap caps a discount_percent";
-  if (e.coupon_expires_at && !e.has_coupons()) return "coupon_expires_at is for events with a discount";
   return std::nullopt;
 }
 

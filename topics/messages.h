@@ -194,7 +194,7 @@ struct OrderCoupon {
 struct Order {
   std::string event_id;  // always empty: decided on the user's wallet (Command::key)
   std::string user_id;
-  std::vector<OrderItem> items;  // 1..kMaxOrderItems, each event once
+  std::vector<OrderItem> items;  // 1..kMaxOrderItems (an event may be on several lines)
   std::optional<OrderCoupon> coupon;
 };
 inline constexpr size_t kMaxOrderItems = 10;

@@ -148,11 +148,12 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   for (int i = 0; i < kUsers; ++i) users.push_back(prefix + "-" + std::to_string(i));
   TopicTail decisions("allot.decisions");
   CommandProducer producer;
-  // Each user: a coupon, 2.50 in the wallet, then two orders at once (one of 2 units with the coupon, one
-  // of 1 unit): together they cost 1.00 + 1.00 = 2.00 or, when the coupon order fails, less.
+  // Each user: a coupon, 1.50 in the wallet, then two orders at once (2 units with the coupon, 1 unit
+  // without), each 1.00: the wallet pays one, the other is balance_short (or sold_out: 3,000 units asked).
+  
   for (int i = 0; i < kUsers; ++i) {
     producer.send({prefix + "-c-" + std::to_string(i), now_ms(), topics::Claim{coupons, users[i]}});
-    producer.send({prefix + "-pay-" + std::to_string(i), now_ms(), topics::Charge{"", users[i], 250}});
+    producer.send({prefix + "-pay-" + std::to_string(i), now_ms(), topics::Charge{"", users[i], 150}});
   }
   producer.flush();
   std::set<std::string> order_ids;
@@ -192,6 +193,7 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   for (const auto& [o, n] : by_outcome) outcomes += o + "=" + std::to_string(n) + " ";
   std::cout << "orders: " << outcomes << "\n";
   EXPECT_GT(by_outcome["paid"], 0) << outcomes;
+  EXPECT_GT(by_outcome["failed/balance_short"], 0) << "a user's concurrent orders cannot overspend: " << outcomes;
 
   sinks_caught_up();
   std::string wallets;
