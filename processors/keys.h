@@ -54,9 +54,9 @@ inline constexpr EventKeyKind kCoupon{"cp/", true, true};
 
 // Every kind of record an event owns, in the order delete_event writes its tombstones.
 inline constexpr std::array<EventKeyKind, 12> kEventKinds{
-    key_kind::kEvent,     key_kind::kUser,    key_kind::kEntry, key_kind::kHold,        key_kind::kJoin,
-    key_kind::kPrequeue,  key_kind::kTicket,  key_kind::kHoldQueue, key_kind::kRewards, key_kind::kTerms,
-    key_kind::kReservation, key_kind::kCoupon,
+    key_kind::kEvent,   key_kind::kUser,     key_kind::kEntry,       key_kind::kHold,
+    key_kind::kJoin,    key_kind::kPrequeue, key_kind::kTicket,      key_kind::kHoldQueue,
+    key_kind::kRewards, key_kind::kTerms,    key_kind::kReservation, key_kind::kCoupon,
 };
 
 // Keys that belong to no event: a request's marker (its outcome, so a retry is not decided twice) and the

@@ -148,8 +148,8 @@ topics::Decision decide_order(Ctx& x, const topics::Order& order) {
     redeem.claim_request_id = order.coupon->claim_request_id;
     x.emitted.push_back(command(x, x.c.request_id, OrderStepKind::kRedeem, 0, std::move(redeem)));
   }
-  json record{{"state", topics::outcome::kPlaced}, {"user", order.user_id}, {"answered", 0}, {"reason", ""},
-              {"lines", std::move(lines)}, {"coupon", std::move(coupon)}};
+  json record{{"state", topics::outcome::kPlaced}, {"user", order.user_id},      {"answered", 0}, {"reason", ""},
+              {"lines", std::move(lines)},         {"coupon", std::move(coupon)}};
   x.st.put(order_key(x.c.request_id), record.dump());
   return d;
 }
@@ -258,8 +258,9 @@ topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
   }
   if (d.outcome != Outcome::kSold) {
     // Paid but not sold (its event was deleted): the line's money goes back, exactly once.
-    x.emitted.push_back(command(x, finalize.order_id, OrderStepKind::kRefund, finalize.line,
-                                topics::Refund{{"", finalize.user_id, finalize.order_id, finalize.line}, finalize.amount}));
+    x.emitted.push_back(
+        command(x, finalize.order_id, OrderStepKind::kRefund, finalize.line,
+                topics::Refund{{"", finalize.user_id, finalize.order_id, finalize.line}, finalize.amount}));
   }
   return d;
 }

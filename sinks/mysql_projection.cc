@@ -372,11 +372,14 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   if (!sales.empty()) {
     std::string ids;
     for (const auto& id : sales) ids += (ids.empty() ? "" : ",") + quote(id);
-    exec("UPDATE events e JOIN (SELECT event_id, SUM(IF(state = 'sold', qty, 0)) AS sold,"
-         " SUM(IF(state = 'reserved', qty, 0)) AS reserved, MAX(decided_at) AS last FROM reservations"
-         " WHERE event_id IN (" + ids + ") GROUP BY event_id) r ON r.event_id = e.event_id"
-         " SET e.issued = r.sold, e.held = r.reserved, e.remaining = e.stock - r.sold - r.reserved,"
-         " e.updated_at = GREATEST(e.updated_at, r.last)");
+    exec(
+        "UPDATE events e JOIN (SELECT event_id, SUM(IF(state = 'sold', qty, 0)) AS sold,"
+        " SUM(IF(state = 'reserved', qty, 0)) AS reserved, MAX(decided_at) AS last FROM reservations"
+        " WHERE event_id IN (" +
+        ids +
+        ") GROUP BY event_id) r ON r.event_id = e.event_id"
+        " SET e.issued = r.sold, e.held = r.reserved, e.remaining = e.stock - r.sold - r.reserved,"
+        " e.updated_at = GREATEST(e.updated_at, r.last)");
   }
 
   if (mysql_commit(db_.get()) != 0) fail("commit");

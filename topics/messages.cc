@@ -202,8 +202,8 @@ std::string wallet_key(std::string_view user_id) { return "wallet/" + std::strin
 std::string_view Command::type() const {
   using namespace decision_type;
   static constexpr std::array<std::string_view, 18> kNames{
-      kCreateEvent, kClaim,   kCloseEvent, kConfirm,  kCancel,  kTick,    kDeleteEvent, kJoin,    kCharge,
-      kReward,      kOrder,   kReserve,    kRedeem,   kOrderStep, kFinalize, kRelease,  kUnredeem, kRefund};
+      kCreateEvent, kClaim, kCloseEvent, kConfirm, kCancel,    kTick,     kDeleteEvent, kJoin,     kCharge,
+      kReward,      kOrder, kReserve,    kRedeem,  kOrderStep, kFinalize, kRelease,     kUnredeem, kRefund};
   static_assert(kNames.size() == std::variant_size_v<decltype(body)>);
   return kNames[body.index()];
 }
@@ -289,7 +289,7 @@ Order decode_order(const json& j) {
   if (auto coupon = optional_field<json>(j, "coupon")) {
     if (!coupon->is_object()) throw DecodeError("coupon is an object");
     OrderCoupon c{field<std::string>(*coupon, "event_id"), field<std::string>(*coupon, "claim_request_id")};
-    if (!valid_topic_event_id(c.event_id)) throw DecodeError("invalid coupon event_id");
+    if (!valid_event_id(c.event_id)) throw DecodeError("invalid coupon event_id");  // not a mega event's slice
     if (!valid_request_id(c.claim_request_id)) throw DecodeError("invalid coupon claim_request_id");
     order.coupon = std::move(c);
   }

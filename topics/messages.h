@@ -267,7 +267,6 @@ struct Command {
   std::string_view type() const;  // one of topics/vocabulary.h decision_type: kCreateEvent ... kJoin, kTick
 };
 
-
 // Where a command sits in allot.commands; every decision carries it.
 struct CommandPosition {
   int32_t partition = 0;

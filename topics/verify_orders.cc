@@ -43,8 +43,8 @@ void check_sale_units(const std::string& event, const CreateEvent& spec, std::ve
   std::map<std::pair<std::string, int32_t>, std::pair<std::string, int64_t>> reservations;  // -> (state, qty)
   for (const auto* d : steps) {
     if (d->outcome == Outcome::kDeleted || d->outcome == Outcome::kUnknownEvent) continue;
-    const std::string at = event + " offset " + std::to_string(d->command.offset) + " (" + d->type + " of order " +
-                           d->order_id + ")";
+    const std::string at =
+        event + " offset " + std::to_string(d->command.offset) + " (" + d->type + " of order " + d->order_id + ")";
     const std::pair key{d->order_id, d->line.value_or(-1)};
     const int64_t qty = d->qty.value_or(0);
     if (d->type == decision_type::kReserve) {
@@ -104,10 +104,10 @@ void check_coupons(const std::string& event, const CreateEvent& spec, std::vecto
     }
     const bool expired = spec.coupon_expires_at && d->received_at >= *spec.coupon_expires_at;
     Outcome want = !spec.has_coupons() || who == owner.end() ? Outcome::kNotACoupon
-                   : who->second != d->user_id             ? Outcome::kNotYours
-                   : held != redeemer.end()                ? Outcome::kCouponUsed
-                   : expired                               ? Outcome::kCouponExpired
-                                                           : Outcome::kRedeemed;
+                   : who->second != d->user_id               ? Outcome::kNotYours
+                   : held != redeemer.end()                  ? Outcome::kCouponUsed
+                   : expired                                 ? Outcome::kCouponExpired
+                                                             : Outcome::kRedeemed;
     if (d->outcome != want) {
       r.violations.push_back(at + ": " + std::string(to_string(d->outcome)) + ", the contract says " +
                              std::string(to_string(want)));
@@ -116,8 +116,8 @@ void check_coupons(const std::string& event, const CreateEvent& spec, std::vecto
   }
 }
 
-void check_paid(const std::string& id, const Order* order, OrderTrack& t, const std::map<std::string, CreateEvent>& specs,
-                const Decision& result, VerifyReport& r) {
+void check_paid(const std::string& id, const Order* order, OrderTrack& t,
+                const std::map<std::string, CreateEvent>& specs, const Decision& result, VerifyReport& r) {
   if (!t.releases.empty() || !t.unredeems.empty()) r.violations.push_back(order_at(id, "paid, yet gave back a step"));
   if (!order) return;  // the order's command is not in the input: its lines are unknown
   int64_t gross = 0;
@@ -125,7 +125,8 @@ void check_paid(const std::string& id, const Order* order, OrderTrack& t, const 
     const auto* reserve = only(t.reserves, line);
     const auto* finalize = only(t.finalizes, line);
     if (!reserve || reserve->outcome != Outcome::kReserved || !finalize) {
-      r.violations.push_back(order_at(id, "paid, but line " + std::to_string(line) + " was not reserved and finalized once"));
+      r.violations.push_back(
+          order_at(id, "paid, but line " + std::to_string(line) + " was not reserved and finalized once"));
       continue;
     }
     gross += reserve->amount.value_or(0);
@@ -146,8 +147,8 @@ void check_paid(const std::string& id, const Order* order, OrderTrack& t, const 
     }
   }
   if (result.amount != total) {
-    r.violations.push_back(order_at(id, "paid " + std::to_string(result.amount.value_or(0)) + " where its lines and coupon give " +
-                                            std::to_string(total)));
+    r.violations.push_back(order_at(id, "paid " + std::to_string(result.amount.value_or(0)) +
+                                            " where its lines and coupon give " + std::to_string(total)));
   }
 }
 
@@ -188,7 +189,8 @@ void check_orders(const VerifyInput& in, VerifyReport& r) {
   std::map<std::string, OrderTrack> orders;
   std::map<std::string, std::vector<const Decision*>> sale_steps, coupon_steps;
   for (const auto& d : in.decisions) {
-    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event) specs[d.event_id] = *d.event;
+    if (d.type == decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event)
+      specs[d.event_id] = *d.event;
   }
   for (const auto& d : in.decisions) {
     const auto line = d.line.value_or(0);
@@ -232,7 +234,8 @@ void check_orders(const VerifyInput& in, VerifyReport& r) {
       continue;
     }
     ++r.orders;
-    if (t.results.size() > 1) r.violations.push_back(order_at(id, "ended " + std::to_string(t.results.size()) + " times"));
+    if (t.results.size() > 1)
+      r.violations.push_back(order_at(id, "ended " + std::to_string(t.results.size()) + " times"));
     if (t.results.empty()) {
       ++r.orders_open;
       continue;

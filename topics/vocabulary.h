@@ -18,8 +18,8 @@ inline constexpr std::string_view kCancel = "cancel";
 inline constexpr std::string_view kTick = "tick";  // a command only: a tick has no decision of its own
 inline constexpr std::string_view kDeleteEvent = "delete_event";
 inline constexpr std::string_view kJoin = "join";
-inline constexpr std::string_view kCharge = "charge";             // money into a user's wallet (no event)
-inline constexpr std::string_view kReward = "reward";             // a unit's reward into its user's wallet
+inline constexpr std::string_view kCharge = "charge";  // money into a user's wallet (no event)
+inline constexpr std::string_view kReward = "reward";  // a unit's reward into its user's wallet
 // An order and its saga's steps (README "Orders"); an order_result is caused by the order's last answer.
 inline constexpr std::string_view kOrder = "order";
 inline constexpr std::string_view kReserve = "reserve";

@@ -94,11 +94,15 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
     std::string reason;
   };
   const std::vector<Refused> refusals{
-      {ann, {{"items", {{{"event_id", product}, {"qty", 1}}}}, {"coupon", {{"event_id", coupons}, {"claim_request_id", ann_coupon}}}},
+      {ann,
+       {{"items", {{{"event_id", product}, {"qty", 1}}}},
+        {"coupon", {{"event_id", coupons}, {"claim_request_id", ann_coupon}}}},
        "coupon_used"},
-      {ann, {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", coupons}, {"claim_request_id", ben_coupon}}}},
+      {ann,
+       {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", coupons}, {"claim_request_id", ben_coupon}}}},
        "not_yours"},
-      {ann, {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", stale}, {"claim_request_id", ann_stale}}}},
+      {ann,
+       {{"items", {{{"event_id", product}}}}, {"coupon", {{"event_id", stale}, {"claim_request_id", ann_stale}}}},
        "coupon_expired"},
       {ann, {{"items", {{{"event_id", product}, {"qty", 2}}}}}, "sold_out"},
       {ben, {{"items", {{{"event_id", product}}}}}, "balance_short"},
@@ -112,9 +116,15 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
   }
   // Refused at the door: nothing published.
   EXPECT_EQ(http_.post_json("/api/orders", R"({"items":[]})", as_user(ann)).status, 400);
-  EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}, {"qty", 101}}}}}.dump(), as_user(ann)).status, 400);
+  EXPECT_EQ(
+      http_.post_json("/api/orders", json{{"items", {{{"event_id", product}, {"qty", 101}}}}}.dump(), as_user(ann))
+          .status,
+      400);
   EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}}}}}.dump(), {}).status, 401);
-  EXPECT_EQ(http_.post_json("/api/orders", json{{"items", {{{"event_id", product}}}}, {"user_id", ben}}.dump(), as_user(ann)).status, 403);
+  EXPECT_EQ(
+      http_.post_json("/api/orders", json{{"items", {{{"event_id", product}}}}, {"user_id", ben}}.dump(), as_user(ann))
+          .status,
+      403);
 
   // One unit left of three: the two sold and nothing held by the failed orders (sold_out held none; the
   // others released theirs).
@@ -125,8 +135,8 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
   EXPECT_EQ(json_field(read, "status"), "paid") << read.body;
   EXPECT_EQ(http_.request("GET", "/api/orders/" + paid["request_id"].get<std::string>(), "", as_user(ben)).status, 404)
       << "someone else's order";
-  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + "," + stale + " --wallets " + ann + "," + ben +
-               " --projections --brokers " + brokers() + " > /tmp/allot-orders-verify.txt"),
+  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + "," + stale + " --wallets " + ann + "," +
+               ben + " --projections --brokers " + brokers() + " > /tmp/allot-orders-verify.txt"),
             0)
       << "see /tmp/allot-orders-verify.txt";
   EXPECT_EQ(sh("grep -q 'orders=6 paid=1 failed=5 open=0 units_sold=2' /tmp/allot-orders-verify.txt"), 0)
@@ -150,7 +160,7 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   CommandProducer producer;
   // Each user: a coupon, 1.50 in the wallet, then two orders at once (2 units with the coupon, 1 unit
   // without), each 1.00: the wallet pays one, the other is balance_short (or sold_out: 3,000 units asked).
-  
+
   for (int i = 0; i < kUsers; ++i) {
     producer.send({prefix + "-c-" + std::to_string(i), now_ms(), topics::Claim{coupons, users[i]}});
     producer.send({prefix + "-pay-" + std::to_string(i), now_ms(), topics::Charge{"", users[i], 150}});
@@ -159,8 +169,10 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   std::set<std::string> order_ids;
   for (int i = 0; i < kUsers; ++i) {
     const auto a = prefix + "-a-" + std::to_string(i), b = prefix + "-b-" + std::to_string(i);
-    producer.send({a, now_ms(),
-                   topics::Order{"", users[i], {{product, 2}}, topics::OrderCoupon{coupons, prefix + "-c-" + std::to_string(i)}}});
+    producer.send(
+        {a, now_ms(),
+         topics::Order{
+             "", users[i], {{product, 2}}, topics::OrderCoupon{coupons, prefix + "-c-" + std::to_string(i)}}});
     producer.send({b, now_ms(), topics::Order{"", users[i], {{product, 1}}, std::nullopt}});
     order_ids.insert(a);
     order_ids.insert(b);
@@ -185,8 +197,10 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
                  (d.reason ? "/" + std::string(topics::to_string(*d.reason)) : "")];
     ++seen;
   };
-  decisions.read_until(collect, [&] { return seen >= static_cast<size_t>(kOrders); }, 240s);
-  decisions.read_until(collect, [] { return false; }, 3s);
+  decisions.read_until(
+      collect, [&] { return seen >= static_cast<size_t>(kOrders); }, 240s);
+  decisions.read_until(
+      collect, [] { return false; }, 3s);
   EXPECT_EQ(ends.size(), static_cast<size_t>(kOrders)) << "every order ended";
   for (const auto& [id, n] : ends) EXPECT_EQ(n, 1) << id << " ended " << n << " times";
   std::string outcomes;

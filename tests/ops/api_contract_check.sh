@@ -12,8 +12,8 @@
 # The request timeout sits above the long poll's cap (wait_ms <= 30000): such a request may rightly
 # take that long when no decision comes.
 # Valid tokens (README "Who is the user"): the admin token on every operation, except the user endpoints
-# (claims, queue joins, confirm/cancel, reading a claim or a place), which get a signed-in user's token,
-# signed with the stack's JWT secret (scripts/components.py tokens). Both reach schemathesis by environment
+# (claims, queue joins, confirm/cancel, orders, reading a claim, a place or an order), which get a
+# signed-in user's token, signed with the stack's JWT secret (scripts/components.py tokens). Both reach schemathesis by environment
 # through a temporary config file that names them, never on a command line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -29,7 +29,7 @@ cat >"$config" <<'TOML'
 headers = { Authorization = "Bearer ${ALLOT_CONTRACT_ADMIN_TOKEN}" }
 
 [[operations]]
-include-path-regex = '^/api/(v[12]/)?events/[^/]+/(claims|queue)$|^/api/(claims|queue)/'
+include-path-regex = '^/api/(v[12]/)?events/[^/]+/(claims|queue)$|^/api/(claims|queue)/|^/api/orders(/|$)'
 headers = { Authorization = "Bearer ${ALLOT_CONTRACT_USER_TOKEN}" }
 TOML
 ALLOT_CONTRACT_ADMIN_TOKEN="$token" ALLOT_CONTRACT_USER_TOKEN="$user_token" \

@@ -152,7 +152,8 @@ TEST_F(OrdersTest, EveryRefusalFailsTheOrderWithItsReasonAndLeavesNothingTaken) 
     const auto* end = result(c.order_id);
     ASSERT_NE(end, nullptr) << c.order_id;
     EXPECT_EQ(end->outcome, Outcome::kFailed) << c.order_id;
-    EXPECT_EQ(end->reason, c.reason) << c.order_id << " failed for " << topics::to_string(end->reason.value_or(Outcome::kPaid));
+    EXPECT_EQ(end->reason, c.reason) << c.order_id << " failed for "
+                                     << topics::to_string(end->reason.value_or(Outcome::kPaid));
     EXPECT_EQ(event("shoe").held, 0) << c.order_id << ": its reservation was released";
     EXPECT_EQ(event("hat").held, 0) << c.order_id;
     EXPECT_EQ(coupon_state("ten", "claim-ann"), "unused") << c.order_id;
@@ -259,8 +260,8 @@ TEST(OrderRules, DiscountsAndStepIds) {
             topics::order_request_id("o", topics::OrderStepKind::kReserve, 2));
   EXPECT_NE(topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kReserve),
             topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kRedeem));
-  EXPECT_TRUE(topics::valid_request_id(topics::order_request_id(std::string(64, 'x'), topics::OrderStepKind::kAnswer, 10,
-                                                                topics::OrderStepKind::kReserve)));
+  EXPECT_TRUE(topics::valid_request_id(topics::order_request_id(std::string(64, 'x'), topics::OrderStepKind::kAnswer,
+                                                                10, topics::OrderStepKind::kReserve)));
 }
 
 TEST(OrderMessages, OrdersAndTheirStepsRoundTripAndBadOnesAreRefused) {
