@@ -24,9 +24,9 @@ json load_order(const Changes& st, const std::string& order_id) {
   return v ? json::parse(*v) : json();
 }
 
-topics::Command command(const Ctx& x, const std::string& order_id, OrderStepKind step, int32_t line,
-                        topics::Command::Body body) {
-  return {topics::order_request_id(order_id, step, line), x.c.received_at, std::move(body)};
+topics::Command command(const Ctx& x, const std::string& user_id, const std::string& order_id, OrderStepKind step,
+                        int32_t line, topics::Command::Body body) {
+  return {topics::order_request_id(user_id, order_id, step, line), x.c.received_at, std::move(body)};
 }
 
 // The answer of a reservation or a redemption, for the order's wallet partition.
@@ -37,7 +37,7 @@ void answer(Ctx& x, const topics::OrderPart& part, OrderStepKind step, const top
   reply.outcome = d.outcome;
   reply.amount = d.amount.value_or(0);
   reply.discount = discount;
-  x.emitted.push_back({topics::order_request_id(part.order_id, OrderStepKind::kAnswer, part.line, step),
+  x.emitted.push_back({topics::order_request_id(part.user_id, part.order_id, OrderStepKind::kAnswer, part.line, step),
                        x.c.received_at, std::move(reply)});
 }
 
@@ -83,11 +83,14 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
   }
   if (!reason) {
     d.outcome = Outcome::kPaid;
-    int32_t n = 0;
-    for (const auto& line : order["lines"]) {
-      ++n;
-      x.emitted.push_back(command(x, order_id, OrderStepKind::kFinalize, n,
-                                  topics::Finalize{{line["event"], user, order_id, n}, line["amount"].get<int64_t>()}));
+    std::vector<int64_t> amounts;
+    for (const auto& line : order["lines"]) amounts.push_back(line["amount"].get<int64_t>());
+    const auto paid = topics::line_payments(amounts, gross - total);
+    for (int32_t n = 1; n <= static_cast<int32_t>(paid.size()); ++n) {
+      const auto& line = order["lines"][static_cast<size_t>(n - 1)];
+      x.emitted.push_back(
+          command(x, user, order_id, OrderStepKind::kFinalize, n,
+                  topics::Finalize{{line["event"], user, order_id, n}, paid[static_cast<size_t>(n - 1)]}));
     }
   } else {
     d.outcome = Outcome::kFailed;
@@ -98,11 +101,11 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
       ++n;
       if (line["outcome"] != topics::outcome::kReserved) continue;
       x.emitted.push_back(
-          command(x, order_id, OrderStepKind::kRelease, n, topics::Release{{line["event"], user, order_id, n}}));
+          command(x, user, order_id, OrderStepKind::kRelease, n, topics::Release{{line["event"], user, order_id, n}}));
     }
     const auto& coupon = order["coupon"];
     if (coupon.is_object() && coupon["outcome"] == topics::outcome::kRedeemed) {
-      x.emitted.push_back(command(x, order_id, OrderStepKind::kUnredeem, 0,
+      x.emitted.push_back(command(x, user, order_id, OrderStepKind::kUnredeem, 0,
                                   topics::Unredeem{{coupon["event"], user, order_id, 0}, coupon["claim"]}));
     }
   }
@@ -138,7 +141,7 @@ topics::Decision decide_order(Ctx& x, const topics::Order& order) {
     topics::Reserve reserve;
     static_cast<topics::OrderPart&>(reserve) = {item.event_id, order.user_id, x.c.request_id, n};
     reserve.qty = item.qty;
-    x.emitted.push_back(command(x, x.c.request_id, OrderStepKind::kReserve, n, std::move(reserve)));
+    x.emitted.push_back(command(x, order.user_id, x.c.request_id, OrderStepKind::kReserve, n, std::move(reserve)));
   }
   json coupon;  // null: none
   if (order.coupon) {
@@ -146,7 +149,7 @@ topics::Decision decide_order(Ctx& x, const topics::Order& order) {
     topics::Redeem redeem;
     static_cast<topics::OrderPart&>(redeem) = {order.coupon->event_id, order.user_id, x.c.request_id, 0};
     redeem.claim_request_id = order.coupon->claim_request_id;
-    x.emitted.push_back(command(x, x.c.request_id, OrderStepKind::kRedeem, 0, std::move(redeem)));
+    x.emitted.push_back(command(x, order.user_id, x.c.request_id, OrderStepKind::kRedeem, 0, std::move(redeem)));
   }
   json record{{"state", topics::outcome::kPlaced}, {"user", order.user_id},      {"answered", 0}, {"reason", ""},
               {"lines", std::move(lines)},         {"coupon", std::move(coupon)}};
@@ -259,7 +262,7 @@ topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
   if (d.outcome != Outcome::kSold) {
     // Paid but not sold (its event was deleted): the line's money goes back, exactly once.
     x.emitted.push_back(
-        command(x, finalize.order_id, OrderStepKind::kRefund, finalize.line,
+        command(x, finalize.user_id, finalize.order_id, OrderStepKind::kRefund, finalize.line,
                 topics::Refund{{"", finalize.user_id, finalize.order_id, finalize.line}, finalize.amount}));
   }
   return d;

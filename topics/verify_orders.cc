@@ -121,20 +121,12 @@ void check_paid(const std::string& id, const Order* order, OrderTrack& t,
   if (!t.releases.empty() || !t.unredeems.empty()) r.violations.push_back(order_at(id, "paid, yet gave back a step"));
   if (!order) return;  // the order's command is not in the input: its lines are unknown
   int64_t gross = 0;
-  for (int32_t line = 1; line <= static_cast<int32_t>(order->items.size()); ++line) {
+  std::vector<int64_t> amounts;
+  const auto lines = static_cast<int32_t>(order->items.size());
+  for (int32_t line = 1; line <= lines; ++line) {
     const auto* reserve = only(t.reserves, line);
-    const auto* finalize = only(t.finalizes, line);
-    if (!reserve || reserve->outcome != Outcome::kReserved || !finalize) {
-      r.violations.push_back(
-          order_at(id, "paid, but line " + std::to_string(line) + " was not reserved and finalized once"));
-      continue;
-    }
-    gross += reserve->amount.value_or(0);
-    if (finalize->outcome == Outcome::kSold) continue;
-    const auto* refund = only(t.refunds, line);
-    if (!refund || refund->amount != finalize->amount || finalize->amount != reserve->amount) {
-      r.violations.push_back(order_at(id, "line " + std::to_string(line) + " paid, not sold and not refunded once"));
-    }
+    amounts.push_back(reserve ? reserve->amount.value_or(0) : 0);
+    gross += amounts.back();
   }
   int64_t total = gross;
   if (order->coupon) {
@@ -144,6 +136,26 @@ void check_paid(const std::string& id, const Order* order, OrderTrack& t,
       r.violations.push_back(order_at(id, "paid without its coupon redeemed once"));
     } else {
       total -= discount_off(discount_of(spec->second), gross);
+    }
+  }
+  // Each line: reserved, finalized once with its share of what was paid; refunded exactly that if unsold.
+  const auto paid = line_payments(amounts, gross - total);
+  for (int32_t line = 1; line <= lines; ++line) {
+    const auto* reserve = only(t.reserves, line);
+    const auto* finalize = only(t.finalizes, line);
+    if (!reserve || reserve->outcome != Outcome::kReserved || !finalize) {
+      r.violations.push_back(
+          order_at(id, "paid, but line " + std::to_string(line) + " was not reserved and finalized once"));
+      continue;
+    }
+    if (finalize->amount != paid[static_cast<size_t>(line - 1)]) {
+      r.violations.push_back(
+          order_at(id, "line " + std::to_string(line) + " finalized for another amount than it paid"));
+    }
+    if (finalize->outcome == Outcome::kSold) continue;
+    const auto* refund = only(t.refunds, line);
+    if (!refund || refund->amount != finalize->amount) {
+      r.violations.push_back(order_at(id, "line " + std::to_string(line) + " paid, not sold and not refunded once"));
     }
   }
   if (result.amount != total) {

@@ -214,6 +214,27 @@ TEST_F(OrdersTest, ALineWhoseProductIsDeletedAfterPaymentIsRefundedOnce) {
   EXPECT_EQ(report.money_refunded, 700);
 }
 
+TEST_F(OrdersTest, ARefundGivesBackWhatTheLinePaidNotItsPrice) {
+  create_product("gone", 5, 700);
+  create_product("kept", 5, 300);
+  create_coupons("half", 10, 800, 0, 0);  // 8.00 off an order of 10.00
+  run({"claim-ann", 500, topics::Claim{"half", "ann"}});
+  charge("ann", 1000);
+  send(order("o", "ann", {{"gone", 1}, {"kept", 1}}, topics::OrderCoupon{"half", "claim-ann"}));
+  for (int i = 0; i < 20 && !result("o"); ++i) step();
+  send({"del", 2000, topics::DeleteEvent{"gone"}});
+  std::rotate(queue_.begin(), queue_.end() - 1, queue_.end());  // the delete before the finalizes
+  drain();
+  ASSERT_EQ(result("o")->outcome, Outcome::kPaid);
+  EXPECT_EQ(balance("ann"), 1000 - 200) << "paid 2.00 for both lines; the deleted line paid 0 of it and gets 0 back";
+  EXPECT_EQ(topics::line_payments({700, 300}, 800), (std::vector<int64_t>{0, 200}));
+  EXPECT_NE(topics::order_request_id("ann", "k", topics::OrderStepKind::kReserve, 1),
+            topics::order_request_id("ben", "k", topics::OrderStepKind::kReserve, 1))
+      << "two users' orders under one key are two sagas";
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
 TEST_F(OrdersTest, TheVerifierCatchesAWrongTotalASecondEndAndAReservationPastTheStock) {
   create_product("shoe", 1, 1000);
   charge("ann", 5000);
@@ -256,12 +277,13 @@ TEST(OrderRules, DiscountsAndStepIds) {
   EXPECT_EQ(topics::discount_off({3000, 0, 0}, 1000), 1000) << "never more than the order";
   EXPECT_EQ(topics::discount_off({0, 10, 0}, 1000), 100);
   EXPECT_EQ(topics::discount_off({0, 50, 200}, 1000), 200);
-  EXPECT_NE(topics::order_request_id("o", topics::OrderStepKind::kReserve, 1),
-            topics::order_request_id("o", topics::OrderStepKind::kReserve, 2));
-  EXPECT_NE(topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kReserve),
-            topics::order_request_id("o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kRedeem));
-  EXPECT_TRUE(topics::valid_request_id(topics::order_request_id(std::string(64, 'x'), topics::OrderStepKind::kAnswer,
-                                                                10, topics::OrderStepKind::kReserve)));
+  EXPECT_NE(topics::order_request_id("u", "o", topics::OrderStepKind::kReserve, 1),
+            topics::order_request_id("u", "o", topics::OrderStepKind::kReserve, 2));
+  EXPECT_NE(topics::order_request_id("u", "o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kReserve),
+            topics::order_request_id("u", "o", topics::OrderStepKind::kAnswer, 1, topics::OrderStepKind::kRedeem));
+  EXPECT_TRUE(topics::valid_request_id(topics::order_request_id(std::string(64, 'u'), std::string(64, 'x'),
+                                                                topics::OrderStepKind::kAnswer, 10,
+                                                                topics::OrderStepKind::kReserve)));
 }
 
 TEST(OrderMessages, OrdersAndTheirStepsRoundTripAndBadOnesAreRefused) {
