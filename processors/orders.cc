@@ -56,6 +56,28 @@ std::optional<Outcome> sale_window(const EventState& e, int64_t received_at) {
   return std::nullopt;
 }
 
+// Ends the order line's live reservation on `e`: sold (the units become issued) or released (back to stock);
+// not_held when there is none live.
+void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, Outcome end, topics::Decision& d) {
+  const auto key = reservation_key(part.event_id, part.order_id, part.line);
+  auto record = x.st.get(key);
+  auto r = record ? decode_reservation(*record) : Reservation{};
+  if (r.state == topics::outcome::kReserved) {
+    e.held -= r.qty;
+    if (end == Outcome::kSold) {
+      e.issued += r.qty;
+      d.coupon_seq = e.issued;  // units sold so far: the popular-products ranking
+    }
+    save_event(x, e);
+    x.st.put(key, encode_reservation({std::string(topics::to_string(end)), r.user_id, r.qty}));
+    d.outcome = end;
+    d.qty = r.qty;
+  } else {
+    d.outcome = Outcome::kNotHeld;
+  }
+  d.remaining = remaining_of(e);
+}
+
 // The order's last answer came: pay (debit the total, sell the units) or fail (give back what was taken).
 void end_order(Ctx& x, json& order, const std::string& order_id) {
   const std::string user = order["user"];
@@ -241,24 +263,7 @@ topics::Decision decide_order_step(Ctx& x, const topics::OrderStep& step) {
 topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
   auto d = part_decision(x, finalize);
   d.amount = finalize.amount;
-  if (auto event = load_live_event(x, finalize.event_id, d)) {
-    EventState& e = *event;
-    const auto key = reservation_key(finalize.event_id, finalize.order_id, finalize.line);
-    auto record = x.st.get(key);
-    auto r = record ? decode_reservation(*record) : Reservation{};
-    if (r.state == topics::outcome::kReserved) {
-      e.held -= r.qty;
-      e.issued += r.qty;
-      save_event(x, e);
-      x.st.put(key, encode_reservation({std::string(topics::outcome::kSold), r.user_id, r.qty}));
-      d.outcome = Outcome::kSold;
-      d.qty = r.qty;
-      d.coupon_seq = e.issued;  // units sold so far: the popular-products ranking
-    } else {
-      d.outcome = Outcome::kNotHeld;
-    }
-    d.remaining = remaining_of(e);
-  }
+  if (auto event = load_live_event(x, finalize.event_id, d)) end_reservation(x, *event, finalize, Outcome::kSold, d);
   if (d.outcome != Outcome::kSold) {
     // Paid but not sold (its event was deleted): the line's money goes back, exactly once.
     x.emitted.push_back(
@@ -270,22 +275,7 @@ topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
 
 topics::Decision decide_release(Ctx& x, const topics::Release& release) {
   auto d = part_decision(x, release);
-  if (auto event = load_live_event(x, release.event_id, d)) {
-    EventState& e = *event;
-    const auto key = reservation_key(release.event_id, release.order_id, release.line);
-    auto record = x.st.get(key);
-    auto r = record ? decode_reservation(*record) : Reservation{};
-    if (r.state == topics::outcome::kReserved) {
-      e.held -= r.qty;
-      save_event(x, e);
-      x.st.put(key, encode_reservation({std::string(topics::outcome::kReleased), r.user_id, r.qty}));
-      d.outcome = Outcome::kReleased;
-      d.qty = r.qty;
-    } else {
-      d.outcome = Outcome::kNotHeld;
-    }
-    d.remaining = remaining_of(e);
-  }
+  if (auto event = load_live_event(x, release.event_id, d)) end_reservation(x, *event, release, Outcome::kReleased, d);
   return d;
 }
 

@@ -281,6 +281,7 @@ Order decode_order(const json& j) {
   }
   for (const auto& item : items) {
     if (!item.is_object()) throw DecodeError("an item is an object");
+    if (item.contains("qty") && !item.at("qty").is_number_integer()) throw DecodeError("qty must be an integer");
     OrderItem line{field<std::string>(item, "event_id"), optional_field<int64_t>(item, "qty").value_or(1)};
     if (!valid_event_id(line.event_id)) throw DecodeError("invalid item event_id");
     if (line.qty < 1 || line.qty > kMaxOrderQty) throw DecodeError("qty must be 1.." + std::to_string(kMaxOrderQty));
@@ -729,6 +730,8 @@ std::optional<std::string> commerce_error(const CreateEvent& e) {
   }
   // A cap without a percent and an expiry without a discount are ignored (topics::discount_off).
   if (e.discount_amount > 0 && e.discount_percent > 0) return "a coupon gives discount_amount or discount_percent";
+  // A mega event's units are issued under its slices' ids, which an order's coupon cannot name.
+  if (e.has_coupons() && e.partitions > 1) return "a mega event (partitions above 1) gives no coupons";
   return std::nullopt;
 }
 

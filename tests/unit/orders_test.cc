@@ -307,6 +307,8 @@ TEST(OrderMessages, OrdersAndTheirStepsRoundTripAndBadOnesAreRefused) {
            R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":0}]})",
            R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"A"}]})",
            R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":101}]})",
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":2.9}]})",
+           R"({"type":"order","request_id":"o","received_at":1,"user_id":"ann","items":[{"event_id":"a","qty":true}]})",
        }) {
     EXPECT_THROW(topics::decode_command(bad), topics::DecodeError) << bad;
   }
@@ -321,6 +323,9 @@ TEST(OrderMessages, OrdersAndTheirStepsRoundTripAndBadOnesAreRefused) {
   coupons.discount_amount = 100;
   coupons.discount_percent = 10;
   EXPECT_TRUE(topics::commerce_error(coupons).has_value()) << "amount or percent, not both";
+  coupons.discount_percent = 0;
+  coupons.partitions = 4;
+  EXPECT_TRUE(topics::commerce_error(coupons).has_value()) << "a mega event's coupons could not be named";
 }
 
 }  // namespace
