@@ -57,6 +57,17 @@ constexpr const char* kSetEventCounters =
     " SET e.issued = c.issued, e.held = c.held, e.entries = c.entries, e.remaining = e.stock - c.issued - c.held,"
     " e.claims_received = c.received, e.updated_at = GREATEST(e.updated_at, c.last)";
 
+// A sale event's issued (sold), held (reserved) and remaining units from its reservations (README
+// "Orders"), for the events `where` names (or all); an event without reservations is left alone.
+std::string derive_sale_counters(const std::string& where) {
+  return "UPDATE events e JOIN (SELECT event_id, SUM(IF(state = 'sold', qty, 0)) AS sold,"
+         " SUM(IF(state = 'reserved', qty, 0)) AS reserved, MAX(decided_at) AS last FROM reservations" +
+         where +
+         " GROUP BY event_id) r ON r.event_id = e.event_id"
+         " SET e.issued = r.sold, e.held = r.reserved, e.remaining = e.stock - r.sold - r.reserved,"
+         " e.updated_at = GREATEST(e.updated_at, r.last)";
+}
+
 // Columns added after a table's first version: (table, column, definition), added at connect when missing.
 constexpr std::tuple<const char*, const char*, const char*> kAddedColumns[] = {
     {"events", "mode", "VARCHAR(16) NOT NULL DEFAULT 'fcfs'"},
@@ -147,6 +158,7 @@ void MysqlProjection::repair() {
     exec("START TRANSACTION");
     exec(recount_slices(""));
     exec(kDeriveEventCounters + std::string(" GROUP BY event_id) c ON c.event_id = e.event_id") + kSetEventCounters);
+    exec(derive_sale_counters(""));
     if (mysql_commit(db_.get()) != 0) fail("commit");
   }
 }
@@ -368,18 +380,13 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
          ") GROUP BY event_id) c ON c.event_id = e.event_id" + kSetEventCounters);
   }
 
-  // 7. A sale event's units from its reservations (after 6, which counts claims: a sale has none issued).
+  // 7. A sale event's units from its reservations: after 6, which counted its claims (order_only, none
+  // issued) for every touched event, a sale among them too.
+  sales.insert(touched.begin(), touched.end());
   if (!sales.empty()) {
     std::string ids;
     for (const auto& id : sales) ids += (ids.empty() ? "" : ",") + quote(id);
-    exec(
-        "UPDATE events e JOIN (SELECT event_id, SUM(IF(state = 'sold', qty, 0)) AS sold,"
-        " SUM(IF(state = 'reserved', qty, 0)) AS reserved, MAX(decided_at) AS last FROM reservations"
-        " WHERE event_id IN (" +
-        ids +
-        ") GROUP BY event_id) r ON r.event_id = e.event_id"
-        " SET e.issued = r.sold, e.held = r.reserved, e.remaining = e.stock - r.sold - r.reserved,"
-        " e.updated_at = GREATEST(e.updated_at, r.last)");
+    exec(derive_sale_counters(" WHERE event_id IN (" + ids + ")"));
   }
 
   if (mysql_commit(db_.get()) != 0) fail("commit");

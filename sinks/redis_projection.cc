@@ -223,11 +223,13 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                         std::to_string(d.balance.value_or(0)), std::to_string(d.command.offset), ledger_entry(d),
                         std::to_string(topics::kRedisLedgerKept), std::to_string(d.decided_at)});
     } else if (d.type == topics::decision_type::kOrder) {
-      // An order placed: its record says placed until its order_result (above) writes its end (HSETNX).
+      // An order placed: its record says placed until its order_result (above) writes its end, which a
+      // replayed placed decision does not write over (HSETNX).
       const auto key = keys_.claim(d.request_id);
-      writes.push_back({"HSET", key, "type", d.type, "event_id", "", "user_id", d.user_id, "decided_at",
-                        std::to_string(d.decided_at)});
+      writes.push_back({"HSET", key, "event_id", "", "user_id", d.user_id});
+      writes.push_back({"HSETNX", key, "type", d.type});
       writes.push_back({"HSETNX", key, "status", status});
+      writes.push_back({"HSETNX", key, "decided_at", std::to_string(d.decided_at)});
       expire(key, d.decided_at, false);
     } else if (topics::moves_reservation(d)) {
       // A sale event's units counted like holds and issues, one member per unit: reserved units join the

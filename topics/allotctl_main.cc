@@ -209,6 +209,11 @@ int verify(const std::vector<std::string>& args) {
       if (!line.empty()) input.accepted.push_back(line);
     }
   }
+  if (!events.empty()) {
+    input.events_read = events;
+  } else if (!wallet_users.empty()) {
+    input.events_read.emplace();  // no event was read
+  }
   if (!check_wallets) {
     input.wallet_users.emplace();  // no wallet was read
   } else if (!wallet_users.empty()) {

@@ -26,6 +26,9 @@ struct VerifyInput {
   // The users whose wallet decisions are all in `decisions` (rewards are checked for their units only);
   // nullopt: every wallet's.
   std::optional<std::set<std::string>> wallet_users = std::nullopt;
+  // The events whose decisions are all in `decisions` (an order's steps on other events are not checked);
+  // nullopt: every event's.
+  std::optional<std::set<std::string>> events_read = std::nullopt;
 };
 
 struct VerifyReport {

@@ -116,22 +116,21 @@ void check_coupons(const std::string& event, const CreateEvent& spec, std::vecto
   }
 }
 
-void check_paid(const std::string& id, const Order* order, OrderTrack& t,
+void check_paid(const std::string& id, const Order& order, OrderTrack& t,
                 const std::map<std::string, CreateEvent>& specs, const Decision& result, VerifyReport& r) {
   if (!t.releases.empty() || !t.unredeems.empty()) r.violations.push_back(order_at(id, "paid, yet gave back a step"));
-  if (!order) return;  // the order's command is not in the input: its lines are unknown
   int64_t gross = 0;
   std::vector<int64_t> amounts;
-  const auto lines = static_cast<int32_t>(order->items.size());
+  const auto lines = static_cast<int32_t>(order.items.size());
   for (int32_t line = 1; line <= lines; ++line) {
     const auto* reserve = only(t.reserves, line);
     amounts.push_back(reserve ? reserve->amount.value_or(0) : 0);
     gross += amounts.back();
   }
   int64_t total = gross;
-  if (order->coupon) {
+  if (order.coupon) {
     const auto* redeem = only(t.redeems, 0);
-    auto spec = specs.find(order->coupon->event_id);
+    auto spec = specs.find(order.coupon->event_id);
     if (!redeem || redeem->outcome != Outcome::kRedeemed || spec == specs.end()) {
       r.violations.push_back(order_at(id, "paid without its coupon redeemed once"));
     } else {
@@ -162,6 +161,13 @@ void check_paid(const std::string& id, const Order* order, OrderTrack& t,
     r.violations.push_back(order_at(id, "paid " + std::to_string(result.amount.value_or(0)) +
                                             " where its lines and coupon give " + std::to_string(total)));
   }
+}
+
+// Whether the input holds every decision of the events `order` names (VerifyInput::events_read).
+bool steps_read(const VerifyInput& in, const Order& order) {
+  auto read = [&](const std::string& event) { return !in.events_read || in.events_read->count(event) > 0; };
+  if (order.coupon && !read(order.coupon->event_id)) return false;
+  return std::all_of(order.items.begin(), order.items.end(), [&](const OrderItem& i) { return read(i.event_id); });
 }
 
 void check_failed(const std::string& id, OrderTrack& t, const Decision& result, VerifyReport& r) {
@@ -255,12 +261,14 @@ void check_orders(const VerifyInput& in, VerifyReport& r) {
     const auto& result = *t.results.front();
     auto command = commands.find(id);
     const Order* order = command == commands.end() ? nullptr : command->second;
+    // Its steps are checked when the input holds them: the order's command and every event it names.
+    const bool checked = order && steps_read(in, *order);
     if (result.outcome == Outcome::kPaid) {
       ++r.orders_paid;
-      check_paid(id, order, t, specs, result, r);
+      if (checked) check_paid(id, *order, t, specs, result, r);
     } else if (result.outcome == Outcome::kFailed) {
       ++r.orders_failed;
-      check_failed(id, t, result, r);
+      if (checked) check_failed(id, t, result, r);
     } else {
       r.violations.push_back(order_at(id, "ended " + std::string(to_string(result.outcome))));
     }

@@ -24,11 +24,12 @@ void place_order(Api::Context& c, const Request& req, Reply r) {
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
   const auto& id = std::get<std::string>(request_id);
   if (auto decided = c.known_decision(id)) {
-    // A retried key: the order's end stands. Someone else's request id is not this order's.
-    if (decided->type != topics::decision_type::kOrderResult || decided->user_id != user_id) {
-      return r.error(errors::idempotency_key_reused(id));
-    }
-    return r.send(200, c.views.answer_body(*decided));
+    // A retried key: the order's end stands, or the order still runs (placed: published again, the request
+    // marker stops a second order, and the wait answers with the first one's end). Someone else's request
+    // id is not this order's.
+    const bool ours = decided->user_id == user_id;
+    if (ours && decided->type == topics::decision_type::kOrderResult) return r.send(200, c.views.answer_body(*decided));
+    if (!ours || decided->type != topics::decision_type::kOrder) return r.error(errors::idempotency_key_reused(id));
   }
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   topics::Command command{id, now_ms(), std::move(std::get<topics::Order>(parsed))};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <set>
 
 #include "processors/domain.h"
 #include "processors/memory_state.h"
@@ -270,6 +271,16 @@ TEST_F(OrdersTest, TheVerifierCatchesAWrongTotalASecondEndAndAReservationPastThe
     end.reason = Outcome::kSoldOut;
   });
   EXPECT_FALSE(not_released.ok()) << "failed with no step refused, and the units were sold";
+
+  // Only the wallets read (allotctl verify --wallets ann): the order is counted, its unread steps not judged.
+  auto wallets_only = input_;
+  std::erase_if(wallets_only.decisions, [](const topics::Decision& d) { return !topics::is_wallet_keyed(d); });
+  std::erase_if(wallets_only.commands, [](const topics::PositionedCommand& c) { return !c.command.wallet_user(); });
+  wallets_only.events_read.emplace();
+  wallets_only.wallet_users = std::set<std::string>{"ann"};
+  auto report = topics::verify(wallets_only);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.orders_paid, 1);
 }
 
 TEST(OrderRules, DiscountsAndStepIds) {
