@@ -1,5 +1,6 @@
 #include "ingress/requests.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "topics/rewards.h"
@@ -225,6 +226,25 @@ std::variant<topics::Order, ApiError> parse_order(std::string_view body, const s
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
   json j = std::get<json>(parsed);
+  // Only the fields an order has, at every level: an item list of unknown fields would be accepted and
+  // ignored (and grows a body past its limit).
+  auto unknown = [](const json& object, std::initializer_list<std::string_view> known) -> std::optional<std::string> {
+    if (!object.is_object()) return std::nullopt;  // the decoder answers a wrong type
+    for (const auto& [key, value] : object.items()) {
+      if (std::find(known.begin(), known.end(), key) == known.end()) return key;
+    }
+    return std::nullopt;
+  };
+  if (auto key = unknown(j, {"items", "coupon", "user_id"})) return bad("an order has no field " + *key);
+  if (j.contains("coupon")) {
+    if (auto key = unknown(j.at("coupon"), {"event_id", "claim_request_id"}))
+      return bad("a coupon has no field " + *key);
+  }
+  if (j.contains("items") && j.at("items").is_array()) {
+    for (const auto& item : j.at("items")) {
+      if (auto key = unknown(item, {"event_id", "qty"})) return bad("an item has no field " + *key);
+    }
+  }
   // The order command's own decoder holds the rules (items, quantities, coupon): the body is checked by
   // decoding the command it becomes.
   j["type"] = topics::decision_type::kOrder;

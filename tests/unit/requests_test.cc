@@ -40,6 +40,32 @@ TEST(CreateEventBody, RejectsBadInputWith400) {
   }
 }
 
+TEST(OrderBody, TakesItemsAndACouponForTheTokensUserAndRefusesUnknownFields) {
+  auto ok = parse_order(R"({"items":[{"event_id":"shoe","qty":2},{"event_id":"hat"}],
+                            "coupon":{"event_id":"save","claim_request_id":"c1"}})",
+                        "ann");
+  ASSERT_TRUE(std::holds_alternative<topics::Order>(ok));
+  const auto& order = std::get<topics::Order>(ok);
+  EXPECT_EQ(order.user_id, "ann");
+  ASSERT_EQ(order.items.size(), 2u);
+  EXPECT_EQ(order.items[1].qty, 1);
+  EXPECT_EQ(order.coupon->claim_request_id, "c1");
+  for (const char* bad : {
+           R"({"items":[]})",
+           R"({"items":[{"event_id":"shoe","qty":0}]})",
+           R"({"items":[{"event_id":"shoe","qty":1.5}]})",
+           R"({"items":[{"event_id":"shoe","price":1}]})",
+           R"({"items":[{"event_id":"shoe"}],"total":1})",
+           R"({"items":[{"event_id":"shoe"}],"coupon":{"event_id":"save","claim_request_id":"c1","x":1}})",
+           R"({"items":[{"event_id":"shoe"}],"coupon":{"event_id":"save"}})",
+           R"([1])",
+       }) {
+    auto refused = parse_order(bad, "ann");
+    ASSERT_TRUE(std::holds_alternative<ApiError>(refused)) << bad;
+    EXPECT_EQ(std::get<ApiError>(refused).status, 400) << bad;
+  }
+}
+
 TEST(ClaimBody, AcceptsAUserAndRejectsTheRest) {
   auto ok = parse_claim(R"({"user_id":"alice_01"})");
   ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(ok));
