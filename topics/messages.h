@@ -115,7 +115,7 @@ struct CreateEvent {
   int64_t discount_amount = 0;
   int32_t discount_percent = 0;
   int64_t discount_cap = 0;
-  std::optional<int64_t> coupon_expires_at;
+  std::optional<int64_t> coupon_expires_at{};
   bool has_coupons() const { return discount_amount > 0 || discount_percent > 0; }
 };
 inline constexpr int64_t kMaxAdmitPerS = 1'000'000;

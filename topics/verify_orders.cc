@@ -25,10 +25,6 @@ const Decision* only(const Steps& steps, int32_t line) {
   auto it = steps.find(line);
   return it == steps.end() || it->second.size() != 1 ? nullptr : it->second.front();
 }
-size_t count(const Steps& steps, int32_t line) {
-  auto it = steps.find(line);
-  return it == steps.end() ? 0 : it->second.size();
-}
 
 void by_offset(std::vector<const Decision*>& v) {
   std::stable_sort(v.begin(), v.end(),

@@ -78,6 +78,17 @@ Checked<Api::Context::ClaimRequest> Api::Context::parse_claim_request(const Requ
   return c;
 }
 
+Checked<Api::Context::WaitedCommand> Api::Context::waited_command(const Request& req) {
+  auto wait = wait_ms_param(req, opt.max_wait_ms);
+  if (auto* e = std::get_if<ApiError>(&wait)) return *e;
+  if (auto e = check_command_request(req, gate, opt.max_body_bytes)) return *e;
+  auto user = command_user(req);
+  if (auto* e = std::get_if<ApiError>(&user)) return *e;
+  WaitedCommand c{std::get<std::string>(user), std::get<int>(wait)};
+  if (auto e = limits.check(req, c.user_id)) return *e;
+  return c;
+}
+
 Checked<Api::Context::ClaimRequest> Api::Context::parse_user_command(const Request& req) {
   auto wait = wait_ms_param(req, opt.max_wait_ms);
   if (auto* e = std::get_if<ApiError>(&wait)) return *e;

@@ -98,13 +98,9 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
   auto checked_id = request_id_param(req);
   if (auto* e = std::get_if<ApiError>(&checked_id)) return r.error(*e);
   const auto& claim_id = std::get<std::string>(checked_id);
-  auto wait = wait_ms_param(req, c.opt.max_wait_ms);
-  if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
-  if (auto e = check_command_request(req, c.gate, c.opt.max_body_bytes)) return r.error(*e);
-  auto user = c.command_user(req);
-  if (auto* e = std::get_if<ApiError>(&user)) return r.error(*e);
-  const auto& user_id = std::get<std::string>(user);
-  if (auto e = c.limits.check(req, user_id)) return r.error(*e);
+  auto command = c.waited_command(req);
+  if (auto* e = std::get_if<ApiError>(&command)) return r.error(*e);
+  const auto& [user_id, wait_ms] = std::get<Api::Context::WaitedCommand>(command);
   auto claim = held_claim(c, claim_id);
   if (auto* e = std::get_if<ApiError>(&claim)) return r.error(*e);
   const auto& held = std::get<ClaimView>(claim);
@@ -115,9 +111,9 @@ void hold_action(Api::Context& c, const Request& req, Reply r, bool confirm) {
   auto request_id = command_request_id(req);
   if (auto* e = std::get_if<ApiError>(&request_id)) return r.error(*e);
   topics::HoldAction action{held.event_id, claim_id, user_id};
-  topics::Command command{std::get<std::string>(request_id), now_ms(), topics::Confirm{action}};
-  if (!confirm) command.body = topics::Cancel{action};
-  c.commands.publish_awaited(command, std::move(r), held.event_id, user_id, std::get<int>(wait));
+  topics::Command action_command{std::get<std::string>(request_id), now_ms(), topics::Confirm{action}};
+  if (!confirm) action_command.body = topics::Cancel{action};
+  c.commands.publish_awaited(action_command, std::move(r), held.event_id, user_id, wait_ms);
 }
 
 }  // namespace

@@ -67,6 +67,13 @@ struct Api::Context {
   Checked<ClaimRequest> parse_claim_request(const Request& req);
   // A claim or a join on allot's own path: ?wait_ms, parse_claim_request, and an event that is open to it.
   Checked<ClaimRequest> parse_user_command(const Request& req);
+  // A user's command that is no claim (a confirm or cancel, an order): ?wait_ms, the command door, the
+  // token's user, the user's and address's rates.
+  struct WaitedCommand {
+    std::string user_id;
+    int wait_ms = 0;
+  };
+  Checked<WaitedCommand> waited_command(const Request& req);
 };
 
 // A route whose handler is a member-like function of the Context.

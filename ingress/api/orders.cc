@@ -11,13 +11,9 @@ namespace {
 
 void place_order(Api::Context& c, const Request& req, Reply r) {
   DrainGate::Scope scope(c.gate);
-  auto wait = wait_ms_param(req, c.opt.max_wait_ms);
-  if (auto* e = std::get_if<ApiError>(&wait)) return r.error(*e);
-  if (auto e = check_command_request(req, c.gate, c.opt.max_body_bytes)) return r.error(*e);
-  auto user = c.command_user(req);
-  if (auto* e = std::get_if<ApiError>(&user)) return r.error(*e);
-  const auto& user_id = std::get<std::string>(user);
-  if (auto e = c.limits.check(req, user_id)) return r.error(*e);
+  auto waited = c.waited_command(req);
+  if (auto* e = std::get_if<ApiError>(&waited)) return r.error(*e);
+  const auto& [user_id, wait_ms] = std::get<Api::Context::WaitedCommand>(waited);
   auto parsed = parse_order(req.body, user_id);
   if (auto* e = std::get_if<ApiError>(&parsed)) return r.error(*e);
   auto request_id = command_request_id(req);
@@ -33,7 +29,7 @@ void place_order(Api::Context& c, const Request& req, Reply r) {
   }
   if (auto e = check_broker(c.publisher)) return r.error(*e);
   topics::Command command{id, now_ms(), std::move(std::get<topics::Order>(parsed))};
-  c.commands.publish_awaited(command, std::move(r), "", user_id, std::get<int>(wait));
+  c.commands.publish_awaited(command, std::move(r), "", user_id, wait_ms);
 }
 
 }  // namespace

@@ -49,14 +49,6 @@ class Orders : public ::testing::Test {
     auto r = http_.request("GET", "/api/events/" + event, "", {});
     return json::parse(r.body, nullptr, false).value("remaining", int64_t{-1});
   }
-  void sinks_caught_up() {
-    for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
-      ASSERT_EQ(sh(allotctl_ + " groups wait " + sink + " allot.decisions --timeout 120 --brokers " + brokers() +
-                   " >/dev/null"),
-                0)
-          << sink;
-    }
-  }
 };
 
 TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
@@ -128,7 +120,7 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
 
   // One unit left of three: the two sold and nothing held by the failed orders (sold_out held none; the
   // others released theirs).
-  sinks_caught_up();
+  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
   EXPECT_EQ(remaining(product), 1);
   auto read = http_.request("GET", "/api/orders/" + paid["request_id"].get<std::string>(), "", as_user(ann));
   EXPECT_EQ(read.status, 200) << read.body;
@@ -209,7 +201,7 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   EXPECT_GT(by_outcome["paid"], 0) << outcomes;
   EXPECT_GT(by_outcome["failed/balance_short"], 0) << "a user's concurrent orders cannot overspend: " << outcomes;
 
-  sinks_caught_up();
+  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
   std::string wallets;
   for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
   EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + " --wallets " + wallets +

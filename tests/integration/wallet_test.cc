@@ -145,12 +145,7 @@ TEST_F(Wallet, ChargesCreditExactlyOnceAndEveryStoreAgrees) {
 
   // The verifier, from what landed: money conserved, each charge once, both projections equal to the log.
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
-  for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
-    ASSERT_EQ(
-        sh(allotctl + " groups wait " + sink + " allot.decisions --timeout 60 --brokers " + brokers() + " >/dev/null"),
-        0)
-        << sink;
-  }
+  ASSERT_NO_FATAL_FAILURE(sinks_caught_up(60));
   EXPECT_EQ(sh(allotctl + " verify --wallets " + alice_ + "," + bob_ + " --projections --brokers " + brokers() +
                " > /tmp/allot-wallet-verify.txt"),
             0)
@@ -205,12 +200,7 @@ TEST_F(Wallet, EveryUnitIssuedIsRewardedExactlyOnceAcrossKillNineOfTheProcessors
 
   // The verifier re-derives every amount from the event's issues, and both stores equal the log.
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
-  for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
-    ASSERT_EQ(
-        sh(allotctl + " groups wait " + sink + " allot.decisions --timeout 120 --brokers " + brokers() + " >/dev/null"),
-        0)
-        << sink;
-  }
+  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
   std::string wallets;
   for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
   EXPECT_EQ(sh(allotctl + " verify --events " + event + " --wallets " + wallets + " --projections --brokers " +

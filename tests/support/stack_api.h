@@ -35,6 +35,18 @@ inline size_t count_decisions(const std::vector<topics::Decision>& ds, std::stri
       ds.begin(), ds.end(), [&](const topics::Decision& d) { return d.type == type && d.outcome == outcome; }));
 }
 
+// Waits (bounded by `timeout_s`) until both sinks have projected every committed decision; fails the test
+// otherwise.
+inline void sinks_caught_up(int timeout_s = 120) {
+  const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
+  for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
+    ASSERT_EQ(sh(allotctl + " groups wait " + sink + " allot.decisions --timeout " + std::to_string(timeout_s) +
+                 " --brokers " + brokers() + " >/dev/null"),
+              0)
+        << sink;
+  }
+}
+
 // Brings every service of the stack back (after a test killed or stopped some); fails the test otherwise.
 inline void stack_up() { ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0) << "scripts/stack up failed"; }
 
