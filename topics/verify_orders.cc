@@ -19,6 +19,22 @@ struct OrderTrack {
   Steps reserves, redeems, finalizes, releases, unredeems, refunds;
 };
 
+// Each step's decisions, and which event walk they also belong to (a product's units or a coupon's use).
+enum class Walk { kSale, kCoupon };
+struct StepKind {
+  std::string_view type;
+  Steps OrderTrack::*steps;
+  std::optional<Walk> events;
+};
+const StepKind kStepKinds[] = {
+    {decision_type::kReserve, &OrderTrack::reserves, Walk::kSale},
+    {decision_type::kFinalize, &OrderTrack::finalizes, Walk::kSale},
+    {decision_type::kRelease, &OrderTrack::releases, Walk::kSale},
+    {decision_type::kRedeem, &OrderTrack::redeems, Walk::kCoupon},
+    {decision_type::kUnredeem, &OrderTrack::unredeems, Walk::kCoupon},
+    {decision_type::kRefund, &OrderTrack::refunds, std::nullopt},
+};
+
 std::string order_at(const std::string& order_id, const std::string& what) { return "order " + order_id + ": " + what; }
 
 const Decision* only(const Steps& steps, int32_t line) {
@@ -207,30 +223,17 @@ void check_orders(const VerifyInput& in, VerifyReport& r) {
       specs[d.event_id] = *d.event;
   }
   for (const auto& d : in.decisions) {
-    const auto line = d.line.value_or(0);
     if (d.type == decision_type::kOrder) {
       orders[d.request_id].placed = &d;
     } else if (d.type == decision_type::kOrderResult) {
       orders[d.request_id].results.push_back(&d);
-    } else if (d.type == decision_type::kReserve) {
-      orders[d.order_id].reserves[line].push_back(&d);
-      sale_steps[d.event_id].push_back(&d);
-    } else if (d.type == decision_type::kFinalize) {
-      orders[d.order_id].finalizes[line].push_back(&d);
-      sale_steps[d.event_id].push_back(&d);
-    } else if (d.type == decision_type::kRelease) {
-      orders[d.order_id].releases[line].push_back(&d);
-      sale_steps[d.event_id].push_back(&d);
-    } else if (d.type == decision_type::kRedeem) {
-      orders[d.order_id].redeems[line].push_back(&d);
-      coupon_steps[d.event_id].push_back(&d);
-    } else if (d.type == decision_type::kUnredeem) {
-      orders[d.order_id].unredeems[line].push_back(&d);
-      coupon_steps[d.event_id].push_back(&d);
-    } else if (d.type == decision_type::kRefund) {
-      orders[d.order_id].refunds[line].push_back(&d);
+    } else if (auto kind = std::find_if(std::begin(kStepKinds), std::end(kStepKinds),
+                                        [&](const StepKind& k) { return k.type == d.type; });
+               kind != std::end(kStepKinds)) {
+      (orders[d.order_id].*(kind->steps))[d.line.value_or(0)].push_back(&d);
+      if (kind->events) ((*kind->events == Walk::kSale ? sale_steps : coupon_steps)[d.event_id]).push_back(&d);
     } else if (issue_of(d)) {
-      coupon_steps[d.event_id].push_back(&d);
+      coupon_steps[d.event_id].push_back(&d);  // a coupon's issue starts its walk
     }
   }
   for (auto& [event, steps] : sale_steps) {
