@@ -1,6 +1,7 @@
 #include "processors/orders.h"
 
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "processors/wallet.h"
 #include "topics/orders.h"
@@ -88,8 +89,9 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
   d.user_id = user;
   d.order_id = order_id;
   auto reason = topics::outcome_from_string(order["reason"].get<std::string>());
-  int64_t gross = 0;
-  for (const auto& line : order["lines"]) gross += line["amount"].get<int64_t>();
+  std::vector<int64_t> amounts;  // each line's price x qty
+  for (const auto& line : order["lines"]) amounts.push_back(line["amount"].get<int64_t>());
+  const int64_t gross = std::accumulate(amounts.begin(), amounts.end(), int64_t{0});
   int64_t total = gross;
   if (order["coupon"].is_object()) {
     const auto& rule = order["coupon"]["discount"];
@@ -105,8 +107,6 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
   }
   if (!reason) {
     d.outcome = Outcome::kPaid;
-    std::vector<int64_t> amounts;
-    for (const auto& line : order["lines"]) amounts.push_back(line["amount"].get<int64_t>());
     const auto paid = topics::line_payments(amounts, gross - total);
     for (int32_t n = 1; n <= static_cast<int32_t>(paid.size()); ++n) {
       const auto& line = order["lines"][static_cast<size_t>(n - 1)];
