@@ -597,6 +597,67 @@ TEST_F(ProjectionTest, AnOlderWalletBatchMovesNoBalanceBack) {
   redis.del(records);
 }
 
+// A sale event's units (README "Orders") come from its orders' reservations: a later claim on it
+// (answered order_only) must not recount it from claims, in either store.
+TEST_F(ProjectionTest, ASaleEventKeepsItsSoldAndReservedUnitsAfterAClaimOnIt) {
+  const auto product = unique_id("sale");
+  auto decision = [&](std::string_view type, Outcome outcome, int64_t offset) {
+    Decision d;
+    d.type = std::string(type);
+    d.request_id = product + "-" + std::to_string(offset);
+    d.event_id = product;
+    d.user_id = "ann";
+    d.outcome = outcome;
+    d.command = {3, offset};
+    d.decided_at = 1000 + offset;
+    return d;
+  };
+  auto create = decision(topics::decision_type::kCreateEvent, Outcome::kCreated, 1);
+  create.user_id.clear();
+  create.event = topics::CreateEvent{product, "Product", 5, 1, {}, {}};
+  create.event->mode = topics::EventMode::kSale;
+  create.event->price = 100;
+  create.remaining = 5;
+  std::vector<Decision> units;
+  for (int line : {1, 2}) {  // order o reserves 2 + 1 units; line 1 is sold, line 2 stays reserved
+    auto reserve = decision(topics::decision_type::kReserve, Outcome::kReserved, 1 + line);
+    reserve.order_id = "o";
+    reserve.line = line;
+    reserve.qty = 3 - line;
+    units.push_back(reserve);
+  }
+  auto sold = units[0];
+  sold.type = std::string(topics::decision_type::kFinalize);
+  sold.outcome = Outcome::kSold;
+  sold.command.offset = 4;
+  sold.coupon_seq = 2;
+  units.push_back(sold);
+  auto claim = decision(topics::decision_type::kClaim, Outcome::kOrderOnly, 5);
+
+  Mysql db(kTestDatabase);
+  sinks::MysqlProjection mysql(mysql_options(kTestDatabase));
+  const std::string prefix = unique_id("allot-test") + ":";
+  Redis redis;
+  sinks::RedisProjection projection(redis_options(prefix));
+  // The units' batch twice (a replay), then the claim last: what the claim's batch leaves is checked.
+  for (const auto& batch : {std::vector<Decision>{create}, units, units, std::vector<Decision>{claim}}) {
+    ASSERT_NO_THROW(mysql.apply(batch));
+    ASSERT_NO_THROW(projection.apply(batch));
+  }
+  std::vector<Decision> all{create};
+  all.insert(all.end(), units.begin(), units.end());
+  all.push_back(claim);
+  const auto want = topics::expected_projection(all, product);
+  EXPECT_EQ(want.issued, 2);
+  EXPECT_EQ(want.held, 1);
+  EXPECT_EQ(db.query("SELECT issued, held, remaining FROM events WHERE event_id = " + db.quote(product)),
+            (std::vector<Row>{{"2", "1", "2"}}));
+  auto hash = redis.hash(sinks::RedisKeys{prefix}.event(product));
+  EXPECT_EQ(hash["issued"], "2");
+  EXPECT_EQ(hash["held"], "1");
+  EXPECT_EQ(hash["remaining"], "2");
+}
+
 // ---- Event modes: raffle and hold next to fcfs ------------------------------------------------------
 
 // Both projections, straight from the classes, on a mixed-mode history decided by the real core
