@@ -41,7 +41,8 @@ std::optional<ClaimView> decode_claim(const std::string& raw) {
                 d.outcome == topics::Outcome::kAdmitted ? std::optional<int64_t>(d.decided_at) : std::nullopt,
                 d.amount,
                 d.balance,
-                d.reason ? std::string(topics::to_string(*d.reason)) : std::string()};
+                d.reason ? std::string(topics::to_string(*d.reason)) : std::string(),
+                std::move(d.seat)};
     return c;
   } catch (const std::exception& e) {
     log_warn("ingress", std::string("decision watch: undecodable decision skipped: ") + e.what());

@@ -120,6 +120,7 @@ std::optional<EventView> Projections::event_record(const std::string& event_id) 
   e.reward_average = number(h, "reward_average");
   e.tickets = number(h, "tickets");
   e.admitted = number(h, "admitted");
+  e.price = number(h, "price");
   return e;
 }
 
@@ -170,7 +171,25 @@ std::optional<ClaimView> Projections::claim(const std::string& request_id) const
                    optional_number(h, "admitted_at"),
                    optional_number(h, "amount"),
                    optional_number(h, "balance"),
-                   h["reason"]};
+                   h["reason"],
+                   h["seat"]};
+}
+
+std::vector<SeatView> Projections::seats(const std::string& event_id) const {
+  const auto key = opt_.prefix + "event:" + event_id;
+  auto names = command(opt_, {"GET", key + ":seat_map"});
+  if (names->type != REDIS_REPLY_STRING) return {};
+  auto status = as_hash(command(opt_, {"HGETALL", key + ":seats"}).get());
+  std::vector<SeatView> out;
+  std::string_view rest(names->str, names->len);
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string seat(rest.substr(0, comma));
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    auto it = status.find(seat);
+    out.push_back({seat, it == status.end() ? std::string(topics::seat_state::kFree) : it->second});
+  }
+  return out;
 }
 
 WalletView Projections::wallet(const std::string& user_id) const {

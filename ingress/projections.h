@@ -39,6 +39,12 @@ struct EventView {
   int64_t reward_average = 0;          // rewards credited to winners' wallets average this (cents); 0 = none
   int64_t tickets = 0;                 // waiting room: places handed out in line
   int64_t admitted = 0;                // waiting room: of them admitted (tickets 1..admitted)
+  int64_t price = 0;                   // a sale event's or a seated event's price per unit (cents); 0 = none
+};
+
+// A seated event's seats in the event's order, each free, held or sold (topics::seat_state).
+struct SeatView {
+  std::string seat, status;
 };
 
 // A decided request: a claim (status = its current state: held -> confirmed, entered -> won, ...) or a
@@ -55,6 +61,7 @@ struct ClaimView {
   std::optional<int64_t> amount;           // a charge: the cents it asked to credit
   std::optional<int64_t> balance;          // a charge: the wallet's balance after it
   std::string reason;                      // a failed order: the step refused, or balance_short
+  std::string seat{};                      // a claim on a seated event: the seat it asked for
 };
 // Statuses that may still change (a hold's end, a raffle's draw).
 inline bool is_final_status(std::string_view status) {
@@ -104,6 +111,8 @@ class ProjectionReader {
   virtual std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const = 0;
   virtual BaselineCounts baselines(const std::string& event_id) const = 0;
   virtual WalletView wallet(const std::string& user_id) const = 0;
+  // A seated event's seat map; empty when the event has none.
+  virtual std::vector<SeatView> seats(const std::string& event_id) const = 0;
 };
 
 class Projections : public ProjectionReader {
@@ -115,6 +124,7 @@ class Projections : public ProjectionReader {
   std::vector<RankEntry> ranking(const std::string& event_id, size_t limit) const override;
   BaselineCounts baselines(const std::string& event_id) const override;
   WalletView wallet(const std::string& user_id) const override;
+  std::vector<SeatView> seats(const std::string& event_id) const override;
 
  private:
   std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record

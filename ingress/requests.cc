@@ -109,6 +109,42 @@ std::optional<ApiError> parse_commerce(const json& j, topics::CreateEvent& ev) {
 }
 }  // namespace
 
+namespace {
+// A seat map (README "Seats"): a list of names, or rows and numbers ({"rows": ["A", "B"], "per_row": 20}
+// gives A-1 .. A-20, B-1 .. B-20; at most 100 rows of 100, row names of at most 10 characters). Its size is
+// the stock, which the body then leaves out.
+std::optional<ApiError> parse_seats(const json& j, topics::CreateEvent& ev) {
+  if (!j.contains("seats")) return std::nullopt;
+  if (j.contains("stock")) return bad("a seated event's stock is its number of seats: leave stock out");
+  const auto& seats = j.at("seats");
+  const std::string limit = std::to_string(topics::kMaxSeats);
+  constexpr int64_t kMaxRows = 100, kMaxPerRow = 100;
+  if (seats.is_array()) {
+    for (const auto& s : seats) {
+      if (!s.is_string()) return bad("seats must be a list of seat names or {\"rows\", \"per_row\"}");
+      ev.seats.push_back(s.get<std::string>());
+    }
+  } else if (seats.is_object() && seats.size() == 2 && seats.contains("rows") && seats.contains("per_row") &&
+             seats.at("rows").is_array()) {
+    auto per_row = integer(seats.at("per_row"));
+    if (!per_row || *per_row < 1 || *per_row > kMaxPerRow) return bad("per_row must be an integer from 1 to 100");
+    if (seats.at("rows").size() > kMaxRows) return bad("rows lists at most 100 rows");
+    for (const auto& row : seats.at("rows")) {
+      if (!row.is_string() || row.get<std::string>().size() > 10 || !topics::valid_seat(row.get<std::string>())) {
+        return bad("rows must be a list of row names matching [A-Za-z0-9._-]{1,10}");
+      }
+      for (int64_t n = 1; n <= *per_row; ++n) ev.seats.push_back(row.get<std::string>() + "-" + std::to_string(n));
+    }
+  } else {
+    return bad("seats must be a list of seat names or {\"rows\": [...], \"per_row\": n}");
+  }
+  if (ev.seats.empty()) return bad("seats must name at least one seat");
+  if (ev.seats.size() > topics::kMaxSeats) return bad("an event has at most " + limit + " seats");
+  ev.stock = static_cast<int64_t>(ev.seats.size());
+  return std::nullopt;
+}
+}  // namespace
+
 std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view body) {
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
@@ -125,8 +161,10 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
   }
   ev.title = j.at("title").get<std::string>();
   auto stock = j.contains("stock") ? integer(j.at("stock")) : std::nullopt;
-  if (!stock || *stock < 0 || *stock > kMaxStock) return bad("stock must be an integer from 0 to 100000000");
-  ev.stock = *stock;
+  if (j.contains("stock") || !j.contains("seats")) {  // a seat map gives the stock
+    if (!stock || *stock < 0 || *stock > kMaxStock) return bad("stock must be an integer from 0 to 100000000");
+    ev.stock = *stock;
+  }
   if (j.contains("per_user_limit")) {
     auto limit = integer(j.at("per_user_limit"));
     if (!limit || *limit < 1 || *limit > kMaxPerUserLimit)
@@ -176,6 +214,7 @@ std::variant<topics::CreateEvent, ApiError> parse_create_event(std::string_view 
     ev.reward_average = *average;
   }
   if (auto e = parse_partitions(j, ev)) return *e;
+  if (auto e = parse_seats(j, ev)) return *e;
   if (auto e = parse_commerce(j, ev)) return *e;
   // A window that closes before it opens is accepted: every claim is then not_open or closed. (OpenAPI
   // cannot state the cross-field rule, and an odd event harms no one.)
@@ -222,6 +261,18 @@ std::variant<std::optional<std::string>, ApiError> parse_claim(std::string_view 
   return std::optional<std::string>(j.at("user_id").get<std::string>());
 }
 
+std::variant<std::string, ApiError> parse_claim_seat(std::string_view body) {
+  if (plain_claim_user(body) || body.find("\"seat\"") == std::string_view::npos) return std::string();
+  auto parsed = parse_object(body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
+  const json& j = std::get<json>(parsed);
+  if (!j.contains("seat")) return std::string();
+  if (!j.at("seat").is_string() || !topics::valid_seat(j.at("seat").get<std::string>())) {
+    return bad("seat must be a string matching [A-Za-z0-9._-]{1,16}");
+  }
+  return j.at("seat").get<std::string>();
+}
+
 std::variant<topics::Order, ApiError> parse_order(std::string_view body, const std::string& user_id) {
   auto parsed = parse_object(body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return *e;
@@ -242,7 +293,7 @@ std::variant<topics::Order, ApiError> parse_order(std::string_view body, const s
   }
   if (j.contains("items") && j.at("items").is_array()) {
     for (const auto& item : j.at("items")) {
-      if (auto key = unknown(item, {"event_id", "qty"})) return bad("an item has no field " + *key);
+      if (auto key = unknown(item, {"event_id", "qty", "seat"})) return bad("an item has no field " + *key);
     }
   }
   // The order command's own decoder holds the rules (items, quantities, coupon): the body is checked by

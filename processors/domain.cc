@@ -8,6 +8,7 @@
 #include "processors/orders.h"
 #include "processors/raffle.h"
 #include "processors/room.h"
+#include "processors/seats.h"
 #include "processors/wallet.h"
 
 // decide() and the dispatch to each command's rules; the first-come rules (claims), create, close, delete
@@ -71,8 +72,8 @@ topics::Decision decide_create(Ctx& x, const topics::CreateEvent& create) {
 }
 
 // The order of the checks is the contract: window first (and an event closed by close_event), then the
-// waiting room's admission, then the user's limit, then stock. A raffle takes one entry per user and no
-// stock check: the draw decides.
+// waiting room's admission, then the user's limit, then stock (then, on a seated event, the seat:
+// judge_seat). A raffle takes one entry per user and no stock check: the draw decides.
 Outcome judge_claim(const EventState& e, int64_t user_count, int64_t received_at, bool admitted) {
   if (e.spec.mode == EventMode::kSale) return Outcome::kOrderOnly;  // a product is sold by orders
   if (e.spec.opens_at && received_at < *e.spec.opens_at) return Outcome::kNotOpen;
@@ -105,6 +106,9 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
   const bool admitted = e.spec.admit_per_s > 0 && is_admitted(x, claim.event_id, claim.user_id);
   d.outcome = judge_claim(e, user_count, x.c.received_at, admitted);
+  d.seat = claim.seat;
+  const bool takes = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
+  if (takes) d.outcome = judge_seat(x, e, claim.seat).value_or(d.outcome);
   if (d.outcome == Outcome::kIssued) {
     e.issued += 1;
     d.coupon_seq = e.issued;
@@ -112,7 +116,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   } else if (d.outcome == Outcome::kEntered) {
     enter(x, e, claim.user_id);
   } else if (d.outcome == Outcome::kHeld) {
-    d.hold_expires_at = hold_unit(x, e, claim.user_id);
+    d.hold_expires_at = hold_unit(x, e, claim.user_id, claim.seat);
   }
   const bool counted = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
   if (counted) x.st.put(ukey, std::to_string(user_count + 1));

@@ -7,9 +7,9 @@
 
 namespace allot::processors::detail {
 
-// A held claim's unit: its hold record, its line in the hold queue, the event on the timers. Returns
-// when the hold expires.
-int64_t hold_unit(Ctx& x, EventState& e, const std::string& user_id);
+// A held claim's unit: its hold record, its line in the hold queue, the event on the timers, its seat on a
+// seated event (empty: none). Returns when the hold expires.
+int64_t hold_unit(Ctx& x, EventState& e, const std::string& user_id, const std::string& seat);
 
 // Holds end when stream time reaches their expiry (a hold is live while stream time < expires_at).
 void expire_holds(Ctx& x, EventState& e);

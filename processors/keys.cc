@@ -57,6 +57,9 @@ std::string reservation_key(std::string_view event_id, std::string_view order_id
 std::string coupon_key(std::string_view event_id, std::string_view claim_request_id) {
   return record_key(key_kind::kCoupon, event_id, claim_request_id);
 }
+std::string seat_key(std::string_view event_id, std::string_view seat) {
+  return record_key(key_kind::kSeat, event_id, seat);
+}
 std::string order_key(std::string_view order_id) { return std::string(kOrderPrefix) + std::string(order_id); }
 
 }  // namespace allot::processors

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "processors/seats.h"
 #include "processors/wallet.h"
 #include "topics/orders.h"
 
@@ -64,15 +65,19 @@ void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, Outco
   auto record = x.st.get(key);
   auto r = record ? decode_reservation(*record) : Reservation{};
   if (r.state == topics::outcome::kReserved) {
-    e.held -= r.qty;
-    if (end == Outcome::kSold) {
-      e.issued += r.qty;
-      d.coupon_seq = e.issued;  // units sold so far: the popular-products ranking
+    if (!r.seat.empty()) {
+      end_seat_reservation(x, e, r, end, d);
+    } else {
+      e.held -= r.qty;
+      if (end == Outcome::kSold) {
+        e.issued += r.qty;
+        d.coupon_seq = e.issued;  // units sold so far: the popular-products ranking
+      }
+      save_event(x, e);
+      d.qty = r.qty;
     }
-    save_event(x, e);
-    x.st.put(key, encode_reservation({std::string(topics::to_string(end)), r.user_id, r.qty}));
+    x.st.put(key, encode_reservation({std::string(topics::to_string(end)), r.user_id, r.qty, r.seat}));
     d.outcome = end;
-    d.qty = r.qty;
   } else {
     d.outcome = Outcome::kNotHeld;
   }
@@ -138,14 +143,17 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
 }  // namespace
 
 void start_terms(Ctx& x, const topics::CreateEvent& spec) {
-  if (spec.price == 0 && !spec.has_coupons()) return;
-  x.st.put(terms_key(spec.event_id), encode_terms({spec.price, topics::discount_of(spec), spec.coupon_expires_at}));
+  if (spec.price == 0 && !spec.has_coupons() && !spec.seated()) return;
+  x.st.put(terms_key(spec.event_id), encode_terms({spec.price, topics::discount_of(spec), spec.coupon_expires_at,
+                                                   static_cast<int64_t>(spec.seats.size())}));
+  start_seats(x, spec);
 }
 
 void unit_issued(Ctx& x, const EventState& e, const std::string& user_id, const std::string& claim_request_id,
                  int64_t n) {
   reward_unit(x, e, user_id, claim_request_id, n);
-  if (auto terms = x.st.get(terms_key(e.spec.event_id))) {
+  // Terms without a discount (a seated event's price) issue no coupon.
+  if (auto terms = x.st.get(terms_key(e.spec.event_id)); terms && decode_terms(*terms).discount.any()) {
     x.st.put(coupon_key(e.spec.event_id, claim_request_id), encode_coupon({std::string(kCouponUnused), user_id, ""}));
   }
 }
@@ -163,6 +171,7 @@ topics::Decision decide_order(Ctx& x, const topics::Order& order) {
     topics::Reserve reserve;
     static_cast<topics::OrderPart&>(reserve) = {item.event_id, order.user_id, x.c.request_id, n};
     reserve.qty = item.qty;
+    reserve.seat = item.seat;
     x.emitted.push_back(command(x, order.user_id, x.c.request_id, OrderStepKind::kReserve, n, std::move(reserve)));
   }
   json coupon;  // null: none
@@ -185,7 +194,9 @@ topics::Decision decide_reserve(Ctx& x, const topics::Reserve& reserve) {
   if (auto event = load_live_event(x, reserve.event_id, d)) {
     EventState& e = *event;
     d.remaining = remaining_of(e);
-    if (e.spec.mode != EventMode::kSale) {
+    if (!reserve.seat.empty()) {
+      reserve_seat(x, e, reserve, d);
+    } else if (e.spec.mode != EventMode::kSale) {
       d.outcome = Outcome::kNotForSale;
     } else if (auto refused = sale_window(e, x.c.received_at)) {
       d.outcome = *refused;

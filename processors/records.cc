@@ -134,10 +134,27 @@ Fields decode_fields(std::string_view v) {
 
 }  // namespace
 
-std::string encode_hold(const Hold& h) { return encode_fields(h.state, h.user_id, h.expires_at); }
+// "text|text|number" with an optional "|seat" after the number.
+std::string with_seat(std::string fields, const std::string& seat) {
+  if (!seat.empty()) fields += "|" + seat;
+  return fields;
+}
+std::string seat_after_number(std::string_view& v) {
+  size_t bar = std::string_view::npos;
+  for (int n = 0, from = 0; n < 3; ++n, from = static_cast<int>(bar) + 1) {
+    bar = v.find('|', static_cast<size_t>(from));
+    if (bar == std::string_view::npos) return "";
+  }
+  std::string seat(v.substr(bar + 1));
+  v = v.substr(0, bar);
+  return seat;
+}
+
+std::string encode_hold(const Hold& h) { return with_seat(encode_fields(h.state, h.user_id, h.expires_at), h.seat); }
 Hold decode_hold(std::string_view v) {
+  auto seat = seat_after_number(v);
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number};
+  return {std::move(f.first), std::move(f.second), f.number, std::move(seat)};
 }
 
 std::vector<QueuedHold> decode_queue(const std::optional<std::string>& v) {
@@ -178,7 +195,8 @@ RewardsRecord decode_rewards(std::string_view v) {
 
 std::string encode_terms(const Terms& t) {
   return std::to_string(t.price) + " " + std::to_string(t.discount.amount) + " " + std::to_string(t.discount.percent) +
-         " " + std::to_string(t.discount.cap) + " " + std::to_string(t.coupon_expires_at.value_or(-1));
+         " " + std::to_string(t.discount.cap) + " " + std::to_string(t.coupon_expires_at.value_or(-1)) +
+         (t.seats > 0 ? " " + std::to_string(t.seats) : "");
 }
 Terms decode_terms(std::string_view v) {
   int64_t f[5];
@@ -189,13 +207,29 @@ Terms decode_terms(std::string_view v) {
   }
   Terms t{f[0], {f[1], static_cast<int32_t>(f[2]), f[3]}, std::nullopt};
   if (f[4] >= 0) t.coupon_expires_at = f[4];
+  if (!v.empty()) t.seats = to_int(v);
   return t;
 }
 
-std::string encode_reservation(const Reservation& r) { return encode_fields(r.state, r.user_id, r.qty); }
+std::string encode_reservation(const Reservation& r) {
+  return with_seat(encode_fields(r.state, r.user_id, r.qty), r.seat);
+}
 Reservation decode_reservation(std::string_view v) {
+  auto seat = seat_after_number(v);
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number};
+  return {std::move(f.first), std::move(f.second), f.number, std::move(seat)};
+}
+
+std::string encode_seat(const Seat& s) {
+  return s.state + "|" + s.user_id + "|" + s.claim_request_id + "|" + s.order_id;
+}
+Seat decode_seat(std::string_view v) {
+  Seat s;
+  s.state = std::string(next_field(v));
+  s.user_id = std::string(next_field(v));
+  s.claim_request_id = std::string(next_field(v));
+  s.order_id = std::string(v);
+  return s;
 }
 
 std::string encode_coupon(const Coupon& c) { return c.state + "|" + c.user_id + "|" + c.order_id; }

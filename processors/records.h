@@ -34,11 +34,13 @@ struct EventState {
 std::string encode_event(const EventState& e);
 EventState decode_event(std::string_view value);
 
-// A hold's record (key_kind::kHold), "state|user_id|expires_at", state one of topics::hold_state.
+// A hold's record (key_kind::kHold), "state|user_id|expires_at", state one of topics::hold_state; a held
+// seat's is "state|user_id|expires_at|seat".
 struct Hold {
   std::string state;
   std::string user_id;
   int64_t expires_at = 0;
+  std::string seat{};
 };
 std::string encode_hold(const Hold& h);
 Hold decode_hold(std::string_view v);
@@ -71,20 +73,22 @@ std::string encode_rewards(const RewardsRecord& r);
 RewardsRecord decode_rewards(std::string_view v);
 
 // An event's commerce terms (key_kind::kTerms), "price discount_amount discount_percent discount_cap
-// coupon_expires_at" (-1: no expiry): the event record does not carry them.
+// coupon_expires_at" (-1: no expiry), then " seats" on a seated event: the event record does not carry them.
 struct Terms {
   int64_t price = 0;
   topics::Discount discount;
   std::optional<int64_t> coupon_expires_at;
+  int64_t seats = 0;  // the size of the seat map (0: the event has none)
 };
 std::string encode_terms(const Terms& t);
 Terms decode_terms(std::string_view v);
 
 // An order's reservation of a sale event's units (key_kind::kReservation), "state|user_id|qty": state one
-// of reserved, sold, released (topics::outcome).
+// of reserved, sold, released (topics::outcome); a seat's is "state|user_id|1|seat".
 struct Reservation {
   std::string state, user_id;
   int64_t qty = 0;
+  std::string seat{};
 };
 std::string encode_reservation(const Reservation& r);
 Reservation decode_reservation(std::string_view v);
@@ -96,6 +100,14 @@ struct Coupon {
 inline constexpr std::string_view kCouponUnused = "unused";
 std::string encode_coupon(const Coupon& c);
 Coupon decode_coupon(std::string_view v);
+
+// A seat of a seated event (key_kind::kSeat), "state|user_id|claim_request_id|order_id": free (the rest
+// empty), held by the claim, reserved by the order paying for that hold, or sold (topics::seat_state).
+struct Seat {
+  std::string state, user_id, claim_request_id, order_id;
+};
+std::string encode_seat(const Seat& s);
+Seat decode_seat(std::string_view v);
 
 // A raffle entry, a pre-queued join and a ticket in line (key_kind::kEntry, kPrequeue, kTicket) each hold
 // "request_id user_id" until the draw, the opening or the admission uses them.

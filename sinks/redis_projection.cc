@@ -148,13 +148,26 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
                      d.event->reward_average > 0 ? std::optional(d.event->reward_average) : std::nullopt);
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
+      optional_field(c, "price", d.event->price > 0 ? std::optional(d.event->price) : std::nullopt);
       if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices
         c.insert(c.end(), {"partitions", std::to_string(d.event->partitions)});
         optional_field(c, "total_stock", d.event->total_stock);
       }
+      const bool created = d.type == topics::decision_type::kCreateEvent && d.outcome == topics::Outcome::kCreated;
+      if (created && d.event->seated()) {
+        // Every seat starts free; the decisions after the creation (in this batch or later) move them.
+        std::string names;
+        Command free{"HSET", keys_.seats(d.event_id)};
+        for (const auto& seat : d.event->seats) {
+          names += (names.empty() ? "" : ",") + seat;
+          free.insert(free.end(), {seat, std::string(topics::seat_state::kFree)});
+        }
+        writes.push_back({"SET", keys_.seat_map(d.event_id), names});
+        writes.push_back(std::move(free));
+      }
       writes.push_back(std::move(c));
       touched.insert(d.event_id);
-      if (d.type == topics::decision_type::kCreateEvent && d.outcome == topics::Outcome::kCreated) {
+      if (created) {
         // A mega event is listed once, under its own id, when its slice 0 is created.
         auto slice = topics::parse_slice_id(d.event_id);
         if (!slice) {
@@ -175,6 +188,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       if (final) c.insert(c.end(), {"status", status});
       optional_field(c, "coupon_seq", d.coupon_seq);
       optional_field(c, "hold_expires_at", d.hold_expires_at);
+      if (!d.seat.empty()) c.insert(c.end(), {"seat", d.seat});
       writes.push_back(std::move(c));
       if (!final) writes.push_back({"HSETNX", key, "status", status});
       expire(key, d.decided_at, true);
@@ -267,8 +281,12 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       // The claim's final status; each claim ends once, so re-applying writes the same.
       const auto& id = ending->claim_request_id;
       const auto key = keys_.claim(id);
-      Command c{"HSET",    key,      "event_id", d.event_id, "user_id",
-                d.user_id, "status", status,     "ended_at", std::to_string(d.decided_at)};
+      // Its status is the ending's (a finalize that sold a held seat confirms its claim).
+      Command c{"HSET",     key,
+                "event_id", d.event_id,
+                "user_id",  d.user_id,
+                "status",   std::string(topics::to_string(ending->status)),
+                "ended_at", std::to_string(d.decided_at)};
       optional_field(c, "coupon_seq", ending->coupon_seq);
       writes.push_back(std::move(c));
       expire(key, d.decided_at, false);
@@ -281,6 +299,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       }
       touched.insert(d.event_id);
     }
+    if (auto seat = topics::seat_status(d))
+      writes.push_back({"HSET", keys_.seats(d.event_id), d.seat, std::string(*seat)});
     if (topics::closes_event(d)) closed.insert(d.event_id);
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }

@@ -99,6 +99,10 @@ struct RedisKeys {
   std::string ledger(const std::string& user_id) const { return prefix + "wallet:" + user_id + ":ledger"; }
   // Sale events by units sold (README "Orders": the popular products).
   std::string popular() const { return prefix + "products:popular"; }
+  // A seated event's seats: seat -> free | held | sold (topics::seat_status); seat_map their names in the
+  // event's order, joined by commas.
+  std::string seats(const std::string& event_id) const { return prefix + "event:" + event_id + ":seats"; }
+  std::string seat_map(const std::string& event_id) const { return prefix + "event:" + event_id + ":seat_map"; }
 };
 
 class RedisProjection : public Projection {

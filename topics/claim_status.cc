@@ -13,6 +13,23 @@ std::optional<ClaimEnding> claim_ending(const Decision& d) {
       (d.type == decision_type::kCancel && d.outcome == Outcome::kCancelled)) {
     return ClaimEnding{d.claim_request_id, d.outcome, d.coupon_seq};
   }
+  // A held seat sold by the order that paid for it: its claim ends confirmed (README "Seats").
+  if (d.type == decision_type::kFinalize && d.outcome == Outcome::kSold && !d.seat.empty()) {
+    return ClaimEnding{d.claim_request_id, Outcome::kConfirmed, d.coupon_seq};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> seat_status(const Decision& d) {
+  if (d.seat.empty()) return std::nullopt;
+  namespace type = decision_type;
+  if (d.type == type::kClaim && d.outcome == Outcome::kHeld) return seat_state::kHeld;
+  const bool freed = d.type == type::kHoldExpired || (d.type == type::kCancel && d.outcome == Outcome::kCancelled);
+  if (freed) return seat_state::kFree;
+  if ((d.type == type::kConfirm && d.outcome == Outcome::kConfirmed) ||
+      (d.type == type::kFinalize && d.outcome == Outcome::kSold)) {
+    return seat_state::kSold;
+  }
   return std::nullopt;
 }
 

@@ -7,6 +7,7 @@
 //   held    -> confirmed (a confirm decision, claim_request_id) | cancelled (a cancel decision) |
 //              expired (a hold_expired decision, request_id = the claim)
 //   entered -> won (coupon_seq = draw rank) | lost (draw_result decisions, request_id = the claim)
+//              | confirmed (a finalize that sold the held seat to the order paying for it, README "Seats")
 // Each of those ends a claim once; every other status is final from the start.
 #include <optional>
 #include <string>
@@ -72,10 +73,16 @@ inline bool closes_event(const Decision& d) {
 // sale event's issued (sold) and held (reserved) units are its reservations' (README "Orders"). The units of
 // reservation (order_id, line) are "<order_id>/<line>/<k>", k = 1..qty, where a projection counts units.
 inline bool moves_reservation(const Decision& d) {
+  if (!d.seat.empty()) return false;  // a seat's line moves its hold instead (claim_ending, seat_status)
   return (d.type == decision_type::kReserve && d.outcome == Outcome::kReserved) ||
          (d.type == decision_type::kFinalize && d.outcome == Outcome::kSold) ||
          (d.type == decision_type::kRelease && d.outcome == Outcome::kReleased);
 }
+
+// A seat on the read side (README "Seats"): what a decision makes of its seat (topics::seat_state free,
+// held or sold: a claim that holds it, a hold's end, the sale to an order); nullopt when it leaves the seat
+// as it was (a refusal, an order's reservation or release: the seat stays held).
+std::optional<std::string_view> seat_status(const Decision& d);
 
 // The newest wallet decisions the Redis projection keeps in a wallet's ledger (MySQL keeps them all).
 inline constexpr int64_t kRedisLedgerKept = 50;

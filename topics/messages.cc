@@ -1,5 +1,6 @@
 #include "topics/messages.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
@@ -15,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::pair<Outcome, std::string_view>, 45> kOutcomeNames{{
+constexpr std::array<std::pair<Outcome, std::string_view>, 48> kOutcomeNames{{
     {Outcome::kIssued, outcome::kIssued},
     {Outcome::kSoldOut, outcome::kSoldOut},
     {Outcome::kDuplicate, outcome::kDuplicate},
@@ -61,6 +62,9 @@ constexpr std::array<std::pair<Outcome, std::string_view>, 45> kOutcomeNames{{
     {Outcome::kRefunded, outcome::kRefunded},
     {Outcome::kOrderOnly, outcome::kOrderOnly},
     {Outcome::kBalanceShort, outcome::kBalanceShort},
+    {Outcome::kSeatRequired, outcome::kSeatRequired},
+    {Outcome::kUnknownSeat, outcome::kUnknownSeat},
+    {Outcome::kSeatTaken, outcome::kSeatTaken},
 }};
 
 constexpr std::array<std::pair<EventMode, std::string_view>, 4> kModeNames{{
@@ -102,6 +106,7 @@ json event_to_json(const CreateEvent& e) {
   if (e.discount_percent > 0) j["discount_percent"] = e.discount_percent;
   if (e.discount_cap > 0) j["discount_cap"] = e.discount_cap;
   if (e.coupon_expires_at) j["coupon_expires_at"] = *e.coupon_expires_at;
+  if (e.seated()) j["seats"] = e.seats;
   return j;
 }
 
@@ -128,6 +133,7 @@ void validate_commerce(CreateEvent& e, const json& j) {
   e.discount_percent = optional_field<int32_t>(j, "discount_percent").value_or(0);
   e.discount_cap = optional_field<int64_t>(j, "discount_cap").value_or(0);
   e.coupon_expires_at = optional_field<int64_t>(j, "coupon_expires_at");
+  e.seats = optional_field<std::vector<std::string>>(j, "seats").value_or(std::vector<std::string>{});
   if (auto why = commerce_error(e)) throw DecodeError(*why);
 }
 
@@ -232,7 +238,10 @@ void encode_order_part(const Command& c, json& j) {
           j["user_id"] = b.user_id;
           j["order_id"] = b.order_id;
           j["line"] = b.line;
-          if constexpr (std::is_same_v<T, Reserve>) j["qty"] = b.qty;
+          if constexpr (std::is_same_v<T, Reserve>) {
+            j["qty"] = b.qty;
+            if (!b.seat.empty()) j["seat"] = b.seat;
+          }
           if constexpr (std::is_same_v<T, Redeem> || std::is_same_v<T, Unredeem>) {
             j["claim_request_id"] = b.claim_request_id;
           }
@@ -282,9 +291,12 @@ Order decode_order(const json& j) {
   for (const auto& item : items) {
     if (!item.is_object()) throw DecodeError("an item is an object");
     if (item.contains("qty") && !item.at("qty").is_number_integer()) throw DecodeError("qty must be an integer");
-    OrderItem line{field<std::string>(item, "event_id"), optional_field<int64_t>(item, "qty").value_or(1)};
+    OrderItem line{field<std::string>(item, "event_id"), optional_field<int64_t>(item, "qty").value_or(1),
+                   optional_field<std::string>(item, "seat").value_or("")};
     if (!valid_event_id(line.event_id)) throw DecodeError("invalid item event_id");
     if (line.qty < 1 || line.qty > kMaxOrderQty) throw DecodeError("qty must be 1.." + std::to_string(kMaxOrderQty));
+    if (item.contains("seat") && !valid_seat(line.seat)) throw DecodeError("seat must match [A-Za-z0-9._-]{1,16}");
+    if (!line.seat.empty() && line.qty != 1) throw DecodeError("a seat's line has qty 1");
     order.items.push_back(std::move(line));
   }
   if (auto coupon = optional_field<json>(j, "coupon")) {
@@ -300,7 +312,7 @@ Order decode_order(const json& j) {
 }  // namespace
 
 std::string encode(const Command& c) {
-  if (const auto* claim = std::get_if<Claim>(&c.body); claim && valid_request_id(c.request_id) &&
+  if (const auto* claim = std::get_if<Claim>(&c.body); claim && claim->seat.empty() && valid_request_id(c.request_id) &&
                                                        valid_topic_event_id(claim->event_id) &&
                                                        valid_user_id(claim->user_id)) {
     // The ingress's hot path: valid ids need no escaping, so the claim is written directly, byte for
@@ -326,6 +338,7 @@ std::string encode(const Command& c) {
   } else if (const auto* claim = std::get_if<Claim>(&c.body)) {
     j["event_id"] = claim->event_id;
     j["user_id"] = claim->user_id;
+    if (!claim->seat.empty()) j["seat"] = claim->seat;
   } else if (const auto* close = std::get_if<CloseEvent>(&c.body)) {
     j["event_id"] = close->event_id;
   } else if (const auto* del = std::get_if<DeleteEvent>(&c.body)) {
@@ -344,7 +357,11 @@ std::string encode(const Command& c) {
   } else if (const auto* order = std::get_if<Order>(&c.body)) {
     j["user_id"] = order->user_id;
     json items = json::array();
-    for (const auto& item : order->items) items.push_back({{"event_id", item.event_id}, {"qty", item.qty}});
+    for (const auto& item : order->items) {
+      json line{{"event_id", item.event_id}, {"qty", item.qty}};
+      if (!item.seat.empty()) line["seat"] = item.seat;
+      items.push_back(std::move(line));
+    }
     j["items"] = std::move(items);
     if (order->coupon) {
       j["coupon"] = {{"event_id", order->coupon->event_id}, {"claim_request_id", order->coupon->claim_request_id}};
@@ -462,8 +479,10 @@ Command decode_command(std::string_view text) {
   if (type == kCreateEvent) {
     c.body = event_from_json(j);
   } else if (type == kClaim) {
-    c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
+    c.body = Claim{field<std::string>(j, "event_id"), field<std::string>(j, "user_id"),
+                   optional_field<std::string>(j, "seat").value_or("")};
     validate_claim(c);
+    if (j.contains("seat") && !valid_seat(std::get<Claim>(c.body).seat)) throw DecodeError("invalid seat");
   } else if (type == kJoin) {
     Join join{field<std::string>(j, "event_id"), field<std::string>(j, "user_id")};
     if (!valid_event_id(join.event_id)) throw DecodeError("invalid event_id");
@@ -508,6 +527,8 @@ Command decode_command(std::string_view text) {
     auto r = decode_order_part<Reserve>(j, true);
     r.qty = field<int64_t>(j, "qty");
     if (r.qty < 1 || r.qty > kMaxOrderQty) throw DecodeError("invalid qty");
+    r.seat = optional_field<std::string>(j, "seat").value_or("");
+    if (j.contains("seat") && (!valid_seat(r.seat) || r.qty != 1)) throw DecodeError("invalid seat");
     c.body = std::move(r);
   } else if (type == kRedeem || type == kUnredeem) {
     auto claim = field<std::string>(j, "claim_request_id");
@@ -573,6 +594,17 @@ class ObjectWriter {
   ObjectWriter object(std::string_view key) {
     start(key);
     return ObjectWriter(out_);
+  }
+  void field(std::string_view key, const std::vector<std::string>& values) {
+    start(key);
+    out_ += '[';
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out_ += ',';
+      out_ += '"';
+      escape(values[i]);
+      out_ += '"';
+    }
+    out_ += ']';
   }
   void end() { out_ += '}'; }
 
@@ -656,6 +688,7 @@ std::string encode(const Decision& d) {
     if (d.event->pow_bits > 0) e.field("pow_bits", d.event->pow_bits);
     if (d.event->price > 0) e.field("price", d.event->price);
     if (d.event->reward_average > 0) e.field("reward_average", d.event->reward_average);
+    if (d.event->seated()) e.field("seats", d.event->seats);
     e.field("stock", d.event->stock);
     e.field("title", d.event->title);
     if (d.event->total_stock) e.field("total_stock", *d.event->total_stock);
@@ -671,6 +704,7 @@ std::string encode(const Decision& d) {
   j.field("received_at", d.received_at);
   j.field("remaining", d.remaining);
   j.field("request_id", d.request_id);
+  if (!d.seat.empty()) j.field("seat", d.seat);
   if (d.ticket) j.field("ticket", *d.ticket);
   j.field("type", d.type);
   if (!d.user_id.empty() || d.type == decision_type::kClaim) j.field("user_id", d.user_id);
@@ -704,6 +738,7 @@ Decision decode_decision(std::string_view text) {
   d.order_id = optional_field<std::string>(j, "order_id").value_or("");
   d.line = optional_field<int32_t>(j, "line");
   d.qty = optional_field<int64_t>(j, "qty");
+  d.seat = optional_field<std::string>(j, "seat").value_or("");
   if (auto reason = optional_field<std::string>(j, "reason")) {
     d.reason = outcome_from_string(*reason);
     if (!d.reason) throw DecodeError("unknown reason");
@@ -712,15 +747,47 @@ Decision decode_decision(std::string_view text) {
   return d;
 }
 
+namespace {
+// A seat map's rules (README "Seats").
+std::optional<std::string> seats_error(const CreateEvent& e) {
+  if (!e.seated()) return std::nullopt;
+  if (e.mode != EventMode::kHold) return "seats are for events with mode hold";
+  if (e.seats.size() > kMaxSeats) return "an event has at most " + std::to_string(kMaxSeats) + " seats";
+  if (e.stock != static_cast<int64_t>(e.seats.size())) return "a seated event's stock is its number of seats";
+  if (e.price < 0 || e.price > kMaxPrice) return "price must be cents from 0 to " + std::to_string(kMaxPrice);
+  if (e.partitions != 1 || e.reward_average > 0 || e.has_coupons()) {
+    return "a seated event has no partitions, rewards or coupons";
+  }
+  std::vector<std::string_view> sorted(e.seats.begin(), e.seats.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (!valid_seat(sorted[i])) return "a seat is named [A-Za-z0-9._-]{1,16}";
+    if (i > 0 && sorted[i] == sorted[i - 1]) return "seat " + std::string(sorted[i]) + " is listed twice";
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+bool valid_seat(std::string_view seat) {
+  if (seat.empty() || seat.size() > 16) return false;
+  for (char c : seat) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::optional<std::string> commerce_error(const CreateEvent& e) {
   if (e.mode == EventMode::kSale) {
     if (e.price < 1 || e.price > kMaxPrice) return "a sale event needs price from 1 to " + std::to_string(kMaxPrice);
     if (e.partitions != 1 || e.admit_per_s > 0 || e.reward_average > 0 || e.has_coupons()) {
       return "a sale event has no partitions, waiting room, rewards or coupons";
     }
-  } else if (e.price != 0) {
-    return "price is for events with mode sale";
+  } else if (e.price != 0 && !e.seated()) {
+    return "price is for events with mode sale, or with seats";
   }
+  if (auto why = seats_error(e)) return why;
   if (e.discount_amount < 0 || e.discount_amount > kMaxChargeAmount) {
     return "discount_amount must be cents from 0 to " + std::to_string(kMaxChargeAmount);
   }

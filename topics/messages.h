@@ -81,6 +81,12 @@ enum class Outcome {
   kRefunded,
   kOrderOnly,
   kBalanceShort,  // an order_result's reason only: the wallet held less than the order's total
+  // seats (README "Seats"): a claim on a seated event names a free seat (seat_required without one,
+  // unknown_seat for a seat the event has not, seat_taken for one another user holds or bought); an order
+  // line pays for a seat its user holds
+  kSeatRequired,
+  kUnknownSeat,
+  kSeatTaken,
 };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view s);
@@ -117,15 +123,24 @@ struct CreateEvent {
   int64_t discount_cap = 0;
   std::optional<int64_t> coupon_expires_at{};
   bool has_coupons() const { return discount_amount > 0 || discount_percent > 0; }
+  // A seat map (README "Seats"; hold events only): stock is its size, each claim names the seat it holds,
+  // and with a price the held seat is paid for by an order. Only the create_event carries it: the seats
+  // become state records of their own.
+  std::vector<std::string> seats{};
+  bool seated() const { return !seats.empty(); }
 };
 inline constexpr int64_t kMaxAdmitPerS = 1'000'000;
 inline constexpr int32_t kMaxPowBits = 28;
 inline constexpr int64_t kMaxHoldMs = 24LL * 3600 * 1000;
 inline constexpr int64_t kMaxPrice = 100'000'000;  // cents per unit: a million
+inline constexpr size_t kMaxSeats = 10'000;
+// A seat's name: [A-Za-z0-9._-]{1,16} ("A-12", "balcony.3").
+bool valid_seat(std::string_view seat);
 
 struct Claim {
   std::string event_id;
   std::string user_id;
+  std::string seat{};  // on a seated event: the seat it wants; empty on every other
 };
 
 // Admin: no more claims; a raffle draws its winners.
@@ -184,8 +199,9 @@ struct Reward {
 // coupon's), whose answer comes back as an order_step. Every command of it is written in the transaction
 // of the decision that caused it, so each step happens exactly once; no lock, no two-phase commit.
 struct OrderItem {
-  std::string event_id;  // a sale event
-  int64_t qty = 1;       // 1..kMaxOrderQty
+  std::string event_id;  // a sale event, or a seated event with a price
+  int64_t qty = 1;       // 1..kMaxOrderQty; 1 for a seat
+  std::string seat{};    // a seat the user holds (a seated event's line); empty for a sale event's
 };
 struct OrderCoupon {
   std::string event_id;          // the event that issued it
@@ -211,6 +227,7 @@ struct OrderPart {
 // On the product's partition: hold qty units for the order (reserved, with amount = price x qty), or not.
 struct Reserve : OrderPart {
   int64_t qty = 0;
+  std::string seat;  // a seated event's line: the seat its user holds, which the order takes over
 };
 // On the coupon's event: the user's unused, unexpired coupon becomes the order's (redeemed), or not.
 struct Redeem : OrderPart {
@@ -230,6 +247,7 @@ struct Discount {
   int64_t amount = 0;
   int32_t percent = 0;
   int64_t cap = 0;  // 0: none
+  bool any() const { return amount > 0 || percent > 0; }
 };
 // Back on the order's partition: a step's answer (its outcome; a reservation's amount, a coupon's discount).
 struct OrderStep : OrderPart {
@@ -297,6 +315,7 @@ struct Decision {
   std::optional<int32_t> line;
   std::optional<int64_t> qty;
   std::optional<Outcome> reason;
+  std::string seat;  // seats: the seat a claim asked for, a hold's seat, an order line's seat
   CommandPosition command;
   int64_t decided_at = 0;
   int64_t received_at = 0;

@@ -157,12 +157,20 @@ void check_sale(const std::string& event_id, const EventTrack& t, VerifyReport& 
 // Holds: a model of live holds replayed in partition order. At any offset held + issued <= stock;
 // every hold ends at most once (confirmed, cancelled or expired), only by its holder, and expires
 // exactly when the event's stream time (the latest received_at) reaches its expiry; confirmed holds
-// get coupon_seq 1..issued.
+// get coupon_seq 1..issued. On a seated event (README "Seats") one seat has one holder: a claim holds a
+// free seat of the map, an order line takes over its user's own live hold (which then does not expire) and
+// ends it sold (confirmed) or gives it back; every seat refusal is true when given.
 void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
   struct Live {
     std::string user_id;
     int64_t expires_at;
+    std::string seat{};
+    bool reserved = false;  // an order is paying for it
   };
+  const auto& seat_map = t.spec ? t.spec->seats : std::vector<std::string>{};
+  const std::set<std::string> seats(seat_map.begin(), seat_map.end());
+  std::map<std::string, std::string> taken;           // seat -> the claim holding it (live) or that bought it
+  std::map<std::string, int64_t> expired_reserved;    // claim -> the offset a given-back hold expired at
   std::map<std::string, Live> live;                   // claim request id -> hold
   std::map<std::string, Live> ended;                  // claim request id -> its holder; expires_at 0 unless it expired
   std::unordered_map<std::string, int64_t> per_user;  // live holds + confirmed
@@ -181,6 +189,8 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
         continue;
       }
       if (it->second.expires_at > stream_time) r.violations.push_back(at + ": expired before its expiry");
+      if (it->second.reserved) expired_reserved[d.request_id] = d.command.offset;  // given back, then expired
+      taken.erase(it->second.seat);
       --per_user[it->second.user_id];
       ended[d.request_id] = it->second;
       live.erase(it);
@@ -188,7 +198,9 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
     }
     // Before a command of the event is judged, every hold whose expiry stream time reached has ended.
     for (const auto& [id, h] : live) {
-      if (h.expires_at <= stream_time) r.violations.push_back(at + ": hold " + id + " outlived its expiry");
+      if (!h.reserved && h.expires_at <= stream_time) {
+        r.violations.push_back(at + ": hold " + id + " outlived its expiry");
+      }
     }
     if (d.type == decision_type::kCloseEvent) {
       expect_outcome(event_id, d, close_outcome(closed), r);
@@ -199,22 +211,68 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
                                    : per_user[d.user_id] >= spec.per_user_limit ? Outcome::kDuplicate
                                    : issued + held >= spec.stock                ? Outcome::kSoldOut
                                                                                 : Outcome::kHeld);
+      if (want == Outcome::kHeld && (spec.seated() || !d.seat.empty())) {
+        want = !spec.seated() && !d.seat.empty() ? Outcome::kUnknownSeat
+               : d.seat.empty()                  ? Outcome::kSeatRequired
+               : !seats.count(d.seat)            ? Outcome::kUnknownSeat
+               : taken.count(d.seat)             ? Outcome::kSeatTaken
+                                                 : Outcome::kHeld;
+      }
       expect_outcome(event_id, d, want, r);
       if (d.outcome == Outcome::kHeld) {
         if (!d.hold_expires_at || *d.hold_expires_at != stream_time + spec.hold_ms) {
           r.violations.push_back(at + ": held without the expiry stream time + hold_ms");
         }
-        live[d.request_id] = {d.user_id, d.hold_expires_at.value_or(0)};
+        live[d.request_id] = {d.user_id, d.hold_expires_at.value_or(0), d.seat};
+        if (!d.seat.empty()) {
+          if (taken.count(d.seat)) r.violations.push_back(at + ": seat " + d.seat + " held twice");
+          taken[d.seat] = d.request_id;
+        }
         ++per_user[d.user_id];
+      }
+    } else if (d.type == decision_type::kReserve) {
+      // An order line on a seat: the user's own live hold, or a true refusal.
+      auto holder = taken.find(d.seat);
+      auto hold = holder == taken.end() ? live.end() : live.find(holder->second);
+      const bool own = hold != live.end() && hold->second.user_id == d.user_id && !hold->second.reserved;
+      const Outcome want = !spec.seated() || !seats.count(d.seat) ? Outcome::kUnknownSeat
+                           : spec.price == 0                      ? Outcome::kNotForSale
+                           : holder == taken.end()                ? Outcome::kNotHeld
+                           : own                                  ? Outcome::kReserved
+                                                                  : Outcome::kSeatTaken;
+      expect_outcome(event_id, d, want, r);
+      if (d.outcome == Outcome::kReserved && own) {
+        hold->second.reserved = true;
+        if (d.claim_request_id != holder->second) r.violations.push_back(at + ": reserved another claim's hold");
+        if (d.amount != spec.price) r.violations.push_back(at + ": a seat's amount is not its price");
+      }
+    } else if (d.type == decision_type::kFinalize || d.type == decision_type::kRelease) {
+      auto it = live.find(d.claim_request_id);
+      const bool ends = d.outcome == Outcome::kSold || d.outcome == Outcome::kReleased;
+      if (ends && it != live.end() && it->second.reserved && it->second.seat == d.seat) {
+        if (d.outcome == Outcome::kSold) {
+          ++issued;
+          if (d.coupon_seq != issued) r.violations.push_back(at + ": coupon_seq not the next in 1..issued");
+          ended[d.claim_request_id] = {it->second.user_id, 0};
+          live.erase(it);
+        } else {
+          it->second.reserved = false;  // back to its holder, with its expiry
+        }
+      } else if (ends && !(d.outcome == Outcome::kReleased && expired_reserved.count(d.claim_request_id) &&
+                           expired_reserved[d.claim_request_id] == d.command.offset)) {
+        r.violations.push_back(at + ": ends seat " + d.seat + " that no order reserved");
       }
     } else if (d.type == decision_type::kConfirm || d.type == decision_type::kCancel) {
       auto it = live.find(d.claim_request_id);
       auto gone = ended.find(d.claim_request_id);
       Outcome want = Outcome::kNotHeld;
       if (it != live.end()) {
+        const bool paid_seat = !it->second.seat.empty() && spec.price > 0;
         want = it->second.user_id != d.user_id     ? Outcome::kNotYours
-               : d.type == decision_type::kConfirm ? Outcome::kConfirmed
-                                                   : Outcome::kCancelled;
+               : it->second.reserved               ? Outcome::kReserved
+               : d.type != decision_type::kConfirm ? Outcome::kCancelled
+               : paid_seat                         ? Outcome::kOrderOnly
+                                                   : Outcome::kConfirmed;
       } else if (gone != ended.end()) {  // the holder learns how it ended; anyone else that it is not theirs
         want = gone->second.user_id != d.user_id ? Outcome::kNotYours
                : gone->second.expires_at         ? Outcome::kExpired
@@ -227,6 +285,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
           if (d.coupon_seq != issued) r.violations.push_back(at + ": coupon_seq not the next in 1..issued");
         } else {
           --per_user[it->second.user_id];
+          taken.erase(it->second.seat);
         }
         ended[d.claim_request_id] = {it->second.user_id, 0};
         live.erase(it);
@@ -489,7 +548,8 @@ VerifyReport verify(const VerifyInput& in) {
   // Promises 2, 3, 4 per event.
   std::map<std::string, EventTrack> events;
   for (const auto& d : in.decisions) {
-    if (is_wallet_decision(d) || is_order_step_type(d.type)) continue;  // check_wallets, check_orders
+    // check_wallets, check_orders; an order's steps on a seat also belong to the seat's hold (check_hold)
+    if (is_wallet_decision(d) || (is_order_step_type(d.type) && d.seat.empty())) continue;
     auto& t = events[d.event_id];
     if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated) {

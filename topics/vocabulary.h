@@ -84,6 +84,10 @@ inline constexpr std::string_view kUnredeemed = "unredeemed";
 inline constexpr std::string_view kRefunded = "refunded";
 inline constexpr std::string_view kOrderOnly = "order_only";
 inline constexpr std::string_view kBalanceShort = "balance_short";
+// seats (topics::Outcome says when each is given)
+inline constexpr std::string_view kSeatRequired = "seat_required";
+inline constexpr std::string_view kUnknownSeat = "unknown_seat";
+inline constexpr std::string_view kSeatTaken = "seat_taken";
 }  // namespace outcome
 
 // A request's status on the read side (GET /api/claims/{id}) is its current outcome (topics/claim_status.h),
@@ -106,7 +110,19 @@ inline constexpr std::string_view kHeld = outcome::kHeld;
 inline constexpr std::string_view kConfirmed = outcome::kConfirmed;
 inline constexpr std::string_view kCancelled = outcome::kCancelled;
 inline constexpr std::string_view kExpired = outcome::kExpired;
+// A held seat an order is paying for: it no longer expires; the order's end confirms it (sold) or gives it
+// back to its holder (held again, with its expiry).
+inline constexpr std::string_view kReserved = outcome::kReserved;
 }  // namespace hold_state
+
+// The state of a seat (README "Seats"): in the processors' store (processors/records.h Seat) and on the
+// read side (GET /api/events/{id}/seats shows free, held and sold; a reserved seat is held there).
+namespace seat_state {
+inline constexpr std::string_view kFree = "free";
+inline constexpr std::string_view kHeld = outcome::kHeld;
+inline constexpr std::string_view kReserved = outcome::kReserved;  // an order is paying for the hold
+inline constexpr std::string_view kSold = outcome::kSold;
+}  // namespace seat_state
 
 // The state of a user's join record in the processors' store (processors/records.h JoinRecord).
 namespace join_state {

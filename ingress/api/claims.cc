@@ -16,6 +16,8 @@ void claim(Api::Context& c, const Request& req, Reply r) {
   auto& [event_id, user_id, request_id, wait_ms] = std::get<Api::Context::ClaimRequest>(parsed);
   if (auto e = check_admission(req, c.catalog, c.tokens, event_id, user_id)) return r.error(*e);
   if (auto e = check_proof_of_work(req, c.catalog, c.work, event_id, user_id)) return r.error(*e);
+  auto seat = parse_claim_seat(req.body);
+  if (auto* e = std::get_if<ApiError>(&seat)) return r.error(*e);
   if (wait_ms > 0 && req.header("idempotency-key")) {
     // A retried key whose claim is decided gets no second decision (the first stands): answer with it
     // rather than wait for one that never comes.
@@ -26,14 +28,14 @@ void claim(Api::Context& c, const Request& req, Reply r) {
     }
   }
   if (auto e = check_broker(c.publisher)) return r.error(*e);
-  topics::Command command{request_id, now_ms(), topics::Claim{event_id, user_id}};
+  topics::Command command{request_id, now_ms(), topics::Claim{event_id, user_id, std::get<std::string>(seat)}};
   // A mega event's claim goes to the user's slice, on the slice's partition (topics/slices.h).
   int32_t partition = -1;
   if (auto k = c.catalog.slices(event_id); k && *k > 1) {
     auto n = c.catalog.partition_count();
     if (!n) return r.error(errors::broker_unavailable());
     const int32_t slice = topics::user_slice(user_id, *k);
-    command.body = topics::Claim{topics::slice_id(event_id, slice), user_id};
+    command.body = topics::Claim{topics::slice_id(event_id, slice), user_id, std::get<std::string>(seat)};
     partition = topics::slice_partition(event_id, slice, *n);
   }
   c.commands.publish_awaited(command, std::move(r), event_id, user_id, wait_ms, partition);

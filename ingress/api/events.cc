@@ -102,6 +102,28 @@ void get_ranking(Api::Context& c, const Request& req, Reply r) {
   }
 }
 
+// GET /api/events/{id}/seats: a seated event's seats, each free, held or sold (README "Seats").
+void get_seats(Api::Context& c, const Request& req, Reply r) {
+  auto id = event_id_param(req);
+  if (auto* e = std::get_if<ApiError>(&id)) return r.error(*e);
+  const auto& event_id = std::get<std::string>(id);
+  try {
+    auto e = c.read.projections.event(event_id);
+    if (!e) return r.error(errors::no_event(event_id));
+    auto seats = c.read.projections.seats(event_id);
+    if (seats.empty()) return r.error({404, "no_seats", "event " + event_id + " has no seat map"});
+    json list = json::array();
+    json counts = json::object();
+    for (const auto& s : seats) {
+      list.push_back({{"seat", s.seat}, {"status", s.status}});
+      counts[s.status] = counts.value(s.status, 0) + 1;
+    }
+    r.send(200, json{{"event_id", event_id}, {"price", e->price}, {"counts", counts}, {"seats", list}}.dump());
+  } catch (const ProjectionUnavailable&) {
+    r.error(errors::projection_unavailable("seats"));
+  }
+}
+
 using MakeBody = decltype(topics::Command::body) (*)(const std::string& event_id);
 
 // An admin command about one existing event (`make_body` of the event's id, or of each slice's id),
@@ -163,6 +185,7 @@ void register_event_routes(Routes& routes, Api::Context& c) {
   routes.push_back(route(Method::kGet, "/api/events/:event_id", "get_event", c, get_event));
   routes.push_back(route(Method::kDelete, "/api/events/:event_id", "delete_event", c, delete_event));
   routes.push_back(route(Method::kGet, "/api/events/:event_id/ranking", "get_ranking", c, get_ranking));
+  routes.push_back(route(Method::kGet, "/api/events/:event_id/seats", "get_seats", c, get_seats));
   routes.push_back(route(Method::kPost, "/api/events/:event_id/close", "close_event", c, close_event));
 }
 

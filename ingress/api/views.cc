@@ -27,6 +27,7 @@ json event_json(const EventView& e, const BaselineCounts& baselines) {
   j["partitions"] = e.partitions;
   if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
   if (e.reward_average > 0) j["reward_average"] = e.reward_average;
+  if (e.price > 0) j["price"] = e.price;
   if (e.admit_per_s > 0) {
     j["admit_per_s"] = e.admit_per_s;
     j["admitted"] = e.admitted;
@@ -54,6 +55,7 @@ std::string decided_json(const ClaimView& c) {
   if (c.amount) j["amount"] = *c.amount;
   if (c.balance) j["balance"] = *c.balance;
   if (!c.reason.empty()) j["reason"] = c.reason;
+  if (!c.seat.empty()) j["seat"] = c.seat;
   if (topics::is_wallet_type(c.type) || c.type == topics::decision_type::kOrder) j.erase("event_id");  // a wallet's
   if (c.type == topics::decision_type::kOrderResult) j["type"] = topics::decision_type::kOrder;  // the order's answer
   return j.dump();

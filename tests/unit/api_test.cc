@@ -96,6 +96,10 @@ class FakeProjections : public ProjectionReader {
     check();
     return {user, 0, {}};
   }
+  std::vector<SeatView> seats(const std::string&) const override {
+    check();
+    return {};
+  }
   void check() const {
     if (down) throw ProjectionUnavailable("down for the test");
   }
@@ -231,7 +235,7 @@ TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
   }
   for (const char* name : {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event",
                            "claim", "get_claim", "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim",
-                           "healthz", "readyz", "charge", "get_wallet"}) {
+                           "healthz", "readyz", "charge", "get_wallet", "get_seats"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }

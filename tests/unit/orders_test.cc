@@ -283,6 +283,161 @@ TEST_F(OrdersTest, TheVerifierCatchesAWrongTotalASecondEndAndAReservationPastThe
   EXPECT_EQ(report.orders_paid, 1);
 }
 
+// Seats (README "Seats"): a hold event with a seat map and a price.
+class SeatsTest : public OrdersTest {
+ protected:
+  void SetUp() override {
+    topics::CreateEvent e{"hall", "Hall", 3, 2, {}, {}};
+    e.mode = EventMode::kHold;
+    e.hold_ms = 60'000;
+    e.price = 2500;
+    e.seats = {"A-1", "A-2", "B-1"};
+    run({"c-hall", 100, e});
+  }
+  const topics::Decision& claim(const std::string& id, const std::string& user, const std::string& seat,
+                                int64_t at = 500) {
+    run({id, at, topics::Claim{"hall", user, seat}});
+    return answer(id);
+  }
+  const topics::Decision& answer(const std::string& request_id) const {
+    for (const auto& d : input_.decisions) {
+      if (d.request_id == request_id && !topics::is_caused(d)) return d;
+    }
+    static const topics::Decision kNone;
+    ADD_FAILURE() << "no decision for " << request_id;
+    return kNone;
+  }
+  Seat seat(const std::string& name) const { return decode_seat(*state_.get(seat_key("hall", name))); }
+};
+
+TEST_F(SeatsTest, ASeatHasOneHolderAndIsPaidForByAnOrderThatSellsIt) {
+  EXPECT_EQ(claim("ann-a1", "ann", "A-1").outcome, Outcome::kHeld);
+  EXPECT_EQ(claim("bob-a1", "bob", "A-1").outcome, Outcome::kSeatTaken);
+  EXPECT_EQ(claim("bob-z9", "bob", "Z-9").outcome, Outcome::kUnknownSeat);
+  EXPECT_EQ(claim("bob-none", "bob", "").outcome, Outcome::kSeatRequired);
+  EXPECT_EQ(answer("bob-a1").seat, "A-1");
+  EXPECT_EQ(seat("A-1").state, "held");
+  EXPECT_EQ(seat("A-1").user_id, "ann");
+  run({"ann-confirm", 600, topics::Confirm{{"hall", "ann-a1", "ann"}}});
+  EXPECT_EQ(answer("ann-confirm").outcome, Outcome::kOrderOnly) << "a seat with a price is paid for by an order";
+
+  charge("ann", 10'000);
+  run(order("o-ann", "ann", {{"hall", 1, "A-1"}}));
+  ASSERT_NE(result("o-ann"), nullptr);
+  EXPECT_EQ(result("o-ann")->outcome, Outcome::kPaid);
+  EXPECT_EQ(*result("o-ann")->amount, 2500);
+  EXPECT_EQ(balance("ann"), 7500);
+  EXPECT_EQ(seat("A-1").state, "sold");
+  EXPECT_EQ(seat("A-1").order_id, "o-ann");
+  EXPECT_EQ(event("hall").issued, 1);
+  EXPECT_EQ(event("hall").held, 0);
+  EXPECT_EQ(decode_hold(*state_.get(hold_key("hall", "ann-a1"))).state, "confirmed");
+
+  // Bob's order of the sold seat and of a free one he does not hold: both refused, nothing taken.
+  charge("bob", 10'000);
+  run(order("o-bob", "bob", {{"hall", 1, "A-1"}}));
+  EXPECT_EQ(result("o-bob")->outcome, Outcome::kFailed);
+  EXPECT_EQ(*result("o-bob")->reason, Outcome::kSeatTaken);
+  run(order("o-bob2", "bob", {{"hall", 1, "A-2"}}));
+  EXPECT_EQ(*result("o-bob2")->reason, Outcome::kNotHeld) << "a seat is claimed (held) before it is bought";
+  EXPECT_EQ(balance("bob"), 10'000);
+  EXPECT_EQ(claim("bob-a1-again", "bob", "A-1", 700).outcome, Outcome::kSeatTaken) << "sold stays taken";
+
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.orders_paid, 1);
+  EXPECT_EQ(report.issued, 1);
+}
+
+TEST_F(SeatsTest, AFailedOrderGivesTheHoldBackAndAnExpiredHoldFreesTheSeat) {
+  EXPECT_EQ(claim("ann-a2", "ann", "A-2").outcome, Outcome::kHeld);  // expires at 500 + 60,000
+  run(order("o-poor", "ann", {{"hall", 1, "A-2"}}, std::nullopt, 1000));
+  EXPECT_EQ(*result("o-poor")->reason, Outcome::kBalanceShort);
+  EXPECT_EQ(seat("A-2").state, "held") << "back to its holder";
+  EXPECT_EQ(seat("A-2").order_id, "");
+  EXPECT_EQ(decode_hold(*state_.get(hold_key("hall", "ann-a2"))).state, "held");
+  EXPECT_EQ(event("hall").held, 1);
+
+  // While an order pays for it, the hold does not expire and its holder cannot cancel it.
+  charge("ann", 5000);
+  send(order("o-slow", "ann", {{"hall", 1, "A-2"}}, std::nullopt, 2000));
+  step();  // placed
+  step();  // reserved
+  EXPECT_EQ(seat("A-2").state, "reserved");
+  run({"ann-cancel", 70'000, topics::Cancel{{"hall", "ann-a2", "ann"}}});
+  EXPECT_EQ(answer("ann-cancel").outcome, Outcome::kReserved);
+  EXPECT_EQ(seat("A-2").state, "sold") << "the order ended paid: the seat is ann's";
+
+  // An unpaid hold past its expiry frees its seat for the next claimant.
+  EXPECT_EQ(claim("bob-b1", "bob", "B-1", 80'000).outcome, Outcome::kHeld);
+  EXPECT_EQ(claim("cy-b1", "cy", "B-1", 80'000 + 60'000).outcome, Outcome::kHeld) << "bob's hold expired";
+  EXPECT_EQ(seat("B-1").user_id, "cy");
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST_F(SeatsTest, TheVerifierCatchesASeatHeldTwiceAndAWrongSeatRefusal) {
+  claim("ann-a1", "ann", "A-1");
+  claim("bob-a1", "bob", "A-1");
+  claim("cy-b1", "cy", "B-1");
+  ASSERT_TRUE(verify().ok()) << verify().summary();
+  for (auto& d : input_.decisions) {
+    if (d.request_id == "bob-a1") d.outcome = Outcome::kHeld, d.hold_expires_at = 60'500;
+  }
+  EXPECT_FALSE(verify().ok()) << "two holders of A-1";
+  for (auto& d : input_.decisions) {
+    if (d.request_id == "bob-a1") d.outcome = Outcome::kSeatTaken, d.hold_expires_at.reset();
+    if (d.request_id == "cy-b1") d.outcome = Outcome::kSeatTaken, d.hold_expires_at.reset();
+  }
+  EXPECT_FALSE(verify().ok()) << "B-1 was free";
+}
+
+TEST(SeatMessages, SeatsClaimsAndLinesRoundTripAndBadMapsAreRefused) {
+  topics::CreateEvent hall{"hall", "Hall", 2, 1, {}, {}};
+  hall.mode = EventMode::kHold;
+  hall.hold_ms = 1000;
+  hall.price = 100;
+  hall.seats = {"A-1", "A-2"};
+  EXPECT_FALSE(topics::commerce_error(hall).has_value());
+  auto back = std::get<topics::CreateEvent>(topics::decode_command(topics::encode({"c", 1, hall})).body);
+  EXPECT_EQ(back.seats, hall.seats);
+  topics::Decision created;
+  created.type = "create_event";
+  created.event = hall;
+  EXPECT_EQ(topics::decode_decision(topics::encode(created)).event->seats, hall.seats);
+  auto claim =
+      std::get<topics::Claim>(topics::decode_command(topics::encode({"r", 1, topics::Claim{"hall", "u", "A-2"}})).body);
+  EXPECT_EQ(claim.seat, "A-2");
+  topics::Reserve reserve;
+  static_cast<topics::OrderPart&>(reserve) = {"hall", "u", "o", 1};
+  reserve.qty = 1;
+  reserve.seat = "A-1";
+  EXPECT_EQ(std::get<topics::Reserve>(topics::decode_command(topics::encode({"s", 1, reserve})).body).seat, "A-1");
+
+  auto refused = [](auto change) {
+    topics::CreateEvent e{"hall", "Hall", 2, 1, {}, {}};
+    e.mode = EventMode::kHold;
+    e.hold_ms = 1000;
+    e.seats = {"A-1", "A-2"};
+    change(e);
+    return topics::commerce_error(e).has_value();
+  };
+  EXPECT_FALSE(refused([](topics::CreateEvent&) {}));
+  EXPECT_TRUE(refused([](topics::CreateEvent& e) { e.mode = EventMode::kFcfs, e.hold_ms = 0; })) << "hold only";
+  EXPECT_TRUE(refused([](topics::CreateEvent& e) { e.stock = 3; })) << "stock is the number of seats";
+  EXPECT_TRUE(refused([](topics::CreateEvent& e) { e.seats = {"A-1", "A-1"}; })) << "a seat listed twice";
+  EXPECT_TRUE(refused([](topics::CreateEvent& e) { e.seats = {"A 1", "A-2"}; })) << "a seat's name";
+  EXPECT_TRUE(refused([](topics::CreateEvent& e) { e.discount_amount = 100; })) << "no coupons";
+  for (
+      const char* bad : {
+          R"({"type":"claim","request_id":"r","received_at":1,"event_id":"hall","user_id":"u","seat":""})",
+          R"({"type":"claim","request_id":"r","received_at":1,"event_id":"hall","user_id":"u","seat":"A/1"})",
+          R"({"type":"order","request_id":"o","received_at":1,"user_id":"u","items":[{"event_id":"h","seat":"A-1","qty":2}]})",
+      }) {
+    EXPECT_THROW(topics::decode_command(bad), topics::DecodeError) << bad;
+  }
+}
+
 TEST(OrderRules, DiscountsAndStepIds) {
   EXPECT_EQ(topics::discount_off({300, 0, 0}, 1000), 300);
   EXPECT_EQ(topics::discount_off({3000, 0, 0}, 1000), 1000) << "never more than the order";

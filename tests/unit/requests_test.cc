@@ -66,6 +66,43 @@ TEST(OrderBody, TakesItemsAndACouponForTheTokensUserAndRefusesUnknownFields) {
   }
 }
 
+TEST(SeatBodies, AMapIsAListOrRowsTimesNumbersAndAClaimOrALineNamesOneSeat) {
+  auto rows = parse_create_event(
+      R"({"event_id":"hall","title":"Hall","mode":"hold","hold_ms":60000,"price":2500,
+          "seats":{"rows":["A","B"],"per_row":3}})");
+  ASSERT_TRUE(std::holds_alternative<topics::CreateEvent>(rows)) << std::get<ApiError>(rows).message;
+  const auto& hall = std::get<topics::CreateEvent>(rows);
+  EXPECT_EQ(hall.seats, (std::vector<std::string>{"A-1", "A-2", "A-3", "B-1", "B-2", "B-3"}));
+  EXPECT_EQ(hall.stock, 6) << "the map's size";
+  auto list = parse_create_event(R"({"event_id":"box","title":"Box","mode":"hold","hold_ms":1,"seats":["x.1","x.2"]})");
+  ASSERT_TRUE(std::holds_alternative<topics::CreateEvent>(list));
+  EXPECT_EQ(std::get<topics::CreateEvent>(list).stock, 2);
+  for (const char* bad : {
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":[]})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":["A-1","A-1"]})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":["A-1"],"stock":1})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":[1]})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":{"rows":["A"],"per_row":0}})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":{"rows":["A","B"],"per_row":101}})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":{"rows":["ABCDEFGHIJK"],"per_row":1}})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":{"rows":["A"]}})",
+           R"({"event_id":"h","title":"H","seats":["A-1"]})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"seats":["A-1"],"reward_average":10})",
+           R"({"event_id":"h","title":"H","mode":"hold","hold_ms":1,"stock":1,"price":100})",
+       }) {
+    EXPECT_EQ(status_of(parse_create_event(bad)), 400) << bad;
+  }
+  EXPECT_EQ(std::get<std::string>(parse_claim_seat(R"({"user_id":"ann","seat":"B-2"})")), "B-2");
+  EXPECT_EQ(std::get<std::string>(parse_claim_seat(R"({"user_id":"ann"})")), "");
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_claim_seat(R"({"seat":7})")));
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_claim_seat(R"({"seat":"no seat"})")));
+  auto line = parse_order(R"({"items":[{"event_id":"hall","seat":"A-1"}]})", "ann");
+  ASSERT_TRUE(std::holds_alternative<topics::Order>(line));
+  EXPECT_EQ(std::get<topics::Order>(line).items[0].seat, "A-1");
+  EXPECT_TRUE(
+      std::holds_alternative<ApiError>(parse_order(R"({"items":[{"event_id":"hall","seat":"A-1","qty":2}]})", "ann")));
+}
+
 TEST(ClaimBody, AcceptsAUserAndRejectsTheRest) {
   auto ok = parse_claim(R"({"user_id":"alice_01"})");
   ASSERT_TRUE(std::holds_alternative<std::optional<std::string>>(ok));
