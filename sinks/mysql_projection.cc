@@ -232,7 +232,20 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::vector<const topics::Decision*> wallet_changes;         // charges
   std::vector<const topics::Decision*> reservations;           // a sale event's units reserved, sold, released
   std::set<std::string> sales;                                 // the sale events they touch
+  // (event, seat) -> (position, status, decided_at): the batch's last word on each seat (a position of 0
+  // keeps the row's own).
+  std::map<std::pair<std::string, std::string>, std::tuple<int64_t, std::string, int64_t>> seats;
   for (const auto& d : batch) {
+    if (d.type == topics::decision_type::kCreateEvent && d.outcome == Outcome::kCreated && d.event) {
+      for (size_t i = 0; i < d.event->seats.size(); ++i) {
+        seats[{d.event_id, d.event->seats[i]}] = {static_cast<int64_t>(i) + 1, std::string(topics::seat_state::kFree),
+                                                  d.decided_at};
+      }
+    }
+    if (auto status = topics::seat_status(d)) {
+      auto& s = seats[{d.event_id, d.seat}];
+      s = {std::get<0>(s), std::string(*status), d.decided_at};
+    }
     if (topics::is_wallet_decision(d)) wallet_changes.push_back(&d);
     if (topics::moves_reservation(d)) {
       reservations.push_back(&d);
@@ -267,7 +280,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
   if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty() &&
-      wallet_changes.empty() && reservations.empty()) {
+      wallet_changes.empty() && reservations.empty() && seats.empty()) {
     return;
   }
 
@@ -350,6 +363,17 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   // 4b. Wallets: the ledger rows, then each balance from the newest of them (by command offset).
   if (!wallet_changes.empty()) rows += apply_wallets(wallet_changes);
   if (!reservations.empty()) rows += apply_reservations(reservations);
+  if (!seats.empty()) {
+    values.clear();
+    for (const auto& [key, s] : seats) {
+      const auto& [position, status, at] = s;
+      values.push_back("(" + quote(key.first) + "," + quote(key.second) + "," + number(position) + "," + quote(status) +
+                       "," + number(at) + ")");
+    }
+    rows += insert_rows("INSERT INTO seats (event_id, seat, position, status, decided_at) VALUES ", values,
+                        " ON DUPLICATE KEY UPDATE position = IF(VALUES(position) = 0, position, VALUES(position)),"
+                        " status = VALUES(status), decided_at = VALUES(decided_at)");
+  }
 
   // 4c. Deleted events: their rows keep statuses and coupons (the counters stay derived from them) but
   //     lose every user id, those written by earlier statements of this batch included.

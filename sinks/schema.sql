@@ -122,6 +122,16 @@ CREATE TABLE IF NOT EXISTS reservations (
   PRIMARY KEY (event_id, order_id, line)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- A seated event's seats (README "Seats"): free, held or sold (topics::seat_status), in the map's order.
+CREATE TABLE IF NOT EXISTS seats (
+  event_id          VARCHAR(64) NOT NULL,
+  seat              VARCHAR(16) NOT NULL,
+  position          INT         NOT NULL,  -- the seat's place in the event's map, from 1
+  status            VARCHAR(8)  NOT NULL,
+  decided_at        BIGINT      NOT NULL,
+  PRIMARY KEY (event_id, seat)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE IF NOT EXISTS wallets (
   user_id           VARCHAR(64) NOT NULL PRIMARY KEY,
   balance           BIGINT      NOT NULL,

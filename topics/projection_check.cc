@@ -45,6 +45,8 @@ int64_t number_or(const std::map<std::string, std::string>& h, const std::string
 ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const std::string& event_id) {
   ProjectedEvent p;
   int64_t entries = 0;
+  std::vector<std::string> seat_map;
+  std::map<std::string, std::string_view> seats;  // seat -> its status once a decision moved it
   std::map<std::pair<std::string, int32_t>, std::pair<Outcome, int64_t>> reservations;  // a sale's: state, qty
   for (const auto& d : decisions) {
     if (d.event_id != event_id) continue;
@@ -53,10 +55,12 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
       if (d.outcome != Outcome::kReserved || r.second == 0) r = {d.outcome, d.qty.value_or(0)};
       continue;
     }
+    if (auto status = seat_status(d)) seats[d.seat] = *status;
     if (d.type == decision_type::kCreateEvent) {
       if (d.outcome == Outcome::kCreated && d.event) {
         p.stock = d.event->stock;
         p.mode = std::string(to_string(d.event->mode));
+        seat_map = d.event->seats;
       }
       continue;
     }
@@ -96,6 +100,10 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
   }
   p.entries = entries;
   p.remaining = p.stock - p.issued - p.held;
+  for (const auto& seat : seat_map) {
+    auto it = seats.find(seat);
+    p.seats.push_back(seat + "=" + std::string(it == seats.end() ? seat_state::kFree : it->second));
+  }
   p.ranking = ranking_of(p.claims);
   if (p.deleted) {  // the counters stay; every user id goes
     for (auto& [id, c] : p.claims) c.user_id.clear();
@@ -150,6 +158,8 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
     p.deleted = std::stoll(r[7]) != 0;
     if (p.deleted) p.ranking.clear();  // the claims keep their coupons, not their users
   }
+  auto seats = query("SELECT seat, status FROM seats WHERE event_id=" + event + " ORDER BY position");
+  while (MYSQL_ROW r = mysql_fetch_row(seats.get())) p.seats.push_back(std::string(r[0]) + "=" + r[1]);
   return p;
 }
 
@@ -194,6 +204,17 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
     p.closed = number_or(e, "closed", 0) != 0;
     p.deleted = number_or(e, "deleted", 0) != 0;
     p.mode = e["mode"];
+  }
+  auto names = cmd({"GET", a.redis_prefix + "event:" + event_id + ":seat_map"});
+  if (names->type == REDIS_REPLY_STRING) {
+    auto status = hash(cmd({"HGETALL", a.redis_prefix + "event:" + event_id + ":seats"}).get());
+    std::string_view rest(names->str, names->len);
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string seat(rest.substr(0, comma));
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+      p.seats.push_back(seat + "=" + status[seat]);
+    }
   }
   return p;
 }
@@ -300,6 +321,13 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
   }
   if (expected.claims.size() != actual.claims.size()) {
     out += std::to_string(actual.claims.size()) + " claims (want " + std::to_string(expected.claims.size()) + "); ";
+  }
+  if (expected.seats != actual.seats) {
+    size_t i = 0;
+    while (i < expected.seats.size() && i < actual.seats.size() && expected.seats[i] == actual.seats[i]) ++i;
+    out += "seats: " + std::to_string(actual.seats.size()) + " (want " + std::to_string(expected.seats.size()) + ")" +
+           (i < actual.seats.size() ? ", " + actual.seats[i] : "") +
+           (i < expected.seats.size() ? " (want " + expected.seats[i] + ")" : "") + "; ";
   }
   int shown = 0;
   for (const auto& [id, want] : expected.claims) {

@@ -37,6 +37,8 @@ struct ProjectedEvent {
   bool closed = false;
   bool deleted = false;              // a delete_event erased its users: no user ids, no ranking
   std::vector<std::string> ranking;  // user ids in order of their first coupon
+  // A seated event's seats in the map's order, "<seat>=<status>" (topics::seat_status).
+  std::vector<std::string> seats;
   bool operator==(const ProjectedEvent&) const = default;
 };
 

@@ -438,14 +438,15 @@ TEST(SinkBackoff, DoublesFromMinimumUpToTheCapAndResets) {
 
 TEST(SinkSchema, HasItsTablesAsStatements) {
   auto statements = sinks::mysql_schema_statements();
-  ASSERT_EQ(statements.size(), 7u);
+  ASSERT_EQ(statements.size(), 8u);
   EXPECT_NE(statements[0].find("CREATE TABLE IF NOT EXISTS events"), std::string::npos);
   EXPECT_NE(statements[1].find("CREATE TABLE IF NOT EXISTS claims"), std::string::npos);
   EXPECT_NE(statements[2].find("CREATE TABLE IF NOT EXISTS claim_counts"), std::string::npos);
   EXPECT_NE(statements[3].find("CREATE TABLE IF NOT EXISTS requests"), std::string::npos);
   EXPECT_NE(statements[4].find("CREATE TABLE IF NOT EXISTS wallet_ledger"), std::string::npos);
   EXPECT_NE(statements[5].find("CREATE TABLE IF NOT EXISTS reservations"), std::string::npos);
-  EXPECT_NE(statements[6].find("CREATE TABLE IF NOT EXISTS wallets"), std::string::npos);
+  EXPECT_NE(statements[6].find("CREATE TABLE IF NOT EXISTS seats"), std::string::npos);
+  EXPECT_NE(statements[7].find("CREATE TABLE IF NOT EXISTS wallets"), std::string::npos);
 }
 
 class ProjectionTest : public ::testing::Test {
