@@ -121,6 +121,7 @@ std::optional<EventView> Projections::event_record(const std::string& event_id) 
   e.tickets = number(h, "tickets");
   e.admitted = number(h, "admitted");
   e.price = number(h, "price");
+  e.seats = number(h, "seats");
   return e;
 }
 

@@ -40,6 +40,7 @@ struct EventView {
   int64_t tickets = 0;                 // waiting room: places handed out in line
   int64_t admitted = 0;                // waiting room: of them admitted (tickets 1..admitted)
   int64_t price = 0;                   // a sale event's or a seated event's price per unit (cents); 0 = none
+  int64_t seats = 0;                   // a seated event's number of seats (GET /api/events/{id}/seats); 0 = none
 };
 
 // A seated event's seats in the event's order, each free, held or sold (topics::seat_state).

@@ -149,6 +149,8 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       optional_field(c, "opens_at", d.event->opens_at);
       optional_field(c, "closes_at", d.event->closes_at);
       optional_field(c, "price", d.event->price > 0 ? std::optional(d.event->price) : std::nullopt);
+      const auto seats = static_cast<int64_t>(d.event->seats.size());
+      optional_field(c, "seats", seats > 0 ? std::optional(seats) : std::nullopt);
       if (d.event->partitions > 1) {  // a mega event's slice (topics/slices.h): the ingress sums the slices
         c.insert(c.end(), {"partitions", std::to_string(d.event->partitions)});
         optional_field(c, "total_stock", d.event->total_stock);

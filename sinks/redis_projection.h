@@ -17,7 +17,8 @@
 //                                      confirmed, won) in coupon order. ZADD LT, so a user holding several
 //                                      coupons (per_user_limit > 1) ranks by the first
 //   {p}event:{event_id}          hash  title, stock, per_user_limit, opens_at?, closes_at?, mode (fcfs | raffle |
-//                                      hold), hold_ms, admit_per_s? (from the create decision); closed = 1 after a
+//                                      hold | sale), hold_ms, admit_per_s?, price?, seats? (their number) (from the
+//                                      create decision); closed = 1 after a
 //                                      close_event (closed, drawn) or a draw, absent before; issued, held, entries,
 //                                      remaining, claims_received, tickets and admitted (a waiting room's) (derived,
 //                                      see below)
@@ -34,6 +35,8 @@
 //                                      and join requests (so a delete finds their records)
 //   {p}event:{event_id}:tickets  set   request ids of the event's joins that got a place in line (a ticket)
 //   {p}event:{event_id}:admitted set   those of them the waiting room admitted
+//   {p}event:{event_id}:seats    hash  a seated event's seat -> free | held | sold (topics::seat_status)
+//   {p}event:{event_id}:seat_map string its seat names in the map's order, joined by commas
 //   {p}wallet:{user_id}          hash  balance (cents), position (command offset of the latest wallet decision
 //                                      applied: an older one does not move the balance back), updated_at
 //   {p}wallet:{user_id}:ledger   zset  the newest kRedisLedgerKept wallet decisions, score command offset, member

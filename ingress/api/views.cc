@@ -28,6 +28,7 @@ json event_json(const EventView& e, const BaselineCounts& baselines) {
   if (e.pow_bits > 0) j["pow_bits"] = e.pow_bits;
   if (e.reward_average > 0) j["reward_average"] = e.reward_average;
   if (e.price > 0) j["price"] = e.price;
+  if (e.seats > 0) j["seats"] = e.seats;
   if (e.admit_per_s > 0) {
     j["admit_per_s"] = e.admit_per_s;
     j["admitted"] = e.admitted;

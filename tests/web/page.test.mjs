@@ -64,6 +64,8 @@ function stubEvents() {
     ev("stub-deleted", { issued: 1, remaining: 2, deleted: true }),
     ev("stub-room-sold", { issued: 3, remaining: 0, admit_per_s: 5, admitted: 4, waiting: 0 }),
     ev("stub-pow", { issued: 0, remaining: 3, pow_bits: 10 }),
+    ev("stub-sale", { mode: "sale", price: 1500, stock: 5, remaining: 5 }),
+    ev("stub-seats", { mode: "hold", hold_ms: 60000, price: 2500, seats: 4, stock: 4, remaining: 2, held: 1, issued: 1 }),
   ];
 }
 
@@ -106,6 +108,25 @@ async function stubChecks(browser) {
       const solved = proof.startsWith("stub-challenge:") && digest[0] === 0 && digest[1] < 0x40;
       if (!solved) return json(403, { error: { code: "pow_invalid", message: "stub: no solution" } });
       return json(202, { request_id: `stub-r${posts.length}`, event_id: "stub-open", status: "pending", queue_position: 1 });
+    }
+    // Seats and orders (README "Seats", "Orders").
+    if (req.method === "GET" && path === "/api/events/stub-seats/seats") {
+      const seat = (name, status) => ({ seat: name, status });
+      return json(200, { event_id: "stub-seats", price: 2500, counts: { free: 2, sold: 1, held: 1 },
+                         seats: [seat("A-1", "free"), seat("A-2", "free"), seat("A-3", "sold"), seat("A-4", "held")] });
+    }
+    if (req.method === "POST" && path === "/api/events/stub-seats/claims") {
+      return json(200, { request_id: "stub-seat-r", event_id: "stub-seats", status: "held", seat: JSON.parse(body).seat,
+                         hold_expires_at: Date.now() + 60000 });
+    }
+    if (req.method === "GET" && path === "/api/claims/stub-seat-r") {
+      return json(200, { request_id: "stub-seat-r", event_id: "stub-seats", status: "held", seat: "A-2",
+                         hold_expires_at: Date.now() + 60000 });
+    }
+    if (req.method === "POST" && path === "/api/orders") {
+      const items = JSON.parse(body).items;
+      const amount = items[0].seat ? 2500 : 1500;
+      return json(200, { request_id: `stub-o${posts.length}`, type: "order", status: "paid", amount, balance: 10000 - amount });
     }
     if (req.method === "GET" && path === "/api/wallet") {
       wallets.push(req.headers.authorization || "");
@@ -219,6 +240,35 @@ async function stubChecks(browser) {
     const powClaim = posts.find((p) => p.path === "/api/events/stub-pow/claims");
     check(powClaim && powClaim.pow.startsWith("stub-challenge:") && powClaim.auth === `Bearer ${pasted}`,
           "the claim carries Proof-Of-Work: <challenge>:<solution> the stub accepted");
+
+    // A product: Buy 1 sends an order of one unit with the user's token, and the row shows it paid.
+    check((await page.textContent("#event-stub-sale")).includes("15.00 each"), "a product shows its price");
+    await page.click("#event-stub-sale button.buy");
+    await page.waitForFunction(() => document.querySelector("#event-stub-sale .status")?.textContent.includes("Paid 15.00"),
+                               null, { timeout: 10000 });
+    const bought = posts.find((p) => p.path === "/api/orders");
+    check(bought && bought.auth === `Bearer ${pasted}` &&
+          JSON.stringify(JSON.parse(bought.body).items) === JSON.stringify([{ event_id: "stub-sale", qty: 1 }]),
+          "Buy 1 orders one unit as the signed-in user, and the row says paid 15.00");
+
+    // A seated event: its map, a free seat claimed by name, the hold paid for by an order of that seat.
+    await page.click("#event-stub-seats button.seats");
+    await page.waitForSelector("#event-stub-seats .seatmap button", { timeout: 10000 });
+    const seats = await page.$$eval("#event-stub-seats .seatmap button", (bs) => bs.map((b) => b.textContent + ":" + b.className + ":" + b.disabled));
+    check(JSON.stringify(seats) === JSON.stringify(["A-1:seat free:false", "A-2:seat free:false", "A-3:seat sold:true", "A-4:seat held:true"]),
+          `the seat map shows each seat, only free ones clickable (${seats.join(", ")})`);
+    await page.click("#event-stub-seats .seatmap button:has-text('A-2')");
+    await page.waitForSelector("#event-stub-seats button.pay", { timeout: 10000 });
+    const seatClaim = posts.find((p) => p.path === "/api/events/stub-seats/claims");
+    check(seatClaim && JSON.parse(seatClaim.body).seat === "A-2", "clicking seat A-2 claims it by name");
+    check((await page.textContent("#event-stub-seats .status")).includes("Seat A-2 held for you") &&
+          (await page.textContent("#event-stub-seats button.pay")) === "Pay 25.00", "the held seat offers Pay 25.00");
+    await page.click("#event-stub-seats button.pay");
+    await page.waitForFunction(() => document.querySelector("#event-stub-seats .status")?.textContent.includes("Paid 25.00"),
+                               null, { timeout: 10000 });
+    const seatOrder = posts.filter((p) => p.path === "/api/orders").pop();
+    check(JSON.stringify(JSON.parse(seatOrder.body).items) === JSON.stringify([{ event_id: "stub-seats", seat: "A-2" }]),
+          "Pay orders the held seat, and the row says paid 25.00");
 
     // A unit comes back (a hold ended, say): the next refresh (every 2 s) offers the button again.
     Object.assign(events[2], { held: 1, remaining: 1 });
@@ -378,6 +428,39 @@ try {
   await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("You got coupon #1"),
                              roomRow, { timeout: 30000 });
   check(true, "the admitted user's claim (with its admission token) gets coupon #1");
+
+  // A seated event with a price (README "Seats"): the user, charged 50.00, picks seat A-2 on the map, pays
+  // for the hold with an order, and the map shows the seat sold.
+  const hallId = `page-hall-${Date.now()}`;
+  const hall = await fetch(`${base}/api/events`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ event_id: hallId, title: "Browser test hall", mode: "hold", hold_ms: 120000, price: 2500,
+                           seats: { rows: ["A"], per_row: 4 } }),
+  });
+  check(hall.status === 202, `seated event ${hallId} accepted (HTTP ${hall.status})`);
+  const charged = await fetch(`${base}/api/wallet/charge?wait_ms=10000`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ user_id: "browser_user", amount: 5000 }),
+  });
+  check(charged.status === 200, `browser_user charged 50.00 (HTTP ${charged.status})`);
+  const hallRow = `#event-${hallId}`;
+  await page.waitForSelector(`${hallRow} button.seats`, { timeout: 30000 });
+  await page.click(`${hallRow} button.seats`);
+  await page.waitForSelector(`${hallRow} .seatmap button.free`, { timeout: 30000 });
+  await page.click(`${hallRow} .seatmap button:has-text('A-2')`);
+  await page.waitForSelector(`${hallRow} button.pay`, { timeout: 30000 });
+  check((await page.textContent(`${hallRow} .status`)).includes("Seat A-2 held for you"), "the page holds seat A-2 for the user");
+  await page.$eval(hallRow, (el) => el.scrollIntoView({ block: "center" }));
+  await page.screenshot({ path: shot.replace(/\.png$/, "-seats.png") });
+  await page.click(`${hallRow} button.pay`);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .status`)?.textContent.includes("Paid 25.00"),
+                             hallRow, { timeout: 30000 });
+  check(true, "paying the held seat through an order: paid 25.00");
+  await page.waitForFunction((sel) => document.querySelector(`${sel} .seatmap button.sold`)?.textContent === "A-2",
+                             hallRow, { timeout: 30000 });
+  check(true, "the seat map shows A-2 sold");
 } catch (e) {
   failed = e;
   mkdirSync(dirname(shot), { recursive: true });
