@@ -193,6 +193,17 @@ std::vector<SeatView> Projections::seats(const std::string& event_id) const {
   return out;
 }
 
+std::vector<PopularProduct> Projections::popular(size_t limit) const {
+  if (limit == 0) return {};
+  auto r = command(opt_, {"ZREVRANGE", opt_.prefix + "products:popular", "0", std::to_string(limit - 1), "WITHSCORES"});
+  std::vector<PopularProduct> out;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+    out.push_back({static_cast<int64_t>(out.size() + 1), std::string(r->element[i]->str, r->element[i]->len),
+                   std::stoll(std::string(r->element[i + 1]->str, r->element[i + 1]->len))});
+  }
+  return out;
+}
+
 WalletView Projections::wallet(const std::string& user_id) const {
   WalletView w{user_id, 0, {}};
   const auto key = opt_.prefix + "wallet:" + user_id;

@@ -82,6 +82,13 @@ struct RankEntry {
   int32_t slice = -1;  // a mega event's: the slice whose coupon_seq this is
 };
 
+// A product (a sale event) by units sold (README "Orders": Redis products:popular).
+struct PopularProduct {
+  int64_t rank = 0;
+  std::string event_id;
+  int64_t sold = 0;
+};
+
 // A user's wallet (README "Wallet"): the balance and the newest changes, newest first.
 struct LedgerEntry {
   std::string request_id, type, outcome;
@@ -114,6 +121,8 @@ class ProjectionReader {
   virtual WalletView wallet(const std::string& user_id) const = 0;
   // A seated event's seat map; empty when the event has none.
   virtual std::vector<SeatView> seats(const std::string& event_id) const = 0;
+  // The products with units sold, most sold first (ties by event id).
+  virtual std::vector<PopularProduct> popular(size_t limit) const = 0;
 };
 
 class Projections : public ProjectionReader {
@@ -126,6 +135,7 @@ class Projections : public ProjectionReader {
   BaselineCounts baselines(const std::string& event_id) const override;
   WalletView wallet(const std::string& user_id) const override;
   std::vector<SeatView> seats(const std::string& event_id) const override;
+  std::vector<PopularProduct> popular(size_t limit) const override;
 
  private:
   std::optional<EventView> event_record(const std::string& event_id) const;  // one event (or slice) record

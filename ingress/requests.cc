@@ -111,8 +111,8 @@ std::optional<ApiError> parse_commerce(const json& j, topics::CreateEvent& ev) {
 
 namespace {
 // A seat map (README "Seats"): a list of names, or rows and numbers ({"rows": ["A", "B"], "per_row": 20}
-// gives A-1 .. A-20, B-1 .. B-20; at most 100 rows of 100, row names of at most 10 characters). Its size is
-// the stock, which the body then leaves out.
+// gives A-1 .. A-20, B-1 .. B-20; at most 100 rows of 100, row names of at most 10 characters; a list of at
+// most 100). Its size is the stock, which the body then leaves out.
 std::optional<ApiError> parse_seats(const json& j, topics::CreateEvent& ev) {
   if (!j.contains("seats")) return std::nullopt;
   if (j.contains("stock")) return bad("a seated event's stock is its number of seats: leave stock out");
@@ -120,6 +120,8 @@ std::optional<ApiError> parse_seats(const json& j, topics::CreateEvent& ev) {
   const std::string limit = std::to_string(topics::kMaxSeats);
   constexpr int64_t kMaxRows = 100, kMaxPerRow = 100;
   if (seats.is_array()) {
+    // A list fits the body's size limit (4 KiB by default); a big map is given as rows.
+    if (seats.size() > 100) return bad("seats lists at most 100 names: give a bigger map as rows and per_row");
     for (const auto& s : seats) {
       if (!s.is_string()) return bad("seats must be a list of seat names or {\"rows\", \"per_row\"}");
       ev.seats.push_back(s.get<std::string>());

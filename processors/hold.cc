@@ -24,9 +24,8 @@ std::string release(Ctx& x, EventState& e, const std::string& request_id, const 
   const auto ukey = user_key(e.spec.event_id, user_id);
   int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
   x.st.put(ukey, std::to_string(std::max<int64_t>(0, user_count - 1)));
-  const auto hkey = hold_key(e.spec.event_id, request_id);
-  auto seat = decode_hold(x.st.get(hkey).value_or("||0")).seat;
-  x.st.put(hkey, encode_hold({std::string(state), user_id, expires_at, seat}));
+  x.st.put(hold_key(e.spec.event_id, request_id), encode_hold({std::string(state), user_id, expires_at}));
+  auto seat = seat_of_hold(x, e.spec.event_id, request_id);
   end_seat(x, e.spec.event_id, seat, state);
   return seat;
 }
@@ -37,9 +36,8 @@ int64_t hold_unit(Ctx& x, EventState& e, const std::string& user_id, const std::
   const auto& id = e.spec.event_id;
   const int64_t expires_at = e.stream_time + e.spec.hold_ms;
   e.held += 1;
-  const Hold hold{std::string(hold_state::kHeld), user_id, expires_at, seat};
-  x.st.put(hold_key(id, x.c.request_id), encode_hold(hold));
-  if (!seat.empty()) take_seat(x, id, hold, x.c.request_id);
+  x.st.put(hold_key(id, x.c.request_id), encode_hold({std::string(hold_state::kHeld), user_id, expires_at}));
+  if (!seat.empty()) take_seat(x, id, user_id, x.c.request_id, seat);
   auto queue = x.st.get(hold_queue_key(id)).value_or("");
   x.st.put(hold_queue_key(id), queue + encode_queue({{expires_at, x.c.request_id, user_id}}));
   add_timer(x, id);
@@ -81,17 +79,18 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
     return d;
   }
   Hold h = decode_hold(*record);
-  d.seat = h.seat;
+  const auto seat = seat_of_hold(x, a.event_id, a.claim_request_id);
+  d.seat = seat;
   if (h.user_id != a.user_id) {
     d.outcome = Outcome::kNotYours;
   } else if (h.state == hold_state::kExpired) {
     d.outcome = Outcome::kExpired;
   } else if (h.state == hold_state::kReserved) {
     d.outcome = Outcome::kReserved;  // an order is paying for the seat: its end decides
-  } else if (confirm && !h.seat.empty() && seat_price(x, a.event_id).value_or(0) > 0) {
-    d.outcome = Outcome::kOrderOnly;  // a seat with a price is paid for by an order
   } else if (h.state != hold_state::kHeld) {
     d.outcome = Outcome::kAlreadyEnded;
+  } else if (confirm && !seat.empty() && seat_price(x, a.event_id).value_or(0) > 0) {
+    d.outcome = Outcome::kOrderOnly;  // a seat with a price is paid for by an order
   } else {
     auto queue = decode_queue(x.st.get(hold_queue_key(a.event_id)));
     std::erase_if(queue, [&](const QueuedHold& q) { return q.request_id == a.claim_request_id; });
@@ -101,8 +100,8 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
       e.issued += 1;
       d.coupon_seq = e.issued;
       unit_issued(x, e, h.user_id, a.claim_request_id, e.issued);
-      x.st.put(hkey, encode_hold({std::string(hold_state::kConfirmed), h.user_id, h.expires_at, h.seat}));
-      end_seat(x, a.event_id, h.seat, topics::outcome::kSold);
+      x.st.put(hkey, encode_hold({std::string(hold_state::kConfirmed), h.user_id, h.expires_at}));
+      end_seat(x, a.event_id, seat, topics::outcome::kSold);
       d.outcome = Outcome::kConfirmed;
     } else {
       release(x, e, a.claim_request_id, h.user_id, h.expires_at, hold_state::kCancelled);

@@ -60,6 +60,9 @@ std::string coupon_key(std::string_view event_id, std::string_view claim_request
 std::string seat_key(std::string_view event_id, std::string_view seat) {
   return record_key(key_kind::kSeat, event_id, seat);
 }
+std::string hold_seat_key(std::string_view event_id, std::string_view claim_request_id) {
+  return record_key(key_kind::kHoldSeat, event_id, claim_request_id);
+}
 std::string order_key(std::string_view order_id) { return std::string(kOrderPrefix) + std::string(order_id); }
 
 }  // namespace allot::processors

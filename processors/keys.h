@@ -52,13 +52,15 @@ inline constexpr EventKeyKind kReservation{"rs/", true, true};
 inline constexpr EventKeyKind kCoupon{"cp/", true, true};
 // se/<event>/<seat>: a seat of a seated event (records.h Seat), one for each seat from the creation on
 inline constexpr EventKeyKind kSeat{"se/", true, true};
+// hs/<event>/<claim request_id>: the name of the seat a hold holds (a seated event's holds only)
+inline constexpr EventKeyKind kHoldSeat{"hs/", true, true};
 }  // namespace key_kind
 
 // Every kind of record an event owns, in the order delete_event writes its tombstones.
-inline constexpr std::array<EventKeyKind, 13> kEventKinds{
-    key_kind::kEvent,       key_kind::kUser,   key_kind::kEntry,     key_kind::kHold,    key_kind::kJoin,
-    key_kind::kPrequeue,    key_kind::kTicket, key_kind::kHoldQueue, key_kind::kRewards, key_kind::kTerms,
-    key_kind::kReservation, key_kind::kCoupon, key_kind::kSeat,
+inline constexpr std::array<EventKeyKind, 14> kEventKinds{
+    key_kind::kEvent,       key_kind::kUser,   key_kind::kEntry,     key_kind::kHold,     key_kind::kJoin,
+    key_kind::kPrequeue,    key_kind::kTicket, key_kind::kHoldQueue, key_kind::kRewards,  key_kind::kTerms,
+    key_kind::kReservation, key_kind::kCoupon, key_kind::kSeat,      key_kind::kHoldSeat,
 };
 
 // Keys that belong to no event: a request's marker (its outcome, so a retry is not decided twice) and the
@@ -87,6 +89,7 @@ std::string terms_key(std::string_view event_id);
 std::string reservation_key(std::string_view event_id, std::string_view order_id, int32_t line);
 std::string coupon_key(std::string_view event_id, std::string_view claim_request_id);
 std::string seat_key(std::string_view event_id, std::string_view seat);
+std::string hold_seat_key(std::string_view event_id, std::string_view claim_request_id);
 std::string order_key(std::string_view order_id);
 
 }  // namespace allot::processors

@@ -58,15 +58,16 @@ std::optional<Outcome> sale_window(const EventState& e, int64_t received_at) {
   return std::nullopt;
 }
 
-// Ends the order line's live reservation on `e`: sold (the units become issued) or released (back to stock);
-// not_held when there is none live.
-void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, Outcome end, topics::Decision& d) {
+// Ends the order line's live reservation on `e` (of `seat` on a seat's line): sold (the units become issued)
+// or released (back to stock, a seat's hold back to its holder); not_held when there is none live.
+void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, const std::string& seat, Outcome end,
+                     topics::Decision& d) {
   const auto key = reservation_key(part.event_id, part.order_id, part.line);
   auto record = x.st.get(key);
   auto r = record ? decode_reservation(*record) : Reservation{};
   if (r.state == topics::outcome::kReserved) {
-    if (!r.seat.empty()) {
-      end_seat_reservation(x, e, r, end, d);
+    if (!seat.empty()) {
+      end_seat_reservation(x, e, seat, end, d);
     } else {
       e.held -= r.qty;
       if (end == Outcome::kSold) {
@@ -76,7 +77,7 @@ void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, Outco
       save_event(x, e);
       d.qty = r.qty;
     }
-    x.st.put(key, encode_reservation({std::string(topics::to_string(end)), r.user_id, r.qty, r.seat}));
+    x.st.put(key, encode_reservation({std::string(topics::to_string(end)), r.user_id, r.qty}));
     d.outcome = end;
   } else {
     d.outcome = Outcome::kNotHeld;
@@ -117,7 +118,8 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
       const auto& line = order["lines"][static_cast<size_t>(n - 1)];
       x.emitted.push_back(
           command(x, user, order_id, OrderStepKind::kFinalize, n,
-                  topics::Finalize{{line["event"], user, order_id, n}, paid[static_cast<size_t>(n - 1)]}));
+                  topics::Finalize{
+                      {line["event"], user, order_id, n}, paid[static_cast<size_t>(n - 1)], line.value("seat", "")}));
     }
   } else {
     d.outcome = Outcome::kFailed;
@@ -127,8 +129,8 @@ void end_order(Ctx& x, json& order, const std::string& order_id) {
     for (const auto& line : order["lines"]) {
       ++n;
       if (line["outcome"] != topics::outcome::kReserved) continue;
-      x.emitted.push_back(
-          command(x, user, order_id, OrderStepKind::kRelease, n, topics::Release{{line["event"], user, order_id, n}}));
+      x.emitted.push_back(command(x, user, order_id, OrderStepKind::kRelease, n,
+                                  topics::Release{{line["event"], user, order_id, n}, line.value("seat", "")}));
     }
     const auto& coupon = order["coupon"];
     if (coupon.is_object() && coupon["outcome"] == topics::outcome::kRedeemed) {
@@ -167,7 +169,7 @@ topics::Decision decide_order(Ctx& x, const topics::Order& order) {
   int32_t n = 0;
   for (const auto& item : order.items) {
     ++n;
-    lines.push_back({{"event", item.event_id}, {"qty", item.qty}, {"outcome", ""}, {"amount", 0}});
+    lines.push_back({{"event", item.event_id}, {"qty", item.qty}, {"outcome", ""}, {"amount", 0}, {"seat", item.seat}});
     topics::Reserve reserve;
     static_cast<topics::OrderPart&>(reserve) = {item.event_id, order.user_id, x.c.request_id, n};
     reserve.qty = item.qty;
@@ -274,7 +276,9 @@ topics::Decision decide_order_step(Ctx& x, const topics::OrderStep& step) {
 topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
   auto d = part_decision(x, finalize);
   d.amount = finalize.amount;
-  if (auto event = load_live_event(x, finalize.event_id, d)) end_reservation(x, *event, finalize, Outcome::kSold, d);
+  if (auto event = load_live_event(x, finalize.event_id, d)) {
+    end_reservation(x, *event, finalize, finalize.seat, Outcome::kSold, d);
+  }
   if (d.outcome != Outcome::kSold) {
     // Paid but not sold (its event was deleted): the line's money goes back, exactly once.
     x.emitted.push_back(
@@ -286,7 +290,9 @@ topics::Decision decide_finalize(Ctx& x, const topics::Finalize& finalize) {
 
 topics::Decision decide_release(Ctx& x, const topics::Release& release) {
   auto d = part_decision(x, release);
-  if (auto event = load_live_event(x, release.event_id, d)) end_reservation(x, *event, release, Outcome::kReleased, d);
+  if (auto event = load_live_event(x, release.event_id, d)) {
+    end_reservation(x, *event, release, release.seat, Outcome::kReleased, d);
+  }
   return d;
 }
 

@@ -134,27 +134,10 @@ Fields decode_fields(std::string_view v) {
 
 }  // namespace
 
-// "text|text|number" with an optional "|seat" after the number.
-std::string with_seat(std::string fields, const std::string& seat) {
-  if (!seat.empty()) fields += "|" + seat;
-  return fields;
-}
-std::string seat_after_number(std::string_view& v) {
-  size_t bar = std::string_view::npos;
-  for (int n = 0, from = 0; n < 3; ++n, from = static_cast<int>(bar) + 1) {
-    bar = v.find('|', static_cast<size_t>(from));
-    if (bar == std::string_view::npos) return "";
-  }
-  std::string seat(v.substr(bar + 1));
-  v = v.substr(0, bar);
-  return seat;
-}
-
-std::string encode_hold(const Hold& h) { return with_seat(encode_fields(h.state, h.user_id, h.expires_at), h.seat); }
+std::string encode_hold(const Hold& h) { return encode_fields(h.state, h.user_id, h.expires_at); }
 Hold decode_hold(std::string_view v) {
-  auto seat = seat_after_number(v);
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number, std::move(seat)};
+  return {std::move(f.first), std::move(f.second), f.number};
 }
 
 std::vector<QueuedHold> decode_queue(const std::optional<std::string>& v) {
@@ -211,13 +194,10 @@ Terms decode_terms(std::string_view v) {
   return t;
 }
 
-std::string encode_reservation(const Reservation& r) {
-  return with_seat(encode_fields(r.state, r.user_id, r.qty), r.seat);
-}
+std::string encode_reservation(const Reservation& r) { return encode_fields(r.state, r.user_id, r.qty); }
 Reservation decode_reservation(std::string_view v) {
-  auto seat = seat_after_number(v);
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number, std::move(seat)};
+  return {std::move(f.first), std::move(f.second), f.number};
 }
 
 std::string encode_seat(const Seat& s) {

@@ -34,13 +34,12 @@ struct EventState {
 std::string encode_event(const EventState& e);
 EventState decode_event(std::string_view value);
 
-// A hold's record (key_kind::kHold), "state|user_id|expires_at", state one of topics::hold_state; a held
-// seat's is "state|user_id|expires_at|seat".
+// A hold's record (key_kind::kHold), "state|user_id|expires_at", state one of topics::hold_state. A held
+// seat's name is a record of its own (key_kind::kHoldSeat), so that this one keeps the form older binaries read.
 struct Hold {
   std::string state;
   std::string user_id;
   int64_t expires_at = 0;
-  std::string seat{};
 };
 std::string encode_hold(const Hold& h);
 Hold decode_hold(std::string_view v);
@@ -84,11 +83,10 @@ std::string encode_terms(const Terms& t);
 Terms decode_terms(std::string_view v);
 
 // An order's reservation of a sale event's units (key_kind::kReservation), "state|user_id|qty": state one
-// of reserved, sold, released (topics::outcome); a seat's is "state|user_id|1|seat".
+// of reserved, sold, released (topics::outcome). A seat's line (qty 1) names its seat in the order's commands.
 struct Reservation {
   std::string state, user_id;
   int64_t qty = 0;
-  std::string seat{};
 };
 std::string encode_reservation(const Reservation& r);
 Reservation decode_reservation(std::string_view v);

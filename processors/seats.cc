@@ -22,6 +22,8 @@ std::optional<Terms> seat_terms(const Ctx& x, const EventState& e) {
   return t;
 }
 
+std::string free_seat() { return encode_seat({std::string(seat_state::kFree), "", "", ""}); }
+
 // A hold back in the event's queue, in expiry order.
 void requeue(Ctx& x, const std::string& event_id, QueuedHold hold) {
   auto queue = decode_queue(x.st.get(hold_queue_key(event_id)));
@@ -35,8 +37,7 @@ void requeue(Ctx& x, const std::string& event_id, QueuedHold hold) {
 }  // namespace
 
 void start_seats(Ctx& x, const topics::CreateEvent& spec) {
-  const auto free = encode_seat({std::string(seat_state::kFree), "", "", ""});
-  for (const auto& seat : spec.seats) x.st.put(seat_key(spec.event_id, seat), free);
+  for (const auto& seat : spec.seats) x.st.put(seat_key(spec.event_id, seat), free_seat());
 }
 
 std::optional<Outcome> judge_seat(const Ctx& x, const EventState& e, const std::string& seat) {
@@ -48,16 +49,21 @@ std::optional<Outcome> judge_seat(const Ctx& x, const EventState& e, const std::
   return std::nullopt;
 }
 
-void take_seat(Ctx& x, const std::string& event_id, const Hold& hold, const std::string& claim_request_id) {
-  x.st.put(seat_key(event_id, hold.seat),
-           encode_seat({std::string(seat_state::kHeld), hold.user_id, claim_request_id, ""}));
+void take_seat(Ctx& x, const std::string& event_id, const std::string& user_id, const std::string& claim_request_id,
+               const std::string& seat) {
+  x.st.put(hold_seat_key(event_id, claim_request_id), seat);
+  x.st.put(seat_key(event_id, seat), encode_seat({std::string(seat_state::kHeld), user_id, claim_request_id, ""}));
+}
+
+std::string seat_of_hold(const Ctx& x, const std::string& event_id, const std::string& claim_request_id) {
+  return x.st.get(hold_seat_key(event_id, claim_request_id)).value_or("");
 }
 
 void end_seat(Ctx& x, const std::string& event_id, const std::string& seat, std::string_view state) {
   if (seat.empty()) return;
   const auto key = seat_key(event_id, seat);
   if (state != seat_state::kSold) {
-    x.st.put(key, encode_seat({std::string(seat_state::kFree), "", "", ""}));
+    x.st.put(key, free_seat());
     return;
   }
   auto s = decode_seat(x.st.get(key).value_or("|||"));
@@ -75,22 +81,21 @@ std::optional<int64_t> seat_price(const Ctx& x, const std::string& event_id) {
 void reserve_seat(Ctx& x, EventState& e, const topics::Reserve& reserve, topics::Decision& d) {
   const auto& id = e.spec.event_id;
   d.seat = reserve.seat;
+  if (e.spec.mode == EventMode::kHold) {
+    // Like every command of a hold event, first the expiries: a hold that ran out by the time the order was
+    // placed is not the order's to pay for.
+    advance(x, e, x.c.received_at);
+    save_event(x, e);
+    d.remaining = remaining_of(e);
+  }
   auto terms = seat_terms(x, e);
-  if (!terms) {
-    d.outcome = Outcome::kUnknownSeat;
+  auto record = terms ? x.st.get(seat_key(id, reserve.seat)) : std::nullopt;
+  if (!record) {
+    d.outcome = Outcome::kUnknownSeat;  // no seat map, or no such seat in it
     return;
   }
   if (terms->price == 0) {
     d.outcome = Outcome::kNotForSale;  // a free seat is confirmed, not bought
-    return;
-  }
-  // Expiries first: a hold that ran out by the time the order was placed is not the order's to pay for.
-  advance(x, e, x.c.received_at);
-  save_event(x, e);
-  d.remaining = remaining_of(e);
-  auto record = x.st.get(seat_key(id, reserve.seat));
-  if (!record) {
-    d.outcome = Outcome::kUnknownSeat;
     return;
   }
   auto seat = decode_seat(*record);
@@ -113,17 +118,17 @@ void reserve_seat(Ctx& x, EventState& e, const topics::Reserve& reserve, topics:
   seat.order_id = reserve.order_id;
   x.st.put(seat_key(id, reserve.seat), encode_seat(seat));
   x.st.put(reservation_key(id, reserve.order_id, reserve.line),
-           encode_reservation({std::string(topics::outcome::kReserved), reserve.user_id, 1, reserve.seat}));
+           encode_reservation({std::string(topics::outcome::kReserved), reserve.user_id, 1}));
   d.outcome = Outcome::kReserved;
   d.claim_request_id = seat.claim_request_id;
   d.amount = terms->price;
 }
 
-void end_seat_reservation(Ctx& x, EventState& e, const Reservation& r, Outcome end, topics::Decision& d) {
+void end_seat_reservation(Ctx& x, EventState& e, const std::string& seat_name, Outcome end, topics::Decision& d) {
   const auto& id = e.spec.event_id;
-  d.seat = r.seat;
+  d.seat = seat_name;
   d.qty = 1;
-  const auto skey = seat_key(id, r.seat);
+  const auto skey = seat_key(id, seat_name);
   auto seat = decode_seat(x.st.get(skey).value_or("|||"));
   const auto hkey = hold_key(id, seat.claim_request_id);
   auto hold = decode_hold(x.st.get(hkey).value_or("||0"));

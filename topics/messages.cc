@@ -246,6 +246,9 @@ void encode_order_part(const Command& c, json& j) {
             j["claim_request_id"] = b.claim_request_id;
           }
           if constexpr (std::is_same_v<T, Finalize> || std::is_same_v<T, Refund>) j["amount"] = b.amount;
+          if constexpr (std::is_same_v<T, Finalize> || std::is_same_v<T, Release>) {
+            if (!b.seat.empty()) j["seat"] = b.seat;
+          }
           if constexpr (std::is_same_v<T, OrderStep>) {
             j["outcome"] = to_string(b.outcome);
             j["amount"] = b.amount;
@@ -545,9 +548,14 @@ Command decode_command(std::string_view text) {
   } else if (type == kFinalize) {
     auto f = decode_order_part<Finalize>(j, true);
     f.amount = money_field(j, "amount", kMaxOrderQty * kMaxPrice);
+    f.seat = optional_field<std::string>(j, "seat").value_or("");
+    if (j.contains("seat") && !valid_seat(f.seat)) throw DecodeError("invalid seat");
     c.body = std::move(f);
   } else if (type == kRelease) {
-    c.body = decode_order_part<Release>(j, true);
+    auto release = decode_order_part<Release>(j, true);
+    release.seat = optional_field<std::string>(j, "seat").value_or("");
+    if (j.contains("seat") && !valid_seat(release.seat)) throw DecodeError("invalid seat");
+    c.body = std::move(release);
   } else if (type == kRefund) {
     auto m = decode_order_part<Refund>(j, false);
     m.amount = money_field(j, "amount", kMaxOrderQty * kMaxPrice);

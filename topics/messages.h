@@ -236,9 +236,12 @@ struct Redeem : OrderPart {
 // After the order is paid: the reserved units are sold (finalize); a line that cannot be is refunded.
 struct Finalize : OrderPart {
   int64_t amount = 0;  // what the line was paid: refunded if the units cannot be sold (a deleted event)
+  std::string seat{};  // a seat's line: the seat
 };
 // After the order failed: the reserved units go back to stock (release), the coupon is unused again.
-struct Release : OrderPart {};
+struct Release : OrderPart {
+  std::string seat{};  // a seat's line: the seat, whose hold goes back to its holder
+};
 struct Unredeem : OrderPart {
   std::string claim_request_id;
 };

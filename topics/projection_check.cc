@@ -100,6 +100,7 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
   }
   p.entries = entries;
   p.remaining = p.stock - p.issued - p.held;
+  if (p.mode == event_mode::kSale) p.popular = p.issued;
   for (const auto& seat : seat_map) {
     auto it = seats.find(seat);
     p.seats.push_back(seat + "=" + std::string(it == seats.end() ? seat_state::kFree : it->second));
@@ -157,6 +158,7 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
     p.mode = r[6];
     p.deleted = std::stoll(r[7]) != 0;
     if (p.deleted) p.ranking.clear();  // the claims keep their coupons, not their users
+    if (p.mode == event_mode::kSale) p.popular = p.issued;
   }
   auto seats = query("SELECT seat, status FROM seats WHERE event_id=" + event + " ORDER BY position");
   while (MYSQL_ROW r = mysql_fetch_row(seats.get())) p.seats.push_back(std::string(r[0]) + "=" + r[1]);
@@ -205,6 +207,8 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
     p.deleted = number_or(e, "deleted", 0) != 0;
     p.mode = e["mode"];
   }
+  auto popular = cmd({"ZSCORE", a.redis_prefix + "products:popular", event_id});
+  if (popular->type == REDIS_REPLY_STRING) p.popular = std::stoll(std::string(popular->str, popular->len));
   auto names = cmd({"GET", a.redis_prefix + "event:" + event_id + ":seat_map"});
   if (names->type == REDIS_REPLY_STRING) {
     auto status = hash(cmd({"HGETALL", a.redis_prefix + "event:" + event_id + ":seats"}).get());
@@ -321,6 +325,10 @@ std::string describe_difference(const ProjectedEvent& expected, const ProjectedE
   }
   if (expected.claims.size() != actual.claims.size()) {
     out += std::to_string(actual.claims.size()) + " claims (want " + std::to_string(expected.claims.size()) + "); ";
+  }
+  if (expected.popular != actual.popular) {
+    out += "units sold in the popular ranking " + std::to_string(actual.popular) + " (want " +
+           std::to_string(expected.popular) + "); ";
   }
   if (expected.seats != actual.seats) {
     size_t i = 0;

@@ -124,6 +124,21 @@ void get_seats(Api::Context& c, const Request& req, Reply r) {
   }
 }
 
+// GET /api/products/popular: products by units sold, from the Redis projection (README "Orders").
+void get_popular_products(Api::Context& c, const Request& req, Reply r) {
+  auto limit = limit_param(req, 10);
+  if (auto* e = std::get_if<ApiError>(&limit)) return r.error(*e);
+  try {
+    json list = json::array();
+    for (const auto& p : c.read.projections.popular(std::get<size_t>(limit))) {
+      list.push_back({{"rank", p.rank}, {"event_id", p.event_id}, {"sold", p.sold}});
+    }
+    r.send(200, list.dump());
+  } catch (const ProjectionUnavailable&) {
+    r.error(errors::projection_unavailable("products"));
+  }
+}
+
 using MakeBody = decltype(topics::Command::body) (*)(const std::string& event_id);
 
 // An admin command about one existing event (`make_body` of the event's id, or of each slice's id),
@@ -186,6 +201,7 @@ void register_event_routes(Routes& routes, Api::Context& c) {
   routes.push_back(route(Method::kDelete, "/api/events/:event_id", "delete_event", c, delete_event));
   routes.push_back(route(Method::kGet, "/api/events/:event_id/ranking", "get_ranking", c, get_ranking));
   routes.push_back(route(Method::kGet, "/api/events/:event_id/seats", "get_seats", c, get_seats));
+  routes.push_back(route(Method::kGet, "/api/products/popular", "get_popular_products", c, get_popular_products));
   routes.push_back(route(Method::kPost, "/api/events/:event_id/close", "close_event", c, close_event));
 }
 

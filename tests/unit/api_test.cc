@@ -100,6 +100,10 @@ class FakeProjections : public ProjectionReader {
     check();
     return {};
   }
+  std::vector<PopularProduct> popular(size_t) const override {
+    check();
+    return {};
+  }
   void check() const {
     if (down) throw ProjectionUnavailable("down for the test");
   }
@@ -233,9 +237,10 @@ TEST_F(ApiTest, EveryRouteHasANameAndThePathsItAnswers) {
     EXPECT_EQ(r.path.front(), '/');
     names.push_back(r.name);
   }
-  for (const char* name : {"create_event", "list_events", "get_event", "delete_event", "get_ranking", "close_event",
-                           "claim", "get_claim", "confirm", "cancel", "join", "get_queue", "v1_claim", "v2_claim",
-                           "healthz", "readyz", "charge", "get_wallet", "get_seats"}) {
+  for (const char* name : {"create_event", "list_events", "get_event",  "delete_event", "get_ranking",
+                           "close_event",  "claim",       "get_claim",  "confirm",      "cancel",
+                           "join",         "get_queue",   "v1_claim",   "v2_claim",     "healthz",
+                           "readyz",       "charge",      "get_wallet", "get_seats",    "get_popular_products"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }

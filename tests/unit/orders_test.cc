@@ -376,6 +376,45 @@ TEST_F(SeatsTest, AFailedOrderGivesTheHoldBackAndAnExpiredHoldFreesTheSeat) {
   EXPECT_TRUE(report.ok()) << report.summary();
 }
 
+TEST_F(SeatsTest, EdgeCasesAgreeWithTheVerifier) {
+  // A seat named where there is no seat map: a claim on fcfs and raffle events, an order line on a product.
+  create_product("shoe", 5, 1000);
+  run({"c-coupons", 100, topics::CreateEvent{"coupons", "Coupons", 5, 1, {}, {}}});
+  topics::CreateEvent raffle{"draw", "Draw", 1, 1, {}, std::optional<int64_t>(1'000'000)};
+  raffle.mode = EventMode::kRaffle;
+  run({"c-draw", 100, raffle});
+  run({"fcfs-seat", 500, topics::Claim{"coupons", "ann", "A-1"}});
+  run({"raffle-seat", 500, topics::Claim{"draw", "ann", "A-1"}});
+  EXPECT_EQ(answer("fcfs-seat").outcome, Outcome::kUnknownSeat);
+  EXPECT_EQ(answer("raffle-seat").outcome, Outcome::kUnknownSeat);
+  charge("ann", 100'000);
+  run(order("o-shoe-seat", "ann", {{"shoe", 1, "A-1"}}));
+  EXPECT_EQ(*result("o-shoe-seat")->reason, Outcome::kUnknownSeat);
+  run(order("o-no-seat", "ann", {{"hall", 1, "Z-9"}}));
+  EXPECT_EQ(*result("o-no-seat")->reason, Outcome::kUnknownSeat);
+
+  // A priced seat sold, then confirmed by its holder: already ended (not order_only).
+  claim("ann-a1", "ann", "A-1");
+  run(order("o-a1", "ann", {{"hall", 1, "A-1"}}));
+  ASSERT_EQ(result("o-a1")->outcome, Outcome::kPaid);
+  run({"late-confirm", 900, topics::Confirm{{"hall", "ann-a1", "ann"}}});
+  EXPECT_EQ(answer("late-confirm").outcome, Outcome::kAlreadyEnded);
+  EXPECT_EQ(*state_.get(hold_key("hall", "ann-a1")), "confirmed|ann|61000") << "the form older binaries read";
+  EXPECT_EQ(*state_.get(hold_seat_key("hall", "ann-a1")), "A-1");
+
+  // A hold given back by a failed order after ticks moved stream time past its expiry ends at once.
+  claim("bob-a2", "bob", "A-2", 1000);  // expires at 61,000
+  send(order("o-bob", "bob", {{"hall", 1, "A-2"}}, std::nullopt, 2000));
+  step();  // placed
+  step();  // reserved: the hold stops expiring
+  run({"tick-late", 90'000, topics::Tick{}});
+  EXPECT_EQ(*result("o-bob")->reason, Outcome::kBalanceShort);
+  EXPECT_EQ(seat("A-2").state, "free") << "given back past its expiry: expired at once";
+  EXPECT_EQ(decode_hold(*state_.get(hold_key("hall", "bob-a2"))).state, "expired");
+  auto report = verify();
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
 TEST_F(SeatsTest, TheVerifierCatchesASeatHeldTwiceAndAWrongSeatRefusal) {
   claim("ann-a1", "ann", "A-1");
   claim("bob-a1", "bob", "A-1");
