@@ -122,6 +122,10 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
   // others released theirs).
   ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
   EXPECT_EQ(remaining(product), 1);
+  auto popular = json::parse(http_.request("GET", "/api/products/popular?limit=1000", "", {}).body, nullptr, false);
+  bool listed = false;
+  for (const auto& p : popular) listed = listed || (p.value("event_id", "") == product && p.value("sold", 0) == 2);
+  EXPECT_TRUE(listed) << "the popular products list the product with its 2 units sold: " << popular.dump();
   auto read = http_.request("GET", "/api/orders/" + paid["request_id"].get<std::string>(), "", as_user(ann));
   EXPECT_EQ(read.status, 200) << read.body;
   EXPECT_EQ(json_field(read, "status"), "paid") << read.body;
