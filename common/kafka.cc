@@ -166,14 +166,14 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
 }
 
 RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch, size_t max_records, int max_ms,
-                                 const std::function<bool()>& keep_going, std::string& error) {
+                                 const std::function<bool()>& keep_going, std::string& error, int idle_ms) {
   auto deadline = std::chrono::steady_clock::time_point::max();
   while (batch.size() < max_records && keep_going()) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
-    int wait = batch.empty()
-                   ? 100
-                   : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+    const bool idle_close = !batch.empty() && idle_ms > 0 && idle_ms < left;
+    int wait = batch.empty() ? 100 : idle_close ? idle_ms : left;
     std::unique_ptr<RdKafka::Message> m(consumer.consume(std::max(wait, 1)));
     switch (m->err()) {
       case RdKafka::ERR_NO_ERROR:
@@ -181,7 +181,7 @@ RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch,
         batch.push_back(std::move(m));
         break;
       case RdKafka::ERR__TIMED_OUT:
-        if (batch.empty()) return RdKafka::ERR_NO_ERROR;
+        if (batch.empty() || idle_close) return RdKafka::ERR_NO_ERROR;  // nothing more has come: close it now
         break;
       case RdKafka::ERR__PARTITION_EOF:
         break;

@@ -75,12 +75,12 @@ int64_t read_all_committed(const std::string& brokers, const std::string& topic,
                            const std::function<void(const RdKafka::Message&)>& on_record,
                            std::chrono::milliseconds timeout);
 
-// Consumes into `batch` until it holds `max_records`, or `max_ms` after its first record, or
-// `keep_going()` turns false. Returns at once with an empty batch after 100 ms without a record, so the
-// caller can look at its stop flag. Returns the first error that is not a timeout or a partition end
-// (the batch so far stays), or ERR_NO_ERROR.
+// Consumes into `batch` until it holds `max_records`, or `max_ms` after its first record, or `idle_ms`
+// (> 0) pass without a next record, or `keep_going()` turns false. Returns at once with an empty batch after
+// 100 ms without a record, so the caller can look at its stop flag. Returns the first error that is not a
+// timeout or a partition end (the batch so far stays), or ERR_NO_ERROR.
 using Batch = std::vector<std::unique_ptr<RdKafka::Message>>;
 RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch, size_t max_records, int max_ms,
-                                 const std::function<bool()>& keep_going, std::string& error);
+                                 const std::function<bool()>& keep_going, std::string& error, int idle_ms = 0);
 
 }  // namespace allot::kafka

@@ -59,8 +59,9 @@ class CommandSource {
   virtual ~CommandSource() = default;
   virtual void set_rebalance_handler(RebalanceHandler* handler) = 0;
   // Appends records to `batch` until it holds `max_records`, or `max_ms` after its first record, or
-  // `keep_going()` turns false; returns at once with nothing after a short idle wait.
-  [[nodiscard]] virtual IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int max_ms,
+  // `idle_ms` (> 0) pass without a next one, or `keep_going()` turns false; returns at once with nothing
+  // after a short idle wait.
+  [[nodiscard]] virtual IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int max_ms, int idle_ms,
                                          const std::function<bool()>& keep_going) = 0;
   // The group's committed offsets of `partitions` (absent = none committed). Stable: waits while a
   // transaction that sent offsets for them is still open, so the answer is final (KIP-447).

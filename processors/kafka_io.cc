@@ -104,11 +104,11 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
     if (handler_) handler_->on_revoked(ids);
   }
 
-  IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int max_ms,
+  IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int max_ms, int idle_ms,
                    const std::function<bool()>& keep_going) override {
     std::string error;
     size_t room = max_records > batch.size() ? max_records - batch.size() : 0;
-    auto code = kafka::collect_batch(*consumer_, in_hand_, room, max_ms, keep_going, error);
+    auto code = kafka::collect_batch(*consumer_, in_hand_, room, max_ms, keep_going, error, idle_ms);
     for (auto& m : in_hand_) {
       batch.push_back({m->partition(), m->offset(), std::string(static_cast<const char*>(m->payload()), m->len())});
     }

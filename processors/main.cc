@@ -25,6 +25,7 @@ int main() {
     opt.instance_id = env_string("ALLOT_INSTANCE_ID", opt.instance_id);
     opt.batch_max_commands = static_cast<int>(env_int("ALLOT_BATCH_MAX_COMMANDS", opt.batch_max_commands, 1, 100000));
     opt.batch_max_ms = static_cast<int>(env_int("ALLOT_BATCH_MAX_MS", opt.batch_max_ms, 1, 10000));
+    opt.batch_idle_ms = static_cast<int>(env_int("ALLOT_BATCH_IDLE_MS", opt.batch_idle_ms, 0, 10000));
     opt.transaction_timeout_ms =
         static_cast<int>(env_int("ALLOT_TXN_TIMEOUT_MS", opt.transaction_timeout_ms, 1000, 900000));
     state_dir = env_string("ALLOT_STATE_DIR", ".run/" + opt.instance_id + "/state");
@@ -38,6 +39,7 @@ int main() {
   allot::log_info("processor", "config: brokers=" + opt.brokers + " instance=" + opt.instance_id + " state_dir=" +
                                    state_dir + " batch_max_commands=" + std::to_string(opt.batch_max_commands) +
                                    " batch_max_ms=" + std::to_string(opt.batch_max_ms) +
+                                   " batch_idle_ms=" + std::to_string(opt.batch_idle_ms) +
                                    " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
                                    " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);

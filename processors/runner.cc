@@ -263,9 +263,10 @@ struct Runner::Impl : RebalanceHandler {
     return start;
   }
 
-  // 2. Collect a batch: up to batch_max_commands, or batch_max_ms after its first command.
+  // 2. Collect a batch: up to batch_max_commands, or batch_max_ms after its first command, or sooner when
+  //    nothing more comes for batch_idle_ms.
   void collect(const std::atomic<bool>& stop) {
-    auto s = io.source.collect(batch, static_cast<size_t>(opt.batch_max_commands), opt.batch_max_ms,
+    auto s = io.source.collect(batch, static_cast<size_t>(opt.batch_max_commands), opt.batch_max_ms, opt.batch_idle_ms,
                                [&] { return !stop && fatal.empty(); });
     if (s.is_ok()) return;
     log_warn(kLog, "consume: " + s.message);

@@ -27,7 +27,11 @@ struct RunnerOptions {
   std::string decisions_topic = "allot.decisions";
   std::string changelog_topic = "allot.changelog";
   int batch_max_commands = 5000;  // a transaction closes at this many commands...
-  int batch_max_ms = 50;          // ...or this long after its first command, whichever comes first
+  int batch_max_ms = 50;          // ...or this long after its first command, whichever comes first...
+  // ...or when nothing more has come for this long (0: wait the whole batch_max_ms). Under load the next
+  // command is always there and batches stay full; a quiet partition's command, such as an order's next
+  // step, is decided without waiting out the window.
+  int batch_idle_ms = 5;
   int transaction_timeout_ms = 15000;
   int restore_timeout_ms = 120000;
   int retry_backoff_ms = 100;  // between attempts of a retriable transactional call

@@ -75,7 +75,7 @@ class FakeSource : public CommandSource {
   // Events run at the next collect() call, in order.
   std::deque<CollectEvent> events;
 
-  IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int /*max_ms*/,
+  IoStatus collect(std::vector<InputRecord>& batch, size_t max_records, int /*max_ms*/, int /*idle_ms*/,
                    const std::function<bool()>& keep_going) override {
     size_t added = 0;
     auto run_due = [&] {
