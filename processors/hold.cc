@@ -24,8 +24,8 @@ std::string release(Ctx& x, EventState& e, const std::string& request_id, const 
   const auto ukey = user_key(e.spec.event_id, user_id);
   int64_t user_count = std::stoll(x.st.get(ukey).value_or("0"));
   x.st.put(ukey, std::to_string(std::max<int64_t>(0, user_count - 1)));
+  auto seat = seat_of_hold(x, e.spec.event_id, request_id);  // before the hold's record is rewritten
   x.st.put(hold_key(e.spec.event_id, request_id), encode_hold({std::string(state), user_id, expires_at}));
-  auto seat = seat_of_hold(x, e.spec.event_id, request_id);
   end_seat(x, e.spec.event_id, seat, state);
   return seat;
 }

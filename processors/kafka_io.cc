@@ -80,7 +80,8 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
                                             {"group.id", opt.group_id},
                                             {"client.id", opt.instance_id},
                                             {"partition.assignment.strategy", "roundrobin"},
-                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)}},
+                                            {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)},
+                                            {"fetch.wait.max.ms", std::to_string(kopt.fetch_wait_max_ms)}},
                                            topic_, this, &stats_);
   }
   ~KafkaCommandSource() override { close(); }
@@ -374,10 +375,10 @@ CommandSource& KafkaIo::source() { return *impl_->source; }
 TxnProducer& KafkaIo::producer() { return *impl_->producer; }
 ChangelogReader& KafkaIo::changelog() { return *impl_->changelog; }
 
-int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe,
-                  const std::atomic<bool>& stop) {
+int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe, const std::atomic<bool>& stop,
+                  const KafkaIoOptions& kopt) {
   try {
-    KafkaIo kafka(options, probe);
+    KafkaIo kafka(options, probe, kopt);
     Runner runner(options, store, probe, kafka.io());
     return runner.run(stop);
   } catch (const std::exception& e) {

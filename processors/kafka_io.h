@@ -14,6 +14,8 @@ namespace allot::processors {
 
 struct KafkaIoOptions {
   int linger_ms = 5;  // how long the transactional producer lets a batch fill
+  // How long the broker holds a fetch of allot.commands that finds nothing new (librdkafka's fetch.wait.max.ms).
+  int fetch_wait_max_ms = 500;
   // The group drops a member that has not collected for this long (librdkafka's max.poll.interval.ms).
   int max_poll_interval_ms = 300000;
 };
@@ -37,6 +39,7 @@ class KafkaIo {
 };
 
 // Runs a processor over Kafka until `stop` (0) or a fatal error (1); what allot-processor's main does.
-int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe, const std::atomic<bool>& stop);
+int run_processor(const RunnerOptions& options, state::Store& store, RunnerProbe& probe, const std::atomic<bool>& stop,
+                  const KafkaIoOptions& kafka = {});
 
 }  // namespace allot::processors

@@ -20,6 +20,7 @@ int main() {
   int metrics_port = 0;
   std::string metrics_host;
   size_t max_event_series = 0;
+  allot::processors::KafkaIoOptions kafka;
   try {
     opt.brokers = env_string("ALLOT_KAFKA_BROKERS", opt.brokers);
     opt.instance_id = env_string("ALLOT_INSTANCE_ID", opt.instance_id);
@@ -32,6 +33,9 @@ int main() {
     metrics_port = static_cast<int>(env_int("ALLOT_METRICS_PORT", 9101, 1, 65535));
     metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
     max_event_series = static_cast<size_t>(env_int("ALLOT_METRICS_MAX_EVENTS", 200, 1, 1000000));
+    kafka.linger_ms = static_cast<int>(env_int("ALLOT_PROCESSOR_LINGER_MS", kafka.linger_ms, 0, 1000));
+    kafka.fetch_wait_max_ms =
+        static_cast<int>(env_int("ALLOT_PROCESSOR_FETCH_WAIT_MS", kafka.fetch_wait_max_ms, 1, 10000));
   } catch (const std::exception& e) {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
@@ -41,6 +45,8 @@ int main() {
                                    " batch_max_ms=" + std::to_string(opt.batch_max_ms) +
                                    " batch_idle_ms=" + std::to_string(opt.batch_idle_ms) +
                                    " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
+                                   " linger_ms=" + std::to_string(kafka.linger_ms) +
+                                   " fetch_wait_max_ms=" + std::to_string(kafka.fetch_wait_max_ms) +
                                    " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
@@ -49,7 +55,7 @@ int main() {
     allot::metrics::Registry registry;
     allot::processors::RunnerProbe probe(registry, max_event_series);
     allot::OpsServer ops(metrics_host, metrics_port, registry, [] { return std::string(); });
-    return allot::processors::run_processor(opt, *store, probe, g_stop);
+    return allot::processors::run_processor(opt, *store, probe, g_stop, kafka);
   } catch (const std::exception& e) {
     allot::log_error("processor", std::string("fatal: ") + e.what());
     return 1;

@@ -66,8 +66,8 @@ void end_reservation(Ctx& x, EventState& e, const topics::OrderPart& part, const
   auto record = x.st.get(key);
   auto r = record ? decode_reservation(*record) : Reservation{};
   if (r.state == topics::outcome::kReserved) {
-    if (!seat.empty()) {
-      end_seat_reservation(x, e, seat, end, d);
+    if (const auto& line_seat = seat.empty() ? r.seat : seat; !line_seat.empty()) {
+      end_seat_reservation(x, e, line_seat, end, d);
     } else {
       e.held -= r.qty;
       if (end == Outcome::kSold) {

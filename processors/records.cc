@@ -116,10 +116,12 @@ EventState decode_event(std::string_view value) {
 
 namespace {
 
-// A hold's and a join's record have one form, "text|text|number".
+// A hold's and a join's record have one form, "text|text|number" (a hold's or a reservation's written by
+// 761bd4e..98ab079 adds "|seat").
 struct Fields {
   std::string first, second;
   int64_t number = 0;
+  std::string extra{};
 };
 std::string encode_fields(const std::string& first, const std::string& second, int64_t number) {
   return first + "|" + second + "|" + std::to_string(number);
@@ -128,6 +130,10 @@ Fields decode_fields(std::string_view v) {
   Fields f;
   f.first = std::string(next_field(v));
   f.second = std::string(next_field(v));
+  if (auto bar = v.find('|'); bar != std::string_view::npos) {
+    f.extra = std::string(v.substr(bar + 1));
+    v = v.substr(0, bar);
+  }
   f.number = to_int(v);
   return f;
 }
@@ -137,7 +143,7 @@ Fields decode_fields(std::string_view v) {
 std::string encode_hold(const Hold& h) { return encode_fields(h.state, h.user_id, h.expires_at); }
 Hold decode_hold(std::string_view v) {
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number};
+  return {std::move(f.first), std::move(f.second), f.number, std::move(f.extra)};
 }
 
 std::vector<QueuedHold> decode_queue(const std::optional<std::string>& v) {
@@ -197,7 +203,7 @@ Terms decode_terms(std::string_view v) {
 std::string encode_reservation(const Reservation& r) { return encode_fields(r.state, r.user_id, r.qty); }
 Reservation decode_reservation(std::string_view v) {
   auto f = decode_fields(v);
-  return {std::move(f.first), std::move(f.second), f.number};
+  return {std::move(f.first), std::move(f.second), f.number, std::move(f.extra)};
 }
 
 std::string encode_seat(const Seat& s) {

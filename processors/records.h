@@ -40,6 +40,7 @@ struct Hold {
   std::string state;
   std::string user_id;
   int64_t expires_at = 0;
+  std::string seat{};  // read from a record 761bd4e..98ab079 wrote as "...|seat"; never written (hs/ has it)
 };
 std::string encode_hold(const Hold& h);
 Hold decode_hold(std::string_view v);
@@ -87,6 +88,7 @@ Terms decode_terms(std::string_view v);
 struct Reservation {
   std::string state, user_id;
   int64_t qty = 0;
+  std::string seat{};  // as Hold::seat: only in a record of 761bd4e..98ab079
 };
 std::string encode_reservation(const Reservation& r);
 Reservation decode_reservation(std::string_view v);

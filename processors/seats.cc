@@ -56,7 +56,9 @@ void take_seat(Ctx& x, const std::string& event_id, const std::string& user_id, 
 }
 
 std::string seat_of_hold(const Ctx& x, const std::string& event_id, const std::string& claim_request_id) {
-  return x.st.get(hold_seat_key(event_id, claim_request_id)).value_or("");
+  if (auto seat = x.st.get(hold_seat_key(event_id, claim_request_id))) return *seat;
+  auto hold = x.st.get(hold_key(event_id, claim_request_id));
+  return hold ? decode_hold(*hold).seat : "";  // a hold of 761bd4e..98ab079 named it in its own record
 }
 
 void end_seat(Ctx& x, const std::string& event_id, const std::string& seat, std::string_view state) {
@@ -111,6 +113,7 @@ void reserve_seat(Ctx& x, EventState& e, const topics::Reserve& reserve, topics:
   auto hold = decode_hold(x.st.get(hkey).value_or("||0"));
   hold.state = hold_state::kReserved;
   x.st.put(hkey, encode_hold(hold));
+  x.st.put(hold_seat_key(id, seat.claim_request_id), reserve.seat);  // a hold of 761bd4e..98ab079 had none
   auto queue = decode_queue(x.st.get(hold_queue_key(id)));
   std::erase_if(queue, [&](const QueuedHold& q) { return q.request_id == seat.claim_request_id; });
   x.st.put(hold_queue_key(id), encode_queue(queue));

@@ -311,6 +311,7 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
   for (const auto& id : deleted) {
     writes.push_back({"EVAL", kEraseUsers, "4", keys_.requests(id), keys_.actions(id), keys_.ranking(id),
                       keys_.event(id), keys_.claim("")});
+    writes.push_back({"ZREM", keys_.popular(), id});  // a deleted product is no longer offered
   }
   for (const auto& id : touched) {
     writes.push_back({"EVAL", kDeriveCounters, "9", keys_.event(id), keys_.issued(id), keys_.requests(id),

@@ -100,7 +100,7 @@ struct RedisKeys {
   std::string actions(const std::string& event_id) const { return prefix + "event:" + event_id + ":actions"; }
   std::string wallet(const std::string& user_id) const { return prefix + "wallet:" + user_id; }
   std::string ledger(const std::string& user_id) const { return prefix + "wallet:" + user_id + ":ledger"; }
-  // Sale events by units sold (README "Orders": the popular products).
+  // Sale events by units sold (README "Orders": the popular products); a deleted one leaves it.
   std::string popular() const { return prefix + "products:popular"; }
   // A seated event's seats: seat -> free | held | sold (topics::seat_status); seat_map their names in the
   // event's order, joined by commas.

@@ -100,7 +100,7 @@ ProjectedEvent expected_projection(const std::vector<Decision>& decisions, const
   }
   p.entries = entries;
   p.remaining = p.stock - p.issued - p.held;
-  if (p.mode == event_mode::kSale) p.popular = p.issued;
+  if (p.mode == event_mode::kSale && !p.deleted) p.popular = p.issued;
   for (const auto& seat : seat_map) {
     auto it = seats.find(seat);
     p.seats.push_back(seat + "=" + std::string(it == seats.end() ? seat_state::kFree : it->second));
@@ -158,7 +158,7 @@ ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_
     p.mode = r[6];
     p.deleted = std::stoll(r[7]) != 0;
     if (p.deleted) p.ranking.clear();  // the claims keep their coupons, not their users
-    if (p.mode == event_mode::kSale) p.popular = p.issued;
+    if (p.mode == event_mode::kSale && !p.deleted) p.popular = p.issued;
   }
   auto seats = query("SELECT seat, status FROM seats WHERE event_id=" + event + " ORDER BY position");
   while (MYSQL_ROW r = mysql_fetch_row(seats.get())) p.seats.push_back(std::string(r[0]) + "=" + r[1]);

@@ -40,7 +40,7 @@ struct ProjectedEvent {
   // A seated event's seats in the map's order, "<seat>=<status>" (topics::seat_status).
   std::vector<std::string> seats;
   // A product's units sold as the popular-products ranking has it (Redis products:popular; MySQL: its
-  // issued); 0 for every other event and a product nothing was sold of.
+  // issued); 0 for every other event, a product nothing was sold of, and a deleted product.
   int64_t popular = 0;
   bool operator==(const ProjectedEvent&) const = default;
 };

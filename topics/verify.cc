@@ -167,7 +167,7 @@ void check_sale(const std::string& event_id, const EventTrack& t, VerifyReport& 
 // get coupon_seq 1..issued. On a seated event (README "Seats") one seat has one holder: a claim holds a
 // free seat of the map, an order line takes over its user's own live hold (which then does not expire) and
 // ends it sold (confirmed) or gives it back; every seat refusal is true when given.
-void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& r) {
+void check_hold(const std::string& event_id, const EventTrack& t, const TickTimes& ticks, VerifyReport& r) {
   struct Live {
     std::string user_id;
     int64_t expires_at;
@@ -196,9 +196,23 @@ void check_hold(const std::string& event_id, const EventTrack& t, VerifyReport& 
         continue;
       }
       if (it->second.reserved) {
-        // Given back by a failed order past its expiry: it ends at once, stamped with the order's time (the
-        // partition's stream time, moved by ticks the events' decisions do not show, is past it).
+        // Given back by a failed order past its expiry: it ends at once, stamped with the order's time. Only
+        // at that release, and only past its expiry by the partition's stream time, which ticks the event's
+        // decisions do not show also move.
         expired_reserved[d.request_id] = d.command.offset;
+        const bool at_release = std::any_of(
+            t.decisions.begin() + static_cast<std::ptrdiff_t>(i), t.decisions.end(), [&](const Decision* e) {
+              return e->command.offset == d.command.offset && e->type == decision_type::kRelease &&
+                     e->claim_request_id == d.request_id;
+            });
+        int64_t partition_time = stream_time;
+        if (auto tk = ticks.find(d.command.partition); tk != ticks.end()) {
+          for (const auto& [offset, at_ms] : tk->second) {
+            if (offset < d.command.offset) partition_time = std::max(partition_time, at_ms);
+          }
+        }
+        if (!at_release) r.violations.push_back(at + ": an order's hold expired without its release");
+        if (it->second.expires_at > partition_time) r.violations.push_back(at + ": given back and expired early");
       } else if (it->second.expires_at > stream_time) {
         r.violations.push_back(at + ": expired before its expiry");
       }
@@ -599,7 +613,7 @@ VerifyReport verify(const VerifyInput& in) {
         check_fcfs(id, t, r);
         break;
       case EventMode::kHold:
-        check_hold(id, t, r);
+        check_hold(id, t, ticks, r);
         break;
       case EventMode::kRaffle:
         check_raffle(id, t, r);

@@ -69,6 +69,9 @@ void check_sale_units(const std::string& event, const CreateEvent& spec, std::ve
       } else if (d->outcome == Outcome::kSoldOut && spec.stock - held - sold >= qty) {
         r.violations.push_back(at + ": sold_out with " + std::to_string(spec.stock - held - sold) + " units left");
       }
+      if (!d->seat.empty() && d->outcome != Outcome::kUnknownSeat) {
+        r.violations.push_back(at + ": a seat's line on a product, " + std::string(to_string(d->outcome)));
+      }
     } else if (d->outcome == Outcome::kSold || d->outcome == Outcome::kReleased) {
       auto it = reservations.find(key);
       if (it == reservations.end() || it->second.first != "reserved") {
@@ -237,8 +240,23 @@ void check_orders(const VerifyInput& in, VerifyReport& r) {
     }
   }
   for (auto& [event, steps] : sale_steps) {
-    if (auto spec = specs.find(event); spec != specs.end() && spec->second.mode == EventMode::kSale) {
+    auto spec = specs.find(event);
+    if (spec == specs.end()) continue;
+    if (spec->second.mode == EventMode::kSale) {
       check_sale_units(event, spec->second, steps, r);
+      continue;
+    }
+    // Any other event sells nothing by a line of units, and a seat only on a hold event's map (check_hold).
+    for (const auto* d : steps) {
+      const bool judged_here = d->type == decision_type::kReserve &&
+                               !(spec->second.mode == EventMode::kHold && !d->seat.empty()) &&
+                               d->outcome != Outcome::kDeleted && d->outcome != Outcome::kUnknownEvent;
+      const Outcome want = d->seat.empty() ? Outcome::kNotForSale : Outcome::kUnknownSeat;
+      if (judged_here && d->outcome != want) {
+        r.violations.push_back(event + " offset " + std::to_string(d->command.offset) + " (reserve of order " +
+                               d->order_id + "): " + std::string(to_string(d->outcome)) + ", expected " +
+                               std::string(to_string(want)));
+      }
     }
   }
   for (auto& [event, steps] : coupon_steps) {

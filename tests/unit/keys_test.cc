@@ -25,9 +25,20 @@ bool listed(std::string_view event_id, std::string_view key) {
 
 // Every key builder of an event's records, for one event.
 std::vector<std::string> keys_of(const std::string& event_id) {
-  return {event_key(event_id),         user_key(event_id, "alice"), entry_key(event_id, 0),
-          hold_key(event_id, "req-1"), hold_queue_key(event_id),    join_key(event_id, "alice"),
-          prequeue_key(event_id, 0),   ticket_key(event_id, 1),     rewards_key(event_id)};
+  return {event_key(event_id),
+          user_key(event_id, "alice"),
+          entry_key(event_id, 0),
+          hold_key(event_id, "req-1"),
+          hold_queue_key(event_id),
+          join_key(event_id, "alice"),
+          prequeue_key(event_id, 0),
+          ticket_key(event_id, 1),
+          rewards_key(event_id),
+          terms_key(event_id),
+          reservation_key(event_id, "o1", 1),
+          coupon_key(event_id, "req-1"),
+          seat_key(event_id, "A-1"),
+          hold_seat_key(event_id, "req-1")};
 }
 
 TEST(EventKeys, EveryBuilderOfAnEventsRecordIsListedForThatEventOnly) {
@@ -56,7 +67,8 @@ class EveryWrite : public ::testing::Test {
     auto r = decide(state_, c, {0, offset_++}, 1);
     ASSERT_TRUE(r);
     for (const auto& w : r->writes) {
-      bool known = w.key.starts_with(kRequestPrefix) || w.key == kTimersKey || w.key.starts_with(kBalancePrefix);
+      bool known = w.key.starts_with(kRequestPrefix) || w.key == kTimersKey || w.key.starts_with(kBalancePrefix) ||
+                   w.key.starts_with(kOrderPrefix);
       for (const auto& id : events_) known = known || listed(id, w.key);
       EXPECT_TRUE(known) << w.key << " (written by a " << c.type() << ") is in no list of keys.h";
     }
@@ -89,6 +101,24 @@ TEST_F(EveryWrite, OfEveryModeIsAListedRecordOfItsEventAndGoesWithTheDelete) {
     run({next(), 1000, topics::Join{"w1", user}});
   }
   run({next(), 1100, topics::Confirm{{"h1", "q5", "ann"}}});
+  topics::CreateEvent hall{"s1", "t", 3, 1, {}, {}};
+  hall.seats = {"A-1", "A-2", "A-3"};
+  hall.price = 100;
+  create(hall, M::kHold, 500);
+  // Seats: held, an order's line takes ann's over, gives it back, takes it again and sells it; cat's expires.
+  run({"s-ann", 1000, topics::Claim{"s1", "ann", "A-1"}});
+  run({"s-cat", 1000, topics::Claim{"s1", "cat", "A-3"}});
+  auto line = [](const std::string& order) {
+    topics::Reserve r;
+    static_cast<topics::OrderPart&>(r) = {"s1", "ann", order, 1};
+    r.qty = 1;
+    r.seat = "A-1";
+    return r;
+  };
+  run({next(), 1000, line("o1")});
+  run({next(), 1000, topics::Release{{"s1", "ann", "o1", 1}, "A-1"}});
+  run({next(), 1000, line("o2")});
+  run({next(), 1000, topics::Finalize{{"s1", "ann", "o2", 1}, 100, "A-1"}});
   run({next(), 2100, topics::Tick{}});  // the waiting room opens, the other holds expire
   run({next(), 2200, topics::Claim{"w1", "ann"}});
   run({next(), 2300, topics::Join{"w1", "dan"}});

@@ -413,6 +413,34 @@ TEST_F(SeatsTest, EdgeCasesAgreeWithTheVerifier) {
   EXPECT_EQ(decode_hold(*state_.get(hold_key("hall", "bob-a2"))).state, "expired");
   auto report = verify();
   EXPECT_TRUE(report.ok()) << report.summary();
+
+  // The verifier: a seat's line answered reserved on a product, and a given-back hold expired before the
+  // partition's time reached its expiry, are caught.
+  auto tampered = input_;
+  for (auto& d : tampered.decisions) {
+    if (d.type == "reserve" && d.order_id == "o-shoe-seat") d.outcome = Outcome::kReserved, d.amount = 1000;
+  }
+  EXPECT_FALSE(topics::verify(tampered).ok()) << "a product sold by a seat's line";
+  tampered = input_;
+  std::erase_if(tampered.commands,
+                [](const topics::PositionedCommand& c) { return c.command.request_id == "tick-late"; });
+  EXPECT_FALSE(topics::verify(tampered).ok()) << "expired at 2,000 of a hold that runs to 61,000";
+}
+
+TEST_F(SeatsTest, AHoldOrAReservationOfTheFirstSeatRecordsStillEndsWithItsSeat) {
+  // 761bd4e..98ab079 wrote a held seat's hold as "state|user|expires_at|seat" and no hs/ record.
+  EXPECT_EQ(claim("ann-a1", "ann", "A-1").outcome, Outcome::kHeld);
+  const auto held = decode_hold(*state_.get(hold_key("hall", "ann-a1")));
+  state_.kv[hold_key("hall", "ann-a1")] =
+      held.state + "|" + held.user_id + "|" + std::to_string(held.expires_at) + "|A-1";
+  state_.kv.erase(hold_seat_key("hall", "ann-a1"));
+  EXPECT_EQ(decode_hold(state_.kv[hold_key("hall", "ann-a1")]).seat, "A-1");
+  EXPECT_EQ(decode_reservation("reserved|ann|1|A-1").seat, "A-1");
+  EXPECT_EQ(decode_reservation("reserved|ann|3").qty, 3);
+  run({"ann-cancel", 600, topics::Cancel{{"hall", "ann-a1", "ann"}}});
+  EXPECT_EQ(answer("ann-cancel").outcome, Outcome::kCancelled);
+  EXPECT_EQ(answer("ann-cancel").seat, "A-1");
+  EXPECT_EQ(seat("A-1").state, "free");
 }
 
 TEST_F(SeatsTest, TheVerifierCatchesASeatHeldTwiceAndAWrongSeatRefusal) {

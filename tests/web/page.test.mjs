@@ -77,6 +77,7 @@ async function stubChecks(browser) {
   const logins = [];  // bodies of POST /api/dev/login
   const wallets = [];  // Authorization of each GET /api/wallet
   let devLogin = true;  // the operator's switch (ALLOT_DEV_LOGIN)
+  let seatOrderFailures = 1;  // the first order of a seat fails balance_short
   const stubSecret = "stub-secret";
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, "http://stub").pathname;
@@ -126,6 +127,10 @@ async function stubChecks(browser) {
     if (req.method === "POST" && path === "/api/orders") {
       const items = JSON.parse(body).items;
       const amount = items[0].seat ? 2500 : 1500;
+      if (items[0].seat && seatOrderFailures-- > 0) {
+        return json(200, { request_id: `stub-o${posts.length}`, type: "order", status: "failed", reason: "balance_short",
+                           amount, balance: 0 });
+      }
       return json(200, { request_id: `stub-o${posts.length}`, type: "order", status: "paid", amount, balance: 10000 - amount });
     }
     if (req.method === "GET" && path === "/api/wallet") {
@@ -263,6 +268,14 @@ async function stubChecks(browser) {
     check(seatClaim && JSON.parse(seatClaim.body).seat === "A-2", "clicking seat A-2 claims it by name");
     check((await page.textContent("#event-stub-seats .status")).includes("Seat A-2 held for you") &&
           (await page.textContent("#event-stub-seats button.pay")) === "Pay 25.00", "the held seat offers Pay 25.00");
+    await page.click("#event-stub-seats button.pay");
+    await page.waitForFunction(() => document.querySelector("#event-stub-seats .status")?.textContent.includes("balance short"),
+                               null, { timeout: 10000 });
+    check((await page.textContent("#event-stub-seats .status")).includes("Seat A-2 held for you") &&
+          (await page.$("#event-stub-seats button.pay")) !== null && (await page.$("#event-stub-seats button.cancel")) !== null,
+          "a failed order says why and gives the hold back, with Pay and Cancel");
+    check(await page.$$eval("#event-stub-seats .seatmap button", (bs) => bs.every((b) => b.disabled)),
+          "while the user holds a seat, the map offers no other");
     await page.click("#event-stub-seats button.pay");
     await page.waitForFunction(() => document.querySelector("#event-stub-seats .status")?.textContent.includes("Paid 25.00"),
                                null, { timeout: 10000 });
