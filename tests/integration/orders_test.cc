@@ -201,36 +201,50 @@ TEST_F(Orders, ASeatHasOneHolderIsSoldByAnOrderAndAnExpiredHoldFreesIt) {
       << "see /tmp/allot-seats-verify.txt";
 }
 
-// 2,000 orders of 1,000 users on one hot product, half with a coupon, both processors killed -9 while the
-// sagas run: every order ends exactly once, no unit is sold twice, no wallet goes below zero, and the
-// verifier finds the log and both stores in agreement.
+// 2,000 orders of 1,000 users on one hot product, half with a coupon, 500 of them also paying for a held
+// seat, both processors killed -9 while the sagas run: every order ends exactly once, no unit or seat is
+// sold twice, no wallet goes below zero, and the verifier finds the log and both stores in agreement.
 TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProcessors) {
-  constexpr int kUsers = 1000, kOrders = 2000;
-  const auto product = unique_id("hot"), coupons = unique_id("cp");
+  constexpr int kUsers = 1000, kOrders = 2000, kSeats = 500;
+  const auto product = unique_id("hot"), coupons = unique_id("cp"), hall = unique_id("hall");
   const auto prefix = unique_id("buyer");
   ASSERT_NO_FATAL_FAILURE(
       create_event({{"event_id", product}, {"title", "Hot"}, {"stock", 1500}, {"mode", "sale"}, {"price", 100}}));
   ASSERT_NO_FATAL_FAILURE(
       create_event({{"event_id", coupons}, {"title", "1.00 off"}, {"stock", kUsers}, {"discount_amount", 100}}));
+  ASSERT_NO_FATAL_FAILURE(create_event({{"event_id", hall},
+                                        {"title", "Hall"},
+                                        {"mode", "hold"},
+                                        {"hold_ms", 600000},
+                                        {"price", 50},
+                                        {"seats", {{"rows", {"A", "B", "C", "D", "E"}}, {"per_row", 100}}}}));
+  auto seat_of = [](int i) {
+    return std::string(1, static_cast<char>('A' + i / 100)) + "-" + std::to_string(i % 100 + 1);
+  };
   std::vector<std::string> users;
   for (int i = 0; i < kUsers; ++i) users.push_back(prefix + "-" + std::to_string(i));
   TopicTail decisions("allot.decisions");
   CommandProducer producer;
   // Each user: a coupon, 1.50 in the wallet, then two orders at once (2 units with the coupon, 1 unit
   // without), each 1.00: the wallet pays one, the other is balance_short (or sold_out: 3,000 units asked).
+  // The first 500 users also hold a seat (0.50), which their first order pays for too (1.50 then): sold when
+  // that order is paid, given back to its holder when it fails.
 
   for (int i = 0; i < kUsers; ++i) {
     producer.send({prefix + "-c-" + std::to_string(i), now_ms(), topics::Claim{coupons, users[i]}});
     producer.send({prefix + "-pay-" + std::to_string(i), now_ms(), topics::Charge{"", users[i], 150}});
+    if (i < kSeats)
+      producer.send({prefix + "-s-" + std::to_string(i), now_ms(), topics::Claim{hall, users[i], seat_of(i)}});
   }
   producer.flush();
   std::set<std::string> order_ids;
   for (int i = 0; i < kUsers; ++i) {
     const auto a = prefix + "-a-" + std::to_string(i), b = prefix + "-b-" + std::to_string(i);
+    std::vector<topics::OrderItem> items{{product, 2}};
+    if (i < kSeats) items.push_back({hall, 1, seat_of(i)});
     producer.send(
         {a, now_ms(),
-         topics::Order{
-             "", users[i], {{product, 2}}, topics::OrderCoupon{coupons, prefix + "-c-" + std::to_string(i)}}});
+         topics::Order{"", users[i], items, topics::OrderCoupon{coupons, prefix + "-c-" + std::to_string(i)}}});
     producer.send({b, now_ms(), topics::Order{"", users[i], {{product, 1}}, std::nullopt}});
     order_ids.insert(a);
     order_ids.insert(b);
@@ -270,7 +284,7 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
   std::string wallets;
   for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
-  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + " --wallets " + wallets +
+  EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + "," + hall + " --wallets " + wallets +
                " --projections --brokers " + brokers() + " > /tmp/allot-orders-kill-verify.txt"),
             0)
       << "see /tmp/allot-orders-kill-verify.txt";
