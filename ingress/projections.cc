@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/redis.h"
+#include "topics/claim_status.h"
 #include "topics/slices.h"
 
 namespace allot::ingress {
@@ -182,13 +183,9 @@ std::vector<SeatView> Projections::seats(const std::string& event_id) const {
   if (names->type != REDIS_REPLY_STRING) return {};
   auto status = as_hash(command(opt_, {"HGETALL", key + ":seats"}).get());
   std::vector<SeatView> out;
-  std::string_view rest(names->str, names->len);
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    std::string seat(rest.substr(0, comma));
-    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+  for (auto& seat : topics::split_seat_map(std::string_view(names->str, names->len))) {
     auto it = status.find(seat);
-    out.push_back({seat, it == status.end() ? std::string(topics::seat_state::kFree) : it->second});
+    out.push_back({std::move(seat), it == status.end() ? std::string(topics::seat_state::kFree) : it->second});
   }
   return out;
 }

@@ -107,8 +107,8 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   const bool admitted = e.spec.admit_per_s > 0 && is_admitted(x, claim.event_id, claim.user_id);
   d.outcome = judge_claim(e, user_count, x.c.received_at, admitted);
   d.seat = claim.seat;
-  const bool takes = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
-  if (takes) d.outcome = judge_seat(x, e, claim.seat).value_or(d.outcome);
+  auto takes_a_unit = [](Outcome o) { return o == Outcome::kIssued || o == Outcome::kEntered || o == Outcome::kHeld; };
+  if (takes_a_unit(d.outcome)) d.outcome = judge_seat(x, e, claim.seat).value_or(d.outcome);
   if (d.outcome == Outcome::kIssued) {
     e.issued += 1;
     d.coupon_seq = e.issued;
@@ -118,7 +118,7 @@ topics::Decision decide_claim(Ctx& x, const topics::Claim& claim) {
   } else if (d.outcome == Outcome::kHeld) {
     d.hold_expires_at = hold_unit(x, e, claim.user_id, claim.seat);
   }
-  const bool counted = d.outcome == Outcome::kIssued || d.outcome == Outcome::kEntered || d.outcome == Outcome::kHeld;
+  const bool counted = takes_a_unit(d.outcome);
   if (counted) x.st.put(ukey, std::to_string(user_count + 1));
   if (counted || moves_time) save_event(x, e);
   d.remaining = remaining_of(e);

@@ -89,7 +89,7 @@ topics::Decision decide_hold_action(Ctx& x, const topics::HoldAction& a, bool co
     d.outcome = Outcome::kReserved;  // an order is paying for the seat: its end decides
   } else if (h.state != hold_state::kHeld) {
     d.outcome = Outcome::kAlreadyEnded;
-  } else if (confirm && !seat.empty() && seat_price(x, a.event_id).value_or(0) > 0) {
+  } else if (confirm && !seat.empty() && seat_price(x, e).value_or(0) > 0) {
     d.outcome = Outcome::kOrderOnly;  // a seat with a price is paid for by an order
   } else {
     auto queue = decode_queue(x.st.get(hold_queue_key(a.event_id)));

@@ -73,10 +73,8 @@ void end_seat(Ctx& x, const std::string& event_id, const std::string& seat, std:
   x.st.put(key, encode_seat(s));
 }
 
-std::optional<int64_t> seat_price(const Ctx& x, const std::string& event_id) {
-  auto e = load_event(x.st, event_id);
-  if (!e) return std::nullopt;
-  auto t = seat_terms(x, *e);
+std::optional<int64_t> seat_price(const Ctx& x, const EventState& e) {
+  auto t = seat_terms(x, e);
   return t ? std::optional(t->price) : std::nullopt;
 }
 

@@ -23,7 +23,7 @@ void take_seat(Ctx& x, const std::string& event_id, const std::string& user_id, 
 std::string seat_of_hold(const Ctx& x, const std::string& event_id, const std::string& claim_request_id);
 void end_seat(Ctx& x, const std::string& event_id, const std::string& seat, std::string_view state);
 // The seat event's price; nullopt when the event has no seat map.
-std::optional<int64_t> seat_price(const Ctx& x, const std::string& event_id);
+std::optional<int64_t> seat_price(const Ctx& x, const EventState& e);
 
 // An order line naming a seat (reserve): the holder's live hold becomes the order's. Answers `d`.
 void reserve_seat(Ctx& x, EventState& e, const topics::Reserve& reserve, topics::Decision& d);

@@ -158,13 +158,9 @@ void RedisProjection::apply(const std::vector<topics::Decision>& batch) {
       const bool created = d.type == topics::decision_type::kCreateEvent && d.outcome == topics::Outcome::kCreated;
       if (created && d.event->seated()) {
         // Every seat starts free; the decisions after the creation (in this batch or later) move them.
-        std::string names;
         Command free{"HSET", keys_.seats(d.event_id)};
-        for (const auto& seat : d.event->seats) {
-          names += (names.empty() ? "" : ",") + seat;
-          free.insert(free.end(), {seat, std::string(topics::seat_state::kFree)});
-        }
-        writes.push_back({"SET", keys_.seat_map(d.event_id), names});
+        for (const auto& seat : d.event->seats) free.insert(free.end(), {seat, std::string(topics::seat_state::kFree)});
+        writes.push_back({"SET", keys_.seat_map(d.event_id), topics::join_seat_map(d.event->seats)});
         writes.push_back(std::move(free));
       }
       writes.push_back(std::move(c));

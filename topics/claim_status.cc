@@ -33,6 +33,22 @@ std::optional<std::string_view> seat_status(const Decision& d) {
   return std::nullopt;
 }
 
+std::string join_seat_map(const std::vector<std::string>& seats) {
+  std::string out;
+  for (const auto& seat : seats) out += (out.empty() ? "" : ",") + seat;
+  return out;
+}
+
+std::vector<std::string> split_seat_map(std::string_view text) {
+  std::vector<std::string> seats;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    seats.emplace_back(text.substr(0, comma));
+    text.remove_prefix(comma == std::string_view::npos ? text.size() : comma + 1);
+  }
+  return seats;
+}
+
 std::optional<JoinPlace> join_place(const Decision& d) {
   const bool admitted = d.outcome == Outcome::kAdmitted || d.type == decision_type::kAdmission;
   std::optional<int64_t> admitted_at = admitted ? std::optional<int64_t>(d.decided_at) : std::nullopt;

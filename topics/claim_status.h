@@ -83,6 +83,10 @@ inline bool moves_reservation(const Decision& d) {
 // held or sold: a claim that holds it, a hold's end, the sale to an order); nullopt when it leaves the seat
 // as it was (a refusal, an order's reservation or release: the seat stays held).
 std::optional<std::string_view> seat_status(const Decision& d);
+// A seat map's names in its order as Redis keeps them (`event:<id>:seat_map`): joined by commas (a seat's
+// name has none, topics::valid_seat), and split back.
+std::string join_seat_map(const std::vector<std::string>& seats);
+std::vector<std::string> split_seat_map(std::string_view text);
 
 // The newest wallet decisions the Redis projection keeps in a wallet's ledger (MySQL keeps them all).
 inline constexpr int64_t kRedisLedgerKept = 50;

@@ -212,11 +212,7 @@ ProjectedEvent redis_projection(const StoreAddress& a, const std::string& event_
   auto names = cmd({"GET", a.redis_prefix + "event:" + event_id + ":seat_map"});
   if (names->type == REDIS_REPLY_STRING) {
     auto status = hash(cmd({"HGETALL", a.redis_prefix + "event:" + event_id + ":seats"}).get());
-    std::string_view rest(names->str, names->len);
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      std::string seat(rest.substr(0, comma));
-      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    for (const auto& seat : split_seat_map(std::string_view(names->str, names->len))) {
       p.seats.push_back(seat + "=" + status[seat]);
     }
   }

@@ -100,6 +100,9 @@ ApiError event_exists(std::string_view event_id) {
   return {409, "event_exists", "event " + str(event_id) + " already exists"};
 }
 ApiError no_event(std::string_view event_id) { return {404, "not_found", "no event " + str(event_id)}; }
+ApiError no_seats(std::string_view event_id) {
+  return {404, "no_seats", "event " + str(event_id) + " has no seat map"};
+}
 ApiError no_claim(std::string_view request_id) {
   return {404, "not_found", "no claim " + str(request_id) + " (unknown, or older than the claim status TTL)"};
 }

@@ -53,6 +53,7 @@ ApiError unknown_event(std::string_view event_id);
 ApiError event_deleted(std::string_view event_id);
 ApiError event_exists(std::string_view event_id);
 ApiError no_event(std::string_view event_id);  // GET of an event or its ranking
+ApiError no_seats(std::string_view event_id);  // GET of the seat map of an event without one
 ApiError no_claim(std::string_view request_id);
 ApiError no_join(std::string_view request_id);
 ApiError idempotency_key_reused(std::string_view request_id);

@@ -111,7 +111,7 @@ void get_seats(Api::Context& c, const Request& req, Reply r) {
     auto e = c.read.projections.event(event_id);
     if (!e) return r.error(errors::no_event(event_id));
     auto seats = c.read.projections.seats(event_id);
-    if (seats.empty()) return r.error({404, "no_seats", "event " + event_id + " has no seat map"});
+    if (seats.empty()) return r.error(errors::no_seats(event_id));
     json list = json::array();
     json counts = json::object();
     for (const auto& s : seats) {
