@@ -103,10 +103,13 @@ int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::
   throw std::runtime_error("topic " + topic + " not found");
 }
 
-int64_t read_committed_to_end(const std::string& brokers, const std::string& topic,
-                              const std::vector<PartitionStart>& starts,
-                              const std::function<void(const RdKafka::Message&)>& on_record,
-                              std::chrono::milliseconds timeout) {
+namespace {
+
+// read_committed_to_end, where `on_record` returning false ends the read of its record's partition there.
+int64_t read_committed_while(const std::string& brokers, const std::string& topic,
+                             const std::vector<PartitionStart>& starts,
+                             const std::function<bool(const RdKafka::Message&)>& on_record,
+                             std::chrono::milliseconds timeout) {
   auto consumer = make_consumer({{"bootstrap.servers", brokers},
                                  {"group.id", "allot-reader"},  // required by the API; never committed
                                  {"enable.auto.commit", "false"},
@@ -146,8 +149,7 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
         auto it = end.find(m->partition());
         if (it == end.end() || m->offset() >= it->second) break;
         ++count;
-        on_record(*m);
-        if (m->offset() + 1 >= it->second) end.erase(it);
+        if (!on_record(*m) || m->offset() + 1 >= it->second) end.erase(it);
         break;
       }
       case RdKafka::ERR__PARTITION_EOF:
@@ -163,6 +165,35 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
   }
   close_reader(*consumer, topic);
   return count;
+}
+
+}  // namespace
+
+int64_t read_committed_to_end(const std::string& brokers, const std::string& topic,
+                              const std::vector<PartitionStart>& starts,
+                              const std::function<void(const RdKafka::Message&)>& on_record,
+                              std::chrono::milliseconds timeout) {
+  return read_committed_while(
+      brokers, topic, starts,
+      [&](const RdKafka::Message& m) {
+        on_record(m);
+        return true;
+      },
+      timeout);
+}
+
+std::set<int32_t> partitions_with_committed_records(const std::string& brokers, const std::string& topic,
+                                                    const std::vector<PartitionStart>& ranges,
+                                                    std::chrono::milliseconds timeout) {
+  std::set<int32_t> found;
+  read_committed_while(
+      brokers, topic, ranges,
+      [&](const RdKafka::Message& m) {
+        found.insert(m.partition());
+        return false;  // one is enough
+      },
+      timeout);
+  return found;
 }
 
 RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch, size_t max_records, int max_ms,

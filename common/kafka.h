@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,13 @@ int64_t read_committed_to_end(const std::string& brokers, const std::string& top
 int64_t read_all_committed(const std::string& brokers, const std::string& topic,
                            const std::function<void(const RdKafka::Message&)>& on_record,
                            std::chrono::milliseconds timeout);
+
+// Which of the given partitions hold a committed record in their range [from, to): a partition whose range
+// has only transaction markers and aborted records (what a processor killed in mid-transaction leaves at
+// the end) holds none. Reads at most one record per partition; throws like read_committed_to_end.
+std::set<int32_t> partitions_with_committed_records(const std::string& brokers, const std::string& topic,
+                                                    const std::vector<PartitionStart>& ranges,
+                                                    std::chrono::milliseconds timeout);
 
 // Consumes into `batch` until it holds `max_records`, or `max_ms` after its first record, or `idle_ms`
 // (> 0) pass without a next record, or `keep_going()` turns false. Returns at once with an empty batch after

@@ -62,7 +62,8 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   SourceProbe& probe;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   kafka::Batch batch;
-  std::string fatal;  // set on a fatal Kafka error (run thread only); the loop exits with it
+  std::string fatal;                             // set on a fatal Kafka error (run thread only); the loop exits with it
+  std::map<int32_t, int64_t> committed_offsets;  // what this member last committed, per partition it holds
 
   // What health() reports; written by the run thread, read by the ops server's thread.
   mutable std::mutex mu;
@@ -95,6 +96,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   // the loop exits non-zero and the supervisor's restart rejoins cleanly. No exception leaves here.
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
+    committed_offsets.clear();  // a partition held again may have been committed by another member meanwhile
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       if (auto code = c->assign(partitions); code != RdKafka::ERR_NO_ERROR) {
         set_fatal("assign of " + std::to_string(partitions.size()) + " partitions failed: " + RdKafka::err2str(code));
@@ -255,13 +257,22 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     }
   }
 
-  // 6. Commit the offsets after the batch, synchronously. A failure (a rebalance took the partition)
-  // loses nothing: the batch is read again from the last committed offset and applied again.
+  // 6. Commit the offsets after the batch, synchronously: the consumer's position on every assigned
+  // partition. librdkafka moves it past the transaction markers and aborted records a read_committed
+  // consumer is never handed (in order, with the records), so a partition that ends with a marker
+  // counts as consumed; the last record's offset + 1 would leave it one behind forever. Every record
+  // consumed so far is in the batch, so the position never skips an unapplied one. A failure (a
+  // rebalance took the partition) loses nothing: the batch is read again from the last committed
+  // offset and applied again.
   bool commit() {
-    std::map<int32_t, int64_t> next;
+    std::map<int32_t, int64_t> next = positions();
     for (const auto& m : batch) next[m->partition()] = std::max(next[m->partition()], m->offset() + 1);
     kafka::PartitionList offsets;
-    for (const auto& [p, n] : next) offsets.items.push_back(RdKafka::TopicPartition::create(opt.topic, p, n));
+    for (const auto& [p, n] : next) {
+      if (auto it = committed_offsets.find(p); it == committed_offsets.end() || it->second != n)
+        offsets.items.push_back(RdKafka::TopicPartition::create(opt.topic, p, n));
+    }
+    if (offsets.items.empty()) return true;
     auto code = consumer->commitSync(offsets.items);
     if (code == RdKafka::ERR_NO_ERROR) {
       for (const auto* tp : offsets.items) {
@@ -274,7 +285,20 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
                "offset commit failed (the batch will be re-applied, which changes nothing): " + RdKafka::err2str(code));
       return false;
     }
+    for (const auto* tp : offsets.items) committed_offsets[tp->partition()] = tp->offset();
     return true;
+  }
+
+  // The consumer's position on each assigned partition that has one (none before its first fetch).
+  std::map<int32_t, int64_t> positions() {
+    std::map<int32_t, int64_t> out;
+    kafka::PartitionList assigned;
+    if (consumer->assignment(assigned.items) != RdKafka::ERR_NO_ERROR) return out;
+    if (consumer->position(assigned.items) != RdKafka::ERR_NO_ERROR) return out;
+    for (const auto* tp : assigned.items) {
+      if (tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) out[tp->partition()] = tp->offset();
+    }
+    return out;
   }
 
   void process_batch(const std::atomic<bool>& stop, bool& abandoned) {
@@ -328,6 +352,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
         process_batch(stop, abandoned);
         last_check = std::chrono::steady_clock::now();  // a batch that went through is a fresh check
       } else if (fatal.empty()) {
+        commit();  // markers and aborted records consumed since the last batch (nothing to apply)
         idle_check(last_check);
       }
       probe.healthy.set(health().empty() ? 1 : 0);

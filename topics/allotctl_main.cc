@@ -19,6 +19,7 @@
 //       the demo's and the tests' sign-in (README "Who is the user"); --admin adds scope allot:admin
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -97,25 +98,34 @@ int groups_delete(const std::vector<std::string>& args) {
   return 0;
 }
 
-// Lag of `group` on `topic`: per partition, end minus committed, less the one commit marker a
-// transactional topic ends with (no consumer commits past it).
-int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& topic, int32_t partitions) {
-  std::vector<RdKafka::TopicPartition*> tps;
-  for (int32_t p = 0; p < partitions; ++p) tps.push_back(RdKafka::TopicPartition::create(topic, p));
-  auto code = c.committed(tps, 5000);
-  int64_t lag = 0;
-  for (auto* tp : tps) {
+// Lag of `group` on `topic`: per partition, end minus committed, where a partition counts as consumed
+// when what lies past its committed offset is only transaction markers and aborted records (a
+// read_committed consumer is never handed those, so it may not have committed past them). -1 when the
+// offsets cannot be read.
+int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& brokers, const std::string& topic, int32_t partitions) {
+  allot::kafka::PartitionList tps;
+  for (int32_t p = 0; p < partitions; ++p) tps.items.push_back(RdKafka::TopicPartition::create(topic, p));
+  if (c.committed(tps.items, 5000) != RdKafka::ERR_NO_ERROR) return -1;
+  std::map<int32_t, int64_t> behind;
+  std::vector<allot::kafka::PartitionStart> ranges;
+  for (auto* tp : tps.items) {
     int64_t low = 0, high = 0;
-    if (code == RdKafka::ERR_NO_ERROR &&
-        c.query_watermark_offsets(topic, tp->partition(), &low, &high, 5000) == RdKafka::ERR_NO_ERROR) {
-      int64_t committed = tp->offset() < 0 ? low : tp->offset();
-      lag += std::max<int64_t>(0, high - committed - 1);
-    } else {
-      lag = -1;
-      break;
+    if (c.query_watermark_offsets(topic, tp->partition(), &low, &high, 5000) != RdKafka::ERR_NO_ERROR) return -1;
+    int64_t committed = tp->offset() < 0 ? low : tp->offset();
+    if (high > committed) {
+      behind[tp->partition()] = high - committed;
+      ranges.push_back({tp->partition(), committed, high});
     }
   }
-  RdKafka::TopicPartition::destroy(tps);
+  if (ranges.empty()) return 0;
+  std::set<int32_t> unconsumed;
+  try {
+    unconsumed = allot::kafka::partitions_with_committed_records(brokers, topic, ranges, std::chrono::seconds(5));
+  } catch (const std::exception&) {
+    for (const auto& r : ranges) unconsumed.insert(r.partition);  // an open transaction: not caught up yet
+  }
+  int64_t lag = 0;
+  for (int32_t p : unconsumed) lag += behind[p];
   return lag;
 }
 
@@ -131,7 +141,7 @@ int groups_wait(const std::vector<std::string>& args) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   int64_t lag = -1;
   while (std::chrono::steady_clock::now() < deadline) {
-    lag = group_lag(*c, topic, partitions);
+    lag = group_lag(*c, brokers, topic, partitions);
     if (lag == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
