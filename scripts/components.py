@@ -12,6 +12,10 @@ everything comes from the same ALLOT_* variables and defaults as scripts/stack:
     ALLOT_HTTP_PORT (8080: the ingress serves /metrics there too)
     ALLOT_PROCESSORS (2)  ALLOT_PROCESSOR_METRICS_BASE (9100: processor-K on base+K)
     ALLOT_SINK_MYSQL_METRICS_PORT (9201)  ALLOT_SINK_REDIS_METRICS_PORT (9202)
+    ALLOT_NETLAB (unset)  1: the network lab's layout (bench/netlab): every Kafka node, the ingress and each processor
+                          on a host of its own, a network namespace `allot-<name>` with the address NETLAB_HOSTS
+                          gives it; the databases, Prometheus and the sinks stay on this machine's own stack (the
+                          "db" host, reached from the lab at NETLAB_DB_ADDRESS)
 
 An empty variable counts as unset (as `${X:-default}` in bash). Standard library only.
 
@@ -19,8 +23,9 @@ An empty variable counts as unset (as `${X:-default}` in bash). Standard library
                                                                 unless --all); --ports: "NAME PORT" per line
     python3 scripts/components.py all [--long]                  every component: Kafka nodes, mariadb, redis,
                                                                 prometheus, then the services (--long: tab-separated
-                                                                name, kind, port, program, binary, controller port;
-                                                                "-" where a component has none, so no field is empty)
+                                                                name, kind, port, program, binary, controller port,
+                                                                host, network namespace; "-" where a component has
+                                                                none, so no field is empty)
     python3 scripts/components.py pid-files [KIND]              the components (of KIND: kafka, service, ...) that
                                                                 have a pid file in the run dir, of any layout (what
                                                                 `scripts/stack down` stops)
@@ -28,6 +33,11 @@ An empty variable counts as unset (as `${X:-default}` in bash). Standard library
     python3 scripts/components.py port NAME                     the port `scripts/stack status` shows for NAME
     python3 scripts/components.py binary NAME                   an allot service's executable in the build
     python3 scripts/components.py program NAME                  what NAME's command line shows (kafka.Kafka, ...)
+    python3 scripts/components.py host NAME                     the address NAME listens on (127.0.0.1 but in the lab)
+    python3 scripts/components.py netns NAME                    NAME's network namespace in the lab (nothing when none)
+    python3 scripts/components.py netlab-db-address             the db host's address in the lab (the bridge's)
+    python3 scripts/components.py netlab-hosts                  the lab's hosts: "NAME ADDRESS NAMESPACE" per line
+                                                                ("-" for the db host's namespace: this machine's own)
     python3 scripts/components.py kafka-nodes                   the Kafka node count
     python3 scripts/components.py prometheus-config TEMPLATE    compose/prometheus/prometheus.local.yml with its
                                                                 @..._TARGETS@ filled in: every allot service of the
@@ -48,7 +58,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,6 +79,23 @@ _PROMETHEUS_TARGETS = "@PROMETHEUS_TARGETS@"  # Prometheus scrapes itself too
 _SERVICE_NAME = re.compile(r"ingress|processor-[1-9][0-9]*|sink-mysql|sink-redis")
 _KAFKA_NAME = re.compile(r"kafka|kafka-[1-9]")
 
+# The network lab (ALLOT_NETLAB=1, bench/netlab): a private /24 that exists only while the lab is up, on a bridge.
+# This machine's own network namespace is the "db" host (the bridge's address): MariaDB, Redis, Prometheus and the
+# sinks run there. Every other host is a namespace named after its component.
+NETLAB_PREFIX = "10.77.0"
+NETLAB_DB_ADDRESS = NETLAB_PREFIX + ".1"
+
+
+def netlab_address(name):
+    """The lab address of a component that has a host of its own (kafka-N, ingress, processor-K), else None."""
+    if re.fullmatch(r"kafka-[1-9]", name):
+        return f"{NETLAB_PREFIX}.{10 + int(name[len('kafka-'):])}"
+    if name == "ingress":
+        return f"{NETLAB_PREFIX}.30"
+    if re.fullmatch(r"processor-[1-9][0-9]*", name) and int(name[len("processor-"):]) <= 99:
+        return f"{NETLAB_PREFIX}.{100 + int(name[len('processor-'):])}"
+    return None
+
 
 class ConfigError(ValueError):
     """An ALLOT_* value scripts/stack would refuse too."""
@@ -86,6 +113,8 @@ class Component:
     program: str  # what its command line shows (scripts/stack tells a stale pid file from our process by it)
     binary: str | None = None  # allot's services: the executable in the build folder
     controller_port: int | None = None  # Kafka nodes: the KRaft controller's listener
+    host: str = "127.0.0.1"  # the address it listens on (another host's in the network lab)
+    netns: str | None = None  # the network lab: the namespace it runs in (None: this machine's own)
 
 
 def kind_of(name):
@@ -142,6 +171,12 @@ class Layout:
         self.processor_metrics_base = number("ALLOT_PROCESSOR_METRICS_BASE", 9100)
         self.sink_mysql_metrics_port = number("ALLOT_SINK_MYSQL_METRICS_PORT", 9201)
         self.sink_redis_metrics_port = number("ALLOT_SINK_REDIS_METRICS_PORT", 9202)
+        netlab = text("ALLOT_NETLAB", "0")
+        if netlab not in ("0", "1"):
+            raise ConfigError(f"ALLOT_NETLAB={netlab} is not 0 or 1")
+        self.netlab = netlab == "1"
+        if self.netlab and self.kafka_nodes == 1:
+            raise ConfigError("ALLOT_NETLAB=1 runs Kafka on hosts of their own: ALLOT_KAFKA_NODES=3")
 
     def _recorded_kafka_nodes(self):
         """What `scripts/stack up` last used in this run dir (it writes $RUN_DIR/kafka.nodes), else 1."""
@@ -162,8 +197,22 @@ class Layout:
 
     def kafka_node(self, node, name=None):
         """Node N (1-based; its KRaft node.id) as a component."""
-        return Component(name or self.kafka_name(node), KAFKA, self.kafka_broker_port(node), "kafka.Kafka",
-                         controller_port=self.kafka_controller_port + (node - 1) * self.kafka_port_step)
+        return self._placed(Component(name or self.kafka_name(node), KAFKA, self.kafka_broker_port(node), "kafka.Kafka",
+                                      controller_port=self.kafka_controller_port + (node - 1) * self.kafka_port_step))
+
+    def _placed(self, c):
+        """`c` on its own host in the network lab (when it has one there), else as it is."""
+        address = netlab_address(c.name) if self.netlab else None
+        return replace(c, host=address, netns="allot-" + c.name) if address else c
+
+    def netlab_hosts(self):
+        """The lab's hosts: (name, address, namespace or None), the db host (this machine's namespace) first, then
+        every Kafka node, the ingress and processors 1..max(ALLOT_PROCESSORS, 4)."""
+        if not self.netlab:
+            return []
+        # Room for `scripts/stack start processor-K` up to 4 (the scaling scenarios), beyond ALLOT_PROCESSORS.
+        extra = [self.service(f"processor-{k}") for k in range(self.processors + 1, 5)]
+        return [("db", NETLAB_DB_ADDRESS, None)] + [(c.name, c.host, c.netns) for c in self.all() + extra if c.netns]
 
     def kafka(self):
         """Nodes 1..ALLOT_KAFKA_NODES, in node order."""
@@ -171,7 +220,7 @@ class Layout:
 
     def bootstrap(self):
         """Every node's broker address (what `scripts/stack brokers` prints)."""
-        return ",".join(f"127.0.0.1:{c.port}" for c in self.kafka())
+        return ",".join(f"{c.host}:{c.port}" for c in self.kafka())
 
     # ---- servers
 
@@ -196,7 +245,8 @@ class Layout:
         else:
             port = self.sink_redis_metrics_port
         binary = _SERVICES[_service_key(name)][0]
-        return Component(name, SERVICE, port, "allot-" + _service_key(name), os.path.join(self.build_dir, binary))
+        return self._placed(
+            Component(name, SERVICE, port, "allot-" + _service_key(name), os.path.join(self.build_dir, binary)))
 
     def services(self, built_only=False):
         """allot's services in start order: ingress, processor-1..ALLOT_PROCESSORS, sink-mysql, sink-redis;
@@ -255,7 +305,7 @@ class Layout:
         service of the layout, built or not (one that is not built yet is simply down), and Prometheus itself."""
         targets = {placeholder: [] for _, placeholder in _SERVICES.values()}
         for c in self.services():
-            targets[_SERVICES[_service_key(c.name)][1]].append(f"127.0.0.1:{c.port}")
+            targets[_SERVICES[_service_key(c.name)][1]].append(f"{c.host}:{c.port}")
         targets[_PROMETHEUS_TARGETS] = [f"127.0.0.1:{self.prometheus_port}"]
         return targets
 
@@ -311,8 +361,9 @@ def mint_token(user, secret, issuer="allot", audience="allot", ttl=3600, now=Non
 
 def main(argv):
     usage = ("usage: components.py services [--all] [--ports] | all [--long] | pid-files [KIND] | metrics-port NAME | "
-             "port NAME | binary NAME | program NAME | kafka-nodes | prometheus-config TEMPLATE | json | "
-             "tokens PREFIX COUNT")
+             "port NAME | binary NAME | program NAME | host NAME | netns NAME | netlab-db-address | netlab-hosts | "
+             "kafka-nodes | "
+             "prometheus-config TEMPLATE | json | tokens PREFIX COUNT")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -324,7 +375,8 @@ def main(argv):
                 print(f"{c.name} {c.port}" if "--ports" in rest else c.name)
         elif cmd == "all" and set(rest) <= {"--long"}:
             for c in layout.all():
-                long = [c.name, c.kind, str(c.port), c.program, c.binary or "-", str(c.controller_port or "-")]
+                long = [c.name, c.kind, str(c.port), c.program, c.binary or "-", str(c.controller_port or "-"), c.host,
+                        c.netns or "-"]
                 print("\t".join(long) if rest else c.name)
         elif cmd == "pid-files" and len(rest) <= 1:
             for c in layout.pid_files(rest[0] if rest else None):
@@ -335,6 +387,14 @@ def main(argv):
         elif cmd in ("port", "program") and len(rest) == 1:
             c = layout.component(rest[0])
             print(c.port if cmd == "port" else c.program)
+        elif cmd in ("host", "netns") and len(rest) == 1:
+            c = layout.component(rest[0])
+            print(c.host if cmd == "host" else c.netns or "")
+        elif cmd == "netlab-db-address" and not rest:
+            print(NETLAB_DB_ADDRESS)
+        elif cmd == "netlab-hosts" and not rest:
+            for name, address, netns in layout.netlab_hosts():
+                print(name, address, netns or "-")
         elif cmd == "kafka-nodes" and not rest:
             print(layout.kafka_nodes)
         elif cmd == "prometheus-config" and len(rest) == 1:

@@ -17,8 +17,8 @@ namespace allot::testsupport {
 
 using namespace std::chrono_literals;
 
-ClaimLoad::ClaimLoad(std::vector<std::string> events, int per_second, int max_requests)
-    : events_(std::move(events)), per_second_(per_second), max_(max_requests) {
+ClaimLoad::ClaimLoad(std::vector<std::string> events, int per_second, int max_requests, std::set<std::string> rooms)
+    : events_(std::move(events)), rooms_(std::move(rooms)), per_second_(per_second), max_(max_requests) {
   thread_ = std::thread([this] { run(); });
 }
 ClaimLoad::~ClaimLoad() { stop(); }
@@ -50,7 +50,7 @@ int ClaimLoad::answered_between(int status, FaultClock::time_point from, FaultCl
 }
 
 void ClaimLoad::run() {
-  HttpClient http(http_port());
+  HttpClient http(http_port(), http_host());
   auto next = FaultClock::now();
   for (int i = 0; i < max_ && !stop_; ++i) {
     const auto& event = events_[static_cast<size_t>(i) % events_.size()];
@@ -61,7 +61,7 @@ void ClaimLoad::run() {
     int status = 0;
     std::string id;
     try {
-      auto r = http.post_json("/api/events/" + event + "/claims", R"({"user_id":")" + user + "\"}", headers);
+      auto r = http.post_json(request_path(event, rooms_), R"({"user_id":")" + user + "\"}", headers);
       status = r.status;
       if (status == 202) id = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
     } catch (const std::exception&) {
@@ -77,7 +77,7 @@ void ClaimLoad::run() {
 
 std::vector<std::string> create_events(int n, int stock, const std::string& prefix) {
   std::vector<std::string> events;
-  HttpClient http(http_port());
+  HttpClient http(http_port(), http_host());
   for (int i = 0; i < n; ++i) {
     events.push_back(unique_id(prefix));
     auto r = http.post_json("/api/events",
@@ -88,9 +88,33 @@ std::vector<std::string> create_events(int n, int stock, const std::string& pref
   return events;
 }
 
+std::vector<std::string> create_mixed_events(int n, int stock, const std::string& prefix,
+                                             std::set<std::string>& rooms) {
+  std::vector<std::string> events;
+  HttpClient http(http_port(), http_host());
+  for (int i = 0; i < n; ++i) {
+    events.push_back(unique_id(prefix));
+    nlohmann::json body{{"event_id", events.back()}, {"title", "Fault"}, {"stock", stock}};
+    if (i % 3 == 1) {
+      body["mode"] = "hold";
+      body["hold_ms"] = 5000;
+    } else if (i % 3 == 2) {
+      body["admit_per_s"] = 20;
+      rooms.insert(events.back());
+    }
+    auto r = http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
+  return events;
+}
+
+std::string request_path(const std::string& event, const std::set<std::string>& rooms) {
+  return "/api/events/" + event + (rooms.count(event) ? "/queue" : "/claims");
+}
+
 double seconds_until_processing(DecisionLog& log, const std::string& event) {
   auto started = FaultClock::now();
-  HttpClient http(http_port());
+  HttpClient http(http_port(), http_host());
   size_t before = log.decisions().size();
   for (int i = 0; i < 120; ++i) {  // the ingress may answer 503 while the broker comes back
     int status = 0;
@@ -110,14 +134,14 @@ double seconds_until_processing(DecisionLog& log, const std::string& event) {
 
 double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events,
                                      std::string& missing) {
-  HttpClient http(http_port());
+  HttpClient http(http_port(), http_host());
   std::map<std::string, std::string> id_of;  // event -> its probe's request id
   for (int round = 0; round < 240 && id_of.size() < events.size(); ++round) {
     for (const auto& e : events) {
       if (id_of.count(e)) continue;
       try {
         const auto user = "probe-" + std::to_string(++probes_);
-        auto r = http.post_json("/api/events/" + e + "/claims", R"({"user_id":")" + user + "\"}", as_user(user));
+        auto r = http.post_json(request_path(e, rooms_), R"({"user_id":")" + user + "\"}", as_user(user));
         if (r.status == 202) id_of[e] = nlohmann::json::parse(r.body).at("request_id").get<std::string>();
       } catch (const std::exception&) {
         // the ingress restarting: the next round tries again

@@ -21,7 +21,8 @@ using FaultClock = std::chrono::steady_clock;
 // every answer. Bounded by `max_requests` and by stop().
 class ClaimLoad {
  public:
-  ClaimLoad(std::vector<std::string> events, int per_second, int max_requests);
+  // `rooms`: the events with a waiting room, which get joins (POST .../queue) instead of claims.
+  ClaimLoad(std::vector<std::string> events, int per_second, int max_requests, std::set<std::string> rooms = {});
   ~ClaimLoad();
   ClaimLoad(const ClaimLoad&) = delete;
   ClaimLoad& operator=(const ClaimLoad&) = delete;
@@ -37,6 +38,7 @@ class ClaimLoad {
  private:
   void run();
   std::vector<std::string> events_;
+  std::set<std::string> rooms_;
   int per_second_, max_;
   std::atomic<bool> stop_{false};
   std::atomic<int> sent_{0};
@@ -50,7 +52,8 @@ class ClaimLoad {
 // Decisions of the probes' own request ids, from allot.decisions (read_committed), from construction on.
 class ProbeWatch {
  public:
-  ProbeWatch() : tail_("allot.decisions") {}
+  // `rooms`: events with a waiting room, probed with a join instead of a claim.
+  explicit ProbeWatch(std::set<std::string> rooms = {}) : tail_("allot.decisions"), rooms_(std::move(rooms)) {}
   // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
   // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
   // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
@@ -58,6 +61,7 @@ class ProbeWatch {
 
  private:
   TopicTail tail_;
+  std::set<std::string> rooms_;
   std::set<std::string> seen_;
   int probes_ = 0;
 };
@@ -80,6 +84,13 @@ ScaleRun scale_processors_one_four_one(ProbeWatch& probes, const std::vector<std
 
 // Creates `n` events of `stock` units through the admin API; EXPECTs each 202.
 std::vector<std::string> create_events(int n, int stock, const std::string& prefix);
+
+// Creates `n` events of `stock` units in turn first come first served, hold (holds of 5 s, which the ticks
+// expire) and with a waiting room (20 admitted a second); adds the waiting rooms to `rooms`. EXPECTs each 202.
+std::vector<std::string> create_mixed_events(int n, int stock, const std::string& prefix, std::set<std::string>& rooms);
+
+// The path of a load's request on `event`: a join when it has a waiting room, else a claim.
+std::string request_path(const std::string& event, const std::set<std::string>& rooms);
 
 // Time until a fresh claim is decided: the system is processing again. Probes (at most 120, 0.5 s apart)
 // until one is answered 202, then waits up to 120 s for its decision.

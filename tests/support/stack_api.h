@@ -18,7 +18,7 @@ namespace allot::testsupport {
 
 // POST /api/events with the admin token; the test fails unless the ingress answers 202.
 inline void create_event(const nlohmann::json& body) {
-  HttpClient http(http_port());
+  HttpClient http(http_port(), http_host());
   auto r = http.post_json("/api/events", body.dump(), {{"Authorization", "Bearer " + admin_token()}});
   ASSERT_EQ(r.status, 202) << r.body;
 }

@@ -43,6 +43,7 @@ std::string read_file(const std::string& path) {
 
 std::string brokers() { return env_or("ALLOT_KAFKA_BROKERS", "127.0.0.1:19092"); }
 int http_port() { return std::stoi(env_or("ALLOT_HTTP_PORT", "8080")); }
+std::string http_host() { return env_or("ALLOT_HTTP_HOST", "127.0.0.1"); }
 std::string repo_root() { return env_or("ALLOT_SOURCE_DIR", ALLOT_SOURCE_DIR); }
 std::string run_dir() { return env_or("ALLOT_RUN_DIR", repo_root() + "/.run"); }
 std::string admin_token() { return env_or("ALLOT_ADMIN_TOKEN", read_file(run_dir() + "/admin-token")); }
@@ -112,21 +113,22 @@ std::string unique_id(const std::string& prefix) {
 
 // ---- HTTP ----
 
-HttpClient::HttpClient(int port) : port_(port) {}
+HttpClient::HttpClient(int port, std::string host) : port_(port), host_(std::move(host)) {}
 HttpClient::~HttpClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
 void HttpClient::connect() {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port_));
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::inet_pton(AF_INET, host_.c_str(), &addr.sin_addr) != 1)
+    throw std::runtime_error("not an IPv4 address: " + host_);
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd_);
     fd_ = -1;
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port_) + " (is the stack up?)");
+    throw std::runtime_error("cannot connect to " + host_ + ":" + std::to_string(port_) + " (is the stack up?)");
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -187,7 +189,7 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& p
     fd_ = -1;
     if (header_end != std::string::npos) throw std::runtime_error("truncated HTTP response");
   }
-  throw std::runtime_error("no HTTP response from 127.0.0.1:" + std::to_string(port_));
+  throw std::runtime_error("no HTTP response from " + host_ + ":" + std::to_string(port_));
 }
 
 HttpResponse HttpClient::post_json(const std::string& path, const std::string& body,

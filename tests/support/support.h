@@ -21,6 +21,8 @@ namespace allot::testsupport {
 
 std::string brokers();
 int http_port();
+// Where the ingress listens: ALLOT_HTTP_HOST, else 127.0.0.1 (the network lab's ingress has a host of its own).
+std::string http_host();
 std::string admin_token();  // ALLOT_ADMIN_TOKEN, else the token scripts/stack wrote to .run/admin-token
 // The payment provider's callback secret: ALLOT_PAYMENT_WEBHOOK_SECRET, else .run/payment-secret.
 std::string payment_secret();
@@ -55,10 +57,10 @@ struct HttpResponse {
   std::string body;
 };
 
-// One keep-alive HTTP/1.1 connection to 127.0.0.1; reconnects when the server closed it.
+// One keep-alive HTTP/1.1 connection to `host` (127.0.0.1); reconnects when the server closed it.
 class HttpClient {
  public:
-  explicit HttpClient(int port);
+  explicit HttpClient(int port, std::string host = "127.0.0.1");
   ~HttpClient();
   // Throws std::runtime_error when the server cannot be reached.
   HttpResponse request(const std::string& method, const std::string& path, const std::string& body = "",
@@ -69,6 +71,7 @@ class HttpClient {
  private:
   void connect();
   int port_;
+  std::string host_;
   int fd_ = -1;
 };
 
