@@ -94,7 +94,9 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
   // The readiness check's own connections: on the producer's, a metadata request waits behind produce
   // requests that the broker holds for acks=all (e.g. while a dead follower is still in the ISR), and one
   // dead broker of three made the ingress refuse every claim for seconds.
-  auto probe_conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers}});
+  // A broker that goes silent (cut off by the network, its connection still open) must not hold the check:
+  // a request it leaves unanswered for 1.5 s closes that connection, and the next requests go to the others.
+  auto probe_conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers}, {"socket.timeout.ms", "1500"}});
   readiness_probe_.reset(RdKafka::Producer::create(probe_conf.get(), err));
   if (!readiness_probe_) throw std::runtime_error("readiness probe: " + err);
   commands_topic_.reset(RdKafka::Topic::create(readiness_probe_.get(), opt_.topic, nullptr, err));
@@ -191,9 +193,15 @@ bool Publisher::commands_topic_led() {
 void Publisher::readiness_loop() {
   while (!stop_) {
     if (opt_.test_hook) opt_.test_hook("publisher:readiness_check");
-    // A second request when the first failed: it may have gone to a broker that died meanwhile, and the
-    // next one goes to a broker still up. Only both failing makes the ingress not ready.
-    bool ok = commands_topic_led() || commands_topic_led();
+    // Further requests when the first failed, for up to 3 s: it may have gone to a broker that died or went
+    // silent meanwhile, and once the probe has closed that connection (socket.timeout.ms above) the next
+    // ones go to brokers that answer. Only a 3 s without any answer makes the ingress not ready.
+    bool ok = commands_topic_led();
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+         !ok && !stop_ && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // no broker at all answers at once
+      ok = commands_topic_led();
+    }
     if (ok != ready_.load()) {
       log_info("ingress", ok ? "broker reachable, " + opt_.topic + " has a leader"
                              : "broker unreachable, or no leader for " + opt_.topic);

@@ -183,11 +183,38 @@ void check_hold(const std::string& event_id, const EventTrack& t, const TickTime
   std::unordered_map<std::string, int64_t> per_user;  // live holds + confirmed
   int64_t issued = 0, stream_time = 0;
   bool closed = false;
+  // The ticks of the event's partition move its stream time while it waits for time: from its first hold
+  // on, until the first tick after which it holds none (that tick still moves it). So a claim decided after
+  // such a tick, though stamped before it (another ingress thread), is held until the tick's time + hold_ms.
+  const std::vector<std::pair<int64_t, int64_t>>* partition_ticks = nullptr;
+  if (!t.decisions.empty()) {
+    if (auto tk = ticks.find(t.decisions.front()->command.partition); tk != ticks.end()) partition_ticks = &tk->second;
+  }
+  size_t next_tick = 0;
+  bool waits_for_ticks = false;
+  int64_t tick_to_settle = -1;  // a tick whose decisions (expiries) decide whether the event still waits
+  auto catch_up_ticks = [&](int64_t offset) {
+    for (;;) {
+      if (tick_to_settle >= 0 && tick_to_settle < offset) {
+        if (live.empty()) waits_for_ticks = false;
+        tick_to_settle = -1;
+      }
+      if (!partition_ticks || next_tick >= partition_ticks->size() || (*partition_ticks)[next_tick].first > offset) {
+        return;
+      }
+      if (waits_for_ticks) {
+        stream_time = std::max(stream_time, (*partition_ticks)[next_tick].second);
+        tick_to_settle = (*partition_ticks)[next_tick].first;
+      }
+      ++next_tick;
+    }
+  };
   for (size_t i = 0; i < t.decisions.size(); ++i) {
     const Decision& d = *t.decisions[i];
     const std::string at = where(event_id, d);
     if (before_creation(event_id, t, d, r)) continue;
     const auto& spec = *t.spec;
+    catch_up_ticks(d.command.offset);
     stream_time = std::max(stream_time, d.received_at);
     if (d.type == decision_type::kHoldExpired) {
       auto it = live.find(d.request_id);
@@ -250,6 +277,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, const TickTime
           r.violations.push_back(at + ": held without the expiry stream time + hold_ms");
         }
         live[d.request_id] = {d.user_id, d.hold_expires_at.value_or(0), d.seat};
+        waits_for_ticks = true;
         if (!d.seat.empty()) {
           if (taken.count(d.seat)) r.violations.push_back(at + ": seat " + d.seat + " held twice");
           taken[d.seat] = d.request_id;

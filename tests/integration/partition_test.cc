@@ -14,11 +14,13 @@
 // The one test here that needs no lab, Netlab.LeavesNothingBehind..., runs everywhere (label integration).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cluster.h"
@@ -34,6 +36,15 @@ using Clock = FaultClock;
 
 // bench/netlab with `args`; its output goes to the test's log.
 int netlab(const std::string& args) { return sh("bench/netlab " + args); }
+
+// The two brokers other than `node`: kafka-N names.
+std::vector<std::string> other_brokers(int node) {
+  std::vector<std::string> out;
+  for (int other = 1; other <= 3; ++other) {
+    if (other != node) out.push_back(kafka_service(other));
+  }
+  return out;
+}
 
 bool in_the_lab() {
   const char* v = std::getenv("ALLOT_NETLAB");
@@ -53,6 +64,16 @@ class Partitions : public ::testing::Test {
                                     << " broker(s): " << v.not_replicated;
     std::string why;
     ASSERT_GE(wait_fully_replicated(180s, &why), 0) << "not fully replicated before the fault: " << why;
+    // Each scenario starts balanced, whatever the last one moved: every broker leads a third of allot.commands
+    // (the lab's controller restores the preferred leaders every 5 s).
+    std::map<int32_t, int> led;
+    for (int i = 0; i < 120; ++i) {
+      led = read_cluster().commands_leading;
+      if (led.size() == 3 && std::all_of(led.begin(), led.end(), [](const auto& b) { return b.second == 4; })) break;
+      std::this_thread::sleep_for(500ms);
+    }
+    ASSERT_EQ(led.size(), 3u) << "not every broker leads partitions of allot.commands after 60 s";
+    for (const auto& [broker, n] : led) EXPECT_EQ(n, 4) << "kafka-" << broker << " leads " << n << " of 12";
   }
   void TearDown() override {
     if (!lab_) return;
@@ -140,14 +161,32 @@ TEST_F(Partitions, TheBusiestLeaderCutFromTheOtherBrokersOnly) {
   const int node = fault_order(true).front();
   const auto name = kafka_service(node);
   std::vector<std::string> cuts;
-  for (int other = 1; other <= 3; ++other) {
-    if (other != node) cuts.push_back("cut " + name + " " + kafka_service(other));
-  }
+  for (const auto& other : other_brokers(node)) cuts.push_back("cut " + name + " " + other);
+  const int majority = node % 3 + 1;  // a broker of the majority side, whose metadata is the cluster's
   double recovery = hold_and_heal(cuts, 20s, [&] {
-    EXPECT_EQ(read_cluster().commands_leading[node], 0) << name << " still leads partitions on the minority side";
+    EXPECT_EQ(read_cluster(broker_address(majority)).commands_leading[node], 0)
+        << name << " still leads partitions of allot.commands in the majority's metadata";
   });
   finish("partition: busiest leader cut from the other brokers 20 s",
          name + " cut from both other brokers 20 s (clients still reach it)", recovery);
+}
+
+// Each broker in turn isolated for 12 s, while the ingress still reaches the other two: /readyz stays 200 (and
+// so no claim is refused for want of a broker), whichever broker the ingress's readiness probe had been asking.
+TEST_F(Partitions, TheIngressStaysReadyWhileAnyOneBrokerIsIsolated) {
+  start_load("pready");
+  ReadyzWatch readyz;
+  std::ostringstream faults;
+  double worst = 0;
+  for (int node = 1; node <= 3; ++node) {
+    const auto name = kafka_service(node);
+    double recovery = hold_and_heal({"isolate " + name}, 12s);
+    worst = worst < 0 || recovery < 0 ? -1 : std::max(worst, recovery);
+    const int not_ready = readyz.not_ready_between(fault_at_, heal_at_);
+    EXPECT_EQ(not_ready, 0) << "/readyz answered 503 with " << name << " isolated and two brokers up";
+    faults << name << " isolated 12 s: /readyz " << not_ready << " x 503, " << n503_ << " x 503 to claims; ";
+  }
+  finish("partition: each broker isolated in turn 12 s, ingress readiness", faults.str(), worst);
 }
 
 // processor-1 cut from the broker that coordinates its transactions (transactional.id allot-processor-1),
@@ -171,19 +210,17 @@ TEST_F(Partitions, TheIngressCutFromTwoBrokersOfThree) {
   finish("partition: ingress cut from kafka-1 and kafka-2 20 s", "ingress cut from kafka-1 and kafka-2 20 s", recovery);
 }
 
-// Asymmetric: the busiest leader reaches the other brokers, they cannot open connections to it (so its
-// followers cannot fetch and its ISR shrinks), 20 s.
+// Asymmetric: the busiest leader reaches the other brokers, they cannot reach its listening ports (so its
+// followers cannot fetch from it, nor the controller's side call it), 20 s.
 TEST_F(Partitions, TheBusiestLeaderReachesTheOthersButTheyCannotReachIt) {
   start_load("poneway");
   const int node = fault_order(true).front();
   const auto name = kafka_service(node);
   std::vector<std::string> cuts;
-  for (int other = 1; other <= 3; ++other) {
-    if (other != node) cuts.push_back("oneway " + name + " " + kafka_service(other));
-  }
+  for (const auto& other : other_brokers(node)) cuts.push_back("oneway " + name + " " + other);
   double recovery = hold_and_heal(cuts, 20s);
   finish("partition: one way, the others cannot reach the busiest leader 20 s",
-         name + " reaches the other brokers, they cannot open connections to it, 20 s", recovery);
+         name + " reaches the other brokers, they cannot reach its ports, 20 s", recovery);
 }
 
 // 10% of the packets every host sends into the lab dropped, 30 s.
@@ -206,12 +243,9 @@ TEST_F(Partitions, TheBusiestLeadersLinksFlapping) {
   start_load("pflap");
   const int node = fault_order(true).front();
   const auto name = kafka_service(node);
-  std::string others;
-  for (int other = 1; other <= 3; ++other) {
-    if (other != node) others += (others.empty() ? "" : ",") + kafka_service(other);
-  }
+  const auto others = other_brokers(node);
   // bench/netlab flap returns after the fifth cut has healed (~27 s).
-  double recovery = hold_and_heal({"flap " + name + " " + others + " 3 3 5"}, 0s);
+  double recovery = hold_and_heal({"flap " + name + " " + others[0] + "," + others[1] + " 3 3 5"}, 0s);
   finish("partition: busiest leader's links flapping 3 s cut / 3 s whole x 5",
          name + " cut from both other brokers 3 s, whole 3 s, five times", recovery);
 }

@@ -27,6 +27,22 @@ void load(CommandProducer& producer, const std::string& event, int stock, int cl
     producer.send({unique_id("c"), now_ms(), topics::Claim{event, users + std::to_string(i % (claims * 9 / 10))}});
 }
 
+// "ok", or what a transactional call of librdkafka failed with.
+std::string ok(RdKafka::Error* e) {
+  kafka::ErrorPtr owned(e);
+  return owned ? owned->str() : std::string("ok");
+}
+
+// A transactional producer (a fresh transactional.id from `prefix`) with its transactions initialised.
+std::unique_ptr<RdKafka::Producer> transactional_producer(const std::string& prefix) {
+  auto conf = kafka::make_conf({{"bootstrap.servers", brokers()}, {"transactional.id", unique_id(prefix)}});
+  std::string errstr;
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), errstr));
+  if (!producer) throw std::runtime_error("transactional producer: " + errstr);
+  if (auto e = ok(producer->init_transactions(30000)); e != "ok") throw std::runtime_error("init_transactions: " + e);
+  return producer;
+}
+
 class Projections : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -66,18 +82,7 @@ TEST_F(Projections, AgreeWithTheDecisionsAfterAFlashSaleAKillNineOfTheSinksAndAF
 // one): its records and the abort marker are never handed to a read_committed consumer. The sinks must still
 // count as caught up (`allotctl groups wait`, which every replay and many tests wait on) and report no lag.
 TEST_F(Projections, SinksCountAsCaughtUpWhenEveryPartitionEndsWithAnAbortedTransaction) {
-  auto conf = kafka::make_conf({{"bootstrap.servers", brokers()},
-                                {"transactional.id", unique_id("aborted-tail")},
-                                {"enable.idempotence", "true"},
-                                {"acks", "all"}});
-  std::string errstr;
-  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), errstr));
-  ASSERT_TRUE(producer) << errstr;
-  auto ok = [](RdKafka::Error* e) {
-    kafka::ErrorPtr owned(e);
-    return owned ? owned->str() : std::string("ok");
-  };
-  ASSERT_EQ(ok(producer->init_transactions(30000)), "ok");
+  auto producer = transactional_producer("aborted-tail");
   const int32_t partitions = kafka::partition_count(*producer, "allot.decisions", 10s);
   ASSERT_EQ(ok(producer->begin_transaction()), "ok");
   const std::string junk = "aborted: never read";
@@ -113,20 +118,12 @@ TEST_F(Projections, SinksCountAsCaughtUpWhenEveryPartitionEndsWithAnAbortedTrans
 TEST_F(Projections, GroupsWaitCountsMarkersAndAbortedRecordsAsConsumedButNotACommittedRecord) {
   const auto topic = unique_id("allot-it-lag"), group = unique_id("allot-it-lag-group");
   topics::apply_specs(brokers(), {topics::TopicSpec{topic, 1, {}}}, 30000);
-  auto conf = kafka::make_conf({{"bootstrap.servers", brokers()}, {"transactional.id", unique_id("lag")}});
-  std::string errstr;
-  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), errstr));
-  ASSERT_TRUE(producer) << errstr;
-  auto ok = [](RdKafka::Error* e) {
-    kafka::ErrorPtr owned(e);
-    return owned ? owned->str() : std::string("ok");
-  };
+  auto producer = transactional_producer("lag");
   auto produce = [&](std::string value) {
     ASSERT_EQ(
         producer->produce(topic, 0, RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), nullptr, 0, 0, nullptr),
         RdKafka::ERR_NO_ERROR);
   };
-  ASSERT_EQ(ok(producer->init_transactions(30000)), "ok");
   ASSERT_EQ(ok(producer->begin_transaction()), "ok");
   produce("committed");  // offset 0, its commit marker 1
   ASSERT_EQ(ok(producer->commit_transaction(30000)), "ok");

@@ -49,9 +49,18 @@ int configured_nodes() {
 
 std::string kafka_service(int node) { return "kafka-" + std::to_string(node); }
 
-ClusterView read_cluster() {
+std::string broker_address(int node) {
+  std::istringstream list(brokers());
+  std::string address;
+  for (int i = 1; std::getline(list, address, ','); ++i) {
+    if (i == node) return address;
+  }
+  return "";
+}
+
+ClusterView read_cluster(const std::string& bootstrap) {
   ClusterView out;
-  auto producer = kafka::make_producer({{"bootstrap.servers", brokers()}});
+  auto producer = kafka::make_producer({{"bootstrap.servers", bootstrap}});
   RdKafka::Metadata* raw = nullptr;
   auto code = producer->metadata(true, nullptr, &raw, 5000);
   if (code != RdKafka::ERR_NO_ERROR) {

@@ -39,7 +39,12 @@ struct ClusterView {
   std::string not_replicated;               // first partition (allot.* or internal) without a leader or a full ISR
 };
 
-ClusterView read_cluster();
+// From the metadata a fresh client gets from `bootstrap` (its first request goes there: a broker cut off from
+// the others answers with its own stale view, the majority's brokers with the cluster's).
+ClusterView read_cluster(const std::string& bootstrap = brokers());
+
+// Node N's broker address: the N-th of ALLOT_KAFKA_BROKERS.
+std::string broker_address(int node);
 
 // Waits until all three brokers answer and every partition has a leader and its full ISR; returns the
 // seconds it took, or -1 after `timeout` (then `why` says what was missing).

@@ -56,7 +56,9 @@ void ClaimLoad::run() {
     const auto& event = events_[static_cast<size_t>(i) % events_.size()];
     const auto user = "load-" + std::to_string(i / static_cast<int>(events_.size()));
     const auto headers = as_user(user);  // signed before its turn, off the request's time
-    next += std::chrono::microseconds(1000000 / per_second_);
+    // Paced; a load that fell behind (slow answers) starts again from now instead of catching up in a burst
+    // (which, against an ingress restarting, turned one second of refused connections into thousands).
+    next = std::max(next + std::chrono::microseconds(1000000 / per_second_), FaultClock::now() - 1s);
     std::this_thread::sleep_until(next);
     int status = 0;
     std::string id;

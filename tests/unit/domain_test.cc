@@ -24,6 +24,7 @@ class DecideTest : public ::testing::Test {
  protected:
   // Runs one command through decide() and applies its writes; returns the decision (or nullopt).
   std::optional<topics::Decision> run(const topics::Command& c, int64_t now = 1000) {
+    commands_.push_back({{3, offset_}, c});
     auto r = decide(state_, c, {3, offset_++}, now);
     if (!r) return std::nullopt;
     state_.apply(r->writes);
@@ -38,7 +39,8 @@ class DecideTest : public ::testing::Test {
   }
   MapState state_;
   int64_t offset_ = 0;
-  std::vector<topics::Decision> log_;  // every decision published, as the runner would
+  std::vector<topics::Decision> log_;                // every decision published, as the runner would
+  std::vector<topics::PositionedCommand> commands_;  // every command decided, with its position
 };
 
 TEST_F(DecideTest, CreatesAnEventOnceThenAnswersAlreadyExists) {
@@ -169,6 +171,7 @@ class ModesTest : public DecideTest {
     bool published = true;
   };
   Step step(const topics::Command& c) {
+    commands_.push_back({{3, offset_}, c});
     auto r = decide(state_, c, {3, offset_++}, 1000);
     EXPECT_TRUE(r);
     state_.apply(r->writes);
@@ -200,6 +203,30 @@ class ModesTest : public DecideTest {
   Step close(const std::string& event, int64_t at) { return step({next_id(), at, topics::CloseEvent{event}}); }
   Step tick(int64_t at) { return step({next_id(), at, topics::Tick{}}); }
 };
+
+// A tick moves a hold event's stream time while it holds units. A claim stamped before that tick (by another
+// ingress thread) but decided after it is held until the tick's time + hold_ms, and the verifier, given the
+// commands (the ticks among them), agrees: a partition run (100 ms delay) found it calling that a violation.
+TEST_F(ModesTest, AClaimStampedBeforeATickButDecidedAfterItIsHeldFromTheTicksTime) {
+  hold_event("ht", 3, 100);
+  ASSERT_EQ(claim_at("ht", "a", 1000).decision.outcome, Outcome::kHeld);  // expires 1100; the event waits for ticks
+  tick(1050);                                                             // stream time 1050, nothing expires
+  auto late = claim_at("ht", "b", 1040);
+  ASSERT_EQ(late.decision.outcome, Outcome::kHeld);
+  EXPECT_EQ(late.decision.hold_expires_at, 1150);
+  tick(1200);  // both expire, and the event stops waiting for ticks after this one
+  tick(1300);  // moves nothing now
+  auto after = claim_at("ht", "c", 1250);
+  EXPECT_EQ(after.decision.hold_expires_at, 1350) << "the tick at 1300 moved an event that holds nothing";
+  auto report = topics::verify({commands_, log_, {}});
+  EXPECT_TRUE(report.ok()) << report.summary();
+  // ...and still catches an expiry that is not the stream time + hold_ms.
+  auto forged = log_;
+  for (auto& d : forged) {
+    if (d.request_id == late.decision.request_id) d.hold_expires_at = 1140;
+  }
+  EXPECT_FALSE(topics::verify({commands_, forged, {}}).ok());
+}
 
 TEST_F(ModesTest, RaffleTakesOneEntryPerUserThenDrawsStockDistinctWinnersAtTheClose) {
   raffle("r1", 3);
