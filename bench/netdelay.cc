@@ -107,7 +107,11 @@ int main(int argc, char** argv) {
     nfq_close(h);
     return 1;
   }
-  nfq_set_queue_maxlen(q, 100000);  // what the kernel holds for us at most; the rest bypasses the queue
+  // What the kernel holds for us at most; past it (and when our socket buffer overflows) packets pass
+  // undelayed rather than being dropped (fail open), so the delayer never turns into packet loss.
+  nfq_set_queue_maxlen(q, 100000);
+  nfq_set_queue_flags(q, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN);
+  nfnl_rcvbufsiz(nfq_nfnlh(h), 8 << 20);
   const int fd = nfq_fd(h);
   std::fprintf(stderr, "allot-netdelay: queue %u, delay %ld ms +- %ld ms, for %ld s\n", queue, delay_ms, jitter_ms,
                seconds);

@@ -264,7 +264,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   // consumed so far is in the batch, so the position never skips an unapplied one. A failure (a
   // rebalance took the partition) loses nothing: the batch is read again from the last committed
   // offset and applied again.
-  bool commit() {
+  bool commit(bool idle = false) {
     std::map<int32_t, int64_t> next = positions();
     for (const auto& m : batch) next[m->partition()] = std::max(next[m->partition()], m->offset() + 1);
     kafka::PartitionList offsets;
@@ -280,6 +280,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
       }
     }
     if (code != RdKafka::ERR_NO_ERROR) {
+      if (idle) return false;  // only markers moved (a rebalance, say): the next idle loop tries again, quietly
       probe.commit_failures.inc();
       log_warn(log_name,
                "offset commit failed (the batch will be re-applied, which changes nothing): " + RdKafka::err2str(code));
@@ -352,7 +353,7 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
         process_batch(stop, abandoned);
         last_check = std::chrono::steady_clock::now();  // a batch that went through is a fresh check
       } else if (fatal.empty()) {
-        commit();  // markers and aborted records consumed since the last batch (nothing to apply)
+        commit(true);  // markers and aborted records consumed since the last batch (nothing to apply)
         idle_check(last_check);
       }
       probe.healthy.set(health().empty() ? 1 : 0);

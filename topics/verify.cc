@@ -181,7 +181,7 @@ void check_hold(const std::string& event_id, const EventTrack& t, const TickTime
   std::map<std::string, Live> live;                   // claim request id -> hold
   std::map<std::string, Live> ended;                  // claim request id -> its holder; expires_at 0 unless it expired
   std::unordered_map<std::string, int64_t> per_user;  // live holds + confirmed
-  int64_t issued = 0, stream_time = 0;
+  int64_t issued = 0, stream_time = t.created_received_at;  // the processor's starts at the creation
   bool closed = false;
   // The ticks of the event's partition move its stream time while it waits for time: from its first hold
   // on, until the first tick after which it holds none (that tick still moves it). So a claim decided after
