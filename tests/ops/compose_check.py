@@ -89,6 +89,10 @@ EXCLUDED_FROM_BUILD = {
     "chromium": "the browser test (tests/web)",
     "docker-compose": "checks compose/docker-compose.yml (this test); the image does not run Docker",
     "gnuplot-nox": "draws bench/metrics/render's charts; not used by the build",
+    "iproute2": "the network lab (bench/netlab) runs on the host, not in the image",
+    "nftables": "the network lab (bench/netlab) runs on the host, not in the image",
+    "iptables": "the network lab (bench/netlab) runs on the host, not in the image",
+    "libnetfilter-queue-dev": "only the network lab's delayer (bench/netdelay.cc) links it; optional in CMake",
 }
 # Installed in the runtime stage although no binary links to them.
 RUNTIME_EXTRAS = {
