@@ -46,6 +46,13 @@ std::vector<std::string> other_brokers(int node) {
   return out;
 }
 
+// bench/netlab `verb` (cut, oneway) between `node` and each of the other two brokers.
+std::vector<std::string> against_other_brokers(const std::string& verb, int node) {
+  std::vector<std::string> faults;
+  for (const auto& other : other_brokers(node)) faults.push_back(verb + " " + kafka_service(node) + " " + other);
+  return faults;
+}
+
 bool in_the_lab() {
   const char* v = std::getenv("ALLOT_NETLAB");
   return v && std::string(v) == "1";
@@ -163,8 +170,7 @@ TEST_F(Partitions, TheBusiestLeaderCutFromTheOtherBrokersOnly) {
   start_load("pminor");
   const int node = fault_order(true).front();
   const auto name = kafka_service(node);
-  std::vector<std::string> cuts;
-  for (const auto& other : other_brokers(node)) cuts.push_back("cut " + name + " " + other);
+  const auto cuts = against_other_brokers("cut", node);
   const int majority = node % 3 + 1;  // a broker of the majority side, whose metadata is the cluster's
   double recovery = hold_and_heal(cuts, 20s, [&] {
     auto view = read_cluster(broker_address(majority));
@@ -222,9 +228,7 @@ TEST_F(Partitions, TheBusiestLeaderReachesTheOthersButTheyCannotReachIt) {
   start_load("poneway");
   const int node = fault_order(true).front();
   const auto name = kafka_service(node);
-  std::vector<std::string> cuts;
-  for (const auto& other : other_brokers(node)) cuts.push_back("oneway " + name + " " + other);
-  double recovery = hold_and_heal(cuts, 20s);
+  double recovery = hold_and_heal(against_other_brokers("oneway", node), 20s);
   finish("partition: one way, the others cannot reach the busiest leader 20 s",
          name + " reaches the other brokers, they cannot reach its ports, 20 s", recovery);
 }
