@@ -122,9 +122,9 @@ int main() {
     allot::ingress::Server http(server, pub, {projections, processors, redis_sink, &watch}, baselines, registry);
     http.start();
     allot::log_info("ingress", "listening on " + server.host + ":" + std::to_string(server.port));
-    int rc = http.run(g_stop, publisher.delivery_timeout_ms + 1000);
-    if (rc == 0) allot::log_info("ingress", "stopped cleanly");
-    return rc;
+    http.run(g_stop, publisher.delivery_timeout_ms + 1000);
+    allot::log_info("ingress", "stopped cleanly");
+    return 0;
   } catch (const std::exception& e) {
     allot::log_error("ingress", std::string("fatal: ") + e.what());
     return 1;

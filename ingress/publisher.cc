@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
+#include <utility>
 
 #include "common/kafka.h"
 #include "common/log.h"
@@ -75,22 +76,14 @@ Publisher::Publisher(PublisherOptions options, metrics::Registry& registry)
               .with()),
       failed_gauge_(registry
                         .gauge("allot_ingress_producer_failed",
-                               "1 once the Kafka producer failed fatally (the process then exits)")
+                               "1 while the Kafka producer has failed fatally and is being replaced")
+                        .with()),
+      replacements_(registry
+                        .counter("allot_ingress_producer_replacements_total",
+                                 "Kafka producers replaced after a fatal error (each answered what it held with 503)")
                         .with()) {
-  auto conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers},
-                                {"enable.idempotence", "true"},
-                                {"acks", "all"},
-                                {"linger.ms", std::to_string(opt_.linger_ms)},
-                                {"message.timeout.ms", std::to_string(opt_.delivery_timeout_ms)},
-                                {"queue.buffering.max.messages", "200000"},
-                                {"socket.keepalive.enable", "true"},
-                                // A 202 waits for this round trip: no Nagle delay on small produce requests.
-                                {"socket.nagle.disable", "true"}});
+  producer_ = make_producer();
   std::string err;
-  if (conf->set("dr_cb", reports_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
-  if (conf->set("event_cb", events_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
-  producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!producer_) throw std::runtime_error("producer: " + err);
   // The readiness check's own connections: on the producer's, a metadata request waits behind produce
   // requests that the broker holds for acks=all (e.g. while a dead follower is still in the ISR), and one
   // dead broker of three made the ingress refuse every claim for seconds.
@@ -116,23 +109,84 @@ Publisher::~Publisher() {
   poller_.join();
 }
 
+std::unique_ptr<RdKafka::Producer> Publisher::make_producer() {
+  auto conf = kafka::make_conf({{"bootstrap.servers", opt_.brokers},
+                                {"enable.idempotence", "true"},
+                                {"acks", "all"},
+                                {"linger.ms", std::to_string(opt_.linger_ms)},
+                                {"message.timeout.ms", std::to_string(opt_.delivery_timeout_ms)},
+                                {"queue.buffering.max.messages", "200000"},
+                                {"socket.keepalive.enable", "true"},
+                                // A 202 waits for this round trip: no Nagle delay on small produce requests.
+                                {"socket.nagle.disable", "true"}});
+  std::string err;
+  if (conf->set("dr_cb", reports_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  if (conf->set("event_cb", events_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+  if (!producer) throw std::runtime_error("producer: " + err);
+  return producer;
+}
+
 std::string Publisher::fatal_error() const {
   std::lock_guard lock(mu_);
   return fatal_;
 }
 
+// On the poll thread (an error event). While a failed producer is being replaced, its own later events
+// are ignored: fatal_ stays set until it is gone.
 void Publisher::on_fatal_error() {
   std::string reason;
-  auto code = producer_->fatal_error(reason);
   {
     std::lock_guard lock(mu_);
     if (!fatal_.empty()) return;
+    auto code = producer_->fatal_error(reason);
     fatal_ = RdKafka::err2str(code) + ": " + reason;
     reason = fatal_;
   }
   failed_gauge_.set(1);
   failed_ = true;
-  log_error("ingress", "kafka producer failed fatally (" + reason + "); every command is refused from now on");
+  log_error("ingress", "kafka producer failed fatally (" + reason + "); commands are refused until it is replaced");
+}
+
+// On the poll thread, once failed_ is set. New commands are refused meanwhile (publish() and the API check
+// failed_), so the handlers still inside publish() leave the shared lock at once and the exclusive one is
+// not starved.
+void Publisher::replace_failed_producer() {
+  if (opt_.test_hook) opt_.test_hook("publisher:replacing_producer");
+  // What the failed producer still holds can no longer be delivered in order: answer it now (503), rather
+  // than at its delivery timeout. A purged in-flight message may have been stored; the client's retry with
+  // the same Idempotency-Key is harmless, and the 503 never claimed otherwise.
+  producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+       producer_->outq_len() > 0 && std::chrono::steady_clock::now() < until;) {
+    producer_->poll(10);
+  }
+  // A broker that keeps failing new producers must not be hammered: at most one replacement a second.
+  auto next = last_replacement_ + std::chrono::seconds(1);
+  while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::unique_ptr<RdKafka::Producer> fresh;
+  try {
+    fresh = make_producer();
+  } catch (const std::exception& e) {
+    log_error("ingress", std::string("could not create a new kafka producer: ") + e.what() + "; trying again");
+    last_replacement_ = std::chrono::steady_clock::now();
+    return;
+  }
+  std::unique_ptr<RdKafka::Producer> failed;
+  {
+    std::unique_lock lock(producer_mu_);
+    failed = std::exchange(producer_, std::move(fresh));
+  }
+  failed.reset();  // its reports were all served above (or dropped after 5 s: purged messages only)
+  last_replacement_ = std::chrono::steady_clock::now();
+  replacements_.inc();
+  {
+    std::lock_guard lock(mu_);
+    fatal_.clear();
+  }
+  failed_gauge_.set(0);
+  failed_ = false;
+  log_info("ingress", "a new kafka producer replaced the failed one; taking commands again");
 }
 
 void Publisher::raise_fatal_error_for_test() {
@@ -142,8 +196,13 @@ void Publisher::raise_fatal_error_for_test() {
 void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition) {
   std::string value = topics::encode(command);
   const std::string key = command.key();
+  if (failed_) {
+    delivery->failed("the kafka producer failed and is being replaced");
+    return;
+  }
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
+  std::shared_lock lock(producer_mu_);
   auto code =
       producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
                          RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), key.data(), key.size(), 0, f);
@@ -155,6 +214,7 @@ void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery
 }
 
 int32_t Publisher::partition_count(std::chrono::milliseconds timeout) {
+  std::shared_lock lock(producer_mu_);
   return kafka::partition_count(*producer_, opt_.topic, timeout);
 }
 
@@ -166,9 +226,12 @@ void Publisher::flush(int timeout_ms) {
 }
 
 // Only polls: every delivery report (every 202) and error event is served here, so nothing else may
-// block this thread.
+// block this thread; and replaces a failed producer (this thread alone writes producer_).
 void Publisher::poll_loop() {
-  while (!stop_) producer_->poll(5);
+  while (!stop_) {
+    producer_->poll(5);
+    if (failed_) replace_failed_producer();
+  }
 }
 
 // One metadata request (up to a second) for the commands topic: some broker answered, and some partition

@@ -5,15 +5,18 @@
 // it serves every delivery report (so every 202) and librdkafka's error events. A second one checks broker
 // readiness with a blocking metadata request once a second, so that request never delays a 202: over its
 // own connections, so it never waits behind produce requests either.
-// A fatal producer error (the idempotent producer can no longer promise order without duplicates) is
-// final: ready() turns false for good, every publish fails, and failed() tells main to exit non-zero so
-// the supervisor starts a fresh producer.
+// A fatal producer error (the idempotent producer can no longer promise order without duplicates, e.g. an
+// "out of order sequence number" after a partition leader lost what it could not replicate) ends that
+// producer, not the ingress: while failed() every publish fails at once (503), the poll thread answers what
+// the failed producer still held (503: the client's retry with the same Idempotency-Key is harmless), and
+// then creates a new producer (a new producer id, so a new sequence) and clears failed().
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -47,7 +50,8 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   int linger_ms = 2;
-  // Points: "publisher:readiness_check" (readiness thread, before its metadata request).
+  // Points: "publisher:readiness_check" (readiness thread, before its metadata request),
+  // "publisher:replacing_producer" (poll thread, after a fatal error, before it replaces the producer).
   TestHook test_hook;
 };
 
@@ -63,9 +67,9 @@ class CommandPublisher {
   // A broker answered the last readiness check with a leader for the commands topic, and the producer
   // has not failed.
   virtual bool ready() const = 0;
-  // The producer failed fatally; it never recovers (see fatal_error()).
+  // The producer failed fatally and is being replaced; commands are refused meanwhile (see fatal_error()).
   virtual bool failed() const = 0;
-  // Why the producer failed; empty while it has not.
+  // Why the producer failed; empty while it has not (or once replaced).
   virtual std::string fatal_error() const = 0;
   // Waits up to `timeout_ms` for every delivery to be reported.
   virtual void flush(int timeout_ms) = 0;
@@ -91,14 +95,20 @@ class Publisher : public CommandPublisher {
   void readiness_loop();
   bool commands_topic_led();
   void on_fatal_error();
+  std::unique_ptr<RdKafka::Producer> make_producer();
+  void replace_failed_producer();
   PublisherOptions opt_;
   std::unique_ptr<RdKafka::DeliveryReportCb> reports_;
   std::unique_ptr<RdKafka::EventCb> events_;
+  // publish() and partition_count() share it; only the poll thread replaces producer_, holding it alone.
+  mutable std::shared_mutex producer_mu_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::Producer> readiness_probe_;  // metadata requests only; never produces
   std::unique_ptr<RdKafka::Topic> commands_topic_;      // readiness_probe_'s handle of opt_.topic
   metrics::Histogram& produce_seconds_;
   metrics::Gauge& failed_gauge_;
+  metrics::Counter& replacements_;
+  std::chrono::steady_clock::time_point last_replacement_{};  // poll thread only
   std::atomic<bool> ready_{false};
   std::atomic<bool> failed_{false};
   std::atomic<int64_t> in_flight_{0};

@@ -72,19 +72,11 @@ void Server::drain_and_stop(int drain_ms) {
   i.started = false;
 }
 
-int Server::run(const std::atomic<bool>& stop, int drain_ms) {
-  auto& i = *impl_;
-  while (!stop && !i.publisher.failed()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (i.publisher.failed()) {
-    // A fatal producer never recovers: a fresh process (the supervisor's restart) gets a new one.
-    log_error("ingress", "fatal: kafka producer failed (" + i.publisher.fatal_error() +
-                             "); draining and exiting for the supervisor to restart");
-    drain_and_stop(drain_ms);
-    return 1;
-  }
+void Server::run(const std::atomic<bool>& stop, int drain_ms) {
+  // A fatal producer error does not end it: the publisher replaces its producer in-process.
+  while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   log_info("ingress", "draining");
   drain_and_stop(drain_ms);
-  return 0;
 }
 
 }  // namespace allot::ingress

@@ -37,9 +37,9 @@ class Server {
   // Stops taking new commands (readyz goes 503), waits for the handlers that already passed that check,
   // then for in-flight commands (all within `drain_ms`), then shuts down.
   void drain_and_stop(int drain_ms);
-  // Serves until `stop` is set or the publisher failed fatally, then drains (up to `drain_ms`) and stops;
-  // returns the process's exit code: 0 after a requested stop, 1 after a fatal error.
-  int run(const std::atomic<bool>& stop, int drain_ms);
+  // Serves until `stop` is set, then drains (up to `drain_ms`) and stops. A fatal producer error does not
+  // end it (the publisher replaces its producer).
+  void run(const std::atomic<bool>& stop, int drain_ms);
 
  private:
   struct Impl;

@@ -135,7 +135,7 @@ ApiError not_held(std::string_view action, std::string_view status) {
 
 ApiError shutting_down() { return {503, "shutting_down", "the ingress is stopping; retry on another instance"}; }
 ApiError producer_failed() {
-  return {503, "producer_failed", "this ingress can no longer store commands and is restarting; retry later", 1};
+  return {503, "producer_failed", "this ingress's Kafka producer failed and is being replaced; retry in a second", 1};
 }
 ApiError broker_unavailable() {
   return {503, "broker_unavailable", "the message broker is unreachable; retry later", 1};

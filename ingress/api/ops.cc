@@ -19,8 +19,9 @@ void readyz(Api::Context& c, const Request&, Reply r) {
   }
   body["status"] = "not_ready";
   if (failed) {
-    body["error"] = {{"code", "producer_failed"},
-                     {"message", "the Kafka producer failed fatally (" + c.publisher.fatal_error() + "); restarting"}};
+    body["error"] = {
+        {"code", "producer_failed"},
+        {"message", "the Kafka producer failed fatally (" + c.publisher.fatal_error() + "); replacing it"}};
   } else {
     body["error"] = {{"code", "not_ready"},
                      {"message", draining ? "shutting down" : "the message broker is unreachable"}};

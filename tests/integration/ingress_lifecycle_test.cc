@@ -1,7 +1,7 @@
 // The ingress's lifecycle against the real broker: shutdown lets every handler that got past the
-// draining check publish before the final flush; a fatal producer error makes the ingress not ready and
-// ends it; delivery reports (the 202s) never wait for the readiness check's metadata request.
-// Each test runs its own Publisher and Server in this process, on a free loopback port, and forces the
+// draining check publish before the final flush; a fatal producer error is answered 503 while the
+// publisher replaces its producer in-process; delivery reports (the 202s) never wait for the readiness check's metadata
+// request. Each test runs its own Publisher and Server in this process, on a free loopback port, and forces the
 // schedule it is about through the test hooks (ServerOptions/PublisherOptions::test_hook): no sleeps
 // decide anything, every wait is bounded.
 #include <gtest/gtest.h>
@@ -118,37 +118,70 @@ TEST(IngressLifecycle, HandlersInProgressPublishBeforeTheFinalFlush) {
   EXPECT_EQ(r.status, 202) << "the command in progress at shutdown was not answered 202: " << r.body << error;
 }
 
-// After a fatal idempotent-producer error the ingress cannot store a command again: readiness says so
-// (with a JSON error) and the serving loop ends with a non-zero exit code for the supervisor.
-TEST(IngressLifecycle, FatalProducerErrorMakesItNotReadyAndEndsIt) {
-  Ingress ingress({});
+// A fatal idempotent-producer error (as a broker's "out of order sequence number" after a partition heals)
+// ends that producer, not the ingress: while it is being replaced (the test holds the replacement to look),
+// /readyz and commands answer 503 producer_failed with a JSON error; then a new producer takes commands
+// again in the same process, and the serving loop goes on until it is asked to stop.
+TEST(IngressLifecycle, AFatalProducerErrorIsRecoveredInProcessWithANewProducer) {
+  std::mutex mu;
+  std::condition_variable changed;
+  bool replacing = false, released = false;
+  auto hook = [&](std::string_view point) {
+    if (point != "publisher:replacing_producer") return;
+    std::unique_lock lock(mu);
+    replacing = true;
+    changed.notify_all();
+    changed.wait_for(lock, 30s, [&] { return released; });
+  };
+  auto release = [&] {
+    std::lock_guard lock(mu);
+    released = true;
+    changed.notify_all();
+  };
+  Ingress ingress(hook);
   ingress.wait_ready();
   if (HasFatalFailure()) return;
+  std::atomic<bool> stop{false};
+  auto serving = std::async(std::launch::async, [&] { ingress.server().run(stop, 5000); });
+  ASSERT_EQ(create_event(ingress.port()).status, 202) << "a command before the fatal error";
 
   ingress.publisher().raise_fatal_error_for_test();
-
+  {
+    std::unique_lock lock(mu);
+    bool reached = changed.wait_for(lock, 30s, [&] { return replacing; });
+    if (!reached) {
+      lock.unlock();
+      stop = true;
+      FAIL() << "the publisher never began to replace its failed producer";
+    }
+  }
   HttpClient http(ingress.port());
-  HttpResponse ready;
+  auto ready = http.request("GET", "/readyz");
+  auto refused = create_event(ingress.port());
+  release();
+  EXPECT_EQ(ready.status, 503) << "/readyz while the producer is replaced: " << ready.body;
+  auto body = nlohmann::json::parse(ready.body, nullptr, false);
+  EXPECT_EQ(body.value("status", ""), "not_ready") << ready.body;
+  EXPECT_EQ(body.contains("error") ? body["error"].value("code", "") : "", "producer_failed") << ready.body;
+  EXPECT_EQ(refused.status, 503) << "a command while the producer is replaced: " << refused.body;
+  EXPECT_NE(refused.body.find("producer_failed"), std::string::npos) << refused.body;
+
+  // Bounded: until the new producer is in place and the readiness check has seen the broker.
   for (int i = 0; i < 300; ++i) {
     ready = http.request("GET", "/readyz");
-    if (ready.status != 200) break;
+    if (ready.status == 200) break;
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(ready.status, 503) << "/readyz after a fatal producer error: " << ready.body;
-  auto body = nlohmann::json::parse(ready.body, nullptr, false);
-  ASSERT_FALSE(body.is_discarded()) << ready.body;
-  EXPECT_EQ(body.value("status", ""), "not_ready") << ready.body;
-  EXPECT_TRUE(body.contains("error") && body["error"].contains("code") && body["error"].contains("message"))
-      << ready.body;
-  EXPECT_EQ(create_event(ingress.port()).status, 503) << "a command after the fatal error";
+  EXPECT_EQ(ready.status, 200) << "/readyz after the replacement: " << ready.body;
+  auto after = create_event(ingress.port());
+  EXPECT_EQ(after.status, 202) << "a command after the replacement: " << after.body;
+  auto metrics = http.request("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("allot_ingress_producer_replacements_total 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("allot_ingress_producer_failed 0"), std::string::npos) << metrics.body;
 
-  // Nobody asks it to stop: the loop must end on its own, with a failure code.
-  std::atomic<bool> stop{false};
-  auto rc = std::async(std::launch::async, [&] { return ingress.server().run(stop, 5000); });
-  bool ended = rc.wait_for(30s) == std::future_status::ready;
+  EXPECT_NE(serving.wait_for(0s), std::future_status::ready) << "the serving loop ended after a fatal error";
   stop = true;
-  EXPECT_TRUE(ended) << "the serving loop went on after a fatal producer error";
-  EXPECT_NE(rc.get(), 0) << "exit code after a fatal producer error";
+  EXPECT_EQ(serving.wait_for(30s), std::future_status::ready) << "the serving loop did not stop when asked";
 }
 
 // Ready means some broker leads the commands topic, not only that a broker answers: an ingress whose
