@@ -101,16 +101,18 @@ int groups_delete(const std::vector<std::string>& args) {
 // Lag of `group` on `topic`: per partition, end minus committed, where a partition counts as consumed
 // when what lies past its committed offset is only transaction markers and aborted records (a
 // read_committed consumer is never handed those, so it may not have committed past them). -1 when the
-// offsets cannot be read.
-int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& brokers, const std::string& topic, int32_t partitions) {
+// offsets cannot be read. Each request waits at most `wait` (at most 5 s).
+int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& brokers, const std::string& topic, int32_t partitions,
+                  std::chrono::milliseconds wait) {
+  const int wait_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 1, 5000));
   allot::kafka::PartitionList tps;
   for (int32_t p = 0; p < partitions; ++p) tps.items.push_back(RdKafka::TopicPartition::create(topic, p));
-  if (c.committed(tps.items, 5000) != RdKafka::ERR_NO_ERROR) return -1;
+  if (c.committed(tps.items, wait_ms) != RdKafka::ERR_NO_ERROR) return -1;
   std::map<int32_t, int64_t> behind;
   std::vector<allot::kafka::PartitionStart> ranges;
   for (auto* tp : tps.items) {
     int64_t low = 0, high = 0;
-    if (c.query_watermark_offsets(topic, tp->partition(), &low, &high, 5000) != RdKafka::ERR_NO_ERROR) return -1;
+    if (c.query_watermark_offsets(topic, tp->partition(), &low, &high, wait_ms) != RdKafka::ERR_NO_ERROR) return -1;
     int64_t committed = tp->offset() < 0 ? low : tp->offset();
     if (high > committed) {
       behind[tp->partition()] = high - committed;
@@ -120,7 +122,8 @@ int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& brokers, const s
   if (ranges.empty()) return 0;
   std::set<int32_t> unconsumed;
   try {
-    unconsumed = allot::kafka::partitions_with_committed_records(brokers, topic, ranges, std::chrono::seconds(5));
+    unconsumed =
+        allot::kafka::partitions_with_committed_records(brokers, topic, ranges, std::chrono::milliseconds(wait_ms));
   } catch (const std::exception&) {
     for (const auto& r : ranges) unconsumed.insert(r.partition);  // an open transaction: not caught up yet
   }
@@ -140,8 +143,10 @@ int groups_wait(const std::vector<std::string>& args) {
   int32_t partitions = allot::kafka::partition_count(*c, topic, std::chrono::seconds(10));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   int64_t lag = -1;
-  while (std::chrono::steady_clock::now() < deadline) {
-    lag = group_lag(*c, brokers, topic, partitions);
+  // A round's requests wait no longer than what is left, so --timeout is kept within a round's few requests.
+  for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+    lag = group_lag(*c, brokers, topic, partitions,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     if (lag == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }

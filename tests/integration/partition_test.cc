@@ -65,6 +65,7 @@ class Partitions : public ::testing::Test {
                                  "eval \"$(bench/netlab env)\" && bench/netlab up && ctest -L partition";
     lab_ = true;
     ASSERT_EQ(netlab("heal >/dev/null"), 0);
+    ASSERT_EQ(netlab("leaders-restore >/dev/null"), 0);  // what a scenario's leaders-away moved
     ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
     auto v = read_cluster();
     ASSERT_GE(v.brokers.size(), 3u) << "the lab's cluster has " << v.brokers.size()
@@ -86,6 +87,7 @@ class Partitions : public ::testing::Test {
     if (!lab_) return;
     if (load_) load_->stop();
     EXPECT_EQ(netlab("heal >/dev/null"), 0);
+    EXPECT_EQ(netlab("leaders-restore >/dev/null"), 0);
     ASSERT_EQ(sh("scripts/stack up >/dev/null"), 0);
     std::string why;
     EXPECT_GE(wait_fully_replicated(180s, &why), 0) << "not fully replicated after the scenario: " << why;
@@ -201,15 +203,35 @@ TEST_F(Partitions, TheIngressStaysReadyWhileAnyOneBrokerIsIsolated) {
   finish("partition: each broker isolated in turn 12 s, ingress readiness", faults.str(), worst);
 }
 
-// processor-1 cut from the broker that coordinates its transactions (transactional.id allot-processor-1),
-// while it still reaches the other brokers: it cannot commit; its transaction times out or it leaves the
-// group, processor-2 takes its partitions, and when it comes back it is fenced, never a zombie that commits.
+// processor-1 cut from the broker that coordinates its transactions (transactional.id allot-processor-1) while it
+// still reaches every partition leader and its group's coordinator: before the cut that broker hands the
+// leadership of every partition of allot.* and __consumer_offsets to the other two (bench/netlab leaders-away;
+// it keeps __transaction_state's, so it stays the coordinator). processor-1 fetches and writes, but cannot commit:
+// its transaction times out and it is fenced (a new epoch) before it commits anything, never a zombie.
 TEST_F(Partitions, AProcessorCutFromItsTransactionCoordinator) {
-  start_load("pcoord");
   const int coordinator = transaction_coordinator("allot-processor-1");
   ASSERT_GE(coordinator, 1) << "no coordinator for allot-processor-1 in the metadata";
   const auto name = kafka_service(coordinator);
-  double recovery = hold_and_heal({"cut processor-1 " + name}, 30s);
+  ASSERT_EQ(netlab("leaders-away " + name + " >/dev/null"), 0);
+  auto led_by_coordinator = [&](const ClusterView& v) {
+    auto it = v.leading.find(coordinator);
+    return it == v.leading.end() ? 0 : it->second;
+  };
+  ClusterView view;
+  for (int i = 0; i < 120; ++i) {  // bounded: until the metadata shows it leads none of them (<= 60 s)
+    view = read_cluster();
+    if (led_by_coordinator(view) == 0 && view.brokers.size() == 3) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  ASSERT_EQ(led_by_coordinator(view), 0) << name << " still leads partitions of allot.* or __consumer_offsets";
+  ASSERT_EQ(transaction_coordinator("allot-processor-1"), coordinator) << "the coordinator moved with the leaders";
+  ASSERT_NE(group_coordinator("allot-processor"), coordinator);
+
+  start_load("pcoord");
+  double recovery = hold_and_heal({"cut processor-1 " + name}, 30s, [&] {
+    EXPECT_EQ(led_by_coordinator(read_cluster()), 0)
+        << name << " led a partition again during the cut: processor-1 did not reach every leader";
+  });
   finish("partition: processor cut from its transaction coordinator 30 s",
          "processor-1 cut from " + name + " (its transaction coordinator) 30 s", recovery);
 }

@@ -74,6 +74,9 @@ ClusterView read_cluster(const std::string& bootstrap) {
     if (name.rfind("allot.", 0) != 0 && name.rfind("__", 0) != 0) continue;
     for (const auto* p : *t->partitions()) {
       if (name == "allot.commands" && p->leader() >= 0) ++out.commands_leading[p->leader()];
+      if ((name.rfind("allot.", 0) == 0 || name == "__consumer_offsets") && p->leader() >= 0) {
+        ++out.leading[p->leader()];
+      }
       bool full = p->err() == RdKafka::ERR_NO_ERROR && p->leader() >= 0 && p->isrs()->size() == p->replicas()->size();
       if (!full && out.not_replicated.empty()) {
         out.not_replicated = name + "[" + std::to_string(p->id()) + "] leader " + std::to_string(p->leader()) +
@@ -86,15 +89,22 @@ ClusterView read_cluster(const std::string& bootstrap) {
 
 // Waits until all three brokers answer and every partition has a leader and its full ISR; returns the
 // seconds it took, or -1 after `timeout` (then `why` says what was missing).
+// Every broker is asked: one just healed may still answer from its stale metadata (a full ISR it had before).
 double wait_fully_replicated(std::chrono::seconds timeout, std::string* why) {
   auto start = FaultClock::now();
-  ClusterView v;
+  std::string missing;
   while (FaultClock::now() - start < timeout) {
-    v = read_cluster();
-    if (v.brokers.size() >= 3 && v.not_replicated.empty()) return since(start);
+    missing.clear();
+    for (int node = 1; node <= 3 && missing.empty(); ++node) {
+      auto v = read_cluster(broker_address(node));
+      if (v.brokers.size() < 3 || !v.not_replicated.empty()) {
+        missing = kafka_service(node) + " sees " + std::to_string(v.brokers.size()) + " brokers; " + v.not_replicated;
+      }
+    }
+    if (missing.empty()) return since(start);
     std::this_thread::sleep_for(500ms);
   }
-  if (why) *why = std::to_string(v.brokers.size()) + " brokers; " + v.not_replicated;
+  if (why) *why = missing;
   return -1;
 }
 
@@ -142,16 +152,18 @@ std::vector<int> fault_order(bool leaders_first) {
   return order;
 }
 
-int transaction_coordinator(const std::string& transactional_id) {
+namespace {
+// The leader of `id`'s partition of the coordinators' topic `internal_topic`.
+int coordinator(const std::string& id, const std::string& internal_topic) {
   int32_t hash = 0;  // java.lang.String.hashCode (the ids are ASCII)
-  for (unsigned char ch : transactional_id) hash = static_cast<int32_t>(31U * static_cast<uint32_t>(hash) + ch);
+  for (unsigned char ch : id) hash = static_cast<int32_t>(31U * static_cast<uint32_t>(hash) + ch);
   const int32_t positive = hash == INT32_MIN ? 0 : std::abs(hash);
   auto producer = kafka::make_producer({{"bootstrap.servers", brokers()}});
   RdKafka::Metadata* raw = nullptr;
   if (producer->metadata(true, nullptr, &raw, 5000) != RdKafka::ERR_NO_ERROR) return -1;
   std::unique_ptr<RdKafka::Metadata> md(raw);
   for (const auto* t : *md->topics()) {
-    if (t->topic() != "__transaction_state" || t->partitions()->empty()) continue;
+    if (t->topic() != internal_topic || t->partitions()->empty()) continue;
     const auto partition = positive % static_cast<int32_t>(t->partitions()->size());
     for (const auto* p : *t->partitions()) {
       if (p->id() == partition) return p->leader();
@@ -159,5 +171,13 @@ int transaction_coordinator(const std::string& transactional_id) {
   }
   return -1;
 }
+
+}  // namespace
+
+int transaction_coordinator(const std::string& transactional_id) {
+  return coordinator(transactional_id, "__transaction_state");
+}
+
+int group_coordinator(const std::string& group_id) { return coordinator(group_id, "__consumer_offsets"); }
 
 }  // namespace allot::testsupport

@@ -36,6 +36,7 @@ std::string kafka_service(int node);
 struct ClusterView {
   std::set<int32_t> brokers;                // brokers that answer
   std::map<int32_t, int> commands_leading;  // broker -> partitions of allot.commands it leads
+  std::map<int32_t, int> leading;           // broker -> partitions of allot.* and __consumer_offsets it leads
   std::string not_replicated;               // first partition (allot.* or internal) without a leader or a full ISR
 };
 
@@ -46,8 +47,8 @@ ClusterView read_cluster(const std::string& bootstrap = brokers());
 // Node N's broker address: the N-th of ALLOT_KAFKA_BROKERS.
 std::string broker_address(int node);
 
-// Waits until all three brokers answer and every partition has a leader and its full ISR; returns the
-// seconds it took, or -1 after `timeout` (then `why` says what was missing).
+// Waits until all three brokers answer and, in each one's metadata, every partition has a leader and its full
+// ISR; returns the seconds it took, or -1 after `timeout` (then `why` says what was missing).
 double wait_fully_replicated(std::chrono::seconds timeout, std::string* why = nullptr);
 
 // The quorum's active controller: the leader id of the highest epoch any node's quorum-state records.
@@ -64,6 +65,9 @@ std::vector<int> fault_order(bool leaders_first);
 // __transaction_state (Kafka's partitionFor: abs(Java hashCode) mod the topic's partition count); -1 when the
 // metadata does not say.
 int transaction_coordinator(const std::string& transactional_id);
+
+// The same for a consumer group: the leader of its partition of __consumer_offsets.
+int group_coordinator(const std::string& group_id);
 
 // /readyz of the ingress, asked every 0.2 s from a background thread until destroyed (at most 100,000 times).
 class ReadyzWatch {
