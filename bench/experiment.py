@@ -65,6 +65,7 @@ class Config:
     prom: str
     k6: str
     kafka_libs: str
+    kafka_tools: str  # Kafka's command-line tools (scripts/setup): JmxTool reads the brokers' request counters
     allotctl: str
     admin_token: str | None  # ALLOT_ADMIN_TOKEN, else read from the run dir when needed
     child_env: dict = field(repr=False)  # every subprocess's environment: ours, plus MYSQL_PWD from ALLOT_MYSQL_PASSWORD
@@ -96,6 +97,7 @@ class Config:
             prom=f"http://127.0.0.1:{layout.prometheus_port}",
             k6=env("ALLOT_K6_BIN", os.path.expanduser("~/.cache/allot/bin/k6"), e),
             kafka_libs=env("ALLOT_KAFKA_LIBS", os.path.expanduser("~/.cache/allot/kafka-libs"), e),
+            kafka_tools=env("ALLOT_KAFKA_TOOLS", os.path.expanduser("~/.cache/allot/kafka-tools"), e),
             allotctl=os.path.join(layout.build_dir, "topics", "allotctl"),
             admin_token=env("ALLOT_ADMIN_TOKEN", None, e),
             child_env=child,
@@ -312,6 +314,71 @@ class CpuSampler:
             "other_cpu_s": max(busy - known, 0.0),  # everything else on the machine (other users' jobs included)
             "samples": self.samples,
         }
+
+
+# ---------------------------------------------------------------- the brokers' own request counters
+
+JMX_BASE_PORT = 19990  # broker i's JMX agent (loopback only) listens on JMX_BASE_PORT + i
+BROKER_COUNTERS = {
+    # kafka.network RequestMetrics RequestsPerSec, summed over versions, by request type
+    "requests": "kafka.network:type=RequestMetrics,name=RequestsPerSec,request=*,version=*",
+    # records appended (every topic) and produce requests, from BrokerTopicMetrics
+    "messages_in": "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
+    "produce_requests": "kafka.server:type=BrokerTopicMetrics,name=TotalProduceRequestsPerSec",
+    "fetch_requests": "kafka.server:type=BrokerTopicMetrics,name=TotalFetchRequestsPerSec",
+}
+
+
+class BrokerRequests:
+    """Kafka's own request counters (Count of kafka.network RequestMetrics and BrokerTopicMetrics), read over JMX with
+    Kafka's JmxTool before and after a run: what each claim costs the broker in requests, by type. Each broker's JMX
+    agent is started once (jcmd ManagementAgent.start, loopback only, no auth): the stack starts them without one."""
+
+    def __init__(self, cfg, skipped):
+        self.cfg, self.skipped, self.ports = cfg, skipped, {}
+        for i, (name, pid) in enumerate(sorted((n, p) for n, p in service_pids(cfg).items()
+                                               if components.kind_of(n) == components.KAFKA)):
+            port = JMX_BASE_PORT + i
+            try:
+                # An agent started before (an earlier run) keeps its port: use that one.
+                status = run(["jcmd", str(pid), "ManagementAgent.status"], timeout=30, check=False).stdout
+                running = re.search(r"jmxremote\.port = (\d+)", status)
+                if running:
+                    port = int(running.group(1))
+                else:
+                    run(["jcmd", str(pid), "ManagementAgent.start", f"jmxremote.port={port}",
+                         f"jmxremote.rmi.port={port}", "jmxremote.host=127.0.0.1", "jmxremote.authenticate=false",
+                         "jmxremote.ssl=false"], timeout=30)
+                self.ports[name] = port
+            except (OSError, subprocess.SubprocessError, CommandFailed) as e:
+                skipped.add(f"broker request counters: JMX agent of {name}", e)
+
+    def snapshot(self):
+        """{counter: count} summed over the brokers; {} when they cannot be read."""
+        total = Counter()
+        for name, port in self.ports.items():
+            cmd = ["java", "-Xmx128m", "-Dlog4j.configuration=file:/dev/null", "-cp",
+                   os.path.join(self.cfg.kafka_tools, "*"), "org.apache.kafka.tools.JmxTool", "--one-time", "true",
+                   "--jmx-url", f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{port}/jmxrmi", "--attributes", "Count",
+                   "--report-format", "properties"]
+            for pattern in BROKER_COUNTERS.values():
+                cmd += ["--object-name", pattern]
+            try:
+                out = run(cmd, timeout=60).stdout
+            except (OSError, subprocess.SubprocessError, CommandFailed) as e:
+                self.skipped.add(f"broker request counters of {name}", e)
+                return {}
+            for line in out.splitlines():
+                m = re.match(r"kafka\.(\w+):type=(\w+),name=(\w+)(?:,request=(\w+))?.*:Count=(\d+)$", line)
+                if not m:
+                    continue
+                key = m.group(4) if m.group(4) else next(k for k, v in BROKER_COUNTERS.items() if m.group(3) in v)
+                total[key] += int(m.group(5))
+        return dict(total)
+
+    @staticmethod
+    def delta(before, after):
+        return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0} if before and after else {}
 
 
 # ---------------------------------------------------------------- events
@@ -850,7 +917,7 @@ def machine(cfg, skipped):
 
 # ---------------------------------------------------------------- one run
 
-def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped):
+def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker=None):
     outdir = os.path.join(rundir, f"{scenario}-{strategy}")
     os.makedirs(outdir, exist_ok=True)
     if not wait_caught_up(cfg):
@@ -876,8 +943,11 @@ def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped):
     if busy_before is not None:
         log(f"machine busy {100 * busy_before:.0f}% before the run")
     pids_before = service_pids(cfg)
+    requests_before = broker.snapshot() if broker and strategy == "v3" else {}
     k6res = run_k6(cfg, strategy, scenario, events, outdir, k6env, timeout)
     pids_after = service_pids(cfg)
+    # Read at once, before the integrity checks' own reads of the topics; includes the sinks' tail after k6.
+    broker_requests = BrokerRequests.delta(requests_before, broker.snapshot()) if requests_before else {}
     recs, start_ms = parse_records(k6res["records_path"])
     restarted = sorted(n for n in pids_before if pids_after.get(n) != pids_before[n])
     log(f"{scenario}/{strategy}: k6 exit {k6res['exit_code']}, {len(recs)} claims; checking integrity")
@@ -895,7 +965,7 @@ def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped):
         "k6_exit_code": k6res["exit_code"], "k6_max_rss_kb": k6res["k6_max_rss_kb"],
         "t_start": k6res["t_start"], "t_end": k6res["t_end"], "start_ms": start_ms,
         "figures": fig, "integrity": integ, "cpu": {k: v for k, v in k6res["cpu"].items() if k != "samples"},
-        "cpu_samples": k6res["cpu"]["samples"], "prometheus": prom, "machine_busy_before": busy_before, "services_restarted": restarted,
+        "cpu_samples": k6res["cpu"]["samples"], "prometheus": prom, "broker_requests": broker_requests, "machine_busy_before": busy_before, "services_restarted": restarted,
         "outdir": os.path.relpath(outdir, ROOT),
     }
     write_json(os.path.join(outdir, "result.json"), result, cfg)
@@ -1004,9 +1074,10 @@ def main():
     if not args.no_limits:
         log("limits: no-op HTTP (wrk, k6), librdkafka raw consume/produce, processor EOS")
         doc["limits"] = limits(cfg, os.path.join(rundir, "limits"), skipped)
+    broker = BrokerRequests(cfg, skipped) if "v3" in args.strategies.split(",") else None
     for scenario in args.scenarios.split(","):
         for strategy in args.strategies.split(","):
-            doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped))
+            doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker))
             write_json(os.path.join(rundir, "results.json"), doc, cfg)
     doc["duration_s"] = time.time() - t0
     write_json(os.path.join(rundir, "results.json"), doc, cfg)

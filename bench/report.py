@@ -455,6 +455,7 @@ def cpu_section(w, rep):
           f"{f(100 * c.get('other_cpu_s', 0) / tot, 0)}% |")
     w("")
     cost_table(doc["runs"], w, rep.cores)
+    broker_requests_table(doc["runs"], w)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]
     if restarted:
         w("Services that restarted during a run (their pid changed): " +
@@ -633,6 +634,46 @@ def cost_table(runs, w, cores=2):
         w(f"| {r['scenario']} | {r['strategy']} | {n:,} | {f(total, 1)} | **{f(total * 1000 / n, 2) if n else '-'}** | "
           f"{per_k['ingress']} | {per_k['kafka']} | {per_k['processors']} | "
           f"{per_k['sinks']} | {per_k['mariadb']} | {per_k['redis']} |")
+    w("")
+
+
+# Kafka request types, grouped for the report: what a claim costs the broker.
+REQUEST_GROUPS = (
+    ("produce", ("Produce",)),
+    ("fetch (consumers)", ("FetchConsumer",)),
+    ("fetch (followers)", ("FetchFollower",)),
+    ("transactions", ("AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn", "WriteTxnMarkers",
+                      "AddPartitionsToTxnVerification", "InitProducerId")),
+    ("offsets and groups", ("OffsetCommit", "OffsetFetch", "ListOffsets", "Heartbeat", "JoinGroup", "SyncGroup",
+                            "LeaveGroup", "FindCoordinator")),
+    ("metadata", ("Metadata",)),
+)
+
+
+def broker_requests_table(runs, w):
+    """Kafka's own request counters over each v3 run (bench/experiment.py BrokerRequests), per 1,000 claims."""
+    rows = [r for r in runs if r["strategy"] == "v3" and r.get("broker_requests")]
+    if not rows:
+        return
+    w("### Kafka's requests per 1,000 claims (v3)")
+    w("")
+    w("The brokers' own counters (kafka.network RequestMetrics and BrokerTopicMetrics, over JMX), read before the "
+      "k6 run and right after it, divided by the claims answered. \"Fetch (consumers)\" counts every fetch of the "
+      "processors, the sinks and the ingress's decision reader, including the long polls that came back empty.")
+    w("")
+    heads = [g for g, _ in REQUEST_GROUPS]
+    w("| scenario | " + " | ".join(heads) + " | all requests | records appended | records per produce request |")
+    w("|---|" + "---:|" * (len(heads) + 3))
+    for r in rows:
+        b, n = r["broker_requests"], r["figures"]["answered"]
+        if not n:
+            continue
+        grouped = [sum(b.get(t, 0) for t in types) for _, types in REQUEST_GROUPS]
+        every = sum(v for k, v in b.items() if k not in ("messages_in", "produce_requests", "fetch_requests",
+                                                          "Fetch"))  # Fetch = FetchConsumer + FetchFollower
+        per_request = b.get("messages_in", 0) / b["produce_requests"] if b.get("produce_requests") else 0
+        w(f"| {r['scenario']} | " + " | ".join(f(v * 1000 / n, 0) for v in grouped) +
+          f" | {f(every * 1000 / n, 0)} | {f(b.get('messages_in', 0) * 1000 / n, 0)} | {f(per_request, 1)} |")
     w("")
 
 

@@ -92,7 +92,7 @@ DecisionWatch::DecisionWatch(DecisionWatchOptions options, metrics::Registry& re
                             {"enable.auto.offset.store", "false"},
                             {"isolation.level", "read_committed"},
                             {"enable.partition.eof", "false"},
-                            {"fetch.wait.max.ms", "10"}});
+                            {"fetch.wait.max.ms", "500"}});
   consumer_thread_ = std::thread([this] { consume_loop(); });
   timer_thread_ = std::thread([this] { timer_loop(); });
 }
