@@ -92,6 +92,8 @@ DecisionWatch::DecisionWatch(DecisionWatchOptions options, metrics::Registry& re
                             {"enable.auto.offset.store", "false"},
                             {"isolation.level", "read_committed"},
                             {"enable.partition.eof", "false"},
+                            // The broker answers a waiting read_committed fetch as soon as a commit makes
+                            // decisions readable, so a long wait costs no latency; 10 ms was ~100 fetches/s at rest.
                             {"fetch.wait.max.ms", "500"}});
   consumer_thread_ = std::thread([this] { consume_loop(); });
   timer_thread_ = std::thread([this] { timer_loop(); });
