@@ -81,7 +81,8 @@ class KafkaCommandSource : public CommandSource, public RdKafka::RebalanceCb {
                                             {"client.id", opt.instance_id},
                                             {"partition.assignment.strategy", "roundrobin"},
                                             {"max.poll.interval.ms", std::to_string(kopt.max_poll_interval_ms)},
-                                            {"fetch.wait.max.ms", std::to_string(kopt.fetch_wait_max_ms)}},
+                                            {"fetch.wait.max.ms", std::to_string(kopt.fetch_wait_max_ms)},
+                                            {"fetch.min.bytes", std::to_string(kopt.fetch_min_bytes)}},
                                            topic_, this, &stats_);
   }
   ~KafkaCommandSource() override { close(); }

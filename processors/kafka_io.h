@@ -16,6 +16,9 @@ struct KafkaIoOptions {
   int linger_ms = 5;  // how long the transactional producer lets a batch fill
   // How long the broker holds a fetch of allot.commands that finds nothing new (librdkafka's fetch.wait.max.ms).
   int fetch_wait_max_ms = 500;
+  // ...and how many bytes it waits for (fetch.min.bytes): with more than 1, a fetch under load comes back
+  // fuller, but one at rest waits fetch_wait_max_ms for a lone command.
+  int fetch_min_bytes = 1;
   // The group drops a member that has not collected for this long (librdkafka's max.poll.interval.ms).
   int max_poll_interval_ms = 300000;
 };

@@ -36,6 +36,8 @@ int main() {
     kafka.linger_ms = static_cast<int>(env_int("ALLOT_PROCESSOR_LINGER_MS", kafka.linger_ms, 0, 1000));
     kafka.fetch_wait_max_ms =
         static_cast<int>(env_int("ALLOT_PROCESSOR_FETCH_WAIT_MS", kafka.fetch_wait_max_ms, 1, 10000));
+    kafka.fetch_min_bytes =
+        static_cast<int>(env_int("ALLOT_PROCESSOR_FETCH_MIN_BYTES", kafka.fetch_min_bytes, 1, 100000000));
   } catch (const std::exception& e) {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
@@ -47,6 +49,7 @@ int main() {
                                    " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
                                    " linger_ms=" + std::to_string(kafka.linger_ms) +
                                    " fetch_wait_max_ms=" + std::to_string(kafka.fetch_wait_max_ms) +
+                                   " fetch_min_bytes=" + std::to_string(kafka.fetch_min_bytes) +
                                    " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);

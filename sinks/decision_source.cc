@@ -85,7 +85,9 @@ struct DecisionSource::Impl : RdKafka::RebalanceCb, RdKafka::EventCb {
                              {"group.id", opt.group_id},
                              {"client.id", opt.instance_id.empty() ? opt.group_id : opt.instance_id},
                              // a failing database keeps the loop out of consume() while it retries
-                             {"max.poll.interval.ms", std::to_string(opt.max_poll_interval_ms)}};
+                             {"max.poll.interval.ms", std::to_string(opt.max_poll_interval_ms)},
+                             {"fetch.min.bytes", std::to_string(opt.fetch_min_bytes)},
+                             {"fetch.wait.max.ms", std::to_string(opt.fetch_wait_max_ms)}};
     if (!opt.instance_id.empty()) settings["group.instance.id"] = opt.instance_id;
     consumer = kafka::make_group_consumer(std::move(settings), opt.topic, this, this);
   }

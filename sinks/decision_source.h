@@ -42,6 +42,10 @@ struct SourceOptions {
   int backoff_max_ms = 5000;           // ...up to this
   int idle_check_ms = 5000;            // how often an idle sink asks the projection whether its target answers
   int max_poll_interval_ms = 3600000;  // retries do not poll: how long the group tolerates that
+  // A fetch waits for this many bytes, or this long (librdkafka's fetch.min.bytes / fetch.wait.max.ms): fewer,
+  // fuller fetches for the broker; a projection already waits up to batch_max_ms for its batch.
+  int fetch_min_bytes = 1;
+  int fetch_wait_max_ms = 500;
 };
 
 // Capped exponential backoff: min, 2*min, 4*min, ... max, max, ... until reset(). Pure arithmetic:

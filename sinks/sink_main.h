@@ -14,7 +14,8 @@
 namespace allot::sinks {
 
 // ALLOT_KAFKA_BROKERS, ALLOT_SINK_GROUP (default `group`), ALLOT_SINK_INSTANCE_ID (default <group>-1),
-// ALLOT_SINK_BATCH_MAX, ALLOT_SINK_BATCH_MAX_MS, ALLOT_SINK_BACKOFF_MIN_MS, ALLOT_SINK_BACKOFF_MAX_MS.
+// ALLOT_SINK_BATCH_MAX, ALLOT_SINK_BATCH_MAX_MS, ALLOT_SINK_BACKOFF_MIN_MS, ALLOT_SINK_BACKOFF_MAX_MS,
+// ALLOT_SINK_FETCH_MIN_BYTES, ALLOT_SINK_FETCH_WAIT_MS.
 // Throws std::invalid_argument on a bad value.
 inline SourceOptions source_options_from_env(const std::string& group) {
   SourceOptions o;
@@ -25,13 +26,17 @@ inline SourceOptions source_options_from_env(const std::string& group) {
   o.batch_max_ms = static_cast<int>(env_int("ALLOT_SINK_BATCH_MAX_MS", o.batch_max_ms, 1, 60000));
   o.backoff_min_ms = static_cast<int>(env_int("ALLOT_SINK_BACKOFF_MIN_MS", o.backoff_min_ms, 1, 600000));
   o.backoff_max_ms = static_cast<int>(env_int("ALLOT_SINK_BACKOFF_MAX_MS", o.backoff_max_ms, o.backoff_min_ms, 600000));
+  o.fetch_min_bytes = static_cast<int>(env_int("ALLOT_SINK_FETCH_MIN_BYTES", o.fetch_min_bytes, 1, 100000000));
+  o.fetch_wait_max_ms = static_cast<int>(env_int("ALLOT_SINK_FETCH_WAIT_MS", o.fetch_wait_max_ms, 1, 10000));
   return o;
 }
 
 inline std::string describe(const SourceOptions& o) {
   return "brokers=" + o.brokers + " topic=" + o.topic + " group=" + o.group_id + " instance=" + o.instance_id +
          " batch_max=" + std::to_string(o.batch_max) + " batch_max_ms=" + std::to_string(o.batch_max_ms) +
-         " backoff_ms=" + std::to_string(o.backoff_min_ms) + ".." + std::to_string(o.backoff_max_ms);
+         " backoff_ms=" + std::to_string(o.backoff_min_ms) + ".." + std::to_string(o.backoff_max_ms) +
+         " fetch_min_bytes=" + std::to_string(o.fetch_min_bytes) +
+         " fetch_wait_ms=" + std::to_string(o.fetch_wait_max_ms);
 }
 
 namespace detail {
