@@ -166,7 +166,7 @@ TEST_F(DeleteEvent, LeavesNoUserIdInMysqlRedisOrTheCompactedChangelog) {
   ASSERT_TRUE(log.wait_for({fcfs, hold, raffle}, 12 + 3 + 1, 60s));
   EXPECT_EQ(log.decisions().back().outcome, topics::Outcome::kDeleted);
   // The event as the API shows it comes from the Redis projection: read once the sinks have caught up.
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up());
   auto shown = json::parse(http_.request("GET", "/api/events/" + fcfs).body);
   EXPECT_EQ(shown["deleted"], true);
   EXPECT_EQ(shown["issued"], 2) << "the counters stay";

@@ -120,7 +120,7 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
 
   // One unit left of three: the two sold and nothing held by the failed orders (sold_out held none; the
   // others released theirs).
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up());
   EXPECT_EQ(remaining(product), 1);
   auto popular = json::parse(http_.request("GET", "/api/products/popular?limit=1000", "", {}).body, nullptr, false);
   bool listed = false;
@@ -183,7 +183,7 @@ TEST_F(Orders, ASeatHasOneHolderIsSoldByAnOrderAndAnExpiredHoldFreesIt) {
     status = json_field(http_.request("GET", ben_claim, "", as_user(ben)), "status");
   }
   EXPECT_EQ(status, "expired");
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up());
   auto sold = http_.request("GET", "/api/claims/" + ann_a1["request_id"].get<std::string>(), "", as_user(ann));
   EXPECT_EQ(json_field(sold, "status"), "confirmed") << sold.body;
   auto map = http_.request("GET", "/api/events/" + hall + "/seats", "", {});
@@ -281,7 +281,7 @@ TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProce
   EXPECT_GT(by_outcome["paid"], 0) << outcomes;
   EXPECT_GT(by_outcome["failed/balance_short"], 0) << "a user's concurrent orders cannot overspend: " << outcomes;
 
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up());
   std::string wallets;
   for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
   EXPECT_EQ(sh(allotctl_ + " verify --events " + product + "," + coupons + "," + hall + " --wallets " + wallets +

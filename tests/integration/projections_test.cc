@@ -94,7 +94,7 @@ TEST_F(Projections, SinksCountAsCaughtUpWhenEveryPartitionEndsWithAnAbortedTrans
   ASSERT_EQ(producer->flush(30000), RdKafka::ERR_NO_ERROR);  // the records are in the log before the abort
   ASSERT_EQ(ok(producer->abort_transaction(30000)), "ok");
 
-  sinks_caught_up(60);
+  pipeline_caught_up(60);
   // librdkafka's lag (end minus committed offset, every 2 s in the statistics) reaches 0 on every partition.
   for (int port : {9201, 9202}) {
     HttpClient http(port);

@@ -145,7 +145,7 @@ TEST_F(Wallet, ChargesCreditExactlyOnceAndEveryStoreAgrees) {
 
   // The verifier, from what landed: money conserved, each charge once, both projections equal to the log.
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up(60));
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up(60));
   EXPECT_EQ(sh(allotctl + " verify --wallets " + alice_ + "," + bob_ + " --projections --brokers " + brokers() +
                " > /tmp/allot-wallet-verify.txt"),
             0)
@@ -200,7 +200,7 @@ TEST_F(Wallet, EveryUnitIssuedIsRewardedExactlyOnceAcrossKillNineOfTheProcessors
 
   // The verifier re-derives every amount from the event's issues, and both stores equal the log.
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
-  ASSERT_NO_FATAL_FAILURE(sinks_caught_up());
+  ASSERT_NO_FATAL_FAILURE(pipeline_caught_up());
   std::string wallets;
   for (const auto& u : users) wallets += (wallets.empty() ? "" : ",") + u;
   EXPECT_EQ(sh(allotctl + " verify --events " + event + " --wallets " + wallets + " --projections --brokers " +

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,15 +36,19 @@ inline size_t count_decisions(const std::vector<topics::Decision>& ds, std::stri
       ds.begin(), ds.end(), [&](const topics::Decision& d) { return d.type == type && d.outcome == outcome; }));
 }
 
-// Waits (bounded by `timeout_s`) until both sinks have projected every committed decision; fails the test
-// otherwise.
-inline void sinks_caught_up(int timeout_s = 120) {
+// Waits (bounded by `timeout_s` each) until the processors have decided every command (also the ones a
+// decision emitted, such as an order's last steps after its result) and then both sinks have projected every
+// committed decision; fails the test otherwise.
+inline void pipeline_caught_up(int timeout_s = 120) {
   const std::string allotctl = std::string(ALLOT_BUILD_DIR) + "/topics/allotctl";
-  for (const char* sink : {"allot-sink-mysql", "allot-sink-redis"}) {
-    ASSERT_EQ(sh(allotctl + " groups wait " + sink + " allot.decisions --timeout " + std::to_string(timeout_s) +
+  const std::pair<const char*, const char*> groups[] = {{"allot-processor", "allot.commands"},
+                                                        {"allot-sink-mysql", "allot.decisions"},
+                                                        {"allot-sink-redis", "allot.decisions"}};
+  for (const auto& [group, topic] : groups) {
+    ASSERT_EQ(sh(allotctl + " groups wait " + group + " " + topic + " --timeout " + std::to_string(timeout_s) +
                  " --brokers " + brokers() + " >/dev/null"),
               0)
-        << sink;
+        << group;
   }
 }
 
