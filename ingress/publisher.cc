@@ -140,6 +140,7 @@ void Publisher::on_fatal_error() {
     std::lock_guard lock(mu_);
     if (!fatal_.empty()) return;
     auto code = producer_->fatal_error(reason);
+    if (code == RdKafka::ERR_NO_ERROR) return;  // a retired producer's late event: the current one is fine
     fatal_ = RdKafka::err2str(code) + ": " + reason;
     reason = fatal_;
   }
@@ -164,6 +165,7 @@ void Publisher::replace_failed_producer() {
   // A broker that keeps failing new producers must not be hammered: at most one replacement a second.
   auto next = last_replacement_ + std::chrono::seconds(1);
   while (!stop_ && std::chrono::steady_clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (stop_) return;
   std::unique_ptr<RdKafka::Producer> fresh;
   try {
     fresh = make_producer();
@@ -177,7 +179,9 @@ void Publisher::replace_failed_producer() {
     std::unique_lock lock(producer_mu_);
     failed = std::exchange(producer_, std::move(fresh));
   }
-  failed.reset();  // its reports were all served above (or dropped after 5 s: purged messages only)
+  // Destroying a handle drops the reports it still holds: one that has any left is kept and polled until it has
+  // none (serve_retired), so every publish is still answered exactly once.
+  if (failed->outq_len() > 0) retired_.push_back(std::move(failed));
   last_replacement_ = std::chrono::steady_clock::now();
   replacements_.inc();
   {
@@ -189,7 +193,13 @@ void Publisher::replace_failed_producer() {
   log_info("ingress", "a new kafka producer replaced the failed one; taking commands again");
 }
 
+void Publisher::serve_retired() {
+  for (auto& r : retired_) r->poll(0);
+  std::erase_if(retired_, [](const auto& r) { return r->outq_len() == 0; });
+}
+
 void Publisher::raise_fatal_error_for_test() {
+  std::shared_lock lock(producer_mu_);
   rd_kafka_test_fatal_error(producer_->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "raised by a test");
 }
 
@@ -202,10 +212,12 @@ void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery
   }
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
-  std::shared_lock lock(producer_mu_);
-  auto code =
-      producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
-                         RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), key.data(), key.size(), 0, f);
+  RdKafka::ErrorCode code;
+  {
+    std::shared_lock lock(producer_mu_);
+    code = producer_->produce(opt_.topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
+                              RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(), key.data(), key.size(), 0, f);
+  }
   if (code != RdKafka::ERR_NO_ERROR) {
     in_flight_.fetch_sub(1);
     std::unique_ptr<InFlight> owned(f);
@@ -230,6 +242,7 @@ void Publisher::flush(int timeout_ms) {
 void Publisher::poll_loop() {
   while (!stop_) {
     producer_->poll(5);
+    if (!retired_.empty()) serve_retired();
     if (failed_) replace_failed_producer();
   }
 }

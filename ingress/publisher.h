@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/metrics.h"
 #include "topics/messages.h"
@@ -97,14 +98,16 @@ class Publisher : public CommandPublisher {
   void on_fatal_error();
   std::unique_ptr<RdKafka::Producer> make_producer();
   void replace_failed_producer();
+  void serve_retired();
   PublisherOptions opt_;
   std::unique_ptr<RdKafka::DeliveryReportCb> reports_;
   std::unique_ptr<RdKafka::EventCb> events_;
   // publish() and partition_count() share it; only the poll thread replaces producer_, holding it alone.
   mutable std::shared_mutex producer_mu_;
   std::unique_ptr<RdKafka::Producer> producer_;
-  std::unique_ptr<RdKafka::Producer> readiness_probe_;  // metadata requests only; never produces
-  std::unique_ptr<RdKafka::Topic> commands_topic_;      // readiness_probe_'s handle of opt_.topic
+  std::vector<std::unique_ptr<RdKafka::Producer>> retired_;  // poll thread only: replaced, with reports still due
+  std::unique_ptr<RdKafka::Producer> readiness_probe_;       // metadata requests only; never produces
+  std::unique_ptr<RdKafka::Topic> commands_topic_;           // readiness_probe_'s handle of opt_.topic
   metrics::Histogram& produce_seconds_;
   metrics::Gauge& failed_gauge_;
   metrics::Counter& replacements_;

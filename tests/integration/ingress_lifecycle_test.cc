@@ -184,6 +184,59 @@ TEST(IngressLifecycle, AFatalProducerErrorIsRecoveredInProcessWithANewProducer) 
   EXPECT_EQ(serving.wait_for(30s), std::future_status::ready) << "the serving loop did not stop when asked";
 }
 
+// Every publish is answered exactly once across a producer replacement: what the failed producer held is
+// answered as failed (purged), what came after by the new producer, none twice and none never. 2,000 claims
+// (on an event that does not exist) from one thread, the fatal error raised halfway.
+TEST(IngressLifecycle, EveryPublishIsAnsweredExactlyOnceAcrossAProducerReplacement) {
+  constexpr int kCommands = 2000;
+  std::vector<std::atomic<int>> answers(kCommands);
+  std::atomic<int> delivered{0}, failed{0};
+  class Counting : public ingress::Delivery {
+   public:
+    Counting(std::atomic<int>& answers, std::atomic<int>& delivered, std::atomic<int>& failed)
+        : answers_(answers), delivered_(delivered), failed_(failed) {}
+    void delivered(topics::CommandPosition) override {
+      ++answers_;
+      ++delivered_;
+    }
+    void failed(const std::string&) override {
+      ++answers_;
+      ++failed_;
+    }
+
+   private:
+    std::atomic<int>&answers_, &delivered_, &failed_;
+  };
+  metrics::Registry registry;
+  ingress::PublisherOptions options;
+  options.brokers = brokers();
+  ingress::Publisher publisher(options, registry);
+  const std::string event = unique_id("no-such-event");
+  for (int i = 0; i < kCommands; ++i) {
+    if (i == kCommands / 2) publisher.raise_fatal_error_for_test();
+    publisher.publish({unique_id("replace"), now_ms(), topics::Claim{event, "u" + std::to_string(i)}},
+                      std::make_unique<Counting>(answers[static_cast<size_t>(i)], delivered, failed));
+    if (i % 100 == 99) std::this_thread::sleep_for(20ms);
+  }
+  // Bounded: every answer within the delivery timeout and a replacement.
+  auto answered = [&] { return delivered.load() + failed.load(); };
+  for (int i = 0; i < 300 && answered() < kCommands; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(answered(), kCommands) << delivered << " delivered, " << failed << " failed";
+  int twice = 0;
+  for (const auto& a : answers) twice += a.load() > 1;
+  EXPECT_EQ(twice, 0) << "publishes answered more than once";
+  EXPECT_GT(delivered.load(), 0);
+  EXPECT_GT(failed.load(), 0) << "the fatal error failed nothing";
+
+  for (int i = 0; i < 300 && publisher.failed(); ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_FALSE(publisher.failed()) << "the producer was not replaced";
+  std::atomic<int> after{0}, after_ok{0}, after_failed{0};
+  publisher.publish({unique_id("replace"), now_ms(), topics::Claim{event, "after"}},
+                    std::make_unique<Counting>(after, after_ok, after_failed));
+  for (int i = 0; i < 300 && after.load() == 0; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(after_ok.load(), 1) << "a command after the replacement was not delivered";
+}
+
 // Ready means some broker leads the commands topic, not only that a broker answers: an ingress whose
 // commands topic no broker has (so none leads it) stays not ready, on /readyz and for commands, though the
 // broker answers its metadata requests. (With allot.commands, every other test's wait_ready() succeeds.)
