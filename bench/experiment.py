@@ -376,6 +376,9 @@ class BrokerRequests:
                 total[key] += int(m.group(5))
         return dict(total)
 
+    # Keys of snapshot() that are totals, not request types (Fetch = FetchConsumer + FetchFollower).
+    TOTALS = ("Fetch", "messages_in", "produce_requests", "fetch_requests")
+
     @staticmethod
     def delta(before, after):
         return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0} if before and after else {}

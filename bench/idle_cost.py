@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import experiment  # bench/experiment.py: config, pids, /proc CPU, the brokers' counters)
+import experiment  # bench/experiment.py: config, pids, /proc CPU, the brokers' counters
 
 
 def main():
@@ -39,7 +39,7 @@ def main():
     if delta:
         print("Kafka requests per second (every broker; the JmxTool reads themselves add a few Metadata/ApiVersions)")
         for kind, n in sorted(delta.items(), key=lambda kv: -kv[1]):
-            if kind not in ("Fetch", "messages_in", "produce_requests", "fetch_requests"):
+            if kind not in experiment.BrokerRequests.TOTALS:
                 print(f"  {kind:<32} {n / wall:7.1f}")
     return 0
 

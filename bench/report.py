@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from experiment import OUTCOMES, ROOT, STRATEGY_NAMES, components, parse_records, pct
+from experiment import OUTCOMES, ROOT, STRATEGY_NAMES, BrokerRequests, components, parse_records, pct
 
 COLORS = {"v1": "#d62728", "v2": "#ff7f0e", "v3": "#1f77b4"}
 SCENARIO_TITLES = {
@@ -669,8 +669,7 @@ def broker_requests_table(runs, w):
         if not n:
             continue
         grouped = [sum(b.get(t, 0) for t in types) for _, types in REQUEST_GROUPS]
-        every = sum(v for k, v in b.items() if k not in ("messages_in", "produce_requests", "fetch_requests",
-                                                          "Fetch"))  # Fetch = FetchConsumer + FetchFollower
+        every = sum(v for k, v in b.items() if k not in BrokerRequests.TOTALS)
         per_request = b.get("messages_in", 0) / b["produce_requests"] if b.get("produce_requests") else 0
         w(f"| {r['scenario']} | " + " | ".join(f(v * 1000 / n, 0) for v in grouped) +
           f" | {f(every * 1000 / n, 0)} | {f(b.get('messages_in', 0) * 1000 / n, 0)} | {f(per_request, 1)} |")

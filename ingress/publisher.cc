@@ -204,12 +204,12 @@ void Publisher::raise_fatal_error_for_test() {
 }
 
 void Publisher::publish(const topics::Command& command, std::unique_ptr<Delivery> delivery, int32_t partition) {
-  std::string value = topics::encode(command);
-  const std::string key = command.key();
   if (failed_) {
     delivery->failed("the kafka producer failed and is being replaced");
     return;
   }
+  std::string value = topics::encode(command);
+  const std::string key = command.key();
   auto* f = new InFlight{std::move(delivery), std::chrono::steady_clock::now()};
   in_flight_.fetch_add(1);
   RdKafka::ErrorCode code;
