@@ -60,17 +60,26 @@ void get_claim(Api::Context& c, const Request& req, Reply r) {
     if (auto d = c.read.decisions->find(id); d && is_final_status(d->status)) return answer(*d);
   }
   auto waiting = c.pending.find(id);
+  std::optional<ClaimView> projected;
   try {
-    if (auto d = c.read.projections.claim(id)) return answer(*d);
+    projected = c.read.projections.claim(id);
   } catch (const ProjectionUnavailable&) {
     if (!waiting) return r.error(errors::projection_unavailable("claim statuses"));
   }
-  if (!waiting || !may_read(reader, waiting->user_id)) return r.error(errors::no_claim(id));
-  if (std::get<int>(wait) > 0 && c.commands.can_wait()) {
+  if (projected && !may_read(reader, projected->user_id)) return r.error(errors::no_claim(id));
+  if (!projected && (!waiting || !may_read(reader, waiting->user_id))) return r.error(errors::no_claim(id));
+  // A placed order ends under its own id (paid or failed), so ?wait_ms waits for that end like a pending claim.
+  // Held and entered claims end under other ids (a confirm, an expiry, the draw): answered as they are.
+  bool ends_here = !projected || projected->status == topics::outcome::kPlaced;
+  if (ends_here && std::get<int>(wait) > 0 && c.commands.can_wait()) {
     // Held like a command handler, so a drain cannot release the waiters between our check and our wait.
     DrainGate::Scope scope(c.gate);
-    if (!c.gate.draining()) return c.commands.long_poll(std::move(r), id, *waiting, std::get<int>(wait), 200);
+    if (!c.gate.draining()) {
+      if (projected) return c.commands.long_poll(std::move(r), id, *projected, std::get<int>(wait));
+      return c.commands.long_poll(std::move(r), id, *waiting, std::get<int>(wait), 200);
+    }
   }
+  if (projected) return answer(*projected);
   r.send(200, c.views.pending_body(id, *waiting));
 }
 

@@ -98,22 +98,31 @@ void Commands::publish_awaited(const topics::Command& c, Reply r, std::string ev
 }
 
 void Commands::long_poll(Reply r, const std::string& id, const PendingClaim& p, int wait_ms, int pending_status) {
+  await_decision(std::move(r), id, wait_ms, [this, id, p, pending_status](Reply& reply, bool full) {
+    if (pending_status == 202) return reply.send(202, views_.accepted_body(id, p));
+    if (full) return reply.error(errors::too_many_waiters());
+    reply.send(200, views_.pending_body(id, p));
+  });
+}
+
+void Commands::long_poll(Reply r, const std::string& id, const ClaimView& known, int wait_ms) {
+  await_decision(std::move(r), id, wait_ms,
+                 [this, known](Reply& reply, bool) { reply.send(200, views_.answer_body(known)); });
+}
+
+void Commands::await_decision(Reply r, const std::string& id, int wait_ms, Undecided undecided) {
   auto shared = std::make_shared<Reply>(std::move(r));
   auto deadline = shared->started() + std::chrono::milliseconds(wait_ms);
   ClaimView decided;
   auto result = decisions_->wait(
       id, deadline,
-      [this, shared, id, p, pending_status](const ClaimView* c) {
+      [this, shared, undecided](const ClaimView* c) {
         if (c) return shared->send(200, views_.answer_body(*c));
-        if (pending_status == 202) return shared->send(202, views_.accepted_body(id, p));
-        shared->send(200, views_.pending_body(id, p));
+        undecided(*shared, false);
       },
       &decided);
   if (result == DecisionWatch::Result::kDecided) return shared->send(200, views_.answer_body(decided));
-  if (result == DecisionWatch::Result::kFull) {
-    if (pending_status == 202) return shared->send(202, views_.accepted_body(id, p));
-    return shared->error(errors::too_many_waiters());
-  }
+  if (result == DecisionWatch::Result::kFull) undecided(*shared, true);
 }
 
 }  // namespace allot::ingress::api

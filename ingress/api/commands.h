@@ -52,12 +52,18 @@ class Commands {
   // Answers `r` when `id` is decided (200), or once `wait_ms` from the request's start passed: with its
   // pending status (200) or, for a POST (pending_status 202), as accepted. The calling thread does not wait.
   void long_poll(Reply r, const std::string& id, const PendingClaim& p, int wait_ms, int pending_status);
+  // Answers `r` with `id`'s decision when it comes (200), or once `wait_ms` from the request's start passed (or
+  // when too many wait) with `known`, what is known of it now: an order the projection has as placed.
+  void long_poll(Reply r, const std::string& id, const ClaimView& known, int wait_ms);
   // Whether long polls can be served (the ingress reads the decisions).
   bool can_wait() const { return decisions_ != nullptr; }
 
  private:
   class Stored;
   class Awaited;
+  // Answers `r` undecided: at the deadline (full false) or when max waiters are open (full true).
+  using Undecided = std::function<void(Reply& r, bool full)>;
+  void await_decision(Reply r, const std::string& id, int wait_ms, Undecided undecided);
   void hook(std::string_view point) const {
     if (hook_) hook_(point);
   }

@@ -204,6 +204,35 @@ TEST_F(Orders, ASeatHasOneHolderIsSoldByAnOrderAndAnExpiredHoldFreesIt) {
 // 2,000 orders of 1,000 users on one hot product, half with a coupon, 500 of them also paying for a held
 // seat, both processors killed -9 while the sagas run: every order ends exactly once, no unit or seat is
 // sold twice, no wallet goes below zero, and the verifier finds the log and both stores in agreement.
+// GET /api/orders/{id}?wait_ms waits for the order's end also when the projection already has it placed (it
+// answered "placed" at once): orders are read without waiting until one is seen placed, then read with a wait.
+// An order is placed for some 10-60 ms here, so a few of the orders are caught placed (about a third of them).
+TEST_F(Orders, AWaitedReadOfAPlacedOrderAnswersItsEnd) {
+  const auto product = unique_id("mug");
+  ASSERT_NO_FATAL_FAILURE(
+      create_event({{"event_id", product}, {"title", "Mug"}, {"stock", 100}, {"mode", "sale"}, {"price", 100}}));
+  int caught_placed = 0;
+  for (int i = 0; i < 40 && caught_placed < 3; ++i) {
+    const auto user = unique_id("o-reader");
+    charge(user, 1000);
+    auto placed =
+        http_.post_json("/api/orders", json{{"items", {{{"event_id", product}, {"qty", 1}}}}}.dump(), as_user(user));
+    ASSERT_EQ(placed.status, 202) << placed.body;
+    const auto path = "/api/orders/" + json_field(placed, "request_id");
+    std::string status = "pending";
+    for (int k = 0; k < 2000 && (status == "pending" || status == "placed"); ++k) {
+      status = json_field(http_.request("GET", path, "", as_user(user)), "status");
+      if (status != "placed") continue;
+      ++caught_placed;
+      auto waited = http_.request("GET", path + "?wait_ms=10000", "", as_user(user));
+      ASSERT_EQ(waited.status, 200) << waited.body;
+      EXPECT_EQ(json_field(waited, "status"), "paid") << waited.body;
+      break;
+    }
+  }
+  EXPECT_GE(caught_placed, 1) << "no order was seen placed: each ended before a read could see it";
+}
+
 TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProcessors) {
   constexpr int kUsers = 1000, kOrders = 2000, kSeats = 500;
   const auto product = unique_id("hot"), coupons = unique_id("cp"), hall = unique_id("hall");
