@@ -110,7 +110,7 @@ void Commands::long_poll(Reply r, const std::string& id, const ClaimView& known,
                  [this, known](Reply& reply, bool) { reply.send(200, views_.answer_body(known)); });
 }
 
-void Commands::await_decision(Reply r, const std::string& id, int wait_ms, Undecided undecided) {
+void Commands::await_decision(Reply r, const std::string& id, int wait_ms, const Undecided& undecided) {
   auto shared = std::make_shared<Reply>(std::move(r));
   auto deadline = shared->started() + std::chrono::milliseconds(wait_ms);
   ClaimView decided;

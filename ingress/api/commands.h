@@ -63,7 +63,7 @@ class Commands {
   class Awaited;
   // Answers `r` undecided: at the deadline (full false) or when max waiters are open (full true).
   using Undecided = std::function<void(Reply& r, bool full)>;
-  void await_decision(Reply r, const std::string& id, int wait_ms, Undecided undecided);
+  void await_decision(Reply r, const std::string& id, int wait_ms, const Undecided& undecided);
   void hook(std::string_view point) const {
     if (hook_) hook_(point);
   }
