@@ -291,7 +291,7 @@ def machine_section(w, rep):
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
       f"each), {counted(rep.processors, 'processor')} (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
-      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '50')} ms), sinks to MySQL and Redis (batch ≤ "
+      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms), sinks to MySQL and Redis (batch ≤ "
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
       "reported next to each run.")
@@ -535,7 +535,7 @@ def slower_section(w, rep):
               "would then issue again") + "; and a crash between its Lua script and its MySQL insert loses the record "
           "of an issued coupon).")
         w("- **Final answer.** v3's final answer is the sum of: the broker round trip of the accept; waiting for the "
-          "processor's batch to close (≤ 50 ms); the Kafka transaction commit (decisions + changelog + offsets); and the "
+          "processor's batch to close (≤ 100 ms); the Kafka transaction commit (decisions + changelog + offsets); and the "
           "ingress's own decisions consumer seeing the committed decision (read_committed). Each is there for "
           "exactly-once and replayability; each is tunable (smaller batches trade throughput for latency). v1/v2 decide "
           "inline in the request.")
