@@ -231,6 +231,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   std::map<std::string, topics::JoinPlace> places;             // join request id -> its later ticket, admission
   std::vector<const topics::Decision*> wallet_changes;         // charges
   std::vector<const topics::Decision*> reservations;           // a sale event's units reserved, sold, released
+  std::vector<const topics::Decision*> orders;                 // placed, and their order_result
   std::set<std::string> sales;                                 // the sale events they touch
   // (event, seat) -> (position, status, decided_at): the batch's last word on each seat (a position of 0
   // keeps the row's own).
@@ -247,6 +248,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
       s = {std::get<0>(s), std::string(*status), d.decided_at};
     }
     if (topics::is_wallet_decision(d)) wallet_changes.push_back(&d);
+    if (topics::is_order_row_decision(d)) orders.push_back(&d);
     if (topics::moves_reservation(d)) {
       reservations.push_back(&d);
       sales.insert(d.event_id);
@@ -280,7 +282,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
     if (topics::deletes_event(d)) deleted.insert(d.event_id);
   }
   if (events.empty() && claims.empty() && requests.empty() && endings.empty() && places.empty() &&
-      wallet_changes.empty() && reservations.empty() && seats.empty()) {
+      wallet_changes.empty() && reservations.empty() && seats.empty() && orders.empty()) {
     return;
   }
 
@@ -363,6 +365,7 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
   // 4b. Wallets: the ledger rows, then each balance from the newest of them (by command offset).
   if (!wallet_changes.empty()) rows += apply_wallets(wallet_changes);
   if (!reservations.empty()) rows += apply_reservations(reservations);
+  if (!orders.empty()) rows += apply_orders(orders);
   if (!seats.empty()) {
     values.clear();
     for (const auto& [key, s] : seats) {
@@ -415,6 +418,51 @@ void MysqlProjection::apply(const std::vector<topics::Decision>& batch) {
 
   if (mysql_commit(db_.get()) != 0) fail("commit");
   if (rows_written_) rows_written_->inc(rows);
+}
+
+double MysqlProjection::apply_orders(const std::vector<const topics::Decision*>& changes) {
+  struct Row {
+    std::string user, status;
+    std::optional<int64_t> amount, partition, offset, placed_at, ended_at;
+    std::string reason;
+  };
+  std::map<std::string, Row> rows;  // order id -> what the batch says, its decisions in log order
+  for (const auto* d : changes) {
+    auto& r = rows[d->order_id];
+    r.user = d->user_id;
+    if (d->type == topics::decision_type::kOrder) {
+      if (r.status.empty()) r.status = topics::outcome::kPlaced;
+      r.partition = d->command.partition;
+      r.offset = d->command.offset;
+      r.placed_at = d->decided_at;
+    } else {
+      r.status = topics::to_string(d->outcome);
+      r.amount = d->amount;
+      r.reason = d->reason ? std::string(topics::to_string(*d->reason)) : "";
+      r.ended_at = d->decided_at;
+    }
+  }
+  std::vector<std::string> values;
+  for (const auto& [id, r] : rows) {
+    values.push_back("(" + quote(id) + "," + quote(r.user) + "," + quote(r.status) + "," + number_or_null(r.amount) +
+                     "," + (r.reason.empty() ? "NULL" : quote(r.reason)) + "," + number_or_null(r.partition) + "," +
+                     number_or_null(r.offset) + "," + number_or_null(r.placed_at) + "," + number_or_null(r.ended_at) +
+                     ")");
+  }
+  // A placed decision fills what it knows and leaves an end alone; MySQL assigns left to right, so status goes last
+  // (each IF before it still sees the row's old status).
+  return insert_rows(
+      "INSERT INTO orders (order_id, user_id, status, amount, reason, command_partition, command_offset, placed_at,"
+      " ended_at) VALUES ",
+      values,
+      " ON DUPLICATE KEY UPDATE user_id = VALUES(user_id),"
+      " amount = IF(VALUES(status) = 'placed', amount, VALUES(amount)),"
+      " reason = IF(VALUES(status) = 'placed', reason, VALUES(reason)),"
+      " ended_at = IF(VALUES(status) = 'placed', ended_at, VALUES(ended_at)),"
+      " command_partition = COALESCE(VALUES(command_partition), command_partition),"
+      " command_offset = COALESCE(VALUES(command_offset), command_offset),"
+      " placed_at = COALESCE(VALUES(placed_at), placed_at),"
+      " status = IF(VALUES(status) = 'placed', status, VALUES(status))");
 }
 
 double MysqlProjection::apply_reservations(const std::vector<const topics::Decision*>& changes) {

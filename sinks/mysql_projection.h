@@ -1,7 +1,7 @@
 #pragma once
 // The MySQL projection of allot.decisions (MariaDB 10.11 here, MySQL 8.0 in compose): tables `events`,
-// `claims`, `claim_counts`, `requests`, `wallet_ledger` and `wallets` of sinks/schema.sql, applied at every
-// (re)connect.
+// `claims`, `claim_counts`, `requests`, `wallet_ledger`, `wallets`, `reservations`, `seats` and `orders` of
+// sinks/schema.sql, applied at every (re)connect.
 //
 // One database transaction per batch:
 //   1. events: one row per decision that carries the event (create_event: created or already_exists),
@@ -12,6 +12,7 @@
 //      get their final status, coupon_seq (confirmed, won) and ended_at, grouped UPDATEs;
 //   4. requests: one row per confirm, cancel and close_event decision; events they closed get closed = 1;
 //      wallet_ledger: one row per charge; wallets: each user's balance from their newest ledger row;
+//      orders: one row per order, placed, then its end (an order_result);
 //   5. claim_counts: the slices of 1000 command offsets the batch touched (a claim's slice is that of
 //      its own command, also when a later decision ended it) are recounted from `claims`;
 //   6. the counters of every touched event are derived from its slices (issued, held, entries,
@@ -78,6 +79,8 @@ class MysqlProjection : public Projection {
   // Step 4b of apply: the wallet decisions' ledger rows and the balances they leave; returns the rows written.
   double apply_wallets(const std::vector<const topics::Decision*>& changes);
   double apply_reservations(const std::vector<const topics::Decision*>& changes);
+  // Step 4b too: orders placed (an order decision) and ended (an order_result), in log order.
+  double apply_orders(const std::vector<const topics::Decision*>& changes);
   [[noreturn]] void fail(const std::string& what);
   std::string quote(const std::string& text);
 

@@ -138,3 +138,19 @@ CREATE TABLE IF NOT EXISTS wallets (
   command_offset    BIGINT      NOT NULL,  -- of the decision that set the balance
   updated_at        BIGINT      NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Orders (README "Orders"): one row per order, placed and then ended paid or failed (its order_result). Both
+-- decisions are on the user's wallet partition, placed first. An end is never written over by a placed
+-- decision re-applied from an older batch; NULL columns are what no decision has said yet.
+CREATE TABLE IF NOT EXISTS orders (
+  order_id          VARCHAR(64) NOT NULL PRIMARY KEY,
+  user_id           VARCHAR(64) NOT NULL,
+  status            VARCHAR(16) NOT NULL,  -- placed, paid, failed
+  amount            BIGINT      NULL,      -- cents: debited (paid) or what it would have cost (failed)
+  reason            VARCHAR(32) NULL,      -- failed: the first step refused, or balance_short
+  command_partition INT         NULL,      -- of the order's command (its placed decision)
+  command_offset    BIGINT      NULL,
+  placed_at         BIGINT      NULL,
+  ended_at          BIGINT      NULL,
+  KEY orders_user (user_id, placed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

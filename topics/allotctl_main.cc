@@ -287,7 +287,7 @@ int verify(const std::vector<std::string>& args) {
       if (!in_redis.empty()) std::cout << "  Redis differs for " << event << ": " << in_redis << "\n";
       differing += !in_mysql.empty() || !in_redis.empty();
     }
-    size_t wallets = 0;
+    size_t wallets = 0, orders = 0;
     if (check_wallets) {
       auto want = topics::expected_wallets(input.decisions);
       wallets = want.size();
@@ -301,9 +301,21 @@ int verify(const std::vector<std::string>& args) {
       if (!in_mysql.empty()) std::cout << "  MySQL differs for wallets: " << in_mysql << "\n";
       if (!in_redis.empty()) std::cout << "  Redis differs for wallets: " << in_redis << "\n";
       differing += !in_mysql.empty() || !in_redis.empty();
+      // Orders live on their users' wallet partitions: read with the wallets.
+      auto want_orders = topics::expected_orders(input.decisions);
+      orders = want_orders.size();
+      std::vector<std::string> order_ids;
+      for (const auto& [id, o] : want_orders) order_ids.push_back(id);
+      auto orders_in_store = topics::mysql_orders(where);
+      std::erase_if(orders_in_store, [&](const auto& order) { return !wallet_wanted(order.second.user_id); });
+      auto orders_in_mysql = topics::describe_order_difference(want_orders, orders_in_store);
+      auto orders_in_redis = topics::describe_order_difference(want_orders, topics::redis_orders(where, order_ids));
+      if (!orders_in_mysql.empty()) std::cout << "  MySQL differs for orders: " << orders_in_mysql << "\n";
+      if (!orders_in_redis.empty()) std::cout << "  Redis differs for orders: " << orders_in_redis << "\n";
+      differing += !orders_in_mysql.empty() || !orders_in_redis.empty();
     }
     std::cout << "projections: " << (differing ? "VIOLATED" : "OK") << ": events=" << checked.size()
-              << " wallets=" << wallets << " differing=" << differing << "\n";
+              << " wallets=" << wallets << " orders=" << orders << " differing=" << differing << "\n";
     ok = ok && differing == 0;
   }
   std::cout << "verdict: " << (ok ? "CLEAN" : "VIOLATIONS") << "\n";

@@ -350,6 +350,10 @@ inline bool is_wallet_decision(const Decision& d) { return is_wallet_type(d.type
 inline bool is_wallet_keyed(const Decision& d) {
   return is_wallet_type(d.type) || d.type == decision_type::kOrder || d.type == decision_type::kOrderStep;
 }
+// The decisions that make an order's row (MySQL `orders`): the order placed, and its end (an order_result).
+inline bool is_order_row_decision(const Decision& d) {
+  return (d.type == decision_type::kOrder && d.outcome == Outcome::kPlaced) || d.type == decision_type::kOrderResult;
+}
 // The other decisions of an order's saga (topics/verify_orders.h checks them): the order placed and its
 // steps' answers on the wallet's partition; reservations, redemptions and their ends on events'.
 inline bool is_order_step_type(std::string_view type) {

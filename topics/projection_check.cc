@@ -308,6 +308,71 @@ std::string describe_wallet_difference(const ProjectedWallets& expected, const P
   return out;
 }
 
+ProjectedOrders expected_orders(const std::vector<Decision>& decisions) {
+  ProjectedOrders out;
+  for (const auto& d : decisions) {
+    if (!is_order_row_decision(d)) continue;
+    auto& o = out[d.order_id];
+    o.user_id = d.user_id;
+    if (d.type == decision_type::kOrder) {
+      if (o.status.empty()) o.status = outcome::kPlaced;
+      continue;
+    }
+    o.status = to_string(d.outcome);
+    o.amount = d.amount.value_or(0);
+    o.reason = d.reason ? std::string(to_string(*d.reason)) : "";
+  }
+  return out;
+}
+
+ProjectedOrders mysql_orders(const StoreAddress& a) {
+  auto db = mysql::connect({.host = a.mysql_host,
+                            .port = a.mysql_port,
+                            .user = a.mysql_user,
+                            .password = a.mysql_password,
+                            .database = a.mysql_database});
+  ProjectedOrders out;
+  auto rows = mysql::query(db.get(),
+                           "SELECT order_id, user_id, status, COALESCE(reason, ''), IF(status = 'placed', 0,"
+                           " COALESCE(amount, 0)) FROM orders");
+  while (MYSQL_ROW r = mysql_fetch_row(rows.get())) out[r[0]] = {r[1], r[2], r[3], std::stoll(r[4])};
+  return out;
+}
+
+ProjectedOrders redis_orders(const StoreAddress& a, const std::vector<std::string>& order_ids) {
+  auto r = redis::connect(a.redis_host, a.redis_port, std::chrono::seconds(5));
+  ProjectedOrders out;
+  for (const auto& id : order_ids) {
+    auto reply = redis::command(r.get(), {"HGETALL", a.redis_prefix + "claim:" + id});
+    if (!reply || reply->type == REDIS_REPLY_ERROR) throw std::runtime_error("Redis HGETALL failed");
+    std::map<std::string, std::string> h;
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) h[reply->element[i]->str] = reply->element[i + 1]->str;
+    if (h.empty()) continue;
+    const bool placed = h["status"] == outcome::kPlaced;
+    out[id] = {h["user_id"], h["status"], placed ? "" : h["reason"], placed ? 0 : number_or(h, "amount", 0)};
+  }
+  return out;
+}
+
+std::string describe_order_difference(const ProjectedOrders& expected, const ProjectedOrders& actual) {
+  std::string out;
+  if (expected.size() != actual.size()) {
+    out += std::to_string(actual.size()) + " orders (want " + std::to_string(expected.size()) + "); ";
+  }
+  auto text = [](const ProjectedOrder& o) {
+    return o.status + " " + std::to_string(o.amount) + (o.reason.empty() ? "" : " " + o.reason) + " user '" +
+           o.user_id + "'";
+  };
+  int shown = 0;
+  for (const auto& [id, want] : expected) {
+    auto it = actual.find(id);
+    if (it != actual.end() && it->second == want) continue;
+    if (shown++ >= 3) break;
+    out += "order " + id + ": " + (it == actual.end() ? "missing" : text(it->second)) + " (want " + text(want) + "); ";
+  }
+  return out;
+}
+
 std::string describe_difference(const ProjectedEvent& expected, const ProjectedEvent& actual) {
   if (expected == actual) return "";
   std::string out;

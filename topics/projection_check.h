@@ -2,7 +2,7 @@
 // Compares the MySQL and Redis projections with what allot.decisions says (DESIGN §4, promise 5),
 // per event: every claim's current status (topics/claim_status.h) and coupon, every confirm, cancel and
 // close_event request, the event's mode, stock, issued, held, entries, remaining and closed, the ranking;
-// and per user the wallet's balance and ledger.
+// per user the wallet's balance and ledger; and every order's status, amount and reason.
 // Used by `allotctl verify --projections` and by the projection tests.
 #include <cstddef>
 #include <cstdint>
@@ -86,5 +86,23 @@ ProjectedWallets mysql_wallets(const StoreAddress& a);
 ProjectedWallets redis_wallets(const StoreAddress& a, const std::vector<std::string>& users);
 // "" when equal, else the first differing wallets, one phrase each.
 std::string describe_wallet_difference(const ProjectedWallets& expected, const ProjectedWallets& actual);
+
+// An order as the projections hold it (MySQL `orders`, Redis `claim:<order id>`): placed, then paid or failed with
+// its amount (0 while placed) and a failed order's reason.
+struct ProjectedOrder {
+  std::string user_id, status, reason;
+  int64_t amount = 0;
+  bool operator==(const ProjectedOrder&) const = default;
+};
+using ProjectedOrders = std::map<std::string, ProjectedOrder>;  // order id -> order
+
+// The truth, from the orders placed and their order_result decisions.
+ProjectedOrders expected_orders(const std::vector<Decision>& decisions);
+// Every order MySQL holds.
+ProjectedOrders mysql_orders(const StoreAddress& a);
+// The orders `order_ids` as Redis holds them (one it does not hold is left out).
+ProjectedOrders redis_orders(const StoreAddress& a, const std::vector<std::string>& order_ids);
+// "" when equal, else the first differing orders, one phrase each.
+std::string describe_order_difference(const ProjectedOrders& expected, const ProjectedOrders& actual);
 
 }  // namespace allot::topics

@@ -137,6 +137,9 @@ TEST_F(Orders, EachRefusalFailsWithNothingReservedAndAPaidOrderSellsItsUnits) {
       << "see /tmp/allot-orders-verify.txt";
   EXPECT_EQ(sh("grep -q 'orders=6 paid=1 failed=5 open=0 units_sold=2' /tmp/allot-orders-verify.txt"), 0)
       << "see /tmp/allot-orders-verify.txt";
+  // The projections compared every order too (MySQL `orders`, Redis `claim:<id>`).
+  EXPECT_EQ(sh("grep -q 'projections: OK: .* orders=6 differing=0' /tmp/allot-orders-verify.txt"), 0)
+      << "see /tmp/allot-orders-verify.txt";
 }
 
 // README "Seats": one seat, one holder; a held seat paid for by an order is sold (its claim confirmed), an

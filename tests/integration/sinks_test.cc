@@ -438,7 +438,7 @@ TEST(SinkBackoff, DoublesFromMinimumUpToTheCapAndResets) {
 
 TEST(SinkSchema, HasItsTablesAsStatements) {
   auto statements = sinks::mysql_schema_statements();
-  ASSERT_EQ(statements.size(), 8u);
+  ASSERT_EQ(statements.size(), 9u);
   EXPECT_NE(statements[0].find("CREATE TABLE IF NOT EXISTS events"), std::string::npos);
   EXPECT_NE(statements[1].find("CREATE TABLE IF NOT EXISTS claims"), std::string::npos);
   EXPECT_NE(statements[2].find("CREATE TABLE IF NOT EXISTS claim_counts"), std::string::npos);
@@ -447,6 +447,7 @@ TEST(SinkSchema, HasItsTablesAsStatements) {
   EXPECT_NE(statements[5].find("CREATE TABLE IF NOT EXISTS reservations"), std::string::npos);
   EXPECT_NE(statements[6].find("CREATE TABLE IF NOT EXISTS seats"), std::string::npos);
   EXPECT_NE(statements[7].find("CREATE TABLE IF NOT EXISTS wallets"), std::string::npos);
+  EXPECT_NE(statements[8].find("CREATE TABLE IF NOT EXISTS orders"), std::string::npos);
 }
 
 class ProjectionTest : public ::testing::Test {
@@ -596,6 +597,53 @@ TEST_F(ProjectionTest, AnOlderWalletBatchMovesNoBalanceBack) {
   std::vector<std::string> records;
   for (const auto& d : charges) records.push_back(prefix + "claim:" + d.request_id);
   redis.del(records);
+}
+
+// MySQL `orders`: an order's row says placed, then its end; a placed decision re-applied from an older batch
+// leaves the end as it is, and an order placed and ended in one batch is written ended.
+TEST_F(ProjectionTest, AnOrderRowIsPlacedThenEndedAndAReappliedPlacedDoesNotUndoTheEnd) {
+  const auto user = unique_id("buyer"), first = unique_id("order"), second = unique_id("order");
+  auto decision = [&](const std::string& order, std::string_view type, Outcome outcome, int64_t offset) {
+    Decision d;
+    d.type = std::string(type);
+    d.request_id = order;
+    d.order_id = order;
+    d.user_id = user;
+    d.outcome = outcome;
+    d.command = {5, offset};
+    d.decided_at = 1000 + offset;
+    return d;
+  };
+  auto placed = decision(first, topics::decision_type::kOrder, Outcome::kPlaced, 10);
+  auto failed = decision(first, topics::decision_type::kOrderResult, Outcome::kFailed, 12);
+  failed.amount = 900;
+  failed.balance = 100;
+  failed.reason = Outcome::kBalanceShort;
+  auto placed_too = decision(second, topics::decision_type::kOrder, Outcome::kPlaced, 13);
+  auto paid = decision(second, topics::decision_type::kOrderResult, Outcome::kPaid, 15);
+  paid.amount = 50;
+  paid.balance = 50;
+
+  Mysql db(kTestDatabase);
+  sinks::MysqlProjection mysql(mysql_options(kTestDatabase));
+  auto row = [&](const std::string& order) {
+    return db.query(
+        "SELECT user_id, status, amount, reason, command_offset, placed_at, ended_at FROM orders"
+        " WHERE order_id = " +
+        db.quote(order));
+  };
+  ASSERT_NO_THROW(mysql.apply({placed}));
+  EXPECT_EQ(row(first), (std::vector<Row>{{user, "placed", std::nullopt, std::nullopt, "10", "1010", std::nullopt}}));
+  ASSERT_NO_THROW(mysql.apply({failed}));
+  const std::vector<Row> ended{{user, "failed", "900", "balance_short", "10", "1010", "1012"}};
+  EXPECT_EQ(row(first), ended);
+  ASSERT_NO_THROW(mysql.apply({placed}));
+  EXPECT_EQ(row(first), ended) << "a re-applied placed decision moved the order back";
+  ASSERT_NO_THROW(mysql.apply({placed_too, paid}));
+  EXPECT_EQ(row(second), (std::vector<Row>{{user, "paid", "50", std::nullopt, "13", "1013", "1015"}}));
+  auto want = topics::expected_orders({placed, failed, placed_too, paid});
+  EXPECT_EQ(want[first], (topics::ProjectedOrder{user, "failed", "balance_short", 900}));
+  EXPECT_EQ(want[second], (topics::ProjectedOrder{user, "paid", "", 50}));
 }
 
 // A sale event's units (README "Orders") come from its orders' reservations: a later claim on it

@@ -148,5 +148,39 @@ TEST_F(ExpectedProjection, AWrongStatusOrCounterIsDescribed) {
   EXPECT_NE(describe_difference(want, got), "");
 }
 
+// Orders: placed until their order_result; a failed one keeps its reason, a paid one its amount; one still open
+// stays placed with no amount. A store that lost an end, or holds an order the log does not, is described.
+TEST(ExpectedOrders, AnOrderIsPlacedUntilItsResultAndADifferenceIsDescribed) {
+  auto decision = [](const std::string& order, std::string_view type, Outcome outcome) {
+    Decision d;
+    d.type = std::string(type);
+    d.request_id = d.order_id = order;
+    d.user_id = "ann";
+    d.outcome = outcome;
+    return d;
+  };
+  auto failed = decision("o1", decision_type::kOrderResult, Outcome::kFailed);
+  failed.amount = 700;
+  failed.reason = Outcome::kSoldOut;
+  auto paid = decision("o2", decision_type::kOrderResult, Outcome::kPaid);
+  paid.amount = 300;
+  auto reserve = decision("o2", decision_type::kReserve, Outcome::kReserved);  // a step: no row of its own
+  auto want = expected_orders({decision("o1", decision_type::kOrder, Outcome::kPlaced),
+                               decision("o2", decision_type::kOrder, Outcome::kPlaced), reserve, failed, paid,
+                               decision("o3", decision_type::kOrder, Outcome::kPlaced)});
+  EXPECT_EQ(want, (ProjectedOrders{{"o1", {"ann", "failed", "sold_out", 700}},
+                                   {"o2", {"ann", "paid", "", 300}},
+                                   {"o3", {"ann", "placed", "", 0}}}));
+  EXPECT_EQ(describe_order_difference(want, want), "");
+  auto got = want;
+  got["o1"] = {"ann", "placed", "", 0};
+  EXPECT_NE(describe_order_difference(want, got).find("order o1: placed 0 user 'ann' (want failed 700 sold_out"),
+            std::string::npos)
+      << describe_order_difference(want, got);
+  got = want;
+  got["o4"] = {"bob", "paid", "", 1};
+  EXPECT_NE(describe_order_difference(want, got).find("4 orders (want 3)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace allot::topics
