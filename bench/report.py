@@ -295,10 +295,6 @@ def machine_section(w, rep):
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
       "reported next to each run.")
-    if args.get("no_warmup") is False and "v3" in str(args.get("strategies", "")):  # runs before it had none
-        w("- Before the measured runs, one v3 seed run on its own event, not reported, warms the broker: a JVM compiles "
-          "its request paths during its first load after a start, which a freshly started stack's first v3 run paid "
-          "(bench/README.md \"Cost per claim\").")
     seed = by.get(("seed", "v3")) or next((r for r in doc["runs"] if r["scenario"] == "seed"), None)
     vus = seed["k6_env"].get("ALLOT_VUS") if seed else args.get("vus")
     w(f"- 10,000 VUs would need ~30 GB (≈3 MB each), so the seed and many scenarios run {vus} VUs over a "
