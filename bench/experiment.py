@@ -1037,8 +1037,6 @@ def main():
                     help="before each run, wait up to this long for the machine to be < 30%% busy "
                          "(default 60, with --seed-only 10; 0: don't)")
     ap.add_argument("--no-limits", action="store_true", help="skip the no-op HTTP and librdkafka raw measurements")
-    ap.add_argument("--no-warmup", action="store_true",
-                    help="skip the unreported v3 seed run that warms the broker's JIT before the measured runs")
     ap.add_argument("--out", help="run folder (default .run/bench/RUN_ID)")
     ap.add_argument("--command", default="bench/run-experiment", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -1080,12 +1078,6 @@ def main():
         log("limits: no-op HTTP (wrk, k6), librdkafka raw consume/produce, processor EOS")
         doc["limits"] = limits(cfg, os.path.join(rundir, "limits"), skipped)
     broker = BrokerRequests(cfg, skipped) if "v3" in args.strategies.split(",") else None
-    if "v3" in args.strategies.split(",") and not args.no_warmup:
-        # A broker's JVM compiles its request paths during its first load after a start: on a freshly started
-        # stack the first v3 run paid it (seed, kafka 0.21 CPU s per 1,000 claims cold against 0.05 warm,
-        # bench/README.md "Cost per claim"). One seed-shaped v3 run first, on its own events, not reported.
-        log("warm-up: one v3 seed run, not reported")
-        one_run(cfg, args, run_id + "w", "seed", "v3", os.path.join(rundir, "warmup"), skipped, None)
     for scenario in args.scenarios.split(","):
         for strategy in args.strategies.split(","):
             doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker))
