@@ -449,8 +449,8 @@ double MysqlProjection::apply_orders(const std::vector<const topics::Decision*>&
                      number_or_null(r.offset) + "," + number_or_null(r.placed_at) + "," + number_or_null(r.ended_at) +
                      ")");
   }
-  // A placed decision fills what it knows and leaves an end alone; MySQL assigns left to right, so status goes last
-  // (each IF before it still sees the row's old status).
+  // A placed decision fills what it knows and leaves an end alone: the IFs test the incoming status (VALUES), which
+  // no assignment changes; a test of the row's own status would see the ones already assigned (left to right).
   return insert_rows(
       "INSERT INTO orders (order_id, user_id, status, amount, reason, command_partition, command_offset, placed_at,"
       " ended_at) VALUES ",

@@ -35,6 +35,14 @@ std::vector<std::string> ranking_of(const std::map<std::string, ProjectedClaim>&
   return ranking_of(by_seq);
 }
 
+mysql::Connection connect_mysql(const StoreAddress& a) {
+  return mysql::connect({.host = a.mysql_host,
+                         .port = a.mysql_port,
+                         .user = a.mysql_user,
+                         .password = a.mysql_password,
+                         .database = a.mysql_database});
+}
+
 int64_t number_or(const std::map<std::string, std::string>& h, const std::string& field, int64_t fallback) {
   auto it = h.find(field);
   return it == h.end() || it->second.empty() ? fallback : std::stoll(it->second);
@@ -122,11 +130,7 @@ std::vector<std::string> request_ids(const ProjectedEvent& expected) {
 }
 
 ProjectedEvent mysql_projection(const StoreAddress& a, const std::string& event_id) {
-  auto db = mysql::connect({.host = a.mysql_host,
-                            .port = a.mysql_port,
-                            .user = a.mysql_user,
-                            .password = a.mysql_password,
-                            .database = a.mysql_database});
+  auto db = connect_mysql(a);
   auto query = [&](const std::string& sql) { return mysql::query(db.get(), sql); };
   const std::string event = mysql::quote(db.get(), event_id);
   const std::string unknown = mysql::quote(db.get(), outcome::kUnknownEvent);
@@ -247,11 +251,7 @@ ProjectedWallets expected_wallets(const std::vector<Decision>& decisions, size_t
 }
 
 ProjectedWallets mysql_wallets(const StoreAddress& a) {
-  auto db = mysql::connect({.host = a.mysql_host,
-                            .port = a.mysql_port,
-                            .user = a.mysql_user,
-                            .password = a.mysql_password,
-                            .database = a.mysql_database});
+  auto db = connect_mysql(a);
   ProjectedWallets out;
   auto ledger =
       mysql::query(db.get(), "SELECT user_id, command_offset, request_id, outcome, amount, balance FROM wallet_ledger");
@@ -326,11 +326,7 @@ ProjectedOrders expected_orders(const std::vector<Decision>& decisions) {
 }
 
 ProjectedOrders mysql_orders(const StoreAddress& a) {
-  auto db = mysql::connect({.host = a.mysql_host,
-                            .port = a.mysql_port,
-                            .user = a.mysql_user,
-                            .password = a.mysql_password,
-                            .database = a.mysql_database});
+  auto db = connect_mysql(a);
   ProjectedOrders out;
   auto rows = mysql::query(db.get(),
                            "SELECT order_id, user_id, status, COALESCE(reason, ''), IF(status = 'placed', 0,"

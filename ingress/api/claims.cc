@@ -71,7 +71,10 @@ void get_claim(Api::Context& c, const Request& req, Reply r) {
   // A placed order ends under its own id (paid or failed), so ?wait_ms waits for that end like a pending claim.
   // Held and entered claims end under other ids (a confirm, an expiry, the draw): answered as they are.
   bool ends_here = !projected || projected->status == topics::outcome::kPlaced;
-  if (ends_here && std::get<int>(wait) > 0 && c.commands.can_wait()) {
+  // A placed order's end comes only through the decisions reader: not reading yet (a start, a broker away), the
+  // wait could only run out, so the projection's placed is answered at once.
+  bool can_wait = c.commands.can_wait() && (!projected || c.read.decisions->reading());
+  if (ends_here && std::get<int>(wait) > 0 && can_wait) {
     // Held like a command handler, so a drain cannot release the waiters between our check and our wait.
     DrainGate::Scope scope(c.gate);
     if (!c.gate.draining()) {

@@ -204,9 +204,6 @@ TEST_F(Orders, ASeatHasOneHolderIsSoldByAnOrderAndAnExpiredHoldFreesIt) {
       << "see /tmp/allot-seats-verify.txt";
 }
 
-// 2,000 orders of 1,000 users on one hot product, half with a coupon, 500 of them also paying for a held
-// seat, both processors killed -9 while the sagas run: every order ends exactly once, no unit or seat is
-// sold twice, no wallet goes below zero, and the verifier finds the log and both stores in agreement.
 // GET /api/orders/{id}?wait_ms waits for the order's end also when the projection already has it placed (it
 // answered "placed" at once): orders are read without waiting until one is seen placed, then read with a wait.
 // An order is placed for some 10-60 ms here, so a few of the orders are caught placed (about a third of them).
@@ -236,6 +233,9 @@ TEST_F(Orders, AWaitedReadOfAPlacedOrderAnswersItsEnd) {
   EXPECT_GE(caught_placed, 1) << "no order was seen placed: each ended before a read could see it";
 }
 
+// 2,000 orders of 1,000 users on one hot product, half with a coupon, 500 of them also paying for a held
+// seat, both processors killed -9 while the sagas run: every order ends exactly once, no unit or seat is
+// sold twice, no wallet goes below zero, and the verifier finds the log and both stores in agreement.
 TEST_F(Orders, TwoThousandConcurrentOrdersEndExactlyOnceAcrossKillNineOfTheProcessors) {
   constexpr int kUsers = 1000, kOrders = 2000, kSeats = 500;
   const auto product = unique_id("hot"), coupons = unique_id("cp"), hall = unique_id("hall");
