@@ -17,6 +17,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       librdkafka-dev librocksdb-dev nlohmann-json3-dev libpistache-dev libmariadb-dev libhiredis-dev libssl-dev libjwt-dev \
+      libjemalloc-dev \
       libgtest-dev libgmock-dev libbenchmark-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -34,7 +35,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 # curl for the compose healthchecks. Header-only and test-only packages have no runtime part.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      librdkafka1 librdkafka++1 librocksdb7.8 libpistache0 libmariadb3 libhiredis0.14 libssl3 libjwt0 \
+      librdkafka1 librdkafka++1 librocksdb7.8 libpistache0 libmariadb3 libhiredis0.14 libssl3 libjwt0 libjemalloc2 \
       curl \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home --home-dir /var/lib/allot --shell /usr/sbin/nologin allot

@@ -326,6 +326,9 @@ BROKER_COUNTERS = {
     "messages_in": "kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec",
     "produce_requests": "kafka.server:type=BrokerTopicMetrics,name=TotalProduceRequestsPerSec",
     "fetch_requests": "kafka.server:type=BrokerTopicMetrics,name=TotalFetchRequestsPerSec",
+    # bytes appended by producers and sent to consumers (every topic; replication excluded)
+    "bytes_in": "kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec",
+    "bytes_out": "kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec",
 }
 
 
@@ -377,7 +380,7 @@ class BrokerRequests:
         return dict(total)
 
     # Keys of snapshot() that are totals, not request types (Fetch = FetchConsumer + FetchFollower).
-    TOTALS = ("Fetch", "messages_in", "produce_requests", "fetch_requests")
+    TOTALS = ("Fetch", "messages_in", "produce_requests", "fetch_requests", "bytes_in", "bytes_out")
 
     @staticmethod
     def delta(before, after):

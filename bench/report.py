@@ -659,11 +659,12 @@ def broker_requests_table(runs, w):
     w("")
     w("The brokers' own counters (kafka.network RequestMetrics and BrokerTopicMetrics, over JMX), read before the "
       "k6 run and right after it, divided by the claims answered. \"Fetch (consumers)\" counts every fetch of the "
-      "processors, the sinks and the ingress's decision reader, including the long polls that came back empty.")
+      "processors, the sinks and the ingress's decision reader, including the long polls that came back empty. "
+      "Bytes in and out are what producers appended and consumers were sent (replication excluded), per claim.")
     w("")
     heads = [g for g, _ in REQUEST_GROUPS]
-    w("| scenario | " + " | ".join(heads) + " | all requests | records appended | records per produce request |")
-    w("|---|" + "---:|" * (len(heads) + 3))
+    w("| scenario | " + " | ".join(heads) + " | all requests | records appended | records per produce request | bytes in, out per claim |")
+    w("|---|" + "---:|" * (len(heads) + 4))
     for r in rows:
         b, n = r["broker_requests"], r["figures"]["answered"]
         if not n:
@@ -672,7 +673,8 @@ def broker_requests_table(runs, w):
         every = sum(v for k, v in b.items() if k not in BrokerRequests.TOTALS)
         per_request = b.get("messages_in", 0) / b["produce_requests"] if b.get("produce_requests") else 0
         w(f"| {r['scenario']} | " + " | ".join(f(v * 1000 / n, 0) for v in grouped) +
-          f" | {f(every * 1000 / n, 0)} | {f(b.get('messages_in', 0) * 1000 / n, 0)} | {f(per_request, 1)} |")
+          f" | {f(every * 1000 / n, 0)} | {f(b.get('messages_in', 0) * 1000 / n, 0)} | {f(per_request, 1)}"
+          f" | {f(b.get('bytes_in', 0) / n, 0)}, {f(b.get('bytes_out', 0) / n, 0)} |")
     w("")
 
 

@@ -23,4 +23,14 @@ int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max) {
   return parsed;
 }
 
+std::string env_choice(const char* name, const std::string& fallback, std::initializer_list<const char*> choices) {
+  std::string v = env_string(name, fallback);
+  std::string all;
+  for (const char* c : choices) {
+    if (v == c) return v;
+    all += (all.empty() ? "" : ", ") + std::string(c);
+  }
+  throw std::invalid_argument(std::string(name) + "=" + v + " is not one of: " + all);
+}
+
 }  // namespace allot

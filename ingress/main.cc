@@ -54,6 +54,8 @@ int main() {
     publisher.delivery_timeout_ms =
         static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
     publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
+    publisher.compression =
+        allot::env_choice("ALLOT_PRODUCE_COMPRESSION", publisher.compression, {"none", "lz4", "zstd"});
     offsets_refresh_ms = static_cast<int>(env_int("ALLOT_OFFSETS_REFRESH_MS", 500, 50, 60000));
     tick_ms = static_cast<int>(env_int("ALLOT_TICK_MS", tick_ms, 0, 3600000));
     projection.host = env_string("ALLOT_REDIS_HOST", projection.host);
@@ -78,9 +80,10 @@ int main() {
           " max_body_bytes=" + std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
           " commands_topic=" + publisher.topic + " max_wait_ms=" + std::to_string(server.max_wait_ms) +
           " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) +
-          " tick_ms=" + std::to_string(tick_ms) + " redis=" + projection.host + ":" + std::to_string(projection.port) +
-          " mysql=" + baseline.mysql_user + "@" + baseline.mysql_host + ":" + std::to_string(baseline.mysql_port) +
-          "/" + baseline.mysql_database + " baseline_pool=" + std::to_string(baseline.workers) +
+          " compression=" + publisher.compression + " tick_ms=" + std::to_string(tick_ms) +
+          " redis=" + projection.host + ":" + std::to_string(projection.port) + " mysql=" + baseline.mysql_user + "@" +
+          baseline.mysql_host + ":" + std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
+          " baseline_pool=" + std::to_string(baseline.workers) +
           " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) +
           "/s rate_per_address=" + std::to_string(static_cast<int>(server.address_rate)) +
           "/s jwt: hs256=" + (server.identity.hs256_secret.empty() ? "off" : "on") +

@@ -114,6 +114,7 @@ std::unique_ptr<RdKafka::Producer> Publisher::make_producer() {
                                 {"enable.idempotence", "true"},
                                 {"acks", "all"},
                                 {"linger.ms", std::to_string(opt_.linger_ms)},
+                                {"compression.type", opt_.compression},
                                 {"message.timeout.ms", std::to_string(opt_.delivery_timeout_ms)},
                                 {"queue.buffering.max.messages", "200000"},
                                 {"socket.keepalive.enable", "true"},

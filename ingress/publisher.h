@@ -51,6 +51,7 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   int linger_ms = 2;
+  std::string compression = "none";  // librdkafka's compression.type: none, lz4, zstd (bench/README.md "Compression")
   // Points: "publisher:readiness_check" (readiness thread, before its metadata request),
   // "publisher:replacing_producer" (poll thread, after a fatal error, before it replaces the producer).
   TestHook test_hook;

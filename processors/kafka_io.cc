@@ -211,6 +211,7 @@ class KafkaTxnProducer : public TxnProducer {
                                   {"transactional.id", "allot-" + opt.instance_id},
                                   {"transaction.timeout.ms", std::to_string(opt.transaction_timeout_ms)},
                                   {"linger.ms", std::to_string(kopt.linger_ms)},
+                                  {"compression.type", kopt.compression},
                                   // a commit right after a commit may get CONCURRENT_TRANSACTIONS: retry soon
                                   {"retry.backoff.ms", "10"},
                                   // (make_conf's 10 s socket timeout: a commit sent to a paused broker is

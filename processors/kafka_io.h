@@ -6,6 +6,7 @@
 // reads the changelog with short-lived plain consumers. Created and used on the runner's thread.
 #include <atomic>
 #include <memory>
+#include <string>
 
 #include "processors/io.h"
 #include "processors/runner.h"
@@ -13,7 +14,8 @@
 namespace allot::processors {
 
 struct KafkaIoOptions {
-  int linger_ms = 5;  // how long the transactional producer lets a batch fill
+  int linger_ms = 5;                 // how long the transactional producer lets a batch fill
+  std::string compression = "none";  // its compression.type: none, lz4, zstd (bench/README.md "Compression")
   // How long the broker holds a fetch of allot.commands that finds nothing new (librdkafka's fetch.wait.max.ms).
   int fetch_wait_max_ms = 500;
   // ...and how many bytes it waits for (fetch.min.bytes): with more than 1, a fetch under load comes back

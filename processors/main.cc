@@ -34,6 +34,7 @@ int main() {
     metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
     max_event_series = static_cast<size_t>(env_int("ALLOT_METRICS_MAX_EVENTS", 200, 1, 1000000));
     kafka.linger_ms = static_cast<int>(env_int("ALLOT_PROCESSOR_LINGER_MS", kafka.linger_ms, 0, 1000));
+    kafka.compression = allot::env_choice("ALLOT_PROCESSOR_COMPRESSION", kafka.compression, {"none", "lz4", "zstd"});
     kafka.fetch_wait_max_ms =
         static_cast<int>(env_int("ALLOT_PROCESSOR_FETCH_WAIT_MS", kafka.fetch_wait_max_ms, 1, 10000));
     kafka.fetch_min_bytes =
@@ -42,15 +43,15 @@ int main() {
     std::cerr << "allot-processor: bad configuration: " << e.what() << "\n";
     return 2;
   }
-  allot::log_info("processor", "config: brokers=" + opt.brokers + " instance=" + opt.instance_id + " state_dir=" +
-                                   state_dir + " batch_max_commands=" + std::to_string(opt.batch_max_commands) +
-                                   " batch_max_ms=" + std::to_string(opt.batch_max_ms) +
-                                   " batch_idle_ms=" + std::to_string(opt.batch_idle_ms) +
-                                   " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
-                                   " linger_ms=" + std::to_string(kafka.linger_ms) +
-                                   " fetch_wait_max_ms=" + std::to_string(kafka.fetch_wait_max_ms) +
-                                   " fetch_min_bytes=" + std::to_string(kafka.fetch_min_bytes) +
-                                   " metrics=" + metrics_host + ":" + std::to_string(metrics_port));
+  allot::log_info("processor",
+                  "config: brokers=" + opt.brokers + " instance=" + opt.instance_id + " state_dir=" + state_dir +
+                      " batch_max_commands=" + std::to_string(opt.batch_max_commands) + " batch_max_ms=" +
+                      std::to_string(opt.batch_max_ms) + " batch_idle_ms=" + std::to_string(opt.batch_idle_ms) +
+                      " txn_timeout_ms=" + std::to_string(opt.transaction_timeout_ms) +
+                      " linger_ms=" + std::to_string(kafka.linger_ms) + " compression=" + kafka.compression +
+                      " fetch_wait_max_ms=" + std::to_string(kafka.fetch_wait_max_ms) +
+                      " fetch_min_bytes=" + std::to_string(kafka.fetch_min_bytes) + " metrics=" + metrics_host + ":" +
+                      std::to_string(metrics_port));
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   try {

@@ -146,10 +146,16 @@ void MysqlProjection::repair() {
       exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + definition);
     }
   }
-  if (query_number("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
-                   " AND TABLE_NAME = 'claims' AND INDEX_NAME = 'claims_event_position'") == 0) {
-    log_warn("sink-mysql", "adding index claims_event_position to an existing claims table");
-    exec("ALTER TABLE claims ADD INDEX claims_event_position (event_id, command_partition, command_offset)");
+  // The slice recount's index, covering since issue 23 (schema.sql): an older one is rebuilt (online in InnoDB).
+  const std::string index_columns =
+      "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+      " AND TABLE_NAME = 'claims' AND INDEX_NAME = 'claims_event_position'";
+  if (int64_t columns = query_number(index_columns); columns < 7) {
+    log_warn("sink-mysql", columns == 0 ? "adding index claims_event_position to an existing claims table"
+                                        : "rebuilding index claims_event_position to cover the slice recount");
+    exec(std::string("ALTER TABLE claims ") + (columns == 0 ? "" : "DROP INDEX claims_event_position, ") +
+         "ADD INDEX claims_event_position (event_id, command_partition, command_offset, outcome, status, decided_at,"
+         " ended_at)");
   }
   // claim_counts is derived from claims: rebuilt whole when it is empty but claims is not (a table
   // created by an older sink, or emptied by hand), so that recounting only touched slices stays exact.

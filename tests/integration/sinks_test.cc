@@ -528,6 +528,35 @@ TEST_F(ProjectionTest, MysqlRebuildsEmptiedClaimCountsAtConnect) {
   db.query("DROP DATABASE " + database);
 }
 
+// A claims table of an older sink has the slice index without the columns the recount reads: the sink
+// rebuilds it at connect so the recount reads the index alone, and the projection stays exact.
+TEST_F(ProjectionTest, MysqlRebuildsAnOlderSliceIndexToCoverTheRecount) {
+  const std::string database = std::string(kTestDatabase) + "_index";
+  ASSERT_NO_THROW(Mysql("").query("DROP DATABASE IF EXISTS " + database));
+  ASSERT_NO_THROW(Mysql("").query("CREATE DATABASE " + database + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"));
+  Mysql db(database);
+  {
+    sinks::MysqlProjection projection(mysql_options(database));
+    ASSERT_NO_THROW(projection.apply({batch_.begin(), batch_.begin() + 3}));
+  }
+  db.query(
+      "ALTER TABLE claims DROP INDEX claims_event_position, ADD INDEX claims_event_position (event_id,"
+      " command_partition, command_offset)");
+  const std::string columns =
+      "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+      "'" +
+      database + "' AND TABLE_NAME = 'claims' AND INDEX_NAME = 'claims_event_position'";
+  ASSERT_EQ(db.query(columns)[0], (Row{"event_id,command_partition,command_offset"}));
+  // It connects (and repairs) on its first batch: the rest, then all of it again, recounted through the index.
+  sinks::MysqlProjection upgraded(mysql_options(database));
+  ASSERT_NO_THROW(upgraded.apply({batch_.begin() + 3, batch_.end()}));
+  EXPECT_EQ(db.query(columns)[0],
+            (Row{"event_id,command_partition,command_offset,outcome,status,decided_at,ended_at"}));
+  ASSERT_NO_THROW(upgraded.apply(batch_));
+  EXPECT_EQ(mysql_diff(db, batch_), "");
+  db.query("DROP DATABASE " + database);
+}
+
 TEST_F(ProjectionTest, RedisReappliedBatchChangesNothing) {
   const std::string prefix = unique_id("allot-test") + ":";
   Redis redis;
