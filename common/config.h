@@ -18,4 +18,7 @@ int64_t env_int(const char* name, int64_t fallback, int64_t min = INT64_MIN, int
 // variable and the choices when it is none of `choices`.
 std::string env_choice(const char* name, const std::string& fallback, std::initializer_list<const char*> choices);
 
+// librdkafka's compression.type values the services offer (ALLOT_PRODUCE_COMPRESSION, ALLOT_PROCESSOR_COMPRESSION).
+inline constexpr std::initializer_list<const char*> kCompressionTypes{"none", "lz4", "zstd"};
+
 }  // namespace allot

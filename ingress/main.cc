@@ -55,7 +55,7 @@ int main() {
         static_cast<int>(env_int("ALLOT_PRODUCE_TIMEOUT_MS", publisher.delivery_timeout_ms, 100, 300000));
     publisher.linger_ms = static_cast<int>(env_int("ALLOT_PRODUCE_LINGER_MS", publisher.linger_ms, 0, 1000));
     publisher.compression =
-        allot::env_choice("ALLOT_PRODUCE_COMPRESSION", publisher.compression, {"none", "lz4", "zstd"});
+        allot::env_choice("ALLOT_PRODUCE_COMPRESSION", publisher.compression, allot::kCompressionTypes);
     offsets_refresh_ms = static_cast<int>(env_int("ALLOT_OFFSETS_REFRESH_MS", 500, 50, 60000));
     tick_ms = static_cast<int>(env_int("ALLOT_TICK_MS", tick_ms, 0, 3600000));
     projection.host = env_string("ALLOT_REDIS_HOST", projection.host);

@@ -34,7 +34,7 @@ int main() {
     metrics_host = env_string("ALLOT_METRICS_HOST", "127.0.0.1");
     max_event_series = static_cast<size_t>(env_int("ALLOT_METRICS_MAX_EVENTS", 200, 1, 1000000));
     kafka.linger_ms = static_cast<int>(env_int("ALLOT_PROCESSOR_LINGER_MS", kafka.linger_ms, 0, 1000));
-    kafka.compression = allot::env_choice("ALLOT_PROCESSOR_COMPRESSION", kafka.compression, {"none", "lz4", "zstd"});
+    kafka.compression = allot::env_choice("ALLOT_PROCESSOR_COMPRESSION", kafka.compression, allot::kCompressionTypes);
     kafka.fetch_wait_max_ms =
         static_cast<int>(env_int("ALLOT_PROCESSOR_FETCH_WAIT_MS", kafka.fetch_wait_max_ms, 1, 10000));
     kafka.fetch_min_bytes =

@@ -146,16 +146,28 @@ void MysqlProjection::repair() {
       exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column + " " + definition);
     }
   }
-  // The slice recount's index, covering since issue 23 (schema.sql): an older one is rebuilt (online in InnoDB).
-  const std::string index_columns =
-      "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
-      " AND TABLE_NAME = 'claims' AND INDEX_NAME = 'claims_event_position'";
-  if (int64_t columns = query_number(index_columns); columns < 7) {
-    log_warn("sink-mysql", columns == 0 ? "adding index claims_event_position to an existing claims table"
-                                        : "rebuilding index claims_event_position to cover the slice recount");
-    exec(std::string("ALTER TABLE claims ") + (columns == 0 ? "" : "DROP INDEX claims_event_position, ") +
-         "ADD INDEX claims_event_position (event_id, command_partition, command_offset, outcome, status, decided_at,"
-         " ended_at)");
+  // The slice recount's index covers what it reads since issue 23 (schema.sql: claims_slice_recount); an older
+  // claims table has claims_event_position (three columns) or neither. The new index is added under its own name
+  // before the old one goes, so each step can be repeated: a sink whose connection timed out during a long ALTER
+  // (the server finishes it), or a second sink starting at the same time, finds the step done, or gets the error
+  // of a step already done, which is ignored.
+  constexpr unsigned kDuplicateKeyName = 1061, kCantDropKey = 1091;  // ER_DUP_KEYNAME, ER_CANT_DROP_FIELD_OR_KEY
+  auto has_index = [&](const std::string& name) {
+    return query_number(
+               "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+               " AND TABLE_NAME = 'claims' AND INDEX_NAME = '" +
+               name + "'") > 0;
+  };
+  if (!has_index("claims_slice_recount")) {
+    log_warn("sink-mysql", "adding index claims_slice_recount to an existing claims table");
+    exec(
+        "ALTER TABLE claims ADD INDEX claims_slice_recount (event_id, command_partition, command_offset, outcome,"
+        " status, decided_at, ended_at)",
+        kDuplicateKeyName);
+  }
+  if (has_index("claims_event_position")) {
+    log_warn("sink-mysql", "dropping index claims_event_position (claims_slice_recount covers its lookups)");
+    exec("ALTER TABLE claims DROP INDEX claims_event_position", kCantDropKey);
   }
   // claim_counts is derived from claims: rebuilt whole when it is empty but claims is not (a table
   // created by an older sink, or emptied by hand), so that recounting only touched slices stays exact.
@@ -169,9 +181,12 @@ void MysqlProjection::repair() {
   }
 }
 
-void MysqlProjection::exec(const std::string& sql) {
+void MysqlProjection::exec(const std::string& sql, unsigned harmless_errno) {
   MYSQL* db = db_.get();
-  if (mysql_real_query(db, sql.data(), sql.size()) != 0) fail("statement " + sql.substr(0, 60) + "...");
+  if (mysql_real_query(db, sql.data(), sql.size()) != 0) {
+    if (harmless_errno != 0 && mysql_errno(db) == harmless_errno) return;
+    fail("statement " + sql.substr(0, 60) + "...");
+  }
   // Statements here return no rows, but a result must still be consumed before the next one.
   if (MYSQL_RES* r = mysql_store_result(db)) mysql_free_result(r);
 }

@@ -66,7 +66,8 @@ class MysqlProjection : public Projection {
  private:
   st_mysql* connection();
   void repair();
-  void exec(const std::string& sql);
+  // Runs a statement that returns no rows; fails on any error but `harmless_errno` (0: none), which is ignored.
+  void exec(const std::string& sql, unsigned harmless_errno = 0);
   mysql::Result select(const std::string& sql);
   int64_t query_number(const std::string& sql);
   // `head` + rows (comma-separated, rows_per_insert a statement) + `tail`, each chunk executed; returns the row count.
