@@ -364,7 +364,7 @@ struct KafkaIo::Impl {
   std::unique_ptr<KafkaChangelogReader> changelog;
 };
 
-KafkaIo::KafkaIo(const RunnerOptions& options, RunnerProbe& probe, KafkaIoOptions kafka)
+KafkaIo::KafkaIo(const RunnerOptions& options, RunnerProbe& probe, const KafkaIoOptions& kafka)
     : impl_(std::make_unique<Impl>()) {
   impl_->opt = options;
   impl_->source = std::make_unique<KafkaCommandSource>(impl_->opt, kafka, probe);

@@ -28,7 +28,7 @@ struct KafkaIoOptions {
 class KafkaIo {
  public:
   // Connects, initializes transactions (fencing an earlier instance) and subscribes; throws on failure.
-  KafkaIo(const RunnerOptions& options, RunnerProbe& probe, KafkaIoOptions kafka = {});
+  KafkaIo(const RunnerOptions& options, RunnerProbe& probe, const KafkaIoOptions& kafka = {});
   ~KafkaIo();
   KafkaIo(const KafkaIo&) = delete;
   KafkaIo& operator=(const KafkaIo&) = delete;
