@@ -459,6 +459,14 @@ class ProjectionTest : public ::testing::Test {
     ghost_ = unique_id("ghost");
     batch_ = synthetic_batch(event_, ghost_);
   }
+  // An empty database of the test's own (named kTestDatabase + suffix), for a test that empties a table or
+  // changes its shape.
+  static std::string own_database(const std::string& suffix) {
+    std::string name = std::string(kTestDatabase) + suffix;
+    Mysql("").query("DROP DATABASE IF EXISTS " + name);
+    Mysql("").query("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+    return name;
+  }
   std::string event_, ghost_;
   std::vector<Decision> batch_;
 };
@@ -510,9 +518,8 @@ TEST_F(ProjectionTest, MysqlBatchInPiecesEqualsBatchAtOnce) {
 
 TEST_F(ProjectionTest, MysqlRebuildsEmptiedClaimCountsAtConnect) {
   // Its own database: the test empties a table.
-  const std::string database = std::string(kTestDatabase) + "_repair";
-  ASSERT_NO_THROW(Mysql("").query("DROP DATABASE IF EXISTS " + database));
-  ASSERT_NO_THROW(Mysql("").query("CREATE DATABASE " + database + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"));
+  std::string database;
+  ASSERT_NO_THROW(database = own_database("_repair"));
   Mysql db(database);
   {
     sinks::MysqlProjection projection(mysql_options(database));
@@ -532,9 +539,8 @@ TEST_F(ProjectionTest, MysqlRebuildsEmptiedClaimCountsAtConnect) {
 // replaces it at connect by one that covers the recount, and the projection stays exact. The replacement
 // can be repeated (a second sink, a reconnect during the ALTER): a repeated step changes nothing.
 TEST_F(ProjectionTest, MysqlReplacesAnOlderSliceIndexByOneThatCoversTheRecount) {
-  const std::string database = std::string(kTestDatabase) + "_index";
-  ASSERT_NO_THROW(Mysql("").query("DROP DATABASE IF EXISTS " + database));
-  ASSERT_NO_THROW(Mysql("").query("CREATE DATABASE " + database + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"));
+  std::string database;
+  ASSERT_NO_THROW(database = own_database("_index"));
   Mysql db(database);
   {
     sinks::MysqlProjection projection(mysql_options(database));
