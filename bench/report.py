@@ -291,7 +291,8 @@ def machine_section(w, rep):
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
       f"each), {counted(rep.processors, 'processor')} (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
-      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms), sinks to MySQL and Redis (batch ≤ "
+      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms, or {env_proc.get('ALLOT_BATCH_IDLE_MS', '10')} ms without a next "
+      f"command; the ingress lingers {produce_linger_ms(m)} ms), sinks to MySQL and Redis (batch ≤ "
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
       "reported next to each run.")
@@ -491,6 +492,11 @@ def prometheus_section(w, rep):
     w("")
 
 
+def produce_linger_ms(m):
+    """The ingress producer's linger.ms as the run's stack had it (ingress/publisher.h's default when unset)."""
+    return ((m.get("service_env") or {}).get("ingress") or {}).get("ALLOT_PRODUCE_LINGER_MS", "5")
+
+
 def slower_section(w, rep):
     by, m, scenarios = rep.by, rep.machine, rep.scenarios
     w("## Where v3 is slower than a baseline, and why")
@@ -526,7 +532,7 @@ def slower_section(w, rep):
         w("Why:")
         w("")
         w("- **Accept.** v3's 202 is a broker round trip: the ingress answers only after the idempotent producer's "
-          "delivery report (acks=all, linger 2 ms), so that the claim is durable before the user is told it is queued. "
+          f"delivery report (acks=all, linger {produce_linger_ms(m)} ms), so that the claim is durable before the user is told it is queued. "
           "v1's and v2's answer is a database or Redis round trip with no such durability point in between (v2's Redis "
           f"here: {redis_durability(m)}; " + (
               "a Redis restart forgets the stock taken and who claimed, so v2 would issue the same coupons again"

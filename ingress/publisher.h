@@ -51,7 +51,7 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   // 5 ms, not 2: librdkafka sends one partition per produce request, so with claims on every partition 2 ms
-  // carried 3.7 records a request; 5 ms carries 5.1, and the processors, whose idle close (10 ms) outlasts it,
+  // carried 3.7-3.8 records a request; 5 ms carries 5.1-5.2, and the processors, whose idle close (10 ms) outlasts it,
   // get fuller fetches (bench/README.md "The ingress's linger at 5 ms").
   int linger_ms = 5;
   std::string compression = "none";  // librdkafka's compression.type: none, lz4, zstd (bench/README.md "Compression")

@@ -34,7 +34,7 @@ struct RunnerOptions {
   // ...or when nothing more has come for this long (0: wait the whole batch_max_ms). A quiet partition's
   // command, such as an order's next step, is decided without waiting out the window. 10 ms, not 5: under
   // load commands arrive in fetch-sized clumps, and gaps of 5-10 ms between them closed half-full batches
-  // (many events: 2.3x the transactions, v3 0.80-0.87 instead of 0.69-0.70 CPU s per 1,000 claims; orders
+  // (many events: about 2x the transactions, v3 0.80-0.87 instead of 0.69-0.70 CPU s per 1,000 claims; orders
   // not slower; a steady trickle of 250-1,000 claims/s answers 7-16 ms later at the median; bench/README.md
   // "The idle close at 10 ms").
   int batch_idle_ms = 10;
