@@ -50,6 +50,12 @@ std::unique_ptr<RdKafka::KafkaConsumer> make_group_consumer(Settings settings, c
 // Partition count of `topic`; throws when the topic does not exist or metadata is unavailable.
 int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
 
+// A partition's low and high watermarks. Leadership that is moving (a broker just isolated or back, a
+// restart) answers "not leader" or a transport error for a few seconds: those are asked again, every
+// 250 ms, until `timeout` has passed; any other error, or the last transient one, is returned as is.
+RdKafka::ErrorCode watermarks(RdKafka::KafkaConsumer& consumer, const std::string& topic, int32_t partition,
+                              int64_t* low, int64_t* high, std::chrono::milliseconds timeout);
+
 // The topic's id (KIP-516), base64url as Kafka's tools print it. A recreated topic gets a new id under
 // the same name. librdkafka 2.0 does not expose topic ids, so this asks a broker directly with one
 // Metadata v11 request; throws std::runtime_error when no broker answers within `timeout` or the topic is

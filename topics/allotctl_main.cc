@@ -112,7 +112,9 @@ int64_t group_lag(RdKafka::KafkaConsumer& c, const std::string& brokers, const s
   std::vector<allot::kafka::PartitionStart> ranges;
   for (auto* tp : tps.items) {
     int64_t low = 0, high = 0;
-    if (c.query_watermark_offsets(topic, tp->partition(), &low, &high, wait_ms) != RdKafka::ERR_NO_ERROR) return -1;
+    if (allot::kafka::watermarks(c, topic, tp->partition(), &low, &high, std::chrono::milliseconds(wait_ms)) !=
+        RdKafka::ERR_NO_ERROR)
+      return -1;
     int64_t committed = tp->offset() < 0 ? low : tp->offset();
     if (high > committed) {
       behind[tp->partition()] = high - committed;

@@ -211,7 +211,7 @@ TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
   std::vector<RdKafka::TopicPartition*> parts;
   for (int32_t p = 0; p < n; ++p) {
     int64_t low = 0, high = 0;
-    if (consumer_->query_watermark_offsets(topic, p, &low, &high, 10000) != RdKafka::ERR_NO_ERROR) {
+    if (kafka::watermarks(*consumer_, topic, p, &low, &high, std::chrono::seconds(10)) != RdKafka::ERR_NO_ERROR) {
       RdKafka::TopicPartition::destroy(parts);
       throw std::runtime_error("watermarks of " + topic);
     }
