@@ -291,7 +291,7 @@ def machine_section(w, rep):
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
       f"each), {counted(rep.processors, 'processor')} (batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
-      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms, or {env_proc.get('ALLOT_BATCH_IDLE_MS', '10')} ms without a next "
+      f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms, or {env_proc.get('ALLOT_BATCH_IDLE_MS', '20')} ms without a next "
       f"command; the ingress lingers {produce_linger_ms(m)} ms), sinks to MySQL and Redis (batch ≤ "
       f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
@@ -494,7 +494,7 @@ def prometheus_section(w, rep):
 
 def produce_linger_ms(m):
     """The ingress producer's linger.ms as the run's stack had it (ingress/publisher.h's default when unset)."""
-    return ((m.get("service_env") or {}).get("ingress") or {}).get("ALLOT_PRODUCE_LINGER_MS", "5")
+    return ((m.get("service_env") or {}).get("ingress") or {}).get("ALLOT_PRODUCE_LINGER_MS", "10")
 
 
 def slower_section(w, rep):

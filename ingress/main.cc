@@ -80,10 +80,10 @@ int main() {
           " max_body_bytes=" + std::to_string(server.max_body_bytes) + " brokers=" + publisher.brokers +
           " commands_topic=" + publisher.topic + " max_wait_ms=" + std::to_string(server.max_wait_ms) +
           " produce_timeout_ms=" + std::to_string(publisher.delivery_timeout_ms) +
-          " compression=" + publisher.compression + " tick_ms=" + std::to_string(tick_ms) +
-          " redis=" + projection.host + ":" + std::to_string(projection.port) + " mysql=" + baseline.mysql_user + "@" +
-          baseline.mysql_host + ":" + std::to_string(baseline.mysql_port) + "/" + baseline.mysql_database +
-          " baseline_pool=" + std::to_string(baseline.workers) +
+          " linger_ms=" + std::to_string(publisher.linger_ms) + " compression=" + publisher.compression +
+          " tick_ms=" + std::to_string(tick_ms) + " redis=" + projection.host + ":" + std::to_string(projection.port) +
+          " mysql=" + baseline.mysql_user + "@" + baseline.mysql_host + ":" + std::to_string(baseline.mysql_port) +
+          "/" + baseline.mysql_database + " baseline_pool=" + std::to_string(baseline.workers) +
           " rate_per_user=" + std::to_string(static_cast<int>(server.user_rate)) +
           "/s rate_per_address=" + std::to_string(static_cast<int>(server.address_rate)) +
           "/s jwt: hs256=" + (server.identity.hs256_secret.empty() ? "off" : "on") +

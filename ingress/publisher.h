@@ -50,10 +50,10 @@ struct PublisherOptions {
   std::string brokers = "127.0.0.1:19092";
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
-  // 5 ms, not 2: librdkafka sends one partition per produce request, so with claims on every partition 2 ms
-  // carried 3.7-3.8 records a request; 5 ms carries 5.1-5.2, and the processors, whose idle close (10 ms) outlasts it,
-  // get fuller fetches (bench/README.md "The ingress's linger at 5 ms").
-  int linger_ms = 5;
+  // 10 ms: librdkafka sends one partition per produce request, so with claims on every partition the linger
+  // sets the records per request (2 ms: 3.7, 5 ms: 4.5-5.2, 10 ms: 6.8-7.1); the processors' idle close (20 ms)
+  // must outlast it (bench/README.md "The ingress's linger at 5 ms", "The idle close at 20 ms").
+  int linger_ms = 10;
   std::string compression = "none";  // librdkafka's compression.type: none, lz4, zstd (bench/README.md "Compression")
   // Points: "publisher:readiness_check" (readiness thread, before its metadata request),
   // "publisher:replacing_producer" (poll thread, after a fatal error, before it replaces the producer).

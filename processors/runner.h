@@ -32,12 +32,12 @@ struct RunnerOptions {
   // "Cost per claim": v3 0.35 instead of 0.42 CPU s per 1,000 seed claims, same p99 or better)...
   int batch_max_ms = 100;
   // ...or when nothing more has come for this long (0: wait the whole batch_max_ms). A quiet partition's
-  // command, such as an order's next step, is decided without waiting out the window. 10 ms, not 5: under
-  // load commands arrive in fetch-sized clumps, and gaps of 5-10 ms between them closed half-full batches
-  // (many events: about 2x the transactions, v3 0.80-0.87 instead of 0.69-0.70 CPU s per 1,000 claims; orders
-  // not slower; a steady trickle of 250-1,000 claims/s answers 7-16 ms later at the median; bench/README.md
-  // "The idle close at 10 ms").
-  int batch_idle_ms = 10;
+  // command, such as an order's next step, is decided without waiting out the window. It must outlast the
+  // ingress's linger (ingress/publisher.h): under load commands arrive in clumps one linger apart, and a gap
+  // shorter than the linger closed half-full batches (many events: 2x the transactions). 20 ms with a 10 ms
+  // linger, not 10 with 5: many events v3 0.52-0.55 instead of 0.70-0.82 CPU s per 1,000 claims; a trickle
+  // of 250 claims/s answers ~7 ms later at the median (bench/README.md "The idle close at 20 ms").
+  int batch_idle_ms = 20;
   int transaction_timeout_ms = 15000;
   int restore_timeout_ms = 120000;
   int retry_backoff_ms = 100;  // between attempts of a retriable transactional call
