@@ -35,15 +35,23 @@ void close_reader(RdKafka::KafkaConsumer& consumer, const std::string& topic) {
 RdKafka::ErrorCode watermarks(RdKafka::KafkaConsumer& consumer, const std::string& topic, int32_t partition,
                               int64_t* low, int64_t* high, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto reason = RdKafka::ERR_NO_ERROR;  // the last answer that said more than "timed out"
   for (;;) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     const int wait_ms = static_cast<int>(std::max<int64_t>(left.count(), 1));
     const auto code = consumer.query_watermark_offsets(topic, partition, low, high, wait_ms);
-    const bool moving = code == RdKafka::ERR_NOT_LEADER_FOR_PARTITION || code == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
-                        code == RdKafka::ERR__TRANSPORT || code == RdKafka::ERR__TIMED_OUT ||
-                        code == RdKafka::ERR_REQUEST_TIMED_OUT || code == RdKafka::ERR__ALL_BROKERS_DOWN;
-    if (!moving || std::chrono::steady_clock::now() + std::chrono::milliseconds(250) >= deadline) return code;
+    const bool timed_out = code == RdKafka::ERR__TIMED_OUT || code == RdKafka::ERR_REQUEST_TIMED_OUT;
+    const bool moving = timed_out || code == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
+                        code == RdKafka::ERR_LEADER_NOT_AVAILABLE || code == RdKafka::ERR_OFFSET_NOT_AVAILABLE ||
+                        code == RdKafka::ERR_REPLICA_NOT_AVAILABLE || code == RdKafka::ERR_FENCED_LEADER_EPOCH ||
+                        code == RdKafka::ERR_UNKNOWN_LEADER_EPOCH || code == RdKafka::ERR__TRANSPORT ||
+                        code == RdKafka::ERR__ALL_BROKERS_DOWN;
+    if (!timed_out) reason = code;
+    if (!moving) return code;
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(250) >= deadline) {
+      return reason != RdKafka::ERR_NO_ERROR ? reason : code;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 }
@@ -138,7 +146,9 @@ int64_t read_committed_while(const std::string& brokers, const std::string& topi
   PartitionList assignment;
   for (const auto& s : starts) {
     int64_t low = 0, high = 0;
-    auto code = watermarks(*consumer, topic, s.partition, &low, &high, timeout);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto code = watermarks(*consumer, topic, s.partition, &low, &high, std::max(left, std::chrono::milliseconds(1)));
     if (code != RdKafka::ERR_NO_ERROR) {
       throw std::runtime_error("watermarks of " + topic + "/" + std::to_string(s.partition) + ": " +
                                RdKafka::err2str(code));

@@ -51,8 +51,10 @@ std::unique_ptr<RdKafka::KafkaConsumer> make_group_consumer(Settings settings, c
 int32_t partition_count(RdKafka::Handle& handle, const std::string& topic, std::chrono::milliseconds timeout);
 
 // A partition's low and high watermarks. Leadership that is moving (a broker just isolated or back, a
-// restart) answers "not leader" or a transport error for a few seconds: those are asked again, every
-// 250 ms, until `timeout` has passed; any other error, or the last transient one, is returned as is.
+// restart, an election) answers "not leader", "offset not available" or a transport error for a few seconds:
+// those are asked again, every 250 ms, until `timeout` has passed, and the last of them that said more than
+// "timed out" is returned; any other error at once. (A request already sent to a silent broker may outlast
+// `timeout`: librdkafka 2.0 bounds it by socket.timeout.ms, not by the call's timeout.)
 RdKafka::ErrorCode watermarks(RdKafka::KafkaConsumer& consumer, const std::string& topic, int32_t partition,
                               int64_t* low, int64_t* high, std::chrono::milliseconds timeout);
 

@@ -51,7 +51,7 @@ struct PublisherOptions {
   std::string topic = "allot.commands";
   int delivery_timeout_ms = 5000;  // past this a command is answered 503, never 202
   // 10 ms: librdkafka sends one partition per produce request, so with claims on every partition the linger
-  // sets the records per request (2 ms: 3.7, 5 ms: 4.5-5.2, 10 ms: 6.8-7.1); the processors' idle close (20 ms)
+  // sets the records per request (2 ms: 3.7, 5 ms: 4.4-5.2, 10 ms: 6.8-7.1); the processors' idle close (20 ms)
   // must outlast it (bench/README.md "The ingress's linger at 5 ms", "The idle close at 20 ms").
   int linger_ms = 10;
   std::string compression = "none";  // librdkafka's compression.type: none, lz4, zstd (bench/README.md "Compression")

@@ -351,7 +351,7 @@ void start_group_at_end(const std::string& group) {
   std::vector<RdKafka::TopicPartition*> offsets;
   for (int32_t p = 0; p < n; ++p) {
     int64_t low = 0, high = 0;
-    ASSERT_EQ(consumer->query_watermark_offsets("allot.decisions", p, &low, &high, 10000), RdKafka::ERR_NO_ERROR);
+    ASSERT_EQ(kafka::watermarks(*consumer, "allot.decisions", p, &low, &high, 10s), RdKafka::ERR_NO_ERROR);
     offsets.push_back(RdKafka::TopicPartition::create("allot.decisions", p, high));
   }
   auto code = consumer->commitSync(offsets);
