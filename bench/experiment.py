@@ -248,6 +248,31 @@ def proc_cpu(pid):
         return None
 
 
+# A JVM's JIT compiler threads ("C2 CompilerThread0", truncated to 15 characters in comm).
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+
+
+def jit_cpu(pid):
+    """CPU seconds the JIT compiler threads of one JVM have used, or None when it is gone. A freshly started broker
+    compiles its request paths during its first minutes of load (bench/README.md "The broker's JIT")."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith(JIT_THREADS):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                r = f.read().rsplit(")", 1)[1].split()
+            total += int(r[11]) + int(r[12])
+        except (OSError, IndexError, ValueError):
+            pass  # a thread that ended between the listing and the read
+    return total / CLK
+
+
 def machine_cpu():
     """(busy, total) CPU seconds of the whole machine since boot."""
     with open("/proc/stat") as f:
@@ -268,6 +293,8 @@ class CpuSampler:
         self.start_t = time.time()
         self.start_machine = machine_cpu()
         self.start_proc = {n: proc_cpu(p) for n, p in self.pids.items()}
+        self.jvms = {n: p for n, p in self.pids.items() if components.kind_of(n) == components.KAFKA}
+        self.start_jit = {n: jit_cpu(p) for n, p in self.jvms.items()}
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -301,6 +328,10 @@ class CpuSampler:
         for n, p in self.pids.items():
             a, b = self.start_proc.get(n), proc_cpu(p)
             per[n] = (b - a) if (a is not None and b is not None) else None
+        jit = {}
+        for n, p in self.jvms.items():
+            a, b = self.start_jit.get(n), jit_cpu(p)
+            jit[n] = (b - a) if (a is not None and b is not None) else None
         busy = m[0] - self.start_machine[0]
         known = sum(v for v in per.values() if v) + (k6_cpu_seconds or 0)
         return {
@@ -311,6 +342,7 @@ class CpuSampler:
             "k6_cpu_s": k6_cpu_seconds,
             "k6_share": (k6_cpu_seconds or 0) / (wall * ncpu) if wall > 0 else None,
             "services_cpu_s": per,
+            "jit_cpu_s": jit,  # of the brokers' CPU above: their JIT compilers'
             "other_cpu_s": max(busy - known, 0.0),  # everything else on the machine (other users' jobs included)
             "samples": self.samples,
         }
@@ -980,6 +1012,48 @@ def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker=None)
     return result
 
 
+def warm_broker(cfg, args, run_id, rundir):
+    """Unreported v3 loads of the many-events shape until the brokers' JIT compilers go quiet (a round spends less
+    than --warmup-jit-s in them), at most --warmup-rounds. A broker is compiled once after its start; a freshly
+    started one spent ~17 CPU s compiling during its first 200,000 claims and ~2 s during the next 200,000, and
+    that start-up cost would otherwise land on whichever scenario runs first (bench/README.md "The broker's JIT")."""
+    rounds = []
+    for i in range(args.warmup_rounds):
+        events = [f"{run_id}-warm{i}-{e}" for e in range(args.many_events)]
+        create_events(cfg, events, args.many_stock)
+        outdir = os.path.join(rundir, "warmup", str(i))
+        k6env = {"ALLOT_CLAIMS": args.warmup_claims, "ALLOT_VUS": args.vus, "ALLOT_MAX_DURATION": f"{args.many_max_s}s"}
+        res = run_k6(cfg, "v3", "many", events, outdir, k6env, args.many_max_s + 120)
+        cpu = res["cpu"]
+        kafka_s = sum(v or 0 for n, v in cpu["services_cpu_s"].items() if components.kind_of(n) == components.KAFKA)
+        jit_s = sum(v or 0 for v in cpu["jit_cpu_s"].values())
+        rounds.append({"claims": args.warmup_claims, "wall_s": cpu["wall_s"], "kafka_cpu_s": kafka_s, "jit_cpu_s": jit_s,
+                       "k6_exit_code": res["exit_code"]})
+        log(f"warm-up round {i + 1}: {args.warmup_claims} claims in {cpu['wall_s']:.0f} s, brokers {kafka_s:.1f} CPU s, "
+            f"of which their JIT compilers {jit_s:.1f} s")
+        if jit_s < args.warmup_jit_s:
+            break
+    wait_caught_up(cfg)
+    # The warm-up's claims also went to MariaDB; its background flushing must not land on the next (v1, v2) runs.
+    databases = {n: p for n, p in service_pids(cfg).items() if components.kind_of(n) == components.DATABASE}
+    settle_s = wait_processes_quiet(databases, 120)
+    log(f"after the warm-up the databases were quiet after {settle_s:.0f} s")
+    return rounds
+
+
+def wait_processes_quiet(pids, max_s, window_s=5.0, cores=0.03):
+    """Waits (at most max_s) until the processes together use less than `cores` of a core over a window; returns
+    how long it waited."""
+    t0 = time.time()
+    while time.time() - t0 < max_s:
+        before = sum(c for c in (proc_cpu(p) for p in pids.values()) if c is not None)
+        time.sleep(window_s)
+        after = sum(c for c in (proc_cpu(p) for p in pids.values()) if c is not None)
+        if after - before < cores * window_s:
+            break
+    return time.time() - t0
+
+
 def print_table(results):
     rows = [r for r in results if r["scenario"] == "seed"]
     if not rows:
@@ -1040,12 +1114,19 @@ def main():
                     help="before each run, wait up to this long for the machine to be < 30%% busy "
                          "(default 60, with --seed-only 10; 0: don't)")
     ap.add_argument("--no-limits", action="store_true", help="skip the no-op HTTP and librdkafka raw measurements")
+    ap.add_argument("--warmup-rounds", type=int, default=3,
+                    help="before the measured runs, at most this many unreported v3 loads that warm the brokers' JIT "
+                         "(0: none)")
+    ap.add_argument("--warmup-claims", type=int, default=100000, help="claims of one warm-up round (many-events shape)")
+    ap.add_argument("--warmup-jit-s", type=float, default=2.0,
+                    help="the warm-up ends after a round whose brokers' JIT compilers used less CPU than this")
     ap.add_argument("--out", help="run folder (default .run/bench/RUN_ID)")
     ap.add_argument("--command", default="bench/run-experiment", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.seed_only:
         args.scenarios = "seed"
         args.no_limits = True
+        args.warmup_rounds = 0  # the quick look stays quick
     if args.quiet_wait_s is None:
         args.quiet_wait_s = 10 if args.seed_only else 60
 
@@ -1081,6 +1162,9 @@ def main():
         log("limits: no-op HTTP (wrk, k6), librdkafka raw consume/produce, processor EOS")
         doc["limits"] = limits(cfg, os.path.join(rundir, "limits"), skipped)
     broker = BrokerRequests(cfg, skipped) if "v3" in args.strategies.split(",") else None
+    if "v3" in args.strategies.split(",") and args.warmup_rounds > 0:
+        log(f"warm-up: up to {args.warmup_rounds} unreported v3 loads until the brokers' JIT compilers go quiet")
+        doc["warmup"] = warm_broker(cfg, args, run_id, rundir)
     for scenario in args.scenarios.split(","):
         for strategy in args.strategies.split(","):
             doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker))

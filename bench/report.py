@@ -456,6 +456,13 @@ def cpu_section(w, rep):
           f"{f(100 * c.get('other_cpu_s', 0) / tot, 0)}% |")
     w("")
     cost_table(doc["runs"], w, rep.cores)
+    warmup = doc.get("warmup")
+    if warmup:
+        rounds = "; ".join(f"{r['claims']:,} claims, brokers {f(r['kafka_cpu_s'], 1)} CPU s of which JIT "
+                           f"{f(r['jit_cpu_s'], 1)}" for r in warmup)
+        w(f"Before the measured runs the brokers were warmed by {counted(len(warmup), 'unreported v3 load')} of the "
+          f"many-events shape, until a load's JIT compilation fell under the run's bound (`--warmup-jit-s`): {rounds}.")
+        w("")
     broker_requests_table(doc["runs"], w)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]
     if restarted:
@@ -626,10 +633,13 @@ def cost_table(runs, w, cores=2):
     w("CPU (user + system, from /proc) of the parts each strategy needs, summed over the k6 run and divided by the "
       f"claims answered. k6, Prometheus and everything else on the machine are left out. On {a_core(cores)} box where the "
       "client shares the cores, this is the figure that carries to a bigger machine. v3's sinks finish the last "
-      "batch shortly after k6 ends; that tail (well under a second) is not counted.")
+      "batch shortly after k6 ends; that tail (well under a second) is not counted. \"of kafka: JIT\" is the part of "
+      "the kafka column the brokers' JIT compiler threads spent (a JVM compiles its hot paths during its first minutes "
+      "of load).")
     w("")
-    w("| scenario | strategy | answered | CPU s total | per 1,000 claims | ingress | kafka | processors | sinks | mariadb | redis |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| scenario | strategy | answered | CPU s total | per 1,000 claims | ingress | kafka | of kafka: JIT | processors "
+      "| sinks | mariadb | redis |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         sv = r["cpu"].get("services_cpu_s") or {}
         n = r["figures"]["answered"]
@@ -637,8 +647,10 @@ def cost_table(runs, w, cores=2):
         total = part_cpu(sv, *parts)
         per_k = {part: f(part_cpu(sv, part) * 1000 / n, 2) if n and part in parts else f(0, 2) if n else "-"
                  for part in STRATEGY_PARTS["v3"]}  # every column
+        jit = r["cpu"].get("jit_cpu_s")
+        jit_k = f(sum(v or 0 for v in jit.values()) * 1000 / n, 2) if jit is not None and n and "kafka" in parts else "-"
         w(f"| {r['scenario']} | {r['strategy']} | {n:,} | {f(total, 1)} | **{f(total * 1000 / n, 2) if n else '-'}** | "
-          f"{per_k['ingress']} | {per_k['kafka']} | {per_k['processors']} | "
+          f"{per_k['ingress']} | {per_k['kafka']} | {jit_k} | {per_k['processors']} | "
           f"{per_k['sinks']} | {per_k['mariadb']} | {per_k['redis']} |")
     w("")
 
