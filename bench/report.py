@@ -458,10 +458,11 @@ def cpu_section(w, rep):
     cost_table(doc["runs"], w, rep.cores)
     warmup = doc.get("warmup")
     if warmup:
-        rounds = "; ".join(f"{r['claims']:,} claims, brokers {f(r['kafka_cpu_s'], 1)} CPU s of which JIT "
-                           f"{f(r['jit_cpu_s'], 1)}" for r in warmup)
-        w(f"Before the measured runs the brokers were warmed by {counted(len(warmup), 'unreported v3 load')} of the "
-          f"many-events shape, until a load's JIT compilation fell under the run's bound (`--warmup-jit-s`): {rounds}.")
+        loads = "; ".join(f"round {r.get('round', i + 1)} {r.get('shape', 'many')}: {r['claims']:,} claims, brokers "
+                          f"{f(r['kafka_cpu_s'], 1)} CPU s of which JIT {f(r['jit_cpu_s'], 1)}"
+                          for i, r in enumerate(warmup))
+        w(f"Before the measured runs the brokers were warmed by {counted(len(warmup), 'unreported v3 load')} (rounds of "
+          f"a many-events and a seed-shaped load, until a round's JIT compilation fell under `--warmup-jit-s`): {loads}.")
         w("")
     broker_requests_table(doc["runs"], w)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]

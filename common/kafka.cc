@@ -1,6 +1,7 @@
 #include "common/kafka.h"
 
 #include "common/base64url.h"
+#include "common/clock.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -37,9 +38,7 @@ RdKafka::ErrorCode watermarks(RdKafka::KafkaConsumer& consumer, const std::strin
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto reason = RdKafka::ERR_NO_ERROR;  // the last answer that said more than "timed out"
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    const int wait_ms = static_cast<int>(std::max<int64_t>(left.count(), 1));
+    const int wait_ms = static_cast<int>(std::max<int64_t>(ms_until(deadline).count(), 1));
     const auto code = consumer.query_watermark_offsets(topic, partition, low, high, wait_ms);
     const bool timed_out = code == RdKafka::ERR__TIMED_OUT || code == RdKafka::ERR_REQUEST_TIMED_OUT;
     const bool moving = timed_out || code == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
@@ -146,9 +145,8 @@ int64_t read_committed_while(const std::string& brokers, const std::string& topi
   PartitionList assignment;
   for (const auto& s : starts) {
     int64_t low = 0, high = 0;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto code = watermarks(*consumer, topic, s.partition, &low, &high, std::max(left, std::chrono::milliseconds(1)));
+    auto code = watermarks(*consumer, topic, s.partition, &low, &high,
+                           std::max(ms_until(deadline), std::chrono::milliseconds(1)));
     if (code != RdKafka::ERR_NO_ERROR) {
       throw std::runtime_error("watermarks of " + topic + "/" + std::to_string(s.partition) + ": " +
                                RdKafka::err2str(code));
@@ -228,7 +226,7 @@ RdKafka::ErrorCode collect_batch(RdKafka::KafkaConsumer& consumer, Batch& batch,
   while (batch.size() < max_records && keep_going()) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
-    const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+    const int left = static_cast<int>(ms_until(deadline).count());
     const bool idle_close = !batch.empty() && idle_ms > 0 && idle_ms < left;
     int wait = batch.empty() ? 100 : idle_close ? idle_ms : left;
     std::unique_ptr<RdKafka::Message> m(consumer.consume(std::max(wait, 1)));
@@ -451,7 +449,7 @@ std::string topic_id(const std::string& brokers, const std::string& topic, std::
   bool answered = false;  // an answer (even an error) is the cluster's word: no further round
   while (!list.empty() && !answered) {
     for (const auto& broker : list) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = ms_until(deadline);
       if (left.count() <= 0) throw_no_id(topic, last_error);
       std::string response;
       try {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "ingress/http/http_server.h"
 
@@ -64,8 +65,7 @@ void Server::drain_and_stop(int drain_ms) {
   if (!i.gate.wait_idle(deadline)) {
     log_warn("ingress", std::to_string(i.gate.active()) + " handlers still running at the end of the drain");
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  i.publisher.flush(static_cast<int>(std::max<int64_t>(left.count(), 0)));
+  i.publisher.flush(static_cast<int>(std::max<int64_t>(ms_until(deadline).count(), 0)));
   i.hook("drain:flushed");
   i.release_long_polls(deadline);
   i.http.shutdown();
