@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import components  # scripts/components.py: the stack's component table, the same as scripts/stack's
+import jvm_threads  # bench/jvm_threads.py: a JVM's CPU by thread group
 
 STRATEGIES = ("v1", "v2", "v3")
 OUTCOMES = ("issued", "sold_out", "duplicate", "not_open", "closed", "unknown_event")
@@ -248,29 +249,15 @@ def proc_cpu(pid):
         return None
 
 
-# A JVM's JIT compiler threads ("C2 CompilerThread0", truncated to 15 characters in comm).
-JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
-
-
 def jit_cpu(pid):
-    """CPU seconds the JIT compiler threads of one JVM have used, or None when it is gone. A freshly started broker
-    compiles its request paths during its first minutes of load (bench/README.md "The broker's JIT")."""
-    total = 0
+    """CPU seconds the JIT compiler threads ("C2 CompilerThread0", 15 characters kept) of one JVM have used, or None
+    when it is gone. A freshly started broker compiles its request paths during its first minutes of load
+    (bench/README.md "The broker's JIT")."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        groups = jvm_threads.thread_cpu(pid)
     except OSError:
         return None
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if not f.read().startswith(JIT_THREADS):
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                r = f.read().rsplit(")", 1)[1].split()
-            total += int(r[11]) + int(r[12])
-        except (OSError, IndexError, ValueError):
-            pass  # a thread that ended between the listing and the read
-    return total / CLK
+    return sum(cpu for name, cpu in groups.items() if name in ("C1 CompilerThre", "C2 CompilerThre"))
 
 
 def machine_cpu():
@@ -1012,13 +999,14 @@ def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker=None)
     return result
 
 
-def warm_broker(cfg, args, run_id, rundir):
+def warm_broker(cfg, args, run_id, rundir, broker):
     """Unreported v3 loads until the brokers' JIT compilers go quiet: rounds of a many-events load and then a
     seed-shaped one (one hot event: its own code paths, compiled on their first use), until a round spends less than
     --warmup-jit-s in the compilers, at most --warmup-rounds. A broker is compiled once after its start: a fresh one
     spent ~10 CPU s compiling during its first 100,000 claims, and after two many-events rounds the seed run still
     paid 1.2 s of its 2.3 s there; that start-up cost would otherwise land on whichever run comes first (bench/README.md
-    "The broker's JIT")."""
+    "The broker's JIT"). Each load reads the brokers' counters over JMX before and after, as a measured run does: the
+    first JMX reads compile the brokers' RMI paths, and that compilation ran into the first measured v3 run."""
     loads = []
     for i in range(args.warmup_rounds):
         round_jit_s = 0.0
@@ -1030,8 +1018,10 @@ def warm_broker(cfg, args, run_id, rundir):
                 events, stock, claims = [f"{run_id}-warm{i}-seed"], args.seed_stock, args.seed_users
             create_events(cfg, events, stock)
             k6env = {"ALLOT_CLAIMS": claims, "ALLOT_VUS": args.vus, "ALLOT_MAX_DURATION": f"{args.many_max_s}s"}
+            broker.snapshot()
             res = run_k6(cfg, "v3", shape, events, os.path.join(rundir, "warmup", f"{i}-{shape}"), k6env,
                          args.many_max_s + 120)
+            broker.snapshot()
             cpu = res["cpu"]
             kafka_s = sum(v or 0 for n, v in cpu["services_cpu_s"].items() if components.kind_of(n) == components.KAFKA)
             jit_s = sum(v or 0 for v in cpu["jit_cpu_s"].values())
@@ -1174,7 +1164,7 @@ def main():
     broker = BrokerRequests(cfg, skipped) if "v3" in args.strategies.split(",") else None
     if "v3" in args.strategies.split(",") and args.warmup_rounds > 0:
         log(f"warm-up: up to {args.warmup_rounds} unreported v3 loads until the brokers' JIT compilers go quiet")
-        doc["warmup"] = warm_broker(cfg, args, run_id, rundir)
+        doc["warmup"] = warm_broker(cfg, args, run_id, rundir, broker)
     for scenario in args.scenarios.split(","):
         for strategy in args.strategies.split(","):
             doc["runs"].append(one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker))
