@@ -252,7 +252,7 @@ def proc_cpu(pid):
 def jit_cpu(pid):
     """CPU seconds the JIT compiler threads ("C2 CompilerThread0", 15 characters kept) of one JVM have used, or None
     when it is gone. A freshly started broker compiles its request paths during its first minutes of load
-    (bench/README.md "The broker's JIT")."""
+    (bench/README.md "The broker's JIT, and the report's own JMX reads")."""
     try:
         groups = jvm_threads.thread_cpu(pid)
     except OSError:
@@ -1005,7 +1005,7 @@ def warm_broker(cfg, args, run_id, rundir, broker):
     --warmup-jit-s in the compilers, at most --warmup-rounds. A broker is compiled once after its start: a fresh one
     spent ~10 CPU s compiling during its first 100,000 claims, and after two many-events rounds the seed run still
     paid 1.2 s of its 2.3 s there; that start-up cost would otherwise land on whichever run comes first (bench/README.md
-    "The broker's JIT"). Each load reads the brokers' counters over JMX before and after, as a measured run does: the
+    "The broker's JIT, and the report's own JMX reads"). Each load reads the brokers' counters over JMX before and after, as a measured run does: the
     first JMX reads compile the brokers' RMI paths, and that compilation ran into the first measured v3 run."""
     loads = []
     for i in range(args.warmup_rounds):
@@ -1029,10 +1029,11 @@ def warm_broker(cfg, args, run_id, rundir, broker):
             loads.append({"round": i + 1, "shape": shape, "claims": claims, "wall_s": cpu["wall_s"],
                           "kafka_cpu_s": kafka_s, "jit_cpu_s": jit_s, "k6_exit_code": res["exit_code"]})
             log(f"warm-up round {i + 1}, {shape}: {claims} claims in {cpu['wall_s']:.0f} s, brokers {kafka_s:.1f} CPU s, "
-                f"of which their JIT compilers {jit_s:.1f} s")
+                f"of which their JIT compilers {jit_s:.1f} s" + (f"; k6 exit {res['exit_code']}" if res["exit_code"] else ""))
         if round_jit_s < args.warmup_jit_s:
             break
-    wait_caught_up(cfg)
+    if not wait_caught_up(cfg):
+        log("warning: the pipeline still lags after the warm-up; going on")
     # The warm-up's claims also went to MariaDB; its background flushing must not land on the next (v1, v2) runs.
     databases = {n: p for n, p in service_pids(cfg).items() if components.kind_of(n) == components.DATABASE}
     settle_s = wait_processes_quiet(databases, 120)

@@ -460,9 +460,15 @@ def cpu_section(w, rep):
     if warmup:
         loads = "; ".join(f"round {r.get('round', i + 1)} {r.get('shape', 'many')}: {r['claims']:,} claims, brokers "
                           f"{f(r['kafka_cpu_s'], 1)} CPU s of which JIT {f(r['jit_cpu_s'], 1)}"
+                          + (f" (k6 exit {r['k6_exit_code']})" if r.get("k6_exit_code") else "")
                           for i, r in enumerate(warmup))
-        w(f"Before the measured runs the brokers were warmed by {counted(len(warmup), 'unreported v3 load')} (rounds of "
-          f"a many-events and a seed-shaped load, until a round's JIT compilation fell under `--warmup-jit-s`): {loads}.")
+        last = warmup[-1].get("round", len(warmup))
+        last_jit = sum(r["jit_cpu_s"] for r in warmup if r.get("round", len(warmup)) == last)
+        bound = (doc.get("args") or {}).get("warmup_jit_s")
+        ended = (f"it ended when a round's JIT CPU fell under {bound} s" if bound is not None and last_jit < bound
+                 else "it ended at its round limit, the compilers still busy")
+        w(f"Before the measured runs the brokers were warmed by {counted(len(warmup), 'unreported v3 load')} "
+          f"(bench/README.md \"The broker's JIT, and the report's own JMX reads\"); {ended}: {loads}.")
         w("")
     broker_requests_table(doc["runs"], w)
     restarted = [(r["scenario"], r["strategy"], r["services_restarted"]) for r in doc["runs"] if r.get("services_restarted")]
@@ -649,7 +655,8 @@ def cost_table(runs, w, cores=2):
         per_k = {part: f(part_cpu(sv, part) * 1000 / n, 2) if n and part in parts else f(0, 2) if n else "-"
                  for part in STRATEGY_PARTS["v3"]}  # every column
         jit = r["cpu"].get("jit_cpu_s")
-        jit_k = f(sum(v or 0 for v in jit.values()) * 1000 / n, 2) if jit is not None and n and "kafka" in parts else "-"
+        known = jit is not None and None not in jit.values()  # None: a broker gone during the run
+        jit_k = f(sum(jit.values()) * 1000 / n, 2) if known and n and "kafka" in parts else "-"
         w(f"| {r['scenario']} | {r['strategy']} | {n:,} | {f(total, 1)} | **{f(total * 1000 / n, 2) if n else '-'}** | "
           f"{per_k['ingress']} | {per_k['kafka']} | {jit_k} | {per_k['processors']} | "
           f"{per_k['sinks']} | {per_k['mariadb']} | {per_k['redis']} |")
