@@ -1001,12 +1001,12 @@ def one_run(cfg, args, run_id, scenario, strategy, rundir, skipped, broker=None)
 
 def warm_broker(cfg, args, run_id, rundir, broker):
     """Unreported v3 loads until the brokers' JIT compilers go quiet: rounds of a many-events load and then a
-    seed-shaped one (one hot event: its own code paths, compiled on their first use), until a round spends less than
-    --warmup-jit-s in the compilers, at most --warmup-rounds. A broker is compiled once after its start: a fresh one
-    spent ~10 CPU s compiling during its first 100,000 claims, and after two many-events rounds the seed run still
-    paid 1.2 s of its 2.3 s there; that start-up cost would otherwise land on whichever run comes first (bench/README.md
-    "The broker's JIT, and the report's own JMX reads"). Each load reads the brokers' counters over JMX before and after, as a measured run does: the
-    first JMX reads compile the brokers' RMI paths, and that compilation ran into the first measured v3 run."""
+    seed-shaped one (one hot event: its own code paths, compiled on first use), until a round spends less than
+    --warmup-jit-s in the compilers, at most --warmup-rounds. A fresh broker spends ~9-17 CPU s compiling during its
+    first 100,000 claims; without the warm-up that start-up cost lands on whichever run comes first. Each load reads
+    the brokers' counters over JMX before and after, as a measured run does: the first JMX reads compile the brokers'
+    RMI paths, and that compilation ran into the first measured v3 run (bench/README.md "The broker's JIT, and the
+    report's own JMX reads")."""
     loads = []
     for i in range(args.warmup_rounds):
         round_jit_s = 0.0
@@ -1117,7 +1117,8 @@ def main():
     ap.add_argument("--warmup-rounds", type=int, default=3,
                     help="before the measured runs, at most this many unreported v3 loads that warm the brokers' JIT "
                          "(0: none)")
-    ap.add_argument("--warmup-claims", type=int, default=100000, help="claims of a warm-up round's many-events load (its seed-shaped load has --seed-users)")
+    ap.add_argument("--warmup-claims", type=int, default=100000,
+                    help="claims of a warm-up round's many-events load (its seed-shaped load has --seed-users)")
     ap.add_argument("--warmup-jit-s", type=float, default=2.0,
                     help="the warm-up ends after a round (a many-events and a seed-shaped load) whose brokers' JIT "
                          "compilers used less CPU than this")
