@@ -260,6 +260,11 @@ def jit_cpu(pid):
     return sum(cpu for name, cpu in groups.items() if name in ("C1 CompilerThre", "C2 CompilerThre"))
 
 
+def total_cpu(pids):
+    """CPU seconds of the processes in {name: pid} together (those gone left out)."""
+    return sum(c for c in (proc_cpu(p) for p in pids.values()) if c is not None)
+
+
 def machine_cpu():
     """(busy, total) CPU seconds of the whole machine since boot."""
     with open("/proc/stat") as f:
@@ -303,7 +308,7 @@ class CpuSampler:
             prev_t, prev_m, prev_k6, prev_stack = t, m, k6, stack
 
     def _stack_now(self):
-        return sum(c for c in (proc_cpu(p) for p in self.pids.values()) if c is not None)
+        return total_cpu(self.pids)
 
     def stop(self, k6_cpu_seconds):
         self._stop.set()
@@ -1046,9 +1051,9 @@ def wait_processes_quiet(pids, max_s, window_s=5.0, cores=0.03):
     how long it waited."""
     t0 = time.time()
     while time.time() - t0 < max_s:
-        before = sum(c for c in (proc_cpu(p) for p in pids.values()) if c is not None)
+        before = total_cpu(pids)
         time.sleep(window_s)
-        after = sum(c for c in (proc_cpu(p) for p in pids.values()) if c is not None)
+        after = total_cpu(pids)
         if after - before < cores * window_s:
             break
     return time.time() - t0
