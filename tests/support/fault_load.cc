@@ -151,28 +151,62 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
     }
     if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
   }
+  std::map<std::string, double> decided_s;  // probe request id -> seconds from `from` until its decision was seen
+  auto since_from = [&] { return std::chrono::duration<double>(FaultClock::now() - from).count(); };
   auto all_seen = [&] {
     for (const auto& [e, id] : id_of) {
-      if (!seen_.count(id)) return false;
+      if (!decided_s.count(id)) return false;
     }
     return true;
   };
+  auto is_probe = [&](const std::string& id) {
+    return std::any_of(id_of.begin(), id_of.end(), [&](const auto& kv) { return kv.second == id; });
+  };
   tail_.read_until(
       [&](const RdKafka::Message& m) {
-        seen_.insert(
-            topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id);
+        auto id = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id;
+        if (is_probe(id)) decided_s.try_emplace(id, since_from());
       },
       all_seen, 120s);
+  if (!all_seen() && !id_of.empty()) {
+    // The live consumer fetches on its own and can stay behind on a partition whose leader moved during the fault
+    // (librdkafka 2.0.2); the log is the truth: read it again with a fresh consumer, and date each probe's decision
+    // found so by its record's timestamp (the processor's produce time).
+    const double wall_from_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count() -
+        since_from() * 1000;
+    std::set<int32_t> stale_partitions;
+    try {
+      tail_.reread(
+          [&](const RdKafka::Message& m) {
+            auto id =
+                topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id;
+            if (!is_probe(id) || decided_s.count(id)) return;
+            decided_s[id] = std::max(0.0, (static_cast<double>(m.timestamp().timestamp) - wall_from_ms) / 1000);
+            stale_partitions.insert(m.partition());
+          },
+          60s);
+    } catch (const std::exception& e) {
+      std::cerr << "ProbeWatch: the fresh read of allot.decisions failed: " << e.what() << "\n";
+    }
+    for (int32_t p : stale_partitions) {
+      std::cerr << "ProbeWatch: a probe's decision on allot.decisions[" << p
+                << "] was found by a fresh read, not by the live consumer\n";
+    }
+  }
   missing.clear();
+  double latest = 0;
   for (const auto& e : events) {
     auto it = id_of.find(e);
     if (it == id_of.end()) {
       missing += " " + e + " (no 202)";
-    } else if (!seen_.count(it->second)) {
-      missing += " " + e + " (undecided)";
+    } else if (auto d = decided_s.find(it->second); d == decided_s.end()) {
+      missing += " " + e + " (undecided: not in the log)";
+    } else {
+      latest = std::max(latest, d->second);
     }
   }
-  return missing.empty() ? std::chrono::duration<double>(FaultClock::now() - from).count() : -1;
+  return missing.empty() ? latest : -1;
 }
 
 namespace {
