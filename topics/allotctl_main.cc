@@ -1,8 +1,9 @@
 // allotctl: the operator's tool.
-//   allotctl topics apply [--brokers B] [--file topics/topics.json] [--cluster-size N]
+//   allotctl topics apply [--brokers B] [--file topics/topics.json] [--cluster-size N] [--partitions P]
 //       creates missing topics, reports drift (partitions, replication factor, configs, min.insync.replicas)
 //       and the internal topics'; replication fitted to N brokers (else ALLOT_KAFKA_NODES, else the brokers
-//       that answer): exit 3 when anything differs
+//       that answer); allot's topics get P partitions (else ALLOT_TOPIC_PARTITIONS, else the file's): exit 3
+//       when anything differs (a topic's partitions are never changed once created)
 //   allotctl groups delete GROUP... [--brokers B]                      forget groups' offsets (for replays)
 //   allotctl groups wait GROUP TOPIC [--timeout S] [--brokers B]       wait until GROUP has consumed TOPIC
 //   allotctl verify [--events E1,E2] [--wallets U1,U2] [--accepted FILE] [--projections] [--draw] [--brokers B]
@@ -43,6 +44,7 @@ namespace {
 
 int usage() {
   std::cerr << "usage: allotctl topics apply [--brokers HOST:PORT,...] [--file topics.json] [--cluster-size N]\n"
+               "                            [--partitions P]\n"
                "       allotctl groups delete GROUP... [--brokers HOST:PORT]\n"
                "       allotctl groups wait GROUP TOPIC [--timeout SECONDS] [--brokers HOST:PORT]\n"
                "       allotctl verify [--events E1,E2] [--wallets U1,U2] [--accepted FILE] [--projections] [--draw]\n"
@@ -71,7 +73,12 @@ int topics_apply(const std::vector<std::string>& args) {
   text << in.rdbuf();
   // The size the cluster is meant to have: a broker that is down must not lower the replication wanted.
   int cluster_size = std::stoi(flag(args, "--cluster-size", std::to_string(allot::env_int("ALLOT_KAFKA_NODES", 0, 0))));
-  auto report = allot::topics::apply_specs(brokers, allot::topics::parse_specs(text.str()), 15000, cluster_size);
+  auto specs = allot::topics::parse_specs(text.str());
+  // 0: as the file says.
+  int partitions =
+      std::stoi(flag(args, "--partitions", std::to_string(allot::env_int("ALLOT_TOPIC_PARTITIONS", 0, 0))));
+  if (partitions != 0) specs = allot::topics::with_partitions(std::move(specs), partitions);
+  auto report = allot::topics::apply_specs(brokers, specs, 15000, cluster_size);
   std::cout << "cluster   " << report.cluster_size << " broker(s)" << (cluster_size > 0 ? " (as told)" : " (counted)")
             << ", " << report.brokers_answering << " answering\n";
   for (const auto& t : report.created) std::cout << "created   " << t << "\n";

@@ -35,6 +35,14 @@ TopicSpec parse_spec(const nlohmann::json& t, const TopicSpec& defaults, bool in
 
 }  // namespace
 
+std::vector<TopicSpec> with_partitions(std::vector<TopicSpec> specs, int32_t partitions) {
+  if (partitions < 1) throw std::invalid_argument("partitions must be at least 1");
+  for (auto& s : specs) {
+    if (!s.internal) s.partitions = partitions;
+  }
+  return specs;
+}
+
 std::vector<TopicSpec> parse_specs(const std::string& json_text) {
   std::vector<TopicSpec> out;
   try {

@@ -28,6 +28,12 @@ struct TopicSpec {
 // default; a topic may set its own. Throws std::invalid_argument on a malformed definition.
 std::vector<TopicSpec> parse_specs(const std::string& json_text);
 
+// `specs` with each of allot's own topics (not the internal ones) at `partitions` partitions, the deployment's
+// choice over topics.json's. One number for all three: a command, its decision and its state share a partition
+// index. It is the most processors the topics can spread over (each processor needs one); fewer partitions
+// cost fewer broker requests per claim (bench/README.md "Fewer partitions"). Throws std::invalid_argument below 1.
+std::vector<TopicSpec> with_partitions(std::vector<TopicSpec> specs, int32_t partitions);
+
 // What a definition asks of a cluster of `brokers` brokers: on a cluster at least as large as its
 // replication factor, the definition as it stands; on a smaller one, one replica per broker and
 // min.insync.replicas capped at replication factor - 1 (so that one replica may be down and acks=all

@@ -243,6 +243,17 @@ TEST(TopicSpecs, TheCheckedInDefinitionsParse) {
   EXPECT_THROW(parse_specs(R"({"topics":[{"name":"x","partitions":0}]})"), std::invalid_argument);
 }
 
+TEST(TopicSpecs, ADeploymentsPartitionCountSetsEveryOwnTopicAndNoInternalOne) {
+  auto specs = with_partitions(parse_specs(R"({"topics":[{"name":"a","partitions":12},{"name":"b","partitions":12}],
+    "internal_topics":[{"name":"__consumer_offsets"}]})"),
+                               4);
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].partitions, 4);
+  EXPECT_EQ(specs[1].partitions, 4);
+  EXPECT_EQ(specs[2].partitions, 0);  // the broker's own topic: nobody sets it
+  EXPECT_THROW(with_partitions(specs, 0), std::invalid_argument);
+}
+
 TEST(TopicSpecs, ReplicationDefaultsOverridesAndInternalTopics) {
   auto specs = parse_specs(R"({"replication_factor":3,"min_insync_replicas":2,
     "topics":[{"name":"a","partitions":2},{"name":"b","partitions":1,"replication_factor":1,"min_insync_replicas":1}],
