@@ -51,7 +51,8 @@ def tally(lines):
         header = entry.get("requestHeader", {})
         client, kind = header.get("clientId", "?"), header.get("requestApiKeyName", "?")
         if kind == "PRODUCE":
-            request = entry.get("request", {})
+            request = entry.get("request")
+            request = request if isinstance(request, dict) else {}  # a summary string for some versions
             client += " (transactional)" if request.get("transactionalId") else " (plain)"
             partitions[sum(len(t.get("partitionData", [])) for t in request.get("topicData", []))] += 1
         counts[(client, kind)] += 1
