@@ -926,6 +926,12 @@ def machine(cfg, skipped):
         info["redis_save"] = (redis(cfg, "CONFIG", "GET", "save").splitlines()[1:] or [""])[0]
     except STEP_ERRORS as e:
         skipped.add("machine: Redis persistence settings", e)
+    try:  # the topics' partitions as created (ALLOT_TOPIC_PARTITIONS at creation; a later value does not change them)
+        info["topic_partitions"] = int(found(r'topic "allot\.commands" with (\d+) partitions',
+                                             run(["kcat", "-L", "-b", cfg.brokers, "-t", "allot.commands"], timeout=20,
+                                                 env=env).stdout, "partition count"))
+    except STEP_ERRORS as e:
+        skipped.add("machine: partitions of allot.commands", e)
     info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
     info["git_dirty"] = bool(run(["git", "-C", ROOT, "status", "--porcelain"], check=False).stdout.strip())
     # The stack's layout: how many Kafka nodes and processors ran (bench/report.py describes the setup from it).
