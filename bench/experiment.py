@@ -927,7 +927,7 @@ def machine(cfg, skipped):
     except STEP_ERRORS as e:
         skipped.add("machine: Redis persistence settings", e)
     try:  # the topics' partitions as created (ALLOT_TOPIC_PARTITIONS at creation; a later value does not change them)
-        info["topic_partitions"] = int(found(r'topic "allot\.commands" with (\d+) partitions',
+        info["topic_partitions"] = int(found(r'topic "allot\.commands" with ([1-9]\d*) partitions',
                                              run(["kcat", "-L", "-b", cfg.brokers, "-t", "allot.commands"], timeout=20,
                                                  env=env).stdout, "partition count"))
     except STEP_ERRORS as e:

@@ -290,7 +290,8 @@ def machine_section(w, rep):
     env_sink = (m.get("service_env") or {}).get("sink-redis", {})
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
-      f"each), {counted(rep.processors, 'processor')} over {m.get('topic_partitions') or 'the'} partitions of each topic "
+      f"each), {counted(rep.processors, 'processor')} over "
+      f"{counted(m['topic_partitions'], 'partition') if m.get('topic_partitions') else 'the partitions'} of each topic "
       f"(batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
       f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms, or {env_proc.get('ALLOT_BATCH_IDLE_MS', '20')} ms without a next "
       f"command; the ingress lingers {produce_linger_ms(m)} ms), sinks to MySQL and Redis (batch ≤ "

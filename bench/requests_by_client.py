@@ -29,10 +29,13 @@ MARK = "Completed request:"
 def set_request_logger(cfg, node, level):
     """kafka.request.logger on broker `node` to `level`, through Kafka's ConfigCommand (takes a JVM start)."""
     classpath = os.path.join(cfg.kafka_tools, "*") + os.pathsep + os.path.join(cfg.kafka_libs, "*")
-    subprocess.run(["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", classpath,
-                    "kafka.admin.ConfigCommand", "--bootstrap-server", cfg.brokers, "--entity-type", "broker-loggers",
-                    "--entity-name", str(node), "--alter", "--add-config", f"kafka.request.logger={level}"],
-                   check=True, capture_output=True, timeout=120)
+    done = subprocess.run(["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", classpath,
+                           "kafka.admin.ConfigCommand", "--bootstrap-server", cfg.brokers, "--entity-type",
+                           "broker-loggers", "--entity-name", str(node), "--alter", "--add-config",
+                           f"kafka.request.logger={level}"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"setting kafka.request.logger={level} on node {node} failed: {done.stderr.strip()[-500:]}")
 
 
 def tally(lines):
@@ -52,9 +55,11 @@ def tally(lines):
         client, kind = header.get("clientId", "?"), header.get("requestApiKeyName", "?")
         if kind == "PRODUCE":
             request = entry.get("request")
-            request = request if isinstance(request, dict) else {}  # a summary string for some versions
-            client += " (transactional)" if request.get("transactionalId") else " (plain)"
-            partitions[sum(len(t.get("partitionData", [])) for t in request.get("topicData", []))] += 1
+            if isinstance(request, dict):
+                client += " (transactional)" if request.get("transactionalId") else " (plain)"
+                partitions[sum(len(t.get("partitionData", [])) for t in request.get("topicData", []))] += 1
+            else:
+                client += " (body not logged)"
         counts[(client, kind)] += 1
     return counts, partitions, stamps
 
@@ -67,24 +72,32 @@ def main():
     if not 1 <= args.seconds <= 120:
         sys.exit("requests_by_client: SECONDS from 1 to 120 (the request log grows fast)")
     cfg = experiment.Config.from_env()
+    if not 1 <= args.node <= cfg.layout.kafka_nodes:
+        sys.exit(f"requests_by_client: --node {args.node}: the stack has Kafka nodes 1..{cfg.layout.kafka_nodes}")
     log = os.path.join(cfg.run_dir, cfg.layout.kafka_name(args.node), "server.log")
     if not os.path.exists(log):
         sys.exit(f"requests_by_client: no {log} (is the stack up? scripts/stack up)")
-    start = os.path.getsize(log)
-    set_request_logger(cfg, args.node, "DEBUG")
+    before = os.stat(log)
     try:
+        set_request_logger(cfg, args.node, "DEBUG")
         time.sleep(args.seconds)
     finally:
-        set_request_logger(cfg, args.node, "WARN")
-    with open(log, errors="replace") as f:
-        if os.path.getsize(log) >= start:
-            f.seek(start)  # else the log rolled over: read the new file from its start
-        counts, partitions, stamps = tally(f)
-    if not stamps:
-        sys.exit("requests_by_client: the broker logged no request in the window")
+        set_request_logger(cfg, args.node, "WARN")  # also after a failure or Ctrl-C: the log grows fast
+    # The log rolls at 50 MB (scripts/stack): then what was written went to server.log.1 after `before`'s end,
+    # and the new server.log holds the rest.
+    rolled = os.stat(log).st_ino != before.st_ino
+    parts = [(log + ".1", before.st_size), (log, 0)] if rolled else [(log, before.st_size)]
+    lines = []
+    for path, offset in parts:
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            lines.extend(f)
+    counts, partitions, stamps = tally(lines)
+    if len(stamps) < 2:
+        sys.exit("requests_by_client: the broker logged fewer than two requests in the window")
     window = (time.mktime(time.strptime(stamps[-1][:19], "%Y-%m-%d %H:%M:%S")) + int(stamps[-1][20:]) / 1000
               - time.mktime(time.strptime(stamps[0][:19], "%Y-%m-%d %H:%M:%S")) - int(stamps[0][20:]) / 1000)
-    window = max(window, 0.001)
+    window = max(window, 0.1)
     total = sum(counts.values())
     print(f"kafka node {args.node}: {total} requests in {window:.1f} s ({total / window:.0f}/s), logged {stamps[0]} to "
           f"{stamps[-1]}")

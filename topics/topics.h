@@ -31,7 +31,8 @@ std::vector<TopicSpec> parse_specs(const std::string& json_text);
 // `specs` with each of allot's own topics (not the internal ones) at `partitions` partitions, the deployment's
 // choice over topics.json's. One number for all three: a command, its decision and its state share a partition
 // index. It is the most processors the topics can spread over (each processor needs one); fewer partitions
-// cost fewer broker requests per claim (bench/README.md "Fewer partitions"). Throws std::invalid_argument below 1.
+// cost fewer broker requests per claim (bench/README.md "Who sends the broker's requests, and fewer
+// partitions"). Throws std::invalid_argument below 1.
 std::vector<TopicSpec> with_partitions(std::vector<TopicSpec> specs, int32_t partitions);
 
 // What a definition asks of a cluster of `brokers` brokers: on a cluster at least as large as its

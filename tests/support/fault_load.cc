@@ -151,47 +151,50 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
     }
     if (id_of.size() < events.size()) std::this_thread::sleep_for(500ms);
   }
-  std::map<std::string, double> decided_s;  // probe request id -> seconds from `from` until its decision was seen
+  std::map<std::string, double> decided_s;  // probe request id -> seconds from `from` until its decision was read
   auto since_from = [&] { return std::chrono::duration<double>(FaultClock::now() - from).count(); };
-  auto all_seen = [&] {
-    for (const auto& [e, id] : id_of) {
-      if (!decided_s.count(id)) return false;
-    }
-    return true;
-  };
   auto is_probe = [&](const std::string& id) {
     return std::any_of(id_of.begin(), id_of.end(), [&](const auto& kv) { return kv.second == id; });
   };
-  tail_.read_until(
-      [&](const RdKafka::Message& m) {
-        auto id = topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id;
-        if (is_probe(id)) decided_s.try_emplace(id, since_from());
-      },
-      all_seen, 120s);
+  auto all_seen = [&] {
+    return std::all_of(id_of.begin(), id_of.end(), [&](const auto& kv) { return decided_s.count(kv.second) > 0; });
+  };
+  auto decision_id = [](const RdKafka::Message& m) {
+    return topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id;
+  };
+  // Up to 120 s in four slices. A consumer can stay behind on a partition whose leader moved during the fault
+  // (librdkafka 2.0.2) while the decision is in the log: after a slice without every probe, the tail goes on
+  // with a fresh consumer from where it got.
+  for (int slice = 0; slice < 4 && !all_seen(); ++slice) {
+    if (slice > 0) {
+      std::cerr << "ProbeWatch: probes undecided after " << 30 * slice << " s; reopening the tail's consumer\n";
+      try {
+        tail_.reopen();
+      } catch (const std::exception& e) {
+        std::cerr << "ProbeWatch: " << e.what() << "\n";
+      }
+    }
+    tail_.read_until(
+        [&](const RdKafka::Message& m) {
+          auto id = decision_id(m);
+          if (is_probe(id)) decided_s.try_emplace(id, since_from());
+        },
+        all_seen, 30s);
+  }
+  // For the message only: whether an undecided probe's decision is in the log after all (then the test's
+  // consumer, not the system, is what failed), read again with a fresh consumer.
+  std::set<std::string> in_log;
+  std::string reread_error;
   if (!all_seen() && !id_of.empty()) {
-    // The live consumer fetches on its own and can stay behind on a partition whose leader moved during the fault
-    // (librdkafka 2.0.2); the log is the truth: read it again with a fresh consumer, and date each probe's decision
-    // found so by its record's timestamp (the processor's produce time).
-    const double wall_from_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count() -
-        since_from() * 1000;
-    std::set<int32_t> stale_partitions;
     try {
       tail_.reread(
           [&](const RdKafka::Message& m) {
-            auto id =
-                topics::decode_decision(std::string_view(static_cast<const char*>(m.payload()), m.len())).request_id;
-            if (!is_probe(id) || decided_s.count(id)) return;
-            decided_s[id] = std::max(0.0, (static_cast<double>(m.timestamp().timestamp) - wall_from_ms) / 1000);
-            stale_partitions.insert(m.partition());
+            auto id = decision_id(m);
+            if (is_probe(id) && !decided_s.count(id)) in_log.insert(id);
           },
-          60s);
+          30s);
     } catch (const std::exception& e) {
-      std::cerr << "ProbeWatch: the fresh read of allot.decisions failed: " << e.what() << "\n";
-    }
-    for (int32_t p : stale_partitions) {
-      std::cerr << "ProbeWatch: a probe's decision on allot.decisions[" << p
-                << "] was found by a fresh read, not by the live consumer\n";
+      reread_error = e.what();
     }
   }
   missing.clear();
@@ -200,10 +203,12 @@ double ProbeWatch::all_decided_since(FaultClock::time_point from, const std::vec
     auto it = id_of.find(e);
     if (it == id_of.end()) {
       missing += " " + e + " (no 202)";
-    } else if (auto d = decided_s.find(it->second); d == decided_s.end()) {
-      missing += " " + e + " (undecided: not in the log)";
-    } else {
+    } else if (auto d = decided_s.find(it->second); d != decided_s.end()) {
       latest = std::max(latest, d->second);
+    } else if (in_log.count(it->second)) {
+      missing += " " + e + " (undecided in time; in the log when read again)";
+    } else {
+      missing += " " + e + " (undecided; " + (reread_error.empty() ? "not in the log" : reread_error) + ")";
     }
   }
   return missing.empty() ? latest : -1;

@@ -57,8 +57,8 @@ class ProbeWatch {
   // Seconds from `from` until a fresh claim on every one of `events` has been decided: one claim per event,
   // each retried (0.5 s apart, at most 240 rounds) until answered 202, then all awaited together (up to
   // 120 s). -1 when one was not; `missing` then names the events whose claim was not accepted or decided.
-  // A decision the live consumer has not delivered by then is looked for in a fresh read of the topic, and
-  // dated by its record's timestamp (a consumer left behind on a partition is not the system's delay).
+  // The tail's consumer is replaced every 30 s of that wait in which a probe stays undecided (one left behind
+  // on a partition is not the system's delay); `missing` says whether an undecided one is in the log after all.
   double all_decided_since(FaultClock::time_point from, const std::vector<std::string>& events, std::string& missing);
 
  private:

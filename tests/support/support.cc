@@ -200,13 +200,17 @@ HttpResponse HttpClient::post_json(const std::string& path, const std::string& b
 
 // ---- Kafka ----
 
-TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
+std::unique_ptr<RdKafka::KafkaConsumer> TopicTail::new_consumer() const {
   // auto.offset.reset=error: a tail that silently jumped to the end would hide lost records.
-  consumer_ = kafka::make_consumer({{"bootstrap.servers", brokers()},
-                                    {"group.id", "allot-test-tail"},
-                                    {"enable.auto.commit", "false"},
-                                    {"auto.offset.reset", "error"},
-                                    {"isolation.level", "read_committed"}});
+  return kafka::make_consumer({{"bootstrap.servers", brokers()},
+                               {"group.id", "allot-test-tail"},
+                               {"enable.auto.commit", "false"},
+                               {"auto.offset.reset", "error"},
+                               {"isolation.level", "read_committed"}});
+}
+
+TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
+  consumer_ = new_consumer();
   int32_t n = kafka::partition_count(*consumer_, topic, std::chrono::seconds(10));
   std::vector<RdKafka::TopicPartition*> parts;
   for (int32_t p = 0; p < n; ++p) {
@@ -243,6 +247,22 @@ bool TopicTail::read_until(const std::function<void(const RdKafka::Message&)>& o
     }
   }
   return true;
+}
+
+void TopicTail::reopen() {
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (const auto& start : starts_) parts.push_back(RdKafka::TopicPartition::create(topic_, start.partition));
+  auto code = consumer_->position(parts);  // the next offset after the last record handed to the reader
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i]->offset() < 0) parts[i]->set_offset(starts_[i].from);  // nothing handed out yet
+  }
+  if (code == RdKafka::ERR_NO_ERROR) {
+    consumer_->close();
+    consumer_ = new_consumer();
+    code = consumer_->assign(parts);
+  }
+  RdKafka::TopicPartition::destroy(parts);
+  if (code != RdKafka::ERR_NO_ERROR) throw std::runtime_error("reopen " + topic_ + ": " + RdKafka::err2str(code));
 }
 
 void TopicTail::reread(const std::function<void(const RdKafka::Message&)>& on_record, std::chrono::seconds timeout) {

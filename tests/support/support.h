@@ -86,8 +86,12 @@ class TopicTail {
   // Reads everything from the offsets at construction to the current end again, with a fresh consumer:
   // what landed, independent of anything the live consumer went through (e.g. a broker bounce).
   void reread(const std::function<void(const RdKafka::Message&)>& on_record, std::chrono::seconds timeout);
+  // Replaces the live consumer with a fresh one that goes on from where this one's reader got: a consumer
+  // can stay behind on a partition whose leader moved during a fault while the records are in the log.
+  void reopen();
 
  private:
+  std::unique_ptr<RdKafka::KafkaConsumer> new_consumer() const;
   std::string topic_;
   std::vector<kafka::PartitionStart> starts_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
