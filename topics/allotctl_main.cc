@@ -74,18 +74,21 @@ int topics_apply(const std::vector<std::string>& args) {
   // The size the cluster is meant to have: a broker that is down must not lower the replication wanted.
   int cluster_size = std::stoi(flag(args, "--cluster-size", std::to_string(allot::env_int("ALLOT_KAFKA_NODES", 0, 0))));
   auto specs = allot::topics::parse_specs(text.str());
-  // 0: as the file says. The flag is checked as strictly as the variable (env_int).
-  int64_t partitions = allot::env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
-  if (auto given = flag(args, "--partitions", ""); !given.empty()) {
+  // The flag, else the variable; 0 or neither: as the file says.
+  int64_t partitions = 0;
+  if (auto at = std::find(args.begin(), args.end(), "--partitions"); at != args.end()) {
+    const std::string given = at + 1 != args.end() ? *(at + 1) : "";
     size_t used = 0;
     try {
       partitions = std::stoll(given, &used);
     } catch (const std::exception&) {
-      used = 0;  // not a number: refused below
+      used = 0;  // empty or not a number: refused below
     }
-    if (used != given.size() || partitions < 1 || partitions > 9999) {
-      throw std::invalid_argument("--partitions " + given + " is not an integer in [1, 9999]");
+    if (given.empty() || used != given.size() || partitions < 1 || partitions > 9999) {
+      throw std::invalid_argument("--partitions '" + given + "' is not an integer in [1, 9999]");
     }
+  } else {
+    partitions = allot::env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
   }
   if (partitions != 0) specs = allot::topics::with_partitions(std::move(specs), static_cast<int32_t>(partitions));
   auto report = allot::topics::apply_specs(brokers, specs, 15000, cluster_size);

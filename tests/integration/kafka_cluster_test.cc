@@ -178,8 +178,10 @@ TEST(KafkaCluster, TopicsReplicateAsDefinedForTheClusterSize) {
     ASSERT_TRUE(cluster.topics.count(s.name)) << s.name << " does not exist";
     const auto& live = cluster.topics[s.name];
     if (!s.internal) {
-      // The deployment may have chosen its own count at creation (allotctl topics apply --partitions).
-      const int64_t chosen = env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
+      // The deployment may have chosen its own count at creation: ALLOT_TOPIC_PARTITIONS, else what the
+      // stack created the topics with (scripts/stack remembers it), else topics.json's.
+      int64_t chosen = env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
+      if (chosen == 0) std::ifstream(testsupport::run_dir() + "/topic.partitions") >> chosen;
       EXPECT_EQ(static_cast<int>(live.replicas.size()), chosen > 0 ? chosen : s.partitions) << "partitions";
     }
     int wrong_replicas = 0, short_isr = 0, leaderless = 0;

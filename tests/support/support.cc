@@ -221,6 +221,7 @@ TopicTail::TopicTail(const std::string& topic) : topic_(topic) {
     }
     parts.push_back(RdKafka::TopicPartition::create(topic, p, high));
     starts_.push_back({p, high});
+    assigned_.push_back(high);
   }
   auto code = consumer_->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
@@ -254,12 +255,14 @@ void TopicTail::reopen() {
   for (const auto& start : starts_) parts.push_back(RdKafka::TopicPartition::create(topic_, start.partition));
   auto code = consumer_->position(parts);  // the next offset after the last record handed to the reader
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i]->offset() < 0) parts[i]->set_offset(starts_[i].from);  // nothing handed out yet
+    // Nothing handed out since the last assign: go on from there.
+    if (parts[i]->offset() < 0) parts[i]->set_offset(assigned_[i]);
   }
   if (code == RdKafka::ERR_NO_ERROR) {
     consumer_->close();
     consumer_ = new_consumer();
     code = consumer_->assign(parts);
+    for (size_t i = 0; i < parts.size(); ++i) assigned_[i] = parts[i]->offset();
   }
   RdKafka::TopicPartition::destroy(parts);
   if (code != RdKafka::ERR_NO_ERROR) throw std::runtime_error("reopen " + topic_ + ": " + RdKafka::err2str(code));

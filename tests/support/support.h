@@ -94,6 +94,7 @@ class TopicTail {
   std::unique_ptr<RdKafka::KafkaConsumer> new_consumer() const;
   std::string topic_;
   std::vector<kafka::PartitionStart> starts_;
+  std::vector<int64_t> assigned_;  // per partition, the offset the live consumer was last assigned at
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
 };
 
