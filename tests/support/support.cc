@@ -259,7 +259,9 @@ void TopicTail::reopen() {
     if (parts[i]->offset() < 0) parts[i]->set_offset(assigned_[i]);
   }
   if (code == RdKafka::ERR_NO_ERROR) {
-    consumer_->close();
+    if (auto closed = consumer_->close(); closed != RdKafka::ERR_NO_ERROR) {
+      std::cerr << "TopicTail: close before reopening: " << RdKafka::err2str(closed) << "\n";  // assigned only
+    }
     consumer_ = new_consumer();
     code = consumer_->assign(parts);
     for (size_t i = 0; i < parts.size(); ++i) assigned_[i] = parts[i]->offset();
