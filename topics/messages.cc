@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 #include <ctime>
+#include <limits>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "topics/rewards.h"
@@ -383,11 +385,20 @@ std::string encode(const Command& c) {
 
 namespace {
 
-// The common case on the processor's hot path, a claim as the ingress writes it: a flat object of plain
-// ASCII strings (no escapes) and integers. Anything else (escapes, other types, extra or repeated
-// keys, a create_event) returns nullopt and goes through the full JSON parser, which then decides;
-// the same validators run on what this returns, so both paths accept and reject the same commands.
-std::optional<Command> decode_plain_claim(std::string_view text) {
+// One member of a flat JSON object as the services write their hot records: a plain ASCII string (no escapes,
+// no control characters) or an integer (no fraction, exponent or leading zero).
+struct FlatMember {
+  std::string_view key;
+  std::string_view text;          // a string's characters
+  std::optional<int64_t> number;  // set when the value is an integer
+};
+
+// Calls on(member) for each member of the object `text`, in order, while it returns true. False when `text` is
+// not such a flat object (escapes, nested values, floats, null, booleans, trailing text) or `on` refused a member:
+// the caller then goes the JSON library's way, which decides. So a fast path built on it accepts and rejects
+// exactly what the full parser does, as long as it refuses (rather than judges) whatever it does not expect.
+template <typename OnMember>
+bool scan_flat_object(std::string_view text, OnMember&& on) {
   size_t i = 0;
   auto skip_ws = [&] {
     while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
@@ -405,50 +416,71 @@ std::optional<Command> decode_plain_claim(std::string_view text) {
     ++i;
     return true;
   };
-  std::string_view event_id, user_id, request_id, type;
-  std::optional<int64_t> received_at;
-  int seen = 0;
+  auto integer = [&](int64_t& out) {
+    const size_t digits = i < text.size() && text[i] == '-' ? i + 1 : i;
+    if (digits + 1 < text.size() && text[digits] == '0' && text[digits + 1] >= '0' && text[digits + 1] <= '9') {
+      return false;  // a leading zero, which JSON does not allow
+    }
+    auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), out);
+    if (ec != std::errc() || end == text.data() + i) return false;
+    i = static_cast<size_t>(end - text.data());
+    return i >= text.size() || (text[i] != '.' && text[i] != 'e' && text[i] != 'E');
+  };
   skip_ws();
-  if (i >= text.size() || text[i++] != '{') return std::nullopt;
+  if (i >= text.size() || text[i++] != '{') return false;
   for (;;) {
     skip_ws();
-    std::string_view key;
-    if (!plain_string(key)) return std::nullopt;
+    FlatMember m;
+    if (!plain_string(m.key)) return false;
     skip_ws();
-    if (i >= text.size() || text[i++] != ':') return std::nullopt;
+    if (i >= text.size() || text[i++] != ':') return false;
     skip_ws();
-    if (key == "received_at") {
-      int64_t v = 0;
-      auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), v);
-      if (ec != std::errc() || end == text.data() + i) return std::nullopt;
-      i = static_cast<size_t>(end - text.data());
-      if (i < text.size() && (text[i] == '.' || text[i] == 'e' || text[i] == 'E')) return std::nullopt;
-      if (received_at) return std::nullopt;
-      received_at = v;
+    if (i < text.size() && text[i] == '"') {
+      if (!plain_string(m.text)) return false;
     } else {
-      std::string_view value;
-      if (!plain_string(value)) return std::nullopt;
-      std::string_view* slot = key == "event_id"     ? &event_id
-                               : key == "user_id"    ? &user_id
-                               : key == "request_id" ? &request_id
-                               : key == "type"       ? &type
-                                                     : nullptr;
-      if (!slot || slot->data() != nullptr) return std::nullopt;
-      *slot = value;
+      int64_t v = 0;
+      if (!integer(v)) return false;
+      m.number = v;
     }
-    ++seen;
+    if (!on(m)) return false;
     skip_ws();
     if (i < text.size() && text[i] == ',') {
       ++i;
       continue;
     }
     if (i < text.size() && text[i] == '}') break;
-    return std::nullopt;
+    return false;
   }
   ++i;
   skip_ws();
-  if (i != text.size() || seen != 5 || type != decision_type::kClaim || !received_at || !event_id.data() ||
-      !user_id.data() || !request_id.data()) {
+  return i == text.size();
+}
+
+// The common case on the processor's hot path, a claim as the ingress writes it. Anything else (extra or
+// repeated keys, a create_event, see scan_flat_object) returns nullopt and goes through the full JSON parser;
+// the same validators run on what this returns, so both paths accept and reject the same commands.
+std::optional<Command> decode_plain_claim(std::string_view text) {
+  std::string_view event_id, user_id, request_id, type;
+  std::optional<int64_t> received_at;
+  int seen = 0;
+  const bool flat = scan_flat_object(text, [&](const FlatMember& m) {
+    ++seen;
+    if (m.key == "received_at") {
+      if (!m.number || received_at) return false;
+      received_at = m.number;
+      return true;
+    }
+    std::string_view* slot = m.key == "event_id"     ? &event_id
+                             : m.key == "user_id"    ? &user_id
+                             : m.key == "request_id" ? &request_id
+                             : m.key == "type"       ? &type
+                                                     : nullptr;
+    if (m.number || !slot || slot->data() != nullptr) return false;
+    *slot = m.text;
+    return true;
+  });
+  if (!flat || seen != 5 || type != decision_type::kClaim || !received_at || !event_id.data() || !user_id.data() ||
+      !request_id.data()) {
     return std::nullopt;
   }
   Command c;
@@ -720,7 +752,83 @@ std::string encode(const Decision& d) {
   return out;
 }
 
+namespace {
+
+// The common case where every decision is read (the ingress's decisions reader, the sinks, allotctl verify): a
+// flat decision of plain strings and integers, as encode() writes all but an event's creation. Anything else (an
+// `event` object, escapes, null, an unknown or repeated key, a missing field, an unknown outcome or a number out
+// of an int32 field's range) returns nullopt and goes through the full JSON parser, which then decides.
+std::optional<Decision> decode_plain_decision(std::string_view text) {
+  Decision d;
+  uint32_t seen = 0;
+  std::string_view outcome, reason;
+  auto once = [&](int bit) {
+    if (seen & (1u << bit)) return false;
+    seen |= 1u << bit;
+    return true;
+  };
+  auto string_to = [&](const FlatMember& m, int bit, std::string& out) {
+    if (m.number || !once(bit)) return false;
+    out = std::string(m.text);
+    return true;
+  };
+  auto view_to = [&](const FlatMember& m, int bit, std::string_view& out) {
+    if (m.number || !once(bit)) return false;
+    out = m.text;
+    return true;
+  };
+  auto number_to = [&](const FlatMember& m, int bit, auto& out) {
+    using T = std::remove_reference_t<decltype(out)>;
+    using V = std::conditional_t<std::is_same_v<T, std::optional<int32_t>> || std::is_same_v<T, int32_t>, int32_t,
+                                 int64_t>;
+    if (!m.number || !once(bit)) return false;
+    if (*m.number < std::numeric_limits<V>::min() || *m.number > std::numeric_limits<V>::max()) return false;
+    out = static_cast<V>(*m.number);
+    return true;
+  };
+  const bool flat = scan_flat_object(text, [&](const FlatMember& m) {
+    const auto& k = m.key;
+    if (k == "type") return string_to(m, 0, d.type);
+    if (k == "request_id") return string_to(m, 1, d.request_id);
+    if (k == "event_id") return string_to(m, 2, d.event_id);
+    if (k == "outcome") return view_to(m, 3, outcome);
+    if (k == "remaining") return number_to(m, 4, d.remaining);
+    if (k == "command_partition") return number_to(m, 5, d.command.partition);
+    if (k == "command_offset") return number_to(m, 6, d.command.offset);
+    if (k == "decided_at") return number_to(m, 7, d.decided_at);
+    if (k == "user_id") return string_to(m, 8, d.user_id);
+    if (k == "received_at") return number_to(m, 9, d.received_at);
+    if (k == "coupon_seq") return number_to(m, 10, d.coupon_seq);
+    if (k == "hold_expires_at") return number_to(m, 11, d.hold_expires_at);
+    if (k == "claim_request_id") return string_to(m, 12, d.claim_request_id);
+    if (k == "entries") return number_to(m, 13, d.entries);
+    if (k == "ticket") return number_to(m, 14, d.ticket);
+    if (k == "admitted") return number_to(m, 15, d.admitted);
+    if (k == "amount") return number_to(m, 16, d.amount);
+    if (k == "balance") return number_to(m, 17, d.balance);
+    if (k == "order_id") return string_to(m, 18, d.order_id);
+    if (k == "line") return number_to(m, 19, d.line);
+    if (k == "qty") return number_to(m, 20, d.qty);
+    if (k == "seat") return string_to(m, 21, d.seat);
+    if (k == "reason") return view_to(m, 22, reason);
+    return false;
+  });
+  constexpr uint32_t kRequired = (1u << 8) - 1;  // type .. decided_at
+  if (!flat || (seen & kRequired) != kRequired) return std::nullopt;
+  auto known = outcome_from_string(outcome);
+  if (!known) return std::nullopt;
+  d.outcome = *known;
+  if (seen & (1u << 22)) {
+    d.reason = outcome_from_string(reason);
+    if (!d.reason) return std::nullopt;
+  }
+  return d;
+}
+
+}  // namespace
+
 Decision decode_decision(std::string_view text) {
+  if (auto plain = decode_plain_decision(text)) return std::move(*plain);
   json j = parse(text);
   Decision d;
   d.type = field<std::string>(j, "type");
