@@ -287,6 +287,7 @@ def machine_section(w, rep):
       f"{m.get('redis')}; load generator {m.get('k6')}.")
     env_ing = (m.get("service_env") or {}).get("ingress", {})
     env_proc = (m.get("service_env") or {}).get("processor-1", {})
+    env_mysql = (m.get("service_env") or {}).get("sink-mysql", {})
     env_sink = (m.get("service_env") or {}).get("sink-redis", {})
     w(f"- The local stack (`scripts/stack up`): ingress (HTTP threads {env_ing.get('ALLOT_HTTP_THREADS', '2 (default)')}, "
       f"baseline pool {env_ing.get('ALLOT_BASELINE_POOL', '16 (default)')} workers with one MySQL and one Redis connection "
@@ -294,8 +295,8 @@ def machine_section(w, rep):
       f"{counted(m['topic_partitions'], 'partition') if m.get('topic_partitions') else 'the partitions'} of each topic "
       f"(batch ≤ {env_proc.get('ALLOT_BATCH_MAX_COMMANDS', '5000')} commands or "
       f"{env_proc.get('ALLOT_BATCH_MAX_MS', '100')} ms, or {env_proc.get('ALLOT_BATCH_IDLE_MS', '20')} ms without a next "
-      f"command; the ingress lingers {produce_linger_ms(m)} ms), sinks to MySQL and Redis (batch ≤ "
-      f"{env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
+      f"command; the ingress lingers {produce_linger_ms(m)} ms), sinks to MySQL (batch ≤ "
+      f"{env_mysql.get('ALLOT_SINK_BATCH_MAX_MS', '500')} ms) and Redis (batch ≤ {env_sink.get('ALLOT_SINK_BATCH_MAX_MS', '100')} ms), MariaDB, Redis ({redis_durability(m)}), Prometheus — all on the same "
       f"{rep.cores} cores as k6. k6 competes with the system under test, so every figure is a lower bound; its CPU share is "
       "reported next to each run.")
     seed = by.get(("seed", "v3")) or next((r for r in doc["runs"] if r["scenario"] == "seed"), None)

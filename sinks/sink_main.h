@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <string>
+#include <utility>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -16,9 +17,9 @@ namespace allot::sinks {
 // ALLOT_KAFKA_BROKERS, ALLOT_SINK_GROUP (default `group`), ALLOT_SINK_INSTANCE_ID (default <group>-1),
 // ALLOT_SINK_BATCH_MAX, ALLOT_SINK_BATCH_MAX_MS, ALLOT_SINK_BACKOFF_MIN_MS, ALLOT_SINK_BACKOFF_MAX_MS,
 // ALLOT_SINK_FETCH_MIN_BYTES, ALLOT_SINK_FETCH_WAIT_MS.
-// Throws std::invalid_argument on a bad value.
-inline SourceOptions source_options_from_env(const std::string& group) {
-  SourceOptions o;
+// `defaults` is the sink's own choice where the variables are unset. Throws std::invalid_argument on a bad value.
+inline SourceOptions source_options_from_env(const std::string& group, SourceOptions defaults = {}) {
+  SourceOptions o = std::move(defaults);
   o.brokers = env_string("ALLOT_KAFKA_BROKERS", o.brokers);
   o.group_id = env_string("ALLOT_SINK_GROUP", group);
   o.instance_id = env_string("ALLOT_SINK_INSTANCE_ID", o.group_id + "-1");
