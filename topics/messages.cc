@@ -777,6 +777,8 @@ std::optional<Decision> decode_plain_decision(std::string_view text) {
     out = m.text;
     return true;
   };
+  // An int32 field (command_partition, line) is read as the full parser's field<int32_t> reads it; a value out of
+  // its range goes that way too.
   auto number_to = [&](const FlatMember& m, int bit, auto& out) {
     using T = std::remove_reference_t<decltype(out)>;
     using V = std::conditional_t<std::is_same_v<T, std::optional<int32_t>> || std::is_same_v<T, int32_t>, int32_t,

@@ -137,7 +137,7 @@ TEST(Messages, ClaimsDecodeTheSameWhateverTheirSpelling) {
             expected);
   EXPECT_EQ(claim_of(R"( { "type" : "claim" , "user_id":"u_1","event_id":"ev","request_id":"r1","received_at":42 } )"),
             expected);
-  EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
+  EXPECT_EQ(claim_of(R"({"event_id":"\u0065v","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1"})"),
             expected)
       << "escapes go the full way";
   EXPECT_EQ(claim_of(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u_1","x":[1]})"),
@@ -162,6 +162,9 @@ TEST(Messages, ClaimsDecodeTheSameWhateverTheirSpelling) {
                DecodeError);
   EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim","user_id":"u"} x)"),
                DecodeError);
+  EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":042,"request_id":"r1","type":"claim","user_id":"u"})"),
+               DecodeError)
+      << "a leading zero is not JSON";
   EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"claim"})"), DecodeError);
   EXPECT_THROW(decode_command(R"({"event_id":"ev","received_at":42,"request_id":"r1","type":"clam","user_id":"u"})"),
                DecodeError);
@@ -233,6 +236,14 @@ TEST(Messages, DecisionsDecodeTheSameWhateverTheirSpelling) {
                 R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim"})")
                 .user_id,
             "");
+  // What the flat reader refuses and the full parser reads: the same result either way.
+  for (const std::string& spelling :
+       {std::string(R"({"command_offset":5,"command_partition":4294967297,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":-0,"request_id":"r","type":"claim","user_id":"u"})"),
+        std::string(R"({"command_offset":9223372036854775807,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})"),
+        std::string("{\"command_offset\" :\t5 ,\"command_partition\":1,\"decided_at\":9,\"event_id\":\"ev\",\"outcome\":\"issued\","
+                    "\"remaining\":0,\"request_id\":\"r\",\"type\":\"claim\",\"user_id\":\"u\"\r\n}")}) {
+    EXPECT_EQ(reencoded(spelling), reencoded(full_way(spelling))) << spelling;
+  }
   const std::vector<std::string> bad{
       R"({"command_offset":05,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim"})",
       R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim"} x)",
