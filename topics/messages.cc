@@ -5,8 +5,8 @@
 #include <charconv>
 #include <ctime>
 #include <limits>
-#include <type_traits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "topics/rewards.h"
 #include "topics/slices.h"
@@ -781,8 +781,8 @@ std::optional<Decision> decode_plain_decision(std::string_view text) {
   // its range goes that way too.
   auto number_to = [&](const FlatMember& m, int bit, auto& out) {
     using T = std::remove_reference_t<decltype(out)>;
-    using V = std::conditional_t<std::is_same_v<T, std::optional<int32_t>> || std::is_same_v<T, int32_t>, int32_t,
-                                 int64_t>;
+    using V =
+        std::conditional_t<std::is_same_v<T, std::optional<int32_t>> || std::is_same_v<T, int32_t>, int32_t, int64_t>;
     if (!m.number || !once(bit)) return false;
     if (*m.number < std::numeric_limits<V>::min() || *m.number > std::numeric_limits<V>::max()) return false;
     out = static_cast<V>(*m.number);

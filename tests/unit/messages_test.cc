@@ -208,10 +208,11 @@ TEST(Messages, DecisionsDecodeTheSameWhateverTheirSpelling) {
   auto reencoded = [](std::string_view text) { return encode(decode_decision(text)); };
   const std::string expected = reencoded(
       R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})");
-  EXPECT_EQ(reencoded(
-                R"( { "type" : "claim" , "user_id":"u","event_id":"ev","request_id":"r","outcome":"issued","remaining":0,
+  EXPECT_EQ(
+      reencoded(
+          R"( { "type" : "claim" , "user_id":"u","event_id":"ev","request_id":"r","outcome":"issued","remaining":0,
                   "command_partition":1,"command_offset":5,"decided_at":9 } )"),
-            expected);
+      expected);
   EXPECT_EQ(
       reencoded(
           R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"\u0065v","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})"),
@@ -232,16 +233,21 @@ TEST(Messages, DecisionsDecodeTheSameWhateverTheirSpelling) {
           R"({"command_offset":5,"command_partition":1,"coupon_seq":null,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})"),
       expected)
       << "null is an absent optional field";
-  EXPECT_EQ(decode_decision(
-                R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim"})")
-                .user_id,
-            "");
+  EXPECT_EQ(
+      decode_decision(
+          R"({"command_offset":5,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim"})")
+          .user_id,
+      "");
   // What the flat reader refuses and the full parser reads: the same result either way.
-  for (const std::string& spelling :
-       {std::string(R"({"command_offset":5,"command_partition":4294967297,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":-0,"request_id":"r","type":"claim","user_id":"u"})"),
-        std::string(R"({"command_offset":9223372036854775807,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})"),
-        std::string("{\"command_offset\" :\t5 ,\"command_partition\":1,\"decided_at\":9,\"event_id\":\"ev\",\"outcome\":\"issued\","
-                    "\"remaining\":0,\"request_id\":\"r\",\"type\":\"claim\",\"user_id\":\"u\"\r\n}")}) {
+  for (
+      const std::string& spelling :
+      {std::string(
+           R"({"command_offset":5,"command_partition":4294967297,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":-0,"request_id":"r","type":"claim","user_id":"u"})"),
+       std::string(
+           R"({"command_offset":9223372036854775807,"command_partition":1,"decided_at":9,"event_id":"ev","outcome":"issued","remaining":0,"request_id":"r","type":"claim","user_id":"u"})"),
+       std::string("{\"command_offset\" :\t5 "
+                   ",\"command_partition\":1,\"decided_at\":9,\"event_id\":\"ev\",\"outcome\":\"issued\","
+                   "\"remaining\":0,\"request_id\":\"r\",\"type\":\"claim\",\"user_id\":\"u\"\r\n}")}) {
     EXPECT_EQ(reencoded(spelling), reencoded(full_way(spelling))) << spelling;
   }
   const std::vector<std::string> bad{
