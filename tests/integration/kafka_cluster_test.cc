@@ -43,6 +43,20 @@ std::vector<topics::TopicSpec> checked_in_specs() {
   return topics::parse_specs(text.str());
 }
 
+// The deployment may have chosen its own partition count at creation: ALLOT_TOPIC_PARTITIONS, else what the
+// stack created the topics with (scripts/stack remembers it); 0 when neither says, which means topics.json's.
+int32_t deployment_partitions() {
+  int64_t chosen = env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
+  if (chosen == 0) std::ifstream(testsupport::run_dir() + "/topic.partitions") >> chosen;
+  return static_cast<int32_t>(chosen);
+}
+
+// topics.json's topics as this deployment created them.
+std::vector<topics::TopicSpec> deployed_specs() {
+  const int32_t chosen = deployment_partitions();
+  return chosen > 0 ? topics::with_partitions(checked_in_specs(), chosen) : checked_in_specs();
+}
+
 // A topic as the cluster's metadata shows it: per partition, how many replicas and in-sync replicas.
 struct LiveTopic {
   std::vector<int> replicas;
@@ -178,10 +192,7 @@ TEST(KafkaCluster, TopicsReplicateAsDefinedForTheClusterSize) {
     ASSERT_TRUE(cluster.topics.count(s.name)) << s.name << " does not exist";
     const auto& live = cluster.topics[s.name];
     if (!s.internal) {
-      // The deployment may have chosen its own count at creation: ALLOT_TOPIC_PARTITIONS, else what the
-      // stack created the topics with (scripts/stack remembers it), else topics.json's.
-      int64_t chosen = env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
-      if (chosen == 0) std::ifstream(testsupport::run_dir() + "/topic.partitions") >> chosen;
+      const int32_t chosen = deployment_partitions();
       EXPECT_EQ(static_cast<int>(live.replicas.size()), chosen > 0 ? chosen : s.partitions) << "partitions";
     }
     int wrong_replicas = 0, short_isr = 0, leaderless = 0;
@@ -207,11 +218,12 @@ TEST(KafkaCluster, TopicsReplicateAsDefinedForTheClusterSize) {
 
 TEST(KafkaCluster, TheTopicToolFindsNoDriftOnTheLiveTopics) {
   make_internal_topics_exist();
-  auto report = topics::apply_specs(brokers(), checked_in_specs(), 20000);
+  const auto specs = deployed_specs();  // a count chosen at creation is the deployment's, not drift
+  auto report = topics::apply_specs(brokers(), specs, 20000);
   EXPECT_TRUE(report.created.empty()) << "scripts/stack up applies the topics: " << report.created.front();
   EXPECT_TRUE(report.absent.empty());
   for (const auto& d : report.drifted) ADD_FAILURE() << "drift: " << d;
-  EXPECT_EQ(report.unchanged.size(), checked_in_specs().size());
+  EXPECT_EQ(report.unchanged.size(), specs.size());
 }
 
 // A live topic with fewer replicas and a lower min.insync.replicas than its definition asks is reported,
