@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -43,18 +44,13 @@ std::vector<topics::TopicSpec> checked_in_specs() {
   return topics::parse_specs(text.str());
 }
 
-// The deployment may have chosen its own partition count at creation: ALLOT_TOPIC_PARTITIONS, else what the
-// stack created the topics with (scripts/stack remembers it); 0 when neither says, which means topics.json's.
-int32_t deployment_partitions() {
+// topics.json's topics as this deployment created them: it may have chosen its own partition count at creation
+// (ALLOT_TOPIC_PARTITIONS, else what the stack created the topics with, which scripts/stack remembers).
+std::vector<topics::TopicSpec> deployed_specs() {
   int64_t chosen = env_int("ALLOT_TOPIC_PARTITIONS", 0, 0, 9999);
   if (chosen == 0) std::ifstream(testsupport::run_dir() + "/topic.partitions") >> chosen;
-  return static_cast<int32_t>(chosen);
-}
-
-// topics.json's topics as this deployment created them.
-std::vector<topics::TopicSpec> deployed_specs() {
-  const int32_t chosen = deployment_partitions();
-  return chosen > 0 ? topics::with_partitions(checked_in_specs(), chosen) : checked_in_specs();
+  auto specs = checked_in_specs();
+  return chosen > 0 ? topics::with_partitions(std::move(specs), static_cast<int32_t>(chosen)) : specs;
 }
 
 // A topic as the cluster's metadata shows it: per partition, how many replicas and in-sync replicas.
@@ -164,7 +160,7 @@ int expected_cluster_size(const Cluster& cluster) {
 
 TEST(KafkaCluster, TopicsReplicateAsDefinedForTheClusterSize) {
   make_internal_topics_exist();
-  auto specs = checked_in_specs();
+  auto specs = deployed_specs();
   std::vector<std::string> names;
   for (const auto& s : specs) names.push_back(s.name);
 
@@ -192,8 +188,7 @@ TEST(KafkaCluster, TopicsReplicateAsDefinedForTheClusterSize) {
     ASSERT_TRUE(cluster.topics.count(s.name)) << s.name << " does not exist";
     const auto& live = cluster.topics[s.name];
     if (!s.internal) {
-      const int32_t chosen = deployment_partitions();
-      EXPECT_EQ(static_cast<int>(live.replicas.size()), chosen > 0 ? chosen : s.partitions) << "partitions";
+      EXPECT_EQ(static_cast<int>(live.replicas.size()), s.partitions) << "partitions";
     }
     int wrong_replicas = 0, short_isr = 0, leaderless = 0;
     for (size_t p = 0; p < live.replicas.size(); ++p) {
